@@ -1,0 +1,61 @@
+"""Known failure signatures and what a user can do about each.
+
+One data table, matched in order against ``"ErrorType: message"``; the first
+pattern that matches gives the hint. Add a row when a real run shows a new
+signature. Sources are the runs recorded in tests/ and the Keras release notes.
+"""
+from __future__ import annotations
+
+import re
+
+HINTS: tuple[tuple[str, str], ...] = (
+    (r"Full object config: \{'module': 'keras\.src\.models\.",
+     "Written by Keras 3 (its .keras config names keras.src.models classes), which Keras 2 and tf_keras cannot "
+     "import. Load it with Keras 3, or re-save it from Keras 3 as .h5."),
+    (r"Full object config: \{'module': 'keras\.src\.engine\.",
+     "Written by Keras 2.13 to 2.15 (its .keras config names keras.src.engine classes), which Keras 3 cannot "
+     "import. Re-save it as .h5 in the producer, or load it with tf_keras (TF_USE_LEGACY_KERAS=1)."),
+    (r"Full object config: \{'module': 'tf_keras\.",
+     "Written by tf_keras (legacy Keras 2; its .keras config names tf_keras classes). Load it with tf_keras "
+     "(TF_USE_LEGACY_KERAS=1), or re-save it as .h5."),
+    (r"Unrecognized keyword arguments: \['batch_shape'|class 'InputLayer' using config=\{'batch_shape'",
+     "Keras 3 writes InputLayer(batch_shape=...); Keras 2 and tf_keras only know batch_input_shape. "
+     "Load it with Keras 3, or export a TF SavedModel (model.export) and load that with tf.saved_model.load."),
+    (r"File not found: filepath=.*\.keras",
+     "Keras before 2.12 wrote HDF5 under the .keras name; Keras 3 expects a zip. Rename the file to .h5 and load that."),
+    (r"Layer count mismatch when loading weights|object 'vars' doesn't exist|objects could not be loaded",
+     "The .weights.h5 layout of Keras 3 (and Keras 2.13+) differs from the legacy HDF5 weights layout. Save the "
+     "weights with the consumer's layout, or load the full model (.h5) instead."),
+    (r"expected \d+ variables, but received 0 variables",
+     "The variable layout inside the .keras/.weights.h5 archive changed between these Keras releases; re-save "
+     "with the consumer's Keras, or use .h5."),
+    (r"could not be deserialized properly|Error when deserializing class '\w+' using config=\{.*'dtype': \{'module'",
+     "A newer Keras 3 wrote config entries (such as dtype policies as objects) that this older Keras 3 cannot "
+     "read. Load it with a Keras at least as new as the producer's."),
+    (r"^CorruptArtifact",
+     "The artifact's files changed after they were saved (their SHA-256 differs from the manifest). Re-run the producer."),
+    (r"^mismatch",
+     "It loaded, but its outputs differ beyond tolerance: compare max |Δ| with the fixture's tolerance. "
+     "Large differences mean weights or state were not restored."),
+    (r"^crash",
+     "The worker process died in this cell (see the environment's log under the work dir's logs/); the other cells ran on."),
+    (r"^timeout",
+     "The cell ran past the per-cell timeout (timeouts.cell_s in matrix.yaml) and was killed."),
+)
+_COMPILED = tuple((re.compile(pattern), hint) for pattern, hint in HINTS)
+
+
+def hint_for(signature: str) -> str | None:
+    """The first hint whose pattern is found in ``signature``, or None."""
+    for pattern, hint in _COMPILED:
+        if pattern.search(signature):
+            return hint
+    return None
+
+
+def normalize(signature: str) -> str:
+    """Strip what varies between cells of one failure: paths, addresses, layer-name counters."""
+    text = re.sub(r"(?<!\w)(/[\w.+-]+){2,}/?", "<path>", signature)
+    text = re.sub(r"0x[0-9a-fA-F]+", "0x…", text)
+    text = re.sub(r"\b([a-z][a-z0-9]*(?:_[a-z]+)*)_\d+\b", r"\1_N", text)
+    return text[:200]

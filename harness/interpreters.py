@@ -1,0 +1,81 @@
+"""Find a Python interpreter of a given minor version ("3.10") for an environment.
+
+Looks, in order, on PATH (``python3.10``), among pyenv's installed versions
+(``$PYENV_ROOT/versions/3.10.*``, highest patch first) and among uv-managed
+interpreters (``uv python find --no-python-downloads``). Each candidate is run
+once to confirm its version: a pyenv shim for a version that is not active is
+on PATH but fails to run, and must not count.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+PROBE = "import sys; print('%d.%d' % sys.version_info[:2])"
+
+
+def _runs_as(candidate: str, version: str) -> bool:
+    try:
+        out = subprocess.run([candidate, "-c", PROBE], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == version
+
+
+def pyenv_root() -> Path:
+    """``$PYENV_ROOT``, else ``~/.pyenv``."""
+    return Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+
+
+def _patch_key(path: Path) -> Version:
+    try:
+        return Version(path.name)
+    except InvalidVersion:
+        return Version("0")
+
+
+def _pyenv_candidates(version: str) -> list[str]:
+    versions = pyenv_root() / "versions"
+    if not versions.is_dir():
+        return []
+    found = [p for p in versions.iterdir() if p.name == version or p.name.startswith(version + ".")]
+    found.sort(key=_patch_key, reverse=True)
+    return [str(p / "bin" / f"python{version}") for p in found]
+
+
+def _uv_candidate(version: str) -> list[str]:
+    uv = shutil.which("uv")
+    if uv is None:
+        return []
+    try:
+        out = subprocess.run([uv, "python", "find", "--no-python-downloads", version],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [out.stdout.strip()] if out.returncode == 0 and out.stdout.strip() else []
+
+
+@lru_cache(maxsize=None)
+def find_python(version: str) -> str | None:
+    """Absolute path of a working ``python<version>``, or None if none is installed.
+
+    Args:
+        version: a minor version such as ``"3.10"``.
+    """
+    on_path = shutil.which(f"python{version}")
+    candidates = ([on_path] if on_path else []) + _pyenv_candidates(version) + _uv_candidate(version)
+    for candidate in candidates:
+        if os.path.exists(candidate) and _runs_as(candidate, version):
+            return os.path.abspath(candidate)
+    return None
+
+
+def where_looked(version: str) -> str:
+    """A sentence for error messages: where ``find_python`` looked for ``version``."""
+    return (f"no working python{version} on PATH, in {pyenv_root() / 'versions'}, "
+            f"or among uv-managed interpreters; install one (e.g. `pyenv install {version}`)")

@@ -1,0 +1,167 @@
+"""Plan a run: which environments, fixtures, formats and loaders, and which cells.
+
+A *cell* is (producer, consumer, fixture, format, loader). The orchestrator
+never imports a fixture (that would need TensorFlow): it reads each fixture
+file's module-level constants (``TAGS``, ``TOLERANCE``, ``MIN_KERAS``,
+``MAX_KERAS``) with :mod:`ast`.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.spec import MatrixSpec, SpecError, Tolerance
+
+# Which loaders read which format (each loader is its own column in the report).
+LOADERS = {
+    "h5": ("load_model",),
+    "keras": ("load_model",),
+    "savedmodel": ("load_model",),
+    "weights_h5": ("load_weights",),
+    "weights.h5": ("load_weights",),
+}
+# The negative control's pseudo format and loader: same architecture, fresh weights.
+CONTROL_FORMAT, CONTROL_LOADER = "negative-control", "rebuild"
+METADATA_KEYS = ("TAGS", "TOLERANCE", "MIN_KERAS", "MAX_KERAS")
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """A fixture file's name, path and declared metadata (read without importing it)."""
+
+    name: str
+    path: Path
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    tolerance: dict = field(default_factory=dict)
+
+
+def read_fixture(path: Path) -> Fixture:
+    """Read a fixture file's docstring and metadata constants with :mod:`ast`.
+
+    Raises:
+        SpecError: the file does not parse, or a constant is not a literal.
+    """
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError as exc:
+        raise SpecError(f"{path}:{exc.lineno}: fixture does not parse: {exc.msg}") from None
+    meta = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            key = node.targets[0].id
+            if key in METADATA_KEYS:
+                try:
+                    meta[key] = ast.literal_eval(node.value)
+                except ValueError:
+                    raise SpecError(f"{path}:{node.lineno}: {key} must be a literal") from None
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    missing = {"build", "sample_inputs"} - functions
+    if missing:
+        raise SpecError(f"{path}: fixture must define {' and '.join(sorted(missing))}()")
+    return Fixture(name=path.stem, path=path.resolve(), description=(ast.get_docstring(tree) or "").strip(),
+                   tags=tuple(meta.get("TAGS", ())), tolerance=dict(meta.get("TOLERANCE", {})))
+
+
+def discover_fixtures(directory: Path) -> dict[str, Fixture]:
+    """Every ``*.py`` fixture directly in ``directory`` (files starting with ``_`` are helpers)."""
+    return {p.stem: read_fixture(p) for p in sorted(directory.glob("*.py")) if not p.name.startswith("_")}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one run covers: the environments, fixtures and formats, in report order."""
+
+    profile: str
+    envs: tuple[str, ...]
+    fixtures: dict[str, Fixture]
+    formats: tuple[str, ...]
+    tolerance: Tolerance
+
+    def tolerance_for(self, fixture: str) -> Tolerance:
+        own = self.fixtures[fixture].tolerance
+        return Tolerance(atol=float(own.get("atol", self.tolerance.atol)),
+                         rtol=float(own.get("rtol", self.tolerance.rtol)))
+
+    def to_json(self) -> dict:
+        return {"profile": self.profile, "envs": list(self.envs), "fixtures": sorted(self.fixtures),
+                "formats": list(self.formats)}
+
+
+def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
+           envs: list[str] | None = None) -> Selection:
+    """Narrow the spec to a profile, and optionally to some of its environments.
+
+    Raises:
+        SpecError: unknown profile, environment, fixture or format.
+    """
+    if profile not in spec.profiles:
+        raise SpecError(f"--profile {profile}: no such profile (defined: {', '.join(sorted(spec.profiles))})")
+    chosen = spec.profiles[profile]
+    names = list(chosen.envs)
+    if envs:
+        unknown = [e for e in envs if e not in spec.envs]
+        if unknown:
+            raise SpecError(f"--envs: no environment named {', '.join(unknown)} "
+                            f"(defined: {', '.join(sorted(spec.envs))})")
+        names = list(envs)
+    available = discover_fixtures(fixtures_dir)
+    wanted = chosen.fixtures or spec.fixtures
+    if wanted != "all":
+        unknown = [f for f in wanted if f not in available]
+        if unknown:
+            raise SpecError(f"fixtures: no fixture file {', '.join(unknown)} in {fixtures_dir}")
+        available = {name: available[name] for name in wanted}
+    return Selection(profile=profile, envs=tuple(names), fixtures=available,
+                     formats=tuple(chosen.formats or spec.formats), tolerance=spec.tolerance)
+
+
+def cell_id(producer: str, consumer: str | None, fixture: str, fmt: str, loader: str | None) -> str:
+    """A stable, readable key: ``producer>consumer/fixture/format/loader``."""
+    if consumer is None:
+        return f"{producer}/{fixture}/{fmt}"
+    return f"{producer}>{consumer}/{fixture}/{fmt}/{loader}"
+
+
+def produce_cells(selection: Selection, env: str) -> list[dict]:
+    """One cell per (fixture, format) for the producer ``env``."""
+    return [{"id": cell_id(env, None, f, fmt, None), "fixture": f, "format": fmt}
+            for f in selection.fixtures for fmt in selection.formats]
+
+
+def consume_cells(selection: Selection, consumer: str, produced: list[dict]) -> list[dict]:
+    """The cells a consumer runs: every loader of every saved artifact, plus one
+    negative control per (producer, fixture) that saved anything.
+
+    Args:
+        produced: produce result records (``verdict == "saved"`` ones are used).
+    """
+    cells, controls = [], set()
+    for rec in produced:
+        if rec.get("verdict") != "saved" or rec["format"] not in selection.formats:
+            continue
+        if rec["fixture"] not in selection.fixtures:
+            continue
+        tol = selection.tolerance_for(rec["fixture"])
+        base = {"producer": rec["producer"], "fixture": rec["fixture"], "format": rec["format"],
+                "artifact": rec["format"], "atol": tol.atol, "rtol": tol.rtol}
+        for loader in LOADERS[rec["format"]]:
+            cells.append(dict(base, loader=loader,
+                              id=cell_id(rec["producer"], consumer, rec["fixture"], rec["format"], loader)))
+        key = (rec["producer"], rec["fixture"])
+        if key not in controls:
+            controls.add(key)
+            # The control predicts on this artifact's reference inputs.
+            cells.append(dict(base, format=CONTROL_FORMAT, loader=CONTROL_LOADER,
+                              id=cell_id(rec["producer"], consumer, rec["fixture"], CONTROL_FORMAT, CONTROL_LOADER)))
+    return cells
+
+
+def write_json(path: Path, data) -> None:
+    """Write JSON atomically (temp file + rename), so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+    tmp.replace(path)

@@ -1,0 +1,38 @@
+"""Write the four reports of a run and print its summary."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.report import html, junit, markdown
+from harness.report.model import ReportData, build
+
+__all__ = ["ReportData", "build", "write_all", "summary_line"]
+
+
+def write_all(data: ReportData, out_dir: Path) -> list[Path]:
+    """Write matrix.md, matrix.html, results.json and junit.xml into ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "matrix.md": markdown.render(data),
+        "matrix.html": html.render(data),
+        "results.json": json.dumps({"run": data.run, "wall_s": data.wall_s, "counts": data.counts(),
+                                    "environments": data.environments,
+                                    "cells": [c.to_json() for c in data.cells]}, indent=1, default=str),
+        "junit.xml": junit.render(data),
+    }
+    written = []
+    for name, content in paths.items():
+        path = out_dir / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(content if isinstance(content, bytes) else content.encode())
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def summary_line(data: ReportData) -> str:
+    """``wall time 312 s, 540 cells: pass 300, ...`` for the end of a run."""
+    counts = ", ".join(f"{v} {n}" for v, n in data.counts().items())
+    wall = f"wall time {data.wall_s:.0f} s, " if data.wall_s is not None else ""
+    return f"{wall}{len(data.matrix_cells)} cells: {counts}"

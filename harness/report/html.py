@@ -1,0 +1,49 @@
+"""``matrix.html``: one self-contained page, colour-coded, the failure text on every cell."""
+from __future__ import annotations
+
+import jinja2
+
+from harness.report.markdown import FACT_COLUMNS, summarize, summarize_controls
+from harness.report.model import ReportData, where
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
+                          autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def _tone(text: str) -> str:
+    if text.startswith("✓"):
+        return "ok"
+    if text.startswith(("✗", "‼", "env-error")):
+        return "bad"
+    return "na"
+
+
+def _detail(cell) -> str:
+    parts = [f"{cell.fixture}: {cell.verdict}"]
+    if cell.max_abs is not None:
+        parts.append(f"max |Δ| {cell.max_abs:.3g}, max rel {cell.max_rel:.3g} (atol {cell.atol:g}, rtol {cell.rtol:g})")
+    if cell.error_type:
+        parts.append(f"{cell.error_type}: {cell.error_message}")
+    if cell.reason:
+        parts.append(cell.reason)
+    return " — ".join(parts)
+
+
+def render(data: ReportData) -> str:
+    """The HTML page as a string."""
+    envs = data.selection.envs
+    tables = []
+    for fmt, loader, summary in [(f, ld, summarize) for f, ld in data.columns] + \
+            [("negative-control", "rebuild", summarize_controls)]:
+        rows = []
+        for p in envs:
+            row = []
+            for c in envs:
+                cells = data.cells_at(fmt, loader, p, c)
+                text = summary(cells)
+                row.append({"text": text, "tone": _tone(text), "details": [_detail(x) for x in cells]})
+            rows.append((p, row))
+        tables.append({"format": fmt, "loader": loader, "rows": rows})
+    return _ENV.get_template("matrix.html.j2").render(
+        data=data, envs=envs, tables=tables, counts=data.counts(), groups=data.failure_groups(),
+        vacuous=where(data.vacuous_controls), where=where, fact_columns=FACT_COLUMNS)

@@ -1,0 +1,35 @@
+"""``junit.xml``: one test case per cell, so CI systems list every cell."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from harness.report.model import ReportData
+
+
+def render(data: ReportData) -> bytes:
+    """JUnit XML: a suite per (format, loader); failures, errors and skips by verdict."""
+    root = ET.Element("testsuites", name="keras-compat-matrix")
+    suites: dict[tuple[str, str], ET.Element] = {}
+    for cell in data.cells:
+        key = (cell.format, cell.loader)
+        if key not in suites:
+            suites[key] = ET.SubElement(root, "testsuite", name=f"{cell.format}.{cell.loader}")
+        case = ET.SubElement(suites[key], "testcase", classname=f"{cell.format}.{cell.loader}",
+                             name=f"{cell.producer} -> {cell.consumer} [{cell.fixture}]",
+                             time=str(cell.seconds or 0))
+        control = cell.format == "negative-control"
+        failed = cell.verdict == "pass" if control else cell.verdict in ("mismatch", "load-error")
+        if failed:
+            what = "negative control passed: comparison is vacuous" if control else cell.signature
+            ET.SubElement(case, "failure", type=cell.verdict, message=what[:500]).text = cell.error_text or what
+        elif cell.verdict in ("crash", "timeout", "env-error"):
+            ET.SubElement(case, "error", type=cell.verdict, message=cell.signature[:500]).text = cell.error_text or ""
+        elif cell.verdict in ("unsupported", "skipped"):
+            ET.SubElement(case, "skipped", message=f"{cell.verdict}: {cell.reason or ''}"[:500])
+    for suite in suites.values():
+        cases = list(suite)
+        suite.set("tests", str(len(cases)))
+        for tag, attr in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
+            suite.set(attr, str(sum(case.find(tag) is not None for case in cases)))
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,162 @@
+"""Result records: the JSON-lines files the phases write, and the resolved cell table.
+
+Each phase of each environment appends one JSON object per line to
+``results/<phase>-<env>.jsonl``. :func:`resolve` joins the produce and consume
+records of a run into one :class:`Cell` per planned cell, so every cell has
+exactly one verdict, including cells that never ran (and why).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
+
+VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped")
+FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error"})
+
+
+def append_record(path: Path, record: dict) -> None:
+    """Append one JSON line and fsync it, so it survives a crash or Ctrl-C."""
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_records(path: Path) -> list[dict]:
+    """All complete records of a JSON-lines file (a torn last line is ignored)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+@dataclass
+class Cell:
+    """One (producer, consumer, fixture, format, loader) and its verdict.
+
+    ``max_abs``/``max_rel`` are the largest absolute and relative output
+    differences (same unit as the model's outputs; None when nothing was
+    compared). ``seconds`` is the cell's wall time in the worker.
+    """
+
+    id: str
+    producer: str
+    consumer: str
+    fixture: str
+    format: str
+    loader: str
+    verdict: str
+    reason: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_text: str | None = None
+    max_abs: float | None = None
+    max_rel: float | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    seconds: float | None = None
+    producer_device: str | None = None
+    consumer_device: str | None = None
+    container: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict, **extra) -> Cell:
+        names = {f.name for f in fields(cls)}
+        data = {k: v for k, v in record.items() if k in names}
+        data.update(extra)
+        return cls(**data)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in FAILURES
+
+    @property
+    def signature(self) -> str:
+        """What groups failures in the report: error class and first line, or the verdict."""
+        if self.error_type:
+            return f"{self.error_type}: {self.error_message}"
+        return f"{self.verdict}: {self.reason or ''}".strip()
+
+
+def _by(records: list[dict], *keys: str) -> dict:
+    return {tuple(r.get(k) for k in keys): r for r in records}
+
+
+def resolve(selection: Selection, workdir: Path) -> list[Cell]:
+    """One :class:`Cell` per planned cell of ``selection``, from the run's records."""
+    results = workdir / "results"
+    produced = {env: read_records(results / f"produce-{env}.jsonl") for env in selection.envs}
+    consumed = {env: read_records(results / f"consume-{env}.jsonl") for env in selection.envs}
+    cells = []
+    for producer in selection.envs:
+        prod_env_error = next((r for r in produced[producer] if r.get("scope") == "env"), None)
+        saves = _by([r for r in produced[producer] if "scope" not in r], "fixture", "format")
+        for consumer in selection.envs:
+            cons_env_error = next((r for r in consumed[consumer] if r.get("scope") == "env"), None)
+            loaded = {r["id"]: r for r in consumed[consumer] if "id" in r}
+            for fixture in selection.fixtures:
+                fixture_saves = [saves.get((fixture, f)) for f in selection.formats]
+                planned = [(f, loader) for f in selection.formats for loader in LOADERS[f]]
+                planned.append((CONTROL_FORMAT, CONTROL_LOADER))
+                for fmt, loader in planned:
+                    key = cell_id(producer, consumer, fixture, fmt, loader)
+                    base = dict(id=key, producer=producer, consumer=consumer, fixture=fixture,
+                                format=fmt, loader=loader)
+                    if prod_env_error:
+                        cells.append(Cell(verdict="env-error", reason=f"producer {producer}: {prod_env_error['reason']}",
+                                          error_text=prod_env_error.get("error_text"), **base))
+                    elif cons_env_error:
+                        cells.append(Cell(verdict="env-error", reason=f"consumer {consumer}: {cons_env_error['reason']}",
+                                          error_text=cons_env_error.get("error_text"), **base))
+                    elif key in loaded:
+                        save = saves.get((fixture, loaded[key].get("artifact", fmt)), {})
+                        cells.append(Cell.from_record(loaded[key], **base, producer_device=save.get("device"),
+                                                      consumer_device=loaded[key].get("device"),
+                                                      container=save.get("container"), note=save.get("note")))
+                    else:
+                        save = saves.get((fixture, fmt)) if fmt != CONTROL_FORMAT else _control_source(fixture_saves)
+                        cells.append(Cell(**base, **_not_run(producer, fmt, save)))
+    return cells
+
+
+def _control_source(saves: list[dict | None]) -> dict | None:
+    present = [s for s in saves if s]
+    return next((s for s in present if s.get("verdict") == "saved"), present[0] if present else None)
+
+
+def _not_run(producer: str, fmt: str, save: dict | None) -> dict:
+    """Verdict and reason for a planned cell that has no consume record."""
+    if save is None:
+        return {"verdict": "skipped", "reason": f"no produce result from {producer} (phase not run or interrupted)"}
+    verdict = save.get("verdict")
+    if verdict == "unsupported":
+        return {"verdict": "unsupported", "reason": f"{producer} cannot write {fmt}: {save.get('reason')}"}
+    if verdict == "save-error":
+        return {"verdict": "skipped", "reason": f"{producer} failed to save {fmt}",
+                "error_type": save.get("error_type"), "error_message": save.get("error_message")}
+    if verdict in ("crash", "timeout"):
+        return {"verdict": "skipped", "reason": f"{producer}'s worker {verdict} while saving: {save.get('reason')}"}
+    return {"verdict": "skipped", "reason": "no consume result (phase not run or interrupted)"}
+
+
+def counts(cells: list[Cell]) -> dict[str, int]:
+    """Number of cells per verdict, in the canonical verdict order (zeros left out)."""
+    out = {v: 0 for v in VERDICTS}
+    for cell in cells:
+        out[cell.verdict] = out.get(cell.verdict, 0) + 1
+    return {k: v for k, v in out.items() if v}

@@ -1,0 +1,138 @@
+"""The steps of a run, as the nox sessions call them: start, produce, consume, report.
+
+Each step reads the same options (the session's positional arguments) and the
+same validated ``matrix.yaml``, so a phase run alone (``nox -s "consume(env='tf2.15')"``)
+behaves exactly as it does inside ``nox -s matrix``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import environments, interpreters
+from harness import report as report_mod
+from harness import spec as spec_mod
+from harness.plan import Selection, consume_cells, produce_cells, select, write_json
+from harness.results import append_record, read_records
+from harness.supervisor import PhaseFiles, env_error_record, run_phase
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MATRIX = ROOT / "matrix.yaml"
+
+
+def matrix_path() -> Path:
+    """``$KCM_MATRIX`` if set, else the repository's ``matrix.yaml``."""
+    return Path(os.environ.get("KCM_MATRIX") or DEFAULT_MATRIX).resolve()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nox -s matrix --", description="Run the compatibility matrix.")
+    parser.add_argument("--profile", default="default", help="profile of matrix.yaml (default: default)")
+    parser.add_argument("--envs", nargs="+", metavar="ENV", help="only these environments")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "work",
+                        help="where artifacts/, results/ and logs/ go (default: work/)")
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports",
+                        help="where matrix.md, matrix.html, results.json, junit.xml go (default: reports/)")
+    return parser
+
+
+@dataclass(frozen=True)
+class Context:
+    """Options plus the validated spec and the selection they imply."""
+
+    spec: spec_mod.MatrixSpec
+    selection: Selection
+    workdir: Path
+    reports: Path
+
+    @classmethod
+    def from_args(cls, args: list[str]) -> Context:
+        """Parse the session's positional arguments and load ``matrix.yaml``.
+
+        Raises:
+            SystemExit: bad arguments (argparse prints the message).
+            spec.SpecError: invalid ``matrix.yaml`` or selection.
+        """
+        options = _parser().parse_args(args)
+        spec = spec_mod.load(matrix_path())
+        fixtures_dir = (spec.path.parent / spec.fixtures_dir).resolve()
+        selection = select(spec, fixtures_dir, options.profile, options.envs)
+        return cls(spec, selection, options.workdir.resolve(), options.reports.resolve())
+
+    def task(self, phase: str, env: str) -> dict:
+        return {"phase": phase, "env": env, "seed": self.spec.seed,
+                "fixtures": {name: str(f.path) for name, f in self.selection.fixtures.items()},
+                "artifacts_dir": str(self.workdir / "artifacts")}
+
+
+def start(ctx: Context) -> None:
+    """Begin a run: forget the selected environments' old results, record the plan."""
+    for env in ctx.selection.envs:
+        for phase in ("produce", "consume"):
+            PhaseFiles(ctx.workdir, phase, env).reset()
+    write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(),
+                                              matrix=str(ctx.spec.path)))
+
+
+def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> str | None:
+    """Install the environment; on failure write its env-error record and return None."""
+    env = ctx.spec.envs[files.env]
+    if venv is None:
+        append_record(files.results, env_error_record(files, interpreters.where_looked(env.python)))
+        return None
+    try:
+        if environments.ensure_installed(venv, env, ctx.spec):
+            log(f"{files.env}: installed {' '.join(env.requirements(ctx.spec.extra_pins))}")
+        else:
+            log(f"{files.env}: reusing {venv} (spec unchanged)")
+    except environments.EnvError as exc:
+        append_record(files.results, env_error_record(files, str(exc), exc.detail))
+        return None
+    return str(environments.venv_python(venv))
+
+
+def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
+    """Save every fixture in every format in ``env`` (one worker process)."""
+    files = PhaseFiles(ctx.workdir, "produce", env)
+    files.reset()
+    shutil.rmtree(ctx.workdir / "artifacts" / env, ignore_errors=True)
+    python = _prepare(ctx, files, venv, log)
+    if python:
+        _run(ctx, files, python, produce_cells(ctx.selection, env))
+
+
+def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
+    """Load every producer's artifacts in ``env`` (one worker process)."""
+    files = PhaseFiles(ctx.workdir, "consume", env)
+    files.reset()
+    produced = [r for p in ctx.selection.envs
+                for r in read_records(PhaseFiles(ctx.workdir, "produce", p).results)]
+    cells = consume_cells(ctx.selection, env, produced)
+    if not cells:
+        log(f"{env}: no artifacts to consume (did the produce sessions run?)")
+        return
+    python = _prepare(ctx, files, venv, log)
+    if python:
+        _run(ctx, files, python, cells)
+
+
+def _run(ctx: Context, files: PhaseFiles, python: str, cells: list[dict]) -> None:
+    run_phase(files, python, ctx.spec.envs[files.env].worker_variables(), ctx.task(files.phase, files.env),
+              cells, ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s)
+
+
+def report(ctx: Context, log=print) -> int:
+    """Write the reports; returns the exit status (1 if a negative control passed)."""
+    data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir)
+    for path in report_mod.write_all(data, ctx.reports):
+        log(f"wrote {path}")
+    log(report_mod.summary_line(data))
+    if data.vacuous_controls:
+        log(f"NEGATIVE CONTROL PASSED in {len(data.vacuous_controls)} cells: the comparison is vacuous; "
+            "see the top of matrix.md")
+        return 1
+    return 0

@@ -1,0 +1,265 @@
+"""Read and validate ``matrix.yaml`` into the dataclasses every other step shares.
+
+Validation happens before anything is installed: the JSON Schema
+(``harness/matrix.schema.json``, also usable by editors) checks shapes and
+types, then :func:`_check_semantics` checks what a schema cannot (profiles
+naming missing environments, malformed or unpinned version requirements).
+Any problem raises :class:`SpecError` with one message naming the key path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+SCHEMA_PATH = Path(__file__).with_name("matrix.schema.json")
+FORMATS = ("h5", "keras", "savedmodel", "weights_h5", "weights.h5")
+TENSORFLOW_NAMES = frozenset({"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel"})
+# Packages whose version decides a verdict: each must be pinned with "==".
+DECISIVE = TENSORFLOW_NAMES | {"keras", "tf-keras", "jax", "jaxlib", "torch"}
+
+
+class SpecError(ValueError):
+    """``matrix.yaml`` is invalid; the message names the file, the key path and the fix."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Outputs match when ``|actual - expected| <= atol + rtol * |expected|`` element-wise."""
+
+    atol: float = 1e-5
+    rtol: float = 1e-4
+
+
+@dataclass(frozen=True)
+class ExtraPin:
+    """Pins an old release needs to import at all, which its own metadata lacks.
+
+    ``when`` is a requirement such as ``"tensorflow<2.12"``; ``tensorflow`` also
+    matches ``tensorflow-cpu`` and ``tensorflow-gpu`` pins.
+    """
+
+    when: str
+    pins: tuple[str, ...]
+    reason: str
+
+    def applies_to(self, packages: tuple[str, ...]) -> bool:
+        cond = Requirement(self.when)
+        want = canonicalize_name(cond.name)
+        for text in packages:
+            req = Requirement(text)
+            name = canonicalize_name(req.name)
+            same = name == want or (want == "tensorflow" and name in TENSORFLOW_NAMES)
+            version = pinned_version(req)
+            if same and version is not None and cond.specifier.contains(version, prereleases=True):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One named, pinned environment of ``matrix.yaml``.
+
+    ``packages`` are PEP 508 requirement strings; ``variables`` are extra
+    environment variables for the worker (e.g. ``TF_USE_LEGACY_KERAS=1``).
+    """
+
+    name: str
+    python: str
+    packages: tuple[str, ...]
+    variables: dict[str, str] = field(default_factory=dict)
+    backend: str | None = None
+    runner: str = "venv"
+    device: str = "cpu"
+    description: str = ""
+
+    def requirements(self, extra_pins: tuple[ExtraPin, ...]) -> list[str]:
+        """The packages to install: the env's own, then every extra pin that applies."""
+        reqs = list(self.packages)
+        for extra in extra_pins:
+            if extra.applies_to(self.packages):
+                reqs.extend(extra.pins)
+        if "numpy" not in {canonicalize_name(Requirement(r).name) for r in reqs}:
+            reqs.append("numpy")
+        return reqs
+
+    def worker_variables(self) -> dict[str, str]:
+        """Environment variables for the worker process."""
+        out = dict(self.variables)
+        if self.backend:
+            out.setdefault("KERAS_BACKEND", self.backend)
+        return out
+
+    def fingerprint(self, extra_pins: tuple[ExtraPin, ...]) -> str:
+        """SHA-256 (hex) of everything that decides what gets installed."""
+        blob = json.dumps([self.python, self.requirements(extra_pins)], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named selection of environments (and optionally fixtures and formats)."""
+
+    name: str
+    envs: tuple[str, ...]
+    fixtures: str | tuple[str, ...] | None = None
+    formats: tuple[str, ...] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """The whole of ``matrix.yaml``, validated."""
+
+    path: Path
+    envs: dict[str, EnvSpec]
+    profiles: dict[str, Profile]
+    fixtures: str | tuple[str, ...] = "all"
+    fixtures_dir: str = "fixtures"
+    formats: tuple[str, ...] = FORMATS
+    tolerance: Tolerance = Tolerance()
+    extra_pins: tuple[ExtraPin, ...] = ()
+    cell_timeout_s: float = 180.0
+    startup_timeout_s: float = 600.0
+    seed: int = 1234
+
+
+def pinned_version(req: Requirement) -> str | None:
+    """The version of an exact ``==`` pin (no wildcard), else None."""
+    specs = list(req.specifier)
+    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+        return specs[0].version
+    return None
+
+
+def _path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    where = _path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"{where}: unknown key {', '.join(map(repr, extra))}{hint}"
+    if error.validator == "required":
+        return f"{where}: {error.message.replace(' is a required property', '')} is missing"
+    if error.validator == "propertyNames":
+        return f"{where}: key {error.instance!r} is not {error.schema.get('x-expected', 'allowed')}"
+    expected = error.schema.get("x-expected")
+    if expected:
+        return f"{where}: expected {expected}, got {error.instance!r}"
+    return f"{where}: {error.message}"
+
+
+def _check_semantics(raw: dict) -> None:
+    envs = raw["envs"]
+    for pname, profile in raw["profiles"].items():
+        for i, name in enumerate(profile["envs"]):
+            if name not in envs:
+                raise SpecError(f"profiles.{pname}.envs[{i}]: no environment named {name!r} "
+                                f"(defined: {', '.join(sorted(envs))})")
+    for i, extra in enumerate(raw.get("extra_pins", [])):
+        for key, text in [("when", extra["when"])] + [(f"pins[{j}]", p) for j, p in enumerate(extra["pins"])]:
+            _requirement(f"extra_pins[{i}].{key}", text)
+    for name, env in envs.items():
+        names = {}
+        for i, text in enumerate(env["packages"]):
+            where = f"envs.{name}.packages[{i}]"
+            req = _requirement(where, text)
+            cname = canonicalize_name(req.name)
+            names[cname] = req
+            if cname in DECISIVE and pinned_version(req) is None:
+                raise SpecError(f"{where}: {text!r} must pin an exact version with '==' "
+                                f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
+        _check_keras_pins(f"envs.{name}", env, names)
+
+
+def _requirement(where: str, text: str) -> Requirement:
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        raise SpecError(f"{where}: {text!r} is not a valid requirement ({exc})") from None
+
+
+def _check_keras_pins(where: str, env: dict, names: dict) -> None:
+    tf = next((names[n] for n in TENSORFLOW_NAMES if n in names), None)
+    legacy = env.get("env", {}).get("TF_USE_LEGACY_KERAS", "") in ("1", "true", "True")
+    if "tf-keras" in names and not legacy:
+        raise SpecError(f"{where}.env: tf-keras is pinned but TF_USE_LEGACY_KERAS is not \"1\", "
+                        "so tf.keras would still be Keras 3; add env: {TF_USE_LEGACY_KERAS: \"1\"}")
+    if legacy and "tf-keras" not in names:
+        raise SpecError(f"{where}.packages: TF_USE_LEGACY_KERAS is set but tf-keras is not pinned")
+    if tf is not None and Version(pinned_version(tf)) >= Version("2.16"):
+        if not {"keras", "tf-keras"} & set(names):
+            raise SpecError(f"{where}.packages: {tf} installs the newest Keras 3 unless Keras is "
+                            "pinned; add keras==3.X.Y (or tf-keras with TF_USE_LEGACY_KERAS)")
+
+
+def load(path: str | os.PathLike) -> MatrixSpec:
+    """Read, validate and return ``matrix.yaml``.
+
+    Raises:
+        SpecError: with one message naming the file and key path of the first problem.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    schema = json.loads(SCHEMA_PATH.read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(raw))
+    try:
+        if error is not None:
+            raise SpecError(_schema_message(error))
+        _check_semantics(raw)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    return _build(path, raw)
+
+
+def _build(path: Path, raw: dict) -> MatrixSpec:
+    envs = {
+        name: EnvSpec(
+            name=name, python=env["python"], packages=tuple(env["packages"]),
+            variables=dict(env.get("env", {})), backend=env.get("backend"),
+            runner=env.get("runner", "venv"), device=env.get("device", "cpu"),
+            description=env.get("description", ""),
+        )
+        for name, env in raw["envs"].items()
+    }
+    profiles = {
+        name: Profile(
+            name=name, envs=tuple(p["envs"]), description=p.get("description", ""),
+            fixtures=p.get("fixtures") if p.get("fixtures") in (None, "all") else tuple(p["fixtures"]),
+            formats=tuple(p["formats"]) if p.get("formats") else None,
+        )
+        for name, p in raw["profiles"].items()
+    }
+    timeouts = raw.get("timeouts", {})
+    fixtures = raw.get("fixtures", "all")
+    return MatrixSpec(
+        path=path, envs=envs, profiles=profiles,
+        fixtures=fixtures if fixtures == "all" else tuple(fixtures),
+        fixtures_dir=raw.get("fixtures_dir", "fixtures"),
+        formats=tuple(raw.get("formats", FORMATS)),
+        tolerance=Tolerance(**raw.get("tolerance", {})),
+        extra_pins=tuple(ExtraPin(e["when"], tuple(e["pins"]), e["reason"]) for e in raw.get("extra_pins", [])),
+        cell_timeout_s=float(timeouts.get("cell_s", 180.0)),
+        startup_timeout_s=float(timeouts.get("startup_s", 600.0)),
+        seed=int(raw.get("seed", 1234)),
+    )

@@ -1,0 +1,190 @@
+"""Run the worker for one phase of one environment, and survive whatever it does.
+
+One worker process runs all the cells of a phase (TensorFlow is imported once).
+The supervisor watches it: a cell that kills the process (segfault, abort,
+``os._exit``) becomes a ``crash`` record, a cell that runs past the per-cell
+timeout is killed and becomes a ``timeout`` record, and a new worker carries on
+with the cells left. A worker that dies before its first cell (TensorFlow does
+not import, say) makes every remaining cell ``env-error``. Records already in
+the results file are never rewritten.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.plan import write_json
+from harness.results import append_record, read_records
+
+WORKER = Path(__file__).resolve().parent / "worker" / "main.py"
+POLL_S = 0.2
+LOG_TAIL_LINES = 12
+
+
+@dataclass(frozen=True)
+class PhaseFiles:
+    """Where one phase of one environment keeps its files (under the run's work dir)."""
+
+    workdir: Path
+    phase: str
+    env: str
+
+    @property
+    def results(self) -> Path:
+        return self.workdir / "results" / f"{self.phase}-{self.env}.jsonl"
+
+    @property
+    def facts(self) -> Path:
+        return self.workdir / "results" / f"{self.phase}-{self.env}.facts.json"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "logs" / f"{self.phase}-{self.env}.log"
+
+    @property
+    def progress(self) -> Path:
+        return self.workdir / "tasks" / f"{self.phase}-{self.env}.progress"
+
+    @property
+    def task(self) -> Path:
+        return self.workdir / "tasks" / f"{self.phase}-{self.env}.json"
+
+    def reset(self) -> None:
+        """Remove this phase's earlier results, facts and log (a new run starts)."""
+        for path in (self.results, self.facts, self.log, self.progress):
+            path.unlink(missing_ok=True)
+        for path in (self.results, self.log, self.task):
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _base_record(files: PhaseFiles, cell: dict) -> dict:
+    record = {"phase": files.phase, "id": cell["id"], "fixture": cell["fixture"], "format": cell["format"]}
+    if files.phase == "produce":
+        record["producer"] = files.env
+    else:
+        record.update(consumer=files.env, producer=cell["producer"], loader=cell["loader"],
+                      atol=cell["atol"], rtol=cell["rtol"])
+    return record
+
+
+def env_error_record(files: PhaseFiles, reason: str, detail: str = "") -> dict:
+    """A record saying the whole environment failed for this phase (scope ``env``)."""
+    role = "producer" if files.phase == "produce" else "consumer"
+    return {"phase": files.phase, "scope": "env", role: files.env, "verdict": "env-error",
+            "reason": reason, "error_text": detail}
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def _log_tail(path: Path, offset: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _read_progress(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def run_phase(files: PhaseFiles, python: str, variables: dict[str, str], task: dict, cells: list[dict],
+              cell_timeout_s: float, startup_timeout_s: float) -> None:
+    """Run ``cells`` in worker processes until every cell has exactly one record.
+
+    Args:
+        files: where the results, log and task files go (see :class:`PhaseFiles`).
+        python: the environment's interpreter (absolute path).
+        variables: extra environment variables for the worker.
+        task: the task fields shared by all cells (phase, env, seed, fixtures, dirs).
+        cells: the cells, in order; each a dict with at least ``id``.
+        cell_timeout_s: seconds one cell may run before it is killed (``timeout``).
+        startup_timeout_s: seconds a worker may take before its first cell.
+
+    Raises:
+        KeyboardInterrupt: after killing the worker; records written so far stay valid.
+    """
+    done = {r.get("id") for r in read_records(files.results)}
+    remaining = [c for c in cells if c["id"] not in done]
+    env = dict(os.environ, **variables, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    while remaining:
+        files.progress.unlink(missing_ok=True)
+        write_json(files.task, dict(task, cells=remaining, results_path=str(files.results),
+                                    progress_path=str(files.progress), facts_path=str(files.facts)))
+        log_offset = files.log.stat().st_size if files.log.exists() else 0
+        outcome = _watch(files, [python, str(WORKER), str(files.task)], env, cell_timeout_s, startup_timeout_s)
+        done_now = {r.get("id") for r in read_records(files.results)}
+        by_id = {c["id"]: c for c in remaining}
+        left = [c for c in remaining if c["id"] not in done_now]
+        current = outcome.get("cell")
+        if current in by_id and current not in done_now:
+            record = _base_record(files, by_id[current])
+            record.update(verdict=outcome["verdict"], reason=outcome["reason"], seconds=outcome.get("seconds"),
+                          error_text=_log_tail(files.log, log_offset))
+            append_record(files.results, record)
+            left = [c for c in left if c["id"] != current]
+        elif left and len(left) == len(remaining):
+            # No cell started or finished: the environment itself is broken.
+            append_record(files.results, env_error_record(
+                files, f"{outcome['reason']} before running a cell", _log_tail(files.log, log_offset)))
+            return
+        remaining = left
+
+
+def _watch(files: PhaseFiles, argv: list[str], env: dict, cell_timeout_s: float,
+           startup_timeout_s: float) -> dict:
+    """Start one worker and wait for it; kill it on a timeout. Returns what happened."""
+    started = time.monotonic()
+    with open(files.log, "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+        try:
+            while True:
+                try:
+                    code = proc.wait(timeout=POLL_S)
+                except subprocess.TimeoutExpired:
+                    code = None
+                progress = _read_progress(files.progress)
+                if code is not None:
+                    return {"verdict": "crash", "cell": progress and progress["cell"],
+                            "seconds": progress and round(time.time() - progress["started"], 3),
+                            "reason": f"worker {_describe_exit(code)}"}
+                if progress is None and time.monotonic() - started > startup_timeout_s:
+                    _kill(proc)
+                    return {"verdict": "env-error", "cell": None,
+                            "reason": f"worker still starting after {startup_timeout_s:g} s, killed,"}
+                if progress is not None and time.time() - progress["started"] > cell_timeout_s:
+                    _kill(proc)
+                    return {"verdict": "timeout", "cell": progress["cell"],
+                            "seconds": round(time.time() - progress["started"], 3),
+                            "reason": f"cell ran past its {cell_timeout_s:g} s timeout; worker killed"}
+        except BaseException:
+            _kill(proc)
+            raise
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """Kill the worker's whole process group and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

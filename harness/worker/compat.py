@@ -1,0 +1,172 @@
+"""Every TensorFlow/Keras version difference the worker knows about, in one place.
+
+This module runs inside the environment under test: Python 3.7 to 3.13, TF 2.x,
+Keras 2 (inside TF), ``tf_keras`` or Keras 3. It imports only the standard
+library, numpy and what the environment brings, and keeps Python 3.7 syntax.
+
+The rest of the worker asks this module questions ("which Keras is this?",
+"can this version write a Keras SavedModel?") instead of branching on version
+numbers itself.
+"""
+import os
+import platform
+import random
+
+import numpy as np
+
+# Magic bytes of the containers a Keras file can really be, whatever its name.
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def version_tuple(text):
+    """Parse "2.16.0rc1" into (2, 16, 0); unknown parts count as 0."""
+    parts = []
+    for piece in str(text).split(".")[:3]:
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        parts.append(int(digits) if digits else 0)
+    while len(parts) < 3:
+        parts.append(0)
+    return tuple(parts)
+
+
+def _legacy_keras_requested():
+    return os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes")
+
+
+class KerasRuntime(object):
+    """The Keras this environment really gives a user, and what it can do.
+
+    Attributes:
+        keras: the Keras module (``tf.keras`` for Keras 2 inside TF, ``tf_keras``,
+            or the ``keras`` package for Keras 3).
+        tf: the ``tensorflow`` module, or None where the backend does without it.
+        flavor: ``"keras2"`` (Keras 2 inside TF), ``"tf_keras"`` or ``"keras3"``.
+        version: the Keras version as a string, e.g. ``"2.15.0"``.
+        backend: ``"tensorflow"``, ``"jax"`` or ``"torch"``.
+    """
+
+    def __init__(self):
+        self.tf = None
+        try:
+            import tensorflow as tf  # noqa: F401  (imported for its side effects too)
+            self.tf = tf
+        except ImportError:
+            tf = None
+        if _legacy_keras_requested():
+            import tf_keras as keras
+            self.keras, self.flavor, self.version = keras, "tf_keras", keras.__version__
+        else:
+            try:
+                import keras as keras_pkg
+                pkg_version = getattr(keras_pkg, "__version__", None)
+            except ImportError:
+                keras_pkg, pkg_version = None, None
+            if pkg_version and version_tuple(pkg_version) >= (3, 0, 0):
+                self.keras, self.flavor, self.version = keras_pkg, "keras3", pkg_version
+            else:
+                if tf is None:
+                    raise ImportError("Keras 2 needs TensorFlow, which is not installed")
+                self.keras = tf.keras
+                self.flavor = "keras2"
+                self.version = pkg_version or getattr(tf.keras, "__version__", tf.__version__)
+        if self.flavor == "keras3":
+            self.backend = self.keras.backend.backend()
+        else:
+            self.backend = "tensorflow"
+        self.v = version_tuple(self.version)
+
+    # ---------------------------------------------------------------- facts
+    def facts(self):
+        """What this environment really is, as a JSON-ready dict of strings."""
+        facts = {
+            "python": platform.python_version(),
+            "tensorflow": self.tf.__version__ if self.tf is not None else None,
+            "keras": self.version,
+            "keras_flavor": self.flavor,
+            "backend": self.backend,
+            "numpy": np.__version__,
+            "h5py": _module_version("h5py"),
+            "device": self.device(),
+            "platform": platform.platform(),
+        }
+        return facts
+
+    def device(self):
+        """``"gpu"`` if TensorFlow sees a GPU, else ``"cpu"``."""
+        if self.tf is None:
+            return "cpu"
+        try:
+            gpus = self.tf.config.list_physical_devices("GPU")
+        except AttributeError:  # TF < 2.1
+            gpus = self.tf.config.experimental.list_physical_devices("GPU")
+        return "gpu" if gpus else "cpu"
+
+    # ---------------------------------------------------------------- seeds
+    def seed(self, value):
+        """Seed Python, numpy and the framework, so a fixture builds the same way."""
+        random.seed(value)
+        np.random.seed(value)
+        set_seed = getattr(self.keras.utils, "set_random_seed", None)  # Keras >= 2.7
+        if set_seed is not None:
+            set_seed(value)
+        elif self.tf is not None:
+            self.tf.random.set_seed(value)
+
+    # ------------------------------------------------------- capabilities
+    def cannot_write(self, fmt):
+        """Why this Keras cannot write ``fmt``, or None when it can."""
+        if fmt == "savedmodel" and self.flavor == "keras3":
+            return ("Keras 3 cannot save a Keras SavedModel (model.save needs .keras or .h5); "
+                    "model.export writes a TF SavedModel instead (Keras 3.0 release notes)")
+        if fmt == "weights_h5" and self.flavor == "keras3":
+            return ("Keras 3 save_weights writes only the .weights.h5 layout; "
+                    "it cannot write legacy HDF5 weights (Keras 3.0 release notes)")
+        return None
+
+    def cannot_read(self, fmt, loader, container):
+        """Why this Keras cannot load ``fmt`` (really stored as ``container``) with ``loader``.
+
+        Returns None when it can (or might: then the load is tried for real).
+        """
+        if fmt == "savedmodel" and loader == "load_model" and self.flavor == "keras3":
+            return ("Keras 3 load_model reads only .keras and .h5 files; load a SavedModel "
+                    "with keras.layers.TFSMLayer (Keras 3.0 release notes)")
+        if fmt == "keras" and container == "zip" and self.flavor == "keras2" and self.v < (2, 12, 0):
+            return ("Keras {} predates the .keras zip format (Keras 2.12 release notes); "
+                    "it opens every .keras path as HDF5".format(self.version))
+        return None
+
+    def writes_keras_as_hdf5(self):
+        """True where ``model.save("m.keras")`` writes HDF5 (Keras 2 before 2.12)."""
+        return self.flavor == "keras2" and self.v < (2, 12, 0)
+
+    # -------------------------------------------------------------- loading
+    def load_model(self, path):
+        """``keras.models.load_model`` with the arguments every version accepts."""
+        return self.keras.models.load_model(path, compile=False)
+
+
+def _module_version(name):
+    try:
+        module = __import__(name)
+    except ImportError:
+        return None
+    return getattr(module, "__version__", None)
+
+
+def container_of(path):
+    """What a saved path really is: ``"zip"``, ``"hdf5"``, ``"directory"`` or ``"unknown"``."""
+    if os.path.isdir(path):
+        return "directory"
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
+    if head == HDF5_MAGIC:
+        return "hdf5"
+    return "unknown"

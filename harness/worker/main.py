@@ -1,0 +1,259 @@
+"""The worker: runs inside one environment and executes the cells of one phase.
+
+Usage (by path, never installed): ``python harness/worker/main.py TASK.json``
+
+The task file (JSON, written by ``harness.supervisor``) names the phase
+(``produce`` or ``consume``), the environment, the fixture files, where
+artifacts live, and the cells to run. For each cell the worker first writes
+the cell id to the progress file, then appends exactly one JSON line to the
+results file, flushed and fsynced, so that a crash or hang costs the
+supervisor one cell and loses nothing already written.
+
+Python 3.7 syntax; imports only the standard library, numpy and what the
+environment's TF/Keras brings.
+"""
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+
+import numpy as np
+
+import compare
+import compat
+import formats
+import recipes
+
+REFERENCE_BATCH = 8
+FRESH_SEED_OFFSET = 1000  # the negative control and load_weights rebuild with other weights
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_table(root):
+    """{relative path: {"sha256", "bytes"}} for every file under ``root``."""
+    table = {}
+    for folder, _, names in os.walk(root):
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            if rel in ("manifest.json", "reference.npz"):
+                continue
+            table[rel] = {"sha256": sha256_of(full), "bytes": os.path.getsize(full)}
+    return table
+
+
+def error_fields(exc):
+    """Exception class, first line of its message, and the traceback's tail."""
+    text = str(exc).strip() or repr(exc)
+    return {
+        "error_type": type(exc).__name__,
+        "error_message": text.splitlines()[0][:500],
+        "error_text": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:],
+    }
+
+
+class Results(object):
+    """Appends one JSON line per cell to the results file, flushed and fsynced."""
+
+    def __init__(self, path, progress_path):
+        self.handle = open(path, "a")
+        self.progress_path = progress_path
+
+    def start(self, cell):
+        tmp = self.progress_path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump({"cell": cell["id"], "started": time.time()}, handle)
+        os.replace(tmp, self.progress_path)
+
+    def write(self, record):
+        self.handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+
+def save_reference(directory, x, outputs):
+    arrays = {}
+    for key, value in _named(x, "x"):
+        arrays[key] = value
+    for index, value in enumerate(compare.as_output_list(outputs)):
+        arrays["y{}".format(index)] = value
+    np.savez(os.path.join(directory, "reference.npz"), **arrays)
+
+
+def _named(x, prefix):
+    """Flatten inputs (array, list or dict) into (key, array) pairs that round-trip."""
+    if isinstance(x, dict):
+        return [("{}:dict:{}".format(prefix, key), np.asarray(x[key])) for key in sorted(x)]
+    if isinstance(x, (list, tuple)):
+        return [("{}:list:{}".format(prefix, i), np.asarray(v)) for i, v in enumerate(x)]
+    return [(prefix, np.asarray(x))]
+
+
+def load_reference(directory):
+    """Inverse of ``save_reference``: (inputs, list of expected outputs)."""
+    with np.load(os.path.join(directory, "reference.npz"), allow_pickle=False) as data:
+        keys = list(data.keys())
+        outputs = [data["y{}".format(i)].astype(np.float64) for i in range(sum(k.startswith("y") for k in keys))]
+        if "x" in keys:
+            return data["x"], outputs
+        dict_keys = sorted(k for k in keys if k.startswith("x:dict:"))
+        if dict_keys:
+            return dict((k[len("x:dict:"):], data[k]) for k in dict_keys), outputs
+        list_keys = sorted((k for k in keys if k.startswith("x:list:")), key=lambda k: int(k.split(":")[2]))
+        return [data[k] for k in list_keys], outputs
+
+
+# --------------------------------------------------------------------- produce
+def produce(task, runtime, results):
+    recipes_cache = {}
+    for cell in task["cells"]:
+        results.start(cell)
+        started = time.time()
+        record = {"phase": "produce", "producer": task["env"], "fixture": cell["fixture"],
+                  "format": cell["format"], "id": cell["id"], "device": runtime.device()}
+        record.update(produce_cell(task, runtime, cell, recipes_cache))
+        record["seconds"] = round(time.time() - started, 3)
+        results.write(record)
+
+
+def produce_cell(task, runtime, cell, cache):
+    fmt = cell["format"]
+    reason = runtime.cannot_write(fmt)
+    if reason:
+        return {"verdict": "unsupported", "reason": reason}
+    try:
+        recipe = recipes.load_recipe(task["fixtures"][cell["fixture"]])
+        reason = recipes.cannot_build(recipe, runtime)
+        if reason:
+            return {"verdict": "unsupported", "reason": reason}
+        if cell["fixture"] not in cache:
+            model = recipes.build(recipe, runtime, task["seed"])
+            recipes.train(recipe, runtime, model, task["seed"])
+            x = recipes.inputs(recipe, task["seed"] + 3, REFERENCE_BATCH)
+            cache[cell["fixture"]] = (model, x, model.predict(x, verbose=0))
+    except Exception as exc:  # the fixture itself failed to build or train here
+        out = {"verdict": "save-error", "stage": "build"}
+        out.update(error_fields(exc))
+        return out
+    model, x, outputs = cache[cell["fixture"]]
+    directory = os.path.join(task["artifacts_dir"], task["env"], cell["fixture"], fmt)
+    if os.path.exists(directory):  # left half-written by a worker that died here
+        shutil.rmtree(directory)
+    os.makedirs(directory)
+    try:
+        path = formats.save(runtime, model, fmt, directory)
+    except Exception as exc:
+        out = {"verdict": "save-error", "stage": "save"}
+        out.update(error_fields(exc))
+        return out
+    save_reference(directory, x, outputs)
+    manifest = {
+        "producer": task["env"], "fixture": cell["fixture"], "format": fmt,
+        "path": os.path.relpath(path, directory), "container": compat.container_of(path),
+        "files": file_table(directory), "facts": runtime.facts(),
+    }
+    with open(os.path.join(directory, "manifest.json"), "w") as handle:
+        json.dump(manifest, handle, indent=1, sort_keys=True)
+    note = None
+    if fmt == "keras" and manifest["container"] != "zip":
+        note = "asked for .keras, Keras {} wrote {}".format(runtime.version, manifest["container"])
+    return {"verdict": "saved", "container": manifest["container"], "note": note,
+            "bytes": sum(f["bytes"] for f in manifest["files"].values())}
+
+
+# --------------------------------------------------------------------- consume
+def consume(task, runtime, results):
+    for cell in task["cells"]:
+        results.start(cell)
+        started = time.time()
+        record = {"phase": "consume", "consumer": task["env"], "producer": cell["producer"],
+                  "fixture": cell["fixture"], "format": cell["format"], "loader": cell["loader"],
+                  "artifact": cell["artifact"], "id": cell["id"], "atol": cell["atol"], "rtol": cell["rtol"], "device": runtime.device()}
+        record.update(consume_cell(task, runtime, cell))
+        record["seconds"] = round(time.time() - started, 3)
+        results.write(record)
+
+
+def consume_cell(task, runtime, cell):
+    directory = os.path.join(task["artifacts_dir"], cell["producer"], cell["fixture"], cell["artifact"])
+    with open(os.path.join(directory, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    for rel, entry in sorted(manifest["files"].items()):
+        if sha256_of(os.path.join(directory, rel)) != entry["sha256"]:
+            return {"verdict": "load-error", "error_type": "CorruptArtifact",
+                    "error_message": "{} does not match the SHA-256 in its manifest".format(rel)}
+    path = os.path.join(directory, manifest["path"])
+    fresh_seed = task["seed"] + FRESH_SEED_OFFSET
+
+    def rebuild():
+        recipe = recipes.load_recipe(task["fixtures"][cell["fixture"]])
+        reason = recipes.cannot_build(recipe, runtime)
+        if reason:
+            raise CannotBuild(reason)
+        return recipes.build(recipe, runtime, fresh_seed)
+
+    if cell["loader"] == "rebuild":  # the negative control: same architecture, fresh weights
+        loaded = _guarded(rebuild)
+    else:
+        reason = runtime.cannot_read(cell["format"], cell["loader"], manifest["container"])
+        if reason:
+            return {"verdict": "unsupported", "reason": reason}
+        loaded = _guarded(lambda: formats.load(runtime, cell["format"], cell["loader"], path, rebuild))
+    if isinstance(loaded, dict):
+        return loaded
+    x, expected = load_reference(directory)
+    predict = getattr(loaded, "predict", None)
+    if predict is None:
+        return {"verdict": "load-error", "error_type": "AttributeError",
+                "error_message": "loaded object of type {} has no predict()".format(type(loaded).__name__)}
+    try:
+        actual = compare.as_output_list(predict(x, verbose=0))
+    except Exception as exc:
+        out = {"verdict": "load-error", "stage": "predict"}
+        out.update(error_fields(exc))
+        return out
+    result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
+    return {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
+            "max_rel": result["max_rel"], "reason": result["reason"]}
+
+
+class CannotBuild(Exception):
+    """The fixture cannot be built in this Keras (outside its MIN_KERAS/MAX_KERAS)."""
+
+
+def _guarded(load):
+    """Run a load; return the object, or a verdict dict describing why it failed."""
+    try:
+        return load()
+    except CannotBuild as exc:
+        return {"verdict": "unsupported", "reason": str(exc)}
+    except Exception as exc:
+        out = {"verdict": "load-error", "stage": "load"}
+        out.update(error_fields(exc))
+        return out
+
+
+def main(argv):
+    with open(argv[1]) as handle:
+        task = json.load(handle)
+    runtime = compat.KerasRuntime()
+    facts = runtime.facts()
+    with open(task["facts_path"], "w") as handle:
+        json.dump(facts, handle, indent=1, sort_keys=True)
+    results = Results(task["results_path"], task["progress_path"])
+    {"produce": produce, "consume": consume}[task["phase"]](task, runtime, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,73 @@
+"""Load fixture recipes (``fixtures/*.py``) and turn them into trained models.
+
+Runs inside the environment under test (Python 3.7 syntax, stdlib + numpy +
+the environment's TF/Keras). The fixture API is documented in README.md.
+"""
+import importlib.util
+import os
+
+import numpy as np
+
+from compat import version_tuple
+
+DEFAULT_COMPILE = {"optimizer": "adam", "loss": "mse"}
+TRAIN_STEPS = 3
+TRAIN_BATCH = 16
+
+
+def load_recipe(path):
+    """Import one fixture file by path and return it as a module."""
+    name = "kcm_fixture_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cannot_build(recipe, runtime):
+    """Why this Keras cannot build the recipe (its MIN_KERAS/MAX_KERAS bounds), or None."""
+    low = getattr(recipe, "MIN_KERAS", None)
+    high = getattr(recipe, "MAX_KERAS", None)
+    if low and runtime.v < version_tuple(low):
+        return "fixture needs Keras >= {}, this is {}".format(low, runtime.version)
+    if high and runtime.v > version_tuple(high):
+        return "fixture needs Keras <= {}, this is {}".format(high, runtime.version)
+    return None
+
+
+def build(recipe, runtime, seed):
+    """Clear Keras' session (so layer names start over, as in a fresh process),
+    seed everything, then call the recipe's ``build(keras)``; returns the model."""
+    runtime.keras.backend.clear_session()
+    runtime.seed(seed)
+    return recipe.build(runtime.keras)
+
+
+def inputs(recipe, seed, batch):
+    """The recipe's ``sample_inputs(rng, batch)`` with a seeded ``numpy.random.RandomState``."""
+    return recipe.sample_inputs(np.random.RandomState(seed), batch)
+
+
+def train(recipe, runtime, model, seed):
+    """Compile (unless the recipe did) and fit a few steps, so weights and
+    BatchNormalization statistics move away from their initial values.
+
+    Targets come from the recipe's ``targets(rng, outputs)`` if it has one,
+    else standard-normal arrays shaped like the model's outputs.
+    """
+    if getattr(model, "optimizer", None) is None:
+        model.compile(**getattr(recipe, "COMPILE", DEFAULT_COMPILE))
+    x = inputs(recipe, seed + 1, TRAIN_BATCH * TRAIN_STEPS)
+    rng = np.random.RandomState(seed + 2)
+    outputs = model.predict(x, verbose=0)
+    make_targets = getattr(recipe, "targets", None)
+    if make_targets is not None:
+        y = make_targets(rng, outputs)
+    elif isinstance(outputs, dict):
+        y = dict((k, rng.standard_normal(np.shape(v)).astype("float32")) for k, v in outputs.items())
+    elif isinstance(outputs, (list, tuple)):
+        y = [rng.standard_normal(np.shape(v)).astype("float32") for v in outputs]
+    else:
+        y = rng.standard_normal(np.shape(outputs)).astype("float32")
+    model.fit(x, y, batch_size=TRAIN_BATCH, epochs=1, shuffle=False, verbose=0)
+    return model
