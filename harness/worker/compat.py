@@ -146,9 +146,9 @@ class KerasRuntime(object):
         return self.flavor == "keras2" and self.v < (2, 12, 0)
 
     # -------------------------------------------------------------- loading
-    def load_model(self, path):
+    def load_model(self, path, custom_objects=None):
         """``keras.models.load_model`` with the arguments every version accepts."""
-        return self.keras.models.load_model(path, compile=False)
+        return self.keras.models.load_model(path, custom_objects=custom_objects, compile=False)
 
 
 def _module_version(name):

@@ -35,14 +35,15 @@ def save(runtime, model, fmt, directory):
     return path
 
 
-def load(runtime, fmt, loader, path, rebuild):
+def load(runtime, fmt, loader, path, rebuild, custom_objects=None):
     """Load ``path`` (saved as ``fmt``) with ``loader``; returns an object with ``predict``.
 
     ``rebuild`` is a no-argument callable that builds the fixture's architecture
-    with fresh weights, for the weights-only loaders.
+    with fresh weights, for the weights-only loaders. ``custom_objects`` is the
+    fixture's ``custom_objects(keras)`` dict, or None.
     """
     if loader == "load_model":
-        return runtime.load_model(path)
+        return runtime.load_model(path, custom_objects)
     if loader == "load_weights":
         model = rebuild()
         model.load_weights(path)

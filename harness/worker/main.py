@@ -194,23 +194,28 @@ def consume_cell(task, runtime, cell):
                     "error_message": "{} does not match the SHA-256 in its manifest".format(rel)}
     path = os.path.join(directory, manifest["path"])
     fresh_seed = task["seed"] + FRESH_SEED_OFFSET
+    recipe, failure = _guarded(lambda: recipes.load_recipe(task["fixtures"][cell["fixture"]]))
+    if failure:
+        return failure
+    custom, failure = _guarded(lambda: recipes.custom_objects(recipe, runtime))
+    if failure:
+        return failure
 
     def rebuild():
-        recipe = recipes.load_recipe(task["fixtures"][cell["fixture"]])
         reason = recipes.cannot_build(recipe, runtime)
         if reason:
             raise CannotBuild(reason)
         return recipes.build(recipe, runtime, fresh_seed)
 
     if cell["loader"] == "rebuild":  # the negative control: same architecture, fresh weights
-        loaded = _guarded(rebuild)
+        loaded, failure = _guarded(rebuild)
     else:
         reason = runtime.cannot_read(cell["format"], cell["loader"], manifest["container"])
         if reason:
             return {"verdict": "unsupported", "reason": reason}
-        loaded = _guarded(lambda: formats.load(runtime, cell["format"], cell["loader"], path, rebuild))
-    if isinstance(loaded, dict):
-        return loaded
+        loaded, failure = _guarded(lambda: formats.load(runtime, cell["format"], cell["loader"], path, rebuild, custom))
+    if failure:
+        return failure
     x, expected = load_reference(directory)
     predict = getattr(loaded, "predict", None)
     if predict is None:
@@ -232,15 +237,15 @@ class CannotBuild(Exception):
 
 
 def _guarded(load):
-    """Run a load; return the object, or a verdict dict describing why it failed."""
+    """Run a load step: (its value, None), or (None, a verdict dict saying why it failed)."""
     try:
-        return load()
+        return load(), None
     except CannotBuild as exc:
-        return {"verdict": "unsupported", "reason": str(exc)}
+        return None, {"verdict": "unsupported", "reason": str(exc)}
     except Exception as exc:
         out = {"verdict": "load-error", "stage": "load"}
         out.update(error_fields(exc))
-        return out
+        return None, out
 
 
 def main(argv):

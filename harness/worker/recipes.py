@@ -24,6 +24,12 @@ def load_recipe(path):
     return module
 
 
+def custom_objects(recipe, runtime):
+    """The recipe's ``custom_objects(keras)`` dict (its custom layers, registered), or None."""
+    make = getattr(recipe, "custom_objects", None)
+    return make(runtime.keras) if make is not None else None
+
+
 def cannot_build(recipe, runtime):
     """Why this Keras cannot build the recipe (its MIN_KERAS/MAX_KERAS bounds), or None."""
     low = getattr(recipe, "MIN_KERAS", None)
