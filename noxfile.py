@@ -69,8 +69,12 @@ def produce(session: nox.Session, env: str) -> None:
     run.produce(_context(session), env, _venv(session), log=session.log)
 
 
+# A consumer loads every selected producer's artifacts: it requires their produce sessions.
+SELECTED = run.selected_envs(sys.argv, SPEC) if SPEC else []
+
+
 @nox.session(venv_backend="uv", download_python="never", tags=["consume"],
-             requires=[f"produce(env='{name}')" for name in (SPEC.envs if SPEC else [])])
+             requires=[f"produce(env='{name}')" for name in SELECTED])
 @nox.parametrize(["python", "env"], ENV_PARAMS)
 def consume(session: nox.Session, env: str) -> None:
     """Load every producer's artifacts in one environment (the consumer)."""

@@ -91,8 +91,8 @@ class Selection:
 
 
 def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
-           envs: list[str] | None = None) -> Selection:
-    """Narrow the spec to a profile, and optionally to some of its environments.
+           envs: list[str] | None = None, fixtures: list[str] | None = None) -> Selection:
+    """Narrow the spec to a profile, and optionally to some environments and fixtures.
 
     Raises:
         SpecError: unknown profile, environment, fixture or format.
@@ -108,11 +108,12 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
                             f"(defined: {', '.join(sorted(spec.envs))})")
         names = list(envs)
     available = discover_fixtures(fixtures_dir)
-    wanted = chosen.fixtures or spec.fixtures
+    wanted = fixtures or chosen.fixtures or spec.fixtures
     if wanted != "all":
         unknown = [f for f in wanted if f not in available]
         if unknown:
-            raise SpecError(f"fixtures: no fixture file {', '.join(unknown)} in {fixtures_dir}")
+            raise SpecError(f"fixtures: no fixture {', '.join(unknown)} in {fixtures_dir} "
+                            f"(found: {', '.join(available)})")
         available = {name: available[name] for name in wanted}
     return Selection(profile=profile, envs=tuple(names), fixtures=available,
                      formats=tuple(chosen.formats or spec.formats), tolerance=spec.tolerance)

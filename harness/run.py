@@ -33,11 +33,28 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nox -s matrix --", description="Run the compatibility matrix.")
     parser.add_argument("--profile", default="default", help="profile of matrix.yaml (default: default)")
     parser.add_argument("--envs", nargs="+", metavar="ENV", help="only these environments")
+    parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
     parser.add_argument("--workdir", type=Path, default=ROOT / "work",
                         help="where artifacts/, results/ and logs/ go (default: work/)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports",
                         help="where matrix.md, matrix.html, results.json, junit.xml go (default: reports/)")
     return parser
+
+
+def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
+    """The environments a nox command line selects (``--profile``/``--envs`` after ``--``).
+
+    nox declares session dependencies when it loads the noxfile, before any
+    session sees its positional arguments, so the noxfile reads them here.
+    Unparsable or unknown arguments select the default profile; the session
+    itself then reports them.
+    """
+    posargs = argv[argv.index("--") + 1:] if "--" in argv else []
+    options, _ = _parser().parse_known_args(posargs)
+    if options.envs and set(options.envs) <= set(spec.envs):
+        return list(options.envs)
+    profile = spec.profiles.get(options.profile) or spec.profiles["default"]
+    return list(profile.envs)
 
 
 @dataclass(frozen=True)
@@ -60,7 +77,7 @@ class Context:
         options = _parser().parse_args(args)
         spec = spec_mod.load(matrix_path())
         fixtures_dir = (spec.path.parent / spec.fixtures_dir).resolve()
-        selection = select(spec, fixtures_dir, options.profile, options.envs)
+        selection = select(spec, fixtures_dir, options.profile, options.envs, options.fixtures)
         return cls(spec, selection, options.workdir.resolve(), options.reports.resolve())
 
     def task(self, phase: str, env: str) -> dict:

@@ -107,7 +107,7 @@ def _read_progress(path: Path) -> dict | None:
 
 
 def run_phase(files: PhaseFiles, python: str, variables: dict[str, str], task: dict, cells: list[dict],
-              cell_timeout_s: float, startup_timeout_s: float) -> None:
+              cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER) -> None:
     """Run ``cells`` in worker processes until every cell has exactly one record.
 
     Args:
@@ -118,6 +118,7 @@ def run_phase(files: PhaseFiles, python: str, variables: dict[str, str], task: d
         cells: the cells, in order; each a dict with at least ``id``.
         cell_timeout_s: seconds one cell may run before it is killed (``timeout``).
         startup_timeout_s: seconds a worker may take before its first cell.
+        worker: the worker script (the real one unless a test supplies another).
 
     Raises:
         KeyboardInterrupt: after killing the worker; records written so far stay valid.
@@ -130,7 +131,7 @@ def run_phase(files: PhaseFiles, python: str, variables: dict[str, str], task: d
         write_json(files.task, dict(task, cells=remaining, results_path=str(files.results),
                                     progress_path=str(files.progress), facts_path=str(files.facts)))
         log_offset = files.log.stat().st_size if files.log.exists() else 0
-        outcome = _watch(files, [python, str(WORKER), str(files.task)], env, cell_timeout_s, startup_timeout_s)
+        outcome = _watch(files, [python, str(worker), str(files.task)], env, cell_timeout_s, startup_timeout_s)
         done_now = {r.get("id") for r in read_records(files.results)}
         by_id = {c["id"]: c for c in remaining}
         left = [c for c in remaining if c["id"] not in done_now]

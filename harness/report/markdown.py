@@ -24,13 +24,16 @@ def summarize(cells: list[Cell]) -> str:
 
 
 def summarize_controls(cells: list[Cell]) -> str:
-    """A negative-control cell: ``✓ 3/3`` when every control was a mismatch, as it must be."""
-    ran = [c for c in cells if c.verdict in ("pass", "mismatch")]
+    """A negative-control cell: ``✓ 3/3`` when every control that ran was a mismatch, as it must be;
+    ``‼ N passed`` when any passed (the comparison could not tell fresh weights from restored ones)."""
+    passed = sum(c.verdict == "pass" for c in cells)
+    if passed:
+        return f"‼ {passed} passed"
+    ran = [c for c in cells if c.verdict not in ("unsupported", "skipped", "env-error")]
     if not ran:
         return summarize(cells)
-    if any(c.verdict == "pass" for c in ran):
-        return f"‼ {sum(c.verdict == 'pass' for c in ran)} passed"
-    return f"✓ {len(ran)}/{len(ran)}"
+    mismatched = sum(c.verdict == "mismatch" for c in ran)
+    return f"{'✓' if mismatched == len(ran) else '✗'} {mismatched}/{len(ran)}"
 
 
 def _table(data: ReportData, fmt: str, loader: str, summary=summarize) -> str:

@@ -83,11 +83,18 @@ class ReportData:
 
 
 def where(cells: list[Cell]) -> list[str]:
-    """Compact lines naming cells: ``producer → consumer: format/loader (fixtures)``."""
-    grouped: dict[tuple, list[str]] = defaultdict(list)
+    """Compact lines naming cells: ``producer → consumer: format/loader, ... (fixtures)``."""
+    per_pair: dict[tuple, dict[tuple, list[str]]] = defaultdict(lambda: defaultdict(list))
     for c in cells:
-        grouped[(c.producer, c.consumer, c.format, c.loader)].append(c.fixture)
-    return [f"{p} → {k}: {f}/{ld} ({', '.join(sorted(fx))})" for (p, k, f, ld), fx in grouped.items()]
+        per_pair[(c.producer, c.consumer)][(c.format, c.loader)].append(c.fixture)
+    lines = []
+    for (producer, consumer), columns in per_pair.items():
+        by_fixtures: dict[tuple, list[str]] = defaultdict(list)
+        for (fmt, loader), fixtures in columns.items():
+            by_fixtures[tuple(sorted(fixtures))].append(f"{fmt}/{loader}")
+        for fixtures, names in by_fixtures.items():
+            lines.append(f"{producer} → {consumer}: {', '.join(names)} ({', '.join(fixtures)})")
+    return lines
 
 
 def _read_json(path: Path) -> dict:

@@ -1,0 +1,31 @@
+"""Integration tests run the real harness through nox, with real TensorFlow environments."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_matrix(tmp: Path, *args: str, matrix: Path | None = None) -> dict:
+    """Run ``nox -s matrix -- ARGS`` into ``tmp``; return results.json (cells keyed by id) and the log."""
+    env = dict(os.environ)
+    if matrix is not None:
+        env["KCM_MATRIX"] = str(matrix)
+    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "matrix", "--",
+            "--workdir", str(tmp / "work"), "--reports", str(tmp / "reports"), *args]
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    results = json.loads((tmp / "reports" / "results.json").read_text())
+    return {"cells": {c["id"]: c for c in results["cells"]}, "results": results, "log": log,
+            "reports": tmp / "reports", "work": tmp / "work"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,74 @@
+"""The quick profile (Keras 2.15 in TF 2.15, tf_keras 2.16, Keras 3.15 on TF 2.21), run for real.
+
+Every expected verdict below was first seen in a real run on 2026-11-29
+(reports of the default profile; tests/data/run-default holds its records).
+"""
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import run_matrix
+
+K2, TFK, K3 = "tf2.15", "tf2.16-tfkeras", "tf2.21-keras3.15"
+ENVS = (K2, TFK, K3)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return run_matrix(tmp_path_factory.mktemp("quick"), "--profile", "quick", "--fixtures", "dense_bn", "small_cnn")
+
+
+def cell(run, producer, consumer, fixture, fmt, loader):
+    return run["cells"][f"{producer}>{consumer}/{fixture}/{fmt}/{loader}"]
+
+
+def test_every_env_reports_what_it_really_is(run):
+    facts = {name: env["facts"] for name, env in run["results"]["environments"].items()}
+    assert facts[K2]["tensorflow"] == "2.15.1" and facts[K2]["keras_flavor"] == "keras2"
+    assert facts[TFK]["keras"] == "2.16.0" and facts[TFK]["keras_flavor"] == "tf_keras"
+    assert facts[K3]["keras"] == "3.15.1" and facts[K3]["keras_flavor"] == "keras3"
+    assert all(f["device"] == "cpu" and f["numpy"] and f["h5py"] for f in facts.values())
+
+
+def test_keras3_dot_keras_fails_in_tf215_with_the_module_path_signature(run):
+    got = cell(run, K3, K2, "dense_bn", "keras", "load_model")
+    assert got["verdict"] == "load-error" and got["error_type"] == "TypeError"
+    assert "keras.src.models.functional cannot be imported" in got["error_message"]
+
+
+def test_keras3_h5_fails_in_keras2_on_batch_shape(run):
+    for consumer in (K2, TFK):
+        got = cell(run, K3, consumer, "dense_bn", "h5", "load_model")
+        assert got["verdict"] == "load-error" and "batch_shape" in got["error_message"]
+
+
+def test_tf215_h5_loads_in_keras3_and_matches(run):
+    got = cell(run, K2, K3, "dense_bn", "h5", "load_model")
+    assert got["verdict"] == "pass" and got["max_abs"] <= got["atol"]
+
+
+def test_same_environment_round_trips_pass(run):
+    for env in ENVS:
+        for fixture in ("dense_bn", "small_cnn"):
+            for fmt, loader in (("h5", "load_model"), ("keras", "load_model"), ("weights.h5", "load_weights")):
+                assert cell(run, env, env, fixture, fmt, loader)["verdict"] == "pass", (env, fixture, fmt)
+
+
+def test_keras3_cannot_write_or_load_a_keras_savedmodel(run):
+    assert cell(run, K3, K2, "dense_bn", "savedmodel", "load_model")["verdict"] == "unsupported"
+    got = cell(run, K2, K3, "dense_bn", "savedmodel", "load_model")
+    assert got["verdict"] == "unsupported" and "TFSMLayer" in got["reason"]
+
+
+def test_negative_control_is_a_mismatch_everywhere(run):
+    controls = [c for c in run["cells"].values() if c["format"] == "negative-control"]
+    assert len(controls) == 3 * 3 * 2
+    assert {c["verdict"] for c in controls} == {"mismatch"}
+
+
+def test_reports_are_written_and_consistent(run):
+    md = (run["reports"] / "matrix.md").read_text()
+    assert "## `keras` loaded with `load_model`" in md and "NEGATIVE CONTROL PASSED" not in md
+    cases = list(ET.parse(run["reports"] / "junit.xml").getroot().iter("testcase"))
+    assert len(cases) == len(run["cells"])
+    assert "cells: pass" in run["log"] and "wall time" in run["log"]

@@ -1,0 +1,30 @@
+"""A stand-in worker speaking the real worker's file protocol, without TensorFlow.
+
+A cell whose id contains "segv" kills the process with a real SIGSEGV, "abort"
+with SIGABRT, "exit3" exits with status 3, "hang" sleeps until killed; every
+other cell writes a ``pass`` record.
+"""
+import json
+import os
+import signal
+import sys
+import time
+
+task = json.load(open(sys.argv[1]))
+if task.get("fail_at_start"):
+    sys.stderr.write("ImportError: numpy.core.multiarray failed to import\n")
+    sys.exit(1)
+with open(task["results_path"], "a") as results:
+    for cell in task["cells"]:
+        with open(task["progress_path"], "w") as progress:
+            json.dump({"cell": cell["id"], "started": time.time()}, progress)
+        if "segv" in cell["id"]:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if "abort" in cell["id"]:
+            os.abort()
+        if "exit3" in cell["id"]:
+            os._exit(3)
+        if "hang" in cell["id"]:
+            time.sleep(3600)
+        results.write(json.dumps({"id": cell["id"], "verdict": "pass"}) + "\n")
+        results.flush()

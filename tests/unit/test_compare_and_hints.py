@@ -1,0 +1,46 @@
+"""Output comparison (the worker's, pure numpy) and the hint table."""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from harness.hints import hint_for, normalize
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))
+import compare  # noqa: E402  (the worker module, run inside environments; numpy only)
+
+
+def test_within_tolerance_records_max_differences():
+    ref = [np.array([[1.0, -2.0]])]
+    got = [np.array([[1.0 + 1e-6, -2.0]])]
+    result = compare.compare_outputs(ref, got, atol=1e-5, rtol=0.0)
+    assert result["within"] and abs(result["max_abs"] - 1e-6) < 1e-12
+
+
+def test_outside_tolerance_is_not_within():
+    result = compare.compare_outputs([np.ones((2, 2))], [np.ones((2, 2)) * 1.1], atol=1e-5, rtol=1e-4)
+    assert not result["within"] and abs(result["max_rel"] - 0.1) < 1e-9
+
+
+def test_nan_and_shape_mismatch_never_match():
+    assert not compare.compare_outputs([np.ones(3)], [np.array([1, np.nan, 1])], 1, 1)["within"]
+    result = compare.compare_outputs([np.ones(3)], [np.ones(4)], 1, 1)
+    assert not result["within"] and "shape" in result["reason"]
+
+
+def test_dict_outputs_are_ordered_by_key():
+    out = compare.as_output_list({"b": [2.0], "a": [1.0]})
+    assert [float(x[0]) for x in out] == [1.0, 2.0]
+
+
+def test_normalize_strips_paths_and_layer_counters():
+    sig = "ValueError: File not found: filepath=/tmp/w/artifacts/tf2.10/dense_bn/keras/model.keras. Layer 'dense_38'"
+    assert normalize(sig) == "ValueError: File not found: filepath=<path> Layer 'dense_N'"
+
+
+def test_hints_match_real_signatures():
+    assert "batch_input_shape" in hint_for(
+        "ValueError: Unrecognized keyword arguments: ['batch_shape', 'optional']")
+    assert "rename the file to .h5".lower() in hint_for(
+        "ValueError: File not found: filepath=/x/model.keras. Please ensure the file is an accessible").lower()
+    assert hint_for("SomethingNew: never seen") is None

@@ -1,0 +1,55 @@
+"""Planning reads fixtures without importing them and plans one cell per loader plus a control."""
+import pytest
+
+from harness import spec
+from harness.plan import (CONTROL_FORMAT, consume_cells, discover_fixtures, produce_cells, read_fixture,
+                          select)
+from harness.run import DEFAULT_MATRIX, ROOT
+
+
+def test_fixture_metadata_is_read_with_ast(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text('"""My model."""\nTAGS = ["x"]\nTOLERANCE = {"atol": 0.01}\n'
+                    "def build(keras):\n    pass\ndef sample_inputs(rng, batch):\n    pass\n")
+    fixture = read_fixture(path)
+    assert (fixture.name, fixture.description, fixture.tags, fixture.tolerance) == \
+        ("mine", "My model.", ("x",), {"atol": 0.01})
+
+
+def test_a_fixture_without_build_is_refused_with_its_path(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text("def sample_inputs(rng, batch):\n    pass\n")
+    with pytest.raises(spec.SpecError, match=r"broken.py: fixture must define build\(\)"):
+        read_fixture(path)
+
+
+def test_a_fixture_that_does_not_parse_names_file_and_line(tmp_path):
+    (tmp_path / "bad.py").write_text("def build(keras):\n    return (\n")
+    with pytest.raises(spec.SpecError, match=r"bad.py:\d+: fixture does not parse"):
+        discover_fixtures(tmp_path)
+
+
+def test_selection_by_profile_and_envs():
+    loaded = spec.load(DEFAULT_MATRIX)
+    selection = select(loaded, ROOT / "fixtures", "quick")
+    assert selection.envs == loaded.profiles["quick"].envs
+    narrowed = select(loaded, ROOT / "fixtures", "default", ["tf2.15"])
+    assert narrowed.envs == ("tf2.15",)
+    with pytest.raises(spec.SpecError, match="--envs: no environment named nope"):
+        select(loaded, ROOT / "fixtures", "default", ["nope"])
+    with pytest.raises(spec.SpecError, match="--profile weekly: no such profile"):
+        select(loaded, ROOT / "fixtures", "weekly")
+
+
+def test_consume_cells_cover_every_loader_of_every_saved_artifact_and_one_control():
+    loaded = spec.load(DEFAULT_MATRIX)
+    selection = select(loaded, ROOT / "fixtures", "quick")
+    fixture = next(iter(selection.fixtures))
+    produced = [{"producer": "p", "fixture": fixture, "format": "h5", "verdict": "saved"},
+                {"producer": "p", "fixture": fixture, "format": "savedmodel", "verdict": "unsupported"},
+                {"producer": "p", "fixture": fixture, "format": "weights_h5", "verdict": "saved"}]
+    cells = consume_cells(selection, "c", produced)
+    assert [(c["format"], c["loader"]) for c in cells] == \
+        [("h5", "load_model"), (CONTROL_FORMAT, "rebuild"), ("weights_h5", "load_weights")]
+    assert cells[1]["artifact"] == "h5"
+    assert len(produce_cells(selection, "p")) == len(selection.fixtures) * len(selection.formats)

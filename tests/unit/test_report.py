@@ -1,0 +1,108 @@
+"""Reports rendered from the records of a real default-profile run (tests/data/run-default)."""
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness import report, spec
+from harness.plan import Selection, discover_fixtures
+from harness.report.markdown import summarize
+from harness.results import append_record
+from harness.run import DEFAULT_MATRIX, ROOT
+
+RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"
+
+
+@pytest.fixture()
+def workdir(tmp_path):
+    shutil.copytree(RUN, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _data(workdir):
+    loaded = spec.load(DEFAULT_MATRIX)
+    run = json.loads((workdir / "run.json").read_text())
+    fixtures = {k: v for k, v in discover_fixtures(ROOT / "fixtures").items() if k in run["fixtures"]}
+    selection = Selection("default", tuple(run["envs"]), fixtures, tuple(run["formats"]), loaded.tolerance)
+    return report.build(loaded, selection, workdir)
+
+
+def test_every_planned_cell_has_one_verdict(workdir):
+    data = _data(workdir)
+    assert len(data.matrix_cells) == 6 * 6 * 3 * 5
+    assert data.counts() == {"pass": 290, "load-error": 139, "unsupported": 111}
+    assert len(data.controls) == 6 * 6 * 3 and {c.verdict for c in data.controls} == {"mismatch"}
+
+
+def test_table_cells_match_the_hand_measured_outcomes(workdir):
+    data = _data(workdir)
+    # Keras 3.15 -> TF 2.15: h5 fails (InputLayer batch_shape); TF 2.15 -> Keras 3.15: h5 loads and matches.
+    assert summarize(data.cells_at("h5", "load_model", "tf2.21-keras3.15", "tf2.15")) == "✗ 0/3"
+    assert summarize(data.cells_at("h5", "load_model", "tf2.15", "tf2.21-keras3.15")) == "✓ 3/3"
+    # TF 2.13's .keras zip cannot be read by TF 2.10 at all: n/a, not a failure.
+    assert summarize(data.cells_at("keras", "load_model", "tf2.13", "tf2.10")) == "n/a"
+    # Keras 3 cannot write a Keras SavedModel.
+    assert summarize(data.cells_at("savedmodel", "load_model", "tf2.16-keras3.3", "tf2.15")) == "n/a"
+
+
+def test_failures_are_grouped_by_signature_and_each_known_one_has_a_hint(workdir):
+    groups = _data(workdir).failure_groups()
+    assert sum(len(g.cells) for g in groups) == 139
+    assert all(g.hint for g in groups), [g.signature for g in groups if not g.hint]
+    batch_shape = [g for g in groups if "batch_shape" in g.signature]
+    assert batch_shape and all("Keras 3" in g.hint for g in batch_shape)
+
+
+def test_writes_four_reports(workdir, tmp_path):
+    data = _data(workdir)
+    paths = report.write_all(data, tmp_path / "reports")
+    assert sorted(p.name for p in paths) == ["junit.xml", "matrix.html", "matrix.md", "results.json"]
+    md = (tmp_path / "reports" / "matrix.md").read_text()
+    assert "## `h5` loaded with `load_model`" in md and "## Environments" in md
+    assert "| tf2.21-keras3.15" in md and "3.15.1" in md
+    cases = ET.parse(tmp_path / "reports" / "junit.xml").getroot().iter("testcase")
+    cases = list(cases)
+    assert len(cases) == 540 + 108
+    assert sum(c.find("failure") is not None for c in cases) == 139
+    results = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert len(results["cells"]) == 648 and results["counts"]["pass"] == 290
+    html = (tmp_path / "reports" / "matrix.html").read_text()
+    assert html.count('class="bad"') > 0 and "NEGATIVE CONTROL PASSED" not in html
+
+
+def test_a_passing_negative_control_is_reported_loudly(workdir, tmp_path):
+    path = workdir / "results" / "consume-tf2.15.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        if record["format"] == "negative-control" and record["producer"] == "tf2.13":
+            record.update(verdict="pass", max_abs=0.0, max_rel=0.0)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    data = _data(workdir)
+    assert len(data.vacuous_controls) == 3
+    report.write_all(data, tmp_path / "reports")
+    md = (tmp_path / "reports" / "matrix.md").read_text()
+    assert md.index("NEGATIVE CONTROL PASSED") < md.index("## `h5`")
+    assert "NEGATIVE CONTROL PASSED" in (tmp_path / "reports" / "matrix.html").read_text()
+
+
+def test_an_env_error_costs_that_environment_its_cells_only(workdir):
+    (workdir / "results" / "consume-tf2.10.jsonl").write_text("")
+    append_record(workdir / "results" / "consume-tf2.10.jsonl",
+                  {"phase": "consume", "scope": "env", "consumer": "tf2.10", "verdict": "env-error",
+                   "reason": "no working python3.10"})
+    data = _data(workdir)
+    errors = [c for c in data.matrix_cells if c.verdict == "env-error"]
+    assert len(errors) == 6 * 3 * 5 and {c.consumer for c in errors} == {"tf2.10"}
+    assert all(c.reason == "consumer tf2.10: no working python3.10" for c in errors)
+    assert summarize(data.cells_at("h5", "load_model", "tf2.15", "tf2.10")) == "env-error"
+
+
+def test_a_torn_last_line_and_missing_phases_are_not_fatal(workdir):
+    with open(workdir / "results" / "consume-tf2.15.jsonl", "a") as handle:
+        handle.write('{"id": "half a line')
+    (workdir / "results" / "consume-tf2.13.jsonl").unlink()
+    data = _data(workdir)
+    missing = [c for c in data.matrix_cells if c.consumer == "tf2.13" and c.verdict == "skipped"]
+    assert missing and all("no consume result" in c.reason for c in missing)

@@ -1,0 +1,53 @@
+"""The supervisor turns a dying or hanging worker into one crash/timeout record per cell."""
+import sys
+from pathlib import Path
+
+from harness.results import read_records
+from harness.supervisor import PhaseFiles, run_phase
+
+FAKE = Path(__file__).with_name("fake_worker.py")
+
+
+def _run(tmp_path, ids, cell_timeout_s=30.0, **task):
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    files.reset()
+    cells = [{"id": i, "producer": "envP", "fixture": "f", "format": "h5", "loader": "load_model",
+              "atol": 1e-5, "rtol": 1e-4} for i in ids]
+    run_phase(files, sys.executable, {}, dict(task), cells, cell_timeout_s, 30.0, worker=FAKE)
+    return {r["id"]: r for r in read_records(files.results) if "id" in r}, read_records(files.results)
+
+
+def test_signals_cost_one_cell_each_and_the_rest_run(tmp_path):
+    by_id, records = _run(tmp_path, ["a", "b-segv", "c", "d-abort", "e-exit3", "f"])
+    assert len(records) == 6
+    assert by_id["b-segv"]["verdict"] == "crash"
+    assert "SIGSEGV" in by_id["b-segv"]["reason"]
+    assert "SIGABRT" in by_id["d-abort"]["reason"]
+    assert by_id["e-exit3"]["reason"] == "worker exited with status 3"
+    assert [by_id[i]["verdict"] for i in "acf"] == ["pass", "pass", "pass"]
+    assert by_id["b-segv"]["producer"] == "envP" and by_id["b-segv"]["consumer"] == "envA"
+
+
+def test_a_hanging_cell_is_killed_and_becomes_timeout(tmp_path):
+    by_id, records = _run(tmp_path, ["a", "b-hang", "c"], cell_timeout_s=1.0)
+    assert by_id["b-hang"]["verdict"] == "timeout"
+    assert "1 s timeout" in by_id["b-hang"]["reason"]
+    assert by_id["a"]["verdict"] == by_id["c"]["verdict"] == "pass"
+
+
+def test_a_worker_that_never_starts_is_one_env_error(tmp_path):
+    _, records = _run(tmp_path, ["a", "b"], fail_at_start=True)
+    assert len(records) == 1
+    assert records[0]["verdict"] == "env-error" and records[0]["scope"] == "env"
+    assert "exited with status 1" in records[0]["reason"]
+    assert "numpy.core.multiarray" in records[0]["error_text"]
+
+
+def test_records_already_written_are_kept_on_rerun(tmp_path):
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    _run(tmp_path, ["a", "b-segv"])
+    cells = [{"id": i, "producer": "envP", "fixture": "f", "format": "h5", "loader": "load_model",
+              "atol": 0, "rtol": 0} for i in ["a", "b-segv", "c"]]
+    run_phase(files, sys.executable, {}, {}, cells, 30.0, 30.0, worker=FAKE)  # resumes: only "c" runs
+    ids = [r["id"] for r in read_records(files.results)]
+    assert ids == ["a", "b-segv", "c"]
