@@ -18,9 +18,13 @@ from harness.spec import MatrixSpec, SpecError, Tolerance
 LOADERS = {
     "h5": ("load_model",),
     "keras": ("load_model",),
-    "savedmodel": ("load_model",),
+    "savedmodel": ("load_model", "TFSMLayer", "tf.saved_model.load"),
+    "tf_saved_model": ("tf.saved_model.load", "TFSMLayer", "load_model"),
+    "export": ("tf.saved_model.load", "TFSMLayer"),
     "weights_h5": ("load_weights",),
     "weights.h5": ("load_weights",),
+    "checkpoint": ("Checkpoint.read",),
+    "json": ("model_from_json",),
 }
 # The negative control's pseudo format and loader: same architecture, fresh weights.
 CONTROL_FORMAT, CONTROL_LOADER = "negative-control", "rebuild"

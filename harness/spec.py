@@ -21,7 +21,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 SCHEMA_PATH = Path(__file__).with_name("matrix.schema.json")
-FORMATS = ("h5", "keras", "savedmodel", "weights_h5", "weights.h5")
+FORMATS = ("h5", "keras", "savedmodel", "tf_saved_model", "export", "weights_h5", "weights.h5", "checkpoint",
+           "json")
 TENSORFLOW_NAMES = frozenset({"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel"})
 # Packages whose version decides a verdict: each must be pinned with "==".
 DECISIVE = TENSORFLOW_NAMES | {"keras", "tf-keras", "jax", "jaxlib", "torch"}

@@ -126,6 +126,10 @@ class KerasRuntime(object):
         if fmt == "weights_h5" and self.flavor == "keras3":
             return ("Keras 3 save_weights writes only the .weights.h5 layout; "
                     "it cannot write legacy HDF5 weights (Keras 3.0 release notes)")
+        if fmt == "export" and not hasattr(self.keras.Model, "export"):
+            return "Keras {} has no Model.export (it is in Keras 2.13 and later)".format(self.version)
+        if fmt in ("tf_saved_model", "checkpoint") and not self.tf_variables():
+            return "{} needs TensorFlow variables; the {} backend has none".format(fmt, self.backend)
         return None
 
     def cannot_read(self, fmt, loader, container):
@@ -133,22 +137,33 @@ class KerasRuntime(object):
 
         Returns None when it can (or might: then the load is tried for real).
         """
-        if fmt == "savedmodel" and loader == "load_model" and self.flavor == "keras3":
+        saved_model_formats = ("savedmodel", "tf_saved_model", "export")
+        if fmt in saved_model_formats and loader == "load_model" and self.flavor == "keras3":
             return ("Keras 3 load_model reads only .keras and .h5 files; load a SavedModel "
                     "with keras.layers.TFSMLayer (Keras 3.0 release notes)")
         if fmt == "keras" and container == "zip" and self.flavor == "keras2" and self.v < (2, 12, 0):
             return ("Keras {} predates the .keras zip format (Keras 2.12 release notes); "
                     "it opens every .keras path as HDF5".format(self.version))
+        if loader == "TFSMLayer" and not hasattr(self.keras.layers, "TFSMLayer"):
+            return "keras.layers.TFSMLayer exists only in Keras 3; this is {} {}".format(self.flavor, self.version)
+        if loader in ("tf.saved_model.load", "TFSMLayer") and self.tf is None:
+            return "{} needs TensorFlow, which this environment does not have".format(loader)
+        if loader == "Checkpoint.read" and not self.tf_variables():
+            return "Checkpoint.read needs TensorFlow variables; the {} backend has none".format(self.backend)
         return None
+
+    def tf_variables(self):
+        """True where the model's variables are TensorFlow variables (Keras 2, or Keras 3 on TF)."""
+        return self.tf is not None and self.backend == "tensorflow"
 
     def writes_keras_as_hdf5(self):
         """True where ``model.save("m.keras")`` writes HDF5 (Keras 2 before 2.12)."""
         return self.flavor == "keras2" and self.v < (2, 12, 0)
 
     # -------------------------------------------------------------- loading
-    def load_model(self, path, custom_objects=None):
+    def load_model(self, path, custom_objects=None, compile=False):
         """``keras.models.load_model`` with the arguments every version accepts."""
-        return self.keras.models.load_model(path, custom_objects=custom_objects, compile=False)
+        return self.keras.models.load_model(path, custom_objects=custom_objects, compile=compile)
 
 
 def _module_version(name):
@@ -160,13 +175,18 @@ def _module_version(name):
 
 
 def container_of(path):
-    """What a saved path really is: ``"zip"``, ``"hdf5"``, ``"directory"`` or ``"unknown"``."""
+    """What a saved path really is: ``"zip"``, ``"hdf5"``, ``"directory"``, ``"json"``,
+    ``"tf-checkpoint"`` or ``"unknown"``."""
     if os.path.isdir(path):
         return "directory"
+    if not os.path.exists(path) and os.path.exists(path + ".index"):
+        return "tf-checkpoint"
     with open(path, "rb") as handle:
         head = handle.read(8)
     if head.startswith(ZIP_MAGIC):
         return "zip"
     if head == HDF5_MAGIC:
         return "hdf5"
+    if head.lstrip().startswith(b"{"):
+        return "json"
     return "unknown"

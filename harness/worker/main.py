@@ -24,10 +24,13 @@ import numpy as np
 
 import compare
 import compat
+import depth
 import formats
 import recipes
 
 REFERENCE_BATCH = 8
+# What the harness writes beside a saved model (not part of the artifact's hashed files).
+HARNESS_FILES = ("manifest.json", "reference.npz", depth.STATE_FILE, depth.COMPILE_FILE)
 FRESH_SEED_OFFSET = 1000  # the negative control and load_weights rebuild with other weights
 
 
@@ -46,7 +49,7 @@ def file_table(root):
         for name in sorted(names):
             full = os.path.join(folder, name)
             rel = os.path.relpath(full, root).replace(os.sep, "/")
-            if rel in ("manifest.json", "reference.npz"):
+            if rel in HARNESS_FILES:
                 continue
             table[rel] = {"sha256": sha256_of(full), "bytes": os.path.getsize(full)}
     return table
@@ -137,15 +140,14 @@ def produce_cell(task, runtime, cell, cache):
         if reason:
             return {"verdict": "unsupported", "reason": reason}
         if cell["fixture"] not in cache:
-            model = recipes.build(recipe, runtime, task["seed"])
-            recipes.train(recipe, runtime, model, task["seed"])
+            model, step, next_weights, note = depth.trained_model(recipe, runtime, task["seed"])
             x = recipes.inputs(recipe, task["seed"] + 3, REFERENCE_BATCH)
-            cache[cell["fixture"]] = (model, x, model.predict(x, verbose=0))
+            cache[cell["fixture"]] = (model, x, model.predict(x, verbose=0), step, next_weights, note)
     except Exception as exc:  # the fixture itself failed to build or train here
         out = {"verdict": "save-error", "stage": "build"}
         out.update(error_fields(exc))
         return out
-    model, x, outputs = cache[cell["fixture"]]
+    model, x, outputs, step, next_weights, note = cache[cell["fixture"]]
     directory = os.path.join(task["artifacts_dir"], task["env"], cell["fixture"], fmt)
     if os.path.exists(directory):  # left half-written by a worker that died here
         shutil.rmtree(directory)
@@ -157,6 +159,7 @@ def produce_cell(task, runtime, cell, cache):
         out.update(error_fields(exc))
         return out
     save_reference(directory, x, outputs)
+    depth.record_state(directory, model, step, next_weights, note)
     manifest = {
         "producer": task["env"], "fixture": cell["fixture"], "format": fmt,
         "path": os.path.relpath(path, directory), "container": compat.container_of(path),
@@ -164,10 +167,10 @@ def produce_cell(task, runtime, cell, cache):
     }
     with open(os.path.join(directory, "manifest.json"), "w") as handle:
         json.dump(manifest, handle, indent=1, sort_keys=True)
-    note = None
+    written = None
     if fmt == "keras" and manifest["container"] != "zip":
-        note = "asked for .keras, Keras {} wrote {}".format(runtime.version, manifest["container"])
-    return {"verdict": "saved", "container": manifest["container"], "note": note,
+        written = "asked for .keras, Keras {} wrote {}".format(runtime.version, manifest["container"])
+    return {"verdict": "saved", "container": manifest["container"], "note": written, "training_note": note,
             "bytes": sum(f["bytes"] for f in manifest["files"].values())}
 
 
@@ -228,8 +231,15 @@ def consume_cell(task, runtime, cell):
         out.update(error_fields(exc))
         return out
     result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
-    return {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
-            "max_rel": result["max_rel"], "reason": result["reason"]}
+    record = {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
+              "max_rel": result["max_rel"], "reason": result["reason"]}
+    if cell["loader"] != "rebuild":
+        try:
+            record["levels"] = depth.check_levels(
+                runtime, loaded, cell, directory, lambda: runtime.load_model(path, custom, compile=True))
+        except Exception as exc:  # the outputs verdict stands; say why the deeper levels are missing
+            record["levels_error"] = error_fields(exc)["error_message"]
+    return record
 
 
 class CannotBuild(Exception):

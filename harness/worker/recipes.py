@@ -64,16 +64,19 @@ def train(recipe, runtime, model, seed):
     if getattr(model, "optimizer", None) is None:
         model.compile(**getattr(recipe, "COMPILE", DEFAULT_COMPILE))
     x = inputs(recipe, seed + 1, TRAIN_BATCH * TRAIN_STEPS)
-    rng = np.random.RandomState(seed + 2)
-    outputs = model.predict(x, verbose=0)
-    make_targets = getattr(recipe, "targets", None)
-    if make_targets is not None:
-        y = make_targets(rng, outputs)
-    elif isinstance(outputs, dict):
-        y = dict((k, rng.standard_normal(np.shape(v)).astype("float32")) for k, v in outputs.items())
-    elif isinstance(outputs, (list, tuple)):
-        y = [rng.standard_normal(np.shape(v)).astype("float32") for v in outputs]
-    else:
-        y = rng.standard_normal(np.shape(outputs)).astype("float32")
+    y = targets_for(recipe, model.predict(x, verbose=0), np.random.RandomState(seed + 2))
     model.fit(x, y, batch_size=TRAIN_BATCH, epochs=1, shuffle=False, verbose=0)
     return model
+
+
+def targets_for(recipe, outputs, rng):
+    """Training targets: the recipe's ``targets(rng, outputs)``, else standard-normal
+    float32 arrays shaped like ``outputs`` (an array, list or dict of arrays)."""
+    make_targets = getattr(recipe, "targets", None)
+    if make_targets is not None:
+        return make_targets(rng, outputs)
+    if isinstance(outputs, dict):
+        return dict((k, rng.standard_normal(np.shape(v)).astype("float32")) for k, v in sorted(outputs.items()))
+    if isinstance(outputs, (list, tuple)):
+        return [rng.standard_normal(np.shape(v)).astype("float32") for v in outputs]
+    return rng.standard_normal(np.shape(outputs)).astype("float32")

@@ -1,0 +1,179 @@
+"""Check a loaded model beyond its outputs: weights, compile state, and training.
+
+Runs inside the environment under test (Python 3.7 syntax, numpy + the env's Keras).
+Each level is its own verdict in a consume record, under ``levels``:
+
+    weights   every weight equals the producer's, matched by order and shape (names ignored)
+    compile   the optimizer's class and iteration count were restored (the loss is recorded)
+    training  one more training step on a fixed batch gives the producer's own next weights,
+              which needs the optimizer's slots (e.g. Adam's moments) restored too
+
+The producer records what these need with :func:`record_state` into each
+artifact directory (``state.npz``, ``compile.json``).
+"""
+import json
+import os
+
+import numpy as np
+
+import compare
+import recipes
+
+STATE_FILE = "state.npz"
+COMPILE_FILE = "compile.json"
+STEP_SEED_OFFSET = 4
+FULL_MODEL_FORMATS = ("h5", "keras", "savedmodel")
+# Layers that draw random numbers in training: a loaded model draws other ones than the
+# producer did (their generators are seeded when a layer is made), so its step differs.
+RANDOM_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+                 "GaussianDropout", "AlphaDropout", "RandomFlip", "RandomRotation", "RandomZoom",
+                 "RandomTranslation", "RandomCrop", "RandomContrast")
+KERAS_MODEL_LOADERS = ("load_model", "load_weights", "model_from_json", "Checkpoint.read")
+
+
+def compile_state(model):
+    """Optimizer class, iteration count and loss of a compiled model, as JSON-ready values."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return {"optimizer": None, "iterations": None, "loss": None}
+    iterations = getattr(optimizer, "iterations", None)
+    return {"optimizer": type(optimizer).__name__,
+            "iterations": int(np.asarray(iterations)) if iterations is not None else None,
+            "loss": _loss_name(getattr(model, "loss", None))}
+
+
+def _loss_name(loss):
+    if loss is None or isinstance(loss, str):
+        return loss
+    return getattr(loss, "__name__", None) or getattr(loss, "name", None) or type(loss).__name__
+
+
+def trained_model(recipe, runtime, seed):
+    """Build and train the fixture; also learn its next training step, if that is deterministic.
+
+    Returns (model, (x_step, y_step), next_weights or None, note). Two replayed
+    twins (same seed, same data) each take one more ``train_on_batch(x_step,
+    y_step)`` under different random states: if they agree, ``next_weights`` is
+    their result, which a loaded model must reproduce; if not, the step depends on
+    randomness (Dropout, say), ``next_weights`` is None and ``note`` says why.
+    The returned model, built last the same way, is never stepped.
+    """
+    x_step = y_step = None
+    results = []
+    for probe in (1, 2):
+        twin = recipes.train(recipe, runtime, recipes.build(recipe, runtime, seed), seed)
+        if x_step is None:
+            x_step = recipes.inputs(recipe, seed + STEP_SEED_OFFSET, recipes.TRAIN_BATCH)
+            y_step = recipes.targets_for(recipe, twin.predict(x_step, verbose=0),
+                                         np.random.RandomState(seed + STEP_SEED_OFFSET))
+        runtime.seed(seed + STEP_SEED_OFFSET + probe)
+        twin.train_on_batch(x_step, y_step)
+        results.append([np.asarray(w, np.float64) for w in twin.get_weights()])
+    model = recipes.train(recipe, runtime, recipes.build(recipe, runtime, seed), seed)
+    random_layers = sorted(set(random_layer_names(model)))
+    if random_layers:
+        note = ("its training step draws random numbers ({}), which a loaded model draws afresh, so the "
+                "training level cannot be compared".format(", ".join(random_layers)))
+        return model, (x_step, y_step), None, note
+    same = compare.compare_outputs(results[0], results[1], 0.0, 0.0)
+    if not same["within"]:
+        note = ("one training step is not deterministic here (two replays differ by {:.3g}: random layers "
+                "such as Dropout), so the training level cannot be compared".format(same["max_abs"]))
+        return model, (x_step, y_step), None, note
+    return model, (x_step, y_step), results[0], None
+
+
+def random_layer_names(model):
+    """Class names of the layers (nested models included) that are random in training."""
+    for layer in getattr(model, "layers", []):
+        if type(layer).__name__ in RANDOM_LAYERS:
+            yield type(layer).__name__
+        for name in random_layer_names(layer):
+            yield name
+
+
+def record_state(directory, model, step, next_weights, note):
+    """Write ``state.npz`` (weights, step batch, next weights) and ``compile.json``."""
+    arrays = {}
+    for i, w in enumerate(model.get_weights()):
+        arrays["w{}".format(i)] = np.asarray(w)
+    for key, value in _flat(step[0], "xs") + _flat(step[1], "ys"):
+        arrays[key] = value
+    for i, w in enumerate(next_weights or []):
+        arrays["n{}".format(i)] = np.asarray(w)
+    np.savez(os.path.join(directory, STATE_FILE), **arrays)
+    state = compile_state(model)
+    state["training_note"] = note
+    with open(os.path.join(directory, COMPILE_FILE), "w") as handle:
+        json.dump(state, handle, indent=1, sort_keys=True)
+
+
+def _flat(value, prefix):
+    if isinstance(value, dict):
+        return [("{}:d:{}".format(prefix, k), np.asarray(value[k])) for k in sorted(value)]
+    if isinstance(value, (list, tuple)):
+        return [("{}:l:{:04d}".format(prefix, i), np.asarray(v)) for i, v in enumerate(value)]
+    return [(prefix, np.asarray(value))]
+
+
+def _unflat(data, prefix):
+    if prefix in data:
+        return data[prefix]
+    dict_keys = sorted(k for k in data if k.startswith(prefix + ":d:"))
+    if dict_keys:
+        return dict((k.split(":", 2)[2], data[k]) for k in dict_keys)
+    return [data[k] for k in sorted(k for k in data if k.startswith(prefix + ":l:"))]
+
+
+def _numbered(data, prefix):
+    keys = sorted((k for k in data if k[0] == prefix and k[1:].isdigit()), key=lambda k: int(k[1:]))
+    return [data[k].astype(np.float64) for k in keys]
+
+
+def _level(result):
+    return {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
+            "reason": result["reason"]}
+
+
+def check_levels(runtime, loaded, cell, directory, load_compiled):
+    """The deeper levels of one loaded model; a dict level -> {verdict, max_abs, reason, ...}.
+
+    ``load_compiled`` is a no-argument callable loading the artifact again with
+    ``compile=True`` (used for the compile and training levels).
+    """
+    levels = {}
+    with np.load(os.path.join(directory, STATE_FILE), allow_pickle=False) as handle:
+        data = dict((k, handle[k]) for k in handle.files)
+    with open(os.path.join(directory, COMPILE_FILE)) as handle:
+        expected = json.load(handle)
+    atol, rtol = cell["atol"], cell["rtol"]
+    if cell["loader"] in KERAS_MODEL_LOADERS and hasattr(loaded, "get_weights"):
+        actual = [np.asarray(w, np.float64) for w in loaded.get_weights()]
+        levels["weights"] = _level(compare.compare_outputs(_numbered(data, "w"), actual, atol, rtol))
+    if cell["format"] not in FULL_MODEL_FORMATS or cell["loader"] != "load_model":
+        return levels
+    try:
+        model = load_compiled()
+    except Exception as exc:
+        levels["compile"] = {"verdict": "load-error", "reason": "{}: {}".format(
+            type(exc).__name__, (str(exc).strip().splitlines() or [""])[0][:300])}
+        return levels
+    got = compile_state(model)
+    same = got["optimizer"] == expected["optimizer"] and got["iterations"] == expected["iterations"]
+    levels["compile"] = {"verdict": "pass" if same else "mismatch", "expected": expected, "actual": got,
+                         "reason": None if same else "optimizer {} at iteration {}, expected {} at {}".format(
+                             got["optimizer"], got["iterations"], expected["optimizer"], expected["iterations"])}
+    next_weights = _numbered(data, "n")
+    if not next_weights:
+        levels["training"] = {"verdict": "unsupported", "reason": expected.get("training_note")}
+    elif got["optimizer"] is None:
+        levels["training"] = {"verdict": "mismatch", "reason": "no optimizer was restored, so training cannot continue"}
+    else:
+        try:
+            model.train_on_batch(_unflat(data, "xs"), _unflat(data, "ys"))
+            actual = [np.asarray(w, np.float64) for w in model.get_weights()]
+            levels["training"] = _level(compare.compare_outputs(next_weights, actual, atol, rtol))
+        except Exception as exc:
+            levels["training"] = {"verdict": "load-error", "reason": "{}: {}".format(
+                type(exc).__name__, (str(exc).strip().splitlines() or [""])[0][:300])}
+    return levels
