@@ -47,7 +47,9 @@ class Cell:
 
     ``max_abs``/``max_rel`` are the largest absolute and relative output
     differences (same unit as the model's outputs; None when nothing was
-    compared). ``seconds`` is the cell's wall time in the worker.
+    compared). ``margin`` is the largest ``|Δ| / (atol + rtol * |expected|)``
+    over the outputs' elements (dimensionless; a pass has ``margin <= 1``; see
+    ``harness/worker/compare.py``). ``seconds`` is the cell's wall time in the worker.
     """
 
     id: str
@@ -63,6 +65,7 @@ class Cell:
     error_text: str | None = None
     max_abs: float | None = None
     max_rel: float | None = None
+    margin: float | None = None
     atol: float | None = None
     rtol: float | None = None
     seconds: float | None = None
