@@ -25,7 +25,7 @@ def _data(workdir):
     loaded = spec.load(DEFAULT_MATRIX)
     run = json.loads((workdir / "run.json").read_text())
     fixtures = {k: v for k, v in discover_fixtures(ROOT / "fixtures").items() if k in run["fixtures"]}
-    selection = Selection("default", tuple(run["envs"]), fixtures, tuple(run["formats"]), loaded.tolerance)
+    selection = Selection("default", tuple(run["envs"]), fixtures, tuple(run["formats"]), loaded)
     return report.build(loaded, selection, workdir)
 
 
