@@ -14,7 +14,10 @@ from pathlib import Path
 
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 
-VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped")
+VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped",
+            "xfail", "xpass")
+# Verdicts that fail a run unless an expected_failures entry turns them into xfail
+# (env-error never is: it says nothing about compatibility); see harness.expectations.
 FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error"})
 
 
@@ -50,6 +53,9 @@ class Cell:
     compared). ``margin`` is the largest ``|Δ| / (atol + rtol * |expected|)``
     over the outputs' elements (dimensionless; a pass has ``margin <= 1``; see
     ``harness/worker/compare.py``). ``seconds`` is the cell's wall time in the worker.
+    ``original_verdict`` and ``expected_failure`` are set when an entry of
+    ``expected_failures`` turned the verdict into ``xfail``/``xpass``: the run's
+    own verdict and the entry's index (``harness.expectations``).
     """
 
     id: str
@@ -73,6 +79,8 @@ class Cell:
     consumer_device: str | None = None
     container: str | None = None
     note: str | None = None
+    original_verdict: str | None = None
+    expected_failure: int | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -90,10 +98,10 @@ class Cell:
 
     @property
     def signature(self) -> str:
-        """What groups failures in the report: error class and first line, or the verdict."""
+        """What groups failures in the report: error class and first line, or the (original) verdict."""
         if self.error_type:
             return f"{self.error_type}: {self.error_message}"
-        return f"{self.verdict}: {self.reason or ''}".strip()
+        return f"{self.original_verdict or self.verdict}: {self.reason or ''}".strip()
 
 
 def _by(records: list[dict], *keys: str) -> dict:

@@ -116,7 +116,8 @@ expected_failures:
 
 def test_expected_failures_are_read_with_their_date(tmp_path):
     (entry,) = _load(tmp_path, EXPECT).expected_failures
-    assert (entry.producer, entry.consumer, entry.formats, entry.fixtures) == ("keras>=3", "keras<3", ("h5", "keras"), None)
+    assert (entry.producer, entry.consumer, entry.formats, entry.fixtures) == \
+        ("keras>=3", "keras<3", ("h5", "keras"), None)
     assert entry.expires == datetime.date(2027, 11, 29) and entry.key_path == "expected_failures[0]"
 
 
@@ -156,11 +157,13 @@ def test_tolerance_overrides_are_read(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (("{fixture: dense_bn, atol: 1.0e-3}", "{fixture: dense_bn}"), "tolerance.overrides[0]: sets neither atol nor rtol"),
+    (("{fixture: dense_bn, atol: 1.0e-3}", "{fixture: dense_bn}"),
+     "tolerance.overrides[0]: sets neither atol nor rtol"),
     (("{fixture: dense_bn, atol: 1.0e-3}", "{atol: 1.0e-3}"),
      "tolerance.overrides[0]: names none of fixture, format, backend, device_pair"),
     (('"gpu>cpu"', '"gpu->cpu"'), "tolerance.overrides[1].device_pair"),
-    (("atol: 1.0e-3}", "atol: -1}"), "tolerance.overrides[0].atol: expected an absolute tolerance (a number >= 0), got -1"),
+    (("atol: 1.0e-3}", "atol: -1}"),
+     "tolerance.overrides[0].atol: expected an absolute tolerance (a number >= 0), got -1"),
     (("{fixture: dense_bn,", "{fixtures: dense_bn,"), "tolerance.overrides[0]: unknown key 'fixtures'"),
 ])
 def test_tolerance_override_errors_name_the_key_path(tmp_path, change, message):

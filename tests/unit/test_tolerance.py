@@ -39,6 +39,11 @@ def test_equally_specific_sources_resolve_to_the_later_one():
     assert reordered.resolve("a", "h5", "tensorflow", "cpu>cpu").atol == 1.0
 
 
+def test_the_readme_example():
+    rules = ToleranceRules(Tolerance(1e-5, 1e-4), RULES.overrides[:2])
+    assert rules.resolve("mixed_precision", "h5", "tensorflow", "gpu>cpu") == Tolerance(1e-4, 1e-2)
+
+
 def test_the_fixture_tolerance_sits_between_the_default_and_the_overrides():
     own = {"atol": 3e-3}
     assert RULES.resolve("dense_bn", "h5", "tensorflow", "cpu>cpu", own) == Tolerance(3e-3, 1e-4)
