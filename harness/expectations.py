@@ -53,6 +53,7 @@ class Outcome:
         return "live" if self.xfail else "unused"
 
     def to_json(self) -> dict:
+        """The entry, its status and the ids of its cells, for results.json."""
         e = self.entry
         return {"entry": e.key_path, "producer": e.producer, "consumer": e.consumer,
                 "fixture": list(e.fixtures) if e.fixtures else None, "format": list(e.formats) if e.formats else None,

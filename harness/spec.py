@@ -74,6 +74,7 @@ class ExtraPin:
     reason: str
 
     def applies_to(self, versions: dict[str, Version]) -> bool:
+        """Whether an environment with these versions (:meth:`EnvSpec.versions`) needs the pins."""
         return satisfies(versions, self.when)
 
 
@@ -102,6 +103,7 @@ class ExpectedFailure:
 
     @property
     def key_path(self) -> str:
+        """Where the entry is in matrix.yaml, e.g. ``expected_failures[3]``."""
         return f"expected_failures[{self.index}]"
 
     def live(self, today: datetime.date) -> bool:
