@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.spec import MatrixSpec, SpecError, Tolerance
+from harness.spec import MatrixSpec, SpecError
+from harness.tolerance import Tolerance
 
 # Which loaders read which format (each loader is its own column in the report).
 LOADERS = {
@@ -76,18 +77,32 @@ def discover_fixtures(directory: Path) -> dict[str, Fixture]:
 
 @dataclass(frozen=True)
 class Selection:
-    """What one run covers: the environments, fixtures and formats, in report order."""
+    """What one run covers: the environments, fixtures and formats, in report order,
+    and the spec they were selected from."""
 
     profile: str
     envs: tuple[str, ...]
     fixtures: dict[str, Fixture]
     formats: tuple[str, ...]
-    tolerance: Tolerance
+    spec: MatrixSpec
 
-    def tolerance_for(self, fixture: str) -> Tolerance:
-        own = self.fixtures[fixture].tolerance
-        return Tolerance(atol=float(own.get("atol", self.tolerance.atol)),
-                         rtol=float(own.get("rtol", self.tolerance.rtol)))
+    def tolerance_for(self, fixture: str, fmt: str, producer: str, consumer: str) -> Tolerance:
+        """The tolerance of one cell, by ``harness.tolerance.ToleranceRules``' precedence.
+
+        Overrides match the consumer's backend and the environments' device pair
+        (``"cpu>cpu"``), as declared in matrix.yaml.
+        """
+        envs = self.spec.envs
+        return self.spec.tolerance.resolve(
+            fixture, fmt, backend=envs[consumer].backend or "tensorflow",
+            device_pair=f"{envs[producer].device}>{envs[consumer].device}",
+            fixture_tolerance=self.fixtures[fixture].tolerance)
+
+    def control_tolerance(self, fixture: str, producer: str, consumer: str) -> Tolerance:
+        """The negative control's tolerance: the loosest atol and rtol of any selected format, so
+        fresh weights must mismatch even where the comparison is most lenient."""
+        tolerances = [self.tolerance_for(fixture, fmt, producer, consumer) for fmt in self.formats]
+        return Tolerance(atol=max(t.atol for t in tolerances), rtol=max(t.rtol for t in tolerances))
 
     def to_json(self) -> dict:
         return {"profile": self.profile, "envs": list(self.envs), "fixtures": sorted(self.fixtures),
@@ -113,14 +128,25 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
         names = list(envs)
     available = discover_fixtures(fixtures_dir)
     wanted = fixtures or chosen.fixtures or spec.fixtures
-    if wanted != "all":
-        unknown = [f for f in wanted if f not in available]
+    for where, named in _fixture_references(spec, wanted):
+        unknown = [f for f in named or () if f not in available]
         if unknown:
-            raise SpecError(f"fixtures: no fixture {', '.join(unknown)} in {fixtures_dir} "
+            raise SpecError(f"{where}: no fixture {', '.join(unknown)} in {fixtures_dir} "
                             f"(found: {', '.join(available)})")
+    if wanted != "all":
         available = {name: available[name] for name in wanted}
     return Selection(profile=profile, envs=tuple(names), fixtures=available,
-                     formats=tuple(chosen.formats or spec.formats), tolerance=spec.tolerance)
+                     formats=tuple(chosen.formats or spec.formats), spec=spec)
+
+
+def _fixture_references(spec: MatrixSpec, wanted) -> list[tuple[str, tuple[str, ...] | None]]:
+    """(key path, fixture names) of every place that names fixtures: the selection, tolerance
+    overrides and expected failures (a misspelt name would silently match nothing)."""
+    refs = [] if wanted == "all" else [("fixtures", tuple(wanted))]
+    refs += [(f"{spec.path}: tolerance.overrides[{i}].fixture", o.fixtures)
+             for i, o in enumerate(spec.tolerance.overrides)]
+    refs += [(f"{spec.path}: {e.key_path}.fixture", e.fixtures) for e in spec.expected_failures]
+    return refs
 
 
 def cell_id(producer: str, consumer: str | None, fixture: str, fmt: str, loader: str | None) -> str:
@@ -149,7 +175,7 @@ def consume_cells(selection: Selection, consumer: str, produced: list[dict]) -> 
             continue
         if rec["fixture"] not in selection.fixtures:
             continue
-        tol = selection.tolerance_for(rec["fixture"])
+        tol = selection.tolerance_for(rec["fixture"], rec["format"], rec["producer"], consumer)
         base = {"producer": rec["producer"], "fixture": rec["fixture"], "format": rec["format"],
                 "artifact": rec["format"], "atol": tol.atol, "rtol": tol.rtol}
         for loader in LOADERS[rec["format"]]:
@@ -159,7 +185,9 @@ def consume_cells(selection: Selection, consumer: str, produced: list[dict]) -> 
         if key not in controls:
             controls.add(key)
             # The control predicts on this artifact's reference inputs.
-            cells.append(dict(base, format=CONTROL_FORMAT, loader=CONTROL_LOADER,
+            loosest = selection.control_tolerance(rec["fixture"], rec["producer"], consumer)
+            cells.append(dict(base, format=CONTROL_FORMAT, loader=CONTROL_LOADER, atol=loosest.atol,
+                              rtol=loosest.rtol,
                               id=cell_id(rec["producer"], consumer, rec["fixture"], CONTROL_FORMAT, CONTROL_LOADER)))
     return cells
 

@@ -14,7 +14,10 @@ from pathlib import Path
 
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 
-VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped")
+VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped",
+            "xfail", "xpass")
+# Verdicts that fail a run unless an expected_failures entry turns them into xfail
+# (env-error never is: it says nothing about compatibility); see harness.expectations.
 FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error"})
 
 
@@ -47,7 +50,12 @@ class Cell:
 
     ``max_abs``/``max_rel`` are the largest absolute and relative output
     differences (same unit as the model's outputs; None when nothing was
-    compared). ``seconds`` is the cell's wall time in the worker.
+    compared). ``margin`` is the largest ``|Δ| / (atol + rtol * |expected|)``
+    over the outputs' elements (dimensionless; a pass has ``margin <= 1``; see
+    ``harness/worker/compare.py``). ``seconds`` is the cell's wall time in the worker.
+    ``original_verdict`` and ``expected_failure`` are set when an entry of
+    ``expected_failures`` turned the verdict into ``xfail``/``xpass``: the run's
+    own verdict and the entry's index (``harness.expectations``).
     """
 
     id: str
@@ -63,6 +71,7 @@ class Cell:
     error_text: str | None = None
     max_abs: float | None = None
     max_rel: float | None = None
+    margin: float | None = None
     atol: float | None = None
     rtol: float | None = None
     seconds: float | None = None
@@ -70,6 +79,8 @@ class Cell:
     consumer_device: str | None = None
     container: str | None = None
     note: str | None = None
+    original_verdict: str | None = None
+    expected_failure: int | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -87,10 +98,10 @@ class Cell:
 
     @property
     def signature(self) -> str:
-        """What groups failures in the report: error class and first line, or the verdict."""
+        """What groups failures in the report: error class and first line, or the (original) verdict."""
         if self.error_type:
             return f"{self.error_type}: {self.error_message}"
-        return f"{self.verdict}: {self.reason or ''}".strip()
+        return f"{self.original_verdict or self.verdict}: {self.reason or ''}".strip()
 
 
 def _by(records: list[dict], *keys: str) -> dict:

@@ -3,11 +3,15 @@
 Validation happens before anything is installed: the JSON Schema
 (``harness/matrix.schema.json``, also usable by editors) checks shapes and
 types, then :func:`_check_semantics` checks what a schema cannot (profiles
-naming missing environments, malformed or unpinned version requirements).
-Any problem raises :class:`SpecError` with one message naming the key path.
+naming missing environments, malformed or unpinned version requirements,
+tolerance overrides that match everything or set nothing, expected failures
+with bad requirements or dates). Any problem raises :class:`SpecError` with one
+message naming the key path. (Fixture names are checked against the fixture
+files when a run is selected: ``harness.plan.select``.)
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -20,49 +24,99 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from harness.tolerance import ToleranceRules, accepts, names
+
 SCHEMA_PATH = Path(__file__).with_name("matrix.schema.json")
 FORMATS = ("h5", "keras", "savedmodel", "tf_saved_model", "export", "weights_h5", "weights.h5", "checkpoint",
            "json")
 TENSORFLOW_NAMES = frozenset({"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel"})
 # Packages whose version decides a verdict: each must be pinned with "==".
 DECISIVE = TENSORFLOW_NAMES | {"keras", "tf-keras", "jax", "jaxlib", "torch"}
+# What a tolerance override may match cells by (keys of matrix.yaml).
+OVERRIDE_CRITERIA = ("fixture", "format", "backend", "device_pair")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, except that dates stay strings (``expires: 2027-11-29``),
+    so the schema and :func:`_check_semantics` see the text the user wrote."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 class SpecError(ValueError):
     """``matrix.yaml`` is invalid; the message names the file, the key path and the fix."""
 
 
-@dataclass(frozen=True)
-class Tolerance:
-    """Outputs match when ``|actual - expected| <= atol + rtol * |expected|`` element-wise."""
+def satisfies(versions: dict[str, Version], requirement: str) -> bool:
+    """Whether an environment's versions (:meth:`EnvSpec.versions`) satisfy ``requirement``.
 
-    atol: float = 1e-5
-    rtol: float = 1e-4
+    ``requirement`` is PEP 508 text such as ``"keras>=3"``; an environment that
+    pins no such package never satisfies it. Pre-releases count as their version.
+    """
+    req = Requirement(requirement)
+    version = versions.get(canonicalize_name(req.name))
+    return version is not None and req.specifier.contains(version, prereleases=True)
 
 
 @dataclass(frozen=True)
 class ExtraPin:
     """Pins an old release needs to import at all, which its own metadata lacks.
 
-    ``when`` is a requirement such as ``"tensorflow<2.12"``; ``tensorflow`` also
-    matches ``tensorflow-cpu`` and ``tensorflow-gpu`` pins.
+    ``when`` is a requirement such as ``"tensorflow<2.12"``, matched as
+    :func:`satisfies` does (``tensorflow`` also matches ``tensorflow-cpu`` pins).
     """
 
     when: str
     pins: tuple[str, ...]
     reason: str
 
-    def applies_to(self, packages: tuple[str, ...]) -> bool:
-        cond = Requirement(self.when)
-        want = canonicalize_name(cond.name)
-        for text in packages:
-            req = Requirement(text)
-            name = canonicalize_name(req.name)
-            same = name == want or (want == "tensorflow" and name in TENSORFLOW_NAMES)
-            version = pinned_version(req)
-            if same and version is not None and cond.specifier.contains(version, prereleases=True):
-                return True
-        return False
+    def applies_to(self, versions: dict[str, Version]) -> bool:
+        """Whether an environment with these versions (:meth:`EnvSpec.versions`) needs the pins."""
+        return satisfies(versions, self.when)
+
+
+@dataclass(frozen=True)
+class ExpectedFailure:
+    """One ``expected_failures`` entry: cells known to fail, and why.
+
+    ``producer`` and ``consumer`` are requirements (``"keras>=3"``,
+    ``"tensorflow<2.13"``) the producing and consuming environments must satisfy,
+    matched against :meth:`EnvSpec.versions`. ``fixtures``, ``formats`` and
+    ``loaders`` narrow the entry (None: any). ``expires`` is the last day the
+    entry is live (inclusive); after it the entry converts no cell and the
+    report lists it as expired. ``index`` is the entry's position in the list,
+    for messages (``expected_failures[3]``).
+    """
+
+    index: int
+    producer: str
+    consumer: str
+    reason: str
+    expires: datetime.date
+    link: str | None = None
+    fixtures: tuple[str, ...] | None = None
+    formats: tuple[str, ...] | None = None
+    loaders: tuple[str, ...] | None = None
+
+    @property
+    def key_path(self) -> str:
+        """Where the entry is in matrix.yaml, e.g. ``expected_failures[3]``."""
+        return f"expected_failures[{self.index}]"
+
+    def live(self, today: datetime.date) -> bool:
+        """Whether the entry still converts cells on ``today``."""
+        return today <= self.expires
+
+    def matches(self, producer: dict[str, Version], consumer: dict[str, Version],
+                fixture: str, fmt: str, loader: str) -> bool:
+        """Whether a cell falls under this entry; ``producer``/``consumer`` are the envs' versions."""
+        return (satisfies(producer, self.producer) and satisfies(consumer, self.consumer)
+                and accepts(self.fixtures, fixture) and accepts(self.formats, fmt)
+                and accepts(self.loaders, loader))
 
 
 @dataclass(frozen=True)
@@ -85,12 +139,38 @@ class EnvSpec:
     def requirements(self, extra_pins: tuple[ExtraPin, ...]) -> list[str]:
         """The packages to install: the env's own, then every extra pin that applies."""
         reqs = list(self.packages)
+        versions = self.versions()
         for extra in extra_pins:
-            if extra.applies_to(self.packages):
+            if extra.applies_to(versions):
                 reqs.extend(extra.pins)
         if "numpy" not in {canonicalize_name(Requirement(r).name) for r in reqs}:
             reqs.append("numpy")
         return reqs
+
+    def versions(self) -> dict[str, Version]:
+        """The version of each ``==``-pinned package, by canonical name, plus two derived names.
+
+        - ``tensorflow``: the version of whichever TensorFlow distribution is pinned
+          (``tensorflow``, ``tensorflow-cpu``, ``-gpu``, ``-intel``).
+        - ``keras``: the Keras that saves and loads in this environment: the
+          ``tf-keras`` pin where there is one (spec.py requires TF_USE_LEGACY_KERAS
+          with it, so tf.keras is tf_keras); else the ``keras`` pin; else, for Keras 2
+          inside TF, the TensorFlow version's major.minor (TF 2.15.1 gives keras 2.15,
+          as tf.keras 2.15 ships with it).
+        """
+        out = {}
+        for text in self.packages:
+            req = Requirement(text)
+            version = pinned_version(req)
+            if version is not None:
+                out[canonicalize_name(req.name)] = Version(version)
+        tf = next((out[n] for n in sorted(TENSORFLOW_NAMES) if n in out), None)
+        if tf is not None:
+            out["tensorflow"] = tf
+        keras = out.get("tf-keras") or out.get("keras") or (tf and Version(f"{tf.major}.{tf.minor}"))
+        if keras is not None:
+            out["keras"] = keras
+        return out
 
     def worker_variables(self) -> dict[str, str]:
         """Environment variables for the worker process."""
@@ -126,8 +206,9 @@ class MatrixSpec:
     fixtures: str | tuple[str, ...] = "all"
     fixtures_dir: str = "fixtures"
     formats: tuple[str, ...] = FORMATS
-    tolerance: Tolerance = Tolerance()
+    tolerance: ToleranceRules = ToleranceRules()
     extra_pins: tuple[ExtraPin, ...] = ()
+    expected_failures: tuple[ExpectedFailure, ...] = ()
     cell_timeout_s: float = 180.0
     startup_timeout_s: float = 600.0
     seed: int = 1234
@@ -186,6 +267,34 @@ def _check_semantics(raw: dict) -> None:
                 raise SpecError(f"{where}: {text!r} must pin an exact version with '==' "
                                 f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
         _check_keras_pins(f"envs.{name}", env, names)
+    for i, override in enumerate(raw.get("tolerance", {}).get("overrides", [])):
+        _check_override(f"tolerance.overrides[{i}]", override)
+    for i, entry in enumerate(raw.get("expected_failures", [])):
+        _check_expected_failure(f"expected_failures[{i}]", entry)
+
+
+def _check_override(where: str, override: dict) -> None:
+    if not {"atol", "rtol"} & set(override):
+        raise SpecError(f"{where}: sets neither atol nor rtol")
+    if not set(OVERRIDE_CRITERIA) & set(override):
+        raise SpecError(f"{where}: names none of {', '.join(OVERRIDE_CRITERIA)}, so it would match every "
+                        "cell; set tolerance.atol/rtol for that")
+
+
+def _check_expected_failure(where: str, entry: dict) -> None:
+    for key in ("producer", "consumer"):
+        text = entry[key]
+        req = _requirement(f"{where}.{key}", text)
+        if req.extras or req.marker or req.url:
+            raise SpecError(f"{where}.{key}: {text!r} may hold only a package name and version specifiers, "
+                            "like \"keras>=3\"")
+        if canonicalize_name(req.name) not in DECISIVE:
+            raise SpecError(f"{where}.{key}: {text!r}: environments are matched by the versions of "
+                            f"{', '.join(sorted(DECISIVE))}, not of {req.name}")
+    try:
+        datetime.date.fromisoformat(entry["expires"])
+    except ValueError:
+        raise SpecError(f"{where}.expires: {entry['expires']!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _requirement(where: str, text: str) -> Requirement:
@@ -217,7 +326,7 @@ def load(path: str | os.PathLike) -> MatrixSpec:
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_Loader)
     except FileNotFoundError:
         raise SpecError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
@@ -258,9 +367,18 @@ def _build(path: Path, raw: dict) -> MatrixSpec:
         fixtures=fixtures if fixtures == "all" else tuple(fixtures),
         fixtures_dir=raw.get("fixtures_dir", "fixtures"),
         formats=tuple(raw.get("formats", FORMATS)),
-        tolerance=Tolerance(**raw.get("tolerance", {})),
+        tolerance=ToleranceRules.from_yaml(raw.get("tolerance", {})),
         extra_pins=tuple(ExtraPin(e["when"], tuple(e["pins"]), e["reason"]) for e in raw.get("extra_pins", [])),
+        expected_failures=tuple(_expected_failure(i, e) for i, e in enumerate(raw.get("expected_failures", []))),
         cell_timeout_s=float(timeouts.get("cell_s", 180.0)),
         startup_timeout_s=float(timeouts.get("startup_s", 600.0)),
         seed=int(raw.get("seed", 1234)),
+    )
+
+
+def _expected_failure(index: int, raw: dict) -> ExpectedFailure:
+    return ExpectedFailure(
+        index=index, producer=raw["producer"], consumer=raw["consumer"], reason=raw["reason"].strip(),
+        expires=datetime.date.fromisoformat(raw["expires"]), link=raw.get("link"),
+        fixtures=names(raw.get("fixture")), formats=names(raw.get("format")), loaders=names(raw.get("loader")),
     )

@@ -17,7 +17,8 @@ def write_all(data: ReportData, out_dir: Path) -> list[Path]:
         "matrix.md": markdown.render(data),
         "matrix.html": html.render(data),
         "results.json": json.dumps({"run": data.run, "wall_s": data.wall_s, "counts": data.counts(),
-                                    "environments": data.environments,
+                                    "problems": data.problems(), "environments": data.environments,
+                                    "expected_failures": [o.to_json() for o in data.expectations],
                                     "cells": [c.to_json() for c in data.cells]}, indent=1, default=str),
         "junit.xml": junit.render(data),
     }

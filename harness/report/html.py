@@ -4,7 +4,7 @@ from __future__ import annotations
 import jinja2
 
 from harness.report.markdown import FACT_COLUMNS, summarize, summarize_controls
-from harness.report.model import ReportData, where
+from harness.report.model import ReportData, signatures, where
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -12,7 +12,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templat
 
 def _tone(text: str) -> str:
     if text.startswith("✓"):
-        return "ok"
+        return "known" if "xfail" in text else "ok"
     if text.startswith(("✗", "‼", "env-error")):
         return "bad"
     return "na"
@@ -20,8 +20,11 @@ def _tone(text: str) -> str:
 
 def _detail(cell) -> str:
     parts = [f"{cell.fixture}: {cell.verdict}"]
+    if cell.original_verdict:
+        parts[0] += f" (was {cell.original_verdict}; expected_failures[{cell.expected_failure}])"
     if cell.max_abs is not None:
-        parts.append(f"max |Δ| {cell.max_abs:.3g}, max rel {cell.max_rel:.3g} (atol {cell.atol:g}, rtol {cell.rtol:g})")
+        parts.append(f"max |Δ| {cell.max_abs:.3g}, max rel {cell.max_rel:.3g} (atol {cell.atol:g}, rtol {cell.rtol:g})"
+                     + (f", margin {cell.margin:.3g}" if cell.margin is not None else ""))
     if cell.error_type:
         parts.append(f"{cell.error_type}: {cell.error_message}")
     if cell.reason:
@@ -46,4 +49,5 @@ def render(data: ReportData) -> str:
         tables.append({"format": fmt, "loader": loader, "rows": rows})
     return _ENV.get_template("matrix.html.j2").render(
         data=data, envs=envs, tables=tables, counts=data.counts(), groups=data.failure_groups(),
-        vacuous=where(data.vacuous_controls), where=where, fact_columns=FACT_COLUMNS)
+        vacuous=where(data.vacuous_controls), where=where, fact_columns=FACT_COLUMNS,
+        problems=data.problems(), signatures=signatures, closest=data.closest_passes())

@@ -7,9 +7,14 @@ from harness.report.model import ReportData
 
 
 def render(data: ReportData) -> bytes:
-    """JUnit XML: a suite per (format, loader); failures, errors and skips by verdict."""
+    """JUnit XML: a suite per (format, loader); failures, errors and skips by verdict.
+
+    An ``xfail`` is a skip whose message names the expected_failures entry, its reason and
+    the run's own verdict; an ``xpass`` is a failure saying the entry is stale.
+    """
     root = ET.Element("testsuites", name="keras-compat-matrix")
     suites: dict[tuple[str, str], ET.Element] = {}
+    entries = {o.entry.index: o.entry for o in data.expectations}
     for cell in data.cells:
         key = (cell.format, cell.loader)
         if key not in suites:
@@ -19,11 +24,20 @@ def render(data: ReportData) -> bytes:
                              time=str(cell.seconds or 0))
         control = cell.format == "negative-control"
         failed = cell.verdict == "pass" if control else cell.verdict in ("mismatch", "load-error")
+        entry = entries.get(cell.expected_failure)
         if failed:
             what = "negative control passed: comparison is vacuous" if control else cell.signature
             ET.SubElement(case, "failure", type=cell.verdict, message=what[:500]).text = cell.error_text or what
+        elif cell.verdict == "xpass":
+            what = (f"passed, but {entry.key_path} expects it to fail ({entry.reason}): "
+                    "the entry is stale; narrow or remove it")
+            ET.SubElement(case, "failure", type="xpass", message=what[:500]).text = what
         elif cell.verdict in ("crash", "timeout", "env-error"):
             ET.SubElement(case, "error", type=cell.verdict, message=cell.signature[:500]).text = cell.error_text or ""
+        elif cell.verdict == "xfail":
+            link = f" ({entry.link})" if entry.link else ""
+            message = f"xfail by {entry.key_path}: {entry.reason}{link}; {cell.original_verdict}: {cell.signature}"
+            ET.SubElement(case, "skipped", type="xfail", message=message[:500])
         elif cell.verdict in ("unsupported", "skipped"):
             ET.SubElement(case, "skipped", message=f"{cell.verdict}: {cell.reason or ''}"[:500])
     for suite in suites.values():

@@ -3,14 +3,21 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from harness.report.model import ReportData, where
+from harness.report.model import ReportData, signatures, where
 from harness.results import Cell
 
+SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
 FACT_COLUMNS = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
 
 
 def summarize(cells: list[Cell]) -> str:
-    """One table cell: ``✓ 3/3`` all passed, ``✗ 1/3`` some failed, else the shared verdict."""
+    """One table cell: passes over the cells that ran, marked ``✓`` when nothing there fails the run.
+
+    ``✓ 3/3`` all passed; ``✓ 2/3 (1 xfail)`` one failed as an expected_failures entry says it
+    will (an xfail is not a failure); ``✗ 1/3`` a failure no entry explains; ``✗ 3/3 (1 xpass)``
+    an entry claims a cell that passed (the entry is stale). Else the shared verdict
+    (``n/a``, ``skipped``, ``env-error``).
+    """
     if not cells:
         return ""
     ran = [c for c in cells if c.verdict not in ("unsupported", "skipped")]
@@ -18,9 +25,11 @@ def summarize(cells: list[Cell]) -> str:
         return "n/a" if all(c.verdict == "unsupported" for c in cells) else "skipped"
     if all(c.verdict == "env-error" for c in ran):
         return "env-error"
-    passed = sum(c.verdict == "pass" for c in ran)
-    mark = "✓" if passed == len(ran) else "✗"
-    return f"{mark} {passed}/{len(ran)}"
+    passed = sum(c.verdict in ("pass", "xpass") for c in ran)
+    known = {v: sum(c.verdict == v for c in ran) for v in ("xfail", "xpass")}
+    mark = "✗" if known["xpass"] or any(c.failed for c in ran) else "✓"
+    notes = ", ".join(f"{n} {v}" for v, n in known.items() if n)
+    return f"{mark} {passed}/{len(ran)}" + (f" ({notes})" if notes else "")
 
 
 def summarize_controls(cells: list[Cell]) -> str:
@@ -52,9 +61,15 @@ def render(data: ReportData) -> str:
     out.append("")
     out.append("Verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()) + ".")
     out.append("")
-    out.append("Each cell counts the fixtures that loaded and matched within tolerance over those that ran "
-               "(`✓` all, `✗` not all); `n/a` means the producer cannot write or the consumer cannot read "
-               "that format. Details per cell are in matrix.html and results.json.")
+    problems = data.problems()
+    out.append("**This run fails:** " + "; ".join(problems) + "." if problems else
+               "**This run passes:** every failure is explained by a live expected_failures entry.")
+    out.append("")
+    out.append("Each cell counts the fixtures that loaded and matched within tolerance over those that ran. "
+               "`✓` nothing there fails the run: all passed, or failed as an expected_failures entry says "
+               "(`(1 xfail)`); `✗` a failure no entry explains, or a pass an entry claims (`(1 xpass)`, a stale "
+               "entry). `n/a` means the producer cannot write or the consumer cannot read that format. "
+               "Details per cell are in matrix.html and results.json.")
     out.append("")
     vacuous = data.vacuous_controls
     if vacuous:
@@ -75,6 +90,8 @@ def render(data: ReportData) -> str:
         if group.hint:
             out += [f"What to do: {group.hint}", ""]
         out += [f"- {line}" for line in where(group.cells)] + [""]
+    out += _expected_failures(data)
+    out += _closest_passes(data)
     for verdict in ("unsupported", "skipped"):
         groups = data.reason_groups(verdict)
         if groups:
@@ -85,3 +102,41 @@ def render(data: ReportData) -> str:
             for name, env in data.environments.items()]
     out += [tabulate(rows, headers=["env", *FACT_COLUMNS, "requirements"], tablefmt="github"), ""]
     return "\n".join(out)
+
+
+def _expected_failures(data: ReportData) -> list[str]:
+    out = ["## Expected failures", ""]
+    if not data.expectations:
+        return out + ["matrix.yaml has no expected_failures entries.", ""]
+    for outcome in data.expectations:
+        e = outcome.entry
+        scope = ", ".join(f"{k} {'/'.join(v)}" for k, v in
+                          (("fixture", e.fixtures), ("format", e.formats), ("loader", e.loaders)) if v)
+        head = f"### `{e.key_path}`: `{e.producer}` → `{e.consumer}`" + (f", {scope}" if scope else "")
+        out += [f"{head}: {outcome.status}, {len(outcome.xfail)} xfail", ""]
+        out += [e.reason + (f" ({e.link})" if e.link else "") + f" Expires {e.expires.isoformat()}.", ""]
+        shown = signatures(outcome.xfail)
+        out += [f"- {verdict}: `{sig}` ({n} cells)" for verdict, sig, n in shown[:SHOWN_SIGNATURES]]
+        if len(shown) > SHOWN_SIGNATURES:
+            out.append(f"- and {len(shown) - SHOWN_SIGNATURES} more signatures (matrix.html lists them all)")
+        if outcome.xpass:
+            out += ["", f"**Stale: it claims {len(outcome.xpass)} cells that passed; narrow or remove it:**", ""]
+            out += [f"- {line}" for line in where(outcome.xpass)]
+        if outcome.expired:
+            out += [f"**Expired: its {len(outcome.unexplained)} failing cells count as failures again; "
+                    "renew it (with a new expires) or fix the cause.**"]
+        out.append("")
+    return out
+
+
+def _closest_passes(data: ReportData) -> list[str]:
+    closest = data.closest_passes()
+    out = ["## Closest passes", "",
+           "The passes nearest the edge of their tolerance: margin is max |Δ| / (atol + rtol·|expected|) "
+           "over the outputs, and a cell passes up to 1.", ""]
+    if not closest:
+        return out + ["No pass recorded a margin.", ""]
+    rows = [[f"{c.margin:.3f}", c.producer, c.consumer, c.fixture, f"{c.format}/{c.loader}",
+             f"{c.max_abs:.3g}", f"{c.atol:g}", f"{c.rtol:g}"] for c in closest]
+    return out + [tabulate(rows, headers=["margin", "producer", "consumer", "fixture", "format/loader",
+                                          "max |Δ|", "atol", "rtol"], tablefmt="github"), ""]

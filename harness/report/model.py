@@ -1,12 +1,14 @@
 """Everything a report shows, computed once from the resolved cells."""
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import expectations
 from harness.hints import hint_for, normalize
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
 from harness.results import Cell, counts, resolve
@@ -28,6 +30,7 @@ class ReportData:
     """The resolved matrix of one run, ready to render.
 
     ``wall_s`` is seconds since the run started (``run.json``), or None.
+    ``expectations`` has one outcome per ``expected_failures`` entry.
     """
 
     selection: Selection
@@ -35,6 +38,7 @@ class ReportData:
     environments: dict[str, dict]
     run: dict
     wall_s: float | None
+    expectations: list[expectations.Outcome] = field(default_factory=list)
 
     @property
     def columns(self) -> list[tuple[str, str]]:
@@ -60,6 +64,44 @@ class ReportData:
 
     def counts(self) -> dict[str, int]:
         return counts(self.matrix_cells)
+
+    @property
+    def unexpected_failures(self) -> list[Cell]:
+        """Failing cells that no live ``expected_failures`` entry explains."""
+        return [c for c in self.matrix_cells if c.failed]
+
+    @property
+    def xpasses(self) -> list[Cell]:
+        """Passing cells that an ``expected_failures`` entry claims: the entry is stale or too broad."""
+        return [c for c in self.matrix_cells if c.verdict == "xpass"]
+
+    def closest_passes(self, limit: int = 10) -> list[Cell]:
+        """The passes (``pass``, ``xpass``) with the highest margin, nearest the tolerance's edge first.
+
+        A margin is ``max |Δ| / (atol + rtol * |expected|)`` over the outputs; 1 is the edge.
+        Cells without a recorded margin are left out.
+        """
+        passes = [c for c in self.matrix_cells if c.verdict in ("pass", "xpass") and c.margin is not None]
+        return sorted(passes, key=lambda c: -c.margin)[:limit]
+
+    def problems(self) -> list[str]:
+        """Why this run fails, one line each; empty when it succeeds.
+
+        A run fails when a negative control passed, when a failure is not explained by
+        a live ``expected_failures`` entry, or when an entry claimed a pass (xpass).
+        """
+        out = []
+        if self.vacuous_controls:
+            out.append(f"the negative control passed in {len(self.vacuous_controls)} cells: "
+                       "this run's comparisons are vacuous")
+        if self.unexpected_failures:
+            out.append(f"{len(self.unexpected_failures)} failing cells that no live expected_failures entry "
+                       "explains (see 'Failures by error signature' in matrix.md)")
+        if self.xpasses:
+            stale = sorted({f"expected_failures[{c.expected_failure}]" for c in self.xpasses})
+            out.append(f"{len(self.xpasses)} passing cells claimed by {', '.join(stale)}: "
+                       "narrow or remove the stale entries")
+        return out
 
     def failure_groups(self) -> list[FailureGroup]:
         """Failing cells grouped by normalized signature, the largest group first."""
@@ -97,6 +139,23 @@ def where(cells: list[Cell]) -> list[str]:
     return lines
 
 
+SIGNATURE_CHARS = 120  # an expected failure's signatures are shown to this many characters
+
+
+def signatures(cells: list[Cell]) -> list[tuple[str, str, int]]:
+    """(verdict, signature, number of cells), the most frequent first: what an expected failure explains.
+
+    Signatures are normalized and cut to ``SIGNATURE_CHARS`` (those alike up to there count
+    as one); the verdict is the run's own (``original_verdict``) for converted cells.
+    """
+    seen: dict[tuple[str, str], int] = defaultdict(int)
+    for c in cells:
+        text = normalize(c.signature)
+        text = text if len(text) <= SIGNATURE_CHARS else text[:SIGNATURE_CHARS] + "…"
+        seen[(c.original_verdict or c.verdict, text)] += 1
+    return [(v, sig, n) for (v, sig), n in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -104,8 +163,13 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def build(spec: MatrixSpec, selection: Selection, workdir: Path) -> ReportData:
-    """Resolve the run in ``workdir`` into report data."""
+def build(spec: MatrixSpec, selection: Selection, workdir: Path,
+          today: datetime.date | None = None) -> ReportData:
+    """Resolve the run in ``workdir`` into report data, with ``expected_failures`` applied.
+
+    Args:
+        today: the date entries' ``expires`` is compared with (default: today's date).
+    """
     run = _read_json(workdir / "run.json")
     environments = {}
     for env in selection.envs:
@@ -116,4 +180,6 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path) -> ReportData:
                              "variables": e.worker_variables(), "description": e.description, "facts": facts}
     started = run.get("started")
     wall = round(time.time() - started, 1) if isinstance(started, (int, float)) else None
-    return ReportData(selection, resolve(selection, workdir), environments, run, wall)
+    cells = resolve(selection, workdir)
+    outcomes = expectations.apply(cells, spec, today or datetime.date.today())
+    return ReportData(selection, cells, environments, run, wall, outcomes)

@@ -29,12 +29,16 @@ def compare_outputs(expected, actual, atol, rtol):
     Returns:
         dict with ``within`` (bool: every element satisfies
         ``|actual - expected| <= atol + rtol * |expected|``, NaN never does),
-        ``max_abs`` and ``max_rel`` (floats, None when shapes differ) and
+        ``max_abs`` and ``max_rel`` (floats, None when shapes differ),
+        ``margin`` (float, None when shapes differ: the largest
+        ``|actual - expected| / (atol + rtol * |expected|)``, how much of its
+        allowance the worst element uses; a pass has ``margin <= 1``, an exact
+        match 0, a NaN or a difference where the allowance is 0 gives inf) and
         ``reason`` (None, or why the outputs cannot be compared).
     """
     if len(expected) != len(actual):
         return _incomparable("model returned {} outputs, reference has {}".format(len(actual), len(expected)))
-    max_abs, max_rel, within = 0.0, 0.0, True
+    max_abs, max_rel, margin, within = 0.0, 0.0, 0.0, True
     for index, (ref, got) in enumerate(zip(expected, actual)):
         if ref.shape != got.shape:
             return _incomparable("output {} has shape {}, reference has {}".format(index, got.shape, ref.shape))
@@ -43,14 +47,18 @@ def compare_outputs(expected, actual, atol, rtol):
         diff = np.abs(got - ref)
         if not np.all(np.isfinite(diff)):
             within = False
-            max_abs, max_rel = float("inf"), float("inf")
+            max_abs, max_rel, margin = float("inf"), float("inf"), float("inf")
             continue
+        allowed = atol + rtol * np.abs(ref)
         rel = diff / np.maximum(np.abs(ref), np.finfo(np.float64).tiny)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            used = np.where(diff == 0, 0.0, diff / allowed)  # x/0 is inf for x > 0
         max_abs = max(max_abs, float(diff.max()))
         max_rel = max(max_rel, float(rel.max()))
-        within = within and bool(np.all(diff <= atol + rtol * np.abs(ref)))
-    return {"within": within, "max_abs": max_abs, "max_rel": max_rel, "reason": None}
+        margin = max(margin, float(used.max()))
+        within = within and bool(np.all(diff <= allowed))
+    return {"within": within, "max_abs": max_abs, "max_rel": max_rel, "margin": margin, "reason": None}
 
 
 def _incomparable(reason):
-    return {"within": False, "max_abs": None, "max_rel": None, "reason": reason}
+    return {"within": False, "max_abs": None, "max_rel": None, "margin": None, "reason": reason}

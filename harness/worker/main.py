@@ -232,7 +232,7 @@ def consume_cell(task, runtime, cell):
         return out
     result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
     record = {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
-              "max_rel": result["max_rel"], "reason": result["reason"]}
+              "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"]}
     if cell["loader"] != "rebuild":
         try:
             record["levels"] = depth.check_levels(

@@ -12,7 +12,7 @@ MATRIX = Path(__file__).resolve().parents[1] / "data" / "faults" / "matrix.yaml"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    return run_matrix(tmp_path_factory.mktemp("faults"), matrix=MATRIX)
+    return run_matrix(tmp_path_factory.mktemp("faults"), matrix=MATRIX, succeeds=False)
 
 
 def cell(run, producer, consumer, fixture, fmt, loader):
@@ -55,3 +55,8 @@ def test_missing_python_and_failed_install_are_env_errors_of_their_own_cells(run
     assert got["reason"].startswith("producer bad-pin: uv could not install") and "numpy==0.0.0" in got["reason"]
     healthy = [c for c in cells if {c["producer"], c["consumer"]} <= {"tf2.15", "tf2.15-faulty"}]
     assert not [c for c in healthy if c["verdict"] == "env-error"]
+
+
+def test_the_run_fails_because_its_crashes_and_env_errors_are_not_expected(run):
+    assert "failing cells that no live expected_failures entry explains" in run["log"]
+    assert run["results"]["problems"] and not run["results"]["expected_failures"]

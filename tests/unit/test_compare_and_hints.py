@@ -28,6 +28,24 @@ def test_nan_and_shape_mismatch_never_match():
     assert not result["within"] and "shape" in result["reason"]
 
 
+def test_margin_is_the_largest_share_of_the_allowance_used():
+    ref = [np.array([[1.0, -2.0, 100.0]])]
+    got = [np.array([[1.0 + 5e-6, -2.0, 100.0 + 5.5e-3]])]
+    # allowances: 1e-5 + 1e-4 * |ref| = 1.1e-4, 2.1e-4, 1.001e-2; the third element uses 5.5e-3 of 1.001e-2.
+    result = compare.compare_outputs(ref, got, atol=1e-5, rtol=1e-4)
+    assert result["within"] and abs(result["margin"] - 5.5e-3 / 1.001e-2) < 1e-6
+    failing = compare.compare_outputs(ref, [np.array([[1.0 + 2.2e-4, -2.0, 100.0]])], atol=1e-5, rtol=1e-4)
+    assert not failing["within"] and abs(failing["margin"] - 2.0) < 1e-6
+
+
+def test_margin_with_no_allowance_is_zero_when_exact_and_inf_otherwise():
+    exact = compare.compare_outputs([np.zeros(3)], [np.zeros(3)], atol=0.0, rtol=0.0)
+    assert exact["within"] and exact["margin"] == 0.0
+    assert compare.compare_outputs([np.zeros(3)], [np.array([0.0, 1e-9, 0.0])], 0.0, 0.0)["margin"] == float("inf")
+    assert compare.compare_outputs([np.ones(3)], [np.array([1, np.nan, 1])], 1, 1)["margin"] == float("inf")
+    assert compare.compare_outputs([np.ones(3)], [np.ones(4)], 1, 1)["margin"] is None
+
+
 def test_dict_outputs_are_ordered_by_key():
     out = compare.as_output_list({"b": [2.0], "a": [1.0]})
     assert [float(x[0]) for x in out] == [1.0, 2.0]

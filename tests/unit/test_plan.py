@@ -45,11 +45,11 @@ def test_consume_cells_cover_every_loader_of_every_saved_artifact_and_one_contro
     loaded = spec.load(DEFAULT_MATRIX)
     selection = select(loaded, ROOT / "fixtures", "quick")
     fixture = next(iter(selection.fixtures))
-    produced = [{"producer": "p", "fixture": fixture, "format": "h5", "verdict": "saved"},
-                {"producer": "p", "fixture": fixture, "format": "savedmodel", "verdict": "unsupported"},
-                {"producer": "p", "fixture": fixture, "format": "weights_h5", "verdict": "saved"}]
-    cells = consume_cells(selection, "c", produced)
+    produced = [{"producer": "tf2.15", "fixture": fixture, "format": "h5", "verdict": "saved"},
+                {"producer": "tf2.15", "fixture": fixture, "format": "savedmodel", "verdict": "unsupported"},
+                {"producer": "tf2.15", "fixture": fixture, "format": "weights_h5", "verdict": "saved"}]
+    cells = consume_cells(selection, "tf2.21-keras3.15", produced)
     assert [(c["format"], c["loader"]) for c in cells] == \
         [("h5", "load_model"), (CONTROL_FORMAT, "rebuild"), ("weights_h5", "load_weights")]
     assert cells[1]["artifact"] == "h5"
-    assert len(produce_cells(selection, "p")) == len(selection.fixtures) * len(selection.formats)
+    assert len(produce_cells(selection, "tf2.15")) == len(selection.fixtures) * len(selection.formats)

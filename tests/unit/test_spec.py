@@ -1,4 +1,5 @@
 """matrix.yaml is validated before anything is installed, with one message naming the key path."""
+import datetime
 import textwrap
 
 import pytest
@@ -100,3 +101,88 @@ def test_schema_file_is_a_valid_json_schema():
 
     import jsonschema
     jsonschema.Draft202012Validator.check_schema(json.loads(spec.SCHEMA_PATH.read_text()))
+
+
+EXPECT = GOOD + """
+expected_failures:
+  - producer: "keras>=3"
+    consumer: "keras<3"
+    format: [h5, keras]
+    reason: Keras 3 writes batch_shape
+    link: https://github.com/tensorflow/tensorflow/issues/66381
+    expires: 2027-11-29
+"""
+
+
+def test_expected_failures_are_read_with_their_date(tmp_path):
+    (entry,) = _load(tmp_path, EXPECT).expected_failures
+    assert (entry.producer, entry.consumer, entry.formats, entry.fixtures) == \
+        ("keras>=3", "keras<3", ("h5", "keras"), None)
+    assert entry.expires == datetime.date(2027, 11, 29) and entry.key_path == "expected_failures[0]"
+
+
+@pytest.mark.parametrize("change, message", [
+    (('"keras>=3"', '"keras>>3"'), "expected_failures[0].producer: 'keras>>3' is not a valid requirement"),
+    (('"keras<3"', '"kears<3"'), "expected_failures[0].consumer: 'kears<3': environments are matched by the "
+                                 "versions of jax, jaxlib, keras, tensorflow"),
+    (('"keras<3"', '"keras<3; python_version<\'3.9\'"'), "expected_failures[0].consumer: "
+                                                          "\"keras<3; python_version<'3.9'\" may hold only"),
+    (("2027-11-29", "2027-02-30"), "expected_failures[0].expires: '2027-02-30' is not a date (YYYY-MM-DD)"),
+    (("2027-11-29", "next year"), "expected_failures[0].expires: expected a date YYYY-MM-DD"),
+    (("    link: https", "    link: ftp"), "expected_failures[0].link: expected a URL"),
+    (("format: [h5, keras]", "format: [h5, hdf5]"), "expected_failures[0].format"),
+    (("format: [h5, keras]", "loader: load"), "expected_failures[0].loader: expected one of load_model, load_weights"),
+    (("    reason: Keras 3 writes batch_shape\n", ""), "expected_failures[0]: 'reason' is missing"),
+    (("format: [h5, keras]", "formats: [h5]"), "expected_failures[0]: unknown key 'formats' (allowed: consumer, "
+                                               "expires, fixture, format, link, loader, producer, reason)"),
+])
+def test_expected_failure_errors_name_the_key_path(tmp_path, change, message):
+    assert message in _error(tmp_path, EXPECT.replace(*change))
+
+
+OVERRIDES = GOOD + """
+tolerance:
+  atol: 1.0e-5
+  overrides:
+    - {fixture: dense_bn, atol: 1.0e-3}
+    - {device_pair: "gpu>cpu", backend: [jax, torch], rtol: 1.0e-3}
+"""
+
+
+def test_tolerance_overrides_are_read(tmp_path):
+    rules = _load(tmp_path, OVERRIDES).tolerance
+    assert rules.default.atol == 1e-5 and rules.default.rtol == 1e-4
+    assert [(o.fixtures, o.device_pairs, o.backends, o.atol, o.rtol) for o in rules.overrides] == \
+        [(("dense_bn",), None, None, 1e-3, None), (None, ("gpu>cpu",), ("jax", "torch"), None, 1e-3)]
+
+
+@pytest.mark.parametrize("change, message", [
+    (("{fixture: dense_bn, atol: 1.0e-3}", "{fixture: dense_bn}"),
+     "tolerance.overrides[0]: sets neither atol nor rtol"),
+    (("{fixture: dense_bn, atol: 1.0e-3}", "{atol: 1.0e-3}"),
+     "tolerance.overrides[0]: names none of fixture, format, backend, device_pair"),
+    (('"gpu>cpu"', '"gpu->cpu"'), "tolerance.overrides[1].device_pair"),
+    (("atol: 1.0e-3}", "atol: -1}"),
+     "tolerance.overrides[0].atol: expected an absolute tolerance (a number >= 0), got -1"),
+    (("{fixture: dense_bn,", "{fixtures: dense_bn,"), "tolerance.overrides[0]: unknown key 'fixtures'"),
+])
+def test_tolerance_override_errors_name_the_key_path(tmp_path, change, message):
+    assert message in _error(tmp_path, OVERRIDES.replace(*change))
+
+
+def test_versions_give_tensorflow_and_keras_under_their_own_names(tmp_path):
+    from packaging.version import Version
+    loaded = _load(tmp_path, GOOD.replace("profiles:", """  legacy:
+    python: "3.11"
+    packages: ["tensorflow-cpu==2.16.2", "tf-keras==2.16.0"]
+    env: {TF_USE_LEGACY_KERAS: "1"}
+profiles:"""))
+    tf215, k3, legacy = (loaded.envs[n].versions() for n in ("tf2.15", "k3", "legacy"))
+    # Keras 2 inside TF: the TF version's major.minor.
+    assert tf215 == {"tensorflow-cpu": Version("2.15.1"), "tensorflow": Version("2.15.1"), "keras": Version("2.15")}
+    assert k3["keras"] == Version("3.15.1") and k3["tensorflow"] == Version("2.21.0")
+    # tf_keras (TF_USE_LEGACY_KERAS=1): tf.keras is tf_keras, so keras is its version.
+    assert legacy["keras"] == Version("2.16.0") and legacy["tf-keras"] == Version("2.16.0")
+    assert spec.satisfies(tf215, "tensorflow<2.16") and spec.satisfies(tf215, "tensorflow-cpu==2.15.*")
+    assert spec.satisfies(tf215, "keras==2.15.*") and not spec.satisfies(tf215, "keras>=3")
+    assert not spec.satisfies(tf215, "tf-keras>=2") and not spec.satisfies(tf215, "tensorflow-gpu>=2")
