@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 
+LEVELS = ("outputs", "weights", "compile", "training")
 VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped",
             "xfail", "xpass")
 # Verdicts that fail a run unless an expected_failures entry turns them into xfail
@@ -53,6 +54,8 @@ class Cell:
     compared). ``margin`` is the largest ``|Δ| / (atol + rtol * |expected|)``
     over the outputs' elements (dimensionless; a pass has ``margin <= 1``; see
     ``harness/worker/compare.py``). ``seconds`` is the cell's wall time in the worker.
+    ``levels`` holds the deeper check levels (``weights``, ``compile``, ``training``:
+    each a dict with its own ``verdict``; see ``harness/worker/depth.py``).
     ``original_verdict`` and ``expected_failure`` are set when an entry of
     ``expected_failures`` turned the verdict into ``xfail``/``xpass``: the run's
     own verdict and the entry's index (``harness.expectations``).
@@ -81,6 +84,8 @@ class Cell:
     note: str | None = None
     original_verdict: str | None = None
     expected_failure: int | None = None
+    levels: dict | None = None
+    levels_error: str | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -91,6 +96,18 @@ class Cell:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def at_level(self, level: str) -> str:
+        """The verdict at a check level (``outputs``, ``weights``, ``compile``, ``training``).
+
+        A cell that did not load keeps its verdict at every level; a level that
+        does not apply to its loader (e.g. weights of a TFSMLayer) is ``unsupported``.
+        """
+        if level == "outputs" or self.verdict not in ("pass", "mismatch", "xpass", "xfail") \
+                or (self.original_verdict or self.verdict) not in ("pass", "mismatch"):
+            return self.verdict
+        found = (self.levels or {}).get(level)
+        return found["verdict"] if found else "unsupported"
 
     @property
     def failed(self) -> bool:

@@ -18,7 +18,7 @@ from harness import environments, interpreters
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
-from harness.results import append_record, read_records
+from harness.results import LEVELS, append_record, read_records
 from harness.supervisor import PhaseFiles, env_error_record, run_phase
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", default="default", help="profile of matrix.yaml (default: default)")
     parser.add_argument("--envs", nargs="+", metavar="ENV", help="only these environments")
     parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
+    parser.add_argument("--level", choices=LEVELS, default="outputs",
+                        help="check level the report's tables show (default: outputs)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "work",
                         help="where artifacts/, results/ and logs/ go (default: work/)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports",
@@ -66,6 +68,7 @@ class Context:
     selection: Selection
     workdir: Path
     reports: Path
+    level: str = "outputs"
 
     @classmethod
     def from_args(cls, args: list[str]) -> Context:
@@ -79,7 +82,7 @@ class Context:
         spec = spec_mod.load(matrix_path())
         fixtures_dir = (spec.path.parent / spec.fixtures_dir).resolve()
         selection = select(spec, fixtures_dir, options.profile, options.envs, options.fixtures)
-        return cls(spec, selection, options.workdir.resolve(), options.reports.resolve())
+        return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level)
 
     def task(self, phase: str, env: str) -> dict:
         return {"phase": phase, "env": env, "seed": self.spec.seed,
@@ -150,7 +153,7 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     a live ``expected_failures`` entry of matrix.yaml, or when an entry claims a
     pass (``ReportData.problems``). ``today`` dates the entries' expiry (default: today).
     """
-    data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today)
+    data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
     for path in report_mod.write_all(data, ctx.reports):
         log(f"wrote {path}")
     log(report_mod.summary_line(data))

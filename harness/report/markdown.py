@@ -4,7 +4,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from harness.report.model import ReportData, signatures, where
-from harness.results import Cell
+from harness.results import LEVELS, Cell
 
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
 FACT_COLUMNS = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
@@ -77,8 +77,10 @@ def render(data: ReportData) -> str:
                 "A model with the same architecture and fresh weights matched the reference, so a `pass` "
                 "here cannot tell restored weights from random ones. Do not trust this report.", ""]
         out += [f"- {line}" for line in where(vacuous)] + [""]
+    level = "" if data.level == "outputs" else f" (check level: {data.level})"
     for fmt, loader in data.columns:
-        out += [f"## `{fmt}` loaded with `{loader}`", "", _table(data, fmt, loader), ""]
+        out += [f"## `{fmt}` loaded with `{loader}`{level}", "", _table(data, fmt, loader), ""]
+    out += _depth(data)
     out += ["## Negative control (fresh weights must mismatch)", "", _table(data, "negative-control", "rebuild",
                                                                          summarize_controls), ""]
     groups = data.failure_groups()
@@ -102,6 +104,21 @@ def render(data: ReportData) -> str:
             for name, env in data.environments.items()]
     out += [tabulate(rows, headers=["env", *FACT_COLUMNS, "requirements"], tablefmt="github"), ""]
     return "\n".join(out)
+
+
+def _depth(data: ReportData) -> list[str]:
+    """The check-depth table: per format and loader, passes over checks run at each level."""
+    out = ["## Check depth", "",
+           "Of the cells that loaded: `outputs` within tolerance; `weights` every weight equal (matched by "
+           "order and shape); `compile` optimizer class and iteration count restored; `training` one more "
+           "step gives the producer's next weights. Read the tables at another level with "
+           "`nox -s report -- --level weights`.", ""]
+    rows = []
+    for fmt, loader, levels in data.depth():
+        rows.append([f"{fmt} / {loader}"] + [
+            f"{sum(c.verdict == 'pass' for c in cells)}/{len(cells)}" if cells else "—"
+            for cells in levels.values()])
+    return out + [tabulate(rows, headers=["format / loader", *LEVELS], tablefmt="github"), ""]
 
 
 def _expected_failures(data: ReportData) -> list[str]:

@@ -5,13 +5,13 @@ import datetime
 import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import expectations
 from harness.hints import hint_for, normalize
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
-from harness.results import Cell, counts, resolve
+from harness.results import LEVELS, Cell, counts, resolve
 from harness.spec import MatrixSpec
 
 
@@ -30,7 +30,9 @@ class ReportData:
     """The resolved matrix of one run, ready to render.
 
     ``wall_s`` is seconds since the run started (``run.json``), or None.
-    ``expectations`` has one outcome per ``expected_failures`` entry.
+    ``expectations`` has one outcome per ``expected_failures`` entry. ``level``
+    is the check level the format tables show (``harness.results.LEVELS``); the
+    counts, problems and exit status are always those of the ``outputs`` level.
     """
 
     selection: Selection
@@ -39,6 +41,7 @@ class ReportData:
     run: dict
     wall_s: float | None
     expectations: list[expectations.Outcome] = field(default_factory=list)
+    level: str = "outputs"
 
     @property
     def columns(self) -> list[tuple[str, str]]:
@@ -46,8 +49,19 @@ class ReportData:
         return [(f, loader) for f in self.selection.formats for loader in LOADERS[f]]
 
     def cells_at(self, fmt: str, loader: str, producer: str, consumer: str) -> list[Cell]:
-        return [c for c in self.cells if c.format == fmt and c.loader == loader
-                and c.producer == producer and c.consumer == consumer]
+        """The cells of one table cell, with their verdicts at ``self.level``."""
+        return [replace(c, verdict=c.at_level(self.level)) for c in self.cells
+                if c.format == fmt and c.loader == loader and c.producer == producer and c.consumer == consumer]
+
+    def depth(self) -> list[tuple[str, str, dict[str, list[Cell]]]]:
+        """Per (format, loader): for each check level, the loaded cells whose check ran there."""
+        rows = []
+        for fmt, loader in self.columns:
+            loaded = [c for c in self.matrix_cells if c.format == fmt and c.loader == loader
+                      and (c.original_verdict or c.verdict) in ("pass", "mismatch")]
+            rows.append((fmt, loader, {level: [replace(c, verdict=c.at_level(level)) for c in loaded
+                                               if c.at_level(level) != "unsupported"] for level in LEVELS}))
+        return rows
 
     @property
     def controls(self) -> list[Cell]:
@@ -164,11 +178,12 @@ def _read_json(path: Path) -> dict:
 
 
 def build(spec: MatrixSpec, selection: Selection, workdir: Path,
-          today: datetime.date | None = None) -> ReportData:
+          today: datetime.date | None = None, level: str = "outputs") -> ReportData:
     """Resolve the run in ``workdir`` into report data, with ``expected_failures`` applied.
 
     Args:
         today: the date entries' ``expires`` is compared with (default: today's date).
+        level: the check level the format tables show.
     """
     run = _read_json(workdir / "run.json")
     environments = {}
@@ -182,4 +197,4 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
     wall = round(time.time() - started, 1) if isinstance(started, (int, float)) else None
     cells = resolve(selection, workdir)
     outcomes = expectations.apply(cells, spec, today or datetime.date.today())
-    return ReportData(selection, cells, environments, run, wall, outcomes)
+    return ReportData(selection, cells, environments, run, wall, outcomes, level)
