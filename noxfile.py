@@ -92,6 +92,15 @@ def report(session: nox.Session) -> None:
         session.error("; ".join(problems))
 
 
+@nox.session(python=False)
+def golden(session: nox.Session) -> None:
+    """Freeze one environment's artifacts into fixtures/golden/ENV/ (after its produce session)."""
+    try:
+        run.freeze_golden(session.posargs, log=session.log)
+    except SpecError as exc:
+        session.error(str(exc))
+
+
 @nox.session(python=None)
 def tests(session: nox.Session) -> None:
     """Run the test suite (unit tests, then the integration tests with real TensorFlow)."""

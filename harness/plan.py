@@ -85,6 +85,16 @@ class Selection:
     fixtures: dict[str, Fixture]
     formats: tuple[str, ...]
     spec: MatrixSpec
+    goldens: dict = field(default_factory=dict)  # label -> harness.golden.Golden
+
+    @property
+    def producers(self) -> tuple[str, ...]:
+        """The rows of the matrix: the selected environments, then the golden artifacts."""
+        return self.envs + tuple(self.goldens)
+
+    def device_of(self, producer: str) -> str:
+        golden = self.goldens.get(producer)
+        return golden.device if golden else self.spec.envs[producer].device
 
     def tolerance_for(self, fixture: str, fmt: str, producer: str, consumer: str) -> Tolerance:
         """The tolerance of one cell, by ``harness.tolerance.ToleranceRules``' precedence.
@@ -95,7 +105,7 @@ class Selection:
         envs = self.spec.envs
         return self.spec.tolerance.resolve(
             fixture, fmt, backend=envs[consumer].backend or "tensorflow",
-            device_pair=f"{envs[producer].device}>{envs[consumer].device}",
+            device_pair=f"{self.device_of(producer)}>{envs[consumer].device}",
             fixture_tolerance=self.fixtures[fixture].tolerance)
 
     def control_tolerance(self, fixture: str, producer: str, consumer: str) -> Tolerance:
@@ -106,12 +116,15 @@ class Selection:
 
     def to_json(self) -> dict:
         return {"profile": self.profile, "envs": list(self.envs), "fixtures": sorted(self.fixtures),
-                "formats": list(self.formats)}
+                "formats": list(self.formats), "goldens": list(self.goldens)}
 
 
 def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
-           envs: list[str] | None = None, fixtures: list[str] | None = None) -> Selection:
+           envs: list[str] | None = None, fixtures: list[str] | None = None,
+           goldens: dict | None = None) -> Selection:
     """Narrow the spec to a profile, and optionally to some environments and fixtures.
+
+    ``goldens`` (label -> ``harness.golden.Golden``) join the selection as producers.
 
     Raises:
         SpecError: unknown profile, environment, fixture or format.
@@ -136,7 +149,7 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
     if wanted != "all":
         available = {name: available[name] for name in wanted}
     return Selection(profile=profile, envs=tuple(names), fixtures=available,
-                     formats=tuple(chosen.formats or spec.formats), spec=spec)
+                     formats=tuple(chosen.formats or spec.formats), spec=spec, goldens=dict(goldens or {}))
 
 
 def _fixture_references(spec: MatrixSpec, wanted) -> list[tuple[str, tuple[str, ...] | None]]:
@@ -162,12 +175,15 @@ def produce_cells(selection: Selection, env: str) -> list[dict]:
             for f in selection.fixtures for fmt in selection.formats]
 
 
-def consume_cells(selection: Selection, consumer: str, produced: list[dict]) -> list[dict]:
+def consume_cells(selection: Selection, consumer: str, produced: list[dict], artifacts: Path) -> list[dict]:
     """The cells a consumer runs: every loader of every saved artifact, plus one
     negative control per (producer, fixture) that saved anything.
 
     Args:
-        produced: produce result records (``verdict == "saved"`` ones are used).
+        produced: produce result records (``verdict == "saved"`` ones are used),
+            the golden producers' included.
+        artifacts: the run's artifact folder (``<workdir>/artifacts``); each cell
+            names its artifact's folder (``directory``), a golden's or this run's.
     """
     cells, controls = [], set()
     for rec in produced:
@@ -176,8 +192,11 @@ def consume_cells(selection: Selection, consumer: str, produced: list[dict]) -> 
         if rec["fixture"] not in selection.fixtures:
             continue
         tol = selection.tolerance_for(rec["fixture"], rec["format"], rec["producer"], consumer)
+        golden = selection.goldens.get(rec["producer"])
+        directory = golden.artifact_dir(rec["fixture"], rec["format"]) if golden else \
+            artifacts / rec["producer"] / rec["fixture"] / rec["format"]
         base = {"producer": rec["producer"], "fixture": rec["fixture"], "format": rec["format"],
-                "artifact": rec["format"], "atol": tol.atol, "rtol": tol.rtol}
+                "artifact": rec["format"], "directory": str(directory), "atol": tol.atol, "rtol": tol.rtol}
         for loader in LOADERS[rec["format"]]:
             cells.append(dict(base, loader=loader,
                               id=cell_id(rec["producer"], consumer, rec["fixture"], rec["format"], loader)))

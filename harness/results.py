@@ -129,9 +129,10 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
     """One :class:`Cell` per planned cell of ``selection``, from the run's records."""
     results = workdir / "results"
     produced = {env: read_records(results / f"produce-{env}.jsonl") for env in selection.envs}
+    produced.update({name: list(golden.records) for name, golden in selection.goldens.items()})
     consumed = {env: read_records(results / f"consume-{env}.jsonl") for env in selection.envs}
     cells = []
-    for producer in selection.envs:
+    for producer in selection.producers:
         prod_env_error = next((r for r in produced[producer] if r.get("scope") == "env"), None)
         saves = _by([r for r in produced[producer] if "scope" not in r], "fixture", "format")
         for consumer in selection.envs:

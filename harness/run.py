@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import environments, interpreters
+from harness import environments, golden, interpreters
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", default="default", help="profile of matrix.yaml (default: default)")
     parser.add_argument("--envs", nargs="+", metavar="ENV", help="only these environments")
     parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
+    parser.add_argument("--no-goldens", action="store_true",
+                        help="do not load the golden artifacts in fixtures/golden/")
     parser.add_argument("--level", choices=LEVELS, default="outputs",
                         help="check level the report's tables show (default: outputs)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "work",
@@ -81,7 +83,8 @@ class Context:
         options = _parser().parse_args(args)
         spec = spec_mod.load(matrix_path())
         fixtures_dir = (spec.path.parent / spec.fixtures_dir).resolve()
-        selection = select(spec, fixtures_dir, options.profile, options.envs, options.fixtures)
+        goldens = {} if options.no_goldens else golden.discover(fixtures_dir / "golden")
+        selection = select(spec, fixtures_dir, options.profile, options.envs, options.fixtures, goldens)
         return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level)
 
     def task(self, phase: str, env: str) -> dict:
@@ -132,7 +135,8 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     files.reset()
     produced = [r for p in ctx.selection.envs
                 for r in read_records(PhaseFiles(ctx.workdir, "produce", p).results)]
-    cells = consume_cells(ctx.selection, env, produced)
+    produced += [r for golden in ctx.selection.goldens.values() for r in golden.records]
+    cells = consume_cells(ctx.selection, env, produced, ctx.workdir / "artifacts")
     if not cells:
         log(f"{env}: no artifacts to consume (did the produce sessions run?)")
         return
@@ -161,3 +165,23 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     for problem in problems:
         log(f"FAILED: {problem}")
     return problems
+
+
+def freeze_golden(args: list[str], log=print) -> None:
+    """``nox -s golden -- ENV [--fixtures ...] [--workdir DIR]``: freeze ENV's artifacts.
+
+    Raises:
+        spec.SpecError: unknown environment, or nothing produced for it in the work dir.
+    """
+    parser = argparse.ArgumentParser(prog="nox -s golden --", description="Freeze one environment's artifacts.")
+    parser.add_argument("env", help="the environment whose artifacts to freeze")
+    parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "work", help="where it was produced (default: work/)")
+    options = parser.parse_args(args)
+    spec = spec_mod.load(matrix_path())
+    if options.env not in spec.envs:
+        raise spec_mod.SpecError(f"golden: no environment named {options.env!r} (defined: {', '.join(sorted(spec.envs))})")
+    frozen = golden.freeze(options.env, options.workdir.resolve(), spec.path.parent / spec.fixtures_dir / "golden",
+                           options.fixtures)
+    size = sum(p.stat().st_size for p in frozen.path.rglob("*") if p.is_file())
+    log(f"froze {len(frozen.records)} artifacts of {options.env} into {frozen.path} ({size / 1e6:.1f} MB)")

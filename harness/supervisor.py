@@ -121,8 +121,22 @@ def run_phase(files: PhaseFiles, python: str, variables: dict[str, str], task: d
         worker: the worker script (the real one unless a test supplies another).
 
     Raises:
-        KeyboardInterrupt: after killing the worker; records written so far stay valid.
+        KeyboardInterrupt, SystemExit (on SIGTERM): after killing the worker; records
+            written so far stay valid.
     """
+    previous = signal.signal(signal.SIGTERM, _terminated)  # so the worker is killed with us
+    try:
+        _run_cells(files, python, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum, frame):
+    raise SystemExit(f"terminated by signal {signal.Signals(signum).name}")
+
+
+def _run_cells(files: PhaseFiles, python: str, variables: dict[str, str], task: dict, cells: list[dict],
+               cell_timeout_s: float, startup_timeout_s: float, worker: Path) -> None:
     done = {r.get("id") for r in read_records(files.results)}
     remaining = [c for c in cells if c["id"] not in done]
     env = dict(os.environ, **variables, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")

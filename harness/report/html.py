@@ -39,7 +39,7 @@ def render(data: ReportData) -> str:
     for fmt, loader, summary in [(f, ld, summarize) for f, ld in data.columns] + \
             [("negative-control", "rebuild", summarize_controls)]:
         rows = []
-        for p in envs:
+        for p in data.selection.producers:
             row = []
             for c in envs:
                 cells = data.cells_at(fmt, loader, p, c)

@@ -47,7 +47,7 @@ def summarize_controls(cells: list[Cell]) -> str:
 
 def _table(data: ReportData, fmt: str, loader: str, summary=summarize) -> str:
     envs = data.selection.envs
-    rows = [[p] + [summary(data.cells_at(fmt, loader, p, c)) for c in envs] for p in envs]
+    rows = [[p] + [summary(data.cells_at(fmt, loader, p, c)) for c in envs] for p in data.selection.producers]
     return tabulate(rows, headers=["producer ↓ / consumer →"] + list(envs), tablefmt="github")
 
 
@@ -55,7 +55,8 @@ def render(data: ReportData) -> str:
     """The whole Markdown report as a string."""
     counts = data.counts()
     out = ["# Keras compatibility matrix", ""]
-    out.append(f"Profile `{data.selection.profile}`: {len(data.selection.envs)} environments, "
+    goldens = f" (and {len(data.selection.goldens)} golden producers)" if data.selection.goldens else ""
+    out.append(f"Profile `{data.selection.profile}`: {len(data.selection.envs)} environments{goldens}, "
                f"{len(data.selection.fixtures)} fixtures, {len(data.matrix_cells)} cells"
                + (f", wall time {data.wall_s:.0f} s" if data.wall_s is not None else "") + ".")
     out.append("")

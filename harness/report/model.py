@@ -193,6 +193,9 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         e = spec.envs[env]
         environments[env] = {"python_requested": e.python, "packages": list(e.requirements(spec.extra_pins)),
                              "variables": e.worker_variables(), "description": e.description, "facts": facts}
+    for name, gold in selection.goldens.items():
+        environments[name] = {"packages": [f"golden artifacts frozen {gold.frozen} in {gold.path.name}/"],
+                              "variables": {}, "description": "golden", "facts": gold.facts}
     started = run.get("started")
     wall = round(time.time() - started, 1) if isinstance(started, (int, float)) else None
     cells = resolve(selection, workdir)

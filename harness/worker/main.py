@@ -188,7 +188,7 @@ def consume(task, runtime, results):
 
 
 def consume_cell(task, runtime, cell):
-    directory = os.path.join(task["artifacts_dir"], cell["producer"], cell["fixture"], cell["artifact"])
+    directory = cell["directory"]
     with open(os.path.join(directory, "manifest.json")) as handle:
         manifest = json.load(handle)
     for rel, entry in sorted(manifest["files"].items()):

@@ -11,6 +11,9 @@ import sys
 import time
 
 task = json.load(open(sys.argv[1]))
+if task.get("pid_file"):
+    with open(task["pid_file"], "w") as handle:
+        handle.write(str(os.getpid()))
 if task.get("fail_at_start"):
     sys.stderr.write("ImportError: numpy.core.multiarray failed to import\n")
     sys.exit(1)

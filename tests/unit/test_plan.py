@@ -1,4 +1,6 @@
 """Planning reads fixtures without importing them and plans one cell per loader plus a control."""
+from pathlib import Path
+
 import pytest
 
 from harness import spec
@@ -48,7 +50,7 @@ def test_consume_cells_cover_every_loader_of_every_saved_artifact_and_one_contro
     produced = [{"producer": "tf2.15", "fixture": fixture, "format": "h5", "verdict": "saved"},
                 {"producer": "tf2.15", "fixture": fixture, "format": "savedmodel", "verdict": "unsupported"},
                 {"producer": "tf2.15", "fixture": fixture, "format": "weights_h5", "verdict": "saved"}]
-    cells = consume_cells(selection, "tf2.21-keras3.15", produced)
+    cells = consume_cells(selection, "tf2.21-keras3.15", produced, Path("/work/artifacts"))
     assert [(c["format"], c["loader"]) for c in cells] == \
         [("h5", "load_model"), (CONTROL_FORMAT, "rebuild"), ("weights_h5", "load_weights")]
     assert cells[1]["artifact"] == "h5"

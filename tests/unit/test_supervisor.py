@@ -1,5 +1,9 @@
 """The supervisor turns a dying or hanging worker into one crash/timeout record per cell."""
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from harness.results import read_records
@@ -51,3 +55,32 @@ def test_records_already_written_are_kept_on_rerun(tmp_path):
     run_phase(files, sys.executable, {}, {}, cells, 30.0, 30.0, worker=FAKE)  # resumes: only "c" runs
     ids = [r["id"] for r in read_records(files.results)]
     assert ids == ["a", "b-segv", "c"]
+
+
+def test_sigterm_kills_the_worker_and_keeps_the_records(tmp_path):
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import sys; from pathlib import Path\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
+        "from harness.supervisor import PhaseFiles, run_phase\n"
+        f"files = PhaseFiles(Path({str(tmp_path)!r}), 'consume', 'envA'); files.reset()\n"
+        "cells = [{'id': i, 'producer': 'p', 'fixture': 'f', 'format': 'h5', 'loader': 'load_model',"
+        " 'atol': 0, 'rtol': 0} for i in ('a', 'b-hang')]\n"
+        f"run_phase(files, sys.executable, {{}}, {{'pid_file': {str(pid_file)!r}}}, cells, 600, 60,"
+        f" worker=Path({str(FAKE)!r}))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    results = tmp_path / "results" / "consume-envA.jsonl"
+    deadline = time.monotonic() + 30
+    while not (results.exists() and results.read_text().count("\n") == 1) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) != 0
+    worker = int(pid_file.read_text())
+    time.sleep(0.2)
+    try:
+        os.kill(worker, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
+    assert [r["id"] for r in read_records(results)] == ["a"]

@@ -1,0 +1,99 @@
+"""Golden artifacts: one environment's artifacts frozen into the repository.
+
+``nox -s golden -- ENV`` copies what ``produce(env=ENV)`` saved into
+``fixtures/golden/ENV/``, with ``produce.jsonl`` (its produce records) and
+``GOLDEN.json`` (the environment's facts, the date, and every file's SHA-256
+and size). Every consume phase then also loads the golden artifacts, as the
+producer ``golden-ENV``, so old versions stay tested without installing them.
+A file whose hash no longer matches is reported as a corrupt artifact
+(``load-error``, ``CorruptArtifact``) instead of being loaded.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.results import read_records
+from harness.spec import SpecError
+
+PREFIX = "golden-"
+MANIFEST = "GOLDEN.json"
+RECORDS = "produce.jsonl"
+
+
+@dataclass(frozen=True)
+class Golden:
+    """A frozen producer: its label (``golden-tf2.10``), folder, facts and produce records."""
+
+    name: str
+    path: Path
+    facts: dict
+    frozen: str
+    records: tuple[dict, ...]
+
+    @property
+    def device(self) -> str:
+        return self.facts.get("device", "cpu")
+
+    def artifact_dir(self, fixture: str, fmt: str) -> Path:
+        return self.path / fixture / fmt
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def discover(directory: Path) -> dict[str, Golden]:
+    """Every golden under ``directory`` (``<fixtures_dir>/golden``), keyed by label.
+
+    Raises:
+        SpecError: a golden folder without a readable GOLDEN.json.
+    """
+    goldens = {}
+    for folder in sorted(p for p in directory.glob("*") if p.is_dir()) if directory.is_dir() else []:
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+        except (FileNotFoundError, json.JSONDecodeError) as exc:
+            raise SpecError(f"{folder}: not a golden artifact folder ({MANIFEST}: {exc})") from None
+        name = PREFIX + folder.name
+        records = tuple(dict(r, producer=name) for r in read_records(folder / RECORDS))
+        goldens[name] = Golden(name, folder, manifest.get("facts", {}), manifest.get("frozen", "?"), records)
+    return goldens
+
+
+def freeze(env: str, workdir: Path, golden_dir: Path, fixtures: list[str] | None = None) -> Golden:
+    """Copy ``env``'s artifacts from ``workdir`` into ``golden_dir/env`` with its manifest.
+
+    Args:
+        fixtures: only these fixtures (default: every fixture the producer saved).
+
+    Raises:
+        SpecError: the producer has no saved artifacts in ``workdir`` (run its produce session first).
+    """
+    results = workdir / "results"
+    records = [r for r in read_records(results / f"produce-{env}.jsonl")
+               if "scope" not in r and (not fixtures or r["fixture"] in fixtures)]
+    saved = [r for r in records if r.get("verdict") == "saved"]
+    if not saved:
+        raise SpecError(f"{env}: no saved artifacts in {workdir}; run "
+                        f"`nox -s \"produce(env='{env}')\" -- --workdir {workdir}` first")
+    target = golden_dir / env
+    shutil.rmtree(target, ignore_errors=True)
+    for record in saved:
+        shutil.copytree(workdir / "artifacts" / env / record["fixture"] / record["format"],
+                        target / record["fixture"] / record["format"])
+    (target / RECORDS).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    files = {str(p.relative_to(target)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
+             for p in sorted(target.rglob("*")) if p.is_file()}
+    facts = json.loads((results / f"produce-{env}.facts.json").read_text())
+    manifest = {"env": env, "frozen": datetime.date.today().isoformat(), "facts": facts, "files": files}
+    (target / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return discover(golden_dir)[PREFIX + env]
