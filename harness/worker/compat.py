@@ -128,6 +128,8 @@ class KerasRuntime(object):
                     "it cannot write legacy HDF5 weights (Keras 3.0 release notes)")
         if fmt == "export" and not hasattr(self.keras.Model, "export"):
             return "Keras {} has no Model.export (it is in Keras 2.13 and later)".format(self.version)
+        if fmt == "export" and self.tf is None:
+            return "model.export writes a TF SavedModel, which needs TensorFlow; this environment has none"
         if fmt in ("tf_saved_model", "checkpoint") and not self.tf_variables():
             return "{} needs TensorFlow variables; the {} backend has none".format(fmt, self.backend)
         return None
