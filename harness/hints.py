@@ -32,6 +32,15 @@ HINTS: tuple[tuple[str, str], ...] = (
     (r"could not be deserialized properly|Error when deserializing class '\w+' using config=\{.*'dtype': \{'module'",
      "A newer Keras 3 wrote config entries (such as dtype policies as objects) that this older Keras 3 cannot "
      "read. Load it with a Keras at least as new as the producer's."),
+    (r"Requested the deserialization of a Lambda layer",
+     "safe_mode refuses to deserialize a Python lambda (Keras 2.13+ .keras, Keras 3). Pass safe_mode=False to "
+     "load_model only for a file you trust, or replace the Lambda with a registered custom layer."),
+    (r"bad marshal data",
+     "An HDF5 Lambda layer stores Python bytecode, which another Python version cannot read. Load it with the "
+     "producer's Python version, or replace the Lambda with a registered custom layer."),
+    (r"Unrecognized keyword arguments passed to \w+: \{'(time_major|groups|query_shape)'",
+     "Keras 2 wrote a layer argument that Keras 3 removed; Keras 3 cannot read this .h5 config. Re-save in Keras 3 "
+     "from code, or load the weights into a model rebuilt in Keras 3."),
     (r"^CorruptArtifact",
      "The artifact's files changed after they were saved (their SHA-256 differs from the manifest). Re-run the producer."),
     (r"^mismatch",
@@ -57,5 +66,7 @@ def normalize(signature: str) -> str:
     """Strip what varies between cells of one failure: paths, addresses, layer-name counters."""
     text = re.sub(r"(?<!\w)(/[\w.+-]+){2,}/?", "<path>", signature)
     text = re.sub(r"0x[0-9a-fA-F]+", "0x…", text)
+    text = re.sub(r"(using config=|Full object config: |unmatched objects: |Expected: )[\[{].*", r"\1…", text)
+    text = re.sub(r"(?<![\w.])(?!0\b)\d+(?![\w.])", "N", text)
     text = re.sub(r"\b([a-z][a-z0-9]*(?:_[a-z]+)*)_\d+\b", r"\1_N", text)
     return text[:200]

@@ -162,6 +162,19 @@ class KerasRuntime(object):
         """True where ``model.save("m.keras")`` writes HDF5 (Keras 2 before 2.12)."""
         return self.flavor == "keras2" and self.v < (2, 12, 0)
 
+    def feed(self, x):
+        """Inputs as this Keras accepts them: Keras 3 rejects numpy string arrays in fit and
+        predict (``Invalid dtype: str256``, keras-team/keras#20479), so they become tf.constant."""
+        if self.flavor != "keras3" or self.tf is None:
+            return x
+        if isinstance(x, dict):
+            return dict((k, self.feed(v)) for k, v in x.items())
+        if isinstance(x, (list, tuple)):
+            return [self.feed(v) for v in x]
+        if isinstance(x, np.ndarray) and x.dtype.kind in "USO":
+            return self.tf.constant(x.astype(str))
+        return x
+
     # -------------------------------------------------------------- loading
     def load_model(self, path, custom_objects=None, compile=False):
         """``keras.models.load_model`` with the arguments every version accepts."""

@@ -64,10 +64,10 @@ def trained_model(recipe, runtime, seed):
         twin = recipes.train(recipe, runtime, recipes.build(recipe, runtime, seed), seed)
         if x_step is None:
             x_step = recipes.inputs(recipe, seed + STEP_SEED_OFFSET, recipes.TRAIN_BATCH)
-            y_step = recipes.targets_for(recipe, twin.predict(x_step, verbose=0),
+            y_step = recipes.targets_for(recipe, twin.predict(runtime.feed(x_step), verbose=0),
                                          np.random.RandomState(seed + STEP_SEED_OFFSET))
         runtime.seed(seed + STEP_SEED_OFFSET + probe)
-        twin.train_on_batch(x_step, y_step)
+        twin.train_on_batch(runtime.feed(x_step), y_step)
         results.append([np.asarray(w, np.float64) for w in twin.get_weights()])
     model = recipes.train(recipe, runtime, recipes.build(recipe, runtime, seed), seed)
     random_layers = sorted(set(random_layer_names(model)))
@@ -170,7 +170,7 @@ def check_levels(runtime, loaded, cell, directory, load_compiled):
         levels["training"] = {"verdict": "mismatch", "reason": "no optimizer was restored, so training cannot continue"}
     else:
         try:
-            model.train_on_batch(_unflat(data, "xs"), _unflat(data, "ys"))
+            model.train_on_batch(runtime.feed(_unflat(data, "xs")), _unflat(data, "ys"))
             actual = [np.asarray(w, np.float64) for w in model.get_weights()]
             levels["training"] = _level(compare.compare_outputs(next_weights, actual, atol, rtol))
         except Exception as exc:

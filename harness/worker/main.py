@@ -142,7 +142,7 @@ def produce_cell(task, runtime, cell, cache):
         if cell["fixture"] not in cache:
             model, step, next_weights, note = depth.trained_model(recipe, runtime, task["seed"])
             x = recipes.inputs(recipe, task["seed"] + 3, REFERENCE_BATCH)
-            cache[cell["fixture"]] = (model, x, model.predict(x, verbose=0), step, next_weights, note)
+            cache[cell["fixture"]] = (model, x, model.predict(runtime.feed(x), verbose=0), step, next_weights, note)
     except Exception as exc:  # the fixture itself failed to build or train here
         out = {"verdict": "save-error", "stage": "build"}
         out.update(error_fields(exc))
@@ -225,7 +225,7 @@ def consume_cell(task, runtime, cell):
         return {"verdict": "load-error", "error_type": "AttributeError",
                 "error_message": "loaded object of type {} has no predict()".format(type(loaded).__name__)}
     try:
-        actual = compare.as_output_list(predict(x, verbose=0))
+        actual = compare.as_output_list(predict(runtime.feed(x), verbose=0))
     except Exception as exc:
         out = {"verdict": "load-error", "stage": "predict"}
         out.update(error_fields(exc))

@@ -15,8 +15,17 @@ TRAIN_STEPS = 3
 TRAIN_BATCH = 16
 
 
+_LOADED = {}
+
+
 def load_recipe(path):
-    """Import one fixture file by path and return it as a module."""
+    """Import one fixture file by path (once per process) and return it as a module."""
+    if path not in _LOADED:
+        _LOADED[path] = _import(path)
+    return _LOADED[path]
+
+
+def _import(path):
     name = "kcm_fixture_" + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -64,8 +73,8 @@ def train(recipe, runtime, model, seed):
     if getattr(model, "optimizer", None) is None:
         model.compile(**getattr(recipe, "COMPILE", DEFAULT_COMPILE))
     x = inputs(recipe, seed + 1, TRAIN_BATCH * TRAIN_STEPS)
-    y = targets_for(recipe, model.predict(x, verbose=0), np.random.RandomState(seed + 2))
-    model.fit(x, y, batch_size=TRAIN_BATCH, epochs=1, shuffle=False, verbose=0)
+    y = targets_for(recipe, model.predict(runtime.feed(x), verbose=0), np.random.RandomState(seed + 2))
+    model.fit(runtime.feed(x), y, batch_size=TRAIN_BATCH, epochs=1, shuffle=False, verbose=0)
     return model
 
 
