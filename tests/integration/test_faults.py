@@ -60,3 +60,12 @@ def test_missing_python_and_failed_install_are_env_errors_of_their_own_cells(run
 def test_the_run_fails_because_its_crashes_and_env_errors_are_not_expected(run):
     assert "failing cells that no live expected_failures entry explains" in run["log"]
     assert run["results"]["problems"] and not run["results"]["expected_failures"]
+
+
+def test_a_corrupted_golden_artifact_is_reported_not_loaded(run):
+    # tests/data/faults/fixtures/golden/tf2.15: real goldens with one byte of model.h5 flipped.
+    for consumer in ("tf2.15", "tf2.15-faulty"):
+        got = cell(run, "golden-tf2.15", consumer, "plain", "h5", "load_model")
+        assert got["verdict"] == "load-error" and got["error_type"] == "CorruptArtifact"
+        assert "model.h5 does not match the SHA-256" in got["error_message"]
+        assert cell(run, "golden-tf2.15", consumer, "plain", "weights_h5", "load_weights")["verdict"] == "pass"
