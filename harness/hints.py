@@ -41,6 +41,21 @@ HINTS: tuple[tuple[str, str], ...] = (
     (r"Unrecognized keyword arguments passed to \w+: \{'(time_major|groups|query_shape)'",
      "Keras 2 wrote a layer argument that Keras 3 removed; Keras 3 cannot read this .h5 config. Re-save in Keras 3 "
      "from code, or load the weights into a model rebuilt in Keras 3."),
+    (r"lacks the (TF-)?Keras metadata file",
+     "tf.saved_model.save writes no Keras metadata, so load_model cannot rebuild a Keras model from it. Load it "
+     "with tf.saved_model.load and call its signature (or keras.layers.TFSMLayer in Keras 3)."),
+    (r"has no predict\(\)",
+     "The loader gave back a plain TensorFlow object, not a Keras model (Keras 2's load_model revives a SavedModel "
+     "it cannot map to Keras classes as _UserObject). Use tf.saved_model.load and call its serving signature."),
+    (r"object has no attribute 'add_slot'",
+     "The SavedModel carries optimizer slots saved by TF 2.10 or older, which newer TF cannot restore. Re-save it "
+     "without the optimizer (model.save(..., include_optimizer=False)) or with a newer TF."),
+    (r"Could not locate class 'Functional'",
+     "A Keras 2 JSON config names classes that Keras 3 registers differently; model_from_json cannot rebuild it. "
+     "Rebuild the architecture from code in Keras 3 and load the weights."),
+    (r"not bound to checkpointed values",
+     "tf.train.Checkpoint matches variables by the object graph's attribute names, which differ between Keras 2 "
+     "and Keras 3 models. Move the weights through .weights.h5 or .h5 instead."),
     (r"^CorruptArtifact",
      "The artifact's files changed after they were saved (their SHA-256 differs from the manifest). Re-run the producer."),
     (r"^mismatch",

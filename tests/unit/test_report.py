@@ -40,8 +40,8 @@ def _data(workdir, expected_failures=False, today=RUN_DATE):
 
 def test_every_planned_cell_has_one_verdict(workdir):
     data = _data(workdir)
-    assert len(data.matrix_cells) == 6 * 6 * 3 * 5
-    assert data.counts() == {"pass": 290, "load-error": 139, "unsupported": 111}
+    assert len(data.matrix_cells) == 6 * 6 * 3 * 14  # 14 (format, loader) columns
+    assert data.counts() == {"pass": 713, "load-error": 364, "unsupported": 435}
     assert len(data.controls) == 6 * 6 * 3 and {c.verdict for c in data.controls} == {"mismatch"}
 
 
@@ -58,7 +58,7 @@ def test_table_cells_match_the_hand_measured_outcomes(workdir):
 
 def test_failures_are_grouped_by_signature_and_each_known_one_has_a_hint(workdir):
     groups = _data(workdir).failure_groups()
-    assert sum(len(g.cells) for g in groups) == 139
+    assert sum(len(g.cells) for g in groups) == 364
     assert all(g.hint for g in groups), [g.signature for g in groups if not g.hint]
     batch_shape = [g for g in groups if "batch_shape" in g.signature]
     assert batch_shape and all("Keras 3" in g.hint for g in batch_shape)
@@ -73,10 +73,10 @@ def test_writes_four_reports(workdir, tmp_path):
     assert "| tf2.21-keras3.15" in md and "3.15.1" in md
     cases = ET.parse(tmp_path / "reports" / "junit.xml").getroot().iter("testcase")
     cases = list(cases)
-    assert len(cases) == 540 + 108
-    assert sum(c.find("failure") is not None for c in cases) == 139
+    assert len(cases) == 1512 + 108
+    assert sum(c.find("failure") is not None for c in cases) == 364
     results = json.loads((tmp_path / "reports" / "results.json").read_text())
-    assert len(results["cells"]) == 648 and results["counts"]["pass"] == 290
+    assert len(results["cells"]) == 1620 and results["counts"]["pass"] == 713
     html = (tmp_path / "reports" / "matrix.html").read_text()
     assert html.count('class="bad"') > 0 and "NEGATIVE CONTROL PASSED" not in html
 
@@ -103,7 +103,7 @@ def test_an_env_error_costs_that_environment_its_cells_only(workdir):
                    "reason": "no working python3.10"})
     data = _data(workdir)
     errors = [c for c in data.matrix_cells if c.verdict == "env-error"]
-    assert len(errors) == 6 * 3 * 5 and {c.consumer for c in errors} == {"tf2.10"}
+    assert len(errors) == 6 * 3 * 14 and {c.consumer for c in errors} == {"tf2.10"}
     assert all(c.reason == "consumer tf2.10: no working python3.10" for c in errors)
     assert summarize(data.cells_at("h5", "load_model", "tf2.15", "tf2.10")) == "env-error"
 
