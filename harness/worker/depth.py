@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+import arrays
 import compare
 import recipes
 
@@ -94,40 +95,16 @@ def random_layer_names(model):
 
 def record_state(directory, model, step, next_weights, note):
     """Write ``state.npz`` (weights, step batch, next weights) and ``compile.json``."""
-    arrays = {}
+    named = dict(arrays.flatten(step[0], "xs") + arrays.flatten(step[1], "ys"))
     for i, w in enumerate(model.get_weights()):
-        arrays["w{}".format(i)] = np.asarray(w)
-    for key, value in _flat(step[0], "xs") + _flat(step[1], "ys"):
-        arrays[key] = value
+        named["w{}".format(i)] = np.asarray(w)
     for i, w in enumerate(next_weights or []):
-        arrays["n{}".format(i)] = np.asarray(w)
-    np.savez(os.path.join(directory, STATE_FILE), **arrays)
+        named["n{}".format(i)] = np.asarray(w)
+    np.savez(os.path.join(directory, STATE_FILE), **named)
     state = compile_state(model)
     state["training_note"] = note
     with open(os.path.join(directory, COMPILE_FILE), "w") as handle:
         json.dump(state, handle, indent=1, sort_keys=True)
-
-
-def _flat(value, prefix):
-    if isinstance(value, dict):
-        return [("{}:d:{}".format(prefix, k), np.asarray(value[k])) for k in sorted(value)]
-    if isinstance(value, (list, tuple)):
-        return [("{}:l:{:04d}".format(prefix, i), np.asarray(v)) for i, v in enumerate(value)]
-    return [(prefix, np.asarray(value))]
-
-
-def _unflat(data, prefix):
-    if prefix in data:
-        return data[prefix]
-    dict_keys = sorted(k for k in data if k.startswith(prefix + ":d:"))
-    if dict_keys:
-        return dict((k.split(":", 2)[2], data[k]) for k in dict_keys)
-    return [data[k] for k in sorted(k for k in data if k.startswith(prefix + ":l:"))]
-
-
-def _numbered(data, prefix):
-    keys = sorted((k for k in data if k[0] == prefix and k[1:].isdigit()), key=lambda k: int(k[1:]))
-    return [data[k].astype(np.float64) for k in keys]
 
 
 def _level(result):
@@ -149,7 +126,7 @@ def check_levels(runtime, loaded, cell, directory, load_compiled):
     atol, rtol = cell["atol"], cell["rtol"]
     if cell["loader"] in KERAS_MODEL_LOADERS and hasattr(loaded, "get_weights"):
         actual = [np.asarray(w, np.float64) for w in loaded.get_weights()]
-        levels["weights"] = _level(compare.compare_outputs(_numbered(data, "w"), actual, atol, rtol))
+        levels["weights"] = _level(compare.compare_outputs(arrays.numbered(data, "w"), actual, atol, rtol))
     if cell["format"] not in FULL_MODEL_FORMATS or cell["loader"] != "load_model":
         return levels
     try:
@@ -163,14 +140,14 @@ def check_levels(runtime, loaded, cell, directory, load_compiled):
     levels["compile"] = {"verdict": "pass" if same else "mismatch", "expected": expected, "actual": got,
                          "reason": None if same else "optimizer {} at iteration {}, expected {} at {}".format(
                              got["optimizer"], got["iterations"], expected["optimizer"], expected["iterations"])}
-    next_weights = _numbered(data, "n")
+    next_weights = arrays.numbered(data, "n")
     if not next_weights:
         levels["training"] = {"verdict": "unsupported", "reason": expected.get("training_note")}
     elif got["optimizer"] is None:
         levels["training"] = {"verdict": "mismatch", "reason": "no optimizer was restored, so training cannot continue"}
     else:
         try:
-            model.train_on_batch(runtime.feed(_unflat(data, "xs")), _unflat(data, "ys"))
+            model.train_on_batch(runtime.feed(arrays.unflatten(data, "xs")), arrays.unflatten(data, "ys"))
             actual = [np.asarray(w, np.float64) for w in model.get_weights()]
             levels["training"] = _level(compare.compare_outputs(next_weights, actual, atol, rtol))
         except Exception as exc:

@@ -5,6 +5,7 @@ the environment's TF/Keras). The fixture API is documented in README.md.
 """
 import importlib.util
 import os
+import sys
 
 import numpy as np
 
@@ -26,6 +27,9 @@ def load_recipe(path):
 
 
 def _import(path):
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder not in sys.path:  # fixtures may import their shared helpers (fixtures/_*.py)
+        sys.path.insert(0, folder)
     name = "kcm_fixture_" + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
