@@ -112,11 +112,18 @@ def _level(result):
             "reason": result["reason"]}
 
 
-def check_levels(runtime, loaded, cell, directory, load_compiled):
+def checks_compile(cell):
+    """True for the cells whose compile and training levels are checked: ``load_model``
+    of a full-model format (the model is then loaded once, with ``compile=True``)."""
+    return cell["format"] in FULL_MODEL_FORMATS and cell["loader"] == "load_model"
+
+
+def check_levels(runtime, loaded, cell, directory, compile_failure=None):
     """The deeper levels of one loaded model; a dict level -> {verdict, max_abs, reason, ...}.
 
-    ``load_compiled`` is a no-argument callable loading the artifact again with
-    ``compile=True`` (used for the compile and training levels).
+    For :func:`checks_compile` cells ``loaded`` was loaded with ``compile=True``,
+    unless that failed: ``compile_failure`` is then the failure's verdict dict
+    (and ``loaded`` came from ``compile=False``).
     """
     levels = {}
     with np.load(os.path.join(directory, STATE_FILE), allow_pickle=False) as handle:
@@ -127,14 +134,13 @@ def check_levels(runtime, loaded, cell, directory, load_compiled):
     if cell["loader"] in KERAS_MODEL_LOADERS and hasattr(loaded, "get_weights"):
         actual = [np.asarray(w, np.float64) for w in loaded.get_weights()]
         levels["weights"] = _level(compare.compare_outputs(arrays.numbered(data, "w"), actual, atol, rtol))
-    if cell["format"] not in FULL_MODEL_FORMATS or cell["loader"] != "load_model":
+    if not checks_compile(cell):
         return levels
-    try:
-        model = load_compiled()
-    except Exception as exc:
+    if compile_failure:
         levels["compile"] = {"verdict": "load-error", "reason": "{}: {}".format(
-            type(exc).__name__, (str(exc).strip().splitlines() or [""])[0][:300])}
+            compile_failure.get("error_type"), compile_failure.get("error_message"))}
         return levels
+    model = loaded
     got = compile_state(model)
     same = got["optimizer"] == expected["optimizer"] and got["iterations"] == expected["iterations"]
     levels["compile"] = {"verdict": "pass" if same else "mismatch", "expected": expected, "actual": got,

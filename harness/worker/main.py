@@ -193,13 +193,19 @@ def consume_cell(task, runtime, cell):
             raise CannotBuild(reason)
         return recipes.build(recipe, runtime, fresh_seed)
 
+    failure = None
     if cell["loader"] == "rebuild":  # the negative control: same architecture, fresh weights
         loaded, failure = _guarded(rebuild)
     else:
         reason = runtime.cannot_read(cell["format"], cell["loader"], manifest["container"])
         if reason:
             return {"verdict": "unsupported", "reason": reason}
-        loaded, failure = _guarded(lambda: formats.load(runtime, cell["format"], cell["loader"], path, rebuild, custom))
+        loaded = compile_failure = None
+        if depth.checks_compile(cell):  # one load serves every level, unless compiling is what fails
+            loaded, compile_failure = _guarded(lambda: runtime.load_model(path, custom, compile=True))
+        if loaded is None:
+            loaded, failure = _guarded(
+                lambda: formats.load(runtime, cell["format"], cell["loader"], path, rebuild, custom))
     if failure:
         return failure
     x, expected = load_reference(directory)
@@ -218,8 +224,7 @@ def consume_cell(task, runtime, cell):
               "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"]}
     if cell["loader"] != "rebuild":
         try:
-            record["levels"] = depth.check_levels(
-                runtime, loaded, cell, directory, lambda: runtime.load_model(path, custom, compile=True))
+            record["levels"] = depth.check_levels(runtime, loaded, cell, directory, compile_failure)
         except Exception as exc:  # the outputs verdict stands; say why the deeper levels are missing
             record["levels_error"] = error_fields(exc)["error_message"]
     return record
