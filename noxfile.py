@@ -1,8 +1,8 @@
 """Sessions of keras-compat-matrix.
 
-    nox -s matrix [-- --profile quick] [-- --envs A B]   the whole matrix, then the reports
-    nox -l                                                one produce and one consume session per environment
-    nox -s "consume(env='tf2.15')"                        one phase of one environment (its producers first)
+    nox -s matrix [-j auto] [-- --profile quick] [-- --envs A B]   the whole matrix, then the reports
+    nox -l                                  one produce and one consume session per environment
+    nox -s "consume(env='tf2.15')"          one phase of one environment (its producers first)
     nox -s tests                                          the test suite
 
 Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each with uv.
@@ -49,31 +49,30 @@ def _venv(session: nox.Session) -> Path | None:
     return Path(session.virtualenv.location) if session.python else None
 
 
+# The sessions a command line selects (its --profile/--envs after "--"): each consumer loads
+# every selected producer's artifacts, so the dependencies below are declared for exactly them.
+SELECTED = run.selected_envs(sys.argv, SPEC) if SPEC else []
+
+
 @nox.session(python=False)
-def matrix(session: nox.Session) -> None:
-    """Validate matrix.yaml, then produce and consume in every environment and write the reports."""
+def plan(session: nox.Session) -> None:
+    """Validate matrix.yaml and the selection, forget the selected environments' old results."""
     ctx = _context(session)
     run.start(ctx)
     session.log(f"profile {ctx.selection.profile}: {', '.join(ctx.selection.envs)}; "
-                f"fixtures {', '.join(ctx.selection.fixtures)}; formats {', '.join(ctx.selection.formats)}")
-    for phase in ("produce", "consume"):
-        for env in ctx.selection.envs:
-            session.notify(f"{phase}(env='{env}')", session.posargs)
-    session.notify("report", session.posargs)
+                f"{len(ctx.selection.fixtures)} fixtures; formats {', '.join(ctx.selection.formats)}; "
+                f"goldens {', '.join(ctx.selection.goldens) or 'none'}")
 
 
-@nox.session(venv_backend="uv", download_python="never", tags=["produce"])
+@nox.session(venv_backend="uv", download_python="never", tags=["produce"], requires=["plan"],
+             allow_parallel=True)
 @nox.parametrize(["python", "env"], ENV_PARAMS)
 def produce(session: nox.Session, env: str) -> None:
     """Save every fixture in every format in one environment (the producer)."""
     run.produce(_context(session), env, _venv(session), log=session.log)
 
 
-# A consumer loads every selected producer's artifacts: it requires their produce sessions.
-SELECTED = run.selected_envs(sys.argv, SPEC) if SPEC else []
-
-
-@nox.session(venv_backend="uv", download_python="never", tags=["consume"],
+@nox.session(venv_backend="uv", download_python="never", tags=["consume"], allow_parallel=True,
              requires=[f"produce(env='{name}')" for name in SELECTED])
 @nox.parametrize(["python", "env"], ENV_PARAMS)
 def consume(session: nox.Session, env: str) -> None:
@@ -81,12 +80,21 @@ def consume(session: nox.Session, env: str) -> None:
     run.consume(_context(session), env, _venv(session), log=session.log)
 
 
+@nox.session(python=False, requires=[f"consume(env='{name}')" for name in SELECTED])
+def matrix(session: nox.Session) -> None:
+    """The whole matrix: plan, produce and consume in every selected environment, then the reports."""
+    _report(session)
+
+
 @nox.session(python=False)
 def report(session: nox.Session) -> None:
-    """Write reports/matrix.md, matrix.html, results.json and junit.xml from the results so far.
+    """Write reports/matrix.md, matrix.html, results.json and junit.xml from the results so far."""
+    _report(session)
 
-    Fails when a negative control passed, a failure is not in matrix.yaml's expected_failures,
-    or an expected failure passed (a stale entry)."""
+
+def _report(session: nox.Session) -> None:
+    """Write the reports; fail when a negative control passed, a failure is not in matrix.yaml's
+    expected_failures, or an expected failure passed (a stale entry)."""
     problems = run.report(_context(session), log=session.log)
     if problems:
         session.error("; ".join(problems))

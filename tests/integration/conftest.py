@@ -19,7 +19,7 @@ def run_matrix(tmp: Path, *args: str, matrix: Path | None = None, succeeds: bool
     env = dict(os.environ)
     if matrix is not None:
         env["KCM_MATRIX"] = str(matrix)
-    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "matrix", "--",
+    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", "matrix", "-j", "2", "--",
             "--workdir", str(tmp / "work"), "--reports", str(tmp / "reports"), *args]
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     log = proc.stdout + proc.stderr
