@@ -97,7 +97,8 @@ def where(cells: list[Cell]) -> list[str]:
     return lines
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """The JSON object in ``path``, or {} when it is missing or half-written."""
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -106,11 +107,11 @@ def _read_json(path: Path) -> dict:
 
 def build(spec: MatrixSpec, selection: Selection, workdir: Path) -> ReportData:
     """Resolve the run in ``workdir`` into report data."""
-    run = _read_json(workdir / "run.json")
+    run = read_json(workdir / "run.json")
     environments = {}
     for env in selection.envs:
-        facts = _read_json(workdir / "results" / f"consume-{env}.facts.json") or \
-            _read_json(workdir / "results" / f"produce-{env}.facts.json")
+        facts = read_json(workdir / "results" / f"consume-{env}.facts.json") or \
+            read_json(workdir / "results" / f"produce-{env}.facts.json")
         e = spec.envs[env]
         environments[env] = {"python_requested": e.python, "packages": list(e.requirements(spec.extra_pins)),
                              "variables": e.worker_variables(), "description": e.description, "facts": facts}
