@@ -159,7 +159,7 @@ def render_markdown(result: CheckResult) -> str:
     written = ", ".join(f"{k} {found[v]}" for k, v in (("Keras", "keras_version"), ("TF", "tensorflow_version"),
                                                         ("backend", "backend")) if found[v])
     facts = [
-        ("file", f"`{found['path']}` ({found['format']} format, {found['container']})"),
+        ("file", f"`{found['path']}` (format `{found['format']}`, container {found['container']})"),
         ("written by", f"{written or 'not recorded'}" + (f" ({found['evidence']})" if found["evidence"] else "")),
         ("source", f"{plan.source}: {plan.source_why}"),
         ("targets", f"{', '.join(plan.targets)} ({plan.targets_why})"),
@@ -180,20 +180,26 @@ def render_markdown(result: CheckResult) -> str:
     used = sorted({r.safe_mode for r in result.rows if r.safe_mode})
     if used:
         out += ["safe_mode: " + "; ".join(f"`{key}` {SAFE_MODE_LEGEND[key]}" for key in used) + ".", ""]
-    problems = [r for r in result.rows if r.bad or r.cell.verdict == "unsupported"]
-    if problems:
-        out += ["## Failures and loaders that do not apply", ""]
-    for row in problems:
-        out += [f"### {row.cell.consumer} / {row.cell.loader}: {row.cell.verdict}", ""]
-        if row.cell.error_type:
-            out += [f"`{normalize(row.cell.signature)}`", ""]
-        if row.cell.reason:
-            out += [row.cell.reason, ""]
-        if row.blocked_by_safe_mode:
+    groups: dict[tuple, list[Row]] = {}
+    for row in result.rows:
+        if row.bad:
+            detail = normalize(row.cell.signature) if row.cell.error_type else row.cell.reason or ""
+            groups.setdefault((row.cell.verdict, detail), []).append(row)
+    if groups:
+        out += ["## Failures", ""]
+    for (verdict, detail), rows in groups.items():
+        first = rows[0]
+        out += [f"### {verdict} in {', '.join(f'{r.cell.consumer} ({r.cell.loader})' for r in rows)}", "",
+                f"`{detail}`" if first.cell.error_type else detail, ""]
+        if first.blocked_by_safe_mode:
             out += ["safe_mode refused code stored in the file; no incompatibility was found before it. With "
                     "--unsafe the load goes on (and may still fail further on).", ""]
-        if row.hint:
-            out += [f"What to do: {row.hint}", ""]
+        if first.hint:
+            out += [f"What to do: {first.hint}", ""]
+    unsupported = [r for r in result.rows if r.cell.verdict == "unsupported"]
+    if unsupported:
+        out += ["## Loaders that do not apply", ""]
+        out += [f"- {r.cell.consumer} / {r.cell.loader}: {r.cell.reason}" for r in unsupported] + [""]
     out += ["## Environments", ""]
     keys = ("python", "tensorflow", "keras", "keras_flavor", "backend", "device")
     out += [tabulate([[env] + [facts.get(k, "?") for k in keys] for env, facts in result.environments.items()],

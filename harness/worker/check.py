@@ -35,6 +35,7 @@ BATCH = 4  # rows, where the batch dimension is None
 LENGTH = 5  # size of any other None dimension (a sequence length, say)
 WORDS = np.array(["red", "green", "blue", "the", "a", "model", "unknown", ""])
 INT_HIGH = 10  # integer inputs are drawn from [0, INT_HIGH): valid ids for any embedding of 10 rows or more
+CONTROL_SEED_OFFSET = 1000  # the negative control's fresh weights are seeded, so its figures repeat
 
 
 class BadInput(Exception):
@@ -131,13 +132,13 @@ def record_reference(task, runtime, cell, loaded):
     return {"verdict": "reference", "reason": origin,
             "inputs": dict((k, [list(v.shape), str(v.dtype)]) for k, v in sorted(x.items())),
             "outputs": [list(y.shape) for y in outputs],
-            "control": fresh_weights_control(runtime, cell, loaded, x, outputs)}
+            "control": fresh_weights_control(runtime, cell, loaded, x, outputs, task["seed"] + CONTROL_SEED_OFFSET)}
 
 
-def fresh_weights_control(runtime, cell, loaded, x, expected):
-    """The negative control: the same architecture with fresh weights must not match the
-    reference, or a target's pass could not tell restored weights from random ones (as with
-    a model whose outputs are constant on these inputs).
+def fresh_weights_control(runtime, cell, loaded, x, expected, seed):
+    """The negative control: the same architecture with fresh weights (seeded with ``seed``)
+    must not match the reference, or a target's pass could not tell restored weights from
+    random ones (as with a model whose outputs are constant on these inputs).
 
     Returns:
         {"verdict": "mismatch" (as it must be) or "pass" (vacuous), "max_abs", "max_rel"},
@@ -145,6 +146,7 @@ def fresh_weights_control(runtime, cell, loaded, x, expected):
     """
     if FAMILY[cell["loader"]] != "keras":
         return {"verdict": "not-run", "reason": "{} gives no Keras model to clone".format(cell["loader"])}
+    runtime.seed(seed)
     copy, failure = guarded(lambda: runtime.fresh_copy(loaded))
     if not failure:
         actual, failure = _predict(copy, x)

@@ -58,7 +58,7 @@ def test_a_failing_target_is_status_1_with_its_signature_and_hint(tmp_path):
     result = report.build(planned)
     assert result.status == 1 and result.message == f"FAIL: 1 of 2 targets fail ({K3})"
     text = report.render_markdown(result)
-    assert f"### {K3} / load_model: load-error" in text
+    assert f"### load-error in {K3} (load_model)" in text
     assert "keras.src.engine.functional cannot be imported" in text and "load it with tf_keras" in text
     data = json.loads(report.render_json(result))
     assert data["verdicts"][K3] == "fail" and data["status"] == 1
