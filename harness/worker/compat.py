@@ -186,17 +186,28 @@ class KerasRuntime(object):
 
         Sources: Keras 2.13 to 2.15 and tf_keras apply safe_mode only to the .keras zip format
         (an HDF5 Lambda loads with safe_mode=True, seen in TF 2.15 and tf_keras 2.16); Keras 3
-        applies it to .keras, HDF5 and model_from_json (seen in 3.15); Keras 2.10 has none.
+        applies it to .keras and model_from_json (seen in 3.3 and 3.15), and to HDF5 only where
+        its legacy HDF5 loader takes safe_mode (keras-team/keras#21602, merged 2025-08-20: seen
+        in 3.15.1, not in 3.3.3, whose load_model runs an HDF5 Lambda); Keras 2.10 has none.
         """
         if loader in ("tf.saved_model.load", "TFSMLayer"):
             return "n/a"
         if not safe_mode:
             return "off"
         if self.flavor == "keras3":
-            return "on"
+            return "none" if loader == "load_model" and container == "hdf5" and not self._keras3_hdf5_safe_mode() \
+                else "on"
         if loader == "load_model" and container == "zip" and self._load_model_takes_safe_mode():
             return "on"
         return "none"
+
+    def _keras3_hdf5_safe_mode(self):
+        """True where Keras 3's legacy HDF5 loader takes (and so honours) safe_mode."""
+        try:
+            from keras.src.legacy.saving import legacy_h5_format
+        except ImportError:
+            return False
+        return "safe_mode" in inspect.signature(legacy_h5_format.load_model_from_hdf5).parameters
 
     def input_specs(self, model):
         """``[(name, shape, dtype)]`` of a Keras model's inputs (shape a list with None for
