@@ -180,7 +180,6 @@ class CheckPlan:
     targets: list[str]
     targets_why: str
     inputs: str | None
-    input_keys: list[str] | None
     custom_objects: str | None
     safe_mode: bool
     output: str
@@ -232,19 +231,19 @@ class CheckPlan:
             raise BadInput(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
 
 
-def _npz_keys(path: Path) -> list[str]:
-    """Array names of an .npz file (a zip of .npy members), read without numpy."""
+def _npz(path: Path) -> str:
+    """Check that ``--inputs`` is an .npz file (a zip of .npy members, read without numpy); returns its path."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except FileNotFoundError:
         raise BadInput(f"--inputs {path}: no such file") from None
     except (zipfile.BadZipFile, OSError) as exc:
-        raise BadInput(f"--inputs {path}: not an .npz file ({exc}); save one with numpy.savez(path, name=array)") from None
-    keys = [n[:-4] for n in names if n.endswith(".npy")]
-    if not keys or len(keys) != len(names):
+        raise BadInput(f"--inputs {path}: not an .npz file ({exc}); "
+                       "save one with numpy.savez(path, name=array)") from None
+    if not names or not all(n.endswith(".npy") for n in names):
         raise BadInput(f"--inputs {path}: not an .npz of arrays (members: {', '.join(names[:5]) or 'none'})")
-    return keys
+    return str(path)
 
 
 def _python_file(path: Path) -> str:
@@ -298,7 +297,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
     return CheckPlan(
         file=found.to_json(), architecture=str(options.architecture.resolve()) if options.architecture else None,
         source=source, source_why=why, targets=targets, targets_why=targets_why,
-        inputs=str(inputs) if inputs else None, input_keys=_npz_keys(inputs) if inputs else None,
+        inputs=_npz(inputs) if inputs else None,
         custom_objects=_python_file(options.custom_objects) if options.custom_objects else None,
         safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
         matrix=str(spec.path), atol=spec.tolerance.atol, rtol=spec.tolerance.rtol, seed=spec.seed,

@@ -58,7 +58,8 @@ class Row:
 
     def to_json(self) -> dict:
         return dict(self.cell.to_json(), role=self.role, safe_mode=self.safe_mode, reference=self.reference,
-                    inputs=self.inputs, control=self.control, hint=self.hint, blocked_by_safe_mode=self.blocked_by_safe_mode,
+                    inputs=self.inputs, control=self.control, hint=self.hint,
+                    blocked_by_safe_mode=self.blocked_by_safe_mode,
                     signature=self.cell.signature if self.cell.failed else None)
 
 
@@ -172,7 +173,8 @@ def render_markdown(result: CheckResult) -> str:
     ] + [("note", note) for note in plan.notes + list(found["notes"])]
     out = [f"# Check of `{Path(found['path']).name}`", ""] + [f"- **{key}**: {value}" for key, value in facts]
     out += ["", f"**{result.message}**", ""]
-    table = [[r.cell.consumer, r.role, r.cell.loader, r.cell.verdict + (" (blocked by safe_mode)" if r.blocked_by_safe_mode else ""),
+    table = [[r.cell.consumer, r.role, r.cell.loader,
+              r.cell.verdict + (" (blocked by safe_mode)" if r.blocked_by_safe_mode else ""),
               _number(r.cell.max_abs), _number(r.cell.max_rel), r.safe_mode or "",
               "" if r.cell.seconds is None else f"{r.cell.seconds:.1f}"] for r in result.rows]
     out += [tabulate(table, headers=["environment", "role", "loader", "verdict", "max abs diff", "max rel diff",

@@ -87,7 +87,8 @@ def test_a_custom_layer_loads_only_with_custom_objects(saved, tmp_path):
     assert status == 1 and report["verdicts"][K3] == "fail"
     assert "Unknown layer: 'GainDense'" in rows(report, SOURCE)["load_model"]["error_message"]
     assert "--custom-objects" in rows(report, SOURCE)["load_model"]["hint"]
-    status, report, _ = run_check(tmp_path, model, "--to", K3, "--custom-objects", DATA / "fixtures" / "custom_dense.py")
+    layers = DATA / "fixtures" / "custom_dense.py"  # its custom_objects(keras) is what --custom-objects calls
+    status, report, _ = run_check(tmp_path, model, "--to", K3, "--custom-objects", layers)
     assert status == 0 and report["verdicts"][K3] == "pass"
 
 

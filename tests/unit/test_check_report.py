@@ -23,7 +23,7 @@ def _plan(tmp_path, fmt="keras", targets=(TFK, K3)):
         file={"path": str(tmp_path / "model.keras"), "format": fmt, "container": "zip", "keras_version": "2.15.0",
               "tensorflow_version": None, "backend": None, "evidence": "metadata.json in the archive", "notes": []},
         architecture=None, source=SOURCE, source_why="the file records Keras 2.15.0", targets=list(targets),
-        targets_why="named with --to", inputs=None, input_keys=None, custom_objects=None, safe_mode=True,
+        targets_why="named with --to", inputs=None, custom_objects=None, safe_mode=True,
         output="md", workdir=str(tmp_path / "work"), matrix="matrix.yaml", atol=1e-5, rtol=1e-4, seed=1234)
 
 
@@ -47,7 +47,8 @@ def test_every_target_passing_is_status_0(tmp_path):
     result = report.build(planned)
     assert (result.status, result.verdicts) == (0, {SOURCE: "reference", TFK: "pass", K3: "pass"})
     text = report.render_markdown(result)
-    assert "**PASS: every target loads the file" in text and "fresh weights differ from the reference by up to 1.48" in text
+    assert "**PASS: every target loads the file" in text
+    assert "fresh weights differ from the reference by up to 1.48" in text
 
 
 def test_a_failing_target_is_status_1_with_its_signature_and_hint(tmp_path):
@@ -81,7 +82,8 @@ def test_bad_inputs_in_the_source_are_status_2(tmp_path):
     _write(planned, SOURCE, verdict="bad-input", reason="--inputs x.npz: has arrays a, b, the model's inputs are feat")
     _write(planned, K3, verdict="skipped", reason="no reference outputs")
     result = report.build(planned)
-    assert result.status == 2 and result.message == "bad input: --inputs x.npz: has arrays a, b, the model's inputs are feat"
+    assert result.status == 2
+    assert result.message == "bad input: --inputs x.npz: has arrays a, b, the model's inputs are feat"
 
 
 def test_a_source_that_cannot_load_is_status_1(tmp_path):

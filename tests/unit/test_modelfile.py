@@ -55,7 +55,7 @@ def test_h5_model_records_keras_version_and_backend(tmp_path):
 
 
 def test_hdf5_under_a_keras_name_is_noted(tmp_path):
-    found = read_model_file(_h5(tmp_path / "old.keras", keras_version="2.10.0", backend="tensorflow", model_config="{}"))
+    found = read_model_file(_h5(tmp_path / "old.keras", keras_version="2.10.0", model_config="{}"))
     assert (found.format, found.container) == ("keras", "hdf5")
     assert "Keras before 2.12 wrote HDF5" in found.notes[0]
 
@@ -92,7 +92,8 @@ def test_weights_only_files_need_the_architecture(tmp_path):
     found = read_model_file(legacy, architecture)
     assert (found.format, found.keras_version) == ("weights_h5", "2.15.0")  # the weights file's own record wins
     keras3 = read_model_file(_h5(tmp_path / "m.weights.h5", groups=("layers", "vars")), architecture)
-    assert (keras3.format, keras3.keras_version, keras3.evidence) == ("weights.h5", "3.15.1", "keras_version in model.json")
+    assert (keras3.format, keras3.keras_version, keras3.evidence) == \
+        ("weights.h5", "3.15.1", "keras_version in model.json")
 
 
 def test_architecture_must_be_keras_json_and_only_for_weights(tmp_path):
