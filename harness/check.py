@@ -21,7 +21,6 @@ import argparse
 import ast
 import json
 import shutil
-import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -169,8 +168,10 @@ def default_targets(spec: spec_mod.MatrixSpec, source: str) -> list[str]:
 class CheckPlan:
     """Everything the check sessions share, written to ``<workdir>/plan.json``.
 
-    ``tolerance`` is matrix.yaml's (atol, rtol; same unit as the outputs); ``seed``
-    seeds generated inputs; ``safe_mode`` is False only with ``--unsafe``.
+    ``file`` is :meth:`ModelFile.to_json`; ``atol``/``rtol`` are matrix.yaml's tolerance
+    (atol in the outputs' unit, rtol a fraction of the reference); ``seed`` seeds generated
+    inputs and the negative control; ``safe_mode`` is False only with ``--unsafe``; ``matrix``
+    is the matrix.yaml the environments come from.
     """
 
     file: dict
@@ -189,7 +190,6 @@ class CheckPlan:
     rtol: float
     seed: int
     notes: list[str] = field(default_factory=list)
-    started: float = 0.0
 
     @property
     def envs(self) -> list[str]:
@@ -301,7 +301,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
         custom_objects=_python_file(options.custom_objects) if options.custom_objects else None,
         safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
         matrix=str(spec.path), atol=spec.tolerance.atol, rtol=spec.tolerance.rtol, seed=spec.seed,
-        notes=notes, started=time.time())
+        notes=notes)
 
 
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
