@@ -3,7 +3,8 @@
     nox -s matrix [-j auto] [-- --profile quick] [-- --envs A B]   the whole matrix, then the reports
     nox -l                                  one produce and one consume session per environment
     nox -s "consume(env='tf2.15')"          one phase of one environment (its producers first)
-    nox -s tests                                          the test suite
+    nox -s check -- model.keras [--to ENV ...]   check one model file in other environments
+    nox -s tests                            the test suite
 
 Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each with uv.
 """
@@ -17,7 +18,9 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from harness import check as check_mod  # noqa: E402
 from harness import interpreters, run  # noqa: E402
+from harness.modelfile import BadInput  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
@@ -107,6 +110,62 @@ def golden(session: nox.Session) -> None:
         run.freeze_golden(session.posargs, log=session.log)
     except SpecError as exc:
         session.error(str(exc))
+
+
+def _bad_input(message: str) -> None:
+    """Exit with status 2 and one line on stderr (nox itself only knows status 1 for a failed session)."""
+    print(f"nox -s check: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _plan_path(session: nox.Session) -> Path:
+    return Path(session.posargs[0]) if session.posargs else check_mod.DEFAULT_WORKDIR / "plan.json"
+
+
+@nox.session(python=False)
+def check(session: nox.Session) -> None:
+    """Check one model file: load it in its source environment and in newer ones, and compare outputs.
+
+    nox -s check -- PATH [--to ENV ...] [--from ENV] [--architecture JSON] [--inputs NPZ]
+                         [--custom-objects PY] [--format md|json] [--unsafe] [--workdir DIR]
+    Exit status 0: every target passes; 1: a target fails; 2: bad input.
+    """
+    if SPEC_ERROR:
+        session.error(SPEC_ERROR)
+    try:
+        checked = check_mod.start(session.posargs, SPEC)
+    except BadInput as exc:
+        _bad_input(str(exc))
+    session.log(f"source {checked.source} ({checked.source_why}); targets {', '.join(checked.targets)}")
+    plan_path = Path(checked.workdir) / "plan.json"
+    for env in checked.envs:
+        session.notify(f"check_in(env='{env}')", [str(plan_path)])
+    session.notify("check_report", [str(plan_path)])
+
+
+@nox.session(venv_backend="uv", download_python="never", tags=["check"])
+@nox.parametrize(["python", "env"], ENV_PARAMS)
+def check_in(session: nox.Session, env: str) -> None:
+    """Load the checked file in one environment (source: record the reference; target: compare)."""
+    try:
+        check_mod.check_in(_plan_path(session), env, _venv(session), log=session.log)
+    except BadInput as exc:
+        _bad_input(str(exc))
+
+
+@nox.session(python=False)
+def check_report(session: nox.Session) -> None:
+    """Print the check's report (stdout) and exit 0, 1 (a target fails) or 2 (bad input)."""
+    try:
+        status, text, message = check_mod.finish(_plan_path(session), log=session.log)
+    except BadInput as exc:
+        _bad_input(str(exc))
+    print(text)
+    if status == check_mod.report.BAD_INPUT:
+        _bad_input(message)
+    if status:
+        session.error(message)
+    session.log(message)
 
 
 @nox.session(python=None)

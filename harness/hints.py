@@ -8,7 +8,29 @@ from __future__ import annotations
 
 import re
 
+# safe_mode refusing code stored in the file; Keras 2.13+ and Keras 3 both name the switch in the message.
+SAFE_MODE_BLOCK = r"`safe_mode=False`"
+
 HINTS: tuple[tuple[str, str], ...] = (
+    (SAFE_MODE_BLOCK,
+     "Blocked by safe_mode: the file holds Python code (a Lambda layer's bytecode) that would run on load. If "
+     "you trust the file, rerun with --unsafe (load_model(..., safe_mode=False)); better, replace the Lambda "
+     "with a registered custom layer."),
+    (r"Could not locate class '(Functional|Sequential|Model)'",
+     "An architecture JSON written by Keras 2 (model.to_json()) names its model class 'Functional' without a "
+     "module, which Keras 3's model_from_json cannot find. Build the model in code in this Keras and call "
+     "load_weights, or check the full model (.h5) instead."),
+    (r"'_UserObject' object has no attribute 'predict'|has no predict\(\)",
+     "This SavedModel has no Keras metadata (written by tf.saved_model.save or Keras 3 model.export), so "
+     "load_model returns a plain TF object. Call tf.saved_model.load(path).signatures['serving_default'], or "
+     "keras.layers.TFSMLayer in Keras 3."),
+    (r"Unknown layer: '|Cannot deserialize object of type `|Could not locate class '",
+     "A custom class is not known in this environment. Pass --custom-objects my_layers.py (a file defining "
+     "custom_objects(keras) -> {name: class}), or register the class with "
+     "@keras.saving.register_keras_serializable() in code imported before loading."),
+    (r"Binding inputs to tf\.function failed due to `too many positional arguments`",
+     "TFSMLayer passes its input positionally, so a serving signature with several named inputs cannot be "
+     "called through it. Call tf.saved_model.load(path).signatures['serving_default'](**inputs) instead."),
     (r"Full object config: \{'module': 'keras\.src\.models\.",
      "Written by Keras 3 (its .keras config names keras.src.models classes), which Keras 2 and tf_keras cannot "
      "import. Load it with Keras 3, or re-save it from Keras 3 as .h5."),
@@ -75,6 +97,11 @@ def hint_for(signature: str) -> str | None:
         if pattern.search(signature):
             return hint
     return None
+
+
+def blocked_by_safe_mode(signature: str) -> bool:
+    """True when the error is safe_mode refusing code stored in the file (a Lambda layer)."""
+    return re.search(SAFE_MODE_BLOCK, signature) is not None
 
 
 def normalize(signature: str) -> str:

@@ -102,15 +102,19 @@ def start(ctx: Context) -> None:
                                               matrix=str(ctx.spec.path)))
 
 
-def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> str | None:
-    """Install the environment; on failure write its env-error record and return None."""
-    env = ctx.spec.envs[files.env]
+def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log) -> str | None:
+    """Install ``files.env``'s packages into ``venv``; returns its interpreter's path.
+
+    On failure (no interpreter, so no venv; or the install failed) it writes the
+    phase's env-error record and returns None.
+    """
+    env = spec.envs[files.env]
     if venv is None:
         append_record(files.results, env_error_record(files, interpreters.where_looked(env.python)))
         return None
     try:
-        if environments.ensure_installed(venv, env, ctx.spec):
-            log(f"{files.env}: installed {' '.join(env.requirements(ctx.spec.extra_pins))}")
+        if environments.ensure_installed(venv, env, spec):
+            log(f"{files.env}: installed {' '.join(env.requirements(spec.extra_pins))}")
         else:
             log(f"{files.env}: reusing {venv} (spec unchanged)")
     except environments.EnvError as exc:
@@ -124,7 +128,7 @@ def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     files = PhaseFiles(ctx.workdir, "produce", env)
     files.reset()
     shutil.rmtree(ctx.workdir / "artifacts" / env, ignore_errors=True)
-    python = _prepare(ctx, files, venv, log)
+    python = prepare(ctx.spec, files, venv, log)
     if python:
         _run(ctx, files, python, produce_cells(ctx.selection, env))
 
@@ -140,7 +144,7 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     if not cells:
         log(f"{env}: no artifacts to consume (did the produce sessions run?)")
         return
-    python = _prepare(ctx, files, venv, log)
+    python = prepare(ctx.spec, files, venv, log)
     if python:
         _run(ctx, files, python, cells)
 

@@ -62,13 +62,16 @@ class PhaseFiles:
             path.parent.mkdir(parents=True, exist_ok=True)
 
 
+# What a record written by the supervisor (crash, timeout) copies from its cell.
+CELL_FIELDS = ("fixture", "format", "producer", "loader", "atol", "rtol", "role")
+
+
 def _base_record(files: PhaseFiles, cell: dict) -> dict:
-    record = {"phase": files.phase, "id": cell["id"], "fixture": cell["fixture"], "format": cell["format"]}
-    if files.phase == "produce":
-        record["producer"] = files.env
-    else:
-        record.update(consumer=files.env, producer=cell["producer"], loader=cell["loader"],
-                      atol=cell["atol"], rtol=cell["rtol"])
+    """The identifying fields of a cell's record; the phase's environment is its producer
+    when producing, else its consumer (a consume or check phase)."""
+    record = {"phase": files.phase, "id": cell["id"]}
+    record.update((key, cell[key]) for key in CELL_FIELDS if key in cell)
+    record["producer" if files.phase == "produce" else "consumer"] = files.env
     return record
 
 

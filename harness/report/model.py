@@ -170,7 +170,8 @@ def signatures(cells: list[Cell]) -> list[tuple[str, str, int]]:
     return [(v, sig, n) for (v, sig), n in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """The JSON object in ``path``, or {} when it is missing or half-written."""
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -185,11 +186,11 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         today: the date entries' ``expires`` is compared with (default: today's date).
         level: the check level the format tables show.
     """
-    run = _read_json(workdir / "run.json")
+    run = read_json(workdir / "run.json")
     environments = {}
     for env in selection.envs:
-        facts = _read_json(workdir / "results" / f"consume-{env}.facts.json") or \
-            _read_json(workdir / "results" / f"produce-{env}.facts.json")
+        facts = read_json(workdir / "results" / f"consume-{env}.facts.json") or \
+            read_json(workdir / "results" / f"produce-{env}.facts.json")
         e = spec.envs[env]
         environments[env] = {"python_requested": e.python, "packages": list(e.requirements(spec.extra_pins)),
                              "variables": e.worker_variables(), "description": e.description, "facts": facts}

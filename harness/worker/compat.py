@@ -8,6 +8,7 @@ The rest of the worker asks this module questions ("which Keras is this?",
 "can this version write a Keras SavedModel?") instead of branching on version
 numbers itself.
 """
+import inspect
 import os
 import platform
 import random
@@ -176,9 +177,74 @@ class KerasRuntime(object):
         return x
 
     # -------------------------------------------------------------- loading
-    def load_model(self, path, custom_objects=None, compile=False):
-        """``keras.models.load_model`` with the arguments every version accepts."""
-        return self.keras.models.load_model(path, custom_objects=custom_objects, compile=compile)
+    def _load_model_takes_safe_mode(self):
+        """True where load_model has a safe_mode argument (Keras 2.13+, tf_keras, Keras 3; not Keras 2.10)."""
+        return "safe_mode" in inspect.signature(self.keras.models.load_model).parameters
+
+    def load_model(self, path, custom_objects=None, safe_mode=True, compile=False):
+        """``keras.models.load_model`` with the arguments every version accepts
+        (``safe_mode`` is passed only where load_model has it)."""
+        kwargs = {"custom_objects": custom_objects, "compile": compile}
+        if self._load_model_takes_safe_mode():
+            kwargs["safe_mode"] = safe_mode
+        return self.keras.models.load_model(path, **kwargs)
+
+    def model_from_json(self, text, custom_objects=None):
+        """A model with fresh weights from the text of ``model.to_json()``."""
+        return self.keras.models.model_from_json(text, custom_objects=custom_objects)
+
+    def fresh_copy(self, model):
+        """The same architecture with newly initialized weights (``keras.models.clone_model``)."""
+        return self.keras.models.clone_model(model)
+
+    def allow_unsafe_deserialization(self):
+        """Turn safe_mode off for this process, where Keras has a global switch (Keras 3's
+        ``keras.config.enable_unsafe_deserialization``; it also covers ``model_from_json``)."""
+        enable = getattr(getattr(self.keras, "config", None), "enable_unsafe_deserialization", None)
+        if enable is not None:
+            enable()
+
+    def safe_mode_guard(self, fmt, loader, container, safe_mode):
+        """Whether safe_mode guards this load against code stored in the file (a Lambda layer's
+        marshalled bytecode): ``"on"``, ``"off"`` (--unsafe), ``"none"`` (this Keras has no
+        safe_mode for this file: such code runs), or ``"n/a"`` (the loader runs TF graphs only).
+
+        Sources: Keras 2.13 to 2.15 and tf_keras apply safe_mode only to the .keras zip format
+        (an HDF5 Lambda loads with safe_mode=True, seen in TF 2.15 and tf_keras 2.16); Keras 3
+        applies it to .keras and model_from_json (seen in 3.3 and 3.15), and to HDF5 only where
+        its legacy HDF5 loader takes safe_mode (keras-team/keras#21602, merged 2025-08-20: seen
+        in 3.15.1, not in 3.3.3, whose load_model runs an HDF5 Lambda); Keras 2.10 has none.
+        """
+        if loader in ("tf.saved_model.load", "TFSMLayer"):
+            return "n/a"
+        if not safe_mode:
+            return "off"
+        if self.flavor == "keras3":
+            return "none" if loader == "load_model" and container == "hdf5" and not self._keras3_hdf5_safe_mode() \
+                else "on"
+        if loader == "load_model" and container == "zip" and self._load_model_takes_safe_mode():
+            return "on"
+        return "none"
+
+    def _keras3_hdf5_safe_mode(self):
+        """True where Keras 3's legacy HDF5 loader takes (and so honours) safe_mode."""
+        try:
+            from keras.src.legacy.saving import legacy_h5_format
+        except ImportError:
+            return False
+        return "safe_mode" in inspect.signature(legacy_h5_format.load_model_from_hdf5).parameters
+
+    def input_specs(self, model):
+        """``[(name, shape, dtype)]`` of a Keras model's inputs (shape a list with None for
+        unknown sizes, dtype a name such as "float32"), or None when the model has no inputs
+        yet (a subclassed model that was saved before it was called)."""
+        tensors = getattr(model, "inputs", None)
+        if not tensors:
+            return None
+        names = getattr(model, "input_names", None) if self.flavor != "keras3" else None
+        names = names or [t.name for t in tensors]
+        return [(name, [None if d is None else int(d) for d in tuple(t.shape)], getattr(t.dtype, "name", str(t.dtype)))
+                for name, t in zip(names, tensors)]
 
 
 def _module_version(name):

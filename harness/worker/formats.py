@@ -19,8 +19,8 @@ Loaders (the API a user calls to read a format back):
     load_weights           the fixture rebuilt from code, then model.load_weights(path)
     model_from_json        keras.models.model_from_json(json), then load_weights(model.weights.h5)
     Checkpoint.read        the fixture rebuilt from code, then tf.train.Checkpoint(model=m).read(prefix)
-    TFSMLayer              keras.layers.TFSMLayer(path, call_endpoint=...)        (Keras 3)
-    tf.saved_model.load    tf.saved_model.load(path), calling its serving endpoint
+    TFSMLayer              keras.layers.TFSMLayer(path, call_endpoint="serving_default")   (Keras 3)
+    tf.saved_model.load    tf.saved_model.load(path), calling its serving_default signature
 """
 import os
 
@@ -64,80 +64,107 @@ def save(runtime, model, fmt, directory):
     return path
 
 
-def load(runtime, fmt, loader, path, rebuild, custom_objects=None):
+def load(runtime, fmt, loader, path, rebuild, custom_objects=None, safe_mode=True):
     """Load ``path`` (saved as ``fmt``) with ``loader``; returns an object with ``predict``.
 
-    ``rebuild`` is a no-argument callable that builds the fixture's architecture
-    with fresh weights, for the loaders that need the code. ``custom_objects`` is
-    the fixture's ``custom_objects(keras)`` dict, or None.
+    ``rebuild`` is a no-argument callable that builds the model's architecture with
+    fresh weights, for the loaders that need the code. ``custom_objects`` is the
+    fixture's (or user's) ``custom_objects(keras)`` dict, or None. ``safe_mode`` goes
+    to load_model where it has one (see ``compat.KerasRuntime.safe_mode_guard``).
     """
     if loader == "load_model":
-        return runtime.load_model(path, custom_objects)
+        return runtime.load_model(path, custom_objects, safe_mode)
     if loader == "load_weights":
         model = rebuild()
         model.load_weights(path)
         return model
     if loader == "model_from_json":
         with open(path) as handle:
-            model = runtime.keras.models.model_from_json(handle.read(), custom_objects=custom_objects)
+            model = runtime.model_from_json(handle.read(), custom_objects)
         model.load_weights(os.path.join(os.path.dirname(path), JSON_WEIGHTS))
         return model
     if loader == "Checkpoint.read":
         model = rebuild()
         runtime.tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
         return model
-    if loader == "TFSMLayer":
-        endpoint = "serve" if fmt == "export" else "serving_default"
-        return CallableModel(runtime.keras.layers.TFSMLayer(path, call_endpoint=endpoint))
     if loader == "tf.saved_model.load":
-        loaded = runtime.tf.saved_model.load(path)
-        return CallableModel(serving_function(loaded), owner=loaded)
+        return SignatureModel(runtime.tf, runtime.tf.saved_model.load(path))
+    if loader == "TFSMLayer":
+        return LayerModel(runtime.tf, runtime.keras.layers.TFSMLayer(path, call_endpoint=SERVING))
     raise ValueError("unknown loader {!r} for format {!r}".format(loader, fmt))
 
 
-def serving_function(loaded):
-    """The callable a TF SavedModel serves: ``serve`` (model.export) or ``serving_default``.
-
-    A ``serving_default`` signature takes keyword tensors; a single input is
-    passed by its one name, several inputs by name (dict inputs) or in sorted
-    name order (list inputs).
-    """
-    serve = getattr(loaded, "serve", None)
-    if serve is not None:
-        return serve
-    signatures = getattr(loaded, "signatures", {})
-    if "serving_default" not in signatures:
-        raise ValueError("the SavedModel has no 'serve' endpoint and no 'serving_default' signature "
-                         "(signatures: {})".format(sorted(signatures)))
-    signature = signatures["serving_default"]
-    names = sorted(signature.structured_input_signature[1])
-
-    def call(x):
-        if isinstance(x, dict):
-            return signature(**x)
-        values = x if isinstance(x, (list, tuple)) else [x]
-        if len(values) != len(names):
-            raise ValueError("serving_default takes inputs {}, got {} arrays".format(names, len(values)))
-        return signature(**dict(zip(names, values)))
-    return call
+# Every SavedModel here has it: Keras SavedModels, tf.saved_model.save, and model.export
+# (which also adds a "serve" endpoint with the same function).
+SERVING = "serving_default"
 
 
-class CallableModel(object):
-    """Gives a callable (a TFSMLayer, a SavedModel endpoint) the ``predict`` the comparison uses.
+def _numpy_outputs(outputs):
+    if isinstance(outputs, dict):
+        return dict((key, np.asarray(value)) for key, value in outputs.items())
+    if isinstance(outputs, (list, tuple)):
+        return [np.asarray(value) for value in outputs]
+    return np.asarray(outputs)
 
-    ``owner`` keeps the loaded SavedModel alive: its endpoints reference its
-    variables, which are deleted with it.
+
+class SignatureModel(object):
+    """A SavedModel's serving signature behind Keras' ``predict(x)``.
+
+    ``x`` is one array (a single input), a dict keyed by the signature's input
+    names, or a list (matched to the names in sorted order); each is converted to
+    the dtype the signature declares. Returns the signature's dict of outputs as
+    numpy arrays.
     """
 
-    def __init__(self, function, owner=None):
-        self.function = function
-        self.owner = owner
+    def __init__(self, tf, loaded):
+        if SERVING not in loaded.signatures:
+            raise ValueError("the SavedModel has no {} signature (it has: {})".format(
+                SERVING, ", ".join(sorted(loaded.signatures)) or "none"))
+        self.tf = tf
+        self.loaded = loaded  # the signature needs the restored object alive
+        self.function = loaded.signatures[SERVING]
+        self.specs = self.function.structured_input_signature[1]
+        self.input_specs = [(name, spec.shape.as_list(), spec.dtype.name) for name, spec in sorted(self.specs.items())]
 
     def predict(self, x, verbose=0):
-        outputs = self.function(x)
-        if isinstance(outputs, dict):
-            return dict((key, np.asarray(value)) for key, value in outputs.items())
-        if isinstance(outputs, (list, tuple)):
-            return [np.asarray(value) for value in outputs]
-        return np.asarray(outputs)
+        names = sorted(self.specs)
+        if isinstance(x, (list, tuple)) and len(x) == len(names):
+            x = dict(zip(names, x))
+        elif not isinstance(x, dict):
+            if len(names) != 1:
+                raise ValueError("the serving signature takes {} named inputs ({}); give a dict".format(
+                    len(names), ", ".join(names)))
+            x = {names[0]: x}
+        missing = sorted(set(names) - set(x))
+        if missing:
+            raise ValueError("the serving signature takes inputs {}; missing {}".format(
+                ", ".join(names), ", ".join(missing)))
+        feed = dict((name, self.tf.constant(x[name], dtype=spec.dtype)) for name, spec in self.specs.items())
+        return _numpy_outputs(self.function(**feed))
 
+
+class LayerModel(object):
+    """Keras 3's ``TFSMLayer`` behind ``predict(x)``: called as a user calls it, ``layer(x)``,
+    with one tensor, a list or a dict of tensors. Its input names are not exposed (``input_specs`` None)."""
+
+    input_specs = None
+
+    def __init__(self, tf, layer):
+        self.tf = tf
+        self.layer = layer
+
+    def predict(self, x, verbose=0):
+        if isinstance(x, dict):
+            x = dict((name, self.tf.constant(value)) for name, value in x.items())
+        elif isinstance(x, (list, tuple)):
+            x = [self.tf.constant(value) for value in x]
+        else:
+            x = self.tf.constant(x)
+        return _numpy_outputs(self.layer(x))
+
+
+def input_specs(runtime, loaded):
+    """``[(name, shape, dtype)]`` of what ``loaded`` takes, or None if it does not say."""
+    if isinstance(loaded, (SignatureModel, LayerModel)):
+        return loaded.input_specs
+    return runtime.input_specs(loaded)

@@ -3,8 +3,8 @@
 Usage (by path, never installed): ``python harness/worker/main.py TASK.json``
 
 The task file (JSON, written by ``harness.supervisor``) names the phase
-(``produce`` or ``consume``), the environment, the fixture files, where
-artifacts live, and the cells to run. For each cell the worker first writes
+(``produce``, ``consume``, or ``check`` for a user's own file: see check.py),
+the environment, the fixture files, where artifacts live, and the cells to run. For each cell the worker first writes
 the cell id to the progress file, then appends exactly one JSON line to the
 results file, flushed and fsynced, so that a crash or hang costs the
 supervisor one cell and loses nothing already written.
@@ -18,16 +18,15 @@ import os
 import shutil
 import sys
 import time
-import traceback
 
-import numpy as np
-
-import arrays
+import check
 import compare
 import compat
 import depth
 import formats
 import recipes
+from outcomes import CannotBuild, error_fields, guarded
+from reference import load_reference, save_reference
 
 REFERENCE_BATCH = 8
 # What the harness writes beside a saved model (not part of the artifact's hashed files).
@@ -56,16 +55,6 @@ def file_table(root):
     return table
 
 
-def error_fields(exc):
-    """Exception class, first line of its message, and the traceback's tail."""
-    text = str(exc).strip() or repr(exc)
-    return {
-        "error_type": type(exc).__name__,
-        "error_message": text.splitlines()[0][:500],
-        "error_text": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:],
-    }
-
-
 class Results(object):
     """Appends one JSON line per cell to the results file, flushed and fsynced."""
 
@@ -83,20 +72,6 @@ class Results(object):
         self.handle.write(json.dumps(record, sort_keys=True) + "\n")
         self.handle.flush()
         os.fsync(self.handle.fileno())
-
-
-def save_reference(directory, x, outputs):
-    """Write ``reference.npz``: the reference inputs ``x`` and the producer's outputs ``y0, y1, ...``."""
-    named = dict(arrays.flatten(x, "x"))
-    for index, value in enumerate(compare.as_output_list(outputs)):
-        named["y{}".format(index)] = value
-    np.savez(os.path.join(directory, "reference.npz"), **named)
-
-
-def load_reference(directory):
-    """Inverse of ``save_reference``: (inputs, list of expected outputs as float64)."""
-    with np.load(os.path.join(directory, "reference.npz"), allow_pickle=False) as data:
-        return arrays.unflatten(data, "x"), arrays.numbered(data, "y")
 
 
 # --------------------------------------------------------------------- produce
@@ -180,10 +155,10 @@ def consume_cell(task, runtime, cell):
                     "error_message": "{} does not match the SHA-256 in its manifest".format(rel)}
     path = os.path.join(directory, manifest["path"])
     fresh_seed = task["seed"] + FRESH_SEED_OFFSET
-    recipe, failure = _guarded(lambda: recipes.load_recipe(task["fixtures"][cell["fixture"]]))
+    recipe, failure = guarded(lambda: recipes.load_recipe(task["fixtures"][cell["fixture"]]))
     if failure:
         return failure
-    custom, failure = _guarded(lambda: recipes.custom_objects(recipe, runtime))
+    custom, failure = guarded(lambda: recipes.custom_objects(recipe, runtime))
     if failure:
         return failure
 
@@ -195,16 +170,16 @@ def consume_cell(task, runtime, cell):
 
     failure = None
     if cell["loader"] == "rebuild":  # the negative control: same architecture, fresh weights
-        loaded, failure = _guarded(rebuild)
+        loaded, failure = guarded(rebuild)
     else:
         reason = runtime.cannot_read(cell["format"], cell["loader"], manifest["container"])
         if reason:
             return {"verdict": "unsupported", "reason": reason}
         loaded = compile_failure = None
         if depth.checks_compile(cell):  # one load serves every level, unless compiling is what fails
-            loaded, compile_failure = _guarded(lambda: runtime.load_model(path, custom, compile=True))
+            loaded, compile_failure = guarded(lambda: runtime.load_model(path, custom, compile=True))
         if loaded is None:
-            loaded, failure = _guarded(
+            loaded, failure = guarded(
                 lambda: formats.load(runtime, cell["format"], cell["loader"], path, rebuild, custom))
     if failure:
         return failure
@@ -230,22 +205,6 @@ def consume_cell(task, runtime, cell):
     return record
 
 
-class CannotBuild(Exception):
-    """The fixture cannot be built in this Keras (outside its MIN_KERAS/MAX_KERAS)."""
-
-
-def _guarded(load):
-    """Run a load step: (its value, None), or (None, a verdict dict saying why it failed)."""
-    try:
-        return load(), None
-    except CannotBuild as exc:
-        return None, {"verdict": "unsupported", "reason": str(exc)}
-    except Exception as exc:
-        out = {"verdict": "load-error", "stage": "load"}
-        out.update(error_fields(exc))
-        return None, out
-
-
 def main(argv):
     with open(argv[1]) as handle:
         task = json.load(handle)
@@ -254,7 +213,7 @@ def main(argv):
     with open(task["facts_path"], "w") as handle:
         json.dump(facts, handle, indent=1, sort_keys=True)
     results = Results(task["results_path"], task["progress_path"])
-    {"produce": produce, "consume": consume}[task["phase"]](task, runtime, results)
+    {"produce": produce, "consume": consume, "check": check.run}[task["phase"]](task, runtime, results)
     return 0
 
 

@@ -1,0 +1,253 @@
+"""What a user's model file is and which Keras/TF wrote it, read without deserializing the model.
+
+The orchestrator never builds a model from a user's file (that happens only inside
+the environments). It reads just enough to pick the source environment:
+
+- HDF5 (``.h5``, ``.hdf5``, or HDF5 under a ``.keras`` name, as Keras before 2.12
+  wrote): the root attributes ``keras_version``, ``backend`` and ``model_config``
+  (present for a full model) or ``layer_names`` (legacy ``save_weights``), via h5py.
+  Keras 3's ``.weights.h5`` layout has none of them.
+- ``.keras`` zip: ``metadata.json`` (``keras_version``) inside the archive.
+- SavedModel folder: ``saved_model.pb`` is walked as raw protobuf wire format down to
+  ``meta_graphs[0].meta_info_def.tensorflow_version`` (fields 2, 1, 5 of
+  tensorflow/core/protobuf/{saved_model,meta_graph}.proto); ``keras_metadata.pb``
+  (Keras 2 only) is searched for its ``"keras_version": "..."`` string.
+- An architecture file (``model.to_json()``) for weights-only files: its top-level
+  ``keras_version`` and ``backend``; it is JSON, read as data.
+
+Every problem raises :class:`BadInput` with one message naming the file and what is wrong.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# h5py logs its type converters at DEBUG (from its import on), which nox's logging would print.
+logging.getLogger("h5py").setLevel(logging.WARNING)
+import h5py  # noqa: E402
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+KERAS_VERSION_IN_METADATA = re.compile(rb'"keras_version":\s*"([0-9][^"]{0,40})"')
+# Field numbers on the path SavedModel.meta_graphs -> MetaGraphDef.meta_info_def -> MetaInfoDef.tensorflow_version.
+SAVED_MODEL_PATH = (2, 1, 5)
+
+
+class BadInput(ValueError):
+    """The user's input cannot be checked; the message names the file and the problem (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file as found on disk.
+
+    Attributes:
+        path: absolute path of the file or SavedModel folder.
+        format: the matrix's format name: ``h5``, ``keras``, ``savedmodel``,
+            ``weights_h5`` (legacy ``save_weights`` HDF5) or ``weights.h5`` (Keras 3 layout).
+        container: what it really is: ``hdf5``, ``zip`` or ``directory``.
+        keras_version: the Keras version that wrote it, as recorded (None if not recorded).
+        tensorflow_version: the TF version that wrote it (SavedModels only), or None.
+        backend: the Keras backend recorded in an HDF5 file or architecture JSON, or None.
+        evidence: where the versions were read, for the report.
+        notes: anything a user should know about the file (e.g. HDF5 under a .keras name).
+    """
+
+    path: Path
+    format: str
+    container: str
+    keras_version: str | None = None
+    tensorflow_version: str | None = None
+    backend: str | None = None
+    evidence: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def weights_only(self) -> bool:
+        return self.format in ("weights_h5", "weights.h5")
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "format": self.format, "container": self.container,
+                "keras_version": self.keras_version, "tensorflow_version": self.tensorflow_version,
+                "backend": self.backend, "evidence": self.evidence, "notes": list(self.notes)}
+
+
+def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
+    """Identify ``path`` (file or SavedModel folder) and the versions that wrote it.
+
+    Args:
+        path: the user's model file or SavedModel folder.
+        architecture: for a weights-only file, the JSON of ``model.to_json()``.
+
+    Raises:
+        BadInput: missing, unreadable, truncated, not a Keras model, a weights-only file
+            without ``architecture``, or ``architecture`` given for a full model.
+    """
+    path = path.resolve()
+    if not path.exists():
+        raise BadInput(f"{path}: no such file or folder")
+    if path.is_dir():
+        found = _saved_model(path)
+    else:
+        head = _head(path)
+        if head.startswith(HDF5_MAGIC):
+            found = _hdf5(path)
+        elif head.startswith(ZIP_MAGIC):
+            found = _keras_zip(path)
+        else:
+            raise BadInput(f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
+                           f"(first bytes {head[:8]!r}), nor a SavedModel folder")
+    if found.weights_only:
+        if architecture is None:
+            raise BadInput(f"{path}: holds weights only ({found.format} layout, no model config); give the "
+                           "architecture with --architecture model.json (the text of model.to_json())")
+        return _with_architecture(found, architecture.resolve())
+    if architecture is not None:
+        raise BadInput(f"--architecture {architecture}: {path} is a full model ({found.format}) with its own "
+                       "architecture; --architecture is only for weights-only files")
+    return found
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(8)
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _hdf5(path: Path) -> ModelFile:
+    try:
+        with h5py.File(path, "r") as handle:
+            attrs = {key: handle.attrs[key] for key in ("keras_version", "backend", "model_config", "layer_names")
+                     if key in handle.attrs}
+            groups = set(handle.keys())
+    except OSError as exc:
+        raise BadInput(f"{path}: not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
+    notes = []
+    if "model_config" in attrs:
+        fmt = "keras" if path.suffix == ".keras" else "h5"
+        if fmt == "keras":
+            notes.append("named .keras but is HDF5 (Keras before 2.12 wrote HDF5 under that name)")
+    elif "layer_names" in attrs:
+        fmt = "weights_h5"
+    elif {"layers", "vars"} & groups:
+        fmt = "weights.h5"
+    else:
+        raise BadInput(f"{path}: an HDF5 file but not a Keras model or weights file "
+                       f"(no model_config or layer_names attribute, no layers/vars groups)")
+    recorded = [k for k in ("keras_version", "backend") if k in attrs]
+    evidence = f"HDF5 root attribute{'s' if len(recorded) > 1 else ''} {', '.join(recorded)}" if recorded else ""
+    return ModelFile(path, fmt, "hdf5", _text(attrs.get("keras_version")), None, _text(attrs.get("backend")),
+                     evidence, tuple(notes))
+
+
+def _keras_zip(path: Path) -> ModelFile:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if not {"metadata.json", "config.json"} <= names:
+                raise BadInput(f"{path}: a zip archive but not a .keras model (no metadata.json and config.json "
+                               f"inside; found {', '.join(sorted(names)[:5]) or 'nothing'})")
+            metadata = json.loads(archive.read("metadata.json"))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise BadInput(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: metadata.json inside the archive is not JSON ({exc})") from None
+    notes = () if path.suffix == ".keras" else (f"a .keras zip archive named {path.suffix or 'without suffix'}",)
+    version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+    return ModelFile(path, "keras", "zip", _text(version), None, None,
+                     "metadata.json in the archive" if version else "", notes)
+
+
+def _saved_model(path: Path) -> ModelFile:
+    pb = path / "saved_model.pb"
+    if not pb.is_file():
+        raise BadInput(f"{path}: a folder without saved_model.pb, so not a SavedModel")
+    tf_version = saved_model_tf_version(pb.read_bytes(), pb)
+    keras_version = None
+    metadata = path / "keras_metadata.pb"
+    if metadata.is_file():
+        match = KERAS_VERSION_IN_METADATA.search(metadata.read_bytes())
+        keras_version = match.group(1).decode() if match else None
+    evidence = ", ".join(e for e, v in (("tensorflow_version in saved_model.pb", tf_version),
+                                        ("keras_version in keras_metadata.pb", keras_version)) if v)
+    notes = () if metadata.is_file() else ("no keras_metadata.pb: a TF SavedModel (tf.saved_model.save or Keras 3 "
+                                           "model.export), not a Keras SavedModel",)
+    return ModelFile(path, "savedmodel", "directory", keras_version, tf_version, None, evidence, notes)
+
+
+def _varint(data: bytes, pos: int, where: Path) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise BadInput(f"{where}: not a valid SavedModel protobuf (truncated or corrupt varint at byte {pos})")
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _first_field(data: bytes, number: int, where: Path) -> bytes | None:
+    """The first length-delimited field ``number`` of one protobuf message, or None."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos, where)
+        wire, field_number = key & 7, key >> 3
+        if wire == 0:
+            _, pos = _varint(data, pos, where)
+            continue
+        if wire in (1, 5):
+            size = 8 if wire == 1 else 4
+        elif wire == 2:
+            size, pos = _varint(data, pos, where)
+        else:
+            raise BadInput(f"{where}: not a valid SavedModel protobuf (wire type {wire} at byte {pos})")
+        if pos + size > len(data):
+            raise BadInput(f"{where}: not a valid SavedModel protobuf (field {field_number} runs past the end; "
+                           "truncated?)")
+        if wire == 2 and field_number == number:
+            return data[pos:pos + size]
+        pos += size
+    return None
+
+
+def saved_model_tf_version(data: bytes, where: Path) -> str | None:
+    """``meta_graphs[0].meta_info_def.tensorflow_version`` of a serialized SavedModel, or None if unset.
+
+    Raises:
+        BadInput: the bytes are not protobuf wire format (truncated or another file).
+    """
+    message = data
+    for number in SAVED_MODEL_PATH:
+        message = _first_field(message, number, where)
+        if message is None:
+            return None
+    return message.decode("utf-8", "replace") or None
+
+
+def _with_architecture(found: ModelFile, architecture: Path) -> ModelFile:
+    try:
+        config = json.loads(architecture.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"--architecture {architecture}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"--architecture {architecture}: not a JSON file ({exc})") from None
+    if not isinstance(config, dict) or not {"class_name", "config"} <= set(config):
+        raise BadInput(f"--architecture {architecture}: not a Keras architecture (expected the JSON of "
+                       "model.to_json(), with class_name and config)")
+    if found.keras_version:
+        return found
+    version = _text(config.get("keras_version"))
+    return ModelFile(found.path, found.format, found.container, version, None, _text(config.get("backend")),
+                     f"keras_version in {architecture.name}" if version else "", found.notes)

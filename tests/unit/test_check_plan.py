@@ -1,0 +1,123 @@
+"""Planning a check on the host: the source environment, the targets, the options' errors."""
+import json
+
+import h5py
+import pytest
+
+from harness import check, spec
+from harness.modelfile import BadInput, ModelFile
+from harness.run import DEFAULT_MATRIX
+
+SPEC = spec.load(DEFAULT_MATRIX)
+
+
+def _found(keras=None, tf=None, backend=None):
+    return ModelFile(path=DEFAULT_MATRIX, format="h5", container="hdf5", keras_version=keras,
+                     tensorflow_version=tf, backend=backend, evidence="test")
+
+
+def test_each_environment_knows_its_keras_from_its_pins():
+    described = {name: check.env_versions(env).describe() for name, env in SPEC.envs.items()}
+    assert described["tf2.15"] == "Keras 2.15 inside TF 2.15.1"
+    assert described["tf2.16-tfkeras"] == "tf_keras 2.16.0 on TF 2.16.2"
+    assert described["tf2.21-keras3.15"] == "Keras 3.15.1 on TF 2.21.0"
+
+
+@pytest.mark.parametrize("keras, tf, expected", [
+    ("2.15.0", None, "tf2.15"),
+    ("2.14.0", None, "tf2.15"),          # between 2.13 and 2.15: the newer reader
+    ("2.16.0", None, "tf2.16-tfkeras"),  # tf_keras writes its own version
+    ("3.3.3", None, "tf2.16-keras3.3"),
+    ("3.6.0", None, "tf2.16-keras3.3"),
+    ("3.15.1", None, "tf2.21-keras3.15"),
+    ("2.15.0", "2.15.1", "tf2.15"),
+    (None, "2.21.0", "tf2.21-keras3.15"),  # a TF SavedModel (Keras 3 model.export) records only TF
+    ("2.9.0", None, "tf2.10"),
+])
+def test_the_closest_environment_by_keras_then_tf(keras, tf, expected):
+    name, why = check.closest_env(SPEC, _found(keras, tf))
+    assert name == expected, why
+
+
+def test_the_reason_says_what_the_file_records_and_how_close_the_match_is():
+    _, why = check.closest_env(SPEC, _found("2.15.0", backend="tensorflow"))
+    assert why == ("the file records Keras 2.15.0, backend tensorflow (test); tf2.15 runs Keras 2.15 inside "
+                   "TF 2.15.1, the same minor version")
+    assert check.closest_env(SPEC, _found("2.14.0"))[1].endswith("the closest in matrix.yaml")
+
+
+def test_a_file_without_versions_needs_from():
+    with pytest.raises(BadInput, match="records no Keras or TensorFlow version.*--from ENV"):
+        check.closest_env(SPEC, _found())
+
+
+def test_default_targets_are_the_newer_environments_of_the_default_profile():
+    assert check.default_targets(SPEC, "tf2.15") == ["tf2.16-tfkeras", "tf2.16-keras3.3", "tf2.21-keras3.15",
+                                                     "keras3.15-jax", "keras3.15-torch"]
+    assert check.default_targets(SPEC, "tf2.16-tfkeras") == ["tf2.16-keras3.3", "tf2.21-keras3.15",
+                                                             "keras3.15-jax", "keras3.15-torch"]
+    assert check.default_targets(SPEC, "tf2.21-keras3.15") == []
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "model.h5"
+    with h5py.File(path, "w") as handle:
+        handle.attrs.update(keras_version="2.15.0", backend="tensorflow", model_config="{}")
+    return path
+
+
+def test_a_plan_round_trips_through_its_file(model, tmp_path):
+    planned = check.plan([str(model), "--workdir", str(tmp_path / "w"), "--format", "json"], SPEC)
+    assert (planned.source, planned.targets, planned.output, planned.safe_mode) == \
+        ("tf2.15", ["tf2.16-tfkeras", "tf2.16-keras3.3", "tf2.21-keras3.15", "keras3.15-jax", "keras3.15-torch"],
+         "json", True)
+    path = planned.write()
+    assert check.CheckPlan.read(path) == planned
+    assert json.loads(path.read_text())["file"]["keras_version"] == "2.15.0"
+    cells = planned.cells("tf2.15") + planned.cells("tf2.21-keras3.15")
+    assert [(c["id"], c["role"], c["producer"]) for c in cells] == [
+        ("tf2.15/load_model", "reference", "tf2.15"), ("tf2.21-keras3.15/load_model", "target", "tf2.15")]
+
+
+def test_from_and_to_override_and_the_source_is_not_its_own_target(model):
+    planned = check.plan([str(model), "--from", "tf2.13", "--to", "tf2.13", "tf2.15", "--unsafe"], SPEC)
+    assert (planned.source, planned.targets, planned.safe_mode) == ("tf2.13", ["tf2.15"], False)
+    assert planned.source_why.startswith("named with --from") and "tf2.13 is the source" in planned.notes[0]
+
+
+def test_a_saved_model_is_checked_with_three_loaders():
+    planned = check.CheckPlan(file={"format": "savedmodel", "path": "/x/sm"}, architecture=None, source="a",
+                              source_why="", targets=["b"], targets_why="", inputs=None,
+                              custom_objects=None, safe_mode=True, output="md", workdir="/w", matrix="m",
+                              atol=0.0, rtol=0.0, seed=1)
+    assert planned.loaders == ("load_model", "TFSMLayer", "tf.saved_model.load")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--to", "tf9.9"], "--to: no environment named tf9.9"),
+    (["--from", "nope"], "--from: no environment named nope"),
+    (["--to", "tf2.15"], "no target environment: --to names only the source"),
+    (["--from", "tf2.21-keras3.15"], "none of the default profile is newer than tf2.21-keras3.15"),
+    (["--inputs", "{tmp}/missing.npz"], "--inputs .*missing.npz: no such file"),
+    (["--inputs", "{model}"], "--inputs .*model.h5: not an .npz file"),
+    (["--custom-objects", "{tmp}/layers.py"], r"--custom-objects .*layers.py:1: not valid Python"),
+])
+def test_bad_options_are_bad_input_naming_the_option(model, tmp_path, args, message):
+    (tmp_path / "layers.py").write_text("def broken(:\n")
+    args = [a.format(tmp=tmp_path, model=model) for a in args]
+    with pytest.raises(BadInput, match=message):
+        check.plan([str(model), *args], SPEC)
+
+
+def test_an_inputs_npz_is_accepted_by_its_resolved_path(model, tmp_path):
+    import numpy as np
+    np.savez(tmp_path / "x.npz", features=np.zeros((2, 6), "float32"))
+    planned = check.plan([str(model), "--inputs", str(tmp_path / "x.npz")], SPEC)
+    assert planned.inputs == str(tmp_path / "x.npz")
+
+
+def test_unparsable_options_exit_with_status_2(model):
+    with pytest.raises(SystemExit) as exc:
+        check.plan([str(model), "--format", "xml"], SPEC)
+    assert exc.value.code == 2
