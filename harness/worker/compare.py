@@ -5,16 +5,34 @@ Pure numpy, Python 3.7 syntax: it runs inside every environment under test.
 import numpy as np
 
 
-def as_output_list(outputs):
+def as_output_list(outputs, names=None):
     """Flatten what ``predict`` returned into a list of float64 numpy arrays.
 
-    A dict is ordered by key, so producer and consumer agree on the order.
+    A dict is ordered by ``names`` (the reference's output names, in the
+    reference's order) when its keys are those names; by N when its keys are
+    ``output_N`` (a SavedModel exported by Keras 3 numbers its outputs in the
+    model's order); else by key, so producer and consumer agree on the order.
     """
     if isinstance(outputs, dict):
-        return [np.asarray(outputs[key], dtype=np.float64) for key in sorted(outputs)]
+        keys = sorted(outputs)
+        if names and sorted(names) == keys:
+            keys = list(names)
+        elif keys and all(k.startswith("output_") and k[7:].isdigit() for k in keys):
+            keys.sort(key=lambda k: int(k[7:]))
+        return [np.asarray(outputs[key], dtype=np.float64) for key in keys]
     if isinstance(outputs, (list, tuple)):
         return [np.asarray(item, dtype=np.float64) for item in outputs]
     return [np.asarray(outputs, dtype=np.float64)]
+
+
+def output_names(outputs, model):
+    """The names of ``predict``'s outputs in the order :func:`as_output_list` gives them:
+    a dict's sorted keys, else the model's ``output_names`` (None when unknown)."""
+    if isinstance(outputs, dict):
+        return sorted(outputs)
+    names = list(getattr(model, "output_names", None) or [])
+    count = len(outputs) if isinstance(outputs, (list, tuple)) else 1
+    return names if len(names) == count else None
 
 
 def compare_outputs(expected, actual, atol, rtol):

@@ -64,13 +64,15 @@ def save(runtime, model, fmt, directory):
     return path
 
 
-def load(runtime, fmt, loader, path, rebuild, custom_objects=None, safe_mode=True):
+def load(runtime, fmt, loader, path, rebuild, custom_objects=None, safe_mode=True, input_order=None):
     """Load ``path`` (saved as ``fmt``) with ``loader``; returns an object with ``predict``.
 
     ``rebuild`` is a no-argument callable that builds the model's architecture with
     fresh weights, for the loaders that need the code. ``custom_objects`` is the
     fixture's (or user's) ``custom_objects(keras)`` dict, or None. ``safe_mode`` goes
     to load_model where it has one (see ``compat.KerasRuntime.safe_mode_guard``).
+    ``input_order`` is the model's input names in ``model.inputs`` order, which a
+    SavedModel's signature may not keep (Keras 3 names them ``inputs``, ``inputs_1``, ...).
     """
     if loader == "load_model":
         return runtime.load_model(path, custom_objects, safe_mode)
@@ -88,7 +90,7 @@ def load(runtime, fmt, loader, path, rebuild, custom_objects=None, safe_mode=Tru
         runtime.tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
         return model
     if loader == "tf.saved_model.load":
-        return SignatureModel(runtime.tf, runtime.tf.saved_model.load(path))
+        return SignatureModel(runtime.tf, runtime.tf.saved_model.load(path), input_order)
     if loader == "TFSMLayer":
         return LayerModel(runtime.tf, runtime.keras.layers.TFSMLayer(path, call_endpoint=SERVING))
     raise ValueError("unknown loader {!r} for format {!r}".format(loader, fmt))
@@ -111,12 +113,13 @@ class SignatureModel(object):
     """A SavedModel's serving signature behind Keras' ``predict(x)``.
 
     ``x`` is one array (a single input), a dict keyed by the signature's input
-    names, or a list (matched to the names in sorted order); each is converted to
-    the dtype the signature declares. Returns the signature's dict of outputs as
-    numpy arrays.
+    names, or a list (matched to the names in order: ``inputs``, ``inputs_1``, ...);
+    a dict keyed by the model's own input names is taken in ``input_order`` where
+    the signature renamed them. Each is converted to the dtype the signature
+    declares. Returns the signature's dict of outputs as numpy arrays.
     """
 
-    def __init__(self, tf, loaded):
+    def __init__(self, tf, loaded, input_order=None):
         if SERVING not in loaded.signatures:
             raise ValueError("the SavedModel has no {} signature (it has: {})".format(
                 SERVING, ", ".join(sorted(loaded.signatures)) or "none"))
@@ -125,9 +128,12 @@ class SignatureModel(object):
         self.function = loaded.signatures[SERVING]
         self.specs = self.function.structured_input_signature[1]
         self.input_specs = [(name, spec.shape.as_list(), spec.dtype.name) for name, spec in sorted(self.specs.items())]
+        self.input_order = input_order
 
     def predict(self, x, verbose=0):
-        names = sorted(self.specs)
+        names = sorted(self.specs, key=_position)
+        if isinstance(x, dict) and set(x) != set(names) and self.input_order and set(x) == set(self.input_order):
+            x = [x[name] for name in self.input_order]
         if isinstance(x, (list, tuple)) and len(x) == len(names):
             x = dict(zip(names, x))
         elif not isinstance(x, dict):
@@ -141,6 +147,12 @@ class SignatureModel(object):
                 ", ".join(names), ", ".join(missing)))
         feed = dict((name, self.tf.constant(x[name], dtype=spec.dtype)) for name, spec in self.specs.items())
         return _numpy_outputs(self.function(**feed))
+
+
+def _position(name):
+    """Sort key of signature input names: ``inputs`` < ``inputs_1`` < ``inputs_2`` < ``inputs_10``."""
+    base, _, suffix = name.rpartition("_")
+    return (base, int(suffix)) if base and suffix.isdigit() else (name, -1)
 
 
 class LayerModel(object):

@@ -118,7 +118,9 @@ def produce_cell(task, runtime, cell, cache):
         return out
     save_reference(directory, x, outputs)
     depth.record_state(directory, model, step, next_weights, note)
+    specs = runtime.input_specs(model) or []
     manifest = {
+        "output_names": compare.output_names(outputs, model), "input_names": [spec[0] for spec in specs],
         "producer": task["env"], "fixture": cell["fixture"], "format": fmt,
         "path": os.path.relpath(path, directory), "container": compat.container_of(path),
         "files": file_table(directory), "facts": runtime.facts(),
@@ -179,8 +181,9 @@ def consume_cell(task, runtime, cell):
         if depth.checks_compile(cell):  # one load serves every level, unless compiling is what fails
             loaded, compile_failure = guarded(lambda: runtime.load_model(path, custom, compile=True))
         if loaded is None:
-            loaded, failure = guarded(
-                lambda: formats.load(runtime, cell["format"], cell["loader"], path, rebuild, custom))
+            loaded, failure = guarded(lambda: formats.load(
+                runtime, cell["format"], cell["loader"], path, rebuild, custom,
+                input_order=manifest.get("input_names")))
     if failure:
         return failure
     x, expected = load_reference(directory)
@@ -189,7 +192,7 @@ def consume_cell(task, runtime, cell):
         return {"verdict": "load-error", "error_type": "AttributeError",
                 "error_message": "loaded object of type {} has no predict()".format(type(loaded).__name__)}
     try:
-        actual = compare.as_output_list(predict(runtime.feed(x), verbose=0))
+        actual = compare.as_output_list(predict(runtime.feed(x), verbose=0), manifest.get("output_names"))
     except Exception as exc:
         out = {"verdict": "load-error", "stage": "predict"}
         out.update(error_fields(exc))
