@@ -18,6 +18,7 @@ from harness import environments, interpreters
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
+from harness.processes import Interpreter, Launcher
 from harness.results import LEVELS, append_record, read_records
 from harness.supervisor import PhaseFiles, env_error_record, run_phase
 
@@ -99,7 +100,7 @@ def start(ctx: Context) -> None:
                                               matrix=str(ctx.spec.path)))
 
 
-def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> str | None:
+def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
     """Install the environment; on failure write its env-error record and return None."""
     env = ctx.spec.envs[files.env]
     if venv is None:
@@ -113,7 +114,7 @@ def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> str | N
     except environments.EnvError as exc:
         append_record(files.results, env_error_record(files, str(exc), exc.detail))
         return None
-    return str(environments.venv_python(venv))
+    return Interpreter(str(environments.venv_python(venv)))
 
 
 def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
@@ -121,9 +122,9 @@ def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     files = PhaseFiles(ctx.workdir, "produce", env)
     files.reset()
     shutil.rmtree(ctx.workdir / "artifacts" / env, ignore_errors=True)
-    python = _prepare(ctx, files, venv, log)
-    if python:
-        _run(ctx, files, python, produce_cells(ctx.selection, env))
+    launcher = _prepare(ctx, files, venv, log)
+    if launcher:
+        _run(ctx, files, launcher, produce_cells(ctx.selection, env))
 
 
 def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
@@ -136,13 +137,13 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     if not cells:
         log(f"{env}: no artifacts to consume (did the produce sessions run?)")
         return
-    python = _prepare(ctx, files, venv, log)
-    if python:
-        _run(ctx, files, python, cells)
+    launcher = _prepare(ctx, files, venv, log)
+    if launcher:
+        _run(ctx, files, launcher, cells)
 
 
-def _run(ctx: Context, files: PhaseFiles, python: str, cells: list[dict]) -> None:
-    run_phase(files, python, ctx.spec.envs[files.env].worker_variables(), ctx.task(files.phase, files.env),
+def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict]) -> None:
+    run_phase(files, launcher, ctx.spec.envs[files.env].worker_variables(), ctx.task(files.phase, files.env),
               cells, ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s)
 
 
