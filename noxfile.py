@@ -3,9 +3,11 @@
     nox -s matrix [-- --profile quick] [-- --envs A B]   the whole matrix, then the reports
     nox -l                                                one produce and one consume session per environment
     nox -s "consume(env='tf2.15')"                        one phase of one environment (its producers first)
+    nox -s images [-- --profile docker]                   pull or build the docker environments' images
     nox -s tests                                          the test suite
 
-Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each with uv.
+Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
+and a docker environment's sessions run its worker in a container instead (harness/containers.py).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from harness import images as images_mod  # noqa: E402
 from harness import interpreters, run  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
 
@@ -30,8 +33,10 @@ except SpecError as exc:
     SPEC, SPEC_ERROR = None, str(exc)
 
 ENV_PARAMS = [
-    # python=False (no venv) where no interpreter is found: the session records env-error.
-    nox.param(interpreters.find_python(env.python) or False, name, id=f"env='{name}'")
+    # python=False (no venv): a docker environment runs in a container; a venv environment
+    # whose interpreter is not found records env-error.
+    nox.param(False if env.runner == "docker" else (interpreters.find_python(env.python) or False), name,
+              id=f"env='{name}'")
     for name, env in (SPEC.envs.items() if SPEC else [])
 ]
 
@@ -79,6 +84,18 @@ SELECTED = run.selected_envs(sys.argv, SPEC) if SPEC else []
 def consume(session: nox.Session, env: str) -> None:
     """Load every producer's artifacts in one environment (the consumer)."""
     run.consume(_context(session), env, _venv(session), log=session.log)
+
+
+@nox.session(python=False)
+def images(session: nox.Session) -> None:
+    """Pull or build the Docker image of every docker environment of the selection, up front."""
+    ctx = _context(session)
+    try:
+        problems = images_mod.prepare_all(ctx.spec, ctx.selection.envs)
+    except images_mod.Unavailable as exc:
+        session.error(str(exc))
+    if problems:
+        session.error("; ".join(problems))
 
 
 @nox.session(python=False)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import environments, interpreters
+from harness import containers, environments, images, interpreters
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
@@ -86,7 +86,7 @@ class Context:
         return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level)
 
     def task(self, phase: str, env: str) -> dict:
-        return {"phase": phase, "env": env, "seed": self.spec.seed,
+        return {"phase": phase, "env": env, "seed": self.spec.seed, "device": self.spec.envs[env].device,
                 "fixtures": {name: str(f.path) for name, f in self.selection.fixtures.items()},
                 "artifacts_dir": str(self.workdir / "artifacts")}
 
@@ -103,6 +103,8 @@ def start(ctx: Context) -> None:
 def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
     """Install the environment; on failure write its env-error record and return None."""
     env = ctx.spec.envs[files.env]
+    if env.runner == "docker":
+        return _prepare_container(ctx, files, log)
     if venv is None:
         append_record(files.results, env_error_record(files, interpreters.where_looked(env.python)))
         return None
@@ -115,6 +117,18 @@ def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launche
         append_record(files.results, env_error_record(files, str(exc), exc.detail))
         return None
     return Interpreter(str(environments.venv_python(venv)))
+
+
+def _prepare_container(ctx: Context, files: PhaseFiles, log) -> Launcher | None:
+    """Get a docker environment's image; where it cannot run here write its skipped or env-error record."""
+    try:
+        return containers.launcher_for(ctx.spec.envs[files.env], ctx.spec, files,
+                                       [f.path for f in ctx.selection.fixtures.values()], log)
+    except images.Unavailable as exc:
+        append_record(files.results, env_error_record(files, str(exc), verdict="skipped"))
+    except environments.EnvError as exc:
+        append_record(files.results, env_error_record(files, str(exc), exc.detail))
+    return None
 
 
 def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
