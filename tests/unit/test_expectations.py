@@ -55,7 +55,8 @@ def _data(workdir, entries=None, today=RUN_DATE):
     ("keras>=3.13", {"tf2.21-keras3.15"}),
 ])
 def test_requirements_match_the_environments_pinned_versions(requirement, envs):
-    matched = {name for name, env in SHIPPED.envs.items() if spec.satisfies(env.versions(), requirement)}
+    matched = {name for name in SHIPPED.profiles["default"].envs
+               if spec.satisfies(SHIPPED.envs[name].versions(), requirement)}
     assert matched == envs
 
 
