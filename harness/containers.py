@@ -161,5 +161,6 @@ def launcher_for(env: EnvSpec, spec: MatrixSpec, files: PhaseFiles, fixtures: It
             raise images.Unavailable(f"no GPU: the Docker engine cannot give a container one ({missing})")
     with open(files.log, "a") as build_log:
         image = images.ensure(client, env, spec, log, lambda line: build_log.write(line + "\n"))
+    log(f"{env.name}: workers run in containers of {image}" + (" with every GPU" if env.device == "gpu" else ""))
     return ContainerLauncher(client, image, f"kcm-{files.phase}-{env.name}", tuple(mounts(files, fixtures)),
                              gpu=env.device == "gpu")
