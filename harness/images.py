@@ -172,12 +172,12 @@ def ensure(client: docker.DockerClient, env: EnvSpec, spec: MatrixSpec, log: Out
                            "pull or load it first, or log in to its registry")
         if error:
             log(f"{env.name}: {source} is not in the Docker engine and could not be pulled ({error}); "
-                f"building the equivalent from {BASE_IMAGE}")
+                f"using its equivalent built from {BASE_IMAGE}")
             ensure_base(client, log, output)
-            return build(client, env.name, BASE_IMAGE, _from_base(env, spec), output, make_venv=True)
+            return build(client, env.name, BASE_IMAGE, _from_base(env, spec), log, output, make_venv=True)
         log(f"{env.name}: pulled {source}")
     on_top = _on_top(env, spec)
-    return build(client, env.name, source, on_top, output, make_venv=False) if on_top else source
+    return build(client, env.name, source, on_top, log, output, make_venv=False) if on_top else source
 
 
 def _on_top(env: EnvSpec, spec: MatrixSpec) -> list[str]:
@@ -205,9 +205,11 @@ def dockerfile(source: str, requirements: list[str], make_venv: bool) -> str:
                                  make_venv=f"python3 -m venv {VENV} &&" if make_venv else "")
 
 
-def build(client: docker.DockerClient, env_name: str, source: str, requirements: list[str], output: Output,
-          make_venv: bool) -> str:
+def build(client: docker.DockerClient, env_name: str, source: str, requirements: list[str], log: Output,
+          output: Output, make_venv: bool) -> str:
     """Build (unless its tag exists) the image of :func:`dockerfile`; returns its tag.
+
+    ``log`` hears that a build starts, ``output`` gets the build's output.
 
     Raises:
         EnvError: the host has no CA bundle, or the build failed (the message ends with its last line).
@@ -227,7 +229,7 @@ def build(client: docker.DockerClient, env_name: str, source: str, requirements:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     context.seek(0)
-    output(f"building {tag} for {env_name}: FROM {source}, pip install {' '.join(requirements)}")
+    log(f"{env_name}: building {tag}: FROM {source}, pip install {' '.join(requirements)}")
     last = ""
     try:
         for chunk in client.api.build(fileobj=context, custom_context=True, tag=tag, network_mode="host",

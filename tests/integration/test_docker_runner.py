@@ -1,16 +1,18 @@
 """Workers in containers, on a real Docker engine: the supervisor isolates a crash or a hang in a
 container as it does in a local process; a GPU environment asks the engine for every GPU, and is
-skipped where the engine has none; workers have no network and consumers cannot write artifacts.
+skipped where the engine has none; workers have no network and consumers cannot write artifacts;
+an image named in matrix.yaml gets the environment's other packages on top, built once.
 
 Uses the debootstrap base image (Python 3.11 and nothing else): the stand-in worker needs no
 TensorFlow. test_docker_matrix.py runs the real worker in a real TensorFlow image.
 """
+import hashlib
 import time
 from pathlib import Path
 
 import pytest
 
-from harness import containers, images, run
+from harness import containers, images, run, spec
 from harness.results import read_records, resolve
 from harness.supervisor import PhaseFiles, run_phase
 
@@ -138,3 +140,26 @@ def test_without_a_gpu_the_gpu_environment_is_skipped_with_the_engines_reason(tm
 def test_the_probe_leaves_nothing_behind(docker_client):
     images.gpu_missing(docker_client)
     assert not [c for c in docker_client.containers.list(all=True) if c.image.tags == [images.PROBE_IMAGE]]
+
+
+def test_an_image_named_in_matrix_yaml_gets_the_other_packages_on_top_once(tmp_path, docker_client, base_image):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(f"""
+envs:
+  own: {{runner: docker, image: "{base_image}", packages: ["tensorflow==2.15.1", "six==1.16.0"]}}
+profiles:
+  default: {{envs: [own]}}
+""")
+    loaded = spec.load(path)
+    text = images.dockerfile(base_image, ["six==1.16.0"], make_venv=False)
+    tag = f"{images.BUILT_REPOSITORY}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    if images.present(docker_client, tag):
+        docker_client.images.remove(tag, force=True)
+    logs = []
+    assert images.ensure(docker_client, loaded.envs["own"], loaded, logs.append, lambda line: None) == tag
+    assert logs == [f"own: building {tag}: FROM {base_image}, pip install six==1.16.0"]
+    assert images.ensure(docker_client, loaded.envs["own"], loaded, logs.append, lambda line: None) == tag
+    assert len(logs) == 1
+    out = docker_client.containers.run(tag, ["python3", "-c", "import six; print(six.__version__)"], remove=True,
+                                       network_mode="none")
+    assert out.decode().strip() == "1.16.0"
