@@ -101,7 +101,8 @@ def start(ctx: Context) -> None:
 
 
 def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
-    """Install the environment; on failure write its env-error record and return None."""
+    """Install the environment (a docker one: get its image); where it cannot run, write its env-error
+    (or skipped) record and return None."""
     env = ctx.spec.envs[files.env]
     if env.runner == "docker":
         return _prepare_container(ctx, files, log)
