@@ -4,9 +4,11 @@
     nox -l                                  one produce and one consume session per environment
     nox -s "consume(env='tf2.15')"          one phase of one environment (its producers first)
     nox -s check -- model.keras [--to ENV ...]   check one model file in other environments
+    nox -s images [-- --profile docker]       pull or build the docker environments' images
     nox -s tests                            the test suite
 
-Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each with uv.
+Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
+and a docker environment's sessions run its worker in a container instead (harness/containers.py).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from harness import check as check_mod  # noqa: E402
+from harness import images as images_mod  # noqa: E402
 from harness import interpreters, run  # noqa: E402
 from harness.modelfile import BadInput  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
@@ -33,8 +36,10 @@ except SpecError as exc:
     SPEC, SPEC_ERROR = None, str(exc)
 
 ENV_PARAMS = [
-    # python=False (no venv) where no interpreter is found: the session records env-error.
-    nox.param(interpreters.find_python(env.python) or False, name, id=f"env='{name}'")
+    # python=False (no venv): a docker environment runs in a container; a venv environment
+    # whose interpreter is not found records env-error.
+    nox.param(False if env.runner == "docker" else (interpreters.find_python(env.python) or False), name,
+              id=f"env='{name}'")
     for name, env in (SPEC.envs.items() if SPEC else [])
 ]
 
@@ -87,6 +92,18 @@ def consume(session: nox.Session, env: str) -> None:
 def matrix(session: nox.Session) -> None:
     """The whole matrix: plan, produce and consume in every selected environment, then the reports."""
     _report(session)
+
+
+@nox.session(python=False)
+def images(session: nox.Session) -> None:
+    """Pull or build the Docker image of every docker environment of the selection, up front."""
+    ctx = _context(session)
+    try:
+        problems = images_mod.prepare_all(ctx.spec, ctx.selection.envs)
+    except images_mod.Unavailable as exc:
+        session.error(str(exc))
+    if problems:
+        session.error("; ".join(problems))
 
 
 @nox.session(python=False)

@@ -147,10 +147,12 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                     base = dict(id=key, producer=producer, consumer=consumer, fixture=fixture,
                                 format=fmt, loader=loader)
                     if prod_env_error:
-                        cells.append(Cell(verdict="env-error", reason=f"producer {producer}: {prod_env_error['reason']}",
+                        cells.append(Cell(verdict=prod_env_error["verdict"],
+                                          reason=f"producer {producer}: {prod_env_error['reason']}",
                                           error_text=prod_env_error.get("error_text"), **base))
                     elif cons_env_error:
-                        cells.append(Cell(verdict="env-error", reason=f"consumer {consumer}: {cons_env_error['reason']}",
+                        cells.append(Cell(verdict=cons_env_error["verdict"],
+                                          reason=f"consumer {consumer}: {cons_env_error['reason']}",
                                           error_text=cons_env_error.get("error_text"), **base))
                     elif key in loaded:
                         save = saves.get((fixture, loaded[key].get("artifact", fmt)), {})

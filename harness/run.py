@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import environments, golden, interpreters
+from harness import containers, environments, golden, images, interpreters
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
+from harness.processes import Interpreter, Launcher
 from harness.results import LEVELS, append_record, read_records
 from harness.supervisor import PhaseFiles, env_error_record, run_phase
 
@@ -88,7 +89,7 @@ class Context:
         return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level)
 
     def task(self, phase: str, env: str) -> dict:
-        return {"phase": phase, "env": env, "seed": self.spec.seed,
+        return {"phase": phase, "env": env, "seed": self.spec.seed, "device": self.spec.envs[env].device,
                 "fixtures": {name: str(f.path) for name, f in self.selection.fixtures.items()},
                 "artifacts_dir": str(self.workdir / "artifacts")}
 
@@ -102,8 +103,16 @@ def start(ctx: Context) -> None:
                                               matrix=str(ctx.spec.path)))
 
 
-def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log) -> str | None:
-    """Install ``files.env``'s packages into ``venv``; returns its interpreter's path.
+def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
+    """Install the environment (a docker one: get its image); where it cannot run, write its env-error
+    (or skipped) record and return None."""
+    if ctx.spec.envs[files.env].runner == "docker":
+        return _prepare_container(ctx, files, log)
+    return prepare(ctx.spec, files, venv, log)
+
+
+def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
+    """Install ``files.env``'s packages into ``venv``; returns a launcher of its interpreter.
 
     On failure (no interpreter, so no venv; or the install failed) it writes the
     phase's env-error record and returns None.
@@ -120,7 +129,19 @@ def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log
     except environments.EnvError as exc:
         append_record(files.results, env_error_record(files, str(exc), exc.detail))
         return None
-    return str(environments.venv_python(venv))
+    return Interpreter(str(environments.venv_python(venv)))
+
+
+def _prepare_container(ctx: Context, files: PhaseFiles, log) -> Launcher | None:
+    """Get a docker environment's image; where it cannot run here write its skipped or env-error record."""
+    try:
+        return containers.launcher_for(ctx.spec.envs[files.env], ctx.spec, files,
+                                       [f.path for f in ctx.selection.fixtures.values()], log)
+    except images.Unavailable as exc:
+        append_record(files.results, env_error_record(files, str(exc), verdict="skipped"))
+    except environments.EnvError as exc:
+        append_record(files.results, env_error_record(files, str(exc), exc.detail))
+    return None
 
 
 def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
@@ -128,10 +149,9 @@ def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     files = PhaseFiles(ctx.workdir, "produce", env)
     files.reset()
     shutil.rmtree(ctx.workdir / "artifacts" / env, ignore_errors=True)
-    python = prepare(ctx.spec, files, venv, log)
-    if python:
-        _run(ctx, files, python, produce_cells(ctx.selection, env))
-
+    launcher = _prepare(ctx, files, venv, log)
+    if launcher:
+        _run(ctx, files, launcher, produce_cells(ctx.selection, env))
 
 def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     """Load every producer's artifacts in ``env`` (one worker process)."""
@@ -144,13 +164,12 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     if not cells:
         log(f"{env}: no artifacts to consume (did the produce sessions run?)")
         return
-    python = prepare(ctx.spec, files, venv, log)
-    if python:
-        _run(ctx, files, python, cells)
+    launcher = _prepare(ctx, files, venv, log)
+    if launcher:
+        _run(ctx, files, launcher, cells)
 
-
-def _run(ctx: Context, files: PhaseFiles, python: str, cells: list[dict]) -> None:
-    run_phase(files, python, ctx.spec.envs[files.env].worker_variables(), ctx.task(files.phase, files.env),
+def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict]) -> None:
+    run_phase(files, launcher, ctx.spec.envs[files.env].worker_variables(), ctx.task(files.phase, files.env),
               cells, ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s)
 
 

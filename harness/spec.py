@@ -5,7 +5,7 @@ Validation happens before anything is installed: the JSON Schema
 types, then :func:`_check_semantics` checks what a schema cannot (profiles
 naming missing environments, malformed or unpinned version requirements,
 tolerance overrides that match everything or set nothing, expected failures
-with bad requirements or dates). Any problem raises :class:`SpecError` with one
+with bad requirements or dates, docker keys on a venv environment). Any problem raises :class:`SpecError` with one
 message naming the key path. (Fixture names are checked against the fixture
 files when a run is selected: ``harness.plan.select``.)
 """
@@ -125,16 +125,21 @@ class EnvSpec:
 
     ``packages`` are PEP 508 requirement strings; ``variables`` are extra
     environment variables for the worker (e.g. ``TF_USE_LEGACY_KERAS=1``).
+    ``runner`` is ``venv`` (a uv venv of ``python``, a minor version like
+    ``"3.11"``) or ``docker`` (a container of ``image``, None for the official
+    TensorFlow image of the TF pin; ``python`` is then None: the image's Python
+    runs, see ``harness.images``). ``device`` is ``cpu`` or ``gpu`` (docker only).
     """
 
     name: str
-    python: str
+    python: str | None
     packages: tuple[str, ...]
     variables: dict[str, str] = field(default_factory=dict)
     backend: str | None = None
     runner: str = "venv"
     device: str = "cpu"
     description: str = ""
+    image: str | None = None
 
     def requirements(self, extra_pins: tuple[ExtraPin, ...]) -> list[str]:
         """The packages to install: the env's own, then every extra pin that applies."""
@@ -267,6 +272,7 @@ def _check_semantics(raw: dict) -> None:
                 raise SpecError(f"{where}: {text!r} must pin an exact version with '==' "
                                 f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
         _check_keras_pins(f"envs.{name}", env, names)
+        _check_runner(f"envs.{name}", env, names)
     for i, override in enumerate(raw.get("tolerance", {}).get("overrides", [])):
         _check_override(f"tolerance.overrides[{i}]", override)
     for i, entry in enumerate(raw.get("expected_failures", [])):
@@ -318,6 +324,23 @@ def _check_keras_pins(where: str, env: dict, names: dict) -> None:
                             "pinned; add keras==3.X.Y (or tf-keras with TF_USE_LEGACY_KERAS)")
 
 
+def _check_runner(where: str, env: dict, names: dict) -> None:
+    """What only a docker environment may say, and what it must."""
+    if env.get("runner") != "docker":
+        for key, why in (("image", "only a docker environment (runner: docker) runs in an image"),
+                         ("device", "a GPU environment runs in a container (runner: docker), which asks the "
+                                    "Docker engine for the GPUs")):
+            if env.get(key, "cpu") != "cpu":
+                raise SpecError(f"{where}.{key}: {why}")
+        return
+    if "python" in env:
+        raise SpecError(f"{where}.python: a docker environment runs its image's Python (the report records "
+                        "which); remove python")
+    if "image" not in env and not TENSORFLOW_NAMES & set(names):
+        raise SpecError(f"{where}.packages: a docker environment without image needs a TensorFlow pin "
+                        "(tensorflow-cpu==X.Y.Z): its version names the image, tensorflow/tensorflow:X.Y.Z")
+
+
 def load(path: str | os.PathLike) -> MatrixSpec:
     """Read, validate and return ``matrix.yaml``.
 
@@ -345,10 +368,10 @@ def load(path: str | os.PathLike) -> MatrixSpec:
 def _build(path: Path, raw: dict) -> MatrixSpec:
     envs = {
         name: EnvSpec(
-            name=name, python=env["python"], packages=tuple(env["packages"]),
+            name=name, python=env.get("python"), packages=tuple(env["packages"]),
             variables=dict(env.get("env", {})), backend=env.get("backend"),
             runner=env.get("runner", "venv"), device=env.get("device", "cpu"),
-            description=env.get("description", ""),
+            description=env.get("description", ""), image=env.get("image"),
         )
         for name, env in raw["envs"].items()
     }

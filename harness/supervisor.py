@@ -1,7 +1,8 @@
 """Run the worker for one phase of one environment, and survive whatever it does.
 
-One worker process runs all the cells of a phase (TensorFlow is imported once).
-The supervisor watches it: a cell that kills the process (segfault, abort,
+One worker process runs all the cells of a phase (TensorFlow is imported once),
+started by a launcher (``harness.processes``: a venv's interpreter, or a
+container of ``harness.containers``). The supervisor watches it: a cell that kills the process (segfault, abort,
 ``os._exit``) becomes a ``crash`` record, a cell that runs past the per-cell
 timeout is killed and becomes a ``timeout`` record, and a new worker carries on
 with the cells left. A worker that dies before its first cell (TensorFlow does
@@ -11,14 +12,13 @@ the results file are never rewritten.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.plan import write_json
+from harness.processes import Launcher, LaunchError, describe_exit
 from harness.results import append_record, read_records
 
 WORKER = Path(__file__).resolve().parent / "worker" / "main.py"
@@ -75,20 +75,12 @@ def _base_record(files: PhaseFiles, cell: dict) -> dict:
     return record
 
 
-def env_error_record(files: PhaseFiles, reason: str, detail: str = "") -> dict:
-    """A record saying the whole environment failed for this phase (scope ``env``)."""
+def env_error_record(files: PhaseFiles, reason: str, detail: str = "", verdict: str = "env-error") -> dict:
+    """A record giving every cell of the environment in this phase one verdict (scope ``env``):
+    ``env-error`` (it could not be made), or ``skipped`` (this machine cannot run it, e.g. no GPU)."""
     role = "producer" if files.phase == "produce" else "consumer"
-    return {"phase": files.phase, "scope": "env", role: files.env, "verdict": "env-error",
+    return {"phase": files.phase, "scope": "env", role: files.env, "verdict": verdict,
             "reason": reason, "error_text": detail}
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
 
 
 def _log_tail(path: Path, offset: int) -> str:
@@ -109,13 +101,13 @@ def _read_progress(path: Path) -> dict | None:
         return None
 
 
-def run_phase(files: PhaseFiles, python: str, variables: dict[str, str], task: dict, cells: list[dict],
+def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
               cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER) -> None:
     """Run ``cells`` in worker processes until every cell has exactly one record.
 
     Args:
         files: where the results, log and task files go (see :class:`PhaseFiles`).
-        python: the environment's interpreter (absolute path).
+        launcher: starts the worker in the environment (a venv's interpreter, a container).
         variables: extra environment variables for the worker.
         task: the task fields shared by all cells (phase, env, seed, fixtures, dirs).
         cells: the cells, in order; each a dict with at least ``id``.
@@ -129,7 +121,7 @@ def run_phase(files: PhaseFiles, python: str, variables: dict[str, str], task: d
     """
     previous = signal.signal(signal.SIGTERM, _terminated)  # so the worker is killed with us
     try:
-        _run_cells(files, python, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)
+        _run_cells(files, launcher, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -138,17 +130,18 @@ def _terminated(signum, frame):
     raise SystemExit(f"terminated by signal {signal.Signals(signum).name}")
 
 
-def _run_cells(files: PhaseFiles, python: str, variables: dict[str, str], task: dict, cells: list[dict],
+def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
                cell_timeout_s: float, startup_timeout_s: float, worker: Path) -> None:
     done = {r.get("id") for r in read_records(files.results)}
     remaining = [c for c in cells if c["id"] not in done]
-    env = dict(os.environ, **variables, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    variables = dict(variables, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     while remaining:
         files.progress.unlink(missing_ok=True)
         write_json(files.task, dict(task, cells=remaining, results_path=str(files.results),
                                     progress_path=str(files.progress), facts_path=str(files.facts)))
         log_offset = files.log.stat().st_size if files.log.exists() else 0
-        outcome = _watch(files, [python, str(worker), str(files.task)], env, cell_timeout_s, startup_timeout_s)
+        outcome = _watch(files, launcher, [str(worker), str(files.task)], variables, cell_timeout_s,
+                         startup_timeout_s)
         done_now = {r.get("id") for r in read_records(files.results)}
         by_id = {c["id"]: c for c in remaining}
         left = [c for c in remaining if c["id"] not in done_now]
@@ -161,48 +154,40 @@ def _run_cells(files: PhaseFiles, python: str, variables: dict[str, str], task: 
             left = [c for c in left if c["id"] != current]
         elif left and len(left) == len(remaining):
             # No cell started or finished: the environment itself is broken.
+            tail = _log_tail(files.log, log_offset)
+            last = tail.splitlines()[-1].strip() if tail else ""
             append_record(files.results, env_error_record(
-                files, f"{outcome['reason']} before running a cell", _log_tail(files.log, log_offset)))
+                files, f"{outcome['reason']} before running a cell" + (f": {last}" if last else ""), tail))
             return
         remaining = left
 
 
-def _watch(files: PhaseFiles, argv: list[str], env: dict, cell_timeout_s: float,
-           startup_timeout_s: float) -> dict:
+def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: dict[str, str],
+           cell_timeout_s: float, startup_timeout_s: float) -> dict:
     """Start one worker and wait for it; kill it on a timeout. Returns what happened."""
     started = time.monotonic()
     with open(files.log, "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        try:
+            worker = launcher.start(args, variables, log)
+        except LaunchError as exc:
+            return {"verdict": "env-error", "cell": None, "reason": f"worker not started ({exc})"}
         try:
             while True:
-                try:
-                    code = proc.wait(timeout=POLL_S)
-                except subprocess.TimeoutExpired:
-                    code = None
+                code = worker.wait(POLL_S)
                 progress = _read_progress(files.progress)
                 if code is not None:
                     return {"verdict": "crash", "cell": progress and progress["cell"],
                             "seconds": progress and round(time.time() - progress["started"], 3),
-                            "reason": f"worker {_describe_exit(code)}"}
+                            "reason": f"worker {describe_exit(code)}"}
                 if progress is None and time.monotonic() - started > startup_timeout_s:
-                    _kill(proc)
+                    worker.kill()
                     return {"verdict": "env-error", "cell": None,
                             "reason": f"worker still starting after {startup_timeout_s:g} s, killed,"}
                 if progress is not None and time.time() - progress["started"] > cell_timeout_s:
-                    _kill(proc)
+                    worker.kill()
                     return {"verdict": "timeout", "cell": progress["cell"],
                             "seconds": round(time.time() - progress["started"], 3),
                             "reason": f"cell ran past its {cell_timeout_s:g} s timeout; worker killed"}
         except BaseException:
-            _kill(proc)
+            worker.kill()
             raise
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    """Kill the worker's whole process group and reap it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()

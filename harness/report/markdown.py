@@ -4,7 +4,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from harness.report.model import ReportData, signatures, where
-from harness.results import LEVELS, Cell
+from harness.results import LEVELS, Cell, counts
 
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
 FACT_COLUMNS = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
@@ -82,6 +82,7 @@ def render(data: ReportData) -> str:
     for fmt, loader in data.columns:
         out += [f"## `{fmt}` loaded with `{loader}`{level}", "", _table(data, fmt, loader), ""]
     out += _depth(data)
+    out += _device_pairs(data)
     out += ["## Negative control (fresh weights must mismatch)", "", _table(data, "negative-control", "rebuild",
                                                                          summarize_controls), ""]
     groups = data.failure_groups()
@@ -101,10 +102,43 @@ def render(data: ReportData) -> str:
             out += [f"## {verdict.capitalize()} ({sum(map(len, groups.values()))} cells)", ""]
             out += [f"- {reason} ({len(cells)} cells)" for reason, cells in groups.items()] + [""]
     out += ["## Environments", ""]
-    rows = [[name] + [env["facts"].get(k, "?") for k in FACT_COLUMNS] + [" ".join(env["packages"])]
+    rows = [[name, runner(env)] + [env["facts"].get(k, "?") for k in FACT_COLUMNS] + [" ".join(env["packages"])]
             for name, env in data.environments.items()]
-    out += [tabulate(rows, headers=["env", *FACT_COLUMNS, "requirements"], tablefmt="github"), ""]
+    out += [tabulate(rows, headers=["env", "runner", *FACT_COLUMNS, "requirements"], tablefmt="github"), ""]
     return "\n".join(out)
+
+
+def runner(env: dict) -> str:
+    """How an environment of the report ran: ``venv``, ``docker``, ``docker gpu``, plus its image if named."""
+    words = [env["runner"]] + (["gpu"] if env["device_requested"] == "gpu" else []) + \
+        ([env["image"]] if env["image"] else [])
+    return " ".join(words)
+
+
+def device_pair_rows(data: ReportData) -> list[list[str]]:
+    """Per device pair: its cells, their verdicts, and the range of the ``atol`` and ``rtol`` that
+    matrix.yaml gives them (also to the cells that did not run)."""
+    rows = []
+    for pair, cells in data.device_pairs().items():
+        tolerances = [data.selection.tolerance_for(c.fixture, c.format, c.producer, c.consumer) for c in cells]
+        spans = []
+        for key in ("atol", "rtol"):
+            values = sorted({getattr(t, key) for t in tolerances})
+            spans.append(f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g} to {values[-1]:g}")
+        rows.append([pair, str(len(cells)), ", ".join(f"{v} {n}" for v, n in counts(cells).items()), *spans])
+    return rows
+
+
+DEVICE_PAIR_HEADERS = ["producer>consumer device", "cells", "verdicts", "atol", "rtol"]
+
+
+def _device_pairs(data: ReportData) -> list[str]:
+    """The device-pair table: a model saved on one device and loaded on another."""
+    return ["## Device pairs", "",
+            "Cells by the devices their environments declare (`device` in matrix.yaml; results.json has the "
+            "device TensorFlow really used in each). Across devices the kernels differ, so matrix.yaml's "
+            "`tolerance.overrides` may loosen `gpu>cpu` and `cpu>gpu`.", "",
+            tabulate(device_pair_rows(data), headers=DEVICE_PAIR_HEADERS, tablefmt="github"), ""]
 
 
 def _depth(data: ReportData) -> list[str]:

@@ -129,6 +129,16 @@ class ReportData:
             groups[key].cells.append(cell)
         return sorted(groups.values(), key=lambda g: (-len(g.cells), g.signature))
 
+    def device_pairs(self) -> dict[str, list[Cell]]:
+        """The matrix's cells by device pair, ``"<producer device>><consumer device>"`` as the
+        environments declare them (``device`` of matrix.yaml, as tolerance overrides match them;
+        each ran cell also records the device TensorFlow really used), in sorted order."""
+        device = self.selection.device_of
+        out: dict[str, list[Cell]] = defaultdict(list)
+        for cell in self.matrix_cells:
+            out[f"{device(cell.producer)}>{device(cell.consumer)}"].append(cell)
+        return dict(sorted(out.items()))
+
     def reason_groups(self, verdict: str) -> dict[str, list[Cell]]:
         """Cells of one verdict (``unsupported``, ``skipped``) grouped by reason."""
         out: dict[str, list[Cell]] = defaultdict(list)
@@ -192,10 +202,12 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         facts = read_json(workdir / "results" / f"consume-{env}.facts.json") or \
             read_json(workdir / "results" / f"produce-{env}.facts.json")
         e = spec.envs[env]
-        environments[env] = {"python_requested": e.python, "packages": list(e.requirements(spec.extra_pins)),
+        environments[env] = {"python_requested": e.python, "runner": e.runner, "image": e.image,
+                             "device_requested": e.device, "packages": list(e.requirements(spec.extra_pins)),
                              "variables": e.worker_variables(), "description": e.description, "facts": facts}
     for name, gold in selection.goldens.items():
-        environments[name] = {"packages": [f"golden artifacts frozen {gold.frozen} in {gold.path.name}/"],
+        environments[name] = {"runner": "golden", "image": None, "device_requested": gold.device,
+                              "packages": [f"golden artifacts frozen {gold.frozen} in {gold.path.name}/"],
                               "variables": {}, "description": "golden", "facts": gold.facts}
     started = run.get("started")
     wall = round(time.time() - started, 1) if isinstance(started, (int, float)) else None

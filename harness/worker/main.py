@@ -32,6 +32,7 @@ REFERENCE_BATCH = 8
 # What the harness writes beside a saved model (not part of the artifact's hashed files).
 HARNESS_FILES = ("manifest.json", "reference.npz", depth.STATE_FILE, depth.COMPILE_FILE)
 FRESH_SEED_OFFSET = 1000  # the negative control and load_weights rebuild with other weights
+EXIT_NO_GPU = 3  # a GPU environment whose TensorFlow sees no GPU: the supervisor makes it env-error
 
 
 def sha256_of(path):
@@ -215,6 +216,10 @@ def main(argv):
     facts = runtime.facts()
     with open(task["facts_path"], "w") as handle:
         json.dump(facts, handle, indent=1, sort_keys=True)
+    if task.get("device") == "gpu" and facts["device"] != "gpu":
+        sys.stderr.write("asked for a GPU, but TensorFlow {} sees none (tf.config.list_physical_devices('GPU') "
+                         "is empty)\n".format(facts["tensorflow"]))
+        return EXIT_NO_GPU
     results = Results(task["results_path"], task["progress_path"])
     {"produce": produce, "consume": consume, "check": check.run}[task["phase"]](task, runtime, results)
     return 0

@@ -7,6 +7,7 @@ import pytest
 
 from harness.hints import blocked_by_safe_mode, hint_for
 from harness.results import read_records
+from harness.processes import Interpreter
 from harness.supervisor import PhaseFiles, run_phase
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))
@@ -103,7 +104,7 @@ def test_a_crashing_check_cell_keeps_its_role_and_loader(tmp_path):
     files.reset()
     cells = [{"id": "envT/load_model-segv", "role": "target", "loader": "load_model", "format": "h5",
               "fixture": "m.h5", "producer": "envS", "atol": 0, "rtol": 0}]
-    run_phase(files, sys.executable, {}, {}, cells, 30.0, 30.0, worker=FAKE)
+    run_phase(files, Interpreter(sys.executable), {}, {}, cells, 30.0, 30.0, worker=FAKE)
     (record,) = read_records(files.results)
     assert (record["verdict"], record["role"], record["loader"], record["consumer"], record["producer"]) == \
         ("crash", "target", "load_model", "envT", "envS")

@@ -44,7 +44,7 @@ def test_python_must_be_a_string(tmp_path):
 def test_unknown_key_is_named_with_the_allowed_ones(tmp_path):
     message = _error(tmp_path, GOOD.replace('python: "3.11",', 'python: "3.11", pyhton: "3.11",'))
     assert "envs.tf2.15: unknown key 'pyhton'" in message
-    assert "allowed: backend, description, device, env, packages, python, runner" in message
+    assert "allowed: backend, description, device, env, image, packages, python, runner" in message
 
 
 def test_profile_naming_a_missing_env(tmp_path):
@@ -186,3 +186,35 @@ profiles:"""))
     assert spec.satisfies(tf215, "tensorflow<2.16") and spec.satisfies(tf215, "tensorflow-cpu==2.15.*")
     assert spec.satisfies(tf215, "keras==2.15.*") and not spec.satisfies(tf215, "keras>=3")
     assert not spec.satisfies(tf215, "tf-keras>=2") and not spec.satisfies(tf215, "tensorflow-gpu>=2")
+
+
+DOCKER = GOOD.replace("profiles:", """\
+  cpu: {runner: docker, packages: ["tensorflow-cpu==2.15.1"]}
+  gpu: {runner: docker, device: gpu, image: "registry.example.com/tf:2.15", packages: ["keras==2.15.0"]}
+profiles:""")
+
+
+def test_docker_environments_are_read_without_a_python(tmp_path):
+    envs = _load(tmp_path, DOCKER).envs
+    assert (envs["cpu"].runner, envs["cpu"].python, envs["cpu"].image, envs["cpu"].device) == \
+        ("docker", None, None, "cpu")
+    assert (envs["gpu"].image, envs["gpu"].device) == ("registry.example.com/tf:2.15", "gpu")
+    assert (envs["tf2.15"].runner, envs["tf2.15"].image) == ("venv", None)
+
+
+@pytest.mark.parametrize("change, message", [
+    (('cpu: {runner: docker,', 'cpu: {runner: docker, python: "3.11",'),
+     "envs.cpu.python: a docker environment runs its image's Python"),
+    (('"tensorflow-cpu==2.15.1"]}\n  gpu', '"keras==2.15.0"]}\n  gpu'),
+     "envs.cpu.packages: a docker environment without image needs a TensorFlow pin"),
+    (('tf2.15: {python: "3.11",', 'tf2.15: {python: "3.11", device: gpu,'),
+     "envs.tf2.15.device: a GPU environment runs in a container (runner: docker)"),
+    (('tf2.15: {python: "3.11",', 'tf2.15: {python: "3.11", image: "tf:2.15",'),
+     "envs.tf2.15.image: only a docker environment (runner: docker) runs in an image"),
+    (('tf2.15: {python: "3.11",', 'tf2.15: {'), "envs.tf2.15: 'python' is missing"),
+    (("device: gpu", "device: tpu"), "envs.gpu.device: expected \"cpu\" (the default) or \"gpu\""),
+    (("cpu: {runner: docker", "cpu: {runner: podman"), "envs.cpu.runner: expected \"venv\""),
+])
+def test_docker_environment_errors_name_the_key_path(tmp_path, change, message):
+    assert change[0] in DOCKER
+    assert message in _error(tmp_path, DOCKER.replace(*change))

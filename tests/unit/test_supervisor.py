@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.processes import Interpreter
 from harness.results import read_records
 from harness.supervisor import PhaseFiles, run_phase
 
@@ -17,7 +18,7 @@ def _run(tmp_path, ids, cell_timeout_s=30.0, **task):
     files.reset()
     cells = [{"id": i, "producer": "envP", "fixture": "f", "format": "h5", "loader": "load_model",
               "atol": 1e-5, "rtol": 1e-4} for i in ids]
-    run_phase(files, sys.executable, {}, dict(task), cells, cell_timeout_s, 30.0, worker=FAKE)
+    run_phase(files, Interpreter(sys.executable), {}, dict(task), cells, cell_timeout_s, 30.0, worker=FAKE)
     return {r["id"]: r for r in read_records(files.results) if "id" in r}, read_records(files.results)
 
 
@@ -52,7 +53,7 @@ def test_records_already_written_are_kept_on_rerun(tmp_path):
     _run(tmp_path, ["a", "b-segv"])
     cells = [{"id": i, "producer": "envP", "fixture": "f", "format": "h5", "loader": "load_model",
               "atol": 0, "rtol": 0} for i in ["a", "b-segv", "c"]]
-    run_phase(files, sys.executable, {}, {}, cells, 30.0, 30.0, worker=FAKE)  # resumes: only "c" runs
+    run_phase(files, Interpreter(sys.executable), {}, {}, cells, 30.0, 30.0, worker=FAKE)  # resumes: only "c" runs
     ids = [r["id"] for r in read_records(files.results)]
     assert ids == ["a", "b-segv", "c"]
 
@@ -66,7 +67,8 @@ def test_sigterm_kills_the_worker_and_keeps_the_records(tmp_path):
         f"files = PhaseFiles(Path({str(tmp_path)!r}), 'consume', 'envA'); files.reset()\n"
         "cells = [{'id': i, 'producer': 'p', 'fixture': 'f', 'format': 'h5', 'loader': 'load_model',"
         " 'atol': 0, 'rtol': 0} for i in ('a', 'b-hang')]\n"
-        f"run_phase(files, sys.executable, {{}}, {{'pid_file': {str(pid_file)!r}}}, cells, 600, 60,"
+        "from harness.processes import Interpreter\n"
+        f"run_phase(files, Interpreter(sys.executable), {{}}, {{'pid_file': {str(pid_file)!r}}}, cells, 600, 60,"
         f" worker=Path({str(FAKE)!r}))\n")
     proc = subprocess.Popen([sys.executable, "-c", script])
     results = tmp_path / "results" / "consume-envA.jsonl"
