@@ -63,13 +63,16 @@ class Outcome:
                 "unexplained": [c.id for c in self.unexplained]}
 
 
-def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date) -> list[Outcome]:
+def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: dict | None = None) -> list[Outcome]:
     """Convert the matched cells in place (see the module docstring); one :class:`Outcome` per entry.
 
     Args:
         today: the date entries' ``expires`` is compared with (an entry is live through that day).
+        goldens: the golden producers (label -> ``harness.golden.Golden``), matched by the
+            versions their environment recorded.
     """
     versions = {name: env.versions() for name, env in spec.envs.items()}
+    versions.update({name: golden.versions() for name, golden in (goldens or {}).items()})
     outcomes = [Outcome(entry, not entry.live(today)) for entry in spec.expected_failures]
     for cell in cells:
         if cell.format == CONTROL_FORMAT or cell.verdict not in EXPLAINABLE | {"pass"}:

@@ -17,6 +17,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.version import Version
+
 from harness.results import read_records
 from harness.spec import SpecError
 
@@ -38,6 +40,17 @@ class Golden:
     @property
     def device(self) -> str:
         return self.facts.get("device", "cpu")
+
+    def versions(self) -> dict[str, Version]:
+        """``tensorflow`` and ``keras`` as the frozen environment recorded them (``tf-keras`` too,
+        where its Keras was tf_keras), as ``EnvSpec.versions`` gives them for a live environment."""
+        out = {}
+        for name in ("tensorflow", "keras"):
+            if self.facts.get(name):
+                out[name] = Version(self.facts[name])
+        if self.facts.get("keras_flavor") == "tf_keras" and "keras" in out:
+            out["tf-keras"] = out["keras"]
+        return out
 
     def artifact_dir(self, fixture: str, fmt: str) -> Path:
         return self.path / fixture / fmt

@@ -212,5 +212,5 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
     started = run.get("started")
     wall = round(time.time() - started, 1) if isinstance(started, (int, float)) else None
     cells = resolve(selection, workdir)
-    outcomes = expectations.apply(cells, spec, today or datetime.date.today())
+    outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens)
     return ReportData(selection, cells, environments, run, wall, outcomes, level)
