@@ -1,7 +1,8 @@
-"""The quick profile (Keras 2.15 in TF 2.15, tf_keras 2.16, Keras 3.15 on TF 2.21), run for real.
+"""The quick profile (Keras 2.15 in TF 2.15, tf_keras 2.16, Keras 3.15 on TF 2.21), run for real,
+with the golden artifacts of TF 2.4 and TF 2.7 (fixtures/golden) as extra producers.
 
-Every expected verdict below was first seen in a real run on 2026-11-29
-(reports of the default profile; tests/data/run-default holds its records).
+Every expected verdict below was first seen in a real run on 2026-11-29 (the default profile,
+whose records are in tests/data/run-default, and this very profile).
 """
 import xml.etree.ElementTree as ET
 
@@ -69,7 +70,7 @@ def test_keras3_cannot_write_or_load_a_keras_savedmodel(run):
 
 def test_negative_control_is_a_mismatch_everywhere(run):
     controls = [c for c in run["cells"].values() if c["format"] == "negative-control"]
-    assert len(controls) == 3 * 3 * 2
+    assert len(controls) == 3 * (3 + 2) * 2  # consumers x (producers + goldens) x fixtures
     assert {c["verdict"] for c in controls} == {"mismatch"}
 
 
@@ -79,3 +80,36 @@ def test_reports_are_written_and_consistent(run):
     cases = list(ET.parse(run["reports"] / "junit.xml").getroot().iter("testcase"))
     assert len(cases) == len(run["cells"])
     assert "cells: pass" in run["log"] and "wall time" in run["log"]
+
+
+def verdict(got):
+    """The run's own verdict, before an expected_failures entry turned it into xfail."""
+    return got["original_verdict"] or got["verdict"]
+
+
+def test_golden_tf24_artifacts_load_without_installing_tf24(run):
+    # An HDF5 model saved by Keras 2.4 on Python 3.8 still loads and matches in Keras 3.15.
+    got = cell(run, "golden-tf2.4", K3, "dense_bn", "h5", "load_model")
+    assert got["verdict"] == "pass" and got["max_abs"] <= got["atol"]
+    # Keras 2.4 wrote HDF5 under the .keras name; Keras 3 expects a zip there.
+    got = cell(run, "golden-tf2.4", K3, "dense_bn", "keras", "load_model")
+    assert verdict(got) == "load-error" and "File not found" in got["error_message"]
+    # Its Keras SavedModel carries optimizer slots that TF 2.21 cannot restore.
+    got = cell(run, "golden-tf2.4", K3, "dense_bn", "savedmodel", "TFSMLayer")
+    assert verdict(got) == "load-error" and "add_slot" in got["error_message"]
+    assert cell(run, "golden-tf2.4", K2, "dense_bn", "savedmodel", "load_model")["verdict"] == "pass"
+
+
+def test_check_levels_beyond_outputs(run):
+    levels = cell(run, K2, K2, "small_cnn", "h5", "load_model")["levels"]
+    assert {k: v["verdict"] for k, v in levels.items()} == {"weights": "pass", "compile": "pass", "training": "pass"}
+    # A Keras SavedModel reloads its outputs and weights, but not its optimizer's step count.
+    levels = cell(run, K2, K2, "small_cnn", "savedmodel", "load_model")["levels"]
+    assert levels["weights"]["verdict"] == "pass" and levels["compile"]["verdict"] == "mismatch"
+    assert "iteration 0, expected Adam at 3" in levels["compile"]["reason"]
+    # Keras 3.15 reads a TF 2.15 HDF5 model, but not its compiled loss and metrics.
+    levels = cell(run, K2, K3, "small_cnn", "h5", "load_model")["levels"]
+    assert levels["compile"]["verdict"] == "load-error" and "keras.metrics.mse" in levels["compile"]["reason"]
+    # dense_bn has Dropout: its training step draws fresh random numbers, so it cannot be compared.
+    levels = cell(run, K2, K2, "dense_bn", "h5", "load_model")["levels"]
+    assert levels["training"]["verdict"] == "unsupported" and "Dropout" in levels["training"]["reason"]
