@@ -1,0 +1,52 @@
+"""Every fixture of fixtures/ in the full-model formats (h5, .keras) of the quick environments.
+
+Each outcome asserted here was first seen in a real run on 2026-11-29 with these exact
+versions: Keras 2.15.0 in TF 2.15.1, tf_keras 2.16.0 on TF 2.16.2, Keras 3.15.1 on TF 2.21.0.
+"""
+import pytest
+
+from conftest import run_matrix
+from harness.plan import discover_fixtures
+from harness.run import ROOT
+
+K2, TFK, K3 = "tf2.15", "tf2.16-tfkeras", "tf2.21-keras3.15"
+FIXTURES = sorted(discover_fixtures(ROOT / "fixtures"))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return run_matrix(tmp_path_factory.mktemp("zoo"), "--profile", "roundtrip", "--no-goldens", succeeds=None)
+
+
+def cell(run, producer, consumer, fixture, fmt):
+    return run["cells"][f"{producer}>{consumer}/{fixture}/{fmt}/load_model"]
+
+
+def verdict(got):
+    return got["original_verdict"] or got["verdict"]
+
+
+@pytest.mark.parametrize("env", [K2, TFK, K3])
+def test_every_fixture_round_trips_in_its_own_environment(run, env):
+    failed = [f for f in FIXTURES
+              if "pass" not in {verdict(cell(run, env, env, f, fmt)) for fmt in ("h5", "keras")}]
+    assert not failed, f"{env}: no full-model format round-trips for {failed}"
+
+
+def test_safe_mode_refuses_a_lambda_in_dot_keras(run):
+    for env in (K2, TFK, K3):
+        got = cell(run, env, env, "lambda_layer", "keras")
+        assert verdict(got) == "load-error" and "deserialization of a Lambda layer" in got["error_message"], env
+    # The same Lambda in HDF5 loads in Keras 2.15, which has no safe_mode for HDF5.
+    assert cell(run, K2, K2, "lambda_layer", "h5")["verdict"] == "pass"
+
+
+def test_keras2_recurrent_config_keys_that_keras3_removed(run):
+    got = cell(run, K2, K3, "recurrent", "h5")
+    assert verdict(got) == "load-error" and "time_major" in got["error_message"]
+
+
+def test_keras2_cannot_write_a_subclassed_model_as_hdf5(run):
+    got = run["cells"][f"{K2}>{K2}/subclassed/h5/load_model"]
+    assert got["verdict"] == "skipped" and "failed to save h5" in got["reason"]
+    assert "NotImplementedError" == got["error_type"]
