@@ -26,17 +26,26 @@ def verdict(got):
     return got["original_verdict"] or got["verdict"]
 
 
+def refused_by_safe_mode(got):
+    message = got.get("error_message") or ""
+    return verdict(got) == "load-error" and "Requested the deserialization of a" in message and "Lambda" in message
+
+
 @pytest.mark.parametrize("env", [K2, TFK, K3])
 def test_every_fixture_round_trips_in_its_own_environment(run, env):
+    """Each fixture passes in h5 or .keras where it was saved, unless safe_mode (on by default)
+    refuses it: a Lambda in Keras 3, whose refusal is checked below."""
     failed = [f for f in FIXTURES
-              if "pass" not in {verdict(cell(run, env, env, f, fmt)) for fmt in ("h5", "keras")}]
+              if "pass" not in {verdict(cell(run, env, env, f, fmt)) for fmt in ("h5", "keras")}
+              and not all(refused_by_safe_mode(cell(run, env, env, f, fmt)) for fmt in ("h5", "keras"))]
     assert not failed, f"{env}: no full-model format round-trips for {failed}"
 
 
 def test_safe_mode_refuses_a_lambda_in_dot_keras(run):
     for env in (K2, TFK, K3):
-        got = cell(run, env, env, "lambda_layer", "keras")
-        assert verdict(got) == "load-error" and "deserialization of a Lambda layer" in got["error_message"], env
+        assert refused_by_safe_mode(cell(run, env, env, "lambda_layer", "keras")), env
+    # Keras 3.15 refuses it in HDF5 too (keras-team/keras#21602)
+    assert refused_by_safe_mode(cell(run, K3, K3, "lambda_layer", "h5"))
     # The same Lambda in HDF5 loads in Keras 2.15, which has no safe_mode for HDF5.
     assert cell(run, K2, K2, "lambda_layer", "h5")["verdict"] == "pass"
 
