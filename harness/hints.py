@@ -16,6 +16,42 @@ HINTS: tuple[tuple[str, str], ...] = (
      "Blocked by safe_mode: the file holds Python code (a Lambda layer's bytecode) that would run on load. If "
      "you trust the file, rerun with --unsafe (load_model(..., safe_mode=False)); better, replace the Lambda "
      "with a registered custom layer."),
+    (r"Full object config: \{'module': 'keras\.src\.models\.",
+     "Written by Keras 3 (its .keras config names keras.src.models classes), which Keras 2 and tf_keras cannot "
+     "import. Load it with Keras 3, or re-save it from Keras 3 as .h5."),
+    (r"Full object config: \{'module': 'keras\.src\.engine\.",
+     "Written by Keras 2.13 to 2.15 (its .keras config names keras.src.engine classes), which Keras 3 cannot "
+     "import. Re-save it as .h5 in the producer, or load it with tf_keras (TF_USE_LEGACY_KERAS=1)."),
+    (r"Full object config: \{'module': 'tf_keras\.",
+     "Written by tf_keras (legacy Keras 2; its .keras config names tf_keras classes). Load it with tf_keras "
+     "(TF_USE_LEGACY_KERAS=1), or re-save it as .h5."),
+    # Before the JSON and custom-class rows: these name a class of Keras itself that one loader cannot rebuild.
+    (r"Unknown layer: 'NotEqual'",
+     "Keras 3 writes the mask of Embedding(mask_zero=True) into an .h5 config as a NotEqual operation, which its "
+     "own legacy HDF5 loader cannot rebuild. Save the model as .keras, or rebuild it from code and load_weights."),
+    (r"Error when deserializing class '\w+' using config=\{.*'activation': \{'module': 'builtins', 'class_name': 'function'",
+     "Keras 2.15 and tf_keras (seen; the registered_name serialization came with 2.13) write a registered "
+     "activation function into .h5 as {'class_name': 'function'}, which their own HDF5 loader cannot resolve, "
+     "even with custom_objects (Unknown activation function: 'function'). Save the model as .keras, or rebuild "
+     "it from code and load_weights."),
+    (r"Error when deserializing class '(DepthwiseConv2D|MultiHeadAttention)' using config=",
+     "Keras 2 wrote layer arguments that Keras 3 removed (DepthwiseConv2D 'groups', MultiHeadAttention "
+     "'query_shape'/'key_shape'/'value_shape'); Keras 3 cannot read this .h5 config. Rebuild the model in Keras 3 "
+     "from code and load the weights (weights_h5)."),
+    (r"'str' object has no attribute 'quantization_mode'",
+     "Keras 3's HDF5 loader cannot rebuild a Keras 2 layer's mixed-precision dtype policy from its .h5 config. "
+     "Rebuild the model in Keras 3 with the same dtype policy and load the weights."),
+    (r"Invalid dtype: str\d+",
+     "A Keras 2 string layer (StringLookup with string inputs) stored a NumPy bytes dtype (str256) that Keras 3 "
+     "does not accept, in .h5 configs and weights alike. Rebuild the layer in Keras 3 with its vocabulary "
+     "argument and move only the numeric weights."),
+    (r"Invalid Functional model configuration\. The graph of the Functional model either has loops or disconnected",
+     "Keras 3 cannot rebuild the .h5 config of a Keras 2 model that nests a Model or Sequential as a layer (its "
+     "inbound nodes do not resolve). Rebuild the model in Keras 3 from code and load the weights."),
+    (r"Layer count mismatch when loading weights from file\. Model expected 0 layers",
+     "The .h5 holds a subclassed model whose config Keras 3's HDF5 loader cannot rebuild: it builds an empty "
+     "model and finds nowhere to put the saved layers. Save subclassed models as .keras, or rebuild from code "
+     "and load_weights."),
     (r"Could not locate class '(Functional|Sequential|Model)'",
      "An architecture JSON written by Keras 2 (model.to_json()) names its model class 'Functional' without a "
      "module, which Keras 3's model_from_json cannot find. Build the model in code in this Keras and call "
@@ -31,15 +67,6 @@ HINTS: tuple[tuple[str, str], ...] = (
     (r"Binding inputs to tf\.function failed due to `too many positional arguments`",
      "TFSMLayer passes its input positionally, so a serving signature with several named inputs cannot be "
      "called through it. Call tf.saved_model.load(path).signatures['serving_default'](**inputs) instead."),
-    (r"Full object config: \{'module': 'keras\.src\.models\.",
-     "Written by Keras 3 (its .keras config names keras.src.models classes), which Keras 2 and tf_keras cannot "
-     "import. Load it with Keras 3, or re-save it from Keras 3 as .h5."),
-    (r"Full object config: \{'module': 'keras\.src\.engine\.",
-     "Written by Keras 2.13 to 2.15 (its .keras config names keras.src.engine classes), which Keras 3 cannot "
-     "import. Re-save it as .h5 in the producer, or load it with tf_keras (TF_USE_LEGACY_KERAS=1)."),
-    (r"Full object config: \{'module': 'tf_keras\.",
-     "Written by tf_keras (legacy Keras 2; its .keras config names tf_keras classes). Load it with tf_keras "
-     "(TF_USE_LEGACY_KERAS=1), or re-save it as .h5."),
     (r"Unrecognized keyword arguments: \['batch_shape'|class 'InputLayer' using config=\{'batch_shape'",
      "Keras 3 writes InputLayer(batch_shape=...); Keras 2 and tf_keras only know batch_input_shape. "
      "Load it with Keras 3, or export a TF SavedModel (model.export) and load that with tf.saved_model.load."),

@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from harness.hints import hint_for, normalize
 
@@ -62,3 +63,31 @@ def test_hints_match_real_signatures():
     assert "rename the file to .h5".lower() in hint_for(
         "ValueError: File not found: filepath=/x/model.keras. Please ensure the file is an accessible").lower()
     assert hint_for("SomethingNew: never seen") is None
+
+
+@pytest.mark.parametrize("signature, expected", [
+    # A tf_keras .keras file in Keras 3: the config names tf_keras classes; not a JSON or custom-class problem.
+    ("TypeError: Could not locate class 'Functional'. Make sure custom classes and functions are decorated with "
+     "`@keras.saving.register_keras_serializable()`. Full object config: {'module': 'tf_keras.src.engine.functional', "
+     "'class_name': 'Functional'", "Written by tf_keras"),
+    # A Keras 2 architecture JSON in Keras 3: no module in the config.
+    ("TypeError: Could not locate class 'Functional'. Make sure custom classes are decorated with "
+     "`@keras.saving.register_keras_serializable()`. Full object config: {'class_name': 'Functional', 'config': {",
+     "architecture JSON"),
+    ("ValueError: Unknown layer: 'NotEqual'. Please ensure you are using a `keras.utils.custom_object_scope`",
+     "mask_zero"),
+    ("TypeError: Error when deserializing class 'Dense' using config={'name': 'dense', 'trainable': True, 'dtype': "
+     "'float32', 'units': 6, 'activation': {'module': 'builtins', 'class_name': 'function', 'config': 'kcm>scaled_tanh'",
+     "activation function"),
+    ("TypeError: Error when deserializing class 'DepthwiseConv2D' using config={'name': 'depthwise_conv2d'", "'groups'"),
+    ("AttributeError: 'str' object has no attribute 'quantization_mode'", "mixed-precision"),
+    ("ValueError: Invalid dtype: str256", "StringLookup"),
+    ("ValueError: Invalid Functional model configuration. The graph of the Functional model either has loops or "
+     "disconnected nodes.", "nests a Model"),
+    ("ValueError: Layer count mismatch when loading weights from file. Model expected 0 layers, found 3 saved layers.",
+     "subclassed"),
+    ("ValueError: Layer count mismatch when loading weights from file. Model expected 3 layers, found 0 saved layers.",
+     "weights.h5 layout"),
+])
+def test_hints_of_the_fixture_zoo_signatures(signature, expected):
+    assert expected in hint_for(signature)
