@@ -41,13 +41,20 @@ HINTS: tuple[tuple[str, str], ...] = (
     (r"'str' object has no attribute 'quantization_mode'",
      "Keras 3's HDF5 loader cannot rebuild a Keras 2 layer's mixed-precision dtype policy from its .h5 config. "
      "Rebuild the model in Keras 3 with the same dtype policy and load the weights."),
-    (r"Invalid dtype: str\d+",
-     "A Keras 2 string layer (StringLookup with string inputs) stored a NumPy bytes dtype (str256) that Keras 3 "
-     "does not accept, in .h5 configs and weights alike. Rebuild the layer in Keras 3 with its vocabulary "
-     "argument and move only the numeric weights."),
     (r"Invalid Functional model configuration\. The graph of the Functional model either has loops or disconnected",
      "Keras 3 cannot rebuild the .h5 config of a Keras 2 model that nests a Model or Sequential as a layer (its "
      "inbound nodes do not resolve). Rebuild the model in Keras 3 from code and load the weights."),
+    (r"expected 0 variables, but received \d+ variables|loading weights into a model that has not yet been built",
+     "The model was rebuilt (model_from_json, or a subclassed model from its config) but not built, so its "
+     "layers have no variables for load_weights yet. Call it on a batch (or model.build(shape)) before "
+     "load_weights, or save the whole model as .keras."),
+    (r"'>' not supported between instances of 'NoneType' and 'int'",
+     "Keras 3 restored the compile state of a Keras 2 .keras file without steps_per_execution, so predict "
+     "fails. Load it with compile=False and compile it in Keras 3, or re-save it from Keras 3."),
+    (r"^InvalidArgumentError: (Exception encountered when calling TFSMLayer\.call\(\)\. )?Graph execution error",
+     "The SavedModel loaded, but its graph failed when called (the cell's error text names the node and "
+     "shapes; a graph traced for one batch size fails on others). Export Keras 3 models with model.export, "
+     "whose serving signature keeps the batch dimension free."),
     (r"Layer count mismatch when loading weights from file\. Model expected 0 layers",
      "The .h5 holds a subclassed model whose config Keras 3's HDF5 loader cannot rebuild: it builds an empty "
      "model and finds nowhere to put the saved layers. Save subclassed models as .keras, or rebuild from code "

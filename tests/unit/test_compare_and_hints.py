@@ -81,7 +81,11 @@ def test_hints_match_real_signatures():
      "activation function"),
     ("TypeError: Error when deserializing class 'DepthwiseConv2D' using config={'name': 'depthwise_conv2d'", "'groups'"),
     ("AttributeError: 'str' object has no attribute 'quantization_mode'", "mixed-precision"),
-    ("ValueError: Invalid dtype: str256", "StringLookup"),
+    ("ValueError: Layer 'layer_normalization_1' expected 0 variables, but received 2 variables during loading.",
+     "not built"),
+    ("TypeError: '>' not supported between instances of 'NoneType' and 'int'", "steps_per_execution"),
+    ("InvalidArgumentError: Exception encountered when calling TFSMLayer.call(). Graph execution error:",
+     "model.export"),
     ("ValueError: Invalid Functional model configuration. The graph of the Functional model either has loops or "
      "disconnected nodes.", "nests a Model"),
     ("ValueError: Layer count mismatch when loading weights from file. Model expected 0 layers, found 3 saved layers.",
