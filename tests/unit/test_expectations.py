@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, run, spec
+from harness import golden, report, run, spec
 from harness.plan import Selection, discover_fixtures
 from harness.report.markdown import summarize
 from harness.run import DEFAULT_MATRIX, ROOT
@@ -185,3 +185,33 @@ def test_closest_passes_are_the_highest_margins(workdir, tmp_path):
     section = md[md.index("## Closest passes"):]
     assert f"{closest[0].margin:.3f}" in section and "No pass recorded a margin" not in section
     assert f"{closest[0].margin:.3f}" in (tmp_path / "reports" / "matrix.html").read_text()
+
+
+QUICK_ALL = Path(__file__).resolve().parent.parent / "data" / "run-quick-all"
+
+
+def _quick_all_data(tmp_path, entries=None):
+    shutil.copytree(QUICK_ALL, tmp_path / "run")
+    workdir = tmp_path / "run"
+    loaded = SHIPPED if entries is None else dataclasses.replace(SHIPPED, expected_failures=tuple(entries))
+    recorded = json.loads((workdir / "run.json").read_text())
+    fixtures = {k: v for k, v in discover_fixtures(ROOT / "fixtures").items() if k in recorded["fixtures"]}
+    goldens = {k: v for k, v in golden.discover(ROOT / "fixtures" / "golden").items() if k in recorded["goldens"]}
+    selection = Selection("quick", tuple(recorded["envs"]), fixtures, tuple(recorded["formats"]), loaded, goldens)
+    return report.build(loaded, selection, workdir, RUN_DATE)
+
+
+def test_the_shipped_entries_explain_the_quick_run_of_every_fixture_and_the_goldens(tmp_path):
+    data = _quick_all_data(tmp_path)
+    assert data.unexpected_failures == [] and data.xpasses == [] and data.problems() == []
+    xfails = [c for c in data.matrix_cells if c.verdict == "xfail"]
+    assert len(xfails) == 557 and {c.producer for c in xfails} >= {"golden-tf2.4", "golden-tf2.7"}
+    # The goldens are matched by their recorded versions: TF 2.4's SavedModel keeps its Keras metadata
+    # and loads, TF 2.7's does not.
+    (old,) = {c.verdict for c in data.cells_at("tf_saved_model", "load_model", "golden-tf2.4", "tf2.15")
+              if c.fixture in ("dense_bn", "small_cnn", "twin_dense")}
+    (newer,) = {c.verdict for c in data.cells_at("tf_saved_model", "load_model", "golden-tf2.7", "tf2.15")
+                if c.fixture in ("dense_bn", "small_cnn", "twin_dense")}
+    assert (old, newer) == ("pass", "xfail")
+    # Without its entries the run fails on every one of those cells.
+    assert len(_quick_all_data(tmp_path / "bare", entries=()).unexpected_failures) == 557
