@@ -138,7 +138,11 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
         for consumer in selection.envs:
             cons_env_error = next((r for r in consumed[consumer] if r.get("scope") == "env"), None)
             loaded = {r["id"]: r for r in consumed[consumer] if "id" in r}
+            # A golden producer holds only the fixtures it froze: the others are no cells of its row.
+            frozen = {r["fixture"] for r in produced[producer]} if producer in selection.goldens else None
             for fixture in selection.fixtures:
+                if frozen is not None and fixture not in frozen:
+                    continue
                 fixture_saves = [saves.get((fixture, f)) for f in selection.formats]
                 planned = [(f, loader) for f in selection.formats for loader in LOADERS[f]]
                 planned.append((CONTROL_FORMAT, CONTROL_LOADER))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +28,7 @@ class FailureGroup:
 class ReportData:
     """The resolved matrix of one run, ready to render.
 
-    ``wall_s`` is seconds since the run started (``run.json``), or None.
+    ``wall_s`` is seconds from the run's start (``run.json``) to its last result line, or None.
     ``expectations`` has one outcome per ``expected_failures`` entry. ``level``
     is the check level the format tables show (``harness.results.LEVELS``); the
     counts, problems and exit status are always those of the ``outputs`` level.
@@ -210,7 +209,9 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
                               "packages": [f"golden artifacts frozen {gold.frozen} in {gold.path.name}/"],
                               "variables": {}, "description": "golden", "facts": gold.facts}
     started = run.get("started")
-    wall = round(time.time() - started, 1) if isinstance(started, (int, float)) else None
+    # The run ends with its last result line (re-rendering the report later does not lengthen it).
+    ends = [p.stat().st_mtime for p in (workdir / "results").glob("*.jsonl")]
+    wall = round(max(ends) - started, 1) if isinstance(started, (int, float)) and ends else None
     cells = resolve(selection, workdir)
     outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens)
     return ReportData(selection, cells, environments, run, wall, outcomes, level)
