@@ -115,3 +115,20 @@ def test_a_torn_last_line_and_missing_phases_are_not_fatal(workdir):
     data = _data(workdir)
     missing = [c for c in data.matrix_cells if c.consumer == "tf2.13" and c.verdict == "skipped"]
     assert missing and all("no consume result" in c.reason for c in missing)
+
+
+def test_garbage_lines_and_non_object_json_files_are_skipped_not_fatal(workdir):
+    before = _data(workdir).counts()
+    with open(workdir / "results" / "consume-tf2.15.jsonl", "ab") as handle:
+        handle.write(b'garbage\n123\n[1, 2]\n"text"\nnull\n\xff\xfe\x00 not utf-8\n')
+    with open(workdir / "results" / "produce-tf2.15.jsonl", "a") as handle:
+        handle.write('42\n')
+    (workdir / "results" / "consume-tf2.15.facts.json").write_text("[1]")
+    (workdir / "run.json").write_text(json.dumps({"envs": ["tf2.10", "tf2.13", "tf2.15", "tf2.16-tfkeras",
+                                                           "tf2.16-keras3.3", "tf2.21-keras3.15"],
+                                                  "fixtures": ["dense_bn", "small_cnn", "twin_dense"],
+                                                  "formats": json.loads((RUN / "run.json").read_text())["formats"]}))
+    assert _data(workdir).counts() == before
+    assert report.model.read_json(workdir / "nothing.json") == {}
+    (workdir / "list.json").write_text("[1]")
+    assert report.model.read_json(workdir / "list.json") == {}
