@@ -180,6 +180,14 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     a live ``expected_failures`` entry of matrix.yaml, or when an entry claims a
     pass (``ReportData.problems``). ``today`` dates the entries' expiry (default: today).
     """
+    results = ctx.workdir / "results"
+    if not any((results / f"{phase}-{env}.jsonl").is_file()
+               for env in ctx.selection.envs for phase in ("produce", "consume")):
+        # Nothing ran here (a mistyped --workdir, or another profile's run): every cell would be
+        # `skipped`, which fails nothing, so the run would look green; and the reports of the
+        # last real run would be overwritten. Refuse instead.
+        return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {results}; "
+                "nothing to report (run nox -s matrix first, or give the --workdir and --profile it used)"]
     data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
     for path in report_mod.write_all(data, ctx.reports):
         log(f"wrote {path}")

@@ -132,3 +132,17 @@ def test_garbage_lines_and_non_object_json_files_are_skipped_not_fatal(workdir):
     assert report.model.read_json(workdir / "nothing.json") == {}
     (workdir / "list.json").write_text("[1]")
     assert report.model.read_json(workdir / "list.json") == {}
+
+
+def test_a_work_dir_without_results_is_refused_and_leaves_the_last_reports_alone(tmp_path):
+    from harness import run
+    loaded = spec.load(DEFAULT_MATRIX)
+    fixtures = {k: v for k, v in discover_fixtures(ROOT / "fixtures").items() if k == "dense_bn"}
+    selection = Selection("quick", ("tf2.15",), fixtures, ("h5",), loaded)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "matrix.md").write_text("the last real run")
+    ctx = run.Context(loaded, selection, tmp_path / "typo", reports)
+    (problem,) = run.report(ctx, log=lambda _: None)
+    assert f"--workdir {tmp_path / 'typo'}: no results of tf2.15" in problem
+    assert (reports / "matrix.md").read_text() == "the last real run"
