@@ -22,7 +22,7 @@ import jsonschema
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from harness.tolerance import ToleranceRules, accepts, names
 
@@ -223,6 +223,10 @@ def pinned_version(req: Requirement) -> str | None:
     """The version of an exact ``==`` pin (no wildcard), else None."""
     specs = list(req.specifier)
     if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+        try:  # "===" takes any string ("===2.15.1foo"), which is no version to compare
+            Version(specs[0].version)
+        except InvalidVersion:
+            return None
         return specs[0].version
     return None
 

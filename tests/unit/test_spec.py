@@ -218,3 +218,10 @@ def test_docker_environments_are_read_without_a_python(tmp_path):
 def test_docker_environment_errors_name_the_key_path(tmp_path, change, message):
     assert change[0] in DOCKER
     assert message in _error(tmp_path, DOCKER.replace(*change))
+
+
+def test_an_arbitrary_equality_pin_that_is_no_version_is_refused_not_a_crash(tmp_path):
+    message = _error(tmp_path, GOOD.replace("tensorflow-cpu==2.15.1", "tensorflow-cpu===2.15.1foo"))
+    assert "envs.tf2.15.packages[0]: 'tensorflow-cpu===2.15.1foo' must pin an exact version with '=='" in message
+    loaded = _load(tmp_path, GOOD.replace('"keras==3.15.1"', '"keras==3.15.1", "somelib===weird"'))
+    assert "somelib" not in loaded.envs["k3"].versions()
