@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -307,11 +308,26 @@ def _check_expected_failure(where: str, entry: dict) -> None:
         raise SpecError(f"{where}.expires: {entry['expires']!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line error as one line: where, what, and a hint for tabs."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    text = " ".join(problem.split()) + (f" ({' '.join(context.split())})" if context else "")
+    if "'\\t'" in problem:
+        text += "; indent with spaces, not tabs"
+    return f"line {mark.line + 1}, column {mark.column + 1}: {text}" if mark else text
+
+
 def _requirement(where: str, text: str) -> Requirement:
     try:
         return Requirement(text)
     except InvalidRequirement as exc:
-        raise SpecError(f"{where}: {text!r} is not a valid requirement ({exc})") from None
+        # packaging's message draws a caret under the text on further lines: keep its first line.
+        why = str(exc).splitlines()[0] if str(exc) else "unparsable"
+        single_equals = re.search(r"(?<![=<>!~])=(?!=)", text)  # "tensorflow-cpu=2.15"
+        hint = "; pin with '==' (name==X.Y.Z)" if single_equals else ""
+        raise SpecError(f"{where}: {text!r} is not a valid requirement ({why}){hint}") from None
 
 
 def _check_keras_pins(where: str, env: dict, names: dict) -> None:
@@ -357,7 +373,7 @@ def load(path: str | os.PathLike) -> MatrixSpec:
     except FileNotFoundError:
         raise SpecError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        raise SpecError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     schema = json.loads(SCHEMA_PATH.read_text())
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(raw))
     try:

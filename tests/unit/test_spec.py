@@ -225,3 +225,18 @@ def test_an_arbitrary_equality_pin_that_is_no_version_is_refused_not_a_crash(tmp
     assert "envs.tf2.15.packages[0]: 'tensorflow-cpu===2.15.1foo' must pin an exact version with '=='" in message
     loaded = _load(tmp_path, GOOD.replace('"keras==3.15.1"', '"keras==3.15.1", "somelib===weird"'))
     assert "somelib" not in loaded.envs["k3"].versions()
+
+
+@pytest.mark.parametrize("change, message", [
+    (("tensorflow-cpu==2.15.1", "tensorflow-cpu=2.15"),
+     "envs.tf2.15.packages[0]: 'tensorflow-cpu=2.15' is not a valid requirement (Expected semicolon "
+     "(after name with no version specifier) or end); pin with '==' (name==X.Y.Z)"),
+    (('"numpy<2"', '"numpy<<2"'), "extra_pins[0].pins[0]: 'numpy<<2' is not a valid requirement ("),
+    (('  tf2.15: {python', '\ttf2.15: {python'),
+     "not valid YAML: line 3, column 1: found character '\\t' that cannot start any token "
+     "(while scanning for the next token); indent with spaces, not tabs"),
+    (("envs: [tf2.15, k3]}", "envs: [tf2.15, k3"), "not valid YAML: line 7, column 11: expected ',' or ']', but got ':' (while parsing a flow sequence)"),
+])
+def test_yaml_and_requirement_errors_are_one_line(tmp_path, change, message):
+    text = _error(tmp_path, GOOD.replace(*change))
+    assert message in text and "\n" not in text
