@@ -39,7 +39,26 @@ OVERRIDE_CRITERIA = ("fixture", "format", "backend", "device_pair")
 
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader, except that dates stay strings (``expires: 2027-11-29``),
-    so the schema and :func:`_check_semantics` see the text the user wrote."""
+    so the schema and :func:`_check_semantics` see the text the user wrote, and that
+    a key given twice in one mapping is an error (PyYAML silently keeps the last one,
+    so a second ``tf2.15:`` would replace the first environment unseen)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r} (first given on line {seen[key]})",
+                            key_node.start_mark)
+                    seen[key] = key_node.start_mark.line + 1
+                except TypeError:  # an unhashable key: SafeLoader reports it
+                    continue
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {

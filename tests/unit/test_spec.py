@@ -240,3 +240,13 @@ def test_an_arbitrary_equality_pin_that_is_no_version_is_refused_not_a_crash(tmp
 def test_yaml_and_requirement_errors_are_one_line(tmp_path, change, message):
     text = _error(tmp_path, GOOD.replace(*change))
     assert message in text and "\n" not in text
+
+
+
+@pytest.mark.parametrize("change, message", [
+    (("profiles:", '  tf2.15: {python: "3.10", packages: ["tensorflow-cpu==2.10.1"]}\nprofiles:'),
+     "not valid YAML: line 5, column 3: duplicate key 'tf2.15' (first given on line 3)"),
+    (('"3.11", packages', '"3.11", python: "3.10", packages'), "duplicate key 'python' (first given on line 3)"),
+])
+def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path, change, message):
+    assert message in _error(tmp_path, GOOD.replace(*change))
