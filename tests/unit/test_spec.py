@@ -250,3 +250,10 @@ def test_yaml_and_requirement_errors_are_one_line(tmp_path, change, message):
 ])
 def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path, change, message):
     assert message in _error(tmp_path, GOOD.replace(*change))
+
+
+def test_exponent_floats_without_a_dot_are_numbers_as_in_yaml_1_2(tmp_path):
+    loaded = _load(tmp_path, GOOD + "tolerance: {atol: 1e-3, overrides: [{fixture: f, rtol: 2E-2}]}\n")
+    assert loaded.tolerance.default.atol == 1e-3 and loaded.tolerance.overrides[0].rtol == 2e-2
+    message = _error(tmp_path, GOOD + "tolerance: {overrides: [{fixture: f, atol: -1e-3}]}\n")
+    assert message.endswith("tolerance.overrides[0].atol: expected an absolute tolerance (a number >= 0), got -0.001")
