@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -301,10 +302,24 @@ def _check_semantics(raw: dict) -> None:
                                 f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
         _check_keras_pins(f"envs.{name}", env, names)
         _check_runner(f"envs.{name}", env, names)
+    _check_finite(raw)
     for i, override in enumerate(raw.get("tolerance", {}).get("overrides", [])):
         _check_override(f"tolerance.overrides[{i}]", override)
     for i, entry in enumerate(raw.get("expected_failures", [])):
         _check_expected_failure(f"expected_failures[{i}]", entry)
+
+
+def _check_finite(raw: dict) -> None:
+    """.nan and .inf pass the schema's minimum; a nan tolerance fails every comparison, an
+    infinite one passes every cell (negative controls too), an infinite timeout never fires."""
+    tolerance = raw.get("tolerance", {})
+    numbers = [(f"tolerance.{k}", tolerance.get(k)) for k in ("atol", "rtol")]
+    numbers += [(f"tolerance.overrides[{i}].{k}", o.get(k))
+                for i, o in enumerate(tolerance.get("overrides", [])) for k in ("atol", "rtol")]
+    numbers += [(f"timeouts.{k}", v) for k, v in raw.get("timeouts", {}).items()]
+    for where, value in numbers:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"{where}: expected a finite number, got {value}")
 
 
 def _check_override(where: str, override: dict) -> None:

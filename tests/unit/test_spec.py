@@ -257,3 +257,12 @@ def test_exponent_floats_without_a_dot_are_numbers_as_in_yaml_1_2(tmp_path):
     assert loaded.tolerance.default.atol == 1e-3 and loaded.tolerance.overrides[0].rtol == 2e-2
     message = _error(tmp_path, GOOD + "tolerance: {overrides: [{fixture: f, atol: -1e-3}]}\n")
     assert message.endswith("tolerance.overrides[0].atol: expected an absolute tolerance (a number >= 0), got -0.001")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("tolerance: {atol: .nan}\n", "tolerance.atol: expected a finite number, got nan"),
+    ("tolerance: {overrides: [{fixture: f, rtol: .inf}]}\n", "tolerance.overrides[0].rtol: expected a finite number, got inf"),
+    ("timeouts: {cell_s: .inf}\n", "timeouts.cell_s: expected a finite number, got inf"),
+])
+def test_tolerances_and_timeouts_must_be_finite(tmp_path, extra, message):
+    assert _error(tmp_path, GOOD + extra).endswith(message)
