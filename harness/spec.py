@@ -412,6 +412,8 @@ def load(path: str | os.PathLike) -> MatrixSpec:
         raise SpecError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    if raw is None:
+        raise SpecError(f"{path}: the file is empty; it needs at least envs and profiles (see README.md, matrix.yaml)")
     schema = json.loads(SCHEMA_PATH.read_text())
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(raw))
     try:

@@ -266,3 +266,12 @@ def test_exponent_floats_without_a_dot_are_numbers_as_in_yaml_1_2(tmp_path):
 ])
 def test_tolerances_and_timeouts_must_be_finite(tmp_path, extra, message):
     assert _error(tmp_path, GOOD + extra).endswith(message)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "matrix.yaml: the file is empty; it needs at least envs and profiles"),
+    ("# only a comment\n", "matrix.yaml: the file is empty; it needs at least envs and profiles"),
+    ("- tf2.15\n- k3\n", "(top level): expected a mapping with at least envs and profiles, got ['tf2.15', 'k3']"),
+])
+def test_an_empty_file_or_a_list_says_what_the_file_needs(tmp_path, text, message):
+    assert message in _error(tmp_path, text)
