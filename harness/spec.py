@@ -296,6 +296,16 @@ def _check_semantics(raw: dict) -> None:
             where = f"envs.{name}.packages[{i}]"
             req = _requirement(where, text)
             cname = canonicalize_name(req.name)
+            # A package pinned twice, or two TensorFlow distributions, cannot both be installed, and
+            # versions() would silently pick one of them to match expected_failures with.
+            clash = cname if cname in names else \
+                next((n for n in names if cname in TENSORFLOW_NAMES and n in TENSORFLOW_NAMES), None)
+            if clash:
+                first = next(j for j, t in enumerate(env["packages"])
+                             if canonicalize_name(Requirement(t).name) == clash)
+                what = f"pins {req.name} again" if clash == cname else "is a second TensorFlow distribution"
+                raise SpecError(f"{where}: {text!r} {what} (packages[{first}] is {env['packages'][first]!r}); "
+                                "keep one")
             names[cname] = req
             if cname in DECISIVE and pinned_version(req) is None:
                 raise SpecError(f"{where}: {text!r} must pin an exact version with '==' "

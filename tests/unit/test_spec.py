@@ -275,3 +275,15 @@ def test_tolerances_and_timeouts_must_be_finite(tmp_path, extra, message):
 ])
 def test_an_empty_file_or_a_list_says_what_the_file_needs(tmp_path, text, message):
     assert message in _error(tmp_path, text)
+
+
+@pytest.mark.parametrize("packages, message", [
+    ('"tensorflow-cpu==2.15.1", "tensorflow_cpu==2.10.1"',
+     "envs.tf2.15.packages[1]: 'tensorflow_cpu==2.10.1' pins tensorflow_cpu again "
+     "(packages[0] is 'tensorflow-cpu==2.15.1'); keep one"),
+    ('"tensorflow-cpu==2.15.1", "tensorflow==2.10.1"',
+     "envs.tf2.15.packages[1]: 'tensorflow==2.10.1' is a second TensorFlow distribution "
+     "(packages[0] is 'tensorflow-cpu==2.15.1'); keep one"),
+])
+def test_a_package_pinned_twice_or_two_tensorflows_are_refused(tmp_path, packages, message):
+    assert _error(tmp_path, GOOD.replace('"tensorflow-cpu==2.15.1"', packages, 1)).endswith(message)
