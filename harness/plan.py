@@ -148,8 +148,10 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
                             f"(found: {', '.join(available)})")
     if wanted != "all":
         available = {name: available[name] for name in wanted}
-    return Selection(profile=profile, envs=tuple(names), fixtures=available,
-                     formats=tuple(chosen.formats or spec.formats), spec=spec, goldens=dict(goldens or {}))
+    # A name given twice (--envs tf2.15 tf2.15, formats: [h5, h5]) would plan every cell twice.
+    return Selection(profile=profile, envs=tuple(dict.fromkeys(names)), fixtures=available,
+                     formats=tuple(dict.fromkeys(chosen.formats or spec.formats)), spec=spec,
+                     goldens=dict(goldens or {}))
 
 
 def _fixture_references(spec: MatrixSpec, wanted) -> list[tuple[str, tuple[str, ...] | None]]:

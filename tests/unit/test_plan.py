@@ -55,3 +55,14 @@ def test_consume_cells_cover_every_loader_of_every_saved_artifact_and_one_contro
         [("h5", "load_model"), (CONTROL_FORMAT, "rebuild"), ("weights_h5", "load_weights")]
     assert cells[1]["artifact"] == "h5"
     assert len(produce_cells(selection, "tf2.15")) == len(selection.fixtures) * len(selection.formats)
+
+
+def test_a_name_given_twice_is_planned_once(tmp_path):
+    import dataclasses
+    loaded = spec.load(DEFAULT_MATRIX)
+    loaded = dataclasses.replace(loaded, formats=("h5", "keras", "h5"))
+    selection = select(loaded, ROOT / "fixtures", "default", ["tf2.15", "tf2.15"], ["dense_bn", "dense_bn"])
+    assert selection.envs == ("tf2.15",) and list(selection.fixtures) == ["dense_bn"]
+    assert selection.formats == ("h5", "keras")
+    ids = [c["id"] for c in produce_cells(selection, "tf2.15")]
+    assert len(ids) == len(set(ids)) == 2
