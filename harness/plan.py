@@ -141,7 +141,10 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
         names = list(envs)
     available = discover_fixtures(fixtures_dir)
     wanted = fixtures or chosen.fixtures or spec.fixtures
-    for where, named in _fixture_references(spec, wanted):
+    # Where a wrong fixture name was given: the command line, the profile, or the file's fixtures.
+    label = "--fixtures" if fixtures else (f"{spec.path}: profiles.{profile}.fixtures" if chosen.fixtures
+                                            else f"{spec.path}: fixtures")
+    for where, named in _fixture_references(spec, wanted, label):
         unknown = [f for f in named or () if f not in available]
         if unknown:
             raise SpecError(f"{where}: no fixture {', '.join(unknown)} in {fixtures_dir} "
@@ -154,10 +157,12 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
                      goldens=dict(goldens or {}))
 
 
-def _fixture_references(spec: MatrixSpec, wanted) -> list[tuple[str, tuple[str, ...] | None]]:
-    """(key path, fixture names) of every place that names fixtures: the selection, tolerance
-    overrides and expected failures (a misspelt name would silently match nothing)."""
-    refs = [] if wanted == "all" else [("fixtures", tuple(wanted))]
+def _fixture_references(spec: MatrixSpec, wanted,
+                        label: str = "fixtures") -> list[tuple[str, tuple[str, ...] | None]]:
+    """(key path, fixture names) of every place that names fixtures: the selection (``label``
+    says where it came from), tolerance overrides and expected failures (a misspelt name would
+    silently match nothing)."""
+    refs = [] if wanted == "all" else [(label, tuple(wanted))]
     refs += [(f"{spec.path}: tolerance.overrides[{i}].fixture", o.fixtures)
              for i, o in enumerate(spec.tolerance.overrides)]
     refs += [(f"{spec.path}: {e.key_path}.fixture", e.fixtures) for e in spec.expected_failures]

@@ -66,3 +66,13 @@ def test_a_name_given_twice_is_planned_once(tmp_path):
     assert selection.formats == ("h5", "keras")
     ids = [c["id"] for c in produce_cells(selection, "tf2.15")]
     assert len(ids) == len(set(ids)) == 2
+
+
+def test_an_unknown_fixture_names_the_option_or_key_it_came_from(tmp_path):
+    loaded = spec.load(DEFAULT_MATRIX)
+    with pytest.raises(spec.SpecError, match=r"^--fixtures: no fixture nope in "):
+        select(loaded, ROOT / "fixtures", "quick", None, ["dense_bn", "nope"])
+    import dataclasses
+    bad = dataclasses.replace(loaded, fixtures=("nope",))
+    with pytest.raises(spec.SpecError, match=r"matrix.yaml: fixtures: no fixture nope in "):
+        select(bad, ROOT / "fixtures", "quick")
