@@ -76,3 +76,26 @@ def test_an_unknown_fixture_names_the_option_or_key_it_came_from(tmp_path):
     bad = dataclasses.replace(loaded, fixtures=("nope",))
     with pytest.raises(spec.SpecError, match=r"matrix.yaml: fixtures: no fixture nope in "):
         select(bad, ROOT / "fixtures", "quick")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("TAGS = 5", "bad.py:1: TAGS must be a list of strings, like [\"core\"], not 5"),
+    ("TOLERANCE = 'abc'", "bad.py:1: TOLERANCE must be a dict with atol and/or rtol"),
+    ("TOLERANCE = {'atl': 1e-3}", "bad.py:1: TOLERANCE must be a dict with atol and/or rtol, like {\"atol\": 1e-5}, "
+                                  "not {'atl': 0.001}"),
+    ("TOLERANCE = {'atol': -1}", "bad.py:1: TOLERANCE atol must be a finite number >= 0, not -1"),
+    ("MIN_KERAS = 2.13", "bad.py:1: MIN_KERAS must be a version string like \"2.13\", not 2.13"),
+    ("MAX_KERAS = 'banana'", "bad.py:1: MAX_KERAS must be a version string like \"2.13\", not 'banana'"),
+])
+def test_fixture_metadata_of_the_wrong_shape_is_refused_with_file_and_line(tmp_path, line, message):
+    path = tmp_path / "bad.py"
+    path.write_text(f"{line}\ndef build(keras):\n    pass\ndef sample_inputs(rng, batch):\n    pass\n")
+    with pytest.raises(spec.SpecError) as info:
+        read_fixture(path)
+    assert message in str(info.value)
+
+
+def test_a_fixture_that_is_not_utf8_is_refused_not_a_crash(tmp_path):
+    (tmp_path / "latin.py").write_bytes(b"# caf\xe9\ndef build(keras):\n    pass\n")
+    with pytest.raises(spec.SpecError, match=r"latin.py: fixture is not UTF-8 text"):
+        read_fixture(tmp_path / "latin.py")
