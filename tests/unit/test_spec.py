@@ -287,3 +287,8 @@ def test_an_empty_file_or_a_list_says_what_the_file_needs(tmp_path, text, messag
 ])
 def test_a_package_pinned_twice_or_two_tensorflows_are_refused(tmp_path, packages, message):
     assert _error(tmp_path, GOOD.replace('"tensorflow-cpu==2.15.1"', packages, 1)).endswith(message)
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999"])
+def test_a_seed_numpy_cannot_take_is_refused(tmp_path, seed):
+    assert "seed: expected an integer seed from 0 to 2147483647" in _error(tmp_path, GOOD + f"seed: {seed}\n")
