@@ -189,7 +189,11 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
         return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {results}; "
                 "nothing to report (run nox -s matrix first, or give the --workdir and --profile it used)"]
     data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
-    for path in report_mod.write_all(data, ctx.reports):
+    try:
+        written = report_mod.write_all(data, ctx.reports)
+    except OSError as exc:  # --reports names a file, or a folder that cannot be written
+        return [f"--reports {ctx.reports}: cannot write the reports ({exc.strerror}: {exc.filename})"]
+    for path in written:
         log(f"wrote {path}")
     log(report_mod.summary_line(data))
     problems = data.problems()

@@ -146,3 +146,13 @@ def test_a_work_dir_without_results_is_refused_and_leaves_the_last_reports_alone
     (problem,) = run.report(ctx, log=lambda _: None)
     assert f"--workdir {tmp_path / 'typo'}: no results of tf2.15" in problem
     assert (reports / "matrix.md").read_text() == "the last real run"
+
+
+def test_reports_that_cannot_be_written_are_one_problem_not_a_traceback(workdir, tmp_path):
+    from harness import run
+    loaded = spec.load(DEFAULT_MATRIX)
+    fixtures = {k: v for k, v in discover_fixtures(ROOT / "fixtures").items() if k == "dense_bn"}
+    selection = Selection("quick", ("tf2.15",), fixtures, ("h5",), loaded)
+    (tmp_path / "a-file").write_text("not a folder")
+    (problem,) = run.report(run.Context(loaded, selection, workdir, tmp_path / "a-file"), log=lambda _: None)
+    assert problem.startswith(f"--reports {tmp_path / 'a-file'}: cannot write the reports (")
