@@ -153,11 +153,11 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                     base = dict(id=key, producer=producer, consumer=consumer, fixture=fixture,
                                 format=fmt, loader=loader)
                     if prod_env_error:
-                        cells.append(Cell(verdict=prod_env_error["verdict"],
+                        cells.append(Cell(verdict=prod_env_error.get("verdict", "env-error"),
                                           reason=f"producer {producer}: {prod_env_error.get('reason')}",
                                           error_text=prod_env_error.get("error_text"), **base))
                     elif cons_env_error:
-                        cells.append(Cell(verdict=cons_env_error["verdict"],
+                        cells.append(Cell(verdict=cons_env_error.get("verdict", "env-error"),
                                           reason=f"consumer {consumer}: {cons_env_error.get('reason')}",
                                           error_text=cons_env_error.get("error_text"), **base))
                     elif key in loaded:

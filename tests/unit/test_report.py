@@ -156,3 +156,10 @@ def test_reports_that_cannot_be_written_are_one_problem_not_a_traceback(workdir,
     (tmp_path / "a-file").write_text("not a folder")
     (problem,) = run.report(run.Context(loaded, selection, workdir, tmp_path / "a-file"), log=lambda _: None)
     assert problem.startswith(f"--reports {tmp_path / 'a-file'}: cannot write the reports (")
+
+
+def test_an_environment_record_missing_its_fields_still_costs_only_that_environment(workdir):
+    with open(workdir / "results" / "consume-tf2.15.jsonl", "a") as handle:
+        handle.write('{"scope": "env"}\n')
+    cells = [c for c in _data(workdir).matrix_cells if c.consumer == "tf2.15"]
+    assert {c.verdict for c in cells} == {"env-error"} and cells[0].reason == "consumer tf2.15: None"
