@@ -82,6 +82,9 @@ class Context:
             spec.SpecError: invalid ``matrix.yaml`` or selection.
         """
         options = _parser().parse_args(args)
+        for option, path in (("--workdir", options.workdir), ("--reports", options.reports)):
+            if path.exists() and not path.is_dir():
+                raise spec_mod.SpecError(f"{option} {path}: is a file, not a folder; name a folder")
         spec = spec_mod.load(matrix_path())
         fixtures_dir = (spec.path.parent / spec.fixtures_dir).resolve()
         goldens = {} if options.no_goldens else golden.discover(fixtures_dir / "golden")

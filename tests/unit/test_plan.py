@@ -99,3 +99,11 @@ def test_a_fixture_that_is_not_utf8_is_refused_not_a_crash(tmp_path):
     (tmp_path / "latin.py").write_bytes(b"# caf\xe9\ndef build(keras):\n    pass\n")
     with pytest.raises(spec.SpecError, match=r"latin.py: fixture is not UTF-8 text"):
         read_fixture(tmp_path / "latin.py")
+
+
+@pytest.mark.parametrize("option", ["--workdir", "--reports"])
+def test_a_workdir_or_reports_path_that_is_a_file_is_refused_up_front(tmp_path, option):
+    from harness import run
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(spec.SpecError, match=f"^{option} {tmp_path / 'a-file'}: is a file, not a folder"):
+        run.Context.from_args(["--profile", "quick", option, str(tmp_path / "a-file")])
