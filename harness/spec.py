@@ -307,6 +307,10 @@ def _check_semantics(raw: dict) -> None:
                 raise SpecError(f"{where}: {text!r} {what} (packages[{first}] is {env['packages'][first]!r}); "
                                 "keep one")
             names[cname] = req
+            if cname in DECISIVE and req.marker is not None:
+                raise SpecError(f"{where}: {text!r}: {req.name} decides the verdicts, so it may not depend on an "
+                                "environment marker (where the marker is false it is not installed at all); "
+                                "remove the marker")
             if cname in DECISIVE and pinned_version(req) is None:
                 raise SpecError(f"{where}: {text!r} must pin an exact version with '==' "
                                 f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")

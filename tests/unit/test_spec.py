@@ -292,3 +292,9 @@ def test_a_package_pinned_twice_or_two_tensorflows_are_refused(tmp_path, package
 @pytest.mark.parametrize("seed", ["-1", "99999999999999999999"])
 def test_a_seed_numpy_cannot_take_is_refused(tmp_path, seed):
     assert "seed: expected an integer seed from 0 to 2147483647" in _error(tmp_path, GOOD + f"seed: {seed}\n")
+
+
+def test_a_decisive_pin_with_an_environment_marker_is_refused(tmp_path):
+    text = GOOD.replace('"tensorflow-cpu==2.15.1"', '"tensorflow-cpu==2.15.1; python_version < \'3\'"')
+    assert "envs.tf2.15.packages[0]: \"tensorflow-cpu==2.15.1; python_version < '3'\": tensorflow-cpu decides the " \
+        "verdicts, so it may not depend on an environment marker" in _error(tmp_path, text)
