@@ -316,6 +316,7 @@ def _check_semantics(raw: dict) -> None:
                                 f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
         _check_keras_pins(f"envs.{name}", env, names)
         _check_runner(f"envs.{name}", env, names)
+        _check_backend(f"envs.{name}", env, names)
     _check_finite(raw)
     for i, override in enumerate(raw.get("tolerance", {}).get("overrides", [])):
         _check_override(f"tolerance.overrides[{i}]", override)
@@ -394,6 +395,18 @@ def _check_keras_pins(where: str, env: dict, names: dict) -> None:
         if not {"keras", "tf-keras"} & set(names):
             raise SpecError(f"{where}.packages: {tf} installs the newest Keras 3 unless Keras is "
                             "pinned; add keras==3.X.Y (or tf-keras with TF_USE_LEGACY_KERAS)")
+
+
+def _check_backend(where: str, env: dict, names: dict) -> None:
+    """A venv without TensorFlow runs Keras 3 on JAX or PyTorch, which must be named and pinned."""
+    backend = env.get("backend", "tensorflow")
+    if env.get("runner", "venv") != "venv" or TENSORFLOW_NAMES & set(names):
+        return
+    if backend == "tensorflow":
+        raise SpecError(f"{where}.backend: no TensorFlow is pinned, so Keras has no backend to run on; pin "
+                        "tensorflow-cpu==X.Y.Z, or set backend: jax or torch (and pin jax or torch)")
+    if backend not in names:
+        raise SpecError(f"{where}.packages: backend: {backend} but {backend} is not pinned; add {backend}==X.Y.Z")
 
 
 def _check_runner(where: str, env: dict, names: dict) -> None:

@@ -298,3 +298,17 @@ def test_a_decisive_pin_with_an_environment_marker_is_refused(tmp_path):
     text = GOOD.replace('"tensorflow-cpu==2.15.1"', '"tensorflow-cpu==2.15.1; python_version < \'3\'"')
     assert "envs.tf2.15.packages[0]: \"tensorflow-cpu==2.15.1; python_version < '3'\": tensorflow-cpu decides the " \
         "verdicts, so it may not depend on an environment marker" in _error(tmp_path, text)
+
+
+@pytest.mark.parametrize("env, message", [
+    ('{python: "3.12", packages: ["keras==3.15.1"]}',
+     "envs.k3.backend: no TensorFlow is pinned, so Keras has no backend to run on"),
+    ('{python: "3.12", packages: ["keras==3.15.1"], backend: torch}',
+     "envs.k3.packages: backend: torch but torch is not pinned; add torch==X.Y.Z"),
+])
+def test_a_venv_without_tensorflow_needs_a_pinned_jax_or_torch_backend(tmp_path, env, message):
+    text = GOOD.replace('{python: "3.12", packages: ["tensorflow-cpu==2.21.0", "keras==3.15.1"]}', env)
+    assert message in _error(tmp_path, text)
+    ok = GOOD.replace('{python: "3.12", packages: ["tensorflow-cpu==2.21.0", "keras==3.15.1"]}',
+                      '{python: "3.12", packages: ["keras==3.15.1", "jax[cpu]==0.10.2"], backend: jax}')
+    assert _load(tmp_path, ok).envs["k3"].backend == "jax"
