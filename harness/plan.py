@@ -165,6 +165,9 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
                             f"(defined: {', '.join(sorted(spec.envs))})")
         names = list(envs)
     available = discover_fixtures(fixtures_dir)
+    if not available:  # a mistyped fixtures_dir would plan no cell at all, and such a run passes
+        raise SpecError(f"{spec.path}: fixtures_dir: no fixture files (*.py) in {fixtures_dir}"
+                        f"{'' if fixtures_dir.is_dir() else ' (no such folder)'}")
     wanted = fixtures or chosen.fixtures or spec.fixtures
     # Where a wrong fixture name was given: the command line, the profile, or the file's fixtures.
     label = "--fixtures" if fixtures else (f"{spec.path}: profiles.{profile}.fixtures" if chosen.fixtures

@@ -107,3 +107,10 @@ def test_a_workdir_or_reports_path_that_is_a_file_is_refused_up_front(tmp_path, 
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(spec.SpecError, match=f"^{option} {tmp_path / 'a-file'}: is a file, not a folder"):
         run.Context.from_args(["--profile", "quick", option, str(tmp_path / "a-file")])
+
+
+def test_a_fixtures_dir_without_fixtures_is_refused_rather_than_planning_nothing(tmp_path):
+    loaded = spec.load(DEFAULT_MATRIX)
+    with pytest.raises(spec.SpecError, match=r"matrix.yaml: fixtures_dir: no fixture files \(\*\.py\) in .*nope "
+                                             r"\(no such folder\)"):
+        select(loaded, tmp_path / "nope", "quick")
