@@ -312,3 +312,13 @@ def test_a_venv_without_tensorflow_needs_a_pinned_jax_or_torch_backend(tmp_path,
     ok = GOOD.replace('{python: "3.12", packages: ["tensorflow-cpu==2.21.0", "keras==3.15.1"]}',
                       '{python: "3.12", packages: ["keras==3.15.1", "jax[cpu]==0.10.2"], backend: jax}')
     assert _load(tmp_path, ok).envs["k3"].backend == "jax"
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD.replace("  default: {envs: [tf2.15, k3]}", "  default: {envs: [tf2.15, k3]}\n  2: {envs: [k3]}"),
+     "profiles: expected a name of letters, digits, '.', '_', '+' or '-', got 2"),
+    (GOOD.replace("  k3:", "  3:").replace("tf2.15, k3]", "tf2.15, 3]"),
+     "envs: expected a name of letters, digits, '.', '_', '+' or '-', got 3"),
+])
+def test_env_and_profile_names_that_are_not_strings_are_refused_not_a_crash(tmp_path, text, message):
+    assert _error(tmp_path, text).endswith(message)
