@@ -279,6 +279,8 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
             environments, or no target left to check.
     """
     options = _parser().parse_args(args)
+    if options.workdir.exists() and not options.workdir.is_dir():
+        raise BadInput(f"--workdir {options.workdir}: is a file, not a folder; name a folder")
     found = read_model_file(options.path, options.architecture)
     notes = list(found.notes)
     if options.source:

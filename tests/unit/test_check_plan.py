@@ -103,6 +103,7 @@ def test_a_saved_model_is_checked_with_three_loaders():
     (["--inputs", "{model}"], "--inputs .*model.h5: not an .npz file"),
     (["--custom-objects", "{tmp}/layers.py"], r"--custom-objects .*layers.py:1: not valid Python"),
     (["--inputs", "{tmp}/objects.npz"], r"--inputs .*objects.npz: features holds Python objects \(dtype object\)"),
+    (["--workdir", "{tmp}/layers.py"], r"--workdir .*layers.py: is a file, not a folder"),
 ])
 def test_bad_options_are_bad_input_naming_the_option(model, tmp_path, args, message):
     import numpy as np
