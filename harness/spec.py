@@ -437,6 +437,10 @@ def load(path: str | os.PathLike) -> MatrixSpec:
         raw = yaml.load(path.read_text(), Loader=_Loader)
     except FileNotFoundError:
         raise SpecError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:  # a folder, no permission
+        raise SpecError(f"{path}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     if raw is None:

@@ -322,3 +322,11 @@ def test_a_venv_without_tensorflow_needs_a_pinned_jax_or_torch_backend(tmp_path,
 ])
 def test_env_and_profile_names_that_are_not_strings_are_refused_not_a_crash(tmp_path, text, message):
     assert _error(tmp_path, text).endswith(message)
+
+
+def test_a_folder_or_a_non_utf8_file_is_one_line_not_a_traceback(tmp_path):
+    with pytest.raises(spec.SpecError, match=r"^.*: cannot be read \(Is a directory\)$"):
+        spec.load(tmp_path)
+    (tmp_path / "latin.yaml").write_bytes(b"envs: caf\xe9\n")
+    with pytest.raises(spec.SpecError, match=r"latin.yaml: not UTF-8 text \(invalid continuation byte at byte 9\)"):
+        spec.load(tmp_path / "latin.yaml")
