@@ -86,9 +86,11 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         BadInput: missing, unreadable, truncated, not a Keras model, a weights-only file
             without ``architecture``, or ``architecture`` given for a full model.
     """
-    path = path.resolve()
+    given, path = path, path.resolve()
     if not path.exists():
-        raise BadInput(f"{path}: no such file or folder")
+        # A dangling link resolves elsewhere: name what the user gave, and where it points.
+        link = f" (a link to {path}, which does not exist)" if given.is_symlink() else ""
+        raise BadInput(f"{given if link else path}: no such file or folder{link}")
     if path.is_dir():
         found = _saved_model(path)
     else:

@@ -142,3 +142,10 @@ def test_a_zip_that_is_not_a_keras_archive(tmp_path):
         archive.writestr("readme.txt", "hi")
     with pytest.raises(BadInput, match="a zip archive but not a .keras model .*readme.txt"):
         read_model_file(tmp_path / "m.keras")
+
+
+def test_a_dangling_link_names_the_link_and_where_it_points(tmp_path):
+    (tmp_path / "model.keras").symlink_to(tmp_path / "gone.keras")
+    with pytest.raises(BadInput, match=r"model.keras: no such file or folder \(a link to .*gone.keras, which does not "
+                                       r"exist\)"):
+        read_model_file(tmp_path / "model.keras")
