@@ -58,7 +58,7 @@ def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
     posargs = argv[argv.index("--") + 1:] if "--" in argv else []
     options, _ = _parser().parse_known_args(posargs)
     if options.envs and set(options.envs) <= set(spec.envs):
-        return list(options.envs)
+        return list(dict.fromkeys(options.envs))  # each once, as harness.plan.select plans them
     profile = spec.profiles.get(options.profile) or spec.profiles["default"]
     return list(profile.envs)
 

@@ -114,3 +114,10 @@ def test_a_fixtures_dir_without_fixtures_is_refused_rather_than_planning_nothing
     with pytest.raises(spec.SpecError, match=r"matrix.yaml: fixtures_dir: no fixture files \(\*\.py\) in .*nope "
                                              r"\(no such folder\)"):
         select(loaded, tmp_path / "nope", "quick")
+
+
+def test_the_noxfile_declares_each_selected_environment_once():
+    from harness import run
+    loaded = spec.load(DEFAULT_MATRIX)
+    argv = ["nox", "-s", "matrix", "--", "--envs", "tf2.15", "tf2.13", "tf2.15"]
+    assert run.selected_envs(argv, loaded) == ["tf2.15", "tf2.13"]
