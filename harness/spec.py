@@ -68,8 +68,8 @@ _Loader.yaml_implicit_resolvers = {
 }
 # YAML 1.1 (PyYAML) reads 1e-3 and -1e-3 as strings: a float needs a dot there (1.0e-3).
 # Read them as numbers, as YAML 1.2 and every editor do, so `atol: 1e-3` means 0.001.
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-                              list("-+0123456789"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 class SpecError(ValueError):

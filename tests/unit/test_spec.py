@@ -235,7 +235,8 @@ def test_an_arbitrary_equality_pin_that_is_no_version_is_refused_not_a_crash(tmp
     (('  tf2.15: {python', '\ttf2.15: {python'),
      "not valid YAML: line 3, column 1: found character '\\t' that cannot start any token "
      "(while scanning for the next token); indent with spaces, not tabs"),
-    (("envs: [tf2.15, k3]}", "envs: [tf2.15, k3"), "not valid YAML: line 7, column 11: expected ',' or ']', but got ':' (while parsing a flow sequence)"),
+    (("envs: [tf2.15, k3]}", "envs: [tf2.15, k3"),
+     "not valid YAML: line 7, column 11: expected ',' or ']', but got ':' (while parsing a flow sequence)"),
 ])
 def test_yaml_and_requirement_errors_are_one_line(tmp_path, change, message):
     text = _error(tmp_path, GOOD.replace(*change))
@@ -261,7 +262,8 @@ def test_exponent_floats_without_a_dot_are_numbers_as_in_yaml_1_2(tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     ("tolerance: {atol: .nan}\n", "tolerance.atol: expected a finite number, got nan"),
-    ("tolerance: {overrides: [{fixture: f, rtol: .inf}]}\n", "tolerance.overrides[0].rtol: expected a finite number, got inf"),
+    ("tolerance: {overrides: [{fixture: f, rtol: .inf}]}\n",
+     "tolerance.overrides[0].rtol: expected a finite number, got inf"),
     ("timeouts: {cell_s: .inf}\n", "timeouts.cell_s: expected a finite number, got inf"),
 ])
 def test_tolerances_and_timeouts_must_be_finite(tmp_path, extra, message):
