@@ -332,3 +332,16 @@ def test_a_folder_or_a_non_utf8_file_is_one_line_not_a_traceback(tmp_path):
     (tmp_path / "latin.yaml").write_bytes(b"envs: caf\xe9\n")
     with pytest.raises(spec.SpecError, match=r"latin.yaml: not UTF-8 text \(invalid continuation byte at byte 9\)"):
         spec.load(tmp_path / "latin.yaml")
+
+
+def test_the_noxfile_says_why_an_invalid_matrix_leaves_no_environment_sessions(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from harness.run import ROOT
+    (tmp_path / "matrix.yaml").write_text("")
+    monkeypatch.setenv("KCM_MATRIX", str(tmp_path / "matrix.yaml"))
+    loader = importlib.util.spec_from_file_location("noxfile_under_test", ROOT / "noxfile.py")
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    assert module.ENV_PARAMS == []
+    assert capsys.readouterr().err == f"noxfile: {tmp_path / 'matrix.yaml'}: the file is empty; it needs at least " \
+        "envs and profiles (see README.md, matrix.yaml)\n"
