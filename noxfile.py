@@ -34,6 +34,8 @@ try:
     SPEC, SPEC_ERROR = load(run.matrix_path()), None
 except SpecError as exc:
     SPEC, SPEC_ERROR = None, str(exc)
+    # Without a spec there are no produce/consume/check_in sessions: say why (nox -l lists the rest).
+    print(f"noxfile: {SPEC_ERROR}", file=sys.stderr)
 
 ENV_PARAMS = [
     # python=False (no venv): a docker environment runs in a container; a venv environment

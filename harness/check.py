@@ -234,6 +234,9 @@ def _npz(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
+            # An object array (dtype "|O") loads only with pickle, which the worker never allows:
+            # its .npy header (in the first bytes) says so.
+            pickled = [n for n in names if n.endswith(".npy") and b"'descr': '|O'" in archive.open(n).read(256)]
     except FileNotFoundError:
         raise BadInput(f"--inputs {path}: no such file") from None
     except (zipfile.BadZipFile, OSError) as exc:
@@ -241,6 +244,9 @@ def _npz(path: Path) -> str:
                        "save one with numpy.savez(path, name=array)") from None
     if not names or not all(n.endswith(".npy") for n in names):
         raise BadInput(f"--inputs {path}: not an .npz of arrays (members: {', '.join(names[:5]) or 'none'})")
+    if pickled:
+        raise BadInput(f"--inputs {path}: {pickled[0][:-4]} holds Python objects (dtype object), which load only "
+                       "with pickle; save numeric, boolean or string arrays")
     return str(path)
 
 
@@ -273,6 +279,8 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
             environments, or no target left to check.
     """
     options = _parser().parse_args(args)
+    if options.workdir.exists() and not options.workdir.is_dir():
+        raise BadInput(f"--workdir {options.workdir}: is a file, not a folder; name a folder")
     found = read_model_file(options.path, options.architecture)
     notes = list(found.notes)
     if options.source:

@@ -71,7 +71,9 @@ def discover(directory: Path) -> dict[str, Golden]:
         SpecError: a golden folder without a readable GOLDEN.json.
     """
     goldens = {}
-    for folder in sorted(p for p in directory.glob("*") if p.is_dir()) if directory.is_dir() else []:
+    # A dot-folder is a freeze in progress (or one interrupted), not a golden.
+    folders = sorted(p for p in directory.glob("*") if p.is_dir() and not p.name.startswith("."))
+    for folder in folders if directory.is_dir() else []:
         try:
             manifest = json.loads((folder / MANIFEST).read_text())
         except (FileNotFoundError, json.JSONDecodeError) as exc:
@@ -93,20 +95,30 @@ def freeze(env: str, workdir: Path, golden_dir: Path, fixtures: list[str] | None
     """
     results = workdir / "results"
     records = [r for r in read_records(results / f"produce-{env}.jsonl")
-               if "scope" not in r and (not fixtures or r["fixture"] in fixtures)]
+               if "scope" not in r and (not fixtures or r.get("fixture") in fixtures)]
     saved = [r for r in records if r.get("verdict") == "saved"]
     if not saved:
-        raise SpecError(f"{env}: no saved artifacts in {workdir}; run "
+        only = f" of fixture {', '.join(fixtures)}" if fixtures else ""
+        raise SpecError(f"{env}: no saved artifacts{only} in {workdir}; run "
                         f"`nox -s \"produce(env='{env}')\" -- --workdir {workdir}` first")
-    target = golden_dir / env
-    shutil.rmtree(target, ignore_errors=True)
-    for record in saved:
-        shutil.copytree(workdir / "artifacts" / env / record["fixture"] / record["format"],
-                        target / record["fixture"] / record["format"])
-    (target / RECORDS).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-    files = {str(p.relative_to(target)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
-             for p in sorted(target.rglob("*")) if p.is_file()}
-    facts = json.loads((results / f"produce-{env}.facts.json").read_text())
+    facts_path = results / f"produce-{env}.facts.json"
+    sources = [workdir / "artifacts" / env / r["fixture"] / r["format"] for r in saved]
+    missing = [str(p) for p in [facts_path] + sources if not p.exists()]
+    if missing:
+        raise SpecError(f"{env}: the produce results in {workdir} name files that are gone ({missing[0]}); "
+                        f"nothing frozen, {golden_dir / env} left as it was; rerun the produce session")
+    facts = json.loads(facts_path.read_text())
+    # Build the new golden beside the old one and swap it in only when complete, so a failure
+    # halfway never leaves an old version's irreplaceable golden destroyed.
+    target, staging = golden_dir / env, golden_dir / f".{env}.freezing"
+    shutil.rmtree(staging, ignore_errors=True)
+    for record, source in zip(saved, sources):
+        shutil.copytree(source, staging / record["fixture"] / record["format"])
+    (staging / RECORDS).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+    files = {str(p.relative_to(staging)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
+             for p in sorted(staging.rglob("*")) if p.is_file()}
     manifest = {"env": env, "frozen": datetime.date.today().isoformat(), "facts": facts, "files": files}
-    (target / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
     return discover(golden_dir)[PREFIX + env]

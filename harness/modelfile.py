@@ -86,9 +86,11 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         BadInput: missing, unreadable, truncated, not a Keras model, a weights-only file
             without ``architecture``, or ``architecture`` given for a full model.
     """
-    path = path.resolve()
+    given, path = path, path.resolve()
     if not path.exists():
-        raise BadInput(f"{path}: no such file or folder")
+        # A dangling link resolves elsewhere: name what the user gave, and where it points.
+        link = f" (a link to {path}, which does not exist)" if given.is_symlink() else ""
+        raise BadInput(f"{given if link else path}: no such file or folder{link}")
     if path.is_dir():
         found = _saved_model(path)
     else:
@@ -158,11 +160,18 @@ def _keras_zip(path: Path) -> ModelFile:
             if not {"metadata.json", "config.json"} <= names:
                 raise BadInput(f"{path}: a zip archive but not a .keras model (no metadata.json and config.json "
                                f"inside; found {', '.join(sorted(names)[:5]) or 'nothing'})")
-            metadata = json.loads(archive.read("metadata.json"))
+            member = "metadata.json"
+            metadata = json.loads(archive.read(member))
+            member = "config.json"
+            config = json.loads(archive.read(member))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
         raise BadInput(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: metadata.json inside the archive is not JSON ({exc})") from None
+        raise BadInput(f"{path}: {member} inside the archive is not JSON ({exc})") from None
+    # Every Keras that writes the zip serializes the model as {"class_name": ..., "config": ...}:
+    # anything else would only fail later, inside every environment.
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise BadInput(f"{path}: config.json inside the archive is not a Keras model config (no class_name)")
     notes = () if path.suffix == ".keras" else (f"a .keras zip archive named {path.suffix or 'without suffix'}",)
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     return ModelFile(path, "keras", "zip", _text(version), None, None,

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 from harness.spec import MatrixSpec, SpecError
 from harness.tolerance import Tolerance
 
@@ -53,6 +55,8 @@ def read_fixture(path: Path) -> Fixture:
         tree = ast.parse(path.read_text(), filename=str(path))
     except SyntaxError as exc:
         raise SpecError(f"{path}:{exc.lineno}: fixture does not parse: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: fixture is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     meta = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -62,12 +66,33 @@ def read_fixture(path: Path) -> Fixture:
                     meta[key] = ast.literal_eval(node.value)
                 except ValueError:
                     raise SpecError(f"{path}:{node.lineno}: {key} must be a literal") from None
+                problem = _metadata_problem(key, meta[key])
+                if problem:
+                    raise SpecError(f"{path}:{node.lineno}: {key} {problem}")
     functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     missing = {"build", "sample_inputs"} - functions
     if missing:
         raise SpecError(f"{path}: fixture must define {' and '.join(sorted(missing))}()")
     return Fixture(name=path.stem, path=path.resolve(), description=(ast.get_docstring(tree) or "").strip(),
                    tags=tuple(meta.get("TAGS", ())), tolerance=dict(meta.get("TOLERANCE", {})))
+
+
+def _metadata_problem(key: str, value) -> str | None:
+    """What is wrong with a fixture's metadata constant, or None (the worker relies on these shapes)."""
+    if key == "TAGS":
+        ok = isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value)
+        return None if ok else f"must be a list of strings, like [\"core\"], not {value!r}"
+    if key == "TOLERANCE":
+        if not isinstance(value, dict) or not value or set(value) - {"atol", "rtol"}:
+            return f"must be a dict with atol and/or rtol, like {{\"atol\": 1e-5}}, not {value!r}"
+        bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float))
+               or not 0 <= v < float("inf")]
+        return f"{bad[0]} must be a finite number >= 0, not {value[bad[0]]!r}" if bad else None
+    try:  # MIN_KERAS, MAX_KERAS
+        Version(value)
+        return None if isinstance(value, str) else f"must be a version string like \"2.13\", not {value!r}"
+    except (InvalidVersion, TypeError):
+        return f"must be a version string like \"2.13\", not {value!r}"
 
 
 def discover_fixtures(directory: Path) -> dict[str, Fixture]:
@@ -140,22 +165,32 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
                             f"(defined: {', '.join(sorted(spec.envs))})")
         names = list(envs)
     available = discover_fixtures(fixtures_dir)
+    if not available:  # a mistyped fixtures_dir would plan no cell at all, and such a run passes
+        raise SpecError(f"{spec.path}: fixtures_dir: no fixture files (*.py) in {fixtures_dir}"
+                        f"{'' if fixtures_dir.is_dir() else ' (no such folder)'}")
     wanted = fixtures or chosen.fixtures or spec.fixtures
-    for where, named in _fixture_references(spec, wanted):
+    # Where a wrong fixture name was given: the command line, the profile, or the file's fixtures.
+    label = "--fixtures" if fixtures else (f"{spec.path}: profiles.{profile}.fixtures" if chosen.fixtures
+                                            else f"{spec.path}: fixtures")
+    for where, named in _fixture_references(spec, wanted, label):
         unknown = [f for f in named or () if f not in available]
         if unknown:
             raise SpecError(f"{where}: no fixture {', '.join(unknown)} in {fixtures_dir} "
                             f"(found: {', '.join(available)})")
     if wanted != "all":
         available = {name: available[name] for name in wanted}
-    return Selection(profile=profile, envs=tuple(names), fixtures=available,
-                     formats=tuple(chosen.formats or spec.formats), spec=spec, goldens=dict(goldens or {}))
+    # A name given twice (--envs tf2.15 tf2.15, formats: [h5, h5]) would plan every cell twice.
+    return Selection(profile=profile, envs=tuple(dict.fromkeys(names)), fixtures=available,
+                     formats=tuple(dict.fromkeys(chosen.formats or spec.formats)), spec=spec,
+                     goldens=dict(goldens or {}))
 
 
-def _fixture_references(spec: MatrixSpec, wanted) -> list[tuple[str, tuple[str, ...] | None]]:
-    """(key path, fixture names) of every place that names fixtures: the selection, tolerance
-    overrides and expected failures (a misspelt name would silently match nothing)."""
-    refs = [] if wanted == "all" else [("fixtures", tuple(wanted))]
+def _fixture_references(spec: MatrixSpec, wanted,
+                        label: str = "fixtures") -> list[tuple[str, tuple[str, ...] | None]]:
+    """(key path, fixture names) of every place that names fixtures: the selection (``label``
+    says where it came from), tolerance overrides and expected failures (a misspelt name would
+    silently match nothing)."""
+    refs = [] if wanted == "all" else [(label, tuple(wanted))]
     refs += [(f"{spec.path}: tolerance.overrides[{i}].fixture", o.fixtures)
              for i, o in enumerate(spec.tolerance.overrides)]
     refs += [(f"{spec.path}: {e.key_path}.fixture", e.fixtures) for e in spec.expected_failures]

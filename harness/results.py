@@ -31,17 +31,23 @@ def append_record(path: Path, record: dict) -> None:
 
 
 def read_records(path: Path) -> list[dict]:
-    """All complete records of a JSON-lines file (a torn last line is ignored)."""
+    """All complete records of a JSON-lines file.
+
+    A torn last line, and any line that is not a JSON object (garbage, undecodable
+    bytes, a bare number or list), is ignored rather than crashing the reader.
+    """
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = Path(path).read_text(errors="replace").splitlines()
     except FileNotFoundError:
         return []
     records = []
     for line in lines:
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 
@@ -151,12 +157,12 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                     base = dict(id=key, producer=producer, consumer=consumer, fixture=fixture,
                                 format=fmt, loader=loader)
                     if prod_env_error:
-                        cells.append(Cell(verdict=prod_env_error["verdict"],
-                                          reason=f"producer {producer}: {prod_env_error['reason']}",
+                        cells.append(Cell(verdict=prod_env_error.get("verdict", "env-error"),
+                                          reason=f"producer {producer}: {prod_env_error.get('reason')}",
                                           error_text=prod_env_error.get("error_text"), **base))
                     elif cons_env_error:
-                        cells.append(Cell(verdict=cons_env_error["verdict"],
-                                          reason=f"consumer {consumer}: {cons_env_error['reason']}",
+                        cells.append(Cell(verdict=cons_env_error.get("verdict", "env-error"),
+                                          reason=f"consumer {consumer}: {cons_env_error.get('reason')}",
                                           error_text=cons_env_error.get("error_text"), **base))
                     elif key in loaded:
                         save = saves.get((fixture, loaded[key].get("artifact", fmt)), {})

@@ -58,7 +58,7 @@ def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
     posargs = argv[argv.index("--") + 1:] if "--" in argv else []
     options, _ = _parser().parse_known_args(posargs)
     if options.envs and set(options.envs) <= set(spec.envs):
-        return list(options.envs)
+        return list(dict.fromkeys(options.envs))  # each once, as harness.plan.select plans them
     profile = spec.profiles.get(options.profile) or spec.profiles["default"]
     return list(profile.envs)
 
@@ -82,6 +82,9 @@ class Context:
             spec.SpecError: invalid ``matrix.yaml`` or selection.
         """
         options = _parser().parse_args(args)
+        for option, path in (("--workdir", options.workdir), ("--reports", options.reports)):
+            if path.exists() and not path.is_dir():
+                raise spec_mod.SpecError(f"{option} {path}: is a file, not a folder; name a folder")
         spec = spec_mod.load(matrix_path())
         fixtures_dir = (spec.path.parent / spec.fixtures_dir).resolve()
         goldens = {} if options.no_goldens else golden.discover(fixtures_dir / "golden")
@@ -180,8 +183,20 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     a live ``expected_failures`` entry of matrix.yaml, or when an entry claims a
     pass (``ReportData.problems``). ``today`` dates the entries' expiry (default: today).
     """
+    results = ctx.workdir / "results"
+    if not any((results / f"{phase}-{env}.jsonl").is_file()
+               for env in ctx.selection.envs for phase in ("produce", "consume")):
+        # Nothing ran here (a mistyped --workdir, or another profile's run): every cell would be
+        # `skipped`, which fails nothing, so the run would look green; and the reports of the
+        # last real run would be overwritten. Refuse instead.
+        return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {results}; "
+                "nothing to report (run nox -s matrix first, or give the --workdir and --profile it used)"]
     data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
-    for path in report_mod.write_all(data, ctx.reports):
+    try:
+        written = report_mod.write_all(data, ctx.reports)
+    except OSError as exc:  # --reports names a file, or a folder that cannot be written
+        return [f"--reports {ctx.reports}: cannot write the reports ({exc.strerror}: {exc.filename})"]
+    for path in written:
         log(f"wrote {path}")
     log(report_mod.summary_line(data))
     problems = data.problems()

@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import jsonschema
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from harness.tolerance import ToleranceRules, accepts, names
 
@@ -38,13 +40,36 @@ OVERRIDE_CRITERIA = ("fixture", "format", "backend", "device_pair")
 
 class _Loader(yaml.SafeLoader):
     """YAML's safe loader, except that dates stay strings (``expires: 2027-11-29``),
-    so the schema and :func:`_check_semantics` see the text the user wrote."""
+    so the schema and :func:`_check_semantics` see the text the user wrote, and that
+    a key given twice in one mapping is an error (PyYAML silently keeps the last one,
+    so a second ``tf2.15:`` would replace the first environment unseen)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r} (first given on line {seen[key]})",
+                            key_node.start_mark)
+                    seen[key] = key_node.start_mark.line + 1
+                except TypeError:  # an unhashable key: SafeLoader reports it
+                    continue
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.1 (PyYAML) reads 1e-3 and -1e-3 as strings: a float needs a dot there (1.0e-3).
+# Read them as numbers, as YAML 1.2 and every editor do, so `atol: 1e-3` means 0.001.
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 class SpecError(ValueError):
@@ -223,6 +248,10 @@ def pinned_version(req: Requirement) -> str | None:
     """The version of an exact ``==`` pin (no wildcard), else None."""
     specs = list(req.specifier)
     if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+        try:  # "===" takes any string ("===2.15.1foo"), which is no version to compare
+            Version(specs[0].version)
+        except InvalidVersion:
+            return None
         return specs[0].version
     return None
 
@@ -267,16 +296,45 @@ def _check_semantics(raw: dict) -> None:
             where = f"envs.{name}.packages[{i}]"
             req = _requirement(where, text)
             cname = canonicalize_name(req.name)
+            # A package pinned twice, or two TensorFlow distributions, cannot both be installed, and
+            # versions() would silently pick one of them to match expected_failures with.
+            clash = cname if cname in names else \
+                next((n for n in names if cname in TENSORFLOW_NAMES and n in TENSORFLOW_NAMES), None)
+            if clash:
+                first = next(j for j, t in enumerate(env["packages"])
+                             if canonicalize_name(Requirement(t).name) == clash)
+                what = f"pins {req.name} again" if clash == cname else "is a second TensorFlow distribution"
+                raise SpecError(f"{where}: {text!r} {what} (packages[{first}] is {env['packages'][first]!r}); "
+                                "keep one")
             names[cname] = req
+            if cname in DECISIVE and req.marker is not None:
+                raise SpecError(f"{where}: {text!r}: {req.name} decides the verdicts, so it may not depend on an "
+                                "environment marker (where the marker is false it is not installed at all); "
+                                "remove the marker")
             if cname in DECISIVE and pinned_version(req) is None:
                 raise SpecError(f"{where}: {text!r} must pin an exact version with '==' "
                                 f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
         _check_keras_pins(f"envs.{name}", env, names)
         _check_runner(f"envs.{name}", env, names)
+        _check_backend(f"envs.{name}", env, names)
+    _check_finite(raw)
     for i, override in enumerate(raw.get("tolerance", {}).get("overrides", [])):
         _check_override(f"tolerance.overrides[{i}]", override)
     for i, entry in enumerate(raw.get("expected_failures", [])):
         _check_expected_failure(f"expected_failures[{i}]", entry)
+
+
+def _check_finite(raw: dict) -> None:
+    """.nan and .inf pass the schema's minimum; a nan tolerance fails every comparison, an
+    infinite one passes every cell (negative controls too), an infinite timeout never fires."""
+    tolerance = raw.get("tolerance", {})
+    numbers = [(f"tolerance.{k}", tolerance.get(k)) for k in ("atol", "rtol")]
+    numbers += [(f"tolerance.overrides[{i}].{k}", o.get(k))
+                for i, o in enumerate(tolerance.get("overrides", [])) for k in ("atol", "rtol")]
+    numbers += [(f"timeouts.{k}", v) for k, v in raw.get("timeouts", {}).items()]
+    for where, value in numbers:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"{where}: expected a finite number, got {value}")
 
 
 def _check_override(where: str, override: dict) -> None:
@@ -303,11 +361,26 @@ def _check_expected_failure(where: str, entry: dict) -> None:
         raise SpecError(f"{where}.expires: {entry['expires']!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line error as one line: where, what, and a hint for tabs."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    text = " ".join(problem.split()) + (f" ({' '.join(context.split())})" if context else "")
+    if "'\\t'" in problem:
+        text += "; indent with spaces, not tabs"
+    return f"line {mark.line + 1}, column {mark.column + 1}: {text}" if mark else text
+
+
 def _requirement(where: str, text: str) -> Requirement:
     try:
         return Requirement(text)
     except InvalidRequirement as exc:
-        raise SpecError(f"{where}: {text!r} is not a valid requirement ({exc})") from None
+        # packaging's message draws a caret under the text on further lines: keep its first line.
+        why = str(exc).splitlines()[0] if str(exc) else "unparsable"
+        single_equals = re.search(r"(?<![=<>!~])=(?!=)", text)  # "tensorflow-cpu=2.15"
+        hint = "; pin with '==' (name==X.Y.Z)" if single_equals else ""
+        raise SpecError(f"{where}: {text!r} is not a valid requirement ({why}){hint}") from None
 
 
 def _check_keras_pins(where: str, env: dict, names: dict) -> None:
@@ -322,6 +395,18 @@ def _check_keras_pins(where: str, env: dict, names: dict) -> None:
         if not {"keras", "tf-keras"} & set(names):
             raise SpecError(f"{where}.packages: {tf} installs the newest Keras 3 unless Keras is "
                             "pinned; add keras==3.X.Y (or tf-keras with TF_USE_LEGACY_KERAS)")
+
+
+def _check_backend(where: str, env: dict, names: dict) -> None:
+    """A venv without TensorFlow runs Keras 3 on JAX or PyTorch, which must be named and pinned."""
+    backend = env.get("backend", "tensorflow")
+    if env.get("runner", "venv") != "venv" or TENSORFLOW_NAMES & set(names):
+        return
+    if backend == "tensorflow":
+        raise SpecError(f"{where}.backend: no TensorFlow is pinned, so Keras has no backend to run on; pin "
+                        "tensorflow-cpu==X.Y.Z, or set backend: jax or torch (and pin jax or torch)")
+    if backend not in names:
+        raise SpecError(f"{where}.packages: backend: {backend} but {backend} is not pinned; add {backend}==X.Y.Z")
 
 
 def _check_runner(where: str, env: dict, names: dict) -> None:
@@ -352,8 +437,14 @@ def load(path: str | os.PathLike) -> MatrixSpec:
         raw = yaml.load(path.read_text(), Loader=_Loader)
     except FileNotFoundError:
         raise SpecError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:  # a folder, no permission
+        raise SpecError(f"{path}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        raise SpecError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    if raw is None:
+        raise SpecError(f"{path}: the file is empty; it needs at least envs and profiles (see README.md, matrix.yaml)")
     schema = json.loads(SCHEMA_PATH.read_text())
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(raw))
     try:

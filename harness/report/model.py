@@ -180,11 +180,12 @@ def signatures(cells: list[Cell]) -> list[tuple[str, str, int]]:
 
 
 def read_json(path: Path) -> dict:
-    """The JSON object in ``path``, or {} when it is missing or half-written."""
+    """The JSON object in ``path``, or {} when it is missing, half-written or not an object."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        data = json.loads(path.read_text(errors="replace"))
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def build(spec: MatrixSpec, selection: Selection, workdir: Path,

@@ -102,9 +102,13 @@ def test_a_saved_model_is_checked_with_three_loaders():
     (["--inputs", "{tmp}/missing.npz"], "--inputs .*missing.npz: no such file"),
     (["--inputs", "{model}"], "--inputs .*model.h5: not an .npz file"),
     (["--custom-objects", "{tmp}/layers.py"], r"--custom-objects .*layers.py:1: not valid Python"),
+    (["--inputs", "{tmp}/objects.npz"], r"--inputs .*objects.npz: features holds Python objects \(dtype object\)"),
+    (["--workdir", "{tmp}/layers.py"], r"--workdir .*layers.py: is a file, not a folder"),
 ])
 def test_bad_options_are_bad_input_naming_the_option(model, tmp_path, args, message):
+    import numpy as np
     (tmp_path / "layers.py").write_text("def broken(:\n")
+    np.savez(tmp_path / "objects.npz", features=np.array([{"a": 1}], dtype=object))
     args = [a.format(tmp=tmp_path, model=model) for a in args]
     with pytest.raises(BadInput, match=message):
         check.plan([str(model), *args], SPEC)

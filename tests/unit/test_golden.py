@@ -38,3 +38,20 @@ def test_freeze_copies_saved_artifacts_with_their_hashes(tmp_path):
 def test_freezing_nothing_says_which_produce_to_run(tmp_path):
     with pytest.raises(SpecError, match=r"nox -s \"produce\(env='envB'\)\""):
         golden.freeze("envB", tmp_path, tmp_path / "golden")
+
+
+def test_a_freeze_that_cannot_complete_leaves_the_old_golden_untouched(tmp_path):
+    old = tmp_path / "golden" / "envA"
+    old.mkdir(parents=True)
+    (old / "irreplaceable.h5").write_bytes(b"old")
+    work = tmp_path / "work"
+    (work / "results").mkdir(parents=True)
+    (work / "results" / "produce-envA.jsonl").write_text(
+        '123\n{"producer": "envA", "fixture": "f", "format": "h5", "verdict": "saved"}\n')
+    (work / "results" / "produce-envA.facts.json").write_text("{}")
+    with pytest.raises(SpecError, match=r"name files that are gone .*artifacts/envA/f/h5.*left as it was"):
+        golden.freeze("envA", work, tmp_path / "golden")
+    assert (old / "irreplaceable.h5").read_bytes() == b"old"
+    with pytest.raises(SpecError, match="no saved artifacts of fixture nope"):
+        golden.freeze("envA", work, tmp_path / "golden", ["nope"])
+    assert (old / "irreplaceable.h5").read_bytes() == b"old"

@@ -6,6 +6,7 @@ layer_names; Keras 3's .weights.h5 has only the groups layers and vars; a .keras
 metadata.json, config.json and model.weights.h5.
 """
 import json
+import re
 import zipfile
 
 import h5py
@@ -26,7 +27,7 @@ def _h5(path, groups=(), **attrs):
 def _keras_zip(path, metadata):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("metadata.json", json.dumps(metadata))
-        archive.writestr("config.json", "{}")
+        archive.writestr("config.json", json.dumps({"class_name": "Functional", "config": {}}))
         archive.writestr("model.weights.h5", b"")
     return path
 
@@ -142,3 +143,24 @@ def test_a_zip_that_is_not_a_keras_archive(tmp_path):
         archive.writestr("readme.txt", "hi")
     with pytest.raises(BadInput, match="a zip archive but not a .keras model .*readme.txt"):
         read_model_file(tmp_path / "m.keras")
+
+
+def test_a_dangling_link_names_the_link_and_where_it_points(tmp_path):
+    (tmp_path / "model.keras").symlink_to(tmp_path / "gone.keras")
+    with pytest.raises(BadInput, match=r"model.keras: no such file or folder \(a link to .*gone.keras, which does not "
+                                       r"exist\)"):
+        read_model_file(tmp_path / "model.keras")
+
+
+@pytest.mark.parametrize("config, message", [
+    ("{}", "config.json inside the archive is not a Keras model config (no class_name)"),
+    ("[1]", "config.json inside the archive is not a Keras model config (no class_name)"),
+    ("{{{", "config.json inside the archive is not JSON"),
+])
+def test_a_keras_zip_whose_config_is_not_a_model_is_bad_input(tmp_path, config, message):
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.3.3"}))
+        archive.writestr("config.json", config)
+    with pytest.raises(BadInput, match=re.escape(message)):
+        read_model_file(path)

@@ -55,3 +55,69 @@ def test_consume_cells_cover_every_loader_of_every_saved_artifact_and_one_contro
         [("h5", "load_model"), (CONTROL_FORMAT, "rebuild"), ("weights_h5", "load_weights")]
     assert cells[1]["artifact"] == "h5"
     assert len(produce_cells(selection, "tf2.15")) == len(selection.fixtures) * len(selection.formats)
+
+
+def test_a_name_given_twice_is_planned_once(tmp_path):
+    import dataclasses
+    loaded = spec.load(DEFAULT_MATRIX)
+    loaded = dataclasses.replace(loaded, formats=("h5", "keras", "h5"))
+    selection = select(loaded, ROOT / "fixtures", "default", ["tf2.15", "tf2.15"], ["dense_bn", "dense_bn"])
+    assert selection.envs == ("tf2.15",) and list(selection.fixtures) == ["dense_bn"]
+    assert selection.formats == ("h5", "keras")
+    ids = [c["id"] for c in produce_cells(selection, "tf2.15")]
+    assert len(ids) == len(set(ids)) == 2
+
+
+def test_an_unknown_fixture_names_the_option_or_key_it_came_from(tmp_path):
+    loaded = spec.load(DEFAULT_MATRIX)
+    with pytest.raises(spec.SpecError, match=r"^--fixtures: no fixture nope in "):
+        select(loaded, ROOT / "fixtures", "quick", None, ["dense_bn", "nope"])
+    import dataclasses
+    bad = dataclasses.replace(loaded, fixtures=("nope",))
+    with pytest.raises(spec.SpecError, match=r"matrix.yaml: fixtures: no fixture nope in "):
+        select(bad, ROOT / "fixtures", "quick")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("TAGS = 5", "bad.py:1: TAGS must be a list of strings, like [\"core\"], not 5"),
+    ("TOLERANCE = 'abc'", "bad.py:1: TOLERANCE must be a dict with atol and/or rtol"),
+    ("TOLERANCE = {'atl': 1e-3}", "bad.py:1: TOLERANCE must be a dict with atol and/or rtol, like {\"atol\": 1e-5}, "
+                                  "not {'atl': 0.001}"),
+    ("TOLERANCE = {'atol': -1}", "bad.py:1: TOLERANCE atol must be a finite number >= 0, not -1"),
+    ("MIN_KERAS = 2.13", "bad.py:1: MIN_KERAS must be a version string like \"2.13\", not 2.13"),
+    ("MAX_KERAS = 'banana'", "bad.py:1: MAX_KERAS must be a version string like \"2.13\", not 'banana'"),
+])
+def test_fixture_metadata_of_the_wrong_shape_is_refused_with_file_and_line(tmp_path, line, message):
+    path = tmp_path / "bad.py"
+    path.write_text(f"{line}\ndef build(keras):\n    pass\ndef sample_inputs(rng, batch):\n    pass\n")
+    with pytest.raises(spec.SpecError) as info:
+        read_fixture(path)
+    assert message in str(info.value)
+
+
+def test_a_fixture_that_is_not_utf8_is_refused_not_a_crash(tmp_path):
+    (tmp_path / "latin.py").write_bytes(b"# caf\xe9\ndef build(keras):\n    pass\n")
+    with pytest.raises(spec.SpecError, match=r"latin.py: fixture is not UTF-8 text"):
+        read_fixture(tmp_path / "latin.py")
+
+
+@pytest.mark.parametrize("option", ["--workdir", "--reports"])
+def test_a_workdir_or_reports_path_that_is_a_file_is_refused_up_front(tmp_path, option):
+    from harness import run
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(spec.SpecError, match=f"^{option} {tmp_path / 'a-file'}: is a file, not a folder"):
+        run.Context.from_args(["--profile", "quick", option, str(tmp_path / "a-file")])
+
+
+def test_a_fixtures_dir_without_fixtures_is_refused_rather_than_planning_nothing(tmp_path):
+    loaded = spec.load(DEFAULT_MATRIX)
+    with pytest.raises(spec.SpecError, match=r"matrix.yaml: fixtures_dir: no fixture files \(\*\.py\) in .*nope "
+                                             r"\(no such folder\)"):
+        select(loaded, tmp_path / "nope", "quick")
+
+
+def test_the_noxfile_declares_each_selected_environment_once():
+    from harness import run
+    loaded = spec.load(DEFAULT_MATRIX)
+    argv = ["nox", "-s", "matrix", "--", "--envs", "tf2.15", "tf2.13", "tf2.15"]
+    assert run.selected_envs(argv, loaded) == ["tf2.15", "tf2.13"]

@@ -115,3 +115,51 @@ def test_a_torn_last_line_and_missing_phases_are_not_fatal(workdir):
     data = _data(workdir)
     missing = [c for c in data.matrix_cells if c.consumer == "tf2.13" and c.verdict == "skipped"]
     assert missing and all("no consume result" in c.reason for c in missing)
+
+
+def test_garbage_lines_and_non_object_json_files_are_skipped_not_fatal(workdir):
+    before = _data(workdir).counts()
+    with open(workdir / "results" / "consume-tf2.15.jsonl", "ab") as handle:
+        handle.write(b'garbage\n123\n[1, 2]\n"text"\nnull\n\xff\xfe\x00 not utf-8\n')
+    with open(workdir / "results" / "produce-tf2.15.jsonl", "a") as handle:
+        handle.write('42\n')
+    (workdir / "results" / "consume-tf2.15.facts.json").write_text("[1]")
+    (workdir / "run.json").write_text(json.dumps({"envs": ["tf2.10", "tf2.13", "tf2.15", "tf2.16-tfkeras",
+                                                           "tf2.16-keras3.3", "tf2.21-keras3.15"],
+                                                  "fixtures": ["dense_bn", "small_cnn", "twin_dense"],
+                                                  "formats": json.loads((RUN / "run.json").read_text())["formats"]}))
+    assert _data(workdir).counts() == before
+    assert report.model.read_json(workdir / "nothing.json") == {}
+    (workdir / "list.json").write_text("[1]")
+    assert report.model.read_json(workdir / "list.json") == {}
+
+
+def test_a_work_dir_without_results_is_refused_and_leaves_the_last_reports_alone(tmp_path):
+    from harness import run
+    loaded = spec.load(DEFAULT_MATRIX)
+    fixtures = {k: v for k, v in discover_fixtures(ROOT / "fixtures").items() if k == "dense_bn"}
+    selection = Selection("quick", ("tf2.15",), fixtures, ("h5",), loaded)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "matrix.md").write_text("the last real run")
+    ctx = run.Context(loaded, selection, tmp_path / "typo", reports)
+    (problem,) = run.report(ctx, log=lambda _: None)
+    assert f"--workdir {tmp_path / 'typo'}: no results of tf2.15" in problem
+    assert (reports / "matrix.md").read_text() == "the last real run"
+
+
+def test_reports_that_cannot_be_written_are_one_problem_not_a_traceback(workdir, tmp_path):
+    from harness import run
+    loaded = spec.load(DEFAULT_MATRIX)
+    fixtures = {k: v for k, v in discover_fixtures(ROOT / "fixtures").items() if k == "dense_bn"}
+    selection = Selection("quick", ("tf2.15",), fixtures, ("h5",), loaded)
+    (tmp_path / "a-file").write_text("not a folder")
+    (problem,) = run.report(run.Context(loaded, selection, workdir, tmp_path / "a-file"), log=lambda _: None)
+    assert problem.startswith(f"--reports {tmp_path / 'a-file'}: cannot write the reports (")
+
+
+def test_an_environment_record_missing_its_fields_still_costs_only_that_environment(workdir):
+    with open(workdir / "results" / "consume-tf2.15.jsonl", "a") as handle:
+        handle.write('{"scope": "env"}\n')
+    cells = [c for c in _data(workdir).matrix_cells if c.consumer == "tf2.15"]
+    assert {c.verdict for c in cells} == {"env-error"} and cells[0].reason == "consumer tf2.15: None"

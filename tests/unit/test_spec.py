@@ -229,3 +229,130 @@ def test_docker_environments_are_read_without_a_python(tmp_path):
 def test_docker_environment_errors_name_the_key_path(tmp_path, change, message):
     assert change[0] in DOCKER
     assert message in _error(tmp_path, DOCKER.replace(*change))
+
+
+def test_an_arbitrary_equality_pin_that_is_no_version_is_refused_not_a_crash(tmp_path):
+    message = _error(tmp_path, GOOD.replace("tensorflow-cpu==2.15.1", "tensorflow-cpu===2.15.1foo"))
+    assert "envs.tf2.15.packages[0]: 'tensorflow-cpu===2.15.1foo' must pin an exact version with '=='" in message
+    loaded = _load(tmp_path, GOOD.replace('"keras==3.15.1"', '"keras==3.15.1", "somelib===weird"'))
+    assert "somelib" not in loaded.envs["k3"].versions()
+
+
+@pytest.mark.parametrize("change, message", [
+    (("tensorflow-cpu==2.15.1", "tensorflow-cpu=2.15"),
+     "envs.tf2.15.packages[0]: 'tensorflow-cpu=2.15' is not a valid requirement (Expected semicolon "
+     "(after name with no version specifier) or end); pin with '==' (name==X.Y.Z)"),
+    (('"numpy<2"', '"numpy<<2"'), "extra_pins[0].pins[0]: 'numpy<<2' is not a valid requirement ("),
+    (('  tf2.15: {python', '\ttf2.15: {python'),
+     "not valid YAML: line 3, column 1: found character '\\t' that cannot start any token "
+     "(while scanning for the next token); indent with spaces, not tabs"),
+    (("envs: [tf2.15, k3]}", "envs: [tf2.15, k3"),
+     "not valid YAML: line 7, column 11: expected ',' or ']', but got ':' (while parsing a flow sequence)"),
+])
+def test_yaml_and_requirement_errors_are_one_line(tmp_path, change, message):
+    text = _error(tmp_path, GOOD.replace(*change))
+    assert message in text and "\n" not in text
+
+
+
+@pytest.mark.parametrize("change, message", [
+    (("profiles:", '  tf2.15: {python: "3.10", packages: ["tensorflow-cpu==2.10.1"]}\nprofiles:'),
+     "not valid YAML: line 5, column 3: duplicate key 'tf2.15' (first given on line 3)"),
+    (('"3.11", packages', '"3.11", python: "3.10", packages'), "duplicate key 'python' (first given on line 3)"),
+])
+def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path, change, message):
+    assert message in _error(tmp_path, GOOD.replace(*change))
+
+
+def test_exponent_floats_without_a_dot_are_numbers_as_in_yaml_1_2(tmp_path):
+    loaded = _load(tmp_path, GOOD + "tolerance: {atol: 1e-3, overrides: [{fixture: f, rtol: 2E-2}]}\n")
+    assert loaded.tolerance.default.atol == 1e-3 and loaded.tolerance.overrides[0].rtol == 2e-2
+    message = _error(tmp_path, GOOD + "tolerance: {overrides: [{fixture: f, atol: -1e-3}]}\n")
+    assert message.endswith("tolerance.overrides[0].atol: expected an absolute tolerance (a number >= 0), got -0.001")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("tolerance: {atol: .nan}\n", "tolerance.atol: expected a finite number, got nan"),
+    ("tolerance: {overrides: [{fixture: f, rtol: .inf}]}\n",
+     "tolerance.overrides[0].rtol: expected a finite number, got inf"),
+    ("timeouts: {cell_s: .inf}\n", "timeouts.cell_s: expected a finite number, got inf"),
+])
+def test_tolerances_and_timeouts_must_be_finite(tmp_path, extra, message):
+    assert _error(tmp_path, GOOD + extra).endswith(message)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "matrix.yaml: the file is empty; it needs at least envs and profiles"),
+    ("# only a comment\n", "matrix.yaml: the file is empty; it needs at least envs and profiles"),
+    ("- tf2.15\n- k3\n", "(top level): expected a mapping with at least envs and profiles, got ['tf2.15', 'k3']"),
+])
+def test_an_empty_file_or_a_list_says_what_the_file_needs(tmp_path, text, message):
+    assert message in _error(tmp_path, text)
+
+
+@pytest.mark.parametrize("packages, message", [
+    ('"tensorflow-cpu==2.15.1", "tensorflow_cpu==2.10.1"',
+     "envs.tf2.15.packages[1]: 'tensorflow_cpu==2.10.1' pins tensorflow_cpu again "
+     "(packages[0] is 'tensorflow-cpu==2.15.1'); keep one"),
+    ('"tensorflow-cpu==2.15.1", "tensorflow==2.10.1"',
+     "envs.tf2.15.packages[1]: 'tensorflow==2.10.1' is a second TensorFlow distribution "
+     "(packages[0] is 'tensorflow-cpu==2.15.1'); keep one"),
+])
+def test_a_package_pinned_twice_or_two_tensorflows_are_refused(tmp_path, packages, message):
+    assert _error(tmp_path, GOOD.replace('"tensorflow-cpu==2.15.1"', packages, 1)).endswith(message)
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999"])
+def test_a_seed_numpy_cannot_take_is_refused(tmp_path, seed):
+    assert "seed: expected an integer seed from 0 to 2147483647" in _error(tmp_path, GOOD + f"seed: {seed}\n")
+
+
+def test_a_decisive_pin_with_an_environment_marker_is_refused(tmp_path):
+    text = GOOD.replace('"tensorflow-cpu==2.15.1"', '"tensorflow-cpu==2.15.1; python_version < \'3\'"')
+    assert "envs.tf2.15.packages[0]: \"tensorflow-cpu==2.15.1; python_version < '3'\": tensorflow-cpu decides the " \
+        "verdicts, so it may not depend on an environment marker" in _error(tmp_path, text)
+
+
+@pytest.mark.parametrize("env, message", [
+    ('{python: "3.12", packages: ["keras==3.15.1"]}',
+     "envs.k3.backend: no TensorFlow is pinned, so Keras has no backend to run on"),
+    ('{python: "3.12", packages: ["keras==3.15.1"], backend: torch}',
+     "envs.k3.packages: backend: torch but torch is not pinned; add torch==X.Y.Z"),
+])
+def test_a_venv_without_tensorflow_needs_a_pinned_jax_or_torch_backend(tmp_path, env, message):
+    text = GOOD.replace('{python: "3.12", packages: ["tensorflow-cpu==2.21.0", "keras==3.15.1"]}', env)
+    assert message in _error(tmp_path, text)
+    ok = GOOD.replace('{python: "3.12", packages: ["tensorflow-cpu==2.21.0", "keras==3.15.1"]}',
+                      '{python: "3.12", packages: ["keras==3.15.1", "jax[cpu]==0.10.2"], backend: jax}')
+    assert _load(tmp_path, ok).envs["k3"].backend == "jax"
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD.replace("  default: {envs: [tf2.15, k3]}", "  default: {envs: [tf2.15, k3]}\n  2: {envs: [k3]}"),
+     "profiles: expected a name of letters, digits, '.', '_', '+' or '-', got 2"),
+    (GOOD.replace("  k3:", "  3:").replace("tf2.15, k3]", "tf2.15, 3]"),
+     "envs: expected a name of letters, digits, '.', '_', '+' or '-', got 3"),
+])
+def test_env_and_profile_names_that_are_not_strings_are_refused_not_a_crash(tmp_path, text, message):
+    assert _error(tmp_path, text).endswith(message)
+
+
+def test_a_folder_or_a_non_utf8_file_is_one_line_not_a_traceback(tmp_path):
+    with pytest.raises(spec.SpecError, match=r"^.*: cannot be read \(Is a directory\)$"):
+        spec.load(tmp_path)
+    (tmp_path / "latin.yaml").write_bytes(b"envs: caf\xe9\n")
+    with pytest.raises(spec.SpecError, match=r"latin.yaml: not UTF-8 text \(invalid continuation byte at byte 9\)"):
+        spec.load(tmp_path / "latin.yaml")
+
+
+def test_the_noxfile_says_why_an_invalid_matrix_leaves_no_environment_sessions(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from harness.run import ROOT
+    (tmp_path / "matrix.yaml").write_text("")
+    monkeypatch.setenv("KCM_MATRIX", str(tmp_path / "matrix.yaml"))
+    loader = importlib.util.spec_from_file_location("noxfile_under_test", ROOT / "noxfile.py")
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    assert module.ENV_PARAMS == []
+    assert capsys.readouterr().err == f"noxfile: {tmp_path / 'matrix.yaml'}: the file is empty; it needs at least " \
+        "envs and profiles (see README.md, matrix.yaml)\n"
