@@ -46,11 +46,11 @@ ENV_PARAMS = [
 ]
 
 
-def _context(session: nox.Session) -> run.Context:
+def _context(session: nox.Session, args: list[str] | None = None) -> run.Context:
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
     try:
-        return run.Context.from_args(session.posargs)
+        return run.Context.from_args(session.posargs if args is None else args)
     except SpecError as exc:
         session.error(str(exc))
 
@@ -110,14 +110,15 @@ def images(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def report(session: nox.Session) -> None:
-    """Write reports/matrix.md, matrix.html, results.json and junit.xml from the results so far."""
-    _report(session)
+    """Write reports/matrix.md, matrix.html, results.json and junit.xml from the results so far
+    (for the last run's selection, unless --profile, --envs, --fixtures or --no-goldens say otherwise)."""
+    _report(session, run.last_selection(session.posargs))
 
 
-def _report(session: nox.Session) -> None:
+def _report(session: nox.Session, args: list[str] | None = None) -> None:
     """Write the reports; fail when a negative control passed, a failure is not in matrix.yaml's
-    expected_failures, or an expected failure passed (a stale entry)."""
-    problems = run.report(_context(session), log=session.log)
+    expected_failures, an expected failure passed (a stale entry), or cells have no result."""
+    problems = run.report(_context(session, args), log=session.log)
     if problems:
         session.error("; ".join(problems))
 

@@ -138,11 +138,12 @@ def blocked_by_safe_mode(signature: str) -> bool:
     return re.search(SAFE_MODE_BLOCK, signature) is not None
 
 
-def normalize(signature: str) -> str:
+def normalize(signature: str, counts: bool = True) -> str:
     """Strip what varies between cells of one failure: paths, addresses, layer-name counters."""
     text = re.sub(r"(?<!\w)(/[\w.+-]+){2,}/?", "<path>", signature)
     text = re.sub(r"0x[0-9a-fA-F]+", "0x…", text)
     text = re.sub(r"(using config=|Full object config: |unmatched objects: |Expected: )[\[{].*", r"\1…", text)
-    text = re.sub(r"(?<![\w.])(?!0\b)\d+(?![\w.])", "N", text)
+    if counts:  # error messages differ by counts (layers, variables); reasons keep their version numbers
+        text = re.sub(r"(?<![\w.])(?!0\b)\d+(?![\w.])", "N", text)
     text = re.sub(r"\b([a-z][a-z0-9]*(?:_[a-z]+)*)_\d+\b", r"\1_N", text)
     return text[:200]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 
+NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record
 LEVELS = ("outputs", "weights", "compile", "training")
 VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped",
             "xfail", "xpass")
@@ -183,7 +184,7 @@ def _control_source(saves: list[dict | None]) -> dict | None:
 def _not_run(producer: str, fmt: str, save: dict | None) -> dict:
     """Verdict and reason for a planned cell that has no consume record."""
     if save is None:
-        return {"verdict": "skipped", "reason": f"no produce result from {producer} (phase not run or interrupted)"}
+        return {"verdict": "skipped", "reason": f"no produce result from {producer} {NOT_RUN}"}
     verdict = save.get("verdict")
     if verdict == "unsupported":
         return {"verdict": "unsupported", "reason": f"{producer} cannot write {fmt}: {save.get('reason')}"}
@@ -192,7 +193,7 @@ def _not_run(producer: str, fmt: str, save: dict | None) -> dict:
                 "error_type": save.get("error_type"), "error_message": save.get("error_message")}
     if verdict in ("crash", "timeout"):
         return {"verdict": "skipped", "reason": f"{producer}'s worker {verdict} while saving: {save.get('reason')}"}
-    return {"verdict": "skipped", "reason": "no consume result (phase not run or interrupted)"}
+    return {"verdict": "skipped", "reason": f"no consume result {NOT_RUN}"}
 
 
 def counts(cells: list[Cell]) -> dict[str, int]:

@@ -7,6 +7,7 @@ behaves exactly as it does inside ``nox -s matrix``.
 from __future__ import annotations
 
 import argparse
+import json
 import datetime
 import os
 import shutil
@@ -61,6 +62,23 @@ def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
         return list(dict.fromkeys(options.envs))  # each once, as harness.plan.select plans them
     profile = spec.profiles.get(options.profile) or spec.profiles["default"]
     return list(profile.envs)
+
+
+SELECTION_OPTIONS = ("--profile", "--envs", "--fixtures", "--no-goldens")
+
+
+def last_selection(args: list[str]) -> list[str]:
+    """``args`` with the last run's selection (``<workdir>/run.json``) put in front, where
+    ``args`` select nothing themselves: re-rendering a report then covers what ran."""
+    if any(arg in SELECTION_OPTIONS for arg in args):
+        return args
+    options, _ = _parser().parse_known_args(args)
+    try:
+        last = json.loads((options.workdir / "run.json").read_text())
+        selection = ["--profile", last["profile"], "--envs", *last["envs"], "--fixtures", *last["fixtures"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return args
+    return selection + ([] if last.get("goldens") else ["--no-goldens"]) + args
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,15 @@
 """``matrix.md``: per format and loader, producers as rows and consumers as columns."""
 from __future__ import annotations
 
+from collections import defaultdict
+
 from tabulate import tabulate
 
+from harness.hints import normalize
 from harness.report.model import ReportData, signatures, where
 from harness.results import LEVELS, Cell, counts
 
+MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
 FACT_COLUMNS = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
 
@@ -146,14 +150,29 @@ def _depth(data: ReportData) -> list[str]:
     out = ["## Check depth", "",
            "Of the cells that loaded: `outputs` within tolerance; `weights` every weight equal (matched by "
            "order and shape); `compile` optimizer class and iteration count restored; `training` one more "
-           "step gives the producer's next weights. Read the tables at another level with "
-           "`nox -s report -- --level weights`.", ""]
-    rows = []
+           "step gives the producer's next weights. `—`: the level does not apply to that loader (or no "
+           "cell loaded). Read the tables at another level with `nox -s report -- --level weights`.", ""]
+    rows, failed = [], defaultdict(list)
     for fmt, loader, levels in data.depth():
         rows.append([f"{fmt} / {loader}"] + [
             f"{sum(c.verdict == 'pass' for c in cells)}/{len(cells)}" if cells else "—"
             for cells in levels.values()])
-    return out + [tabulate(rows, headers=["format / loader", *LEVELS], tablefmt="github"), ""]
+        for level, cells in levels.items():
+            for c in cells:
+                if c.verdict not in ("pass", "unsupported") and level != "outputs":
+                    found = (c.levels or {}).get(level, {})
+                    reason = found.get("reason") or ("the values differ from the producer's beyond tolerance "
+                                                     "(max abs diff per cell in results.json)"
+                                                     if found.get("max_abs") is not None else c.verdict)
+                    failed[(level, c.verdict, normalize(reason))].append(c)
+    out += [tabulate(rows, headers=["format / loader", *LEVELS], tablefmt="github"), ""]
+    if failed:
+        out += ["### Check-depth failures by reason", ""]
+        for (level, verdict, reason), cells in sorted(failed.items(), key=lambda kv: -len(kv[1])):
+            out += [f"- `{level}` {verdict}: {reason} ({len(cells)} cells)"]
+            out += [f"  - {line}" for line in where(cells)[:MAX_WHERE]]
+        out += [""]
+    return out
 
 
 def _expected_failures(data: ReportData) -> list[str]:
@@ -184,11 +203,11 @@ def _expected_failures(data: ReportData) -> list[str]:
 def _closest_passes(data: ReportData) -> list[str]:
     closest = data.closest_passes()
     out = ["## Closest passes", "",
-           "The passes nearest the edge of their tolerance: margin is max |Δ| / (atol + rtol·|expected|) "
+           "The passes nearest the edge of their tolerance: margin is max abs diff / (atol + rtol·abs(expected)) "
            "over the outputs, and a cell passes up to 1.", ""]
     if not closest:
         return out + ["No pass recorded a margin.", ""]
     rows = [[f"{c.margin:.3f}", c.producer, c.consumer, c.fixture, f"{c.format}/{c.loader}",
              f"{c.max_abs:.3g}", f"{c.atol:g}", f"{c.rtol:g}"] for c in closest]
     return out + [tabulate(rows, headers=["margin", "producer", "consumer", "fixture", "format/loader",
-                                          "max |Δ|", "atol", "rtol"], tablefmt="github"), ""]
+                                          "max abs diff", "atol", "rtol"], tablefmt="github"), ""]

@@ -10,7 +10,7 @@ from pathlib import Path
 from harness import expectations
 from harness.hints import hint_for, normalize
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
-from harness.results import LEVELS, Cell, counts, resolve
+from harness.results import LEVELS, NOT_RUN, Cell, counts, resolve
 from harness.spec import MatrixSpec
 
 
@@ -114,7 +114,15 @@ class ReportData:
             stale = sorted({f"expected_failures[{c.expected_failure}]" for c in self.xpasses})
             out.append(f"{len(self.xpasses)} passing cells claimed by {', '.join(stale)}: "
                        "narrow or remove the stale entries")
+        if self.missing:
+            out.append(f"{len(self.missing)} cells have no result (a phase did not run or was interrupted; "
+                       "see 'Skipped' in matrix.md): rerun them, or select only what ran")
         return out
+
+    @property
+    def missing(self) -> list[Cell]:
+        """Cells skipped because a phase left no record for them (not run, or interrupted)."""
+        return [c for c in self.matrix_cells if c.verdict == "skipped" and NOT_RUN in (c.reason or "")]
 
     def failure_groups(self) -> list[FailureGroup]:
         """Failing cells grouped by normalized signature, the largest group first."""
@@ -143,7 +151,7 @@ class ReportData:
         out: dict[str, list[Cell]] = defaultdict(list)
         for cell in self.matrix_cells:
             if cell.verdict == verdict:
-                out[normalize(cell.reason or "")].append(cell)
+                out[normalize(cell.reason or "", counts=False)].append(cell)
         return dict(sorted(out.items(), key=lambda kv: -len(kv[1])))
 
 

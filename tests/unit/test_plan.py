@@ -121,3 +121,14 @@ def test_the_noxfile_declares_each_selected_environment_once():
     loaded = spec.load(DEFAULT_MATRIX)
     argv = ["nox", "-s", "matrix", "--", "--envs", "tf2.15", "tf2.13", "tf2.15"]
     assert run.selected_envs(argv, loaded) == ["tf2.15", "tf2.13"]
+
+
+def test_a_report_rerun_takes_the_last_runs_selection(tmp_path):
+    from harness.run import last_selection
+    (tmp_path / "run.json").write_text('{"profile": "quick", "envs": ["tf2.15"], "fixtures": ["dense_bn"], '
+                                       '"goldens": []}')
+    args = ["--workdir", str(tmp_path), "--level", "weights"]
+    assert last_selection(args) == ["--profile", "quick", "--envs", "tf2.15", "--fixtures", "dense_bn",
+                                    "--no-goldens"] + args
+    assert last_selection(["--envs", "tf2.13"] + args) == ["--envs", "tf2.13"] + args
+    assert last_selection(["--workdir", str(tmp_path / "none")]) == ["--workdir", str(tmp_path / "none")]
