@@ -204,10 +204,18 @@ def cell_id(producer: str, consumer: str | None, fixture: str, fmt: str, loader:
     return f"{producer}>{consumer}/{fixture}/{fmt}/{loader}"
 
 
+# A producer saves one trained model in every format, so a save that changes the model changes
+# the formats saved after it. Seen on 2026-11-29: Keras 3.15's legacy HDF5 save drops the optimizer
+# from the model's compile config, so a .keras saved afterwards reloads with compile=True as RMSprop
+# at iteration 0. HDF5 is therefore saved last.
+SAVED_LAST = ("h5",)
+
+
 def produce_cells(selection: Selection, env: str) -> list[dict]:
-    """One cell per (fixture, format) for the producer ``env``."""
+    """One cell per (fixture, format) for the producer ``env``, ``SAVED_LAST`` formats last."""
+    formats = sorted(selection.formats, key=lambda fmt: fmt in SAVED_LAST)
     return [{"id": cell_id(env, None, f, fmt, None), "fixture": f, "format": fmt}
-            for f in selection.fixtures for fmt in selection.formats]
+            for f in selection.fixtures for fmt in formats]
 
 
 def consume_cells(selection: Selection, consumer: str, produced: list[dict], artifacts: Path) -> list[dict]:
