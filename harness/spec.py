@@ -291,37 +291,43 @@ def _check_semantics(raw: dict) -> None:
         for key, text in [("when", extra["when"])] + [(f"pins[{j}]", p) for j, p in enumerate(extra["pins"])]:
             _requirement(f"extra_pins[{i}].{key}", text)
     for name, env in envs.items():
-        names = {}
-        for i, text in enumerate(env["packages"]):
-            where = f"envs.{name}.packages[{i}]"
-            req = _requirement(where, text)
-            cname = canonicalize_name(req.name)
-            # A package pinned twice, or two TensorFlow distributions, cannot both be installed, and
-            # versions() would silently pick one of them to match expected_failures with.
-            clash = cname if cname in names else \
-                next((n for n in names if cname in TENSORFLOW_NAMES and n in TENSORFLOW_NAMES), None)
-            if clash:
-                first = next(j for j, t in enumerate(env["packages"])
-                             if canonicalize_name(Requirement(t).name) == clash)
-                what = f"pins {req.name} again" if clash == cname else "is a second TensorFlow distribution"
-                raise SpecError(f"{where}: {text!r} {what} (packages[{first}] is {env['packages'][first]!r}); "
-                                "keep one")
-            names[cname] = req
-            if cname in DECISIVE and req.marker is not None:
-                raise SpecError(f"{where}: {text!r}: {req.name} decides the verdicts, so it may not depend on an "
-                                "environment marker (where the marker is false it is not installed at all); "
-                                "remove the marker")
-            if cname in DECISIVE and pinned_version(req) is None:
-                raise SpecError(f"{where}: {text!r} must pin an exact version with '==' "
-                                f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
-        _check_keras_pins(f"envs.{name}", env, names)
-        _check_runner(f"envs.{name}", env, names)
-        _check_backend(f"envs.{name}", env, names)
+        check_env(f"envs.{name}", env)
     _check_finite(raw)
     for i, override in enumerate(raw.get("tolerance", {}).get("overrides", [])):
         _check_override(f"tolerance.overrides[{i}]", override)
     for i, entry in enumerate(raw.get("expected_failures", [])):
         _check_expected_failure(f"expected_failures[{i}]", entry)
+
+
+def check_env(where: str, env: dict) -> None:
+    """Check one environment's mapping beyond the schema (pins, Keras, runner, backend); raises
+    SpecError naming ``where``, its key path (``envs.NAME``, or a template's for a locked one)."""
+    names = {}
+    for i, text in enumerate(env["packages"]):
+        at = f"{where}.packages[{i}]"
+        req = _requirement(at, text)
+        cname = canonicalize_name(req.name)
+        # A package pinned twice, or two TensorFlow distributions, cannot both be installed, and
+        # versions() would silently pick one of them to match expected_failures with.
+        clash = cname if cname in names else \
+            next((n for n in names if cname in TENSORFLOW_NAMES and n in TENSORFLOW_NAMES), None)
+        if clash:
+            first = next(j for j, t in enumerate(env["packages"])
+                         if canonicalize_name(Requirement(t).name) == clash)
+            what = f"pins {req.name} again" if clash == cname else "is a second TensorFlow distribution"
+            raise SpecError(f"{at}: {text!r} {what} (packages[{first}] is {env['packages'][first]!r}); "
+                            "keep one")
+        names[cname] = req
+        if cname in DECISIVE and req.marker is not None:
+            raise SpecError(f"{at}: {text!r}: {req.name} decides the verdicts, so it may not depend on an "
+                            "environment marker (where the marker is false it is not installed at all); "
+                            "remove the marker")
+        if cname in DECISIVE and pinned_version(req) is None:
+            raise SpecError(f"{at}: {text!r} must pin an exact version with '==' "
+                            f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
+    _check_keras_pins(where, env, names)
+    _check_runner(where, env, names)
+    _check_backend(where, env, names)
 
 
 def _check_finite(raw: dict) -> None:
@@ -427,12 +433,27 @@ def _check_runner(where: str, env: dict, names: dict) -> None:
 
 
 def load(path: str | os.PathLike) -> MatrixSpec:
-    """Read, validate and return ``matrix.yaml``.
+    """Read, validate and return ``matrix.yaml``, with the environments its templates are locked
+    to (``harness.templates``: the lock file next to it) added as ordinary environments.
 
     Raises:
         SpecError: with one message naming the file and key path of the first problem.
     """
     path = Path(path)
+    raw = read(path)
+    try:
+        if raw.get("templates"):
+            from harness import templates  # it builds on this module's checks
+            raw = templates.expand(raw, path)
+        _check_semantics(raw)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    return _build(path, raw)
+
+
+def read(path: Path) -> dict:
+    """``matrix.yaml`` parsed and checked against the JSON Schema only (templates unexpanded).
+    Raises SpecError (unreadable, not YAML, against the schema) naming the file."""
     try:
         raw = yaml.load(path.read_text(), Loader=_Loader)
     except FileNotFoundError:
@@ -447,13 +468,9 @@ def load(path: str | os.PathLike) -> MatrixSpec:
         raise SpecError(f"{path}: the file is empty; it needs at least envs and profiles (see README.md, matrix.yaml)")
     schema = json.loads(SCHEMA_PATH.read_text())
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(raw))
-    try:
-        if error is not None:
-            raise SpecError(_schema_message(error))
-        _check_semantics(raw)
-    except SpecError as exc:
-        raise SpecError(f"{path}: {exc}") from None
-    return _build(path, raw)
+    if error is not None:
+        raise SpecError(f"{path}: {_schema_message(error)}")
+    return raw
 
 
 def _build(path: Path, raw: dict) -> MatrixSpec:
