@@ -432,9 +432,9 @@ def _check_runner(where: str, env: dict, names: dict) -> None:
                         "(tensorflow-cpu==X.Y.Z): its version names the image, tensorflow/tensorflow:X.Y.Z")
 
 
-def load(path: str | os.PathLike) -> MatrixSpec:
+def load(path: str | os.PathLike, lock: dict | None = None) -> MatrixSpec:
     """Read, validate and return ``matrix.yaml``, with the environments its templates are locked
-    to (``harness.templates``: the lock file next to it) added as ordinary environments.
+    to (``harness.templates``: ``lock``, else the lock file next to it) added as ordinary ones.
 
     Raises:
         SpecError: with one message naming the file and key path of the first problem.
@@ -444,7 +444,7 @@ def load(path: str | os.PathLike) -> MatrixSpec:
     try:
         if raw.get("templates"):
             from harness import templates  # it builds on this module's checks
-            raw = templates.expand(raw, path)
+            raw = templates.expand(raw, path, lock)
         _check_semantics(raw)
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from None
