@@ -5,6 +5,7 @@
     nox -s "consume(env='tf2.15')"          one phase of one environment (its producers first)
     nox -s check -- model.keras [--to ENV ...]   check one model file in other environments
     nox -s images [-- --profile docker]       pull or build the docker environments' images
+    nox -s lock [-- --dry-run]              resolve matrix.yaml's templates into matrix.lock.json
     nox -s tests                            the test suite
 
 Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from harness import check as check_mod  # noqa: E402
 from harness import images as images_mod  # noqa: E402
 from harness import interpreters, run  # noqa: E402
+from harness import lock as lock_mod  # noqa: E402
 from harness.modelfile import BadInput  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
 
@@ -186,6 +188,16 @@ def check_report(session: nox.Session) -> None:
     if status:
         session.error(message)
     session.log(message)
+
+
+@nox.session(python=False)
+def lock(session: nox.Session) -> None:
+    """Resolve matrix.yaml's templates (version ranges) against the package index into matrix.lock.json,
+    which runs use (-- --dry-run: print the resolution, write nothing; --index-url URL)."""
+    try:
+        lock_mod.main(session.posargs, run.matrix_path(), log=session.log)
+    except (SpecError, lock_mod.LockError) as exc:
+        session.error(str(exc))
 
 
 @nox.session(python=None)

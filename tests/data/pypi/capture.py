@@ -1,0 +1,45 @@
+"""Capture the index answers tests/unit/test_lock.py resolves against (run by hand, from the repository root).
+
+    python3 tests/data/pypi/capture.py
+
+Each file is PyPI's JSON API answer for one project (https://pypi.org/pypi/NAME/json), trimmed to
+the releases since SINCE (pre-releases and yanked ones included) and to the fields harness/lock.py
+reads (lock.FILE_FIELDS), with a "comment" saying where and when it was captured.
+"""
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from harness import lock  # noqa: E402
+
+SINCE = {"tensorflow-cpu": "2.12.0rc0", "keras": "3.0.0", "tf-keras": "0"}
+
+
+def trimmed(name: str, since: str) -> dict:
+    document = lock.fetch(name)
+    releases = {}
+    for text, files in document["releases"].items():
+        try:
+            if Version(text) < Version(since):
+                continue
+        except InvalidVersion:
+            continue
+        releases[text] = [{k: f.get(k) for k in lock.FILE_FIELDS} for f in files]
+    return {"comment": f"{lock.INDEX_URL}/{name}/json captured {datetime.date.today()} by capture.py, releases "
+                       f">= {since} and the fields harness/lock.py reads only",
+            "info": {"name": document["info"]["name"]}, "releases": releases}
+
+
+if __name__ == "__main__":
+    for name, since in SINCE.items():
+        path = Path(__file__).with_name(f"{name}.json")
+        document = trimmed(name, since)
+        releases = ",\n".join(f" {json.dumps(v)}: [\n  " + ",\n  ".join(json.dumps(f, sort_keys=True) for f in files)
+                               + "\n ]" for v, files in sorted(document["releases"].items(), key=lambda i: Version(i[0])))
+        path.write_text(f'{{"comment": {json.dumps(document["comment"])},\n "info": {json.dumps(document["info"])},\n'
+                        f' "releases": {{\n{releases}\n}}}}\n')  # one line a file: small, and diffs read well
+        print(path, path.stat().st_size)
