@@ -1,0 +1,247 @@
+"""Templates resolved against the package index (nox -s lock), and their lock file expanded by spec.load.
+
+The index answers are PyPI's own (tests/data/pypi/*.json, captured 2026-11-29 from
+https://pypi.org/pypi/NAME/json by tests/data/pypi/capture.py, trimmed to the fields lock.py reads):
+tensorflow-cpu 2.12.0rc0 to 2.22.0rc0, keras 3.0.0 to 3.15.1, every tf-keras (2.20.0 is yanked).
+"""
+import datetime
+import http.server
+import json
+import socket
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from harness import lock, spec, templates
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "pypi"
+PYPI = {path.stem: json.loads(path.read_text()) for path in DATA.glob("*.json")}
+TODAY = datetime.date(2026, 11, 29)
+
+MATRIX = """
+envs:
+  tf2.15: {python: "3.11", packages: ["tensorflow-cpu==2.15.1"]}
+templates:
+  keras2:
+    description: Keras {minor} inside TF {release}
+    name: "tf{minor}-k2"
+    packages: ["tensorflow-cpu>=2.12,<2.16"]
+profiles:
+  default: {envs: [tf2.15, keras2]}
+"""
+
+
+def _template(**keys):
+    raw = {"envs": {}, "templates": {"t": dict({"name": "t{release}"}, **keys)}}
+    return templates.parse(raw)["t"]
+
+
+def _resolve(**keys):
+    return lock.resolve(_template(**keys), PYPI.__getitem__)
+
+
+def _releases(entry):
+    return [env["release"] for env in entry["envs"]]
+
+
+def _write(tmp_path, text=MATRIX):
+    path = tmp_path / "matrix.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _lock(path, *args):
+    lines = []
+    document = lock.main(list(args), path, project=PYPI.__getitem__, log=lines.append, today=TODAY)
+    return document, lines
+
+
+def test_every_minor_takes_the_newest_patch_of_each():
+    entry = _resolve(name="tf{minor}", packages=["tensorflow-cpu>=2.12,<2.16"])
+    # 2.15.0.post1 is older than 2.15.1; 2.12.0rc0 to 2.15.0rc1 are pre-releases.
+    assert _releases(entry) == ["2.12.1", "2.13.1", "2.14.1", "2.15.1"]
+    assert [env["name"] for env in entry["envs"]] == ["tf2.12", "tf2.13", "tf2.14", "tf2.15"]
+    assert entry["envs"][0]["packages"] == ["tensorflow-cpu==2.12.1"]
+
+
+def test_newest_keeps_the_newest_minors_and_other_ranges_take_their_newest_release():
+    entry = _resolve(name="tf{minor}", packages=["tensorflow-cpu>=2.16", "keras>=3", "numpy<3"], newest=2)
+    assert _releases(entry) == ["2.20.0", "2.21.0"]
+    assert entry["envs"][1]["packages"] == ["tensorflow-cpu==2.21.0", "keras==3.15.1", "numpy<3"]
+
+
+def test_pre_releases_are_left_out_unless_asked_for():
+    # Even a range that names a pre-release: only include_prereleases lets them in.
+    assert _releases(_resolve(packages=["tensorflow-cpu>=2.21.0rc0"], every="patch")) == ["2.21.0"]
+    asked = _resolve(packages=["tensorflow-cpu>=2.21.0rc0"], every="patch", include_prereleases=True)
+    assert _releases(asked) == ["2.21.0rc0", "2.21.0rc1", "2.21.0", "2.22.0rc0"]
+
+
+def test_yanked_releases_are_left_out_unless_asked_for():
+    keys = dict(packages=["tf-keras>=2.19", "tensorflow-cpu==2.19.1"], every="patch")
+    assert _releases(_resolve(**keys)) == ["2.19.0", "2.20.1", "2.21.0"]  # tf-keras 2.20.0 is yanked
+    assert _releases(_resolve(include_yanked=True, **keys)) == ["2.19.0", "2.20.0", "2.20.1", "2.21.0"]
+    assert "2.20.0" not in [str(r.version) for r in lock.releases(PYPI["tf-keras"])]
+
+
+def test_python_is_the_newest_that_every_package_has_a_wheel_for_within_requires_python():
+    entry = _resolve(name="tf{minor}", packages=["tensorflow-cpu>=2.12"])
+    python = {env["release"]: env["python"] for env in entry["envs"]}
+    # TF 2.12 to 2.15 ship wheels up to cp311, 2.16 to 2.19 up to cp312, 2.20 and 2.21 cp313.
+    assert python == {"2.12.1": "3.11", "2.13.1": "3.11", "2.14.1": "3.11", "2.15.1": "3.11", "2.16.2": "3.12",
+                      "2.17.1": "3.12", "2.18.1": "3.12", "2.19.1": "3.12", "2.20.0": "3.13", "2.21.0": "3.13"}
+    assert entry["envs"][-1]["requires_python"] == {"tensorflow-cpu": ">=3.10"}
+    assert entry["envs"][-1]["pythons"] == ["3.10", "3.11", "3.12", "3.13"]
+
+
+def test_a_release_whose_requires_python_excludes_every_candidate_is_skipped_with_the_reason():
+    entry = _resolve(packages=["keras>=3.12", "tensorflow-cpu==2.15.1"], python="3.10")
+    assert _releases(entry) == ["3.12.4"]  # keras 3.13 and later: Requires-Python >=3.11
+    assert entry["skipped"][0]["release"] == "3.15.1"
+    assert "no wheel for CPython 3.10" in entry["skipped"][0]["why"]
+    assert "Requires-Python >=3.11" in entry["skipped"][0]["why"]
+
+
+def test_only_wheels_for_linux_x86_64_count():
+    files = {f["filename"]: f for f in PYPI["tensorflow-cpu"]["releases"]["2.21.0"]}
+    windows = lock.Release("tensorflow-cpu", lock.Version("2.21.0"),
+                           (files["tensorflow_cpu-2.21.0-cp312-cp312-win_amd64.whl"],))
+    linux = lock.Release("tensorflow-cpu", lock.Version("2.21.0"),
+                         (files["tensorflow_cpu-2.21.0-cp312-cp312-manylinux_2_27_x86_64.whl"],))
+    assert windows.wheel_for("3.12") is None
+    assert linux.wheel_for("3.12") and linux.wheel_for("3.11") is None
+
+
+def test_a_range_nothing_matches_or_a_missing_pin_is_an_error_naming_the_package():
+    with pytest.raises(lock.LockError, match=r"templates.t.packages\[0\]: 'tensorflow-cpu>=2.30': no release"):
+        _resolve(packages=["tensorflow-cpu>=2.30"])
+    with pytest.raises(lock.LockError, match=r"packages\[1\]: 'keras==3.99.0': no such release"):
+        _resolve(packages=["tensorflow-cpu>=2.16", "keras==3.99.0"])
+    with pytest.raises(lock.LockError, match="no release of tensorflow-cpu>=2.12 installs"):
+        _resolve(packages=["tensorflow-cpu>=2.12"], python="3.7")
+
+
+@pytest.mark.parametrize("keys, message", [
+    ({"packages": ["tensorflow-cpu==2.15.1"]}, "templates.t.packages: no decisive package"),
+    ({"packages": ["tensorflow-cpu>=2.12"], "every": "patch", "name": "tf{minor}"}, "with every: patch use {release}"),
+    ({"packages": ["tensorflow-cpu>=2.12; python_version>'3'"]}, "no marker, no URL"),
+])
+def test_templates_are_checked(keys, message):
+    with pytest.raises(spec.SpecError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        _template(**keys)
+
+
+def test_the_lock_is_written_and_spec_load_adds_its_environments(tmp_path):
+    path = _write(tmp_path)
+    document, lines = _lock(path)
+    assert "since the last lock: new tf2.12-k2, tf2.13-k2, tf2.14-k2, tf2.15-k2; gone none" in lines
+    written = json.loads((tmp_path / "matrix.lock.json").read_text())
+    assert written == document and written["resolved_at"] == "2026-11-29"
+    assert written["index"] == "https://pypi.org/pypi"
+    loaded = spec.load(path)
+    assert loaded.profiles["default"].envs == ("tf2.15", "tf2.12-k2", "tf2.13-k2", "tf2.14-k2", "tf2.15-k2")
+    env = loaded.envs["tf2.13-k2"]
+    assert (env.python, env.packages, env.description) == ("3.11", ("tensorflow-cpu==2.13.1",),
+                                                           "Keras 2.13 inside TF 2.13.1")
+    again = _lock(path)[1]
+    assert not any(line.startswith("since the last lock") for line in again)  # unchanged: nothing new
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    path = _write(tmp_path)
+    _, lines = _lock(path, "--dry-run")
+    assert not (tmp_path / "matrix.lock.json").exists()
+    assert lines[-1].startswith("dry run:")
+    assert any("tf2.15-k2: python 3.11, tensorflow-cpu==2.15.1" in line for line in lines)
+
+
+def test_without_a_lock_spec_load_says_to_run_nox_lock(tmp_path):
+    with pytest.raises(spec.SpecError, match=r"no lock file matrix.lock.json next to matrix.yaml; run `nox -s lock`"):
+        spec.load(_write(tmp_path))
+
+
+def test_a_template_changed_since_locking_says_to_run_nox_lock(tmp_path):
+    path = _write(tmp_path)
+    _lock(path)
+    _write(tmp_path, MATRIX.replace("<2.16", "<2.15"))
+    with pytest.raises(spec.SpecError, match=r"templates.keras2 changed since matrix.lock.json was resolved "
+                                             r"\(2026-11-29\); run `nox -s lock`"):
+        spec.load(path)
+    _write(tmp_path, MATRIX.replace("Keras {minor} inside", "Keras {minor}, in"))
+    assert spec.load(path).envs["tf2.12-k2"].description == "Keras 2.12, in TF 2.12.1"  # no new lock needed
+    _write(tmp_path, MATRIX.replace("keras2", "other"))
+    with pytest.raises(spec.SpecError, match=r"templates.other: not in matrix.lock.json"):
+        spec.load(path)
+    (tmp_path / "matrix.lock.json").write_text("{}")
+    with pytest.raises(spec.SpecError, match=r"matrix.lock.json is not a lock file .*; run `nox -s lock`"):
+        spec.load(path)
+
+
+def test_locked_environments_are_checked_as_environments(tmp_path):
+    # TF 2.16 and later install the newest Keras 3 unless Keras is pinned: spec.check_env says so.
+    path = _write(tmp_path, MATRIX.replace("<2.16", "<2.17"))
+    with pytest.raises(spec.SpecError, match=r"templates.keras2 \(locked as tf2.16-k2\).packages: "
+                                             r"tensorflow-cpu==2.16.2 installs the newest Keras 3"):
+        _lock(path)
+    assert not (tmp_path / "matrix.lock.json").exists()
+    path = _write(tmp_path, MATRIX.replace('"tf{minor}-k2"', '"tf{minor}"'))
+    with pytest.raises(spec.SpecError, match=r"its environment 'tf2.15' is also defined in envs"):
+        _lock(path)
+
+
+def test_lock_of_the_shipped_matrix_matches_its_templates():
+    from harness.run import DEFAULT_MATRIX
+    loaded = spec.load(DEFAULT_MATRIX)
+    locked = json.loads(templates.lock_path(DEFAULT_MATRIX).read_text())
+    names = [env["name"] for entry in locked["templates"].values() for env in entry["envs"]]
+    assert names and set(names) <= set(loaded.profiles["nightly"].envs)
+    assert not set(names) & (set(loaded.profiles["default"].envs) | set(loaded.profiles["quick"].envs))
+
+
+class _Index(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        status, body = (200, b"not json") if self.path.startswith("/garbled/") else (404, b"{}")
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_index_errors_name_the_package_and_the_url():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with pytest.raises(lock.LockError, match=rf"cannot resolve Keras: {url}/keras/json: no such project"):
+            lock.fetch("Keras", url)
+        with pytest.raises(lock.LockError, match=rf"{url}/garbled/keras/json did not answer JSON"):
+            lock.fetch("keras", f"{url}/garbled")
+    finally:
+        server.shutdown()
+        server.server_close()
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(lock.LockError, match=rf"cannot resolve keras: http://127.0.0.1:{port}/keras/json did not "
+                                             "answer .*check the network"):
+        lock.fetch("keras", f"http://127.0.0.1:{port}", timeout_s=2)
+
+
+def _pypi_reachable() -> bool:
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.network
+@pytest.mark.skipif(not _pypi_reachable(), reason="pypi.org is not reachable")
+def test_the_real_index_still_has_tf_keras_2_20_0_yanked():
+    document = lock.fetch("tf-keras", timeout_s=5)
+    versions = {str(r.version) for r in lock.releases(document)}
+    assert {"2.19.0", "2.20.1"} <= versions and "2.20.0" not in versions
