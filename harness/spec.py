@@ -7,7 +7,8 @@ naming missing environments, malformed or unpinned version requirements,
 tolerance overrides that match everything or set nothing, expected failures
 with bad requirements or dates, docker keys on a venv environment). Any problem raises :class:`SpecError` with one
 message naming the key path. (Fixture names are checked against the fixture
-files when a run is selected: ``harness.plan.select``.)
+files when a run is selected: ``harness.plan.select``; templates, version ranges,
+are expanded from their lock file by ``harness.templates``.)
 """
 from __future__ import annotations
 
