@@ -13,6 +13,7 @@ and a docker environment's sessions run its worker in a container instead (harne
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -48,11 +49,17 @@ ENV_PARAMS = [
 ]
 
 
+# nox -j N runs each session in its own subprocess: the count travels in the environment, and
+# each worker gets the machine's cores divided by it (run.thread_variables).
+os.environ.setdefault("KCM_PARALLEL", str(run.parallel_sessions(sys.argv, os.environ)))
+
+
 def _context(session: nox.Session, args: list[str] | None = None) -> run.Context:
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
     try:
-        return run.Context.from_args(session.posargs if args is None else args)
+        return run.Context.from_args(session.posargs if args is None else args,
+                                     parallel=int(os.environ["KCM_PARALLEL"]))
     except SpecError as exc:
         session.error(str(exc))
 

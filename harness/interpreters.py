@@ -5,9 +5,13 @@ Looks, in order, on PATH (``python3.10``), among pyenv's installed versions
 interpreters (``uv python find --no-python-downloads``). Each candidate is run
 once to confirm its version: a pyenv shim for a version that is not active is
 on PATH but fails to run, and must not count.
+
+What was found is kept in ``$KCM_INTERPRETERS`` (JSON, version -> path or null), so the
+session subprocesses of ``nox -j N``, which inherit it, do not probe again.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -60,6 +64,9 @@ def _uv_candidate(version: str) -> list[str]:
     return [out.stdout.strip()] if out.returncode == 0 and out.stdout.strip() else []
 
 
+CACHE_VARIABLE = "KCM_INTERPRETERS"
+
+
 @lru_cache(maxsize=None)
 def find_python(version: str) -> str | None:
     """Absolute path of a working ``python<version>``, or None if none is installed.
@@ -67,11 +74,24 @@ def find_python(version: str) -> str | None:
     Args:
         version: a minor version such as ``"3.10"``.
     """
+    try:
+        known = json.loads(os.environ.get(CACHE_VARIABLE) or "{}")
+    except ValueError:
+        known = {}
+    if version in known and (known[version] is None or os.path.exists(known[version])):
+        return known[version]
+    found = _probe(version)
+    os.environ[CACHE_VARIABLE] = json.dumps(dict(known, **{version: found}))
+    return found
+
+
+def _probe(version: str) -> str | None:
     on_path = shutil.which(f"python{version}")
-    candidates = ([on_path] if on_path else []) + _pyenv_candidates(version) + _uv_candidate(version)
-    for candidate in candidates:
-        if os.path.exists(candidate) and _runs_as(candidate, version):
-            return os.path.abspath(candidate)
+    for candidates in (lambda: [on_path] if on_path else [], lambda: _pyenv_candidates(version),
+                       lambda: _uv_candidate(version)):  # uv is asked only when the others have none
+        for candidate in candidates():
+            if os.path.exists(candidate) and _runs_as(candidate, version):
+                return os.path.abspath(candidate)
     return None
 
 

@@ -10,12 +10,11 @@ import argparse
 import json
 import datetime
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import containers, environments, golden, images, interpreters
+from harness import containers, environments, golden, images, incremental, interpreters
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
@@ -45,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="where artifacts/, results/ and logs/ go (default: work/)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports",
                         help="where matrix.md, matrix.html, results.json, junit.xml go (default: reports/)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="run every cell again instead of reusing the records of unchanged cells")
+    parser.add_argument("--worker-threads", type=int, metavar="N",
+                        help="CPU threads each worker may use (default: the machine's cores over nox's -j)")
     return parser
 
 
@@ -62,6 +65,23 @@ def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
         return list(dict.fromkeys(options.envs))  # each once, as harness.plan.select plans them
     profile = spec.profiles.get(options.profile) or spec.profiles["default"]
     return list(profile.envs)
+
+
+def parallel_sessions(argv: list[str], environ: dict[str, str]) -> int:
+    """How many sessions nox runs at once: its ``-j N``/``--parallel N`` (``auto``: one per CPU)
+    before ``--``, else ``$NOX_PARALLEL``, else 1. Unparsable values count as 1."""
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    value = environ.get("NOX_PARALLEL", "1")
+    for i, arg in enumerate(argv):
+        if arg in ("-j", "--parallel") and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--parallel="):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-j") and len(arg) > 2:
+            value = arg[2:]
+    if value == "auto":
+        return os.cpu_count() or 1
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 SELECTION_OPTIONS = ("--profile", "--envs", "--fixtures", "--no-goldens")
@@ -90,10 +110,15 @@ class Context:
     workdir: Path
     reports: Path
     level: str = "outputs"
+    fresh: bool = False
+    worker_threads: int = 1
 
     @classmethod
-    def from_args(cls, args: list[str]) -> Context:
+    def from_args(cls, args: list[str], parallel: int = 1) -> Context:
         """Parse the session's positional arguments and load ``matrix.yaml``.
+
+        ``parallel`` is how many sessions nox runs at once (its ``-j``); each worker then
+        gets ``cores // parallel`` threads unless ``--worker-threads`` says otherwise.
 
         Raises:
             SystemExit: bad arguments (argparse prints the message).
@@ -107,7 +132,11 @@ class Context:
         fixtures_dir = (spec.path.parent / spec.fixtures_dir).resolve()
         goldens = {} if options.no_goldens else golden.discover(fixtures_dir / "golden")
         selection = select(spec, fixtures_dir, options.profile, options.envs, options.fixtures, goldens)
-        return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level)
+        if options.worker_threads is not None and options.worker_threads < 1:
+            raise spec_mod.SpecError(f"--worker-threads {options.worker_threads}: give 1 or more")
+        threads = options.worker_threads or max(1, (os.cpu_count() or 1) // max(1, parallel))
+        return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level,
+                   options.fresh, threads)
 
     def task(self, phase: str, env: str) -> dict:
         return {"phase": phase, "env": env, "seed": self.spec.seed, "device": self.spec.envs[env].device,
@@ -116,10 +145,13 @@ class Context:
 
 
 def start(ctx: Context) -> None:
-    """Begin a run: forget the selected environments' old results, record the plan."""
+    """Begin a run: archive the selected environments' reusable records (``harness.incremental``;
+    with ``--fresh`` forget them all), reset their results, record the plan."""
+    if ctx.fresh:
+        incremental.forget(ctx.workdir)
     for env in ctx.selection.envs:
         for phase in ("produce", "consume"):
-            PhaseFiles(ctx.workdir, phase, env).reset()
+            _reset(ctx, PhaseFiles(ctx.workdir, phase, env))
     write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(),
                                               matrix=str(ctx.spec.path)))
 
@@ -165,19 +197,45 @@ def _prepare_container(ctx: Context, files: PhaseFiles, log) -> Launcher | None:
     return None
 
 
-def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
-    """Save every fixture in every format in ``env`` (one worker process)."""
-    files = PhaseFiles(ctx.workdir, "produce", env)
+def _reset(ctx: Context, files: PhaseFiles) -> None:
+    if not ctx.fresh:
+        incremental.archive(files)
     files.reset()
-    shutil.rmtree(ctx.workdir / "artifacts" / env, ignore_errors=True)
+
+
+def _keys(ctx: Context) -> incremental.Keys:
+    return incremental.Keys(ctx.spec, {name: f.path for name, f in ctx.selection.fixtures.items()})
+
+
+def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
+    """Save every fixture in every format in ``env`` (one worker process; none when every
+    cell's record can be reused)."""
+    files = PhaseFiles(ctx.workdir, "produce", env)
+    _reset(ctx, files)
+    cells = _keys(ctx).assign("produce", env, produce_cells(ctx.selection, env))
+    for cell in cells:
+        cell["directory"] = str(ctx.workdir / "artifacts" / env / cell["fixture"] / cell["format"])
+    _run_left(ctx, files, venv, cells, log)
+
+
+def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[dict], log) -> None:
+    """Reuse what can be reused; run the rest in a worker (preparing its environment first)."""
+    left = incremental.reuse(files, cells)
+    if len(left) < len(cells):
+        log(f"{files.env}: {len(cells) - len(left)} of {len(cells)} {files.phase} cells unchanged "
+            "since they last ran, records reused (--fresh runs them again)")
+    if not left:
+        return
     launcher = _prepare(ctx, files, venv, log)
     if launcher:
-        _run(ctx, files, launcher, produce_cells(ctx.selection, env))
+        _run(ctx, files, launcher, left)
+
 
 def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
-    """Load every producer's artifacts in ``env`` (one worker process)."""
+    """Load every producer's artifacts in ``env`` (one worker process; none when every
+    cell's record can be reused)."""
     files = PhaseFiles(ctx.workdir, "consume", env)
-    files.reset()
+    _reset(ctx, files)
     produced = [r for p in ctx.selection.envs
                 for r in read_records(PhaseFiles(ctx.workdir, "produce", p).results)]
     produced += [r for golden in ctx.selection.goldens.values() for r in golden.records]
@@ -185,13 +243,22 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     if not cells:
         log(f"{env}: no artifacts to consume (did the produce sessions run?)")
         return
-    launcher = _prepare(ctx, files, venv, log)
-    if launcher:
-        _run(ctx, files, launcher, cells)
+    _run_left(ctx, files, venv, _keys(ctx).assign("consume", env, cells), log)
 
 def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict]) -> None:
-    run_phase(files, launcher, ctx.spec.envs[files.env].worker_variables(), ctx.task(files.phase, files.env),
+    variables = dict(thread_variables(ctx.worker_threads), **ctx.spec.envs[files.env].worker_variables())
+    run_phase(files, launcher, variables, ctx.task(files.phase, files.env),
               cells, ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s)
+
+
+def thread_variables(threads: int) -> dict[str, str]:
+    """Environment variables that bound a worker's CPU threads, so ``nox -j N`` workers do not fight
+    over the cores: TensorFlow's own (read at startup by tensorflow/core/common_runtime/process_util.cc),
+    and OpenMP/MKL's, which PyTorch and NumPy's BLAS follow. An environment's own ``env`` wins.
+    Inter-op threads stay at least 2: a single inter-op thread can deadlock ops that wait on each other."""
+    n = str(threads)
+    return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": str(max(2, threads)),
+            "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
 
 
 def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[str]:

@@ -51,12 +51,17 @@ class PhaseFiles:
         return self.workdir / "tasks" / f"{self.phase}-{self.env}.progress"
 
     @property
+    def stats(self) -> Path:
+        """``{"workers_started", "seconds", "cells"}`` of the phase's last supervised run."""
+        return self.workdir / "results" / f"{self.phase}-{self.env}.stats.json"
+
+    @property
     def task(self) -> Path:
         return self.workdir / "tasks" / f"{self.phase}-{self.env}.json"
 
     def reset(self) -> None:
         """Remove this phase's earlier results, facts and log (a new run starts)."""
-        for path in (self.results, self.facts, self.log, self.progress):
+        for path in (self.results, self.facts, self.log, self.progress, self.stats):
             path.unlink(missing_ok=True)
         for path in (self.results, self.log, self.task):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,10 +125,25 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
             written so far stay valid.
     """
     previous = signal.signal(signal.SIGTERM, _terminated)  # so the worker is killed with us
+    started, counter = time.monotonic(), _CountingLauncher(launcher)
     try:
-        _run_cells(files, launcher, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)
+        _run_cells(files, counter, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        write_json(files.stats, {"workers_started": counter.started, "cells": len(cells),
+                                 "seconds": round(time.monotonic() - started, 3)})
+
+
+class _CountingLauncher:
+    """A launcher that counts the workers it starts (one per phase, plus one per crash or timeout)."""
+
+    def __init__(self, launcher: Launcher):
+        self.launcher, self.started = launcher, 0
+
+    def start(self, *args, **kwargs):
+        handle = self.launcher.start(*args, **kwargs)
+        self.started += 1
+        return handle
 
 
 def _terminated(signum, frame):

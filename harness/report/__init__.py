@@ -36,4 +36,7 @@ def summary_line(data: ReportData) -> str:
     """``wall time 312 s, 540 cells: pass 300, ...`` for the end of a run."""
     counts = ", ".join(f"{v} {n}" for v, n in data.counts().items())
     wall = f"wall time {data.wall_s:.0f} s, " if data.wall_s is not None else ""
-    return f"{wall}{len(data.matrix_cells)} cells: {counts}"
+    reused = sum(p["cells_reused"] for env in data.environments.values() for p in env.get("phases", {}).values())
+    workers = sum(p["workers_started"] for env in data.environments.values() for p in env.get("phases", {}).values())
+    return (f"{wall}{len(data.matrix_cells)} cells: {counts} ({workers} worker processes; "
+            f"{reused} phase records reused from earlier runs)")

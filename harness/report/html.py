@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import jinja2
 
-from harness.report.markdown import (DEVICE_PAIR_HEADERS, FACT_COLUMNS, device_pair_rows, runner, summarize,
-                                     summarize_controls)
+from harness.report.markdown import (DEVICE_PAIR_HEADERS, FACT_COLUMNS, WORKER_HEADERS, device_pair_rows, runner,
+                                     summarize, summarize_controls, worker_rows)
 from harness.report.model import ReportData, signatures, where
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
@@ -52,4 +52,5 @@ def render(data: ReportData) -> str:
         data=data, envs=envs, tables=tables, counts=data.counts(), groups=data.failure_groups(),
         vacuous=where(data.vacuous_controls), where=where, fact_columns=FACT_COLUMNS,
         problems=data.problems(), signatures=signatures, closest=data.closest_passes(), runner=runner,
-        device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS)
+        device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS,
+        worker_rows=worker_rows(data), worker_headers=WORKER_HEADERS)

@@ -109,7 +109,24 @@ def render(data: ReportData) -> str:
     rows = [[name, runner(env)] + [env["facts"].get(k, "?") for k in FACT_COLUMNS] + [" ".join(env["packages"])]
             for name, env in data.environments.items()]
     out += [tabulate(rows, headers=["env", "runner", *FACT_COLUMNS, "requirements"], tablefmt="github"), ""]
+    out += ["## Workers", "", "One worker process per environment and phase (plus one per crash or timeout); "
+            "cells whose inputs did not change since they last ran are reused, not run (`--fresh` runs them).", "",
+            tabulate(worker_rows(data), headers=WORKER_HEADERS, tablefmt="github"), ""]
     return "\n".join(out)
+
+
+WORKER_HEADERS = ["env", "phase", "workers", "cells run", "cells reused", "seconds", "peak RSS (MB)"]
+
+
+def worker_rows(data: ReportData) -> list[list]:
+    """Per environment and phase: workers started, cells run and reused, seconds, peak resident MB."""
+    rows = []
+    for name, env in data.environments.items():
+        for phase, stats in env.get("phases", {}).items():
+            peak = stats["peak_rss_bytes"]
+            rows.append([name, phase, stats["workers_started"], stats["cells_run"], stats["cells_reused"],
+                         f"{stats['seconds']:.0f}", "—" if peak is None else f"{peak / 2**20:.0f}"])
+    return rows
 
 
 def runner(env: dict) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from harness import expectations
 from harness.hints import hint_for, normalize
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
-from harness.results import LEVELS, NOT_RUN, Cell, counts, resolve
+from harness.results import LEVELS, NOT_RUN, Cell, counts, read_records, resolve
 from harness.spec import MatrixSpec
 
 
@@ -196,6 +196,21 @@ def read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def phase_stats(workdir: Path, phase: str, env: str) -> dict:
+    """How one phase of one environment ran: ``cells_run`` and ``cells_reused`` (records reused from
+    an earlier run, ``harness.incremental``), ``workers_started`` (processes: one, plus one per crash or
+    timeout; 0 when every record was reused), ``seconds`` (the supervised run's wall time, 0 when no
+    worker ran), and ``peak_rss_bytes`` (the largest peak resident memory any of its workers reported,
+    bytes; None when none ran or the platform has no ``getrusage``)."""
+    records = read_records(workdir / "results" / f"{phase}-{env}.jsonl")
+    ran = [r for r in records if not r.get("reused") and r.get("scope") != "env"]
+    stats = read_json(workdir / "results" / f"{phase}-{env}.stats.json")
+    peaks = [r["worker_peak_rss_bytes"] for r in ran if isinstance(r.get("worker_peak_rss_bytes"), int)]
+    return {"cells_run": len(ran), "cells_reused": len(records) - len(ran) - sum(r.get("scope") == "env" for r in records),
+            "workers_started": stats.get("workers_started", 0), "seconds": stats.get("seconds", 0),
+            "peak_rss_bytes": max(peaks) if peaks else None}
+
+
 def build(spec: MatrixSpec, selection: Selection, workdir: Path,
           today: datetime.date | None = None, level: str = "outputs") -> ReportData:
     """Resolve the run in ``workdir`` into report data, with ``expected_failures`` applied.
@@ -212,7 +227,8 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         e = spec.envs[env]
         environments[env] = {"python_requested": e.python, "runner": e.runner, "image": e.image,
                              "device_requested": e.device, "packages": list(e.requirements(spec.extra_pins)),
-                             "variables": e.worker_variables(), "description": e.description, "facts": facts}
+                             "variables": e.worker_variables(), "description": e.description, "facts": facts,
+                             "phases": {phase: phase_stats(workdir, phase, env) for phase in ("produce", "consume")}}
     for name, gold in selection.goldens.items():
         environments[name] = {"runner": "golden", "image": None, "device_requested": gold.device,
                               "packages": [f"golden artifacts frozen {gold.frozen} in {gold.path.name}/"],

@@ -56,6 +56,16 @@ def file_table(root):
     return table
 
 
+def peak_rss_bytes():
+    """This process's peak resident set size so far, in bytes (None where ``resource`` is missing).
+    Linux's ``ru_maxrss`` is in KiB (getrusage(2))."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 class Results(object):
     """Appends one JSON line per cell to the results file, flushed and fsynced."""
 
@@ -70,6 +80,8 @@ class Results(object):
         os.replace(tmp, self.progress_path)
 
     def write(self, record):
+        record["worker_pid"] = os.getpid()
+        record["worker_peak_rss_bytes"] = peak_rss_bytes()
         self.handle.write(json.dumps(record, sort_keys=True) + "\n")
         self.handle.flush()
         os.fsync(self.handle.fileno())
@@ -82,7 +94,7 @@ def produce(task, runtime, results):
         results.start(cell)
         started = time.time()
         record = {"phase": "produce", "producer": task["env"], "fixture": cell["fixture"],
-                  "format": cell["format"], "id": cell["id"], "device": runtime.device()}
+                  "format": cell["format"], "id": cell["id"], "device": runtime.device(), "key": cell.get("key")}
         record.update(produce_cell(task, runtime, cell, recipes_cache))
         record["seconds"] = round(time.time() - started, 3)
         results.write(record)
@@ -142,7 +154,8 @@ def consume(task, runtime, results):
         started = time.time()
         record = {"phase": "consume", "consumer": task["env"], "producer": cell["producer"],
                   "fixture": cell["fixture"], "format": cell["format"], "loader": cell["loader"],
-                  "artifact": cell["artifact"], "id": cell["id"], "atol": cell["atol"], "rtol": cell["rtol"], "device": runtime.device()}
+                  "artifact": cell["artifact"], "id": cell["id"], "atol": cell["atol"], "rtol": cell["rtol"],
+                  "device": runtime.device(), "key": cell.get("key")}
         record.update(consume_cell(task, runtime, cell))
         record["seconds"] = round(time.time() - started, 3)
         results.write(record)

@@ -1,9 +1,17 @@
 """Interpreter discovery looks on PATH, then in pyenv's versions, and skips ones that do not run."""
 import os
+import json
 import stat
 import sys
 
+import pytest
+
 from harness import interpreters
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_answers(monkeypatch):
+    monkeypatch.delenv(interpreters.CACHE_VARIABLE, raising=False)
 
 
 def _script(path, body):
@@ -44,3 +52,15 @@ def test_finds_the_running_interpreter():
     interpreters.find_python.cache_clear()
     found = interpreters.find_python(version)
     assert found is not None and os.access(found, os.X_OK)
+
+
+def test_answers_travel_to_session_subprocesses(tmp_path, monkeypatch):
+    """nox -j runs each session in a child that inherits the environment: it must not probe again."""
+    real = _script(tmp_path / "pyenv" / "versions" / "3.79.1" / "bin" / "python3.79", "echo 3.79")
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))
+    interpreters.find_python.cache_clear()
+    assert interpreters.find_python("3.79") == str(real)
+    assert json.loads(os.environ[interpreters.CACHE_VARIABLE])["3.79"] == str(real)
+    real.write_text("#!/bin/sh\nexit 1\n")  # a probe now would fail: the inherited answer is used
+    interpreters.find_python.cache_clear()
+    assert interpreters.find_python("3.79") == str(real)

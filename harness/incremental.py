@@ -1,0 +1,166 @@
+"""Incremental runs: the key of each cell, and the records of earlier runs a key lets a run reuse.
+
+A cell's *key* is a SHA-256 (hex) over everything that decides its record:
+
+- a produce cell: the worker's source (every ``harness/worker/*.py``), the environment
+  (:func:`env_digest`: its Python, packages after ``extra_pins``, variables, backend, runner,
+  image, device), the fixture's source (its file and the ``_*.py`` helpers beside it),
+  the run's seed, and the format;
+- a consume cell: the worker's source, the consumer environment, the fixture's source, the seed,
+  the cell's format, loader and tolerance, and the artifact it loads (the SHA-256 of the
+  artifact's ``manifest.json``, which lists the SHA-256 of every file the producer saved; so
+  a producer that saved again, or a golden frozen anew, re-runs every consumer of it).
+
+Each worker record carries its cell's key. Before a phase's results are reset (a new run
+starts, or the phase runs again), :func:`archive` keeps every keyed record whose verdict is
+a property of the versions (``REUSABLE``) in ``<workdir>/cache/<phase>-<env>.json``. A phase
+then runs only the cells whose key has no archived record (:func:`reuse`); with nothing left
+to run it starts no worker and installs nothing. Crashes, timeouts and environment errors
+are never reused: they run again.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from harness.plan import write_json
+from harness.results import append_record, read_records
+from harness.spec import MatrixSpec
+from harness.supervisor import PhaseFiles
+
+WORKER_DIR = Path(__file__).resolve().parent / "worker"
+# Verdicts a rerun with the same key would give again. save-error and load-error are
+# deterministic in a given environment; crash and timeout may be flaky, env-error is the machine's.
+REUSABLE = frozenset({"saved", "save-error", "unsupported", "pass", "mismatch", "load-error"})
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _files_digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def worker_digest() -> str:
+    """SHA-256 of the worker's source files (``harness/worker/*.py``, by name)."""
+    return _files_digest(sorted(WORKER_DIR.glob("*.py")))
+
+
+def fixture_digest(path: Path) -> str:
+    """SHA-256 of a fixture file and the shared helpers (``_*.py``) in its folder."""
+    return _files_digest([path] + sorted(p for p in path.parent.glob("_*.py") if p != path))
+
+
+def env_digest(spec: MatrixSpec, env: str) -> str:
+    """SHA-256 of everything in matrix.yaml that decides what ``env`` runs (with its extra pins)."""
+    spec_env = spec.envs[env]
+    return _digest(dataclasses.asdict(spec_env), spec_env.requirements(spec.extra_pins))
+
+
+def artifact_digest(directory: Path) -> str | None:
+    """SHA-256 of an artifact folder's ``manifest.json`` (None when it has none: not saved)."""
+    try:
+        return hashlib.sha256((Path(directory) / "manifest.json").read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+class Keys:
+    """Computes cell keys for one run; digests are computed once per worker, env and fixture."""
+
+    def __init__(self, spec: MatrixSpec, fixtures: dict[str, Path]):
+        self.spec = spec
+        self.worker = worker_digest()
+        self.fixtures = {name: fixture_digest(path) for name, path in fixtures.items()}
+        self.envs: dict[str, str] = {}
+
+    def _env(self, env: str) -> str:
+        if env not in self.envs:
+            self.envs[env] = env_digest(self.spec, env)
+        return self.envs[env]
+
+    def produce(self, env: str, cell: dict) -> str:
+        return _digest("produce", self.worker, self._env(env), self.fixtures[cell["fixture"]],
+                       self.spec.seed, cell["format"])
+
+    def consume(self, env: str, cell: dict) -> str | None:
+        """The key of a consume cell; None when its artifact has no manifest (it then always runs)."""
+        artifact = artifact_digest(Path(cell["directory"]))
+        if artifact is None:
+            return None
+        return _digest("consume", self.worker, self._env(env), self.fixtures[cell["fixture"]], self.spec.seed,
+                       artifact, {k: cell[k] for k in ("format", "loader", "atol", "rtol", "artifact")})
+
+    def assign(self, phase: str, env: str, cells: list[dict]) -> list[dict]:
+        """``cells`` with a ``key`` each (the worker copies it into the cell's record)."""
+        key = self.produce if phase == "produce" else self.consume
+        return [dict(cell, key=key(env, cell)) for cell in cells]
+
+
+def _cache_path(files: PhaseFiles) -> Path:
+    return files.workdir / "cache" / f"{files.phase}-{files.env}.json"
+
+
+def _facts_cache_path(files: PhaseFiles) -> Path:
+    return files.workdir / "cache" / f"{files.phase}-{files.env}.facts.json"
+
+
+def _load_cache(files: PhaseFiles) -> dict[str, dict]:
+    try:
+        data = json.loads(_cache_path(files).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def archive(files: PhaseFiles) -> int:
+    """Keep the reusable keyed records of the phase's results file (and its facts) in the cache.
+
+    Call it before ``files.reset()``. Returns how many records were added or replaced.
+    """
+    fresh = {r["key"]: r for r in read_records(files.results)
+             if isinstance(r.get("key"), str) and r.get("verdict") in REUSABLE}
+    if fresh:
+        cache = _load_cache(files)
+        cache.update(fresh)
+        write_json(_cache_path(files), cache)
+    if files.facts.is_file():
+        _facts_cache_path(files).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(files.facts, _facts_cache_path(files))
+    return len(fresh)
+
+
+def forget(workdir: Path) -> None:
+    """Drop every archived record (``--fresh``): the next phases run every cell."""
+    shutil.rmtree(Path(workdir) / "cache", ignore_errors=True)
+
+
+def reuse(files: PhaseFiles, cells: list[dict]) -> list[dict]:
+    """Write the archived record of every cell whose key has one into the (reset) results file,
+    marked ``"reused": true``; returns the cells left to run, in order.
+
+    A produce record is reused only while its artifact folder still holds its manifest
+    (a deleted ``artifacts/`` folder makes its cells run again). The environment's facts
+    (versions, device) of the last run that ran a worker are restored beside the results.
+    """
+    cache = _load_cache(files)
+    left = []
+    for cell in cells:
+        record = cache.get(cell.get("key") or "")
+        usable = record is not None and record.get("id") == cell["id"] and (
+            files.phase != "produce" or record.get("verdict") != "saved"
+            or artifact_digest(Path(cell["directory"])) is not None)
+        if usable:
+            append_record(files.results, dict(record, reused=True))
+        else:
+            left.append(cell)
+    if len(left) < len(cells) and _facts_cache_path(files).is_file() and not files.facts.exists():
+        shutil.copyfile(_facts_cache_path(files), files.facts)
+    return left
