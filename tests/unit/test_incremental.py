@@ -21,6 +21,7 @@ def _spec(tmp_path, packages='["tensorflow-cpu==2.15.1"]'):
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "matrix.yaml"
     path.write_text(text)
+    shutil.copyfile(ROOT / "matrix.lock.json", tmp_path / "matrix.lock.json")
     shutil.copytree(ROOT / "fixtures", tmp_path / "fixtures", ignore=shutil.ignore_patterns("golden"))
     return load(path)
 
