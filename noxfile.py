@@ -22,11 +22,8 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import check as check_mod  # noqa: E402
-from harness import images as images_mod  # noqa: E402
 from harness import interpreters, run  # noqa: E402
 from harness import lock as lock_mod  # noqa: E402
-from harness.modelfile import BadInput  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
@@ -108,6 +105,7 @@ def matrix(session: nox.Session) -> None:
 @nox.session(python=False)
 def images(session: nox.Session) -> None:
     """Pull or build the Docker image of every docker environment of the selection, up front."""
+    from harness import images as images_mod  # the docker SDK and h5py load only in the sessions using them
     ctx = _context(session)
     try:
         problems = images_mod.prepare_all(ctx.spec, ctx.selection.envs)
@@ -148,6 +146,7 @@ def _bad_input(message: str) -> None:
 
 
 def _plan_path(session: nox.Session) -> Path:
+    from harness import check as check_mod
     return Path(session.posargs[0]) if session.posargs else check_mod.DEFAULT_WORKDIR / "plan.json"
 
 
@@ -159,6 +158,8 @@ def check(session: nox.Session) -> None:
                          [--custom-objects PY] [--format md|json] [--unsafe] [--workdir DIR]
     Exit status 0: every target passes; 1: a target fails; 2: bad input.
     """
+    from harness import check as check_mod
+    from harness.modelfile import BadInput
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
     try:
@@ -176,6 +177,8 @@ def check(session: nox.Session) -> None:
 @nox.parametrize(["python", "env"], ENV_PARAMS)
 def check_in(session: nox.Session, env: str) -> None:
     """Load the checked file in one environment (source: record the reference; target: compare)."""
+    from harness import check as check_mod
+    from harness.modelfile import BadInput
     try:
         check_mod.check_in(_plan_path(session), env, _venv(session), log=session.log)
     except BadInput as exc:
@@ -185,6 +188,8 @@ def check_in(session: nox.Session, env: str) -> None:
 @nox.session(python=False)
 def check_report(session: nox.Session) -> None:
     """Print the check's report (stdout) and exit 0, 1 (a target fails) or 2 (bad input)."""
+    from harness import check as check_mod
+    from harness.modelfile import BadInput
     try:
         status, text, message = check_mod.finish(_plan_path(session), log=session.log)
     except BadInput as exc:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import containers, environments, golden, images, incremental, interpreters
+from harness import environments, golden, incremental, interpreters
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
@@ -187,6 +187,7 @@ def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log
 
 def _prepare_container(ctx: Context, files: PhaseFiles, log) -> Launcher | None:
     """Get a docker environment's image; where it cannot run here write its skipped or env-error record."""
+    from harness import containers, images  # the docker SDK loads only where a docker environment runs
     try:
         return containers.launcher_for(ctx.spec.envs[files.env], ctx.spec, files,
                                        [f.path for f in ctx.selection.fixtures.values()], log)

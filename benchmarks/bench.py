@@ -1,0 +1,166 @@
+"""Benchmark the harness on a profile, cold and warm, beside a naive run of the same cells.
+
+    python3 benchmarks/bench.py [--profile default] [--envs ENV ...] [--fixtures F ...] [-j 2]
+                                [--naive-sample 2] [--skip-naive] [--keep DIR]
+
+Runs, one after another, in a scratch folder (``--keep`` keeps it):
+
+1. **cold**: ``nox -s matrix`` with new venvs (a fresh ``--envdir``) and an empty work dir;
+2. **warm, full**: the same again with ``--fresh``: venvs exist, every cell runs;
+3. **warm, nothing changed**: the same again: every record is reused, no worker starts;
+4. **naive**: what a harness without environments-as-sessions would cost: every environment made
+   with ``python -m venv`` and ``pip install`` (timed for real), and one worker process per cell
+   (the same worker, timed for real on ``--naive-sample`` cells per environment and phase, then
+   multiplied out to every cell; the table says so).
+
+Then prints one table (wall time in seconds, worker processes, cells per second, seconds per phase)
+and checks the targets of issue #6: a warm rerun with nothing changed under 10 s; worker processes
+equal 2 x environments plus restarts after crashes and timeouts; a warm full run within 1.5 x the sum
+of its workers' own times divided by the parallelism (``-j``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness import interpreters  # noqa: E402
+from harness.plan import consume_cells, produce_cells  # noqa: E402
+from harness.processes import Interpreter  # noqa: E402
+from harness.results import read_records  # noqa: E402
+from harness.run import Context, thread_variables  # noqa: E402
+from harness.supervisor import PhaseFiles, run_phase  # noqa: E402
+
+RESTART_VERDICTS = ("crash", "timeout")
+
+
+def harness_run(scratch: Path, selection: list[str], jobs: int, *extra: str) -> dict:
+    """Run ``nox -s matrix`` once; returns its figures (seconds, counts) from nox's and the harness's reports."""
+    nox_report = scratch / "nox-report.json"
+    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir", str(scratch / "nox"),
+            "-s", "matrix", "-j", str(jobs), "--report", str(nox_report), "--",
+            "--workdir", str(scratch / "work"), "--reports", str(scratch / "reports"), *selection, *extra]
+    started = time.monotonic()
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    results = json.loads((scratch / "reports" / "results.json").read_text())
+    sessions = json.loads(nox_report.read_text())["sessions"]
+    phases = [p for env in results["environments"].values() for p in env.get("phases", {}).values()]
+    restarts = sum(1 for c in results["cells"] if c["verdict"] in RESTART_VERDICTS
+                   or c.get("original_verdict") in RESTART_VERDICTS)
+    # Cells as the workers see them: each produce cell and each consume cell (negative controls too).
+    return {"wall_s": wall, "exit": proc.returncode, "cells": sum(p["cells_run"] + p["cells_reused"] for p in phases),
+            "workers": sum(p["workers_started"] for p in phases), "restarts": restarts,
+            "worker_s": sum(p["seconds"] for p in phases),
+            "peak_rss_mb": max((p["peak_rss_bytes"] or 0 for p in phases), default=0) / 2**20,
+            "phase_s": {name: sum(s["duration"] for s in sessions if s["name"] == name)
+                        for name in ("plan", "produce", "consume", "matrix")}}
+
+
+def naive_run(scratch: Path, selection: list[str], sample: int) -> dict:
+    """Time pip-made environments and one worker process per cell; see the module docstring."""
+    ctx = Context.from_args(["--workdir", str(scratch / "work"), *selection])
+    setup_s, cell_s, cells_total = 0.0, [], 0
+    naive_work = scratch / "naive"
+    for env in ctx.selection.envs:
+        spec_env = ctx.spec.envs[env]
+        python = interpreters.find_python(spec_env.python) if spec_env.python else None
+        if spec_env.runner != "venv" or python is None:
+            continue
+        venv = scratch / "pip-envs" / env
+        started = time.monotonic()
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                              *spec_env.requirements(ctx.spec.extra_pins)], capture_output=True, text=True)
+        if pip.returncode:
+            raise SystemExit(f"naive run: pip could not install {env}:\n{pip.stderr[-3000:]}")
+        setup_s += time.monotonic() - started
+        produced = read_records(ctx.workdir / "results" / f"produce-{env}.jsonl")
+        for phase, cells in (("produce", produce_cells(ctx.selection, env)),
+                             ("consume", consume_cells(ctx.selection, env, produced, ctx.workdir / "artifacts"))):
+            cells_total += len(cells)
+            files = PhaseFiles(naive_work, phase, env)
+            files.reset()
+            task = dict(ctx.task(phase, env), artifacts_dir=str(naive_work / "artifacts"))
+            variables = dict(thread_variables(1), **spec_env.worker_variables())
+            for cell in cells[:sample]:  # one process per cell, as a naive harness runs them
+                started = time.monotonic()
+                run_phase(files, Interpreter(str(venv / "bin" / "python")), variables, task, [cell],
+                          ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s)
+                cell_s.append(time.monotonic() - started)
+    per_cell = statistics.mean(cell_s) if cell_s else 0.0
+    return {"setup_s": setup_s, "per_cell_s": per_cell, "cells_timed": len(cell_s), "cells": cells_total,
+            "wall_s": setup_s + per_cell * cells_total, "workers": cells_total}
+
+
+def _row(label: str, run: dict) -> list:
+    phases = run.get("phase_s", {})
+    return [label, f"{run['wall_s']:.1f}", run["workers"], run["cells"],
+            f"{run['cells'] / run['wall_s']:.2f}" if run["wall_s"] else "-",
+            *(f"{phases[p]:.1f}" if p in phases else "-" for p in ("produce", "consume", "matrix")),
+            f"{run['worker_s']:.1f}" if "worker_s" in run else "-"]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--envs", nargs="+")
+    parser.add_argument("--fixtures", nargs="+")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="nox -j (default 2)")
+    parser.add_argument("--naive-sample", type=int, default=2, help="cells timed per environment and phase")
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--keep", type=Path, help="scratch folder to use and keep (default: a temporary one)")
+    options = parser.parse_args(argv)
+    selection = ["--profile", options.profile, "--no-goldens"]
+    selection += ["--envs", *options.envs] if options.envs else []
+    selection += ["--fixtures", *options.fixtures] if options.fixtures else []
+    scratch = options.keep or Path(tempfile.mkdtemp(prefix="kcm-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(scratch / "work", ignore_errors=True)
+    shutil.rmtree(scratch / "nox", ignore_errors=True)
+    runs = {"harness, cold": harness_run(scratch, selection, options.jobs)}
+    runs["harness, warm, full (--fresh)"] = harness_run(scratch, selection, options.jobs, "--fresh")
+    runs["harness, warm, nothing changed"] = harness_run(scratch, selection, options.jobs)
+    envs = len(json.loads((scratch / "work" / "run.json").read_text())["envs"])
+    rows = [_row(label, run) for label, run in runs.items()]
+    if not options.skip_naive:
+        naive = naive_run(scratch, selection, options.naive_sample)
+        rows.append(_row(f"naive (pip envs {naive['setup_s']:.0f} s + {naive['per_cell_s']:.1f} s/cell, "
+                         f"timed on {naive['cells_timed']} cells, x {naive['cells']})", naive))
+    print(f"selection: {' '.join(selection)}; {envs} environments; nox -j {options.jobs}; "
+          f"{os.cpu_count()} CPUs; scratch {scratch}")
+    print(tabulate(rows, headers=["run", "wall s", "worker processes", "cells", "cells/s", "produce s",
+                                  "consume s", "report s", "workers' own s"], tablefmt="github"))
+    cold, full, warm = runs.values()
+    parallelism = min(options.jobs, envs)  # one environment's phases cannot overlap each other
+    bound = 1.5 * full["worker_s"] / parallelism
+    checks = [
+        (f"warm rerun with nothing changed: {warm['wall_s']:.1f} s (target < 10 s)", warm["wall_s"] < 10),
+        (f"worker processes of the full run: {full['workers']} = 2 x {envs} environments + {full['restarts']} "
+         "restarts", full["workers"] == 2 * envs + full["restarts"]),
+        (f"warm full run {full['wall_s']:.1f} s within 1.5 x workers' own {full['worker_s']:.1f} s / "
+         f"{parallelism} (parallelism: nox -j, at most one per environment) = {bound:.1f} s",
+         full["wall_s"] <= bound),
+        (f"peak worker memory {max(r['peak_rss_mb'] for r in runs.values()):.0f} MB", True),
+    ]
+    for text, ok in checks:
+        print(("ok    " if ok else "MISSED") + "  " + text)
+    if not options.keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
