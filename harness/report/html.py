@@ -61,8 +61,9 @@ def _history(data: ReportData) -> dict | None:
     h = data.history
     if h is None:
         return None
-    return {"summary": history_summary(h), "note": h.note, "broken": h.broken, "rules": HISTORY_RULES,
+    return {"summary": history_summary(h, quote=""), "note": h.note, "broken": h.broken, "rules": HISTORY_RULES,
             "environments": [e.describe() for e in h.environments],
-            "kinds": [(title, len(h.of(kind)), kind in ("new-failure", "changed-failure"), change_groups(h, kind))
-                      for kind, title in HISTORY_KINDS],
+            "kinds": [(title, len(h.of(kind)), kind == "new-failure", change_groups(h, kind))
+                      for kind, title in HISTORY_KINDS[:3]],
+            "cells": [(title, len(h.of(kind)), False, change_groups(h, kind)) for kind, title in HISTORY_KINDS[3:]],
             "differences": difference_rows(h), "difference_headers": DIFFERENCE_HEADERS}

@@ -123,13 +123,19 @@ HISTORY_RULES = ("A new failure is a cell (at any check level) that passed and n
                  "appeared or disappeared (an environment, fixture or format added or removed) are no regressions.")
 
 
-def history_summary(history: Comparison) -> str:
-    """The first line of the history section: what was compared, and how many changes of each kind."""
+def code(text: str) -> str:
+    """``text`` as a Markdown code span, fenced with two backticks where it holds one (error messages do)."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def history_summary(history: Comparison, quote: str = "`") -> str:
+    """The first line of the history section: what was compared (the path between ``quote``s), and how
+    many changes of each kind."""
     if history.note:
         return ("Could not compare: " if history.broken else "No previous results: ") + history.note + "."
     counts = history.counts()
     kinds = ", ".join(f"{counts[kind]} {title[0].lower() + title[1:]}" for kind, title in HISTORY_KINDS[:3])
-    return (f"Compared with `{history.previous}` (run started {when(history.previous_started)}; this run "
+    return (f"Compared with {quote}{history.previous}{quote} (run started {when(history.previous_started)}; this run "
             f"{when(history.current_started)}): {kinds}, {counts['changed-difference']} changed differences; "
             f"{counts['appeared']} cells appeared, {counts['disappeared']} disappeared.")
 
@@ -168,7 +174,7 @@ def _change_groups(history: Comparison, kinds, limit: int | None = None) -> list
             out += [f"### {title} ({len(history.of(kind))})", ""]
         for g in groups:
             level = "" if g.level == "outputs" else f"`{g.level}` "
-            detail = f": `{g.detail}`" if g.detail else ""
+            detail = f": {code(g.detail)}" if g.detail else ""
             out.append(f"- {level}{g.before} → {g.after}{detail} ({len(g.changes)} cells)")
             out += [f"  - {line}" for line in g.where[:limit]]
             if limit and len(g.where) > limit:

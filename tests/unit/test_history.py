@@ -87,7 +87,8 @@ def test_the_history_section_shows_the_real_regression():
     assert text.startswith("## Since the previous run\n\nCompared with `night1.json` (run started 2026-11-29")
     assert "12 new failures, 5 new passes, 8 changed failures, 0 changed differences" in text
     assert "- tf-latest: tensorflow 2.15.1 → 2.16.2, keras 2.15.0 → 3.3.3" in text
-    assert ("- `compile` pass → load-error: `TypeError: Could not locate function 'mse'." in text)
+    assert "- `compile` pass → load-error: `` TypeError: Could not locate function 'mse'. Make sure custom " \
+           "classes are decorated with `@keras.saving.register_keras_serializable()`." in text
     assert "  - tf2.13 → tf-latest: h5/load_model [compile] (dense_bn)" in text
     assert ("- pass → xfail (load-error): `TypeError: Error when deserializing class 'InputLayer' using config=…` "
             "(1 cells)\n  - tf-latest → tf2.13: h5/load_model (dense_bn)") in text
