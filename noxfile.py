@@ -6,6 +6,8 @@
     nox -s check -- model.keras [--to ENV ...]   check one model file in other environments
     nox -s images [-- --profile docker]       pull or build the docker environments' images
     nox -s lock [-- --dry-run]              resolve matrix.yaml's templates into matrix.lock.json
+    nox -s report -- --compare PREV/results.json [--fail-on regression]   what changed since the last run
+    nox -s trend -- DIR_OR_FILE... [--out reports/trend.html]   verdict counts per night
     nox -s tests                            the test suite
 
 Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
@@ -24,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness import interpreters, run  # noqa: E402
 from harness import lock as lock_mod  # noqa: E402
+from harness.report import trend as trend_mod  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
@@ -128,6 +131,18 @@ def _report(session: nox.Session, args: list[str] | None = None) -> None:
     problems = run.report(_context(session, args), log=session.log)
     if problems:
         session.error("; ".join(problems))
+
+
+@nox.session(python=False)
+def trend(session: nox.Session) -> None:
+    """Verdict counts per night over stored results.json files: trend.html (table and bar chart) and trend.md.
+
+    nox -s trend -- DIR_OR_FILE... [--out reports/trend.html]
+    """
+    try:
+        trend_mod.main(session.posargs, log=session.log)
+    except trend_mod.TrendError as exc:
+        session.error(str(exc))
 
 
 @nox.session(python=False)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import environments, golden, incremental, interpreters
+from harness import environments, golden, history, incremental, interpreters
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
@@ -48,7 +48,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="run every cell again instead of reusing the records of unchanged cells")
     parser.add_argument("--worker-threads", type=int, metavar="N",
                         help="CPU threads each worker may use (default: the machine's cores over nox's -j)")
+    parser.add_argument("--compare", type=Path, metavar="PREV_RESULTS_JSON",
+                        help="the results.json of an earlier run (last night's): the reports begin with what "
+                             "changed since (new failures, new passes, changed differences, environments); "
+                             "a missing file is the first night: a warning, nothing compared")
+    parser.add_argument("--fail-on", choices=FAIL_ON, default="problems",
+                        help="what makes the session exit non-zero: problems (default: a failure no "
+                             "expected_failures entry explains, a stale entry, a passing negative control, "
+                             "cells without a result), regression (those, and any new failure since --compare's "
+                             "run, an xfail included), never (report only)")
     return parser
+
+
+FAIL_ON = ("problems", "regression", "never")
 
 
 def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
@@ -112,6 +124,8 @@ class Context:
     level: str = "outputs"
     fresh: bool = False
     worker_threads: int = 1
+    compare: Path | None = None
+    fail_on: str = "problems"
 
     @classmethod
     def from_args(cls, args: list[str], parallel: int = 1) -> Context:
@@ -128,6 +142,9 @@ class Context:
         for option, path in (("--workdir", options.workdir), ("--reports", options.reports)):
             if path.exists() and not path.is_dir():
                 raise spec_mod.SpecError(f"{option} {path}: is a file, not a folder; name a folder")
+        if options.fail_on == "regression" and options.compare is None:
+            raise spec_mod.SpecError("--fail-on regression needs --compare PREV_RESULTS_JSON (the previous "
+                                     "run's results.json) to tell what is new")
         spec = spec_mod.load(matrix_path())
         fixtures_dir = (spec.path.parent / spec.fixtures_dir).resolve()
         goldens = {} if options.no_goldens else golden.discover(fixtures_dir / "golden")
@@ -136,7 +153,8 @@ class Context:
             raise spec_mod.SpecError(f"--worker-threads {options.worker_threads}: give 1 or more")
         threads = options.worker_threads or max(1, (os.cpu_count() or 1) // max(1, parallel))
         return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level,
-                   options.fresh, threads)
+                   fresh=options.fresh, worker_threads=threads,
+                   compare=options.compare.resolve() if options.compare else None, fail_on=options.fail_on)
 
     def task(self, phase: str, env: str) -> dict:
         return {"phase": phase, "env": env, "seed": self.spec.seed, "device": self.spec.envs[env].device,
@@ -268,6 +286,10 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     A run fails when a negative control passed, when a failure is not explained by
     a live ``expected_failures`` entry of matrix.yaml, or when an entry claims a
     pass (``ReportData.problems``). ``today`` dates the entries' expiry (default: today).
+    With ``ctx.compare`` the run is compared with that earlier results.json (read before
+    this run's reports are written, so it may be the results.json they replace); with
+    ``ctx.fail_on == "regression"`` its new failures fail the run too (``harness.history``),
+    and with ``"never"`` the run's verdicts fail nothing (a bad --workdir or --reports still does).
     """
     results = ctx.workdir / "results"
     if not any((results / f"{phase}-{env}.jsonl").is_file()
@@ -278,6 +300,11 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
         return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {results}; "
                 "nothing to report (run nox -s matrix first, or give the --workdir and --profile it used)"]
     data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
+    data.fail_on = ctx.fail_on
+    if ctx.compare:
+        data.history = history.against(ctx.compare, report_mod.results_json(data))
+        if data.history.note:
+            log(f"WARNING: {data.history.note}")
     try:
         written = report_mod.write_all(data, ctx.reports)
     except OSError as exc:  # --reports names a file, or a folder that cannot be written
@@ -285,7 +312,13 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     for path in written:
         log(f"wrote {path}")
     log(report_mod.summary_line(data))
+    if data.history and not data.history.note:
+        log(f"since {data.history.previous}: " + ", ".join(f"{n} {kind}" for kind, n in data.history.counts().items()))
     problems = data.problems()
+    if ctx.fail_on == "never":
+        for problem in problems:
+            log(f"not failing (--fail-on never): {problem}")
+        return []
     for problem in problems:
         log(f"FAILED: {problem}")
     return problems

@@ -7,7 +7,18 @@ from pathlib import Path
 from harness.report import html, junit, markdown
 from harness.report.model import ReportData, build
 
-__all__ = ["ReportData", "build", "write_all", "summary_line"]
+__all__ = ["ReportData", "build", "write_all", "summary_line", "results_json"]
+
+
+def results_json(data: ReportData) -> dict:
+    """The content of results.json: the run, its counts and problems, environments, expected-failure
+    outcomes, every cell, and (with ``--compare``) ``history``, the comparison with the previous run."""
+    out = {"run": data.run, "wall_s": data.wall_s, "counts": data.counts(), "problems": data.problems(),
+           "environments": data.environments, "expected_failures": [o.to_json() for o in data.expectations],
+           "cells": [c.to_json() for c in data.cells]}
+    if data.history is not None:
+        out["history"] = data.history.to_json()
+    return out
 
 
 def write_all(data: ReportData, out_dir: Path) -> list[Path]:
@@ -16,10 +27,7 @@ def write_all(data: ReportData, out_dir: Path) -> list[Path]:
     paths = {
         "matrix.md": markdown.render(data),
         "matrix.html": html.render(data),
-        "results.json": json.dumps({"run": data.run, "wall_s": data.wall_s, "counts": data.counts(),
-                                    "problems": data.problems(), "environments": data.environments,
-                                    "expected_failures": [o.to_json() for o in data.expectations],
-                                    "cells": [c.to_json() for c in data.cells]}, indent=1, default=str),
+        "results.json": json.dumps(results_json(data), indent=1, default=str),
         "junit.xml": junit.render(data),
     }
     written = []

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import jinja2
 
-from harness.report.markdown import (DEVICE_PAIR_HEADERS, FACT_COLUMNS, WORKER_HEADERS, device_pair_rows, runner,
-                                     summarize, summarize_controls, worker_rows)
-from harness.report.model import ReportData, signatures, where
+from harness.report.markdown import (DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, FACT_COLUMNS, HISTORY_KINDS,
+                                     HISTORY_RULES, WORKER_HEADERS, device_pair_rows, difference_rows,
+                                     history_summary, runner, summarize, summarize_controls, worker_rows)
+from harness.report.model import ReportData, change_groups, signatures, where
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -52,5 +53,18 @@ def render(data: ReportData) -> str:
         data=data, envs=envs, tables=tables, counts=data.counts(), groups=data.failure_groups(),
         vacuous=where(data.vacuous_controls), where=where, fact_columns=FACT_COLUMNS,
         problems=data.problems(), signatures=signatures, closest=data.closest_passes(), runner=runner,
-        device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS,
+        device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS, history=_history(data),
         worker_rows=worker_rows(data), worker_headers=WORKER_HEADERS)
+
+
+def _history(data: ReportData) -> dict | None:
+    """What the template's history section shows, or None without ``--compare``."""
+    h = data.history
+    if h is None:
+        return None
+    return {"summary": history_summary(h, quote=""), "note": h.note, "broken": h.broken, "rules": HISTORY_RULES,
+            "environments": [e.describe() for e in h.environments],
+            "kinds": [(title, len(h.of(kind)), kind == "new-failure", change_groups(h, kind))
+                      for kind, title in HISTORY_KINDS[:3]],
+            "cells": [(title, len(h.of(kind)), False, change_groups(h, kind)) for kind, title in HISTORY_KINDS[3:]],
+            "differences": difference_rows(h), "difference_headers": DIFFERENCE_HEADERS}

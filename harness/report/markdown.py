@@ -6,7 +6,8 @@ from collections import defaultdict
 from tabulate import tabulate
 
 from harness.hints import normalize
-from harness.report.model import ReportData, signatures, where
+from harness.history import Comparison, when
+from harness.report.model import ReportData, change_groups, signatures, where
 from harness.results import LEVELS, Cell, counts
 
 MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
@@ -70,6 +71,7 @@ def render(data: ReportData) -> str:
     out.append("**This run fails:** " + "; ".join(problems) + "." if problems else
                "**This run passes:** every failure is explained by a live expected_failures entry.")
     out.append("")
+    out += _history(data.history)
     out.append("Each cell counts the fixtures that loaded and matched within tolerance over those that ran. "
                "`✓` nothing there fails the run: all passed, or failed as an expected_failures entry says "
                "(`(1 xfail)`); `✗` a failure no entry explains, or a pass an entry claims (`(1 xpass)`, a stale "
@@ -127,6 +129,75 @@ def worker_rows(data: ReportData) -> list[list]:
             rows.append([name, phase, stats["workers_started"], stats["cells_run"], stats["cells_reused"],
                          f"{stats['seconds']:.0f}", "—" if peak is None else f"{peak / 2**20:.0f}"])
     return rows
+
+
+HISTORY_KINDS = (("new-failure", "New failures"), ("new-pass", "New passes"), ("changed-failure", "Changed failures"),
+                 ("appeared", "Cells that appeared"), ("disappeared", "Cells that disappeared"))
+HISTORY_RULES = ("A new failure is a cell (at any check level) that passed and now fails, an xfail included, or no "
+                 "longer runs (unsupported, skipped), or that was unsupported or skipped and now fails; a new pass "
+                 "the other way. A changed failure failed both times with another verdict or error. A changed "
+                 "difference is a pass whose margin moved by 0.1 or more, or tenfold (above 0.01). Cells that "
+                 "appeared or disappeared (an environment, fixture or format added or removed) are no regressions.")
+
+
+def code(text: str) -> str:
+    """``text`` as a Markdown code span, fenced with two backticks where it holds one (error messages do)."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def history_summary(history: Comparison, quote: str = "`") -> str:
+    """The first line of the history section: what was compared (the path between ``quote``s), and how
+    many changes of each kind."""
+    if history.note:
+        return ("Could not compare: " if history.broken else "No previous results: ") + history.note + "."
+    counts = history.counts()
+    kinds = ", ".join(f"{counts[kind]} {title[0].lower() + title[1:]}" for kind, title in HISTORY_KINDS[:3])
+    return (f"Compared with {quote}{history.previous}{quote} (run started {when(history.previous_started)}; this run "
+            f"{when(history.current_started)}): {kinds}, {counts['changed-difference']} changed differences; "
+            f"{counts['appeared']} cells appeared, {counts['disappeared']} disappeared.")
+
+
+def difference_rows(history: Comparison) -> list[list[str]]:
+    """One row per changed difference: the cell, its check level, and its margin before and after."""
+    return [[c.id, f"{c.before_margin:.3g}", f"{c.after_margin:.3g}", c.after_detail or ""]
+            for c in history.of("changed-difference")]
+
+
+DIFFERENCE_HEADERS = ["cell", "margin before", "margin now", "now"]
+
+
+def _history(history: Comparison | None) -> list[str]:
+    """The section at the top of matrix.md when the run is compared with a previous one (``--compare``)."""
+    if history is None:
+        return []
+    out = ["## Since the previous run", "", history_summary(history), ""]
+    if history.note:
+        return out
+    out += [HISTORY_RULES, ""]
+    if history.environments:
+        out += ["Environments that changed:", ""] + [f"- {e.describe()}" for e in history.environments] + [""]
+    out += _change_groups(history, HISTORY_KINDS[:3])
+    if history.of("changed-difference"):
+        out += [f"### Changed differences ({len(history.of('changed-difference'))})", "",
+                tabulate(difference_rows(history), headers=DIFFERENCE_HEADERS, tablefmt="github"), ""]
+    return out + _change_groups(history, HISTORY_KINDS[3:], MAX_WHERE)
+
+
+def _change_groups(history: Comparison, kinds, limit: int | None = None) -> list[str]:
+    out = []
+    for kind, title in kinds:
+        groups = change_groups(history, kind)
+        if groups:
+            out += [f"### {title} ({len(history.of(kind))})", ""]
+        for g in groups:
+            level = "" if g.level == "outputs" else f"`{g.level}` "
+            detail = f": {code(g.detail)}" if g.detail else ""
+            out.append(f"- {level}{g.before} → {g.after}{detail} ({len(g.changes)} cells)")
+            out += [f"  - {line}" for line in g.where[:limit]]
+            if limit and len(g.where) > limit:
+                out.append(f"  - and {len(g.where) - limit} more (results.json's history lists them all)")
+        out += [""] if groups else []
+    return out
 
 
 def runner(env: dict) -> str:

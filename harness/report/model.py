@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import expectations
+from harness.history import Change, Comparison
 from harness.hints import hint_for, normalize
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
 from harness.results import LEVELS, NOT_RUN, Cell, counts, read_records, resolve
@@ -32,6 +33,8 @@ class ReportData:
     ``expectations`` has one outcome per ``expected_failures`` entry. ``level``
     is the check level the format tables show (``harness.results.LEVELS``); the
     counts, problems and exit status are always those of the ``outputs`` level.
+    ``history`` is the comparison with the previous run (``--compare``), or None;
+    ``fail_on`` is ``--fail-on``: with ``regression`` its new failures are problems too.
     """
 
     selection: Selection
@@ -41,6 +44,8 @@ class ReportData:
     wall_s: float | None
     expectations: list[expectations.Outcome] = field(default_factory=list)
     level: str = "outputs"
+    history: Comparison | None = None
+    fail_on: str = "problems"
 
     @property
     def columns(self) -> list[tuple[str, str]]:
@@ -117,6 +122,8 @@ class ReportData:
         if self.missing:
             out.append(f"{len(self.missing)} cells have no result (a phase did not run or was interrupted; "
                        "see 'Skipped' in matrix.md): rerun them, or select only what ran")
+        if self.fail_on == "regression" and self.history is not None:
+            out += regression_problems(self.history)
         return out
 
     @property
@@ -168,6 +175,62 @@ def where(cells: list[Cell]) -> list[str]:
         for fixtures, names in by_fixtures.items():
             lines.append(f"{producer} → {consumer}: {', '.join(names)} ({', '.join(fixtures)})")
     return lines
+
+
+def regression_problems(history: Comparison, shown: int = 3) -> list[str]:
+    """Why ``--fail-on regression`` fails the run: its new failures (how many, and where: the first
+    ``shown`` lines of :func:`where`), or a previous file that exists but cannot be compared with."""
+    if history.broken:
+        return [f"{history.note} (--fail-on regression cannot tell what broke)"]
+    regressions = history.regressions
+    if not regressions:
+        return []
+    lines = where([_as_cell(c) for c in regressions])
+    more = f"; and {len(lines) - shown} more" if len(lines) > shown else ""
+    return [f"{len(regressions)} new failures since the previous run ({history.previous}): "
+            f"{'; '.join(lines[:shown])}{more} (see 'Since the previous run' in matrix.md)"]
+
+
+def _as_cell(change: Change) -> Change:
+    """A change whose loader names its check level when it is not ``outputs``, for :func:`where`."""
+    return change if change.level == "outputs" else replace(change, loader=f"{change.loader} [{change.level}]")
+
+
+def shown_verdict(verdict: str | None, own: str | None) -> str:
+    """``xfail (load-error)``: a verdict with the run's own verdict behind it; ``absent`` for None."""
+    if verdict is None:
+        return "absent"
+    return f"{verdict} ({own})" if own and own != verdict else verdict
+
+
+@dataclass
+class ChangeGroup:
+    """Changes of one kind with the same verdicts, level and detail (the new error of a new failure, the
+    old one of a new pass, both for a changed failure), for the history section of the reports."""
+
+    kind: str
+    level: str
+    before: str
+    after: str
+    detail: str | None
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def where(self) -> list[str]:
+        return where([_as_cell(c) for c in self.changes])
+
+
+def change_groups(history: Comparison, kind: str) -> list[ChangeGroup]:
+    """The changes of one kind (``harness.history.KINDS``) grouped, the largest group first."""
+    groups: dict[tuple, ChangeGroup] = {}
+    for c in history.of(kind):
+        detail = {"new-failure": c.after_detail, "new-pass": c.before_detail,
+                  "changed-failure": f"{c.before_detail} → {c.after_detail}"}.get(kind)
+        key = (c.level, shown_verdict(c.before, c.was), shown_verdict(c.after, c.now), detail)
+        if key not in groups:
+            groups[key] = ChangeGroup(kind, *key)
+        groups[key].changes.append(c)
+    return sorted(groups.values(), key=lambda g: (-len(g.changes), g.level, g.before, g.after, g.detail or ""))
 
 
 SIGNATURE_CHARS = 120  # an expected failure's signatures are shown to this many characters
