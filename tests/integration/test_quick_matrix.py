@@ -4,11 +4,14 @@ with the golden artifacts of TF 2.4 and TF 2.7 (fixtures/golden) as extra produc
 Every expected verdict below was first seen in a real run on 2026-11-29 (the default profile,
 whose records are in tests/data/run-default, and this very profile).
 """
+import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
 from conftest import run_matrix
+from harness.results import read_records
 
 K2, TFK, K3 = "tf2.15", "tf2.16-tfkeras", "tf2.21-keras3.15"
 ENVS = (K2, TFK, K3)
@@ -113,3 +116,32 @@ def test_check_levels_beyond_outputs(run):
     # dense_bn has Dropout: its training step draws fresh random numbers, so it cannot be compared.
     levels = cell(run, K2, K2, "dense_bn", "h5", "load_model")["levels"]
     assert levels["training"]["verdict"] == "unsupported" and "Dropout" in levels["training"]["reason"]
+
+
+SAME = ("verdict", "original_verdict", "reason", "error_type", "error_message", "max_abs", "levels")
+
+
+def test_a_rerun_reuses_unchanged_cells_and_runs_what_an_edit_touched(run, tmp_path):
+    """Incremental runs, for real: with nothing changed no worker starts and the report is the same;
+    after an edit to one fixture's file only that fixture's cells run again (harness/incremental.py)."""
+    args = ("--profile", "quick", "--fixtures", "dense_bn", "small_cnn", "--workdir", str(run["work"]))
+    again = run_matrix(tmp_path / "again", *args)
+    phases = [p for env in again["results"]["environments"].values() for p in env.get("phases", {}).values()]
+    assert phases and all(p["workers_started"] == 0 and p["cells_run"] == 0 for p in phases)
+    assert {i: [c[k] for k in SAME] for i, c in again["cells"].items()} == \
+        {i: [c[k] for k in SAME] for i, c in run["cells"].items()}
+    # Edit small_cnn (a comment: the key is the file's bytes) in a copy of matrix.yaml's folder.
+    root = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "matrix"
+    shutil.copytree(root / "fixtures", copy / "fixtures")
+    for name in ("matrix.yaml", "matrix.lock.json"):
+        shutil.copyfile(root / name, copy / name)
+    edited = copy / "fixtures" / "small_cnn.py"
+    edited.write_text(edited.read_text() + "\n# edited: the cells of this fixture run again\n")
+    edit = run_matrix(tmp_path / "edit", *args, matrix=copy / "matrix.yaml")
+    records = [r for phase in ("produce", "consume") for env in ENVS
+               for r in read_records(run["work"] / "results" / f"{phase}-{env}.jsonl")]
+    ran = {r["fixture"] for r in records if not r.get("reused")}
+    reused = {r["fixture"] for r in records if r.get("reused")}
+    assert ran == {"small_cnn"} and reused == {"dense_bn"}, (ran, reused)
+    assert {i: c["verdict"] for i, c in edit["cells"].items()} == {i: c["verdict"] for i, c in run["cells"].items()}
