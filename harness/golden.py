@@ -42,7 +42,7 @@ class Golden:
         return self.facts.get("device", "cpu")
 
     def versions(self) -> dict[str, Version]:
-        """``tensorflow`` and ``keras`` as the frozen environment recorded them (``tf-keras`` too,
+        """``tensorflow``, ``keras`` and ``python`` (minor) as the frozen environment recorded them (``tf-keras`` too,
         where its Keras was tf_keras), as ``EnvSpec.versions`` gives them for a live environment."""
         out = {}
         for name in ("tensorflow", "keras"):
@@ -50,6 +50,8 @@ class Golden:
                 out[name] = Version(self.facts[name])
         if self.facts.get("keras_flavor") == "tf_keras" and "keras" in out:
             out["tf-keras"] = out["keras"]
+        if self.facts.get("python"):
+            out["python"] = Version(".".join(self.facts["python"].split(".")[:2]))
         return out
 
     def artifact_dir(self, fixture: str, fmt: str) -> Path:

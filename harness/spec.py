@@ -112,7 +112,10 @@ class ExpectedFailure:
     ``producer`` and ``consumer`` are requirements (``"keras>=3"``,
     ``"tensorflow<2.13"``) the producing and consuming environments must satisfy,
     matched against :meth:`EnvSpec.versions`. ``fixtures``, ``formats`` and
-    ``loaders`` narrow the entry (None: any). ``expires`` is the last day the
+    ``loaders`` narrow the entry (None: any); ``python`` (``"differs"``/``"same"``) narrows it to
+    cells whose producer and consumer run different (the same) Python minor versions, as
+    ``versions()["python"]`` gives them (a Lambda's marshalled bytecode in HDF5 is readable only by
+    the Python that wrote it). ``expires`` is the last day the
     entry is live (inclusive); after it the entry converts no cell and the
     report lists it as expired. ``index`` is the entry's position in the list,
     for messages (``expected_failures[3]``).
@@ -127,6 +130,7 @@ class ExpectedFailure:
     fixtures: tuple[str, ...] | None = None
     formats: tuple[str, ...] | None = None
     loaders: tuple[str, ...] | None = None
+    python: str | None = None
 
     @property
     def key_path(self) -> str:
@@ -142,7 +146,14 @@ class ExpectedFailure:
         """Whether a cell falls under this entry; ``producer``/``consumer`` are the envs' versions."""
         return (satisfies(producer, self.producer) and satisfies(consumer, self.consumer)
                 and accepts(self.fixtures, fixture) and accepts(self.formats, fmt)
-                and accepts(self.loaders, loader))
+                and accepts(self.loaders, loader) and self._python_matches(producer, consumer))
+
+    def _python_matches(self, producer: dict[str, Version], consumer: dict[str, Version]) -> bool:
+        if self.python is None:
+            return True
+        if "python" not in producer or "python" not in consumer:
+            return False
+        return (producer["python"] == consumer["python"]) == (self.python == "same")
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,7 @@ class EnvSpec:
 
         - ``tensorflow``: the version of whichever TensorFlow distribution is pinned
           (``tensorflow``, ``tensorflow-cpu``, ``-gpu``, ``-intel``).
+        - ``python``: the environment's Python minor version (``3.11``), where matrix.yaml names one.
         - ``keras``: the Keras that saves and loads in this environment: the
           ``tf-keras`` pin where there is one (spec.py requires TF_USE_LEGACY_KERAS
           with it, so tf.keras is tf_keras); else the ``keras`` pin; else, for Keras 2
@@ -201,6 +213,8 @@ class EnvSpec:
         keras = out.get("tf-keras") or out.get("keras") or (tf and Version(f"{tf.major}.{tf.minor}"))
         if keras is not None:
             out["keras"] = keras
+        if self.python:
+            out["python"] = Version(self.python)
         return out
 
     def worker_variables(self) -> dict[str, str]:
@@ -513,4 +527,5 @@ def _expected_failure(index: int, raw: dict) -> ExpectedFailure:
         index=index, producer=raw["producer"], consumer=raw["consumer"], reason=raw["reason"].strip(),
         expires=datetime.date.fromisoformat(raw["expires"]), link=raw.get("link"),
         fixtures=names(raw.get("fixture")), formats=names(raw.get("format")), loaders=names(raw.get("loader")),
+        python=raw.get("python"),
     )

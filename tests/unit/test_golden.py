@@ -12,7 +12,8 @@ from harness.spec import SpecError
 def test_the_committed_goldens_record_their_versions():
     found = golden.discover(ROOT / "fixtures" / "golden")
     assert set(found) >= {"golden-tf2.4", "golden-tf2.7"}
-    assert found["golden-tf2.4"].versions() == {"tensorflow": Version("2.4.4"), "keras": Version("2.4.0")}
+    assert found["golden-tf2.4"].versions() == {"tensorflow": Version("2.4.4"), "keras": Version("2.4.0"),
+                                                "python": Version("3.8")}
     assert found["golden-tf2.4"].facts["python"].startswith("3.8.")
     assert all(r["producer"] == "golden-tf2.7" for r in found["golden-tf2.7"].records)
     size = sum(p.stat().st_size for p in (ROOT / "fixtures" / "golden").rglob("*") if p.is_file())

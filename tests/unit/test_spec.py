@@ -145,7 +145,7 @@ def test_expected_failures_are_read_with_their_date(tmp_path):
     (("format: [h5, keras]", "loader: load"), "expected_failures[0].loader: expected one of load_model, load_weights"),
     (("    reason: Keras 3 writes batch_shape\n", ""), "expected_failures[0]: 'reason' is missing"),
     (("format: [h5, keras]", "formats: [h5]"), "expected_failures[0]: unknown key 'formats' (allowed: consumer, "
-                                               "expires, fixture, format, link, loader, producer, reason)"),
+                                               "expires, fixture, format, link, loader, producer, python, reason)"),
 ])
 def test_expected_failure_errors_name_the_key_path(tmp_path, change, message):
     assert message in _error(tmp_path, EXPECT.replace(*change))
@@ -190,7 +190,8 @@ def test_versions_give_tensorflow_and_keras_under_their_own_names(tmp_path):
 profiles:"""))
     tf215, k3, legacy = (loaded.envs[n].versions() for n in ("tf2.15", "k3", "legacy"))
     # Keras 2 inside TF: the TF version's major.minor.
-    assert tf215 == {"tensorflow-cpu": Version("2.15.1"), "tensorflow": Version("2.15.1"), "keras": Version("2.15")}
+    assert tf215 == {"tensorflow-cpu": Version("2.15.1"), "tensorflow": Version("2.15.1"), "keras": Version("2.15"),
+                     "python": Version("3.11")}
     assert k3["keras"] == Version("3.15.1") and k3["tensorflow"] == Version("2.21.0")
     # tf_keras (TF_USE_LEGACY_KERAS=1): tf.keras is tf_keras, so keras is its version.
     assert legacy["keras"] == Version("2.16.0") and legacy["tf-keras"] == Version("2.16.0")
@@ -356,3 +357,22 @@ def test_the_noxfile_says_why_an_invalid_matrix_leaves_no_environment_sessions(t
     assert module.ENV_PARAMS == []
     assert capsys.readouterr().err == f"noxfile: {tmp_path / 'matrix.yaml'}: the file is empty; it needs at least " \
         "envs and profiles (see README.md, matrix.yaml)\n"
+
+
+def test_an_entry_can_ask_for_a_different_python(tmp_path):
+    """A Lambda's HDF5 bytecode fails across Python versions (seen: TF 2.10 on 3.10 to TF 2.13 on 3.11,
+    "bad marshal data"), so an entry may match only cells whose two Pythons differ."""
+    from packaging.version import Version
+    entry = spec.ExpectedFailure(0, "keras<3", "keras<3", "marshal", datetime.date(2027, 1, 1),
+                                 fixtures=("lambda_layer",), python="differs")
+    py310 = {"keras": Version("2.10"), "python": Version("3.10")}
+    py311 = {"keras": Version("2.13"), "python": Version("3.11")}
+    assert entry.matches(py310, py311, "lambda_layer", "h5", "load_model")
+    assert not entry.matches(py311, dict(py311, keras=Version("2.15")), "lambda_layer", "h5", "load_model")
+    assert not entry.matches({"keras": Version("2.15")}, py311, "lambda_layer", "h5", "load_model")  # docker: unknown
+    same = spec.ExpectedFailure(0, "keras<3", "keras<3", "x", datetime.date(2027, 1, 1), python="same")
+    assert same.matches(py311, py311, "f", "h5", "load_model") and not same.matches(py310, py311, "f", "h5", "l")
+    message = _error(tmp_path, GOOD + """expected_failures:
+  - {producer: "keras<3", consumer: "keras<3", python: sometimes, reason: r, expires: 2027-01-01}
+""")
+    assert "expected_failures[0].python" in message and "differs or same" in message, message
