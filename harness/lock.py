@@ -290,8 +290,9 @@ def main(args: list[str], matrix: Path, project: Project | None = None, log=prin
 def _log_changes(document: dict, path: Path, log) -> None:
     try:
         old = {e["name"] for t in json.loads(path.read_text())["templates"].values() for e in t["envs"]}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no lock yet, or a damaged one
         old = set()
+    old = {name for name in old if isinstance(name, str)}
     new = set()
     for key, entry in document["templates"].items():
         for env in entry["envs"]:

@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from harness import spec
 
@@ -32,7 +32,9 @@ RESOLUTION_KEYS = ("name", "packages", "every", "newest", "python", "include_pre
 ENV_KEYS = ("description", "env", "backend")
 PLACEHOLDERS = ("{minor}", "{release}")
 LOCK_FORMAT = 1
-ENV_NAME = re.compile(json.loads(spec.SCHEMA_PATH.read_text())["properties"]["envs"]["propertyNames"]["pattern"])
+_SCHEMA = json.loads(spec.SCHEMA_PATH.read_text())
+ENV_NAME = re.compile(_SCHEMA["properties"]["envs"]["propertyNames"]["pattern"])
+PYTHON = re.compile(_SCHEMA["$defs"]["env"]["properties"]["python"]["pattern"])
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,44 @@ def parse(raw: dict) -> dict[str, Template]:
     return out
 
 
+def _locked_problem(template: Template, locked) -> str | None:
+    """What ``nox -s lock`` would not have written for ``template`` in one environment of the lock (an
+    entry of its ``envs``), or None: a key missing or of the wrong type, a name other than the pattern's
+    for its release, or packages other than the template's, each range pinned to a release inside it
+    (the axis's to ``release``)."""
+    if not isinstance(locked, dict) or not all(isinstance(locked.get(k), str) for k in ("name", "release", "python")) \
+            or not isinstance(locked.get("packages"), list) or not all(isinstance(p, str) for p in locked["packages"]):
+        return "is not an environment: name, release and python (strings) and packages (a list of strings)"
+    what = f"({locked['name']})"
+    if not PYTHON.match(locked["python"]):
+        return f"{what} has python {locked['python']!r}, not a version like \"3.11\""
+    try:
+        release = Version(locked["release"])
+    except InvalidVersion:
+        return f"{what} has release {locked['release']!r}, not a version"
+    if locked["name"] != template.env_name(locked["release"]):
+        return f"{what} should be named {template.env_name(locked['release'])!r} for release {release}"
+    if len(locked["packages"]) != len(template.packages):
+        return f"{what} has {len(locked['packages'])} packages; the template has {len(template.packages)}"
+    axis = template.ranged()[0]
+    for i, (text, pin) in enumerate(zip(template.packages, locked["packages"])):
+        req = Requirement(text)
+        if canonicalize_name(req.name) not in spec.DECISIVE:
+            if pin != text:
+                return f"{what} has {pin!r} where the template has {text!r}"
+            continue
+        try:
+            pinned = Requirement(pin)
+        except InvalidRequirement:
+            pinned = None
+        version = pinned and spec.pinned_version(pinned)
+        if version is None or canonicalize_name(pinned.name) != canonicalize_name(req.name) \
+                or not req.specifier.contains(version, prereleases=True) or (i == axis and Version(version) != release):
+            within = f"release {release}" if i == axis else "a release"
+            return f"{what} has {pin!r}, not {req.name} pinned to {within} within the template's {text!r}"
+    return None
+
+
 def lock_path(matrix: Path) -> Path:
     """The lock file of ``matrix`` (``matrix.yaml`` → ``matrix.lock.json``, in the same folder)."""
     return matrix.with_name(f"{matrix.stem}.lock.json")
@@ -167,11 +207,18 @@ def expand(raw: dict, matrix: Path, lock: dict | None = None) -> dict:
         entry = lock["templates"].get(key)
         if entry is None:
             raise spec.SpecError(f"{template.where}: not in {name} (resolved {when}); run `nox -s lock`")
+        if not isinstance(entry, dict) or not isinstance(entry.get("envs"), list) or not entry["envs"]:
+            raise spec.SpecError(f"{template.where}: {name} holds no list of its environments; the file was "
+                                 "edited or is damaged: run `nox -s lock` to write it again")
         if entry.get("hash") != template.hash:
             raise spec.SpecError(f"{template.where} changed since {name} was resolved ({when}); run `nox -s lock` "
                                  "to resolve it again")
         expanded[key] = []
-        for locked in entry["envs"]:
+        for i, locked in enumerate(entry["envs"]):
+            problem = _locked_problem(template, locked)
+            if problem:
+                raise spec.SpecError(f"{template.where}: {name}'s envs[{i}] {problem}; the file was edited or is "
+                                     "damaged: run `nox -s lock` to write it again")
             env_name = locked["name"]
             if env_name in envs:
                 other = f"locked by templates.{owner[env_name]}" if env_name in owner else "defined in envs"

@@ -179,6 +179,43 @@ def test_a_template_changed_since_locking_says_to_run_nox_lock(tmp_path):
         spec.load(path)
 
 
+def _first_env(lock_document):
+    return lock_document["templates"]["keras2"]["envs"][0]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["templates"].update(keras2="x"), "templates.keras2: matrix.lock.json holds no list of its environments"),
+    (lambda d: d["templates"]["keras2"].update(envs=[]), "holds no list of its environments"),
+    (lambda d: _first_env(d).pop("python"), "envs[0] is not an environment: name, release and python (strings)"),
+    (lambda d: _first_env(d).update(name=5), "envs[0] is not an environment"),
+    (lambda d: d["templates"]["keras2"]["envs"].__setitem__(0, "tf2.12-k2"), "envs[0] is not an environment"),
+    (lambda d: _first_env(d).update(python="3"), "envs[0] (tf2.12-k2) has python '3', not a version like"),
+    (lambda d: _first_env(d).update(release="x.y"), "envs[0] (tf2.12-k2) has release 'x.y', not a version"),
+    (lambda d: _first_env(d).update(name="tf-renamed"), "envs[0] (tf-renamed) should be named 'tf2.12-k2' for "
+                                                         "release 2.12.1"),
+    (lambda d: _first_env(d).update(packages=["tensorflow-cpu==2.9.3"]),
+     "envs[0] (tf2.12-k2) has 'tensorflow-cpu==2.9.3', not tensorflow-cpu pinned to release 2.12.1 within the "
+     "template's 'tensorflow-cpu>=2.12,<2.16'"),
+    (lambda d: _first_env(d).update(packages=["tensorflow-cpu==2.13.1"]), "pinned to release 2.12.1 within"),
+    (lambda d: _first_env(d).update(packages=["tensorflow-cpu>=2.12"]), "pinned to release 2.12.1 within"),
+    (lambda d: _first_env(d).update(packages=["tensorflow-cpu==2.12.1", "numpy<2"]), "has 2 packages; the "
+                                                                                    "template has 1"),
+])
+def test_an_edited_or_damaged_lock_is_one_error_saying_to_lock_again(tmp_path, edit, message):
+    """A lock file valid as JSON but not what `nox -s lock` writes for the template: one SpecError (the
+    noxfile turns it into a line, and `nox -s lock` still runs), never a traceback or an environment
+    outside the template's ranges."""
+    path = _write(tmp_path)
+    document, _ = _lock(path)
+    edit(document)
+    (tmp_path / "matrix.lock.json").write_text(json.dumps(document))
+    with pytest.raises(spec.SpecError) as error:
+        spec.load(path)
+    assert message in str(error.value)
+    assert str(error.value).endswith("the file was edited or is damaged: run `nox -s lock` to write it again")
+    assert _lock(path)[0]["templates"]["keras2"]["envs"][0]["name"] == "tf2.12-k2"  # and locking repairs it
+
+
 def test_locked_environments_are_checked_as_environments(tmp_path):
     # TF 2.16 and later install the newest Keras 3 unless Keras is pinned: spec.check_env says so.
     path = _write(tmp_path, MATRIX.replace("<2.16", "<2.17"))
