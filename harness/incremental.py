@@ -16,7 +16,7 @@ starts, or the phase runs again), :func:`archive` keeps every keyed record whose
 a property of the versions (``REUSABLE``) in ``<workdir>/cache/<phase>-<env>.json``. A phase
 then runs only the cells whose key has no archived record (:func:`reuse`); with nothing left
 to run it starts no worker and installs nothing. Crashes, timeouts and environment errors
-are never reused: they run again.
+are never reused: they run again; so does a cell whose artifact is no longer all there.
 """
 from __future__ import annotations
 
@@ -65,11 +65,18 @@ def env_digest(spec: MatrixSpec, env: str) -> str:
 
 
 def artifact_digest(directory: Path) -> str | None:
-    """SHA-256 of an artifact folder's ``manifest.json`` (None when it has none: not saved)."""
+    """SHA-256 of an artifact folder's ``manifest.json``; None when the artifact is not all there: no
+    manifest (not saved), or a file it lists (or ``reference.npz``) missing or of another size (deleted or
+    truncated since), so that its producer saves it again and its consumers load it again."""
+    directory = Path(directory)
     try:
-        return hashlib.sha256((Path(directory) / "manifest.json").read_bytes()).hexdigest()
-    except OSError:
+        text = (directory / "manifest.json").read_bytes()
+        files = json.loads(text)["files"]
+        intact = (directory / "reference.npz").is_file() and all(
+            (directory / rel).stat().st_size == entry["bytes"] for rel, entry in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    return hashlib.sha256(text).hexdigest() if intact else None
 
 
 class Keys:
@@ -113,11 +120,15 @@ def _facts_cache_path(files: PhaseFiles) -> Path:
 
 
 def _load_cache(files: PhaseFiles) -> dict[str, dict]:
+    """The phase's archived records by key; what is not such a record (a damaged cache) is left out."""
     try:
         data = json.loads(_cache_path(files).read_text())
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: record for key, record in data.items()
+            if isinstance(record, dict) and record.get("key") == key and record.get("verdict") in REUSABLE}
 
 
 def archive(files: PhaseFiles) -> int:
@@ -146,8 +157,10 @@ def reuse(files: PhaseFiles, cells: list[dict]) -> list[dict]:
     """Write the archived record of every cell whose key has one into the (reset) results file,
     marked ``"reused": true``; returns the cells left to run, in order.
 
-    A produce record is reused only while its artifact folder still holds its manifest
-    (a deleted ``artifacts/`` folder makes its cells run again). The environment's facts
+    Only a record of a ``REUSABLE`` verdict stored under the cell's key and id is reused (a damaged
+    cache runs cells again, never gives them a verdict). A produce record is reused only while its
+    artifact is all there (:func:`artifact_digest`: a deleted or truncated file makes its cells run
+    again). The environment's facts
     (versions, device) of the last run that ran a worker are restored beside the results.
     """
     cache = _load_cache(files)

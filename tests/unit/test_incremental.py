@@ -53,8 +53,12 @@ def test_a_new_pin_changes_the_environments_keys(tmp_path):
 
 
 def _artifact(directory: Path, content: str) -> str:
+    """An artifact folder as a producer leaves it: its file, reference.npz, and the manifest listing the file."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "manifest.json").write_text(json.dumps({"files": {"model.h5": {"sha256": content}}}))
+    (directory / "model.h5").write_text(content)
+    (directory / "reference.npz").write_bytes(b"PK")
+    (directory / "manifest.json").write_text(json.dumps({"files": {"model.h5": {"sha256": content,
+                                                                                "bytes": len(content)}}}))
     return str(directory)
 
 
@@ -134,6 +138,44 @@ def test_a_produce_record_is_not_reused_once_its_artifact_is_gone(tmp_path):
     files.reset()
     shutil.rmtree(tmp_path / "artifacts")
     assert incremental.reuse(files, [cell]) == [cell]
+
+
+def test_a_produce_record_is_not_reused_once_a_file_of_its_artifact_is_deleted_or_truncated(tmp_path):
+    """Else the consumers would find a CorruptArtifact that re-running the producer never repairs."""
+    files = PhaseFiles(tmp_path, "produce", "envP")
+    files.reset()
+    directory = Path(_artifact(tmp_path / "artifacts" / "envP" / "f" / "h5", "aaa"))
+    cell = {"id": "envP/f/h5", "fixture": "f", "format": "h5", "key": "k", "directory": str(directory)}
+    files.results.write_text(json.dumps({"id": cell["id"], "verdict": "saved", "key": "k"}) + "\n")
+    incremental.archive(files)
+    for damage in (lambda: (directory / "model.h5").write_text("a"), lambda: (directory / "model.h5").unlink(),
+                   lambda: (directory / "reference.npz").unlink(), lambda: (directory / "manifest.json").write_text("{")):
+        _artifact(directory, "aaa")
+        files.reset()
+        assert incremental.reuse(files, [cell]) == []
+        damage()
+        files.reset()
+        assert incremental.reuse(files, [cell]) == [cell]
+        assert incremental.artifact_digest(directory) is None  # so its consumers' cells run again too
+
+
+def test_a_damaged_cache_never_gives_a_verdict_it_only_runs_cells_again(tmp_path):
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    cells = _cells(["a"])
+    good = {"id": "a", "key": "key-a", "verdict": "pass"}
+    cache = tmp_path / "cache" / "consume-envA.json"
+    cache.parent.mkdir(parents=True)
+    for text in ("garbage", "[1, 2]", json.dumps({"key-a": good})[:15], json.dumps({"key-a": 5}),
+                 json.dumps({"key-a": "pass"}), json.dumps({"key-a": dict(good, verdict="crash")}),
+                 json.dumps({"key-a": dict(good, verdict="xfail")}), json.dumps({"key-a": dict(good, key="other")}),
+                 json.dumps({"key-a": {"id": "a", "key": "key-a"}}), json.dumps({"key-a": dict(good, id="b")})):
+        cache.write_text(text)
+        files.reset()
+        assert incremental.reuse(files, cells) == cells, text
+        assert read_records(files.results) == []
+    cache.write_text(json.dumps({"key-a": good, "junk": 5}))
+    files.reset()
+    assert incremental.reuse(files, cells) == [] and read_records(files.results) == [dict(good, reused=True)]
 
 
 def test_parallel_sessions_reads_nox_options_before_the_double_dash():
