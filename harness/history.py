@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,14 @@ MARGIN_FACTOR = 10.0
 MARGIN_FLOOR = 0.01
 KINDS = ("new-failure", "new-pass", "changed-failure", "changed-difference", "appeared", "disappeared")
 CELL_KEYS = ("id", "producer", "consumer", "fixture", "format", "loader", "verdict")
+# The other fields a comparison reads, each with the type it must have where it is not null.
+NUMBER = (int, float)
+TYPES = {str: "a string", NUMBER: "a number", dict: "an object", list: "a list"}
+TOP_FIELDS = {"run": dict, "environments": dict}
+ENV_FIELDS = {"facts": dict, "packages": list}
+CELL_FIELDS = {"reason": str, "error_type": str, "error_message": str, "original_verdict": str,
+               "margin": NUMBER, "max_abs": NUMBER, "levels": dict}
+LEVEL_FIELDS = {"verdict": str, "reason": str, "max_abs": NUMBER}
 FACT_ORDER = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
 
 
@@ -145,6 +154,18 @@ class Comparison:
         """Number of changes per kind, every kind named (zeros included)."""
         return {kind: len(self.of(kind)) for kind in KINDS}
 
+    @classmethod
+    def from_json(cls, data: dict) -> Comparison:
+        """The comparison :meth:`to_json` wrote (a results.json's ``history``).
+
+        Raises:
+            KeyError, TypeError, ValueError, AttributeError: ``data`` is not what it writes.
+        """
+        return cls(data["previous"], data["previous_started"], data["current_started"],
+                   [Change(**change) for change in data["changes"]],
+                   [EnvChange(e["env"], e["kind"], [tuple(d) for d in e["diffs"]]) for e in data["environments"]],
+                   data["note"], bool(data["broken"]))
+
     def to_json(self) -> dict:
         return {"previous": self.previous, "previous_started": self.previous_started,
                 "current_started": self.current_started, "note": self.note, "broken": self.broken,
@@ -172,15 +193,46 @@ def read_results(path: Path) -> dict:
         raise HistoryError(f"{where}: cannot read it ({exc.strerror})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HistoryError(f"{where}: not JSON ({exc}); give the results.json of an earlier run") from None
-    cells = data.get("cells") if isinstance(data, dict) else None
-    if not isinstance(cells, list):
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise HistoryError(f"{where}: not a results.json of keras-compat-matrix (no 'cells' list)")
-    for index, cell in enumerate(cells):
+    problem = results_problem(data)
+    if problem:
+        raise HistoryError(f"{where}: {problem}; not a results.json of this harness (or of an incompatible version)")
+    return data
+
+
+def _wrong_type(mapping: dict, types: dict, where: str) -> str | None:
+    """``where.KEY: expected …, got …`` for the first key of ``types`` whose value in ``mapping`` is
+    neither null nor of its type (``TYPES``); None when every one is."""
+    for key, kind in types.items():
+        value = mapping.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return f"{where}{key}: expected {TYPES[kind]}, got {value!r:.60}"
+    return None
+
+
+def results_problem(data: dict) -> str | None:
+    """What in a results.json object (with a ``cells`` list) a comparison or the trend page cannot read,
+    with its key path (``cells[3] lacks verdict``, ``cells[3].margin: expected a number, got '0.1'``);
+    None when every field it reads is there with its type."""
+    problem = _wrong_type(data, TOP_FIELDS, "")
+    for name, env in (data.get("environments") or {}).items() if not problem else ():
+        where = f"environments.{name}"
+        problem = problem or _wrong_type({name: env}, {name: dict}, "environments.") \
+            or _wrong_type(env or {}, ENV_FIELDS, f"{where}.") \
+            or next((f"{where}.packages: expected strings, got {p!r:.60}"
+                     for p in (env or {}).get("packages") or [] if not isinstance(p, str)), None)
+    for index, cell in enumerate(data["cells"]):
+        if problem:
+            return problem
         missing = [k for k in CELL_KEYS if not isinstance(cell, dict) or not isinstance(cell.get(k), str)]
         if missing:
-            raise HistoryError(f"{where}: cells[{index}] lacks {', '.join(missing)}; "
-                               "not a results.json of this harness (or of an incompatible version)")
-    return data
+            return f"cells[{index}] lacks {', '.join(missing)}"
+        problem = _wrong_type(cell, CELL_FIELDS, f"cells[{index}].")
+        for level, found in (cell.get("levels") or {}).items() if not problem else ():
+            problem = problem or _wrong_type({level: found}, {level: dict}, f"cells[{index}].levels.") \
+                or _wrong_type(found, LEVEL_FIELDS, f"cells[{index}].levels.{level}.")
+    return problem
 
 
 def _cells(results: dict) -> dict[str, Cell]:
@@ -278,8 +330,9 @@ def _env_changes(previous: dict, current: dict) -> list[EnvChange]:
 
 
 def _started(results: dict) -> float | None:
+    """``run.started`` of a results.json, where it is a time ``when`` can show; else None."""
     started = (results.get("run") or {}).get("started")
-    return started if isinstance(started, (int, float)) else None
+    return started if isinstance(started, (int, float)) and when(started) != "?" else None
 
 
 def compare(previous: dict, current: dict, previous_path: str = "") -> Comparison:
@@ -305,18 +358,32 @@ def against(path: Path, current: dict) -> Comparison:
 
     Where nothing can be compared the comparison is empty and its ``note`` says why: no file (the first
     night: not ``broken``), or a file that cannot be read or is no results.json of this harness (``broken``).
+    A file of the same run (the same ``run.started``: its reports rendered again, ``nox -s report``, with
+    the ``--compare`` that names the results.json it wrote) gives the comparison it holds, made when the
+    run was first reported, instead of comparing the run with itself; ``broken`` where it holds none.
     """
+    started = _started(current)
     try:
         previous = read_results(path)
     except NoPrevious as exc:
-        return Comparison(str(path), current_started=_started(current), note=str(exc))
+        return Comparison(str(path), current_started=started, note=str(exc))
     except HistoryError as exc:
-        return Comparison(str(path), current_started=_started(current), note=str(exc), broken=True)
+        return Comparison(str(path), current_started=started, note=str(exc), broken=True)
+    if started is not None and _started(previous) == started:
+        try:
+            return Comparison.from_json(previous["history"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return Comparison(str(path), started, started, broken=True,
+                              note=f"--compare {path}: the results.json of this same run (started {when(started)}), "
+                                   "not of an earlier one, and it holds no comparison; give the previous run's")
     return compare(previous, current, str(path))
 
 
 def when(started: float | None) -> str:
     """A run's start as ``2026-11-29 09:35 UTC`` (``?`` when unknown)."""
-    if started is None:
+    if started is None or not math.isfinite(started):
         return "?"
-    return datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):  # a time beyond the years 1 to 9999
+        return "?"

@@ -201,6 +201,43 @@ def test_a_missing_previous_file_is_the_first_night_and_a_broken_one_says_what_i
         f"--compare {tmp_path / 'folder.json'}: cannot read it (Is a directory)"
 
 
+def _night1_with(**fields):
+    """Night 1 with its first cell's and first environment's fields replaced where ``fields`` name them."""
+    data = json.loads(json.dumps(NIGHT1))
+    for key, value in fields.items():
+        target = data["cells"][0] if key in data["cells"][0] or key == "levels" else \
+            data["environments"]["tf2.13"] if key in ("facts", "packages") else data
+        target[key] = value
+    return data
+
+
+@pytest.mark.parametrize("fields, why", [
+    ({"run": "last night"}, "run: expected an object, got 'last night'"),
+    ({"environments": ["tf2.13"]}, "environments: expected an object, got ['tf2.13']"),
+    ({"facts": [1]}, "environments.tf2.13.facts: expected an object, got [1]"),
+    ({"packages": [1]}, "environments.tf2.13.packages: expected strings, got 1"),
+    ({"margin": "0.1"}, "cells[0].margin: expected a number, got '0.1'"),
+    ({"reason": 5}, "cells[0].reason: expected a string, got 5"),
+    ({"levels": [1]}, "cells[0].levels: expected an object, got [1]"),
+    ({"levels": {"weights": "pass"}}, "cells[0].levels.weights: expected an object, got 'pass'"),
+    ({"levels": {"weights": {"verdict": "pass", "max_abs": "0"}}},
+     "cells[0].levels.weights.max_abs: expected a number, got '0'"),
+])
+def test_a_previous_file_with_a_field_of_the_wrong_type_is_named_not_a_traceback(tmp_path, fields, why):
+    (tmp_path / "prev.json").write_text(json.dumps(_night1_with(**fields)))
+    broken = history.against(tmp_path / "prev.json", NIGHT2)
+    assert broken.broken and broken.note == f"--compare {tmp_path / 'prev.json'}: {why}; not a results.json " \
+                                            "of this harness (or of an incompatible version)"
+
+
+@pytest.mark.parametrize("started", [float("nan"), 1e300, -1e13, "yesterday"])
+def test_a_start_time_that_is_no_time_is_unknown(tmp_path, started):
+    (tmp_path / "prev.json").write_text(json.dumps(_night1_with(run=dict(NIGHT1["run"], started=started))))
+    compared = history.against(tmp_path / "prev.json", NIGHT2)
+    assert compared.previous_started is None and len(compared.regressions) == 12
+    assert history.when(started if isinstance(started, float) else None) == "?"
+
+
 # --- the report session (run.report): the section at the top, results.json's history key, the exit status
 
 
@@ -223,8 +260,10 @@ def _context(tmp_path, previous, fail_on="regression"):
 
 
 def _previous(tmp_path, edit=None):
-    """results.json of the real default run, as the report writes it; ``edit`` changes its cells."""
+    """results.json of the real default run, as the report writes it, as a run started a day earlier;
+    ``edit`` changes its cells."""
     results = report.results_json(_real_data(tmp_path / "previous", "run-default"))
+    results["run"]["started"] -= 86400
     for cell in results["cells"]:
         (edit or (lambda c: None))(cell)
     path = tmp_path / "previous.json"
@@ -264,12 +303,43 @@ def test_new_failures_fail_the_run_with_fail_on_regression_and_name_where(tmp_pa
     assert "## Since the previous run" in (tmp_path / "reports" / "matrix.md").read_text()
 
 
+def _next_night(workdir):
+    """The same results, as a run started a day later."""
+    recorded = json.loads((workdir / "run.json").read_text())
+    (workdir / "run.json").write_text(json.dumps(dict(recorded, started=recorded["started"] + 86400)))
+
+
 def test_the_previous_file_may_be_the_results_json_this_run_replaces(tmp_path):
     ctx = _context(tmp_path, tmp_path / "reports" / "results.json")
     assert run.report(ctx, log=lambda _: None, today=RUN_DATE) == []  # the first night: nothing there yet
     assert "No previous results: --compare" in (tmp_path / "reports" / "matrix.md").read_text()
+    _next_night(ctx.workdir)
     assert run.report(ctx, log=lambda _: None, today=RUN_DATE) == []  # the second: last night's file, read first
-    assert json.loads(ctx.compare.read_text())["history"]["previous"] == str(ctx.compare)
+    written = json.loads(ctx.compare.read_text())["history"]
+    assert written["previous"] == str(ctx.compare) and written["note"] is None
+    assert written["previous_started"] + 86400 == written["current_started"]
+
+
+def test_rendering_a_run_again_with_the_results_json_it_wrote_keeps_its_comparison(tmp_path):
+    """nox -s report -- --compare reports/results.json after the night's run: the file is this run's own;
+    comparing the run with itself would find nothing new and overwrite the night's history."""
+    def was_passing(cell):
+        if cell["id"] == "tf2.21-keras3.15>tf2.15/dense_bn/h5/load_model":
+            cell.update(verdict="pass", original_verdict=None, expected_failure=None, margin=0.0, max_abs=0.0)
+    ctx = _context(tmp_path, _previous(tmp_path, was_passing))
+    (first,) = run.report(ctx, log=lambda _: None, today=RUN_DATE)
+    written = tmp_path / "reports" / "results.json"
+    again = dataclasses.replace(ctx, compare=written, level="training")
+    assert run.report(again, log=lambda _: None, today=RUN_DATE) == [first]
+    assert json.loads(written.read_text())["history"]["previous"] == str(ctx.compare)
+    assert "1 new failures" in (tmp_path / "reports" / "matrix.md").read_text()
+    # This run's results.json written without --compare holds no comparison: it cannot tell what broke.
+    assert run.report(dataclasses.replace(ctx, compare=None, fail_on="problems"), log=lambda _: None,
+                      today=RUN_DATE) == []
+    (problem,) = run.report(again, log=lambda _: None, today=RUN_DATE)
+    assert problem.startswith(f"--compare {written}: the results.json of this same run (started 2026-11-29 ")
+    assert problem.endswith("not of an earlier one, and it holds no comparison; give the previous run's "
+                            "(--fail-on regression cannot tell what broke)")
 
 
 def test_fail_on_never_reports_problems_but_exits_zero(tmp_path):
