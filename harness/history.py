@@ -329,7 +329,7 @@ def _env_changes(previous: dict, current: dict) -> list[EnvChange]:
     return out
 
 
-def _started(results: dict) -> float | None:
+def run_started(results: dict) -> float | None:
     """``run.started`` of a results.json, where it is a time ``when`` can show; else None."""
     started = (results.get("run") or {}).get("started")
     return started if isinstance(started, (int, float)) and when(started) != "?" else None
@@ -349,7 +349,7 @@ def compare(previous: dict, current: dict, previous_path: str = "") -> Compariso
         else:
             changes += _compare_cell(old[key], cell)
     changes += [_change("disappeared", "outputs", cell, None) for key, cell in old.items() if key not in new]
-    return Comparison(previous_path, _started(previous), _started(current), changes,
+    return Comparison(previous_path, run_started(previous), run_started(current), changes,
                       _env_changes(previous, current))
 
 
@@ -362,14 +362,14 @@ def against(path: Path, current: dict) -> Comparison:
     the ``--compare`` that names the results.json it wrote) gives the comparison it holds, made when the
     run was first reported, instead of comparing the run with itself; ``broken`` where it holds none.
     """
-    started = _started(current)
+    started = run_started(current)
     try:
         previous = read_results(path)
     except NoPrevious as exc:
         return Comparison(str(path), current_started=started, note=str(exc))
     except HistoryError as exc:
         return Comparison(str(path), current_started=started, note=str(exc), broken=True)
-    if started is not None and _started(previous) == started:
+    if started is not None and run_started(previous) == started:
         try:
             return Comparison.from_json(previous["history"])
         except (KeyError, TypeError, ValueError, AttributeError):

@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 from tabulate import tabulate
 
-from harness.history import when
+from harness.history import results_problem, run_started, when
 from harness.plan import CONTROL_FORMAT
 from harness.results import VERDICTS
 
@@ -61,22 +61,29 @@ def read_night(path: Path) -> Night:
     """One ``results.json`` as a night.
 
     Raises:
-        TrendError: unreadable, not JSON, or no results.json (no ``run.started`` time or no ``cells`` list).
+        TrendError: unreadable, not JSON, or no results.json (no ``run.started`` time, no ``cells`` list, or
+            a field of the wrong type: ``harness.history.results_problem``).
     """
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TrendError(f"{path}: not a readable JSON file ({exc})") from None
-    started = (data.get("run") or {}).get("started") if isinstance(data, dict) else None
-    if not isinstance(started, (int, float)) or not isinstance(data.get("cells"), list):
-        raise TrendError(f"{path}: not a results.json of keras-compat-matrix (no run.started or no cells)")
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise TrendError(f"{path}: not a results.json of keras-compat-matrix (no cells)")
+    problem = results_problem(data)
+    started = None if problem else run_started(data)
+    if started is None:
+        raise TrendError(f"{path}: not a results.json of keras-compat-matrix ({problem or 'no run.started time'})")
     counts = {v: 0 for v in VERDICTS}
     for cell in data["cells"]:
-        if isinstance(cell, dict) and cell.get("format") != CONTROL_FORMAT:
-            counts[cell.get("verdict")] = counts.get(cell.get("verdict"), 0) + 1
-    history = (data.get("history") or {}).get("counts") or {}
+        if cell["format"] != CONTROL_FORMAT:
+            counts[cell["verdict"]] = counts.get(cell["verdict"], 0) + 1
+    compared = data.get("history") if isinstance(data.get("history"), dict) else {}
+    new_failures = (compared.get("counts") if isinstance(compared.get("counts"), dict) else {}).get("new-failure")
+    problems = data.get("problems")
     return Night(str(path), started, str(data["run"].get("profile", "?")), {k: n for k, n in counts.items() if n},
-                 len(data.get("problems") or []), history.get("new-failure"))
+                 len(problems) if isinstance(problems, list) else 0,
+                 new_failures if isinstance(new_failures, int) else None)
 
 
 def collect(paths: list[Path]) -> tuple[list[Night], list[str]]:
@@ -92,7 +99,7 @@ def collect(paths: list[Path]) -> tuple[list[Night], list[str]]:
             raise TrendError(f"{path}: no such file or folder")
         files += sorted(path.rglob("*.json")) if path.is_dir() else [path]
     nights, skipped, seen = [], [], {}
-    for file in files:
+    for file in dict.fromkeys(files):  # a file named twice (itself, and in its folder) is read once
         try:
             night = read_night(file)
         except TrendError as exc:
@@ -104,7 +111,8 @@ def collect(paths: list[Path]) -> tuple[list[Night], list[str]]:
         seen[night.started] = file
         nights.append(night)
     if not nights:
-        raise TrendError(f"no results.json among {', '.join(map(str, paths))}")
+        why = f": {'; '.join(skipped[:3])}{'; …' if len(skipped) > 3 else ''}" if skipped else " (no *.json files)"
+        raise TrendError(f"no results.json among {', '.join(map(str, paths))}{why}")
     return sorted(nights, key=lambda n: n.started), skipped
 
 
@@ -163,13 +171,13 @@ def main(args: list[str], log=print) -> list[Path]:
     parser.add_argument("paths", nargs="+", type=Path, metavar="DIR_OR_FILE",
                         help="results.json files, or folders searched for *.json")
     parser.add_argument("--out", type=Path, default=Path("reports") / "trend.html",
-                        help="the HTML page to write; the Markdown goes next to it as .md (default: "
-                             "reports/trend.html)")
+                        help="the HTML page to write (a folder: trend.html in it); the Markdown goes next to it "
+                             "as .md (default: reports/trend.html)")
     options = parser.parse_args(args)
     nights, skipped = collect(options.paths)
     for line in skipped:
         log(f"left out {line}")
-    out = options.out.with_suffix(".html")
+    out = options.out / "trend.html" if options.out.is_dir() else options.out.with_suffix(".html")
     written = []
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

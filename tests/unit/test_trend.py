@@ -46,8 +46,32 @@ def test_the_same_run_twice_and_files_that_are_no_results_are_left_out_with_a_re
     with pytest.raises(trend.TrendError, match="no such file or folder"):
         trend.collect([tmp_path / "nowhere"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(trend.TrendError, match="no results.json among"):
+    with pytest.raises(trend.TrendError, match=r"no results.json among .*empty \(no \*.json files\)"):
         trend.collect([tmp_path / "empty"])
+
+
+def test_a_json_file_that_is_no_results_json_is_left_out_with_its_key_path_never_a_traceback(tmp_path):
+    """Folders are searched for every *.json: another tool's file, or a hand-edited one, is only left out."""
+    night = json.loads(NIGHT1.read_text())
+    odd = {"run-text": dict(night, run="last night"),
+           "nan-start": dict(night, run=dict(night["run"], started=float("nan"))),
+           "huge-start": dict(night, run=dict(night["run"], started=1e300)),
+           "verdict-list": dict(night, cells=[dict(night["cells"][0], verdict=["pass"])]),
+           "odd-extras": dict(night, history=[1], problems=3)}
+    for name, data in odd.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    nights, skipped = trend.collect([tmp_path, tmp_path / "odd-extras.json"])  # named twice: read once
+    assert [(n.path, n.new_failures, n.problems) for n in nights] == [(str(tmp_path / "odd-extras.json"), None, 0)]
+    assert sorted(skipped) == [
+        f"{tmp_path / 'huge-start.json'}: not a results.json of keras-compat-matrix (no run.started time)",
+        f"{tmp_path / 'nan-start.json'}: not a results.json of keras-compat-matrix (no run.started time)",
+        f"{tmp_path / 'run-text.json'}: not a results.json of keras-compat-matrix (run: expected an object, "
+        "got 'last night')",
+        f"{tmp_path / 'verdict-list.json'}: not a results.json of keras-compat-matrix (cells[0] lacks verdict)"]
+    (tmp_path / "odd-extras.json").unlink()
+    with pytest.raises(trend.TrendError) as error:  # nothing left: the error says why each file was left out
+        trend.collect([tmp_path])
+    assert str(error.value).startswith(f"no results.json among {tmp_path}: {tmp_path / 'huge-start.json'}: not a")
 
 
 def test_the_session_writes_an_offline_html_page_and_markdown(store, tmp_path):
@@ -72,3 +96,10 @@ def test_an_unwritable_out_is_one_error(store, tmp_path):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(trend.TrendError, match=r"--out .*a-file/trend.html: cannot write"):
         trend.main([str(store), "--out", str(tmp_path / "a-file" / "trend.html")], log=lambda _: None)
+
+
+def test_out_may_name_a_folder(store, tmp_path):
+    (tmp_path / "site").mkdir()
+    written = trend.main([str(store), "--out", str(tmp_path / "site")], log=lambda _: None)
+    assert written == [tmp_path / "site" / "trend.html", tmp_path / "site" / "trend.md"]
+    assert not (tmp_path / "site.html").exists()
