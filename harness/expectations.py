@@ -57,8 +57,8 @@ class Outcome:
         e = self.entry
         return {"entry": e.key_path, "producer": e.producer, "consumer": e.consumer,
                 "fixture": list(e.fixtures) if e.fixtures else None, "format": list(e.formats) if e.formats else None,
-                "loader": list(e.loaders) if e.loaders else None, "reason": e.reason, "link": e.link,
-                "expires": e.expires.isoformat(), "status": self.status,
+                "loader": list(e.loaders) if e.loaders else None, "python": e.python, "reason": e.reason,
+                "link": e.link, "expires": e.expires.isoformat(), "status": self.status,
                 "xfail": [c.id for c in self.xfail], "xpass": [c.id for c in self.xpass],
                 "unexplained": [c.id for c in self.unexplained]}
 

@@ -137,6 +137,14 @@ class ExpectedFailure:
         """Where the entry is in matrix.yaml, e.g. ``expected_failures[3]``."""
         return f"expected_failures[{self.index}]"
 
+    @property
+    def scope(self) -> list[tuple[str, str]]:
+        """What narrows the entry beyond the two versions, for the reports:
+        ``[("format", "h5/keras"), ("python", "differs")]``."""
+        named = [(key, "/".join(values)) for key, values in
+                 (("fixture", self.fixtures), ("format", self.formats), ("loader", self.loaders)) if values]
+        return named + ([("python", self.python)] if self.python else [])
+
     def live(self, today: datetime.date) -> bool:
         """Whether the entry still converts cells on ``today``."""
         return today <= self.expires

@@ -269,8 +269,7 @@ def _expected_failures(data: ReportData) -> list[str]:
         return out + ["matrix.yaml has no expected_failures entries.", ""]
     for outcome in data.expectations:
         e = outcome.entry
-        scope = ", ".join(f"{k} {'/'.join(v)}" for k, v in
-                          (("fixture", e.fixtures), ("format", e.formats), ("loader", e.loaders)) if v)
+        scope = ", ".join(f"{key} {value}" for key, value in e.scope)
         head = f"### `{e.key_path}`: `{e.producer}` → `{e.consumer}`" + (f", {scope}" if scope else "")
         out += [f"{head}: {outcome.status}, {len(outcome.xfail)} xfail", ""]
         out += [e.reason + (f" ({e.link})" if e.link else "") + f" Expires {e.expires.isoformat()}.", ""]

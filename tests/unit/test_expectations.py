@@ -215,3 +215,16 @@ def test_the_shipped_entries_explain_the_quick_run_of_every_fixture_and_the_gold
     assert (old, newer) == ("pass", "xfail")
     # Without its entries the run fails on every one of those cells.
     assert len(_quick_all_data(tmp_path / "bare", entries=()).unexpected_failures) == 557
+
+
+def test_reports_say_when_an_entry_matches_only_where_the_pythons_differ(workdir, tmp_path):
+    """Two entries that differ only by python: the reports must tell them apart."""
+    entries = [_entry(0, formats=("h5",), python="differs"), _entry(1, formats=("h5",), python="same")]
+    data = _data(workdir, entries)
+    report.write_all(data, tmp_path / "reports")
+    md = (tmp_path / "reports" / "matrix.md").read_text()
+    assert "### `expected_failures[0]`: `keras>=0` → `keras>=0`, format h5, python differs:" in md
+    assert "### `expected_failures[1]`: `keras>=0` → `keras>=0`, format h5, python same:" in md
+    assert "format h5, python differs:" in (tmp_path / "reports" / "matrix.html").read_text()
+    results = json.loads((tmp_path / "reports" / "results.json").read_text())
+    assert [e["python"] for e in results["expected_failures"]] == ["differs", "same"]
