@@ -303,6 +303,9 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     data.fail_on = ctx.fail_on
     if ctx.compare:
         data.history = history.against(ctx.compare, report_mod.results_json(data))
+        if data.history.previous != str(ctx.compare):
+            log(f"--compare {ctx.compare}: this run's own results.json; keeping the comparison it holds "
+                f"(with {data.history.previous})")
         if data.history.note:
             log(f"WARNING: {data.history.note}")
     try:

@@ -330,7 +330,10 @@ def test_rendering_a_run_again_with_the_results_json_it_wrote_keeps_its_comparis
     (first,) = run.report(ctx, log=lambda _: None, today=RUN_DATE)
     written = tmp_path / "reports" / "results.json"
     again = dataclasses.replace(ctx, compare=written, level="training")
-    assert run.report(again, log=lambda _: None, today=RUN_DATE) == [first]
+    log = []
+    assert run.report(again, log=log.append, today=RUN_DATE) == [first]
+    assert f"--compare {written}: this run's own results.json; keeping the comparison it holds " \
+           f"(with {ctx.compare})" in log
     assert json.loads(written.read_text())["history"]["previous"] == str(ctx.compare)
     assert "1 new failures" in (tmp_path / "reports" / "matrix.md").read_text()
     # This run's results.json written without --compare holds no comparison: it cannot tell what broke.
