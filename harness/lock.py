@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
@@ -262,6 +263,13 @@ def main(args: list[str], matrix: Path, project: Project | None = None, log=prin
     parser.add_argument("--index-url", default=os.environ.get("KCM_INDEX_URL", INDEX_URL),
                         help=f"JSON API of the package index (default: $KCM_INDEX_URL, else {INDEX_URL})")
     options = parser.parse_args(args)
+    try:
+        url = urllib.parse.urlsplit(options.index_url)
+        usable = url.scheme == "file" or (url.scheme in ("http", "https") and bool(url.hostname))
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        usable = False
+    if not usable:
+        raise LockError(f"--index-url (or $KCM_INDEX_URL) {options.index_url!r}: not a URL like {INDEX_URL}")
     raw = spec.read(matrix)
     try:
         found = templates.parse(raw)

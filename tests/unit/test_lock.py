@@ -7,6 +7,7 @@ tensorflow-cpu 2.12.0rc0 to 2.22.0rc0, keras 3.0.0 to 3.15.1, every tf-keras (2.
 import datetime
 import http.server
 import json
+import re
 import socket
 import textwrap
 import threading
@@ -266,6 +267,13 @@ def test_index_errors_name_the_package_and_the_url():
     with pytest.raises(lock.LockError, match=rf"cannot resolve keras: http://127.0.0.1:{port}/keras/json did not "
                                              "answer .*check the network"):
         lock.fetch("keras", f"http://127.0.0.1:{port}", timeout_s=2)
+
+
+@pytest.mark.parametrize("url", ["pypi.org/pypi", "notaurl", "http://", "http://[::1", "ftp://mirror/pypi"])
+def test_an_index_url_that_is_no_url_is_one_error_before_anything_is_asked(tmp_path, url):
+    with pytest.raises(lock.LockError, match=re.escape(f"--index-url (or $KCM_INDEX_URL) {url!r}: not a URL like "
+                                                       "https://pypi.org/pypi")):
+        lock.main(["--index-url", url], _write(tmp_path), log=lambda _: None)
 
 
 def _pypi_reachable() -> bool:
