@@ -13,7 +13,8 @@ A cell's *key* is a SHA-256 (hex) over everything that decides its record:
 
 Each worker record carries its cell's key. Before a phase's results are reset (a new run
 starts, or the phase runs again), :func:`archive` keeps every keyed record whose verdict is
-a property of the versions (``REUSABLE``) in ``<workdir>/cache/<phase>-<env>.json``. A phase
+a property of the versions (``REUSABLE``) in ``<workdir>/cache/<phase>-<env>.json``, one per
+cell (the latest; ``--fresh`` forgets the selected environments' records: :func:`forget`). A phase
 then runs only the cells whose key has no archived record (:func:`reuse`); with nothing left
 to run it starts no worker and installs nothing. Crashes, timeouts and environment errors
 are never reused: they run again; so does a cell whose artifact is no longer all there.
@@ -132,14 +133,16 @@ def _load_cache(files: PhaseFiles) -> dict[str, dict]:
 
 
 def archive(files: PhaseFiles) -> int:
-    """Keep the reusable keyed records of the phase's results file (and its facts) in the cache.
+    """Keep the reusable keyed records of the phase's results file (and its facts) in the cache, in
+    place of the records of the same cells under older keys (so the cache holds one record per cell).
 
     Call it before ``files.reset()``. Returns how many records were added or replaced.
     """
     fresh = {r["key"]: r for r in read_records(files.results)
              if isinstance(r.get("key"), str) and r.get("verdict") in REUSABLE}
     if fresh:
-        cache = _load_cache(files)
+        ids = {r.get("id") for r in fresh.values()}
+        cache = {key: r for key, r in _load_cache(files).items() if r.get("id") not in ids}
         cache.update(fresh)
         write_json(_cache_path(files), cache)
     if files.facts.is_file():
@@ -148,9 +151,11 @@ def archive(files: PhaseFiles) -> int:
     return len(fresh)
 
 
-def forget(workdir: Path) -> None:
-    """Drop every archived record (``--fresh``): the next phases run every cell."""
-    shutil.rmtree(Path(workdir) / "cache", ignore_errors=True)
+def forget(files: PhaseFiles) -> None:
+    """Drop the phase's archived records and facts (``--fresh``): it runs every cell again. Other
+    environments' records are kept."""
+    _cache_path(files).unlink(missing_ok=True)
+    _facts_cache_path(files).unlink(missing_ok=True)
 
 
 def reuse(files: PhaseFiles, cells: list[dict]) -> list[dict]:

@@ -164,9 +164,7 @@ class Context:
 
 def start(ctx: Context) -> None:
     """Begin a run: archive the selected environments' reusable records (``harness.incremental``;
-    with ``--fresh`` forget them all), reset their results, record the plan."""
-    if ctx.fresh:
-        incremental.forget(ctx.workdir)
+    with ``--fresh`` forget them), reset their results, record the plan."""
     for env in ctx.selection.envs:
         for phase in ("produce", "consume"):
             _reset(ctx, PhaseFiles(ctx.workdir, phase, env))
@@ -217,7 +215,9 @@ def _prepare_container(ctx: Context, files: PhaseFiles, log) -> Launcher | None:
 
 
 def _reset(ctx: Context, files: PhaseFiles) -> None:
-    if not ctx.fresh:
+    if ctx.fresh:
+        incremental.forget(files)
+    else:
         incremental.archive(files)
     files.reset()
 

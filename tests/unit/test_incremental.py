@@ -117,13 +117,29 @@ def test_only_changed_cells_and_crashes_run_again(tmp_path):
     assert stats["workers_started"] == 2 and stats["cells"] == 2  # one worker, one more after the crash
 
 
-def test_fresh_forgets_every_record(tmp_path):
+def test_fresh_forgets_the_records_of_its_phase_only(tmp_path):
+    """--envs A --fresh runs A's cells again; B's records stay for the next full run."""
     _phase(tmp_path, _cells(["a"]))
     _phase(tmp_path, _cells(["a"]))  # archives the first run's records
-    incremental.forget(tmp_path)
+    other = PhaseFiles(tmp_path, "consume", "envB")
+    shutil.copyfile(tmp_path / "cache" / "consume-envA.json", tmp_path / "cache" / "consume-envB.json")
     files = PhaseFiles(tmp_path, "consume", "envA")
+    incremental.forget(files)
     files.reset()
     assert incremental.reuse(files, _cells(["a"])) == _cells(["a"])
+    other.reset()
+    assert incremental.reuse(other, _cells(["a"])) == []
+
+
+def test_the_cache_keeps_one_record_per_cell(tmp_path):
+    """A record archived under a new key replaces the cell's older one: the cache does not grow night after
+    night (each edit of the worker gives every cell a new key); a cell not run this time keeps its record."""
+    _phase(tmp_path, _cells(["a", "b"]))
+    for night in range(3):
+        _phase(tmp_path, _cells(["a"], key_suffix=f"-{night}"))
+    _phase(tmp_path, [])  # archives the last night's records
+    cache = json.loads((tmp_path / "cache" / "consume-envA.json").read_text())
+    assert sorted(cache) == ["key-a-2", "key-b"]
 
 
 def test_a_produce_record_is_not_reused_once_its_artifact_is_gone(tmp_path):
