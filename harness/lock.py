@@ -109,7 +109,7 @@ def _admits(requires_python: str | None, python: str) -> bool:
     (X.Y.99), as pyenv and uv install the newest; an unparsable Requires-Python admits nothing."""
     try:
         return requires_python is None or SpecifierSet(requires_python).contains(f"{python}.99", prereleases=True)
-    except InvalidSpecifier:
+    except (InvalidSpecifier, TypeError):  # TypeError: not a string
         return False
 
 
@@ -124,16 +124,19 @@ def _tags(python: str) -> frozenset[Tag]:
 def releases(document: dict, prereleases: bool = False, yanked: bool = False) -> list[Release]:
     """The releases of a project's JSON document that count, oldest first (see the module's docstring).
 
-    Versions that are not PEP 440 (old releases such as ``0.3.0-beta``) are left out.
+    Versions that are not PEP 440 (old releases such as ``0.3.0-beta``) are left out, and so are files
+    that are not objects with a ``filename`` (an index that answers in another shape).
     """
-    name = document.get("info", {}).get("name") or "?"
+    info = document.get("info")
+    name = (info.get("name") if isinstance(info, dict) else None) or "?"
     out = []
     for text, files in document["releases"].items():
         try:
             version = Version(text)
         except InvalidVersion:
             continue
-        counted = tuple(f for f in files if yanked or not f.get("yanked"))
+        counted = tuple(f for f in files if isinstance(f, dict) and isinstance(f.get("filename"), str)
+                        and (yanked or not f.get("yanked"))) if isinstance(files, list) else ()
         if counted and (prereleases or not version.is_prerelease):
             out.append(Release(name, version, counted))
     return sorted(out, key=lambda r: r.version)

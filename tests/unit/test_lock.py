@@ -269,6 +269,21 @@ def test_index_errors_name_the_package_and_the_url():
         lock.fetch("keras", f"http://127.0.0.1:{port}", timeout_s=2)
 
 
+WHEEL = {"filename": "keras-3.0.0-py3-none-any.whl", "packagetype": "bdist_wheel"}
+
+
+@pytest.mark.parametrize("releases", [{"3.0.0": {"filename": "x"}}, {"3.0.0": [WHEEL["filename"]]},
+                                      {"3.0.0": [{"packagetype": "bdist_wheel"}]}, {"3.0.0": [dict(WHEEL, filename=5)]},
+                                      {"3.0.0": [dict(WHEEL, requires_python=3)]}])
+def test_an_index_answering_in_another_shape_is_one_lock_error(releases):
+    """Files that are not objects with a filename, or a Requires-Python that is no text, count for nothing."""
+    template = _template(name="k{minor}", packages=["keras>=3"])
+    with pytest.raises(lock.LockError, match=r"^templates\.t(\.packages\[0\]: 'keras>=3': no release in that "
+                                             r"range|: no release of keras>=3 installs)"):
+        lock.resolve(template, lambda name: {"info": [], "releases": releases})
+    assert lock.resolve(template, lambda name: {"info": [], "releases": {"3.0.0": [WHEEL]}})["envs"][0]["name"] == "k3.0"
+
+
 @pytest.mark.parametrize("url", ["pypi.org/pypi", "notaurl", "http://", "http://[::1", "ftp://mirror/pypi"])
 def test_an_index_url_that_is_no_url_is_one_error_before_anything_is_asked(tmp_path, url):
     with pytest.raises(lock.LockError, match=re.escape(f"--index-url (or $KCM_INDEX_URL) {url!r}: not a URL like "
