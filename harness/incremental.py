@@ -99,7 +99,7 @@ class Keys:
                        self.spec.seed, cell["format"])
 
     def consume(self, env: str, cell: dict) -> str | None:
-        """The key of a consume cell; None when its artifact has no manifest (it then always runs)."""
+        """The key of a consume cell; None when its artifact is not all there (it then always runs)."""
         artifact = artifact_digest(Path(cell["directory"]))
         if artifact is None:
             return None
