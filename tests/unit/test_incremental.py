@@ -201,3 +201,15 @@ def test_parallel_sessions_reads_nox_options_before_the_double_dash():
     assert parallel_sessions(["nox"], {"NOX_PARALLEL": "2"}) == 2
     assert parallel_sessions(["nox", "-j", "auto"], {}) >= 1
     assert parallel_sessions(["nox", "-j", "lots"], {}) == 1
+
+
+def test_a_run_with_fresh_forgets_only_the_selected_environments(tmp_path):
+    from harness import run
+    for env in ("tf2.15", "tf2.13"):
+        files = PhaseFiles(tmp_path, "consume", env)
+        files.reset()
+        files.results.write_text(json.dumps({"id": "a", "key": "k", "verdict": "pass"}) + "\n")
+    run.start(run.Context.from_args(["--profile", "quick", "--envs", "tf2.15", "tf2.13", "--workdir", str(tmp_path)]))
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["consume-tf2.13.json", "consume-tf2.15.json"]
+    run.start(run.Context.from_args(["--envs", "tf2.15", "--fresh", "--workdir", str(tmp_path)]))
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["consume-tf2.13.json"]
