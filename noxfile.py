@@ -6,12 +6,15 @@
     nox -s check -- model.keras [--to ENV ...]   check one model file in other environments
     nox -s images [-- --profile docker]       pull or build the docker environments' images
     nox -s tests                            the test suite
+    nox -s jobs -- --profile nightly          the CI job matrix (JSON), split to the CI's per-matrix limit
+    nox --no-dependencies -s "consume(env='tf2.15')"   one phase alone (a CI job: the producers ran elsewhere)
 
 Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
 and a docker environment's sessions run its worker in a container instead (harness/containers.py).
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -23,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from harness import check as check_mod  # noqa: E402
 from harness import images as images_mod  # noqa: E402
 from harness import interpreters, run  # noqa: E402
+from harness.jobs import TooManyJobs  # noqa: E402
 from harness.modelfile import BadInput  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
 
@@ -121,6 +125,19 @@ def _report(session: nox.Session, args: list[str] | None = None) -> None:
     problems = run.report(_context(session, args), log=session.log)
     if problems:
         session.error("; ".join(problems))
+
+
+@nox.session(python=False)
+def jobs(session: nox.Session) -> None:
+    """Print the CI job matrix of the selection as one line of JSON (harness/jobs.py).
+
+    nox -s jobs -- [--profile P] [--envs ...] [--max-jobs 256]
+    """
+    try:
+        matrix = run.job_matrix(session.posargs)
+    except (SpecError, TooManyJobs) as exc:
+        session.error(str(exc))
+    print(json.dumps(matrix, separators=(",", ":")))
 
 
 @nox.session(python=False)

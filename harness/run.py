@@ -7,15 +7,16 @@ behaves exactly as it does inside ``nox -s matrix``.
 from __future__ import annotations
 
 import argparse
-import json
 import datetime
+import hashlib
+import json
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import containers, environments, golden, images, interpreters
+from harness import containers, environments, golden, images, interpreters, jobs
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
@@ -115,13 +116,19 @@ class Context:
                 "artifacts_dir": str(self.workdir / "artifacts")}
 
 
+def matrix_sha256(path: Path) -> str:
+    """SHA-256 of a matrix.yaml's bytes: which file a run (or each of its CI jobs) was planned from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def start(ctx: Context) -> None:
-    """Begin a run: forget the selected environments' old results, record the plan."""
+    """Begin a run: forget the selected environments' old results, record the plan (``run.json``:
+    the selection, when it started, and which matrix.yaml, by path and SHA-256)."""
     for env in ctx.selection.envs:
         for phase in ("produce", "consume"):
             PhaseFiles(ctx.workdir, phase, env).reset()
     write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(),
-                                              matrix=str(ctx.spec.path)))
+                                              matrix=str(ctx.spec.path), matrix_sha256=matrix_sha256(ctx.spec.path)))
 
 
 def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
@@ -241,3 +248,19 @@ def freeze_golden(args: list[str], log=print) -> None:
                            options.fixtures)
     size = sum(p.stat().st_size for p in frozen.path.rglob("*") if p.is_file())
     log(f"froze {len(frozen.records)} artifacts of {options.env} into {frozen.path} ({size / 1e6:.1f} MB)")
+
+
+def job_matrix(args: list[str]) -> dict:
+    """``nox -s jobs -- [selection options] [--max-jobs N]``: the CI job matrix of the selection
+    (``harness.jobs``).
+
+    Raises:
+        spec.SpecError: invalid ``matrix.yaml`` or selection.
+        jobs.TooManyJobs: the selection does not fit, even split.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--max-jobs", type=int, default=jobs.GITHUB_MAX_JOBS)
+    options, rest = parser.parse_known_args(args)
+    ctx = Context.from_args(rest)
+    return jobs.job_matrix(ctx.spec, ctx.selection.envs, options.max_jobs)
+
