@@ -8,6 +8,7 @@
     nox -s tests                            the test suite
     nox -s jobs -- --profile nightly          the CI job matrix (JSON), split to the CI's per-matrix limit
     nox --no-dependencies -s "consume(env='tf2.15')"   one phase alone (a CI job: the producers ran elsewhere)
+    nox -s merge -- DIR [DIR ...]             merge separately run jobs' work dirs, then the reports
 
 Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
 and a docker environment's sessions run its worker in a container instead (harness/containers.py).
@@ -27,6 +28,7 @@ from harness import check as check_mod  # noqa: E402
 from harness import images as images_mod  # noqa: E402
 from harness import interpreters, run  # noqa: E402
 from harness.jobs import TooManyJobs  # noqa: E402
+from harness.merge import MergeError  # noqa: E402
 from harness.modelfile import BadInput  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
 
@@ -138,6 +140,20 @@ def jobs(session: nox.Session) -> None:
     except (SpecError, TooManyJobs) as exc:
         session.error(str(exc))
     print(json.dumps(matrix, separators=(",", ":")))
+
+
+@nox.session(python=False)
+def merge(session: nox.Session) -> None:
+    """Merge the work dirs of separately run CI jobs into one, then write its reports (harness/merge.py).
+
+    nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L]
+    Fails as nox -s report does, and when the folders cannot be merged (which, and why).
+    """
+    try:
+        args = run.merge(session.posargs, log=session.log)
+    except MergeError as exc:
+        session.error(str(exc))
+    _report(session, args)
 
 
 @nox.session(python=False)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import containers, environments, golden, images, interpreters, jobs
+from harness import containers, environments, golden, images, interpreters, jobs, merge as merge_mod
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
@@ -264,3 +264,23 @@ def job_matrix(args: list[str]) -> dict:
     ctx = Context.from_args(rest)
     return jobs.job_matrix(ctx.spec, ctx.selection.envs, options.max_jobs)
 
+
+def merge(args: list[str], log=print) -> list[str]:
+    """``nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L]``: gather the CI jobs'
+    work dirs into ``W`` (``harness.merge``); returns the arguments that report the merged run.
+
+    Raises:
+        merge.MergeError: the folders cannot be merged (the message says why).
+        SystemExit: bad arguments (argparse prints the message).
+    """
+    parser = argparse.ArgumentParser(prog="nox -s merge --",
+                                     description="Merge the work dirs of separately run jobs, then report.")
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a job's work dir (with run.json)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "work",
+                        help="where the merged run goes (default: work/)")
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="(default: reports/)")
+    parser.add_argument("--level", choices=LEVELS, default="outputs", help="check level the tables show")
+    options = parser.parse_args(args)
+    merge_mod.gather(options.dirs, options.workdir, matrix_sha256(matrix_path()), log=log)
+    return last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
+                           "--level", options.level])
