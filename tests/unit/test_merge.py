@@ -122,11 +122,3 @@ def _selection(workdir: Path):
     ctx = run.Context.from_args(run.last_selection(["--workdir", str(workdir)]))
     return ctx.spec, ctx.selection
 
-
-def test_nox_merge_says_why_it_cannot_merge(tmp_path):
-    import subprocess
-    import sys
-    proc = subprocess.run([sys.executable, "-m", "nox", "-f", str(run.ROOT / "noxfile.py"), "-s", "merge", "--",
-                           str(tmp_path / "gone"), "--workdir", str(tmp_path / "w")],
-                          cwd=run.ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1 and "gone: no such folder (give the work dir of each job)" in proc.stderr
