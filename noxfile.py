@@ -168,7 +168,7 @@ def jobs(session: nox.Session) -> None:
 def merge(session: nox.Session) -> None:
     """Merge the work dirs of separately run CI jobs into one, then write its reports (harness/merge.py).
 
-    nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L]
+    nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV] [--fail-on F]
     Fails as nox -s report does, and when the folders cannot be merged (which, and why).
     """
     try:

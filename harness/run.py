@@ -255,6 +255,7 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
     launcher = _prepare(ctx, files, venv, log)
     if launcher:
         _run(ctx, files, launcher, left)
+        incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends
 
 
 def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
@@ -367,7 +368,8 @@ def job_matrix(args: list[str]) -> dict:
 
 
 def merge(args: list[str], log=print) -> list[str]:
-    """``nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L]``: gather the CI jobs'
+    """``nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV]
+    [--fail-on F]``: gather the CI jobs'
     work dirs into ``W`` (``harness.merge``); returns the arguments that report the merged run.
 
     Raises:
@@ -381,7 +383,10 @@ def merge(args: list[str], log=print) -> list[str]:
                         help="where the merged run goes (default: work/)")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="(default: reports/)")
     parser.add_argument("--level", choices=LEVELS, default="outputs", help="check level the tables show")
+    parser.add_argument("--compare", metavar="PREV_RESULTS_JSON", help="as for nox -s report")
+    parser.add_argument("--fail-on", choices=FAIL_ON, default="problems", help="as for nox -s report")
     options = parser.parse_args(args)
     merge_mod.gather(options.dirs, options.workdir, matrix_sha256(matrix_path()), log=log)
+    history = ["--compare", options.compare] if options.compare else []
     return last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
-                           "--level", options.level])
+                           "--level", options.level, "--fail-on", options.fail_on, *history])

@@ -78,17 +78,25 @@ def test_artifact_names_match_what_the_consumers_and_the_report_download():
     uploads = [s["with"]["name"] for s in phase if s.get("uses", "").startswith("actions/upload-artifact@")]
     downloads = [s["with"] for s in phase if s.get("uses", "").startswith("actions/download-artifact@")]
     assert uploads == ["kcm-artifacts-${{ matrix.env }}", "kcm-results-${{ inputs.phase }}-${{ matrix.env }}"]
-    assert downloads == [{"pattern": "kcm-artifacts-*", "merge-multiple": True, "path": "work"}]
+    lock = {"name": "kcm-lock", "path": "."}  # the night's lock, refreshed by the plan job
+    assert downloads == [lock, {"pattern": "kcm-artifacts-*", "merge-multiple": True, "path": "work"}]
     report = _load("nightly.yml")["jobs"]["report"]["steps"]
     downloads = [s["with"] for s in report if s.get("uses", "").startswith("actions/download-artifact@")]
-    assert downloads == [{"pattern": "kcm-results-*", "path": "jobs"}]  # each job in its own folder
-    assert any("nox -s merge -- jobs/*" in s.get("run", "") for s in report)
+    assert downloads == [lock, {"pattern": "kcm-results-*", "path": "jobs"}]  # each job in its own folder
+    merge = next(s["run"] for s in report if "nox -s merge -- jobs/*" in s.get("run", ""))
+    assert '--compare "$PREVIOUS" --fail-on regression' in merge
+    plan = _load("nightly.yml")["jobs"]["plan"]["steps"]
+    uploads = [s["with"]["name"] for s in plan if s.get("uses", "").startswith("actions/upload-artifact@")]
+    runs = [s.get("run", "") for s in plan]
+    assert uploads == ["kcm-lock"] and runs.index("python -m nox -s lock") < \
+        next(i for i, r in enumerate(runs) if "nox -s jobs" in r)
 
 
 def test_a_phase_job_plans_before_it_downloads_and_runs_its_phase_alone():
     steps = _load("nightly-phase.yml")["jobs"]["phase"]["steps"]
     names = [s.get("name") for s in steps]
-    assert names.index("Plan") < names.index("Download every producer's artifacts") < names.index("Run the phase")
+    assert names.index("Lock file of this night (nox -s lock in the plan job)") < names.index("Plan") < \
+        names.index("Download every producer's artifacts") < names.index("Run the phase")
     assert "nox --no-dependencies -s \"$PHASE(env='$ENV_NAME')\"" in steps[names.index("Run the phase")]["run"]
 
 
@@ -96,4 +104,4 @@ def test_actions_are_pinned_to_a_major_version():
     used = {s["uses"] for name in ("nightly.yml", "nightly-phase.yml")
             for job in _load(name)["jobs"].values() for s in job.get("steps", []) if "uses" in s}
     assert used == {"actions/checkout@v4", "actions/setup-python@v5", "actions/upload-artifact@v4",
-                    "actions/download-artifact@v4"}
+                    "actions/download-artifact@v4", "actions/cache@v4"}
