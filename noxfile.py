@@ -9,12 +9,16 @@
     nox -s report -- --compare PREV/results.json [--fail-on regression]   what changed since the last run
     nox -s trend -- DIR_OR_FILE... [--out reports/trend.html]   verdict counts per night
     nox -s tests                            the test suite
+    nox -s jobs -- --profile nightly          the CI job matrix (JSON), split to the CI's per-matrix limit
+    nox --no-dependencies -s "consume(env='tf2.15')"   one phase alone (a CI job: the producers ran elsewhere)
+    nox -s merge -- DIR [DIR ...]             merge separately run jobs' work dirs, then the reports
 
 Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
 and a docker environment's sessions run its worker in a container instead (harness/containers.py).
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -27,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 from harness import interpreters, run  # noqa: E402
 from harness import lock as lock_mod  # noqa: E402
 from harness.report import trend as trend_mod  # noqa: E402
+from harness.jobs import TooManyJobs  # noqa: E402
+from harness.merge import MergeError  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
@@ -143,6 +149,33 @@ def trend(session: nox.Session) -> None:
         trend_mod.main(session.posargs, log=session.log)
     except trend_mod.TrendError as exc:
         session.error(str(exc))
+
+
+@nox.session(python=False)
+def jobs(session: nox.Session) -> None:
+    """Print the CI job matrix of the selection as one line of JSON (harness/jobs.py).
+
+    nox -s jobs -- [--profile P] [--envs ...] [--max-jobs 256]
+    """
+    try:
+        matrix = run.job_matrix(session.posargs)
+    except (SpecError, TooManyJobs) as exc:
+        session.error(str(exc))
+    print(json.dumps(matrix, separators=(",", ":")))
+
+
+@nox.session(python=False)
+def merge(session: nox.Session) -> None:
+    """Merge the work dirs of separately run CI jobs into one, then write its reports (harness/merge.py).
+
+    nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV] [--fail-on F]
+    Fails as nox -s report does, and when the folders cannot be merged (which, and why).
+    """
+    try:
+        args = run.merge(session.posargs, log=session.log)
+    except MergeError as exc:
+        session.error(str(exc))
+    _report(session, args)
 
 
 @nox.session(python=False)

@@ -7,14 +7,15 @@ behaves exactly as it does inside ``nox -s matrix``.
 from __future__ import annotations
 
 import argparse
-import json
 import datetime
+import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import environments, golden, history, incremental, interpreters
+from harness import environments, golden, history, incremental, interpreters, jobs, merge as merge_mod
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
@@ -162,14 +163,20 @@ class Context:
                 "artifacts_dir": str(self.workdir / "artifacts")}
 
 
+def matrix_sha256(path: Path) -> str:
+    """SHA-256 of a matrix.yaml's bytes: which file a run (or each of its CI jobs) was planned from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def start(ctx: Context) -> None:
     """Begin a run: archive the selected environments' reusable records (``harness.incremental``;
-    with ``--fresh`` forget them), reset their results, record the plan."""
+    with ``--fresh`` forget them), reset their results, record the plan (``run.json``: the selection,
+    when it started, and which matrix.yaml, by path and SHA-256)."""
     for env in ctx.selection.envs:
         for phase in ("produce", "consume"):
             _reset(ctx, PhaseFiles(ctx.workdir, phase, env))
     write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(),
-                                              matrix=str(ctx.spec.path)))
+                                              matrix=str(ctx.spec.path), matrix_sha256=matrix_sha256(ctx.spec.path)))
 
 
 def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
@@ -248,6 +255,7 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
     launcher = _prepare(ctx, files, venv, log)
     if launcher:
         _run(ctx, files, launcher, left)
+        incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends
 
 
 def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
@@ -345,3 +353,43 @@ def freeze_golden(args: list[str], log=print) -> None:
                            options.fixtures)
     size = sum(p.stat().st_size for p in frozen.path.rglob("*") if p.is_file())
     log(f"froze {len(frozen.records)} artifacts of {options.env} into {frozen.path} ({size / 1e6:.1f} MB)")
+
+
+def job_matrix(args: list[str]) -> dict:
+    """``nox -s jobs -- [selection options] [--max-jobs N]``: the CI job matrix of the selection
+    (``harness.jobs``).
+
+    Raises:
+        spec.SpecError: invalid ``matrix.yaml`` or selection.
+        jobs.TooManyJobs: the selection does not fit, even split.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--max-jobs", type=int, default=jobs.GITHUB_MAX_JOBS)
+    options, rest = parser.parse_known_args(args)
+    ctx = Context.from_args(rest)
+    return jobs.job_matrix(ctx.spec, ctx.selection.envs, options.max_jobs)
+
+
+def merge(args: list[str], log=print) -> list[str]:
+    """``nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV]
+    [--fail-on F]``: gather the CI jobs'
+    work dirs into ``W`` (``harness.merge``); returns the arguments that report the merged run.
+
+    Raises:
+        merge.MergeError: the folders cannot be merged (the message says why).
+        SystemExit: bad arguments (argparse prints the message).
+    """
+    parser = argparse.ArgumentParser(prog="nox -s merge --",
+                                     description="Merge the work dirs of separately run jobs, then report.")
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a job's work dir (with run.json)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "work",
+                        help="where the merged run goes (default: work/)")
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="(default: reports/)")
+    parser.add_argument("--level", choices=LEVELS, default="outputs", help="check level the tables show")
+    parser.add_argument("--compare", metavar="PREV_RESULTS_JSON", help="as for nox -s report")
+    parser.add_argument("--fail-on", choices=FAIL_ON, default="problems", help="as for nox -s report")
+    options = parser.parse_args(args)
+    merge_mod.gather(options.dirs, options.workdir, matrix_sha256(matrix_path()), log=log)
+    history = ["--compare", options.compare] if options.compare else []
+    return last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
+                           "--level", options.level, "--fail-on", options.fail_on, *history])
