@@ -27,7 +27,7 @@ from harness.supervisor import PhaseFiles
 PHASES = ("produce", "consume")
 # What must be the same in every job's run.json: the selection, and the matrix.yaml it came from.
 SELECTION_KEYS = ("profile", "envs", "fixtures", "formats", "goldens")
-RESULT_FILE = re.compile(r"^(produce|consume)-(.+?)\.(jsonl|facts\.json|log)$")
+RESULT_FILE = re.compile(r"^(produce|consume)-(.+?)\.(jsonl|facts\.json|stats\.json|log)$")
 
 
 class MergeError(Exception):

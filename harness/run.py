@@ -263,14 +263,19 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     cell's record can be reused)."""
     files = PhaseFiles(ctx.workdir, "consume", env)
     _reset(ctx, files)
-    produced = [r for p in ctx.selection.envs
-                for r in read_records(PhaseFiles(ctx.workdir, "produce", p).results)]
+    by_producer = {p: read_records(PhaseFiles(ctx.workdir, "produce", p).results) for p in ctx.selection.envs}
+    missing = [p for p, records in by_producer.items() if not records]
+    if missing:  # their cells will be reported as without a result; say so now, not only in the report
+        log(f"WARNING: {env}: no produce records of {', '.join(missing)} in {ctx.workdir / 'results'}; "
+            "their artifacts are not loaded (run their produce sessions first, or download their artifacts)")
+    produced = [r for records in by_producer.values() for r in records]
     produced += [r for golden in ctx.selection.goldens.values() for r in golden.records]
     cells = consume_cells(ctx.selection, env, produced, ctx.workdir / "artifacts")
     if not cells:
         log(f"{env}: no artifacts to consume (did the produce sessions run?)")
         return
     _run_left(ctx, files, venv, _keys(ctx).assign("consume", env, cells), log)
+
 
 def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict]) -> None:
     variables = dict(thread_variables(ctx.worker_threads), **ctx.spec.envs[files.env].worker_variables())

@@ -47,4 +47,4 @@ def summary_line(data: ReportData) -> str:
     reused = sum(p["cells_reused"] for env in data.environments.values() for p in env.get("phases", {}).values())
     workers = sum(p["workers_started"] for env in data.environments.values() for p in env.get("phases", {}).values())
     return (f"{wall}{len(data.matrix_cells)} cells: {counts} ({workers} worker processes; "
-            f"{reused} phase records reused from earlier runs)")
+            f"{reused} cells reused from earlier runs)")

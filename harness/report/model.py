@@ -179,9 +179,12 @@ def where(cells: list[Cell]) -> list[str]:
 
 def regression_problems(history: Comparison, shown: int = 3) -> list[str]:
     """Why ``--fail-on regression`` fails the run: its new failures (how many, and where: the first
-    ``shown`` lines of :func:`where`), or a previous file that exists but cannot be compared with."""
-    if history.broken:
-        return [f"{history.note} (--fail-on regression cannot tell what broke)"]
+    ``shown`` lines of :func:`where`), or a previous file that cannot be compared with: a broken one,
+    or none at all (a mistyped path must not turn the check off every night; on a history's first
+    night, leave ``--compare`` out)."""
+    if history.note:
+        first = "" if history.broken else "; on a history's first night, leave --compare out"
+        return [f"{history.note} (--fail-on regression cannot tell what broke{first})"]
     regressions = history.regressions
     if not regressions:
         return []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,14 +171,17 @@ def main(args: list[str], log=print) -> list[Path]:
     parser = argparse.ArgumentParser(prog="nox -s trend --", description="Verdict counts per night.")
     parser.add_argument("paths", nargs="+", type=Path, metavar="DIR_OR_FILE",
                         help="results.json files, or folders searched for *.json")
-    parser.add_argument("--out", type=Path, default=Path("reports") / "trend.html",
+    parser.add_argument("--out", default=str(Path("reports") / "trend.html"),
                         help="the HTML page to write (a folder: trend.html in it); the Markdown goes next to it "
                              "as .md (default: reports/trend.html)")
     options = parser.parse_args(args)
     nights, skipped = collect(options.paths)
     for line in skipped:
         log(f"left out {line}")
-    out = options.out / "trend.html" if options.out.is_dir() else options.out.with_suffix(".html")
+    # A folder: one that exists, or a path given with a trailing slash (it is made).
+    given = Path(options.out)
+    folder = given.is_dir() or options.out.endswith(("/", os.sep))
+    out = given / "trend.html" if folder else given.with_suffix(".html")
     written = []
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

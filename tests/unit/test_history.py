@@ -186,7 +186,10 @@ def test_a_missing_previous_file_is_the_first_night_and_a_broken_one_says_what_i
     assert not first.broken and first.changes == []
     assert first.note == f"--compare {tmp_path / 'none.json'}: no such file; nothing to compare with " \
                          "(the first night of a history?)"
-    assert report.model.regression_problems(first) == []
+    # Under --fail-on regression a missing file fails: a mistyped path must not turn the check off.
+    assert report.model.regression_problems(first) == [
+        f"{first.note} (--fail-on regression cannot tell what broke; on a history's first night, "
+        "leave --compare out)"]
     for content, why in [("not json", "not JSON (Expecting value: line 1 column 1 (char 0))"),
                          ("[1, 2]", "not a results.json of keras-compat-matrix (no 'cells' list)"),
                          ('{"cells": [{"id": "x"}]}', "cells[0] lacks producer, consumer, fixture, format, loader, "
@@ -310,9 +313,10 @@ def _next_night(workdir):
 
 
 def test_the_previous_file_may_be_the_results_json_this_run_replaces(tmp_path):
-    ctx = _context(tmp_path, tmp_path / "reports" / "results.json")
+    ctx = _context(tmp_path, tmp_path / "reports" / "results.json", fail_on="problems")
     assert run.report(ctx, log=lambda _: None, today=RUN_DATE) == []  # the first night: nothing there yet
     assert "No previous results: --compare" in (tmp_path / "reports" / "matrix.md").read_text()
+    ctx = _context(tmp_path, tmp_path / "reports" / "results.json")  # from the second night on: regression
     _next_night(ctx.workdir)
     assert run.report(ctx, log=lambda _: None, today=RUN_DATE) == []  # the second: last night's file, read first
     written = json.loads(ctx.compare.read_text())["history"]

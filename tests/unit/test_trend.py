@@ -103,3 +103,6 @@ def test_out_may_name_a_folder(store, tmp_path):
     written = trend.main([str(store), "--out", str(tmp_path / "site")], log=lambda _: None)
     assert written == [tmp_path / "site" / "trend.html", tmp_path / "site" / "trend.md"]
     assert not (tmp_path / "site.html").exists()
+    # A folder that does not exist yet, named with a trailing slash, is made (not written as new.html).
+    written = trend.main([str(store), "--out", f"{tmp_path / 'new'}/"], log=lambda _: None)
+    assert written == [tmp_path / "new" / "trend.html", tmp_path / "new" / "trend.md"]

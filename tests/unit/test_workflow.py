@@ -84,7 +84,7 @@ def test_artifact_names_match_what_the_consumers_and_the_report_download():
     downloads = [s["with"] for s in report if s.get("uses", "").startswith("actions/download-artifact@")]
     assert downloads == [lock, {"pattern": "kcm-results-*", "path": "jobs"}]  # each job in its own folder
     merge = next(s["run"] for s in report if "nox -s merge -- jobs/*" in s.get("run", ""))
-    assert '--compare "$PREVIOUS" --fail-on regression' in merge
+    assert 'history=(--compare "$PREVIOUS" --fail-on regression)' in merge and '"${history[@]}"' in merge
     plan = _load("nightly.yml")["jobs"]["plan"]["steps"]
     uploads = [s["with"]["name"] for s in plan if s.get("uses", "").startswith("actions/upload-artifact@")]
     runs = [s.get("run", "") for s in plan]
