@@ -65,10 +65,22 @@ def _cells(results: dict, workdirs: list[Path]) -> dict:
 
 
 def _without_wall_time(matrix_md: str) -> str:
-    """matrix.md less the run's wall time (the third line: "Profile ..., wall time 95 s.")."""
+    """matrix.md less the run's wall time (the third line: "Profile ..., wall time 95 s.") and the
+    Workers table's seconds and peak memory (its last two columns), which no two runs share."""
     lines = matrix_md.splitlines()
     assert lines[2].startswith("Profile `quick`: 2 environments") and " wall time " in lines[2]
-    return "\n".join(lines[:2] + [lines[2].split(", wall time ")[0]] + lines[3:])
+    lines[2] = lines[2].split(", wall time ")[0]
+    workers = lines.index("## Workers")
+    lines[workers:] = ["|".join(line.split("|")[:-3]) if line.startswith("|") else line for line in lines[workers:]]
+    return "\n".join(lines)
+
+
+def _environments(results: dict) -> dict:
+    """results.json's environments less each phase's seconds and peak memory (the rest: workers
+    started, cells run and reused, must be the same)."""
+    return {name: dict(env, phases={phase: {k: v for k, v in stats.items() if k not in ("seconds", "peak_rss_bytes")}
+                                    for phase, stats in env.get("phases", {}).items()})
+            for name, env in results["environments"].items()}
 
 
 def test_jobs_run_apart_and_merged_report_what_one_run_does(tmp_path):
@@ -85,7 +97,10 @@ def test_jobs_run_apart_and_merged_report_what_one_run_does(tmp_path):
     differences = [(key, field, want[key].get(field), got[key].get(field)) for key in want
                    for field in set(want[key]) | set(got[key]) if want[key].get(field) != got[key].get(field)]
     assert not differences  # (cell, field, single run's, merged jobs')
-    for key in ("counts", "problems", "expected_failures", "environments"):
+    for key in ("counts", "problems", "expected_failures"):
         assert results[key] == single["results"][key], key
+    assert _environments(results) == _environments(single["results"])
+    assert all(p["workers_started"] == 1 for env in results["environments"].values()
+               for p in env.get("phases", {}).values())  # the jobs' stats came along
     assert _without_wall_time((merged / "reports" / "matrix.md").read_text()) == \
         _without_wall_time((single["reports"] / "matrix.md").read_text())
