@@ -3,7 +3,7 @@
 A *cell* is (producer, consumer, fixture, format, loader). The orchestrator
 never imports a fixture (that would need TensorFlow): it reads each fixture
 file's module-level constants (``TAGS``, ``TOLERANCE``, ``MIN_KERAS``,
-``MAX_KERAS``) with :mod:`ast`.
+``MAX_KERAS``, ``BACKENDS``) with :mod:`ast`.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ LOADERS = {
 }
 # The negative control's pseudo format and loader: same architecture, fresh weights.
 CONTROL_FORMAT, CONTROL_LOADER = "negative-control", "rebuild"
-METADATA_KEYS = ("TAGS", "TOLERANCE", "MIN_KERAS", "MAX_KERAS")
+METADATA_KEYS = ("TAGS", "TOLERANCE", "MIN_KERAS", "MAX_KERAS", "BACKENDS")
+BACKEND_NAMES = ("tensorflow", "jax", "torch")
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ def _metadata_problem(key: str, value) -> str | None:
     if key == "TAGS":
         ok = isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value)
         return None if ok else f"must be a list of strings, like [\"core\"], not {value!r}"
+    if key == "BACKENDS":
+        ok = isinstance(value, (list, tuple)) and value and all(b in BACKEND_NAMES for b in value)
+        return None if ok else f"must be a list of Keras backends ({', '.join(BACKEND_NAMES)}), not {value!r}"
     if key == "TOLERANCE":
         if not isinstance(value, dict) or not value or set(value) - {"atol", "rtol"}:
             return f"must be a dict with atol and/or rtol, like {{\"atol\": 1e-5}}, not {value!r}"

@@ -174,6 +174,9 @@ def consume_cell(task, runtime, cell):
     recipe, failure = guarded(lambda: recipes.load_recipe(task["fixtures"][cell["fixture"]]))
     if failure:
         return failure
+    reason = recipes.wrong_backend(recipe, runtime)
+    if reason:  # no loader can give this backend the layers (a model with them cannot apply here)
+        return {"verdict": "unsupported", "reason": reason}
     custom, failure = guarded(lambda: recipes.custom_objects(recipe, runtime))
     if failure:
         return failure

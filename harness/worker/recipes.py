@@ -43,8 +43,23 @@ def custom_objects(recipe, runtime):
     return make(runtime.keras) if make is not None else None
 
 
+def wrong_backend(recipe, runtime):
+    """Why this Keras backend cannot hold the recipe's layers (its BACKENDS), or None.
+
+    Keras 3 keeps some layers TensorFlow-only (StringLookup: ImportError "Layer StringLookup
+    requires TensorFlow" on JAX and PyTorch, seen with Keras 3.15)."""
+    backends = getattr(recipe, "BACKENDS", None)
+    if backends and runtime.backend not in backends:
+        return "fixture's layers need the {} backend (its BACKENDS); this is Keras {} on {}".format(
+            " or ".join(backends), runtime.version, runtime.backend)
+    return None
+
+
 def cannot_build(recipe, runtime):
-    """Why this Keras cannot build the recipe (its MIN_KERAS/MAX_KERAS bounds), or None."""
+    """Why this Keras cannot build the recipe (its MIN_KERAS/MAX_KERAS bounds, its BACKENDS), or None."""
+    reason = wrong_backend(recipe, runtime)
+    if reason:
+        return reason
     low = getattr(recipe, "MIN_KERAS", None)
     high = getattr(recipe, "MAX_KERAS", None)
     if low and runtime.v < version_tuple(low):

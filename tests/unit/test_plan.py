@@ -86,6 +86,8 @@ def test_an_unknown_fixture_names_the_option_or_key_it_came_from(tmp_path):
     ("TOLERANCE = {'atol': -1}", "bad.py:1: TOLERANCE atol must be a finite number >= 0, not -1"),
     ("MIN_KERAS = 2.13", "bad.py:1: MIN_KERAS must be a version string like \"2.13\", not 2.13"),
     ("MAX_KERAS = 'banana'", "bad.py:1: MAX_KERAS must be a version string like \"2.13\", not 'banana'"),
+    ("BACKENDS = ['tf']", "bad.py:1: BACKENDS must be a list of Keras backends (tensorflow, jax, torch), not ['tf']"),
+    ("BACKENDS = []", "bad.py:1: BACKENDS must be a list of Keras backends"),
 ])
 def test_fixture_metadata_of_the_wrong_shape_is_refused_with_file_and_line(tmp_path, line, message):
     path = tmp_path / "bad.py"
