@@ -33,6 +33,9 @@ def _import(path):
     name = "kcm_fixture_" + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    # Registered under its name, as an import would: PyTorch's dynamo re-imports the module of a
+    # function it compiles (a custom activation) by name, "No module named 'kcm_fixture_...'" otherwise.
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
