@@ -74,6 +74,8 @@ def naive_run(scratch: Path, selection: list[str], sample: int) -> dict:
     ctx = Context.from_args(["--workdir", str(scratch / "work"), *selection])
     setup_s, cell_s, cells_total = 0.0, [], 0
     naive_work = scratch / "naive"
+    produced = [r for env in ctx.selection.envs  # every producer's records: each consumer loads them all
+                for r in read_records(ctx.workdir / "results" / f"produce-{env}.jsonl")]
     for env in ctx.selection.envs:
         spec_env = ctx.spec.envs[env]
         python = interpreters.find_python(spec_env.python) if spec_env.python else None
@@ -87,7 +89,6 @@ def naive_run(scratch: Path, selection: list[str], sample: int) -> dict:
         if pip.returncode:
             raise SystemExit(f"naive run: pip could not install {env}:\n{pip.stderr[-3000:]}")
         setup_s += time.monotonic() - started
-        produced = read_records(ctx.workdir / "results" / f"produce-{env}.jsonl")
         for phase, cells in (("produce", produce_cells(ctx.selection, env)),
                              ("consume", consume_cells(ctx.selection, env, produced, ctx.workdir / "artifacts"))):
             cells_total += len(cells)
