@@ -81,13 +81,15 @@ def artifact_digest(directory: Path) -> str | None:
 
 
 class Keys:
-    """Computes cell keys for one run; digests are computed once per worker, env and fixture."""
+    """Computes the cell keys of one phase; digests are computed once per worker, env, fixture and
+    artifact folder (a phase runs after its producers saved, so an artifact does not change meanwhile)."""
 
     def __init__(self, spec: MatrixSpec, fixtures: dict[str, Path]):
         self.spec = spec
         self.worker = worker_digest()
         self.fixtures = {name: fixture_digest(path) for name, path in fixtures.items()}
         self.envs: dict[str, str] = {}
+        self.artifacts: dict[str, str | None] = {}  # an artifact serves several loaders and the control
 
     def _env(self, env: str) -> str:
         if env not in self.envs:
@@ -100,7 +102,9 @@ class Keys:
 
     def consume(self, env: str, cell: dict) -> str | None:
         """The key of a consume cell; None when its artifact is not all there (it then always runs)."""
-        artifact = artifact_digest(Path(cell["directory"]))
+        if cell["directory"] not in self.artifacts:
+            self.artifacts[cell["directory"]] = artifact_digest(Path(cell["directory"]))
+        artifact = self.artifacts[cell["directory"]]
         if artifact is None:
             return None
         return _digest("consume", self.worker, self._env(env), self.fixtures[cell["fixture"]], self.spec.seed,

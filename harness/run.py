@@ -39,26 +39,32 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
     parser.add_argument("--no-goldens", action="store_true",
                         help="do not load the golden artifacts in fixtures/golden/")
-    parser.add_argument("--level", choices=LEVELS, default="outputs",
-                        help="check level the report's tables show (default: outputs)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "work",
                         help="where artifacts/, results/ and logs/ go (default: work/)")
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports",
-                        help="where matrix.md, matrix.html, results.json, junit.xml go (default: reports/)")
+    _add_report_options(parser)
     parser.add_argument("--fresh", action="store_true",
                         help="run every cell again instead of reusing the records of unchanged cells")
     parser.add_argument("--worker-threads", type=int, metavar="N",
                         help="CPU threads each worker may use (default: the machine's cores over nox's -j)")
+    return parser
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    """The options of what a report shows and when it fails (nox -s matrix, report and merge)."""
+    parser.add_argument("--level", choices=LEVELS, default="outputs",
+                        help="check level the report's tables show (default: outputs)")
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports",
+                        help="where matrix.md, matrix.html, results.json, junit.xml go (default: reports/)")
     parser.add_argument("--compare", type=Path, metavar="PREV_RESULTS_JSON",
                         help="the results.json of an earlier run (last night's): the reports begin with what "
                              "changed since (new failures, new passes, changed differences, environments); "
-                             "a missing file is the first night: a warning, nothing compared")
+                             "a missing file is a warning (the first night: leave --compare out), and fails "
+                             "--fail-on regression")
     parser.add_argument("--fail-on", choices=FAIL_ON, default="problems",
                         help="what makes the session exit non-zero: problems (default: a failure no "
                              "expected_failures entry explains, a stale entry, a passing negative control, "
                              "cells without a result), regression (those, and any new failure since --compare's "
                              "run, an xfail included), never (report only)")
-    return parser
 
 
 FAIL_ON = ("problems", "regression", "never")
@@ -73,6 +79,7 @@ def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
     itself then reports them.
     """
     posargs = argv[argv.index("--") + 1:] if "--" in argv else []
+    posargs = [arg for arg in posargs if arg not in ("-h", "--help")]  # the session prints its own help
     options, _ = _parser().parse_known_args(posargs)
     if options.envs and set(options.envs) <= set(spec.envs):
         return list(dict.fromkeys(options.envs))  # each once, as harness.plan.select plans them
@@ -389,12 +396,9 @@ def merge(args: list[str], log=print) -> list[str]:
     parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a job's work dir (with run.json)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "work",
                         help="where the merged run goes (default: work/)")
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="(default: reports/)")
-    parser.add_argument("--level", choices=LEVELS, default="outputs", help="check level the tables show")
-    parser.add_argument("--compare", metavar="PREV_RESULTS_JSON", help="as for nox -s report")
-    parser.add_argument("--fail-on", choices=FAIL_ON, default="problems", help="as for nox -s report")
+    _add_report_options(parser)
     options = parser.parse_args(args)
     merge_mod.gather(options.dirs, options.workdir, matrix_sha256(matrix_path()), log=log)
-    history = ["--compare", options.compare] if options.compare else []
+    history = ["--compare", str(options.compare)] if options.compare else []
     return last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
                            "--level", options.level, "--fail-on", options.fail_on, *history])

@@ -71,7 +71,8 @@ def test_consume_keys_follow_the_artifact_the_producer_saved(tmp_path):
     assert first == keys.consume("tf2.15", dict(cell))
     assert keys.consume("tf2.15", dict(cell, atol=1e-3)) != first  # a new tolerance decides the verdict
     assert keys.consume("tf2.13", cell) != first
-    _artifact(tmp_path / "art", "bbb")  # the producer saved again
+    _artifact(tmp_path / "art", "bbb")  # the producer saved again; the next phase makes its own Keys
+    keys = incremental.Keys(spec, {"dense_bn": tmp_path / "fixtures" / "dense_bn.py"})
     assert keys.consume("tf2.15", cell) != first
     assert keys.consume("tf2.15", dict(cell, directory=str(tmp_path / "nothing"))) is None
 
