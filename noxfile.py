@@ -4,6 +4,7 @@
     nox -l                                  one produce and one consume session per environment
     nox -s "consume(env='tf2.15')"          one phase of one environment (its producers first)
     nox -s check -- model.keras [--to ENV ...]   check one model file in other environments
+    nox -s scan -- PATH... [--to keras==3.8.0 ...]   what files would run or follow on load, per target (host only)
     nox -s images [-- --profile docker]       pull or build the docker environments' images
     nox -s lock [-- --dry-run]              resolve matrix.yaml's templates into matrix.lock.json
     nox -s report -- --compare PREV/results.json [--fail-on regression]   what changed since the last run
@@ -248,6 +249,25 @@ def check_report(session: nox.Session) -> None:
     if status:
         session.error(message)
     session.log(message)
+
+
+@nox.session(python=False)
+def scan(session: nox.Session) -> None:
+    """What model files would make a loader run or follow, and per target Keras the verdict and advisories.
+
+    nox -s scan -- PATH... [--profile P | --to ENV_OR_RELEASE ...] [--format md|json]
+    Host only (no environment). Exit status 0: nothing would run code; 1: a target would; 2: bad input.
+    """
+    from harness.modelfile import BadInput
+    from harness.security import scan as scan_mod
+    try:
+        status, text = scan_mod.main(session.posargs)
+    except BadInput as exc:
+        print(f"nox -s scan: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    print(text)
+    if status:
+        session.error("a target would run code from the file (see the Security table)")
 
 
 @nox.session(python=False)
