@@ -34,6 +34,7 @@ from harness import spec as spec_mod
 from harness.modelfile import BadInput, ModelFile, read_model_file
 from harness.plan import LOADERS, write_json
 from harness.report import check as report
+from harness.report import security as security_report
 from harness.supervisor import PhaseFiles, run_phase
 
 DEFAULT_WORKDIR = run.ROOT / "work" / "check"
@@ -60,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("md", "json"), default="md", help="report format on stdout")
     parser.add_argument("--unsafe", action="store_true",
                         help="turn Keras safe_mode off (lets Lambda layers' Python code run): only for files you trust")
+    parser.add_argument("--fail-on", dest="fail_on", nargs="+", choices=("unsafe",), default=[],
+                        help="unsafe: fail when loading the file would run code from it in a target "
+                             "(the report's Security section)")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                         help="plan, reference outputs, results and logs (default: work/check/)")
     return parser
@@ -188,6 +192,7 @@ class CheckPlan:
     rtol: float
     seed: int
     notes: list[str] = field(default_factory=list)
+    fail_on: list[str] = field(default_factory=list)
 
     @property
     def envs(self) -> list[str]:
@@ -307,7 +312,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
         custom_objects=_python_file(options.custom_objects) if options.custom_objects else None,
         safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
-        notes=notes)
+        notes=notes, fail_on=options.fail_on)
 
 
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
@@ -352,6 +357,7 @@ def finish(plan_path: Path, log=print) -> tuple[int, str, str]:
     """
     checked = CheckPlan.read(plan_path)
     result = report.build(checked)
+    security_report.attach(result)
     texts = {"md": report.render_markdown(result), "json": report.render_json(result)}
     for kind, text in texts.items():
         path = Path(checked.workdir) / f"report.{kind}"

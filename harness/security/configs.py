@@ -65,8 +65,8 @@ def _object(node: dict, where: str) -> list[Finding]:
     if cls == "Lambda":
         found += _lambda(config, where + _layer_name(node))
     elif cls == "TFSMLayer":
-        found.append(Finding("tfsm_layer", "path", where + _layer_name(node),
-                             f"loads the SavedModel at {config.get('filepath')!r} (TFSMLayer)"))
+        found.append(Finding("tfsm_layer", "code", where + _layer_name(node),
+                             f"loads and runs the SavedModel at {config.get('filepath')!r} (TFSMLayer)"))
     elif cls == "TorchModuleWrapper":
         found.append(Finding("torch_module_wrapper", "code", where + _layer_name(node),
                              "TorchModuleWrapper: its module is restored with torch.load (pickle)"))

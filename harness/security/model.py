@@ -6,6 +6,10 @@ from dataclasses import asdict, dataclass, field
 # What a finding lets a loader do: run code from the file, read or write paths it names, exhaust
 # memory or disk, or nothing by itself (information a user needs, e.g. custom objects to supply).
 EFFECTS = ("code", "path", "resource", "info")
+KINDS = ("lambda", "function_reference", "custom_class", "custom_object", "lambda_keras_function", "safe_mode_toggle",
+         "tfsm_layer", "torch_module_wrapper", "lookup_vocabulary_path", "hdf5_external_link", "hdf5_external_dataset",
+         "hdf5_virtual_dataset", "oversized_dataset", "zip_path_traversal", "zip_bomb", "savedmodel_file_op",
+         "savedmodel_print", "config_too_large", "not_scanned")
 
 
 @dataclass(frozen=True)
@@ -13,13 +17,8 @@ class Finding:
     """One thing in a model file that a loader may execute or follow.
 
     Attributes:
-        kind: what it is; the advisories table (harness/advisories.yaml) names these as the
-            ``features`` an advisory needs: ``lambda``, ``function_reference``, ``custom_class``,
-            ``custom_object``, ``lambda_keras_function``, ``safe_mode_toggle``, ``tfsm_layer``,
-            ``torch_module_wrapper``, ``lookup_vocabulary_path``, ``hdf5_external_link``,
-            ``hdf5_external_dataset``, ``hdf5_virtual_dataset``, ``oversized_dataset``,
-            ``zip_path_traversal``, ``zip_bomb``, ``savedmodel_file_op``, ``savedmodel_print``,
-            ``config_too_large``, ``not_scanned``.
+        kind: one of :data:`KINDS`; the advisories table (harness/advisories.yaml) names these as
+            the ``features`` an advisory needs.
         effect: one of :data:`EFFECTS`.
         where: the member, HDF5 path or config path, e.g. ``config.json:/config/layers[1] 'lam'``.
         detail: one line for people.
