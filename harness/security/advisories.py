@@ -56,6 +56,12 @@ class Advisory:
     aliases: tuple[str, ...] = ()
     unverified: bool = False
 
+    @property
+    def ranges(self) -> str:
+        """The affected ranges as written in the table (``>=3.0.0,<3.12.1 or ==3.13.0``)."""
+        return " or ".join(",".join(str(s) for s in sorted(spec, key=lambda s: not s.operator.startswith(">")))
+                           for spec in self.affected)
+
     def affects(self, package: str, version: Version | None) -> bool:
         return (version is not None and package == self.package
                 and any(spec.contains(version, prereleases=True) for spec in self.affected))
@@ -75,7 +81,7 @@ class Advisory:
 
     def to_json(self) -> dict:
         return {"id": self.id, "aliases": list(self.aliases), "summary": self.summary, "package": self.package,
-                "affected": [str(s) for s in self.affected], "fixed": self.fixed, "effect": self.effect,
+                "affected": self.ranges, "fixed": self.fixed, "effect": self.effect,
                 "link": self.link, "unverified": self.unverified}
 
 

@@ -138,7 +138,7 @@ def security_table(verdicts: list[Verdict]) -> str:
 def advisory_lines(verdicts: list[Verdict]) -> list[str]:
     """One line per advisory applying to any of the targets: id, summary, fixed version, link."""
     seen = {a.id: a for v in verdicts for a in v.advisories}
-    return [f"- **{a.id}** ({a.package} {', '.join(map(str, a.affected))}; fixed {a.fixed}): {a.summary}. "
+    return [f"- **{a.id}** ({a.package} {a.ranges}; fixed {a.fixed}): {a.summary}. "
             f"{a.link}" + (" (unverified: see harness/advisories.yaml)" if a.unverified else "")
             for a in seen.values()]
 
