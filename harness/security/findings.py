@@ -18,6 +18,7 @@ import io
 import json
 import math
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from harness.modelfile import HDF5_MAGIC, ZIP_MAGIC, BadInput, _head, h5py
@@ -73,7 +74,8 @@ def hdf5_findings(handle, where: str, file_size: int) -> list[Finding]:
             value = handle.attrs[key]
             try:
                 config = json.loads(value.decode("utf-8") if isinstance(value, bytes) else str(value))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+                found.append(Finding("not_scanned", "info", f"{where}:@{key}", "not JSON; not scanned"))
                 continue
             found += config_findings(config, f"{where}:@{key}")
     stack, seen = [(handle, "")], set()
@@ -81,25 +83,32 @@ def hdf5_findings(handle, where: str, file_size: int) -> list[Finding]:
         group, prefix = stack.pop()
         for name in group.keys():
             path = f"{prefix}/{name}"
-            link = group.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                found.append(Finding("hdf5_external_link", "path", f"{where}:{path}",
-                                     f"external link to {link.filename}:{link.path}"))
-                continue
-            if isinstance(link, h5py.SoftLink):
-                continue
-            item = group.get(name)
-            if item is None or hash(item.id) in seen:
-                continue
-            seen.add(hash(item.id))
+            try:
+                found += _item(group, name, path, where, file_size, stack, seen)
+            except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
+                found.append(Finding("not_scanned", "info", f"{where}:{path}", f"unreadable ({exc}); not scanned"))
             if len(seen) > MAX_HDF5_OBJECTS:
                 return found + [Finding("not_scanned", "resource", where, f"more than {MAX_HDF5_OBJECTS} "
                                         "HDF5 objects; the rest was not scanned")]
-            if isinstance(item, h5py.Group):
-                stack.append((item, path))
-            elif isinstance(item, h5py.Dataset):
-                found += _dataset(item, f"{where}:{path}", file_size)
     return found
+
+
+def _item(group, name: str, path: str, where: str, file_size: int, stack: list, seen: set) -> list[Finding]:
+    """Findings of one link of ``group``; a subgroup goes on ``stack`` (never followed twice)."""
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        return [Finding("hdf5_external_link", "path", f"{where}:{path}", f"external link to {link.filename}:{link.path}")]
+    if isinstance(link, h5py.SoftLink):
+        return []
+    item = group.get(name)
+    if item is None or hash(item.id) in seen:
+        return []
+    seen.add(hash(item.id))
+    if isinstance(item, h5py.Group):
+        stack.append((item, path))
+    elif isinstance(item, h5py.Dataset):
+        return _dataset(item, f"{where}:{path}", file_size)
+    return []
 
 
 def _dataset(dataset, where: str, file_size: int) -> list[Finding]:
@@ -147,7 +156,7 @@ def _zip_file(path: Path) -> ScannedFile:
             weights = names.get("model.weights.h5")
             if weights is not None:
                 found += _zip_weights(archive, weights)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
         raise BadInput(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
     fmt = "keras" if "config.json" in names else "zip"
     return ScannedFile(str(path), "zip", fmt, found)

@@ -108,6 +108,6 @@ def savedmodel_findings(folder: Path) -> list[Finding]:
             for text in _sub(node, 5, metadata):
                 try:
                     found += config_findings(json.loads(text), "keras_metadata.pb")
-                except (json.JSONDecodeError, UnicodeDecodeError):
+                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                     continue
     return list(dict.fromkeys(found))

@@ -226,3 +226,11 @@ def test_a_truncated_saved_model_is_bad_input(tmp_path):
     (folder / "saved_model.pb").write_bytes((folder / "saved_model.pb").read_bytes()[:-3])
     with pytest.raises(BadInput, match="truncated"):
         scan_file(folder)
+
+
+def test_hard_link_cycles_are_walked_once(tmp_path):
+    path = legacy_h5(tmp_path / "m.h5", {"class_name": "Dense", "config": {"name": "d"}})
+    with h5py.File(path, "a") as handle:
+        handle["model_weights/back"] = handle["model_weights"]  # a group that contains itself
+        handle["model_weights/linked"] = h5py.ExternalLink("/nowhere/x.h5", "/d")
+    assert kinds(path) == ["hdf5_external_link"]
