@@ -234,3 +234,12 @@ def test_hard_link_cycles_are_walked_once(tmp_path):
         handle["model_weights/back"] = handle["model_weights"]  # a group that contains itself
         handle["model_weights/linked"] = h5py.ExternalLink("/nowhere/x.h5", "/d")
     assert kinds(path) == ["hdf5_external_link"]
+
+
+def test_a_real_tf_2_4_savedmodel_saves_only_in_its_save_function():
+    """Golden artifact written by TF 2.4: SaveV2 sits in __inference__traced_save_*, so nothing is reported."""
+    from harness.security.savedmodel import graph_ops
+    folder = Path(__file__).parent.parent.parent / "fixtures/golden/tf2.4/dense_bn/savedmodel/savedmodel"
+    ops = graph_ops((folder / "saved_model.pb").read_bytes(), folder)
+    assert {f for f, _, op in ops if op == "SaveV2"} == {f for f, _, _ in ops if "_traced_save" in f}
+    assert any(op == "RestoreV2" for _, _, op in ops) and kinds(folder) == []
