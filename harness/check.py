@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import shutil
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -47,7 +48,10 @@ def _parser() -> argparse.ArgumentParser:
         "TensorFlow/Keras environments. Exit status: 0 every target passes, 1 some fail, 2 bad input.")
     parser.add_argument("path", type=Path, help="a .h5, .keras, .weights.h5 (with --architecture) or SavedModel folder")
     parser.add_argument("--to", nargs="+", metavar="ENV",
-                        help="target environments (default: those of the default profile newer than the source)")
+                        help="target environments, or releases: tensorflow==2.18.1, keras==3.8.0, "
+                             "'tensorflow==2.18.1 keras==3.8.0', tf-keras==2.16.0, tf2.18 (resolved against the "
+                             "package index, $KCM_INDEX_URL, into a cached environment) (default: those of the "
+                             "default profile newer than the source)")
     parser.add_argument("--from", dest="source", metavar="ENV",
                         help="source environment (default: the one closest to the versions recorded in the file)")
     parser.add_argument("--architecture", type=Path, metavar="JSON",
@@ -275,19 +279,50 @@ def _env_names(spec: spec_mod.MatrixSpec, option: str, names: list[str]) -> None
                        f"(defined: {', '.join(spec.envs)})")
 
 
-def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
+def _releases(spec: spec_mod.MatrixSpec, wanted: list[str], project, cache: Path) -> tuple[list[str], list[str]]:
+    """The ``--to`` values with each release replaced by the environment it resolves to (from the cache,
+    else the index: :mod:`harness.releases`), and a note per release saying how it was resolved."""
+    from harness import interpreters, lock, releases
+    names, notes = [], []
+    for text in wanted:
+        if text in spec.envs or not releases.is_release(text):
+            names.append(text)
+            continue
+        found = releases.cached_for(text, cache)
+        if found is None:
+            index = os.environ.get("KCM_INDEX_URL", lock.INDEX_URL)
+            pythons = tuple(p for p in lock.PYTHONS if interpreters.find_python(p)) or lock.PYTHONS
+            try:
+                found = releases.resolve(text, project or (lambda name: lock.fetch(name, index)), pythons)
+            except lock.LockError as exc:
+                raise BadInput(str(exc)) from None
+            releases.remember(found, cache)
+        names.append(found["name"])
+        notes.append(f"{found['name']}: {found['description']}")
+    return names, notes
+
+
+def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path | None = None) -> CheckPlan:
     """Parse ``nox -s check -- ARGS`` and decide what to run.
+
+    ``project`` answers the package index for releases named with ``--to`` (default: the index of
+    $KCM_INDEX_URL); ``cache`` is where resolved releases are kept (default: work/releases.json).
 
     Raises:
         SystemExit: unparsable options (argparse prints usage; status 2).
         BadInput: a missing or unreadable file, a file that is not a model, unknown
-            environments, or no target left to check.
+            environments or releases, or no target left to check.
     """
+    from harness import releases
     options = _parser().parse_args(args)
+    release_notes = []
+    if options.to:
+        options.to, release_notes = _releases(spec, options.to, project, cache)
+        spec = releases.with_cached(spec, cache)
     if options.workdir.exists() and not options.workdir.is_dir():
         raise BadInput(f"--workdir {options.workdir}: is a file, not a folder; name a folder")
     found = read_model_file(options.path, options.architecture)
-    notes = list(found.notes)
+    notes = list(found.notes) + release_notes
     if options.source:
         _env_names(spec, "--from", [options.source])
         source, why = options.source, f"named with --from ({env_versions(spec.envs[options.source]).describe()})"
@@ -317,7 +352,9 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
 
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
     """Plan the check, forget the previous check's results in the same workdir, write the plan."""
+    from harness import releases
     checked = plan(args, spec)
+    spec = releases.with_cached(spec)
     shutil.rmtree(Path(checked.workdir) / "reference", ignore_errors=True)
     for env in spec.envs:
         checked.files(env).reset()
@@ -336,7 +373,8 @@ def check_in(plan_path: Path, env: str, venv: Path | None, log=print) -> None:
         log(f"{env}: not part of the check in {plan_path} (source {checked.source}, "
             f"targets {', '.join(checked.targets)}); nothing to do")
         return
-    spec = spec_mod.load(checked.matrix)
+    from harness import releases
+    spec = releases.with_cached(spec_mod.load(checked.matrix))
     files = checked.files(env)
     files.reset()
     python = run.prepare(spec, files, venv, log)

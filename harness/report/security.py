@@ -33,9 +33,9 @@ def _target(result: CheckResult, env: str) -> Target:
     facts = result.environments.get(env) or {}
     if facts.get("keras_flavor") and _version(facts.get("keras")):
         return Target(env, facts["keras_flavor"], _version(facts["keras"]), _version(facts.get("tensorflow")))
-    from harness import spec as spec_mod
+    from harness import releases, spec as spec_mod
     from harness.check import env_versions  # harness.check imports this module's caller
-    pins = env_versions(spec_mod.load(result.plan.matrix).envs[env])
+    pins = env_versions(releases.with_cached(spec_mod.load(result.plan.matrix)).envs[env])
     return Target(env, pins.flavor, pins.keras, pins.tensorflow)
 
 

@@ -3,7 +3,8 @@
 For each file: its findings (:mod:`.findings`) and, per target, the security verdict and the
 advisories that apply (:mod:`.advisories`). A target is an environment of matrix.yaml, or a release
 written as requirements: ``keras==3.8.0``, ``tf-keras==2.16.0``, ``"tensorflow==2.15.1"`` (its own
-Keras 2), ``"tensorflow==2.18.1 keras==3.8.0"``. Default: the environments of the default profile.
+Keras 2), ``"tensorflow==2.18.1 keras==3.8.0"`` (these need no index), or ``tf2.18`` (resolved with the
+package index by :mod:`harness.releases`, then cached). Default: the environments of the default profile.
 Exit status: 0 nothing runs code, 1 a target would run code from a file, 2 bad input.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--profile", help="the environments of this matrix.yaml profile (default: default)")
     group.add_argument("--to", nargs="+", metavar="TARGET",
                        help="environments of matrix.yaml or releases: keras==3.8.0, tf-keras==2.16.0, "
-                            "'tensorflow==2.18.1 keras==3.8.0'")
+                            "'tensorflow==2.18.1 keras==3.8.0', tf2.18 (asks the package index once)")
     parser.add_argument("--format", choices=("md", "json"), default="md", help="report format on stdout")
     parser.add_argument("--advisories", type=Path, default=ADVISORIES, help=argparse.SUPPRESS)
     return parser
@@ -74,17 +75,39 @@ def release_target(text: str) -> Target:
                    f"e.g. 'tensorflow=={tf} keras==3.8.0' or 'tensorflow=={tf} tf-keras=={tf}'")
 
 
+def short_target(text: str) -> Target:
+    """A ``tfX.Y`` short form: the environment it resolved to before (work/releases.json), else resolved
+    against the package index ($KCM_INDEX_URL) by :mod:`harness.releases`.
+
+    Raises:
+        BadInput: the index cannot be asked, or has no such release (naming the releases near it).
+    """
+    import os
+    from harness import lock, releases
+    found = releases.cached_for(text)
+    if found is None:
+        index = os.environ.get("KCM_INDEX_URL", lock.INDEX_URL)
+        try:
+            found = releases.resolve(text, lambda name: lock.fetch(name, index))
+        except lock.LockError as exc:
+            raise BadInput(str(exc)) from None
+        releases.remember(found)
+    target = release_target(" ".join(found["packages"]))
+    return Target(f"{text} ({found['name']})", target.flavor, target.keras, target.tensorflow)
+
+
 def targets(options: argparse.Namespace) -> list[Target]:
     """The targets the options name (matrix.yaml is read only for environment names and profiles)."""
+    from harness import releases
     names = options.to or []
-    releases = [t for t in names if "=" in t]
-    envs = [t for t in names if "=" not in t]
-    found = [release_target(t) for t in releases]
-    if envs or not options.to:
+    pinned = {t: release_target(t) for t in names if "=" in t}
+    others = [t for t in names if "=" not in t]
+    found = {}
+    if others or not options.to:
         from harness import run, spec as spec_mod
         from harness.check import env_versions
         try:
-            spec = spec_mod.load(run.matrix_path())
+            spec = releases.with_cached(spec_mod.load(run.matrix_path()))
         except spec_mod.SpecError as exc:
             raise BadInput(str(exc)) from None
         if not options.to:
@@ -92,15 +115,18 @@ def targets(options: argparse.Namespace) -> list[Target]:
             if profile not in spec.profiles:
                 raise BadInput(f"--profile {profile}: no such profile in {spec.path} "
                                f"(defined: {', '.join(spec.profiles)})")
-            envs = list(spec.profiles[profile].envs)
-        unknown = [e for e in envs if e not in spec.envs]
+            others = list(spec.profiles[profile].envs)
+        unknown = [e for e in others if e not in spec.envs and not releases.SHORT.match(e)]
         if unknown:
             raise BadInput(f"--to: no environment named {', '.join(unknown)} in {spec.path} (defined: "
-                           f"{', '.join(spec.envs)}), and not a release such as keras==3.8.0")
-        for name in envs:
-            v = env_versions(spec.envs[name])
-            found.append(Target(name, v.flavor, v.keras, v.tensorflow))
-    return found
+                           f"{', '.join(spec.envs)}), and not a release such as keras==3.8.0 or tf2.18")
+        for name in others:
+            if name in spec.envs:
+                v = env_versions(spec.envs[name])
+                found[name] = Target(name, v.flavor, v.keras, v.tensorflow)
+            else:
+                found[name] = short_target(name)
+    return [pinned.get(t) or found[t] for t in names] if options.to else list(found.values())
 
 
 def main(args: list[str]) -> tuple[int, str]:

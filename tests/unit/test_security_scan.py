@@ -55,8 +55,8 @@ def test_the_default_profile_and_environment_names_come_from_matrix_yaml(tmp_pat
     assert status == 1 and "| tf2.16-keras3.3 " in text and "CVE-2025-1550" in text
     status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", "tf2.21-keras3.15"])
     assert status == 0 and "blocked by safe_mode" in text
-    with pytest.raises(BadInput, match="no environment named tf9.9"):
-        main([str(tmp_path / "m.keras"), "--to", "tf9.9"])
+    with pytest.raises(BadInput, match="no environment named tf9.9-nowhere"):
+        main([str(tmp_path / "m.keras"), "--to", "tf9.9-nowhere"])
 
 
 def test_a_missing_file_is_bad_input(tmp_path):
