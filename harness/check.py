@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import shutil
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -279,29 +278,6 @@ def _env_names(spec: spec_mod.MatrixSpec, option: str, names: list[str]) -> None
                        f"(defined: {', '.join(spec.envs)})")
 
 
-def _releases(spec: spec_mod.MatrixSpec, wanted: list[str], project, cache: Path) -> tuple[list[str], list[str]]:
-    """The ``--to`` values with each release replaced by the environment it resolves to (from the cache,
-    else the index: :mod:`harness.releases`), and a note per release saying how it was resolved."""
-    from harness import interpreters, lock, releases
-    names, notes = [], []
-    for text in wanted:
-        if text in spec.envs or not releases.is_release(text):
-            names.append(text)
-            continue
-        found = releases.cached_for(text, cache)
-        if found is None:
-            index = os.environ.get("KCM_INDEX_URL", lock.INDEX_URL)
-            pythons = tuple(p for p in lock.PYTHONS if interpreters.find_python(p)) or lock.PYTHONS
-            try:
-                found = releases.resolve(text, project or (lambda name: lock.fetch(name, index)), pythons)
-            except lock.LockError as exc:
-                raise BadInput(str(exc)) from None
-            releases.remember(found, cache)
-        names.append(found["name"])
-        notes.append(f"{found['name']}: {found['description']}")
-    return names, notes
-
-
 def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path | None = None) -> CheckPlan:
     """Parse ``nox -s check -- ARGS`` and decide what to run.
 
@@ -317,7 +293,10 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
     options = _parser().parse_args(args)
     release_notes = []
     if options.to:
-        options.to, release_notes = _releases(spec, options.to, project, cache)
+        try:
+            options.to, release_notes = releases.targets(spec.envs, options.to, project, cache)
+        except releases.lock.LockError as exc:
+            raise BadInput(str(exc)) from None
         spec = releases.with_cached(spec, cache)
     if options.workdir.exists() and not options.workdir.is_dir():
         raise BadInput(f"--workdir {options.workdir}: is a file, not a folder; name a folder")

@@ -19,6 +19,7 @@ one :class:`~harness.lock.LockError` naming it and the releases near it.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from harness import lock, spec, templates
+from harness import interpreters, lock, spec, templates
 
 SHORT = re.compile(r"^tf(\d+)\.(\d+)$")
 TF, KERAS, TF_KERAS = "tensorflow-cpu", "keras", "tf-keras"
@@ -144,6 +145,31 @@ def resolve(text: str, project: lock.Project, pythons: tuple[str, ...] = lock.PY
                            f"{', '.join(entry['pythons'])} it installs on)", "request": text}
 
 
+def targets(env_names, wanted: list[str], project: lock.Project | None = None,
+            cache: Path | None = None) -> tuple[list[str], list[str]]:
+    """``--to`` values with each release replaced by the environment it resolves to (from the cache,
+    else the index: ``project``, default $KCM_INDEX_URL or PyPI, on the Pythons found here), and a
+    note per release saying how it was resolved. ``env_names`` (matrix.yaml's) pass unchanged.
+
+    Raises:
+        LockError: see :func:`resolve` (the index cannot be asked, an unknown release).
+    """
+    names, notes = [], []
+    for text in wanted:
+        if text in env_names or not is_release(text):
+            names.append(text)
+            continue
+        found = cached_for(text, cache)
+        if found is None:
+            index = os.environ.get("KCM_INDEX_URL", lock.INDEX_URL)
+            pythons = tuple(p for p in lock.PYTHONS if interpreters.find_python(p)) or lock.PYTHONS
+            found = resolve(text, project or (lambda name, url=index: lock.fetch(name, url)), pythons)
+            remember(found, cache)
+        names.append(found["name"])
+        notes.append(f"{found['name']}: {found['description']}")
+    return names, notes
+
+
 def read_cache(path: Path | None = None) -> dict[str, dict]:
     """The cached environments, by name ({} when there is no cache or it is unreadable)."""
     try:
@@ -154,14 +180,22 @@ def read_cache(path: Path | None = None) -> dict[str, dict]:
 
 
 def remember(resolved: dict, path: Path | None = None) -> None:
-    """Add a resolved environment to the cache (written whole, atomically)."""
+    """Add a resolved environment to the cache (written whole, atomically).
+
+    Raises:
+        LockError: the cache cannot be written (naming it).
+    """
     path = path or CACHE
     cached = read_cache(path)
     cached[resolved["name"]] = resolved
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
+        tmp.replace(path)
+    except OSError as exc:
+        raise lock.LockError(f"{path}: the resolved environment {resolved['name']} cannot be cached "
+                             f"({exc.strerror or exc})") from None
 
 
 def cached_for(text: str, path: Path | None = None) -> dict | None:

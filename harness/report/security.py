@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 from packaging.version import InvalidVersion, Version
 
 from harness.modelfile import BadInput
-from harness.security.advisories import BLOCKED, RUNS, Target, Verdict, load_advisories, verdict
+from harness.security.advisories import (
+    BLOCKED,
+    RUNS,
+    Target,
+    Verdict,
+    load_advisories,
+    verdict,
+)
 from harness.security.findings import scan_file
 from harness.security.scan import advisory_lines, security_table
 
@@ -33,7 +40,8 @@ def _target(result: CheckResult, env: str) -> Target:
     facts = result.environments.get(env) or {}
     if facts.get("keras_flavor") and _version(facts.get("keras")):
         return Target(env, facts["keras_flavor"], _version(facts["keras"]), _version(facts.get("tensorflow")))
-    from harness import releases, spec as spec_mod
+    from harness import releases
+    from harness import spec as spec_mod
     from harness.check import env_versions  # harness.check imports this module's caller
     pins = env_versions(releases.with_cached(spec_mod.load(result.plan.matrix)).envs[env])
     return Target(env, pins.flavor, pins.keras, pins.tensorflow)
@@ -55,8 +63,8 @@ def attach(result: CheckResult) -> None:
         if code and not result.plan.safe_mode:
             found = replace(found, verdict=RUNS, reasons=found.reasons + ("--unsafe: safe_mode was off",))
         elif found.verdict == RUNS and any(r.blocked_by_safe_mode for r in result.rows if r.cell.consumer == env):
-            found = replace(found, verdict=BLOCKED, reasons=found.reasons + ("measured: safe_mode refused the load "
-                                                                             "in this environment",))
+            measured = "measured: safe_mode refused the load in this environment"
+            found = replace(found, verdict=BLOCKED, reasons=found.reasons + (measured,))
         verdicts.append(found)
     result.security = {"findings": scanned.findings, "verdicts": verdicts}
     unsafe = [v.target.name for v in verdicts if v.verdict == RUNS]

@@ -81,7 +81,7 @@ def hdf5_findings(handle, where: str, file_size: int) -> list[Finding]:
     stack, seen = [(handle, "")], set()
     while stack:
         group, prefix = stack.pop()
-        for name in group.keys():
+        for name in group:
             path = f"{prefix}/{name}"
             try:
                 found += _item(group, name, path, where, file_size, stack, seen)

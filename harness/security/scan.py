@@ -19,7 +19,14 @@ from packaging.version import Version
 from tabulate import tabulate
 
 from harness.modelfile import BadInput
-from harness.security.advisories import ADVISORIES, RUNS, Target, Verdict, load_advisories, verdict
+from harness.security.advisories import (
+    ADVISORIES,
+    RUNS,
+    Target,
+    Verdict,
+    load_advisories,
+    verdict,
+)
 from harness.security.findings import scan_file
 from harness.security.model import ScannedFile
 
@@ -77,23 +84,18 @@ def release_target(text: str) -> Target:
 
 def short_target(text: str) -> Target:
     """A ``tfX.Y`` short form: the environment it resolved to before (work/releases.json), else resolved
-    against the package index ($KCM_INDEX_URL) by :mod:`harness.releases`.
+    against the package index ($KCM_INDEX_URL) by :mod:`harness.releases`, read as its pins.
 
     Raises:
         BadInput: the index cannot be asked, or has no such release (naming the releases near it).
     """
-    import os
     from harness import lock, releases
-    found = releases.cached_for(text)
-    if found is None:
-        index = os.environ.get("KCM_INDEX_URL", lock.INDEX_URL)
-        try:
-            found = releases.resolve(text, lambda name: lock.fetch(name, index))
-        except lock.LockError as exc:
-            raise BadInput(str(exc)) from None
-        releases.remember(found)
-    target = release_target(" ".join(found["packages"]))
-    return Target(f"{text} ({found['name']})", target.flavor, target.keras, target.tensorflow)
+    try:
+        (name,), _ = releases.targets((), [text])
+    except lock.LockError as exc:
+        raise BadInput(str(exc)) from None
+    target = release_target(" ".join(releases.read_cache()[name]["packages"]))
+    return Target(f"{text} ({name})", target.flavor, target.keras, target.tensorflow)
 
 
 def targets(options: argparse.Namespace) -> list[Target]:
@@ -104,7 +106,8 @@ def targets(options: argparse.Namespace) -> list[Target]:
     others = [t for t in names if "=" not in t]
     found = {}
     if others or not options.to:
-        from harness import run, spec as spec_mod
+        from harness import run
+        from harness import spec as spec_mod
         from harness.check import env_versions
         try:
             spec = releases.with_cached(spec_mod.load(run.matrix_path()))

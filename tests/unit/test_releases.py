@@ -103,3 +103,21 @@ def test_scan_reads_a_cached_release_as_its_pins():
     found = releases.resolve("tf2.18", project)
     target = release_target(" ".join(found["packages"]))
     assert (target.flavor, str(target.keras), str(target.tensorflow)) == ("keras3", "3.15.1", "2.18.1")
+
+
+def test_scan_resolves_a_short_form_once_then_reads_the_cache(tmp_path, monkeypatch):
+    from harness.security.scan import main
+    from tests.unit.test_security_scan import os_keras
+    monkeypatch.setattr(releases, "CACHE", tmp_path / "releases.json")
+    monkeypatch.setattr(lock, "fetch", lambda name, url=None: project(name))
+    status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", "tf2.18", "--format", "json"])
+    (target,) = json.loads(text)["files"][0]["targets"]
+    assert (status, target["target"], target["keras"]) == (0, "tf2.18 (tf2.18.1-keras3.15.1)", "3.15.1")
+    monkeypatch.setattr(lock, "fetch", no_index)
+    assert main([str(tmp_path / "m.keras"), "--to", "tf2.18"])[0] == 0
+
+
+def test_a_cache_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(lock.LockError, match="cannot be cached"):
+        releases.remember(releases.resolve("tf2.18", project), tmp_path / "file" / "releases.json")

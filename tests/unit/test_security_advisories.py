@@ -3,16 +3,22 @@
 Each advisory's ranges are checked at its edges (the first affected and the first fixed release);
 planted faults in a copy of the table show the verdicts come from the table.
 """
-import json
-import zipfile
 
 import pytest
 import yaml
 from packaging.version import Version
 
 from harness.modelfile import BadInput
-from harness.security.advisories import (ADVISORIES, BLOCKED, FOLLOWS, NOTHING, RUNS, Target, load_advisories,
-                                         verdict)
+from harness.security.advisories import (
+    ADVISORIES,
+    BLOCKED,
+    FOLLOWS,
+    NOTHING,
+    RUNS,
+    Target,
+    load_advisories,
+    verdict,
+)
 from harness.security.model import KINDS, Finding, ScannedFile
 
 TABLE = load_advisories()

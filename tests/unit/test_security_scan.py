@@ -9,7 +9,7 @@ from harness.modelfile import BadInput
 from harness.report import check as report
 from harness.report import security as security_report
 from harness.security.scan import main, release_target
-from tests.unit.test_check_report import K3, SOURCE, TFK, _plan, _reference, _write
+from tests.unit.test_check_report import K3, TFK, _plan, _reference, _write
 
 OS_SYSTEM = {"module": "os", "class_name": "function", "config": "system", "registered_name": "function"}
 
