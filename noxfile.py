@@ -4,6 +4,7 @@
     nox -l                                  one produce and one consume session per environment
     nox -s "consume(env='tf2.15')"          one phase of one environment (its producers first)
     nox -s check -- model.keras [--to ENV ...]   check one model file in other environments
+    nox -s scan -- PATH... [--to keras==3.8.0 ...]   what files would run or follow on load, per target (host only)
     nox -s images [-- --profile docker]       pull or build the docker environments' images
     nox -s lock [-- --dry-run]              resolve matrix.yaml's templates into matrix.lock.json
     nox -s report -- --compare PREV/results.json [--fail-on regression]   what changed since the last run
@@ -28,7 +29,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import interpreters, run  # noqa: E402
+from harness import interpreters, releases, run  # noqa: E402
 from harness import lock as lock_mod  # noqa: E402
 from harness.report import trend as trend_mod  # noqa: E402
 from harness.jobs import TooManyJobs  # noqa: E402
@@ -40,7 +41,8 @@ nox.options.reuse_venv = "yes"
 nox.options.sessions = ["matrix"]
 
 try:
-    SPEC, SPEC_ERROR = load(run.matrix_path()), None
+    # With the environments that `check --to RELEASE` resolved before (work/releases.json).
+    SPEC, SPEC_ERROR = releases.with_cached(load(run.matrix_path())), None
 except SpecError as exc:
     SPEC, SPEC_ERROR = None, str(exc)
     # Without a spec there are no produce/consume/check_in sessions: say why (nox -l lists the rest).
@@ -202,8 +204,8 @@ def _plan_path(session: nox.Session) -> Path:
 def check(session: nox.Session) -> None:
     """Check one model file: load it in its source environment and in newer ones, and compare outputs.
 
-    nox -s check -- PATH [--to ENV ...] [--from ENV] [--architecture JSON] [--inputs NPZ]
-                         [--custom-objects PY] [--format md|json] [--unsafe] [--workdir DIR]
+    nox -s check -- PATH [--to ENV_OR_RELEASE ...] [--from ENV] [--architecture JSON] [--inputs NPZ]
+                         [--custom-objects PY] [--format md|json] [--unsafe] [--fail-on unsafe] [--workdir DIR]
     Exit status 0: every target passes; 1: a target fails; 2: bad input.
     """
     from harness import check as check_mod
@@ -216,6 +218,18 @@ def check(session: nox.Session) -> None:
         _bad_input(str(exc))
     session.log(f"source {checked.source} ({checked.source_why}); targets {', '.join(checked.targets)}")
     plan_path = Path(checked.workdir) / "plan.json"
+    new = [env for env in checked.envs if env not in SPEC.envs]
+    if new:
+        # Environments resolved from releases just now: this nox process has no sessions for them, so a
+        # fresh one (whose noxfile reads work/releases.json) runs the check's sessions.
+        session.log(f"resolved {', '.join(new)}; running the check's sessions in a fresh nox")
+        import subprocess
+        status = subprocess.call([sys.executable, "-m", "nox", "-f", __file__, "-s",
+                                  *[f"check_in(env='{env}')" for env in checked.envs], "check_report",
+                                  "--", str(plan_path)])
+        if status:
+            raise SystemExit(status)  # the check's own status: 1 a target fails, 2 bad input
+        return
     for env in checked.envs:
         session.notify(f"check_in(env='{env}')", [str(plan_path)])
     session.notify("check_report", [str(plan_path)])
@@ -248,6 +262,25 @@ def check_report(session: nox.Session) -> None:
     if status:
         session.error(message)
     session.log(message)
+
+
+@nox.session(python=False)
+def scan(session: nox.Session) -> None:
+    """What model files would make a loader run or follow, and per target Keras the verdict and advisories.
+
+    nox -s scan -- PATH... [--profile P | --to ENV_OR_RELEASE ...] [--format md|json]
+    Host only (no environment). Exit status 0: nothing would run code; 1: a target would; 2: bad input.
+    """
+    from harness.modelfile import BadInput
+    from harness.security import scan as scan_mod
+    try:
+        status, text = scan_mod.main(session.posargs)
+    except BadInput as exc:
+        print(f"nox -s scan: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    print(text)
+    if status:
+        session.error("a target would run code from the file (see the Security table)")
 
 
 @nox.session(python=False)

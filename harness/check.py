@@ -34,6 +34,7 @@ from harness import spec as spec_mod
 from harness.modelfile import BadInput, ModelFile, read_model_file
 from harness.plan import LOADERS, write_json
 from harness.report import check as report
+from harness.report import security as security_report
 from harness.supervisor import PhaseFiles, run_phase
 
 DEFAULT_WORKDIR = run.ROOT / "work" / "check"
@@ -46,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         "TensorFlow/Keras environments. Exit status: 0 every target passes, 1 some fail, 2 bad input.")
     parser.add_argument("path", type=Path, help="a .h5, .keras, .weights.h5 (with --architecture) or SavedModel folder")
     parser.add_argument("--to", nargs="+", metavar="ENV",
-                        help="target environments (default: those of the default profile newer than the source)")
+                        help="target environments, or releases: tensorflow==2.18.1, keras==3.8.0, "
+                             "'tensorflow==2.18.1 keras==3.8.0', tf-keras==2.16.0, tf2.18 (resolved against the "
+                             "package index, $KCM_INDEX_URL, into a cached environment) (default: those of the "
+                             "default profile newer than the source)")
     parser.add_argument("--from", dest="source", metavar="ENV",
                         help="source environment (default: the one closest to the versions recorded in the file)")
     parser.add_argument("--architecture", type=Path, metavar="JSON",
@@ -60,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("md", "json"), default="md", help="report format on stdout")
     parser.add_argument("--unsafe", action="store_true",
                         help="turn Keras safe_mode off (lets Lambda layers' Python code run): only for files you trust")
+    parser.add_argument("--fail-on", dest="fail_on", nargs="+", choices=("unsafe",), default=[],
+                        help="unsafe: fail when loading the file would run code from it in a target "
+                             "(the report's Security section)")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                         help="plan, reference outputs, results and logs (default: work/check/)")
     return parser
@@ -188,6 +195,7 @@ class CheckPlan:
     rtol: float
     seed: int
     notes: list[str] = field(default_factory=list)
+    fail_on: list[str] = field(default_factory=list)
 
     @property
     def envs(self) -> list[str]:
@@ -270,19 +278,30 @@ def _env_names(spec: spec_mod.MatrixSpec, option: str, names: list[str]) -> None
                        f"(defined: {', '.join(spec.envs)})")
 
 
-def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
+def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path | None = None) -> CheckPlan:
     """Parse ``nox -s check -- ARGS`` and decide what to run.
+
+    ``project`` answers the package index for releases named with ``--to`` (default: the index of
+    $KCM_INDEX_URL); ``cache`` is where resolved releases are kept (default: work/releases.json).
 
     Raises:
         SystemExit: unparsable options (argparse prints usage; status 2).
         BadInput: a missing or unreadable file, a file that is not a model, unknown
-            environments, or no target left to check.
+            environments or releases, or no target left to check.
     """
+    from harness import releases
     options = _parser().parse_args(args)
+    release_notes = []
+    if options.to:
+        try:
+            options.to, release_notes = releases.targets(spec.envs, options.to, project, cache)
+        except releases.lock.LockError as exc:
+            raise BadInput(str(exc)) from None
+        spec = releases.with_cached(spec, cache)
     if options.workdir.exists() and not options.workdir.is_dir():
         raise BadInput(f"--workdir {options.workdir}: is a file, not a folder; name a folder")
     found = read_model_file(options.path, options.architecture)
-    notes = list(found.notes)
+    notes = list(found.notes) + release_notes
     if options.source:
         _env_names(spec, "--from", [options.source])
         source, why = options.source, f"named with --from ({env_versions(spec.envs[options.source]).describe()})"
@@ -307,12 +326,14 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
         custom_objects=_python_file(options.custom_objects) if options.custom_objects else None,
         safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
-        notes=notes)
+        notes=notes, fail_on=options.fail_on)
 
 
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
     """Plan the check, forget the previous check's results in the same workdir, write the plan."""
+    from harness import releases
     checked = plan(args, spec)
+    spec = releases.with_cached(spec)
     shutil.rmtree(Path(checked.workdir) / "reference", ignore_errors=True)
     for env in spec.envs:
         checked.files(env).reset()
@@ -331,7 +352,8 @@ def check_in(plan_path: Path, env: str, venv: Path | None, log=print) -> None:
         log(f"{env}: not part of the check in {plan_path} (source {checked.source}, "
             f"targets {', '.join(checked.targets)}); nothing to do")
         return
-    spec = spec_mod.load(checked.matrix)
+    from harness import releases
+    spec = releases.with_cached(spec_mod.load(checked.matrix))
     files = checked.files(env)
     files.reset()
     python = run.prepare(spec, files, venv, log)
@@ -352,6 +374,7 @@ def finish(plan_path: Path, log=print) -> tuple[int, str, str]:
     """
     checked = CheckPlan.read(plan_path)
     result = report.build(checked)
+    security_report.attach(result)
     texts = {"md": report.render_markdown(result), "json": report.render_json(result)}
     for kind, text in texts.items():
         path = Path(checked.workdir) / f"report.{kind}"

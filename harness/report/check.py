@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from tabulate import tabulate
 
 from harness.hints import blocked_by_safe_mode, hint_for, normalize
+from harness.report import security as security_report
 from harness.report.model import read_json
 from harness.results import Cell, read_records
 
@@ -73,6 +74,7 @@ class CheckResult:
     verdicts: dict[str, str]
     status: int
     message: str
+    security: dict | None = None  # harness.report.security.attach
 
 
 def _rows(plan: CheckPlan, env: str) -> list[Row]:
@@ -202,6 +204,7 @@ def render_markdown(result: CheckResult) -> str:
     if unsupported:
         out += ["## Loaders that do not apply", ""]
         out += [f"- {r.cell.consumer} / {r.cell.loader}: {r.cell.reason}" for r in unsupported] + [""]
+    out += security_report.markdown(result)
     out += ["## Environments", ""]
     keys = ("python", "tensorflow", "keras", "keras_flavor", "backend", "device")
     out += [tabulate([[env] + [facts.get(k, "?") for k in keys] for env, facts in result.environments.items()],
@@ -220,4 +223,5 @@ def render_json(result: CheckResult) -> str:
         "inputs": plan.inputs, "custom_objects": plan.custom_objects, "safe_mode": plan.safe_mode,
         "tolerance": {"atol": plan.atol, "rtol": plan.rtol}, "notes": plan.notes,
         "rows": [row.to_json() for row in result.rows], "environments": result.environments,
+        "security": security_report.to_json(result),
     }, indent=1, default=str)

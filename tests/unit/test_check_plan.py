@@ -95,7 +95,7 @@ def test_a_saved_model_is_checked_with_three_loaders():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--to", "tf9.9"], "--to: no environment named tf9.9"),
+    (["--to", "tf9.9-nowhere"], "--to: no environment named tf9.9-nowhere"),
     (["--from", "nope"], "--from: no environment named nope"),
     (["--to", "tf2.15"], "no target environment: --to names only the source"),
     (["--from", "tf2.21-keras3.15"], "none of the default profile is newer than tf2.21-keras3.15"),

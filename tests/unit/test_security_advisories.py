@@ -1,0 +1,133 @@
+"""The advisories table (harness/advisories.yaml): its schema, its version logic, and the verdict per target.
+
+Each advisory's ranges are checked at its edges (the first affected and the first fixed release);
+planted faults in a copy of the table show the verdicts come from the table.
+"""
+
+import pytest
+import yaml
+from packaging.version import Version
+
+from harness.modelfile import BadInput
+from harness.security.advisories import (
+    ADVISORIES,
+    BLOCKED,
+    FOLLOWS,
+    NOTHING,
+    RUNS,
+    Target,
+    load_advisories,
+    verdict,
+)
+from harness.security.model import KINDS, Finding, ScannedFile
+
+TABLE = load_advisories()
+BY_ID = {a.id: a for a in TABLE}
+
+
+def k3(version):
+    return Target(f"keras=={version}", "keras3", Version(version))
+
+
+def scanned(container, *kinds):
+    effects = {"lambda": "code", "function_reference": "code", "tfsm_layer": "code",
+               "hdf5_external_dataset": "path", "oversized_dataset": "resource", "torch_module_wrapper": "code"}
+    return ScannedFile("m", container, "keras" if container == "zip" else "h5",
+                       [Finding(k, effects[k], "x", "y") for k in kinds])
+
+
+def test_the_table_starts_with_the_keras_load_path_advisories_each_with_a_link():
+    assert {"CVE-2024-3660", "CVE-2025-1550", "CVE-2025-8747", "CVE-2025-9905", "CVE-2025-9906", "CVE-2025-49655",
+            "CVE-2025-12058", "CVE-2026-0897", "CVE-2026-1462", "CVE-2026-1669"} <= set(BY_ID)
+    for row in TABLE:
+        assert row.link.startswith("https://") and row.sources
+        assert set(row.features) <= set(KINDS), row.id
+
+
+@pytest.mark.parametrize("advisory, affected, not_affected", [
+    ("CVE-2024-3660", ["2.4", "2.12.0"], ["2.13.1", "2.15.0", "3.0.0"]),
+    ("CVE-2025-1550", ["3.0.0", "3.8.0"], ["2.15.0", "3.9.0", "3.15.0"]),
+    ("CVE-2025-8747", ["3.0.0", "3.10.0"], ["3.11.0"]),
+    ("CVE-2025-9905", ["3.3.3", "3.11.2"], ["3.11.3", "3.12.0"]),
+    ("CVE-2025-9906", ["3.0.0", "3.10.0"], ["3.11.0"]),
+    ("CVE-2025-49655", ["3.11.0", "3.11.2"], ["3.10.0", "3.11.3"]),
+    ("CVE-2025-12058", ["3.0.0", "3.11.3"], ["3.12.0"]),
+    ("CVE-2026-0897", ["3.0.0", "3.12.0", "3.13.0"], ["3.12.1", "3.13.1"]),
+    ("CVE-2026-1462", ["3.0.0", "3.12.0", "3.13.0", "3.13.1"], ["3.12.1", "3.13.2", "3.15.0"]),
+    ("CVE-2026-1669", ["3.0.0", "3.13.1"], ["3.13.2", "2.15.0"]),
+])
+def test_version_ranges_at_their_edges(advisory, affected, not_affected):
+    row = BY_ID[advisory]
+    assert all(row.affects("keras", Version(v)) for v in affected)
+    assert not any(row.affects("keras", Version(v)) for v in not_affected)
+    assert not row.affects("tf-keras", Version(affected[0]))  # another package
+
+
+def test_an_os_function_in_a_keras_zip_runs_in_keras_3_8_and_is_blocked_in_3_15():
+    found = scanned("zip", "function_reference")
+    old, new = verdict(found, k3("3.8.0"), TABLE), verdict(found, k3("3.15.0"), TABLE)
+    assert (old.verdict, [a.id for a in old.advisories]) == (RUNS, ["CVE-2025-1550"])
+    assert (new.verdict, new.advisories) == (BLOCKED, ())
+
+
+@pytest.mark.parametrize("target, container, expected, advisories", [
+    (k3("3.3.3"), "hdf5", RUNS, ["CVE-2025-9905"]),
+    (k3("3.15.0"), "hdf5", BLOCKED, []),
+    (k3("3.3.3"), "zip", BLOCKED, []),
+    (Target("tf2.10", "keras2", Version("2.10")), "zip", RUNS, ["CVE-2024-3660"]),
+    (Target("tf2.15", "keras2", Version("2.15")), "zip", BLOCKED, []),
+    (Target("tf2.15", "keras2", Version("2.15")), "hdf5", RUNS, []),
+    (Target("tfk", "tf_keras", Version("2.16.0")), "hdf5", RUNS, []),
+    (Target("tfk", "tf_keras", Version("2.16.0")), "zip", BLOCKED, []),
+])
+def test_a_lambda_per_target_and_container(target, container, expected, advisories):
+    result = verdict(scanned(container, "lambda"), target, TABLE)
+    assert (result.verdict, [a.id for a in result.advisories]) == (expected, advisories)
+
+
+@pytest.mark.parametrize("version, expected", [("3.12.0", RUNS), ("3.12.1", BLOCKED), ("3.13.1", RUNS),
+                                               ("3.13.2", BLOCKED)])
+def test_a_tfsm_layer_runs_where_cve_2026_1462_applies(version, expected):
+    assert verdict(scanned("zip", "tfsm_layer"), k3(version), TABLE).verdict == expected
+    assert verdict(scanned("zip", "tfsm_layer"), Target("tf2.15", "keras2", Version("2.15")), TABLE).verdict == BLOCKED
+
+
+def test_paths_are_followed_until_the_fix_and_resources_only_list_their_advisory():
+    found = scanned("zip", "hdf5_external_dataset", "oversized_dataset")
+    old, new = verdict(found, k3("3.13.1"), TABLE), verdict(found, k3("3.15.0"), TABLE)
+    assert old.verdict == FOLLOWS and {a.id for a in old.advisories} == {"CVE-2026-1669"}
+    assert new.verdict == BLOCKED and "refused (fixed in Keras 3.13.2)" in new.reasons[0]
+    assert verdict(scanned("zip", "oversized_dataset"), k3("3.13.0"), TABLE).verdict == NOTHING
+    assert verdict(found, Target("tf2.15", "keras2", Version("2.15")), TABLE).verdict == FOLLOWS
+
+
+def test_nothing_found_is_nothing_found():
+    assert verdict(scanned("zip"), k3("3.0.0"), TABLE).verdict == NOTHING
+
+
+def _copy(tmp_path, edit):
+    data = yaml.safe_load(ADVISORIES.read_text())
+    edit(data["advisories"])
+    path = tmp_path / "advisories.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_planted_range_changes_the_verdict(tmp_path):
+    def narrow(rows):
+        next(r for r in rows if r["id"] == "CVE-2025-1550")["affected"] = [">=3.0.0,<3.8.0"]
+    table = load_advisories(_copy(tmp_path, narrow))
+    result = verdict(scanned("zip", "function_reference"), k3("3.8.0"), table)
+    assert (result.verdict, result.advisories) == (BLOCKED, ())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda rows: rows[0].update(affected=["not a range"]), "advisories/0 \\(CVE-2024-3660\\)"),
+    (lambda rows: rows[1].pop("link"), "advisories/1: 'link' is a required property"),
+    (lambda rows: rows[2].update(link="http://example.com"), "advisories/2/link"),
+    (lambda rows: rows[3].update(fixed="three"), "Invalid version"),
+    (lambda rows: rows[4].update(containers=["tarball"]), "advisories/4/containers/0"),
+])
+def test_a_broken_table_is_one_bad_input_naming_the_row(tmp_path, edit, message):
+    with pytest.raises(BadInput, match=message):
+        load_advisories(_copy(tmp_path, edit))
