@@ -145,7 +145,7 @@ def _locked_problem(template: Template, locked) -> str | None:
     if len(locked["packages"]) != len(template.packages):
         return f"{what} has {len(locked['packages'])} packages; the template has {len(template.packages)}"
     axis = template.ranged()[0]
-    for i, (text, pin) in enumerate(zip(template.packages, locked["packages"])):
+    for i, (text, pin) in enumerate(zip(template.packages, locked["packages"], strict=True)):
         req = Requirement(text)
         if canonicalize_name(req.name) not in spec.DECISIVE:
             if pin != text:

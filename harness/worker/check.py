@@ -197,7 +197,7 @@ def read_npz(path):
             return dict((key, data[key]) for key in data.files)
     except (OSError, ValueError) as exc:
         raise BadInput("--inputs {}: cannot be read without pickle ({}); store strings as fixed-width "
-                       "arrays, e.g. numpy.array(words, dtype=str)".format(path, exc))
+                       "arrays, e.g. numpy.array(words, dtype=str)".format(path, exc)) from None
 
 
 def match_inputs(x, specs, path):
@@ -239,7 +239,8 @@ def seeded_inputs(specs, seed):
             else:
                 out[name] = rng.standard_normal(dims).astype(dtype)
         except TypeError:
-            raise BadInput("cannot make inputs of dtype {} for input {}; give --inputs sample.npz".format(dtype, name))
+            raise BadInput("cannot make inputs of dtype {} for input {}; give --inputs sample.npz".format(
+                dtype, name)) from None
     return out
 
 
