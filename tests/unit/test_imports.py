@@ -1,5 +1,5 @@
 """What the code may import: the worker and the fixtures stay Python 3.7 and never reach into the
-harness.
+harness; the harness's own modules import each other without a cycle.
 
 Read from the source with :mod:`ast` (nothing is imported), imports inside functions included.
 """
@@ -79,3 +79,72 @@ def test_a_worker_importing_the_harness_is_caught():
     assert foreign_imports(WORKER / "main.py", planted) == [
         "main.py:4: harness.spec", "main.py:5: harness", "main.py:6: .formats", "main.py:7: yaml",
         "main.py:8: zoneinfo", "main.py:9: importlib.metadata"]
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(package: Path) -> dict[str, set[str]]:
+    """{module: the modules of ``package`` it imports}, for every ``.py`` below ``package`` except the
+    worker (run by path, apart). ``from harness import spec`` imports ``harness.spec``;
+    ``from harness.spec import X`` imports ``harness.spec``; relative imports are resolved."""
+    files = {module_name(p, package.parent): p for p in package.rglob("*.py") if p.parent.name != "worker"}
+    graph = {}
+    for name, path in files.items():
+        is_package = path.name == "__init__.py"
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = name.split(".")[: len(name.split(".")) - node.level + is_package]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            edges |= {t for t in targets if t in files and t != name}
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as ``[a, b, ..., a]``, or None (depth-first search, three colours)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_the_harness_has_no_import_cycle():
+    assert find_cycle(import_graph(ROOT / "harness")) is None
+
+
+def test_an_import_cycle_is_found_even_inside_a_function(tmp_path):
+    package = tmp_path / "harness"
+    (package / "report").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "report" / "__init__.py").write_text("from . import table\n")
+    (package / "report" / "table.py").write_text("def f():\n    from ..spec import X\n")
+    (package / "spec.py").write_text("from harness import report\n")
+    graph = import_graph(package)
+    assert graph["harness.report"] == {"harness.report.table"}
+    assert graph["harness.report.table"] == {"harness.spec"}
+    assert find_cycle(graph) == ["harness.report", "harness.report.table", "harness.spec", "harness.report"]
