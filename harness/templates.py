@@ -30,7 +30,6 @@ from harness.validation import DECISIVE, SCHEMA_PATH, SpecError, check_env, pars
 # filled in when the lock is expanded, so changing them needs no new lock.
 RESOLUTION_KEYS = ("name", "packages", "every", "newest", "python", "include_prereleases", "include_yanked")
 ENV_KEYS = ("description", "env", "backend")
-PLACEHOLDERS = ("{minor}", "{release}")
 LOCK_FORMAT = 1
 _SCHEMA = json.loads(SCHEMA_PATH.read_text())
 ENV_NAME = re.compile(_SCHEMA["properties"]["envs"]["propertyNames"]["pattern"])
