@@ -35,7 +35,6 @@ BATCH = 4  # rows, where the batch dimension is None
 LENGTH = 5  # size of any other None dimension (a sequence length, say)
 WORDS = np.array(["red", "green", "blue", "the", "a", "model", "unknown", ""])
 INT_HIGH = 10  # integer inputs are drawn from [0, INT_HIGH): valid ids for any embedding of 10 rows or more
-CONTROL_SEED_OFFSET = 1000  # the negative control's fresh weights are seeded, so its figures repeat
 
 
 class BadInput(Exception):
@@ -132,7 +131,8 @@ def record_reference(task, runtime, cell, loaded):
     return {"verdict": "reference", "reason": origin,
             "inputs": dict((k, [list(v.shape), str(v.dtype)]) for k, v in sorted(x.items())),
             "outputs": [list(y.shape) for y in outputs],
-            "control": fresh_weights_control(runtime, cell, loaded, x, outputs, task["seed"] + CONTROL_SEED_OFFSET)}
+            "control": fresh_weights_control(runtime, cell, loaded, x, outputs,
+                                             task["seed"] + recipes.FRESH_SEED_OFFSET)}
 
 
 def fresh_weights_control(runtime, cell, loaded, x, expected, seed):

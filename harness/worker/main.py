@@ -31,7 +31,6 @@ from reference import load_reference, save_reference
 REFERENCE_BATCH = 8
 # What the harness writes beside a saved model (not part of the artifact's hashed files).
 HARNESS_FILES = ("manifest.json", "reference.npz", depth.STATE_FILE, depth.COMPILE_FILE)
-FRESH_SEED_OFFSET = 1000  # the negative control and load_weights rebuild with other weights
 EXIT_NO_GPU = 3  # a GPU environment whose TensorFlow sees no GPU: the supervisor makes it env-error
 
 
@@ -170,7 +169,7 @@ def consume_cell(task, runtime, cell):
             return {"verdict": "load-error", "error_type": "CorruptArtifact",
                     "error_message": "{} does not match the SHA-256 in its manifest".format(rel)}
     path = os.path.join(directory, manifest["path"])
-    fresh_seed = task["seed"] + FRESH_SEED_OFFSET
+    fresh_seed = task["seed"] + recipes.FRESH_SEED_OFFSET
     recipe, failure = guarded(lambda: recipes.load_recipe(task["fixtures"][cell["fixture"]]))
     if failure:
         return failure
