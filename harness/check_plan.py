@@ -10,8 +10,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from harness import spec as spec_mod
@@ -47,25 +45,11 @@ class EnvVersions:
 
 
 def env_versions(env: spec_mod.EnvSpec) -> EnvVersions:
-    """Keras and TF versions from an environment's ``==`` pins.
-
-    TF before 2.16 brings its own Keras 2 of the same minor version (TF 2.15.1: Keras 2.15).
-    """
-    pins = {}
-    for text in env.packages:
-        req = Requirement(text)
-        version = spec_mod.pinned_version(req)
-        if version:
-            name = canonicalize_name(req.name)
-            pins["tensorflow" if name in spec_mod.TENSORFLOW_NAMES else name] = Version(version)
-    tf = pins.get("tensorflow")
-    backend = env.backend or "tensorflow"
-    if "tf-keras" in pins:
-        return EnvVersions(env.name, pins["tf-keras"], tf, "tf_keras", backend)
-    if "keras" in pins and pins["keras"].major >= 3:
-        return EnvVersions(env.name, pins["keras"], tf, "keras3", backend)
-    keras = Version(f"2.{tf.minor}") if tf is not None and tf.major == 2 else pins.get("keras")
-    return EnvVersions(env.name, keras, tf, "keras2", backend)
+    """Keras and TF versions, and the Keras flavour, from an environment's ``==`` pins
+    (:meth:`~harness.spec.EnvSpec.versions`, :func:`~harness.spec.keras_flavor`)."""
+    versions = env.versions()
+    return EnvVersions(env.name, versions.get("keras"), versions.get("tensorflow"),
+                       spec_mod.keras_flavor(versions) or "keras2", env.backend or "tensorflow")
 
 
 def _version(text: str | None) -> Version | None:

@@ -43,7 +43,8 @@ class Golden:
 
     def versions(self) -> dict[str, Version]:
         """``tensorflow``, ``keras`` and ``python`` (minor) as the frozen environment recorded them (``tf-keras`` too,
-        where its Keras was tf_keras), as ``EnvSpec.versions`` gives them for a live environment."""
+        where its Keras was tf_keras), as ``EnvSpec.versions`` gives them for a live environment; so
+        ``spec.keras_flavor`` of them is the recorded ``keras_flavor``."""
         out = {}
         for name in ("tensorflow", "keras"):
             if self.facts.get(name):

@@ -160,6 +160,20 @@ class ExpectedFailure:
         return (producer["python"] == consumer["python"]) == (self.python == "same")
 
 
+def keras_flavor(versions: dict[str, Version]) -> str | None:
+    """The Keras that an environment's versions (:meth:`EnvSpec.versions`, ``Golden.versions``) say
+    saves and loads there, named as the worker's ``keras_flavor`` fact names it
+    (``harness/worker/compat.py``): ``"tf_keras"`` where tf-keras is among them (validation requires
+    TF_USE_LEGACY_KERAS with it, so tf.keras is tf_keras), ``"keras3"`` for Keras 3 or later,
+    ``"keras2"`` for Keras 2 (standalone or inside TF); None where no Keras version is known."""
+    if "tf-keras" in versions:
+        return "tf_keras"
+    keras = versions.get("keras")
+    if keras is None:
+        return None
+    return "keras3" if keras.major >= 3 else "keras2"
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     """One named, pinned environment of ``matrix.yaml``.
