@@ -30,11 +30,10 @@ from packaging.version import Version
 
 from harness import templates
 from harness.tolerance import ToleranceRules, accepts, names
+from harness.worker.catalog import FORMATS
 from harness.validation import (DECISIVE, SCHEMA_PATH, TENSORFLOW_NAMES, SpecError, check_env, pinned_version,
                                 parse_requirement)
 
-FORMATS = ("h5", "keras", "savedmodel", "tf_saved_model", "export", "weights_h5", "weights.h5", "checkpoint",
-           "json")
 # What a tolerance override may match cells by (keys of matrix.yaml).
 OVERRIDE_CRITERIA = ("fixture", "format", "backend", "device_pair")
 

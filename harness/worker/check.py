@@ -26,11 +26,10 @@ import numpy as np
 import compare
 import formats
 import recipes
+from catalog import FAMILY, KERAS_MODEL
 from outcomes import error_fields, guarded
 from reference import load_reference, save_reference
 
-# Loaders whose outputs have the same structure: a Keras model's, or a serving signature's dict.
-FAMILY = {"load_model": "keras", "load_weights": "keras", "tf.saved_model.load": "signature", "TFSMLayer": "signature"}
 BATCH = 4  # rows, where the batch dimension is None
 LENGTH = 5  # size of any other None dimension (a sequence length, say)
 WORDS = np.array(["red", "green", "blue", "the", "a", "model", "unknown", ""])
@@ -144,7 +143,7 @@ def fresh_weights_control(runtime, cell, loaded, x, expected, seed):
         {"verdict": "mismatch" (as it must be) or "pass" (vacuous), "max_abs", "max_rel"},
         or {"verdict": "not-run", "reason"} when the loaded object is no Keras model to clone.
     """
-    if FAMILY[cell["loader"]] != "keras":
+    if FAMILY[cell["loader"]] != KERAS_MODEL:
         return {"verdict": "not-run", "reason": "{} gives no Keras model to clone".format(cell["loader"])}
     runtime.seed(seed)
     copy, failure = guarded(lambda: runtime.fresh_copy(loaded))

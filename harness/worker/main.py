@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 
+import catalog
 import check
 import compare
 import compat
@@ -187,7 +188,7 @@ def consume_cell(task, runtime, cell):
         return recipes.build(recipe, runtime, fresh_seed)
 
     failure = None
-    if cell["loader"] == "rebuild":  # the negative control: same architecture, fresh weights
+    if cell["loader"] == catalog.CONTROL_LOADER:  # the negative control: same architecture, fresh weights
         loaded, failure = guarded(rebuild)
     else:
         reason = runtime.cannot_read(cell["format"], cell["loader"], manifest["container"])
@@ -216,7 +217,7 @@ def consume_cell(task, runtime, cell):
     result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
     record = {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
               "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"]}
-    if cell["loader"] != "rebuild":
+    if cell["loader"] != catalog.CONTROL_LOADER:
         try:
             record["levels"] = depth.check_levels(runtime, loaded, cell, directory, compile_failure)
         except Exception as exc:  # the outputs verdict stands; say why the deeper levels are missing
