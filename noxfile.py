@@ -9,7 +9,8 @@
     nox -s lock [-- --dry-run]              resolve matrix.yaml's templates into matrix.lock.json
     nox -s report -- --compare PREV/results.json [--fail-on regression]   what changed since the last run
     nox -s trend -- DIR_OR_FILE... [--out reports/trend.html]   verdict counts per night
-    nox -s tests                            the test suite
+    nox -s tests                            the lint session, then the test suite
+    nox -s lint                             ruff over the code (pyproject.toml's [tool.ruff])
     nox -s jobs -- --profile nightly          the CI job matrix (JSON), split to the CI's per-matrix limit
     nox --no-dependencies -s "consume(env='tf2.15')"   one phase alone (a CI job: the producers ran elsewhere)
     nox -s merge -- DIR [DIR ...]             merge separately run jobs' work dirs, then the reports
@@ -277,7 +278,7 @@ def scan(session: nox.Session) -> None:
         status, text = scan_mod.main(session.posargs)
     except BadInput as exc:
         print(f"nox -s scan: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     print(text)
     if status:
         session.error("a target would run code from the file (see the Security table)")
@@ -294,7 +295,14 @@ def lock(session: nox.Session) -> None:
 
 
 @nox.session(python=None)
+def lint(session: nox.Session) -> None:
+    """Check the code with ruff (its rules: pyproject.toml's [tool.ruff]); installs only pyproject's `lint` extra."""
+    session.install(*nox.project.load_toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]["lint"])
+    session.run("ruff", "check", str(ROOT))
+
+
+@nox.session(python=None, requires=["lint"])
 def tests(session: nox.Session) -> None:
-    """Run the test suite (unit tests, then the integration tests with real TensorFlow)."""
+    """Run the test suite (unit tests, then the integration tests with real TensorFlow), after the lint session."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)

@@ -43,7 +43,8 @@ class Golden:
 
     def versions(self) -> dict[str, Version]:
         """``tensorflow``, ``keras`` and ``python`` (minor) as the frozen environment recorded them (``tf-keras`` too,
-        where its Keras was tf_keras), as ``EnvSpec.versions`` gives them for a live environment."""
+        where its Keras was tf_keras), as ``EnvSpec.versions`` gives them for a live environment; so
+        ``spec.keras_flavor`` of them is the recorded ``keras_flavor``."""
         out = {}
         for name in ("tensorflow", "keras"):
             if self.facts.get(name):
@@ -114,7 +115,7 @@ def freeze(env: str, workdir: Path, golden_dir: Path, fixtures: list[str] | None
     # halfway never leaves an old version's irreplaceable golden destroyed.
     target, staging = golden_dir / env, golden_dir / f".{env}.freezing"
     shutil.rmtree(staging, ignore_errors=True)
-    for record, source in zip(saved, sources):
+    for record, source in zip(saved, sources, strict=True):
         shutil.copytree(source, staging / record["fixture"] / record["format"])
     (staging / RECORDS).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
     files = {str(p.relative_to(staging)): {"sha256": _sha256(p), "bytes": p.stat().st_size}

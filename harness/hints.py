@@ -88,9 +88,6 @@ HINTS: tuple[tuple[str, str], ...] = (
     (r"could not be deserialized properly|Error when deserializing class '\w+' using config=\{.*'dtype': \{'module'",
      "A newer Keras 3 wrote config entries (such as dtype policies as objects) that this older Keras 3 cannot "
      "read. Load it with a Keras at least as new as the producer's."),
-    (r"Requested the deserialization of a Lambda layer",
-     "safe_mode refuses to deserialize a Python lambda (Keras 2.13+ .keras, Keras 3). Pass safe_mode=False to "
-     "load_model only for a file you trust, or replace the Lambda with a registered custom layer."),
     (r"bad marshal data",
      "An HDF5 Lambda layer stores Python bytecode, which another Python version cannot read. Load it with the "
      "producer's Python version, or replace the Lambda with a registered custom layer."),
@@ -100,15 +97,9 @@ HINTS: tuple[tuple[str, str], ...] = (
     (r"lacks the (TF-)?Keras metadata file",
      "tf.saved_model.save writes no Keras metadata, so load_model cannot rebuild a Keras model from it. Load it "
      "with tf.saved_model.load and call its signature (or keras.layers.TFSMLayer in Keras 3)."),
-    (r"has no predict\(\)",
-     "The loader gave back a plain TensorFlow object, not a Keras model (Keras 2's load_model revives a SavedModel "
-     "it cannot map to Keras classes as _UserObject). Use tf.saved_model.load and call its serving signature."),
     (r"object has no attribute 'add_slot'",
      "The SavedModel carries optimizer slots saved by TF 2.10 or older, which newer TF cannot restore. Re-save it "
      "without the optimizer (model.save(..., include_optimizer=False)) or with a newer TF."),
-    (r"Could not locate class 'Functional'",
-     "A Keras 2 JSON config names classes that Keras 3 registers differently; model_from_json cannot rebuild it. "
-     "Rebuild the architecture from code in Keras 3 and load the weights."),
     (r"not bound to checkpointed values",
      "tf.train.Checkpoint matches variables by the object graph's attribute names, which differ between Keras 2 "
      "and Keras 3 models. Move the weights through .weights.h5 or .h5 instead."),

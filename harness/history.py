@@ -58,6 +58,7 @@ ENV_FIELDS = {"facts": dict, "packages": list}
 CELL_FIELDS = {"reason": str, "error_type": str, "error_message": str, "original_verdict": str,
                "margin": NUMBER, "max_abs": NUMBER, "levels": dict}
 LEVEL_FIELDS = {"verdict": str, "reason": str, "max_abs": NUMBER}
+# The facts the worker records about its environment, in the order the reports show and compare them.
 FACT_ORDER = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
 
 

@@ -16,21 +16,10 @@ from packaging.version import InvalidVersion, Version
 
 from harness.spec import MatrixSpec, SpecError
 from harness.tolerance import Tolerance
+# Which loaders read which format (each loader is its own column in the report); the negative
+# control's pseudo format and loader.
+from harness.worker.catalog import CONTROL_FORMAT, CONTROL_LOADER, LOADERS
 
-# Which loaders read which format (each loader is its own column in the report).
-LOADERS = {
-    "h5": ("load_model",),
-    "keras": ("load_model",),
-    "savedmodel": ("load_model", "TFSMLayer", "tf.saved_model.load"),
-    "tf_saved_model": ("tf.saved_model.load", "TFSMLayer", "load_model"),
-    "export": ("tf.saved_model.load", "TFSMLayer"),
-    "weights_h5": ("load_weights",),
-    "weights.h5": ("load_weights",),
-    "checkpoint": ("Checkpoint.read",),
-    "json": ("model_from_json",),
-}
-# The negative control's pseudo format and loader: same architecture, fresh weights.
-CONTROL_FORMAT, CONTROL_LOADER = "negative-control", "rebuild"
 METADATA_KEYS = ("TAGS", "TOLERANCE", "MIN_KERAS", "MAX_KERAS", "BACKENDS")
 BACKEND_NAMES = ("tensorflow", "jax", "torch")
 

@@ -360,7 +360,8 @@ def freeze_golden(args: list[str], log=print) -> None:
     options = parser.parse_args(args)
     spec = spec_mod.load(matrix_path())
     if options.env not in spec.envs:
-        raise spec_mod.SpecError(f"golden: no environment named {options.env!r} (defined: {', '.join(sorted(spec.envs))})")
+        raise spec_mod.SpecError(f"golden: no environment named {options.env!r} "
+                                 f"(defined: {', '.join(sorted(spec.envs))})")
     frozen = golden.freeze(options.env, options.workdir.resolve(), spec.path.parent / spec.fixtures_dir / "golden",
                            options.fixtures)
     size = sum(p.stat().st_size for p in frozen.path.rglob("*") if p.is_file())

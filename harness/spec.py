@@ -8,7 +8,8 @@ tolerance overrides that match everything or set nothing, expected failures
 with bad requirements or dates, docker keys on a venv environment). Any problem raises :class:`SpecError` with one
 message naming the key path. (Fixture names are checked against the fixture
 files when a run is selected: ``harness.plan.select``; templates, version ranges,
-are expanded from their lock file by ``harness.templates``.)
+are expanded from their lock file by ``harness.templates``; the checks both share, of requirements
+and of one environment, are ``harness.validation``'s.)
 """
 from __future__ import annotations
 
@@ -23,18 +24,16 @@ from pathlib import Path
 
 import jsonschema
 import yaml
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
+from harness import templates
 from harness.tolerance import ToleranceRules, accepts, names
+from harness.worker.catalog import FORMATS
+from harness.validation import (DECISIVE, SCHEMA_PATH, TENSORFLOW_NAMES, SpecError, check_env, pinned_version,
+                                parse_requirement)
 
-SCHEMA_PATH = Path(__file__).with_name("matrix.schema.json")
-FORMATS = ("h5", "keras", "savedmodel", "tf_saved_model", "export", "weights_h5", "weights.h5", "checkpoint",
-           "json")
-TENSORFLOW_NAMES = frozenset({"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel"})
-# Packages whose version decides a verdict: each must be pinned with "==".
-DECISIVE = TENSORFLOW_NAMES | {"keras", "tf-keras", "jax", "jaxlib", "torch"}
 # What a tolerance override may match cells by (keys of matrix.yaml).
 OVERRIDE_CRITERIA = ("fixture", "format", "backend", "device_pair")
 
@@ -71,10 +70,6 @@ _Loader.yaml_implicit_resolvers = {
 # Read them as numbers, as YAML 1.2 and every editor do, so `atol: 1e-3` means 0.001.
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float",
                               re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
-
-
-class SpecError(ValueError):
-    """``matrix.yaml`` is invalid; the message names the file, the key path and the fix."""
 
 
 def satisfies(versions: dict[str, Version], requirement: str) -> bool:
@@ -162,6 +157,20 @@ class ExpectedFailure:
         if "python" not in producer or "python" not in consumer:
             return False
         return (producer["python"] == consumer["python"]) == (self.python == "same")
+
+
+def keras_flavor(versions: dict[str, Version]) -> str | None:
+    """The Keras that an environment's versions (:meth:`EnvSpec.versions`, ``Golden.versions``) say
+    saves and loads there, named as the worker's ``keras_flavor`` fact names it
+    (``harness/worker/compat.py``): ``"tf_keras"`` where tf-keras is among them (validation requires
+    TF_USE_LEGACY_KERAS with it, so tf.keras is tf_keras), ``"keras3"`` for Keras 3 or later,
+    ``"keras2"`` for Keras 2 (standalone or inside TF); None where no Keras version is known."""
+    if "tf-keras" in versions:
+        return "tf_keras"
+    keras = versions.get("keras")
+    if keras is None:
+        return None
+    return "keras3" if keras.major >= 3 else "keras2"
 
 
 @dataclass(frozen=True)
@@ -267,18 +276,6 @@ class MatrixSpec:
     seed: int = 1234
 
 
-def pinned_version(req: Requirement) -> str | None:
-    """The version of an exact ``==`` pin (no wildcard), else None."""
-    specs = list(req.specifier)
-    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
-        try:  # "===" takes any string ("===2.15.1foo"), which is no version to compare
-            Version(specs[0].version)
-        except InvalidVersion:
-            return None
-        return specs[0].version
-    return None
-
-
 def _path(parts) -> str:
     out = ""
     for part in parts:
@@ -312,7 +309,7 @@ def _check_semantics(raw: dict) -> None:
                                 f"(defined: {', '.join(sorted(envs))})")
     for i, extra in enumerate(raw.get("extra_pins", [])):
         for key, text in [("when", extra["when"])] + [(f"pins[{j}]", p) for j, p in enumerate(extra["pins"])]:
-            _requirement(f"extra_pins[{i}].{key}", text)
+            parse_requirement(f"extra_pins[{i}].{key}", text)
     for name, env in envs.items():
         check_env(f"envs.{name}", env)
     _check_finite(raw)
@@ -320,37 +317,6 @@ def _check_semantics(raw: dict) -> None:
         _check_override(f"tolerance.overrides[{i}]", override)
     for i, entry in enumerate(raw.get("expected_failures", [])):
         _check_expected_failure(f"expected_failures[{i}]", entry)
-
-
-def check_env(where: str, env: dict) -> None:
-    """Check one environment's mapping beyond the schema (pins, Keras, runner, backend); raises
-    SpecError naming ``where``, its key path (``envs.NAME``, or a template's for a locked one)."""
-    names = {}
-    for i, text in enumerate(env["packages"]):
-        at = f"{where}.packages[{i}]"
-        req = _requirement(at, text)
-        cname = canonicalize_name(req.name)
-        # A package pinned twice, or two TensorFlow distributions, cannot both be installed, and
-        # versions() would silently pick one of them to match expected_failures with.
-        clash = cname if cname in names else \
-            next((n for n in names if cname in TENSORFLOW_NAMES and n in TENSORFLOW_NAMES), None)
-        if clash:
-            first = next(j for j, t in enumerate(env["packages"])
-                         if canonicalize_name(Requirement(t).name) == clash)
-            what = f"pins {req.name} again" if clash == cname else "is a second TensorFlow distribution"
-            raise SpecError(f"{at}: {text!r} {what} (packages[{first}] is {env['packages'][first]!r}); "
-                            "keep one")
-        names[cname] = req
-        if cname in DECISIVE and req.marker is not None:
-            raise SpecError(f"{at}: {text!r}: {req.name} decides the verdicts, so it may not depend on an "
-                            "environment marker (where the marker is false it is not installed at all); "
-                            "remove the marker")
-        if cname in DECISIVE and pinned_version(req) is None:
-            raise SpecError(f"{at}: {text!r} must pin an exact version with '==' "
-                            f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
-    _check_keras_pins(where, env, names)
-    _check_runner(where, env, names)
-    _check_backend(where, env, names)
 
 
 def _check_finite(raw: dict) -> None:
@@ -377,7 +343,7 @@ def _check_override(where: str, override: dict) -> None:
 def _check_expected_failure(where: str, entry: dict) -> None:
     for key in ("producer", "consumer"):
         text = entry[key]
-        req = _requirement(f"{where}.{key}", text)
+        req = parse_requirement(f"{where}.{key}", text)
         if req.extras or req.marker or req.url:
             raise SpecError(f"{where}.{key}: {text!r} may hold only a package name and version specifiers, "
                             "like \"keras>=3\"")
@@ -401,60 +367,6 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {text}" if mark else text
 
 
-def _requirement(where: str, text: str) -> Requirement:
-    try:
-        return Requirement(text)
-    except InvalidRequirement as exc:
-        # packaging's message draws a caret under the text on further lines: keep its first line.
-        why = str(exc).splitlines()[0] if str(exc) else "unparsable"
-        single_equals = re.search(r"(?<![=<>!~])=(?!=)", text)  # "tensorflow-cpu=2.15"
-        hint = "; pin with '==' (name==X.Y.Z)" if single_equals else ""
-        raise SpecError(f"{where}: {text!r} is not a valid requirement ({why}){hint}") from None
-
-
-def _check_keras_pins(where: str, env: dict, names: dict) -> None:
-    tf = next((names[n] for n in TENSORFLOW_NAMES if n in names), None)
-    legacy = env.get("env", {}).get("TF_USE_LEGACY_KERAS", "") in ("1", "true", "True")
-    if "tf-keras" in names and not legacy:
-        raise SpecError(f"{where}.env: tf-keras is pinned but TF_USE_LEGACY_KERAS is not \"1\", "
-                        "so tf.keras would still be Keras 3; add env: {TF_USE_LEGACY_KERAS: \"1\"}")
-    if legacy and "tf-keras" not in names:
-        raise SpecError(f"{where}.packages: TF_USE_LEGACY_KERAS is set but tf-keras is not pinned")
-    if tf is not None and Version(pinned_version(tf)) >= Version("2.16"):
-        if not {"keras", "tf-keras"} & set(names):
-            raise SpecError(f"{where}.packages: {tf} installs the newest Keras 3 unless Keras is "
-                            "pinned; add keras==3.X.Y (or tf-keras with TF_USE_LEGACY_KERAS)")
-
-
-def _check_backend(where: str, env: dict, names: dict) -> None:
-    """A venv without TensorFlow runs Keras 3 on JAX or PyTorch, which must be named and pinned."""
-    backend = env.get("backend", "tensorflow")
-    if env.get("runner", "venv") != "venv" or TENSORFLOW_NAMES & set(names):
-        return
-    if backend == "tensorflow":
-        raise SpecError(f"{where}.backend: no TensorFlow is pinned, so Keras has no backend to run on; pin "
-                        "tensorflow-cpu==X.Y.Z, or set backend: jax or torch (and pin jax or torch)")
-    if backend not in names:
-        raise SpecError(f"{where}.packages: backend: {backend} but {backend} is not pinned; add {backend}==X.Y.Z")
-
-
-def _check_runner(where: str, env: dict, names: dict) -> None:
-    """What only a docker environment may say, and what it must."""
-    if env.get("runner") != "docker":
-        for key, why in (("image", "only a docker environment (runner: docker) runs in an image"),
-                         ("device", "a GPU environment runs in a container (runner: docker), which asks the "
-                                    "Docker engine for the GPUs")):
-            if env.get(key, "cpu") != "cpu":
-                raise SpecError(f"{where}.{key}: {why}")
-        return
-    if "python" in env:
-        raise SpecError(f"{where}.python: a docker environment runs its image's Python (the report records "
-                        "which); remove python")
-    if "image" not in env and not TENSORFLOW_NAMES & set(names):
-        raise SpecError(f"{where}.packages: a docker environment without image needs a TensorFlow pin "
-                        "(tensorflow-cpu==X.Y.Z): its version names the image, tensorflow/tensorflow:X.Y.Z")
-
-
 def load(path: str | os.PathLike, lock: dict | None = None) -> MatrixSpec:
     """Read, validate and return ``matrix.yaml``, with the environments its templates are locked
     to (``harness.templates``: ``lock``, else the lock file next to it) added as ordinary ones.
@@ -466,7 +378,6 @@ def load(path: str | os.PathLike, lock: dict | None = None) -> MatrixSpec:
     raw = read(path)
     try:
         if raw.get("templates"):
-            from harness import templates  # it builds on this module's checks
             raw = templates.expand(raw, path, lock)
         _check_semantics(raw)
     except SpecError as exc:

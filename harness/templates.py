@@ -24,15 +24,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from harness import spec
+from harness.validation import DECISIVE, SCHEMA_PATH, SpecError, check_env, parse_requirement, pinned_version
 
 # The keys that decide what a template resolves to; the others (description, env, backend) are
 # filled in when the lock is expanded, so changing them needs no new lock.
 RESOLUTION_KEYS = ("name", "packages", "every", "newest", "python", "include_prereleases", "include_yanked")
 ENV_KEYS = ("description", "env", "backend")
-PLACEHOLDERS = ("{minor}", "{release}")
 LOCK_FORMAT = 1
-_SCHEMA = json.loads(spec.SCHEMA_PATH.read_text())
+_SCHEMA = json.loads(SCHEMA_PATH.read_text())
 ENV_NAME = re.compile(_SCHEMA["properties"]["envs"]["propertyNames"]["pattern"])
 PYTHON = re.compile(_SCHEMA["$defs"]["env"]["properties"]["python"]["pattern"])
 
@@ -68,7 +67,7 @@ class Template:
         """Where in ``packages`` the decisive requirements with a range are; the first is the axis."""
         reqs = [Requirement(text) for text in self.packages]
         return [i for i, r in enumerate(reqs)
-                if canonicalize_name(r.name) in spec.DECISIVE and spec.pinned_version(r) is None]
+                if canonicalize_name(r.name) in DECISIVE and pinned_version(r) is None]
 
     def env_name(self, release: str) -> str:
         """The name of the environment locked to axis release ``release`` (``"2.15.1"``)."""
@@ -91,7 +90,7 @@ def parse(raw: dict) -> dict[str, Template]:
     """The templates of a schema-checked matrix.yaml (``spec.read``), checked further.
 
     Raises:
-        spec.SpecError: a template named like an environment, an invalid requirement, a decisive
+        SpecError: a template named like an environment, an invalid requirement, a decisive
             package with a marker or a URL, no decisive package with a range, or a name pattern
             that cannot tell releases apart (``every: patch`` needs ``{release}``).
     """
@@ -99,12 +98,12 @@ def parse(raw: dict) -> dict[str, Template]:
     for key, tpl in (raw.get("templates") or {}).items():
         where = f"templates.{key}"
         if key in raw["envs"]:
-            raise spec.SpecError(f"{where}: an environment has the same name (envs.{key}); profiles name "
+            raise SpecError(f"{where}: an environment has the same name (envs.{key}); profiles name "
                                  "either, so rename one")
         for i, text in enumerate(tpl["packages"]):
-            req = spec._requirement(f"{where}.packages[{i}]", text)
-            if canonicalize_name(req.name) in spec.DECISIVE and (req.marker or req.url):
-                raise spec.SpecError(f"{where}.packages[{i}]: {text!r}: {req.name} decides the verdicts, so it "
+            req = parse_requirement(f"{where}.packages[{i}]", text)
+            if canonicalize_name(req.name) in DECISIVE and (req.marker or req.url):
+                raise SpecError(f"{where}.packages[{i}]: {text!r}: {req.name} decides the verdicts, so it "
                                      "takes a version or a range only (no marker, no URL)")
         digest = json.dumps({k: tpl.get(k) for k in RESOLUTION_KEYS}, sort_keys=True)
         python = tpl.get("python")
@@ -115,11 +114,11 @@ def parse(raw: dict) -> dict[str, Template]:
             include_prereleases=tpl.get("include_prereleases", False),
             include_yanked=tpl.get("include_yanked", False), extra={k: tpl[k] for k in ENV_KEYS if k in tpl})
         if not template.ranged():
-            raise spec.SpecError(f"{where}.packages: no decisive package ({', '.join(sorted(spec.DECISIVE))}) has "
+            raise SpecError(f"{where}.packages: no decisive package ({', '.join(sorted(DECISIVE))}) has "
                                  "a range, so there is nothing to resolve; give one a range (tensorflow-cpu>=2.12), "
                                  "or move a fully pinned environment to envs")
         if template.every == "patch" and "{release}" not in template.name:
-            raise spec.SpecError(f"{where}.name: {template.name!r} gives every release of a minor the same name; "
+            raise SpecError(f"{where}.name: {template.name!r} gives every release of a minor the same name; "
                                  "with every: patch use {release}")
         out[key] = template
     return out
@@ -145,9 +144,9 @@ def _locked_problem(template: Template, locked) -> str | None:
     if len(locked["packages"]) != len(template.packages):
         return f"{what} has {len(locked['packages'])} packages; the template has {len(template.packages)}"
     axis = template.ranged()[0]
-    for i, (text, pin) in enumerate(zip(template.packages, locked["packages"])):
+    for i, (text, pin) in enumerate(zip(template.packages, locked["packages"], strict=True)):
         req = Requirement(text)
-        if canonicalize_name(req.name) not in spec.DECISIVE:
+        if canonicalize_name(req.name) not in DECISIVE:
             if pin != text:
                 return f"{what} has {pin!r} where the template has {text!r}"
             continue
@@ -155,7 +154,7 @@ def _locked_problem(template: Template, locked) -> str | None:
             pinned = Requirement(pin)
         except InvalidRequirement:
             pinned = None
-        version = pinned and spec.pinned_version(pinned)
+        version = pinned and pinned_version(pinned)
         if version is None or canonicalize_name(pinned.name) != canonicalize_name(req.name) \
                 or not req.specifier.contains(version, prereleases=True) or (i == axis and Version(version) != release):
             within = f"release {release}" if i == axis else "a release"
@@ -172,19 +171,19 @@ def read_lock(matrix: Path) -> dict:
     """The lock file of ``matrix`` as written by ``nox -s lock`` (see :mod:`harness.lock`).
 
     Raises:
-        spec.SpecError: no lock file, or not one ``nox -s lock`` wrote; the message says to run it.
+        SpecError: no lock file, or not one ``nox -s lock`` wrote; the message says to run it.
     """
     path = lock_path(matrix)
     try:
         lock = json.loads(path.read_text())
     except FileNotFoundError:
-        raise spec.SpecError(f"templates: no lock file {path.name} next to {matrix.name}; run `nox -s lock` to "
+        raise SpecError(f"templates: no lock file {path.name} next to {matrix.name}; run `nox -s lock` to "
                              "resolve the templates' version ranges into it") from None
     except (OSError, ValueError) as exc:
-        raise spec.SpecError(f"templates: {path.name} cannot be read ({exc}); run `nox -s lock` to write it "
+        raise SpecError(f"templates: {path.name} cannot be read ({exc}); run `nox -s lock` to write it "
                              "again") from None
     if not isinstance(lock, dict) or lock.get("format") != LOCK_FORMAT or not isinstance(lock.get("templates"), dict):
-        raise spec.SpecError(f"templates: {path.name} is not a lock file of format {LOCK_FORMAT} written by "
+        raise SpecError(f"templates: {path.name} is not a lock file of format {LOCK_FORMAT} written by "
                              "`nox -s lock`; run `nox -s lock` to write it again")
     return lock
 
@@ -195,9 +194,9 @@ def expand(raw: dict, matrix: Path, lock: dict | None = None) -> dict:
     profile's ``envs`` replaced by them. ``lock`` defaults to :func:`read_lock` of ``matrix``.
 
     Raises:
-        spec.SpecError: a template invalid (:func:`parse`), missing from the lock or changed since
+        SpecError: a template invalid (:func:`parse`), missing from the lock or changed since
             it was resolved, or a locked environment named like another, or invalid as an
-            environment (``spec.check_env``); each says what to do.
+            environment (``check_env``); each says what to do.
     """
     templates = parse(raw)
     lock = read_lock(matrix) if lock is None else lock
@@ -206,29 +205,29 @@ def expand(raw: dict, matrix: Path, lock: dict | None = None) -> dict:
     for key, template in templates.items():
         entry = lock["templates"].get(key)
         if entry is None:
-            raise spec.SpecError(f"{template.where}: not in {name} (resolved {when}); run `nox -s lock`")
+            raise SpecError(f"{template.where}: not in {name} (resolved {when}); run `nox -s lock`")
         if not isinstance(entry, dict) or not isinstance(entry.get("envs"), list) or not entry["envs"]:
-            raise spec.SpecError(f"{template.where}: {name} holds no list of its environments; the file was "
+            raise SpecError(f"{template.where}: {name} holds no list of its environments; the file was "
                                  "edited or is damaged: run `nox -s lock` to write it again")
         if entry.get("hash") != template.hash:
-            raise spec.SpecError(f"{template.where} changed since {name} was resolved ({when}); run `nox -s lock` "
+            raise SpecError(f"{template.where} changed since {name} was resolved ({when}); run `nox -s lock` "
                                  "to resolve it again")
         expanded[key] = []
         for i, locked in enumerate(entry["envs"]):
             problem = _locked_problem(template, locked)
             if problem:
-                raise spec.SpecError(f"{template.where}: {name}'s envs[{i}] {problem}; the file was edited or is "
+                raise SpecError(f"{template.where}: {name}'s envs[{i}] {problem}; the file was edited or is "
                                      "damaged: run `nox -s lock` to write it again")
             env_name = locked["name"]
             if env_name in envs:
                 other = f"locked by templates.{owner[env_name]}" if env_name in owner else "defined in envs"
-                raise spec.SpecError(f"{template.where}: its environment {env_name!r} is also {other}; change "
+                raise SpecError(f"{template.where}: its environment {env_name!r} is also {other}; change "
                                      "the template's name pattern")
             if not ENV_NAME.match(env_name):
-                raise spec.SpecError(f"{template.where}.name: gives {env_name!r}, which is not a name of letters, "
+                raise SpecError(f"{template.where}.name: gives {env_name!r}, which is not a name of letters, "
                                      "digits, '.', '_', '+' or '-'")
             env = template.env(locked)
-            spec.check_env(f"{template.where} (locked as {env_name})", env)
+            check_env(f"{template.where} (locked as {env_name})", env)
             envs[env_name], owner[env_name] = env, key
             expanded[key].append(env_name)
     profiles = {pname: dict(profile, envs=[e for item in profile["envs"] for e in expanded.get(item, [item])])

@@ -1,6 +1,6 @@
 """The report of ``nox -s check``: one row per (environment, loader), failures with hints, exit status.
 
-Built from the plan (``harness.check.CheckPlan``) and the records its ``check_in``
+Built from the plan (``harness.check_plan.CheckPlan``) and the records its ``check_in``
 sessions wrote; rendered as Markdown for people or JSON for machines (the same data).
 """
 from __future__ import annotations
@@ -8,17 +8,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from harness.check_plan import CheckPlan
 from harness.hints import blocked_by_safe_mode, hint_for, normalize
 from harness.report import security as security_report
 from harness.report.model import read_json
 from harness.results import Cell, read_records
-
-if TYPE_CHECKING:
-    from harness.check import CheckPlan
 
 PASS, FAIL, BAD_INPUT = 0, 1, 2
 SAFE_MODE_LEGEND = {

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import jinja2
 
-from harness.report.markdown import (DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, FACT_COLUMNS, HISTORY_KINDS,
+from harness.history import FACT_ORDER
+from harness.plan import CONTROL_FORMAT, CONTROL_LOADER
+from harness.report.markdown import (DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, HISTORY_KINDS,
                                      HISTORY_RULES, WORKER_HEADERS, device_pair_rows, difference_rows,
                                      history_summary, runner, summarize, summarize_controls, worker_rows)
 from harness.report.model import ReportData, change_groups, signatures, where
@@ -39,7 +41,7 @@ def render(data: ReportData) -> str:
     envs = data.selection.envs
     tables = []
     for fmt, loader, summary in [(f, ld, summarize) for f, ld in data.columns] + \
-            [("negative-control", "rebuild", summarize_controls)]:
+            [(CONTROL_FORMAT, CONTROL_LOADER, summarize_controls)]:
         rows = []
         for p in data.selection.producers:
             row = []
@@ -51,7 +53,7 @@ def render(data: ReportData) -> str:
         tables.append({"format": fmt, "loader": loader, "rows": rows})
     return _ENV.get_template("matrix.html.j2").render(
         data=data, envs=envs, tables=tables, counts=data.counts(), groups=data.failure_groups(),
-        vacuous=where(data.vacuous_controls), where=where, fact_columns=FACT_COLUMNS,
+        vacuous=where(data.vacuous_controls), where=where, fact_columns=FACT_ORDER,
         problems=data.problems(), signatures=signatures, closest=data.closest_passes(), runner=runner,
         device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS, history=_history(data),
         worker_rows=worker_rows(data), worker_headers=WORKER_HEADERS)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from harness.plan import CONTROL_FORMAT
 from harness.report.model import ReportData
 
 
@@ -22,7 +23,7 @@ def render(data: ReportData) -> bytes:
         case = ET.SubElement(suites[key], "testcase", classname=f"{cell.format}.{cell.loader}",
                              name=f"{cell.producer} -> {cell.consumer} [{cell.fixture}]",
                              time=str(cell.seconds or 0))
-        control = cell.format == "negative-control"
+        control = cell.format == CONTROL_FORMAT
         failed = cell.verdict == "pass" if control else cell.verdict in ("mismatch", "load-error")
         entry = entries.get(cell.expected_failure)
         if failed:

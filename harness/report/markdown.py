@@ -6,13 +6,13 @@ from collections import defaultdict
 from tabulate import tabulate
 
 from harness.hints import normalize
-from harness.history import Comparison, when
+from harness.history import FACT_ORDER, Comparison, when
+from harness.plan import CONTROL_FORMAT, CONTROL_LOADER
 from harness.report.model import ReportData, change_groups, signatures, where
 from harness.results import LEVELS, Cell, counts
 
 MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
-FACT_COLUMNS = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
 
 
 def summarize(cells: list[Cell]) -> str:
@@ -89,7 +89,7 @@ def render(data: ReportData) -> str:
         out += [f"## `{fmt}` loaded with `{loader}`{level}", "", _table(data, fmt, loader), ""]
     out += _depth(data)
     out += _device_pairs(data)
-    out += ["## Negative control (fresh weights must mismatch)", "", _table(data, "negative-control", "rebuild",
+    out += ["## Negative control (fresh weights must mismatch)", "", _table(data, CONTROL_FORMAT, CONTROL_LOADER,
                                                                          summarize_controls), ""]
     groups = data.failure_groups()
     out += ["## Failures by error signature", ""]
@@ -108,9 +108,9 @@ def render(data: ReportData) -> str:
             out += [f"## {verdict.capitalize()} ({sum(map(len, groups.values()))} cells)", ""]
             out += [f"- {reason} ({len(cells)} cells)" for reason, cells in groups.items()] + [""]
     out += ["## Environments", ""]
-    rows = [[name, runner(env)] + [env["facts"].get(k, "?") for k in FACT_COLUMNS] + [" ".join(env["packages"])]
+    rows = [[name, runner(env)] + [env["facts"].get(k, "?") for k in FACT_ORDER] + [" ".join(env["packages"])]
             for name, env in data.environments.items()]
-    out += [tabulate(rows, headers=["env", "runner", *FACT_COLUMNS, "requirements"], tablefmt="github"), ""]
+    out += [tabulate(rows, headers=["env", "runner", *FACT_ORDER, "requirements"], tablefmt="github"), ""]
     out += ["## Workers", "", "One worker process per environment and phase (plus one per crash or timeout); "
             "cells whose inputs did not change since they last ran are reused, not run (`--fresh` runs them).", "",
             tabulate(worker_rows(data), headers=WORKER_HEADERS, tablefmt="github"), ""]

@@ -272,7 +272,8 @@ def phase_stats(workdir: Path, phase: str, env: str) -> dict:
     ran = [r for r in records if not r.get("reused") and r.get("scope") != "env"]
     stats = read_json(workdir / "results" / f"{phase}-{env}.stats.json")
     peaks = [r["worker_peak_rss_bytes"] for r in ran if isinstance(r.get("worker_peak_rss_bytes"), int)]
-    return {"cells_run": len(ran), "cells_reused": len(records) - len(ran) - sum(r.get("scope") == "env" for r in records),
+    env_records = sum(r.get("scope") == "env" for r in records)
+    return {"cells_run": len(ran), "cells_reused": len(records) - len(ran) - env_records,
             "workers_started": stats.get("workers_started", 0), "seconds": stats.get("seconds", 0),
             "peak_rss_bytes": max(peaks) if peaks else None}
 

@@ -4,15 +4,20 @@ Per target environment: would loading the checked file there run code from it or
 (:mod:`harness.security.advisories`), from the versions the environment measured (its facts) or,
 where it recorded none, its pins in matrix.yaml; a target whose real load safe_mode refused is
 ``blocked by safe_mode`` as measured, and with ``--unsafe`` (safe_mode off) code in the file runs.
+
+Every function takes the check's ``harness.report.check.CheckResult`` (not imported here: that module
+imports this one to render its sections).
 """
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
+from harness import releases
+from harness import spec as spec_mod
+from harness.check_plan import env_versions
 from harness.modelfile import BadInput
 from harness.security.advisories import (
     BLOCKED,
@@ -25,9 +30,6 @@ from harness.security.advisories import (
 from harness.security.findings import scan_file
 from harness.security.scan import advisory_lines, security_table
 
-if TYPE_CHECKING:
-    from harness.report.check import CheckResult
-
 
 def _version(text) -> Version | None:
     try:
@@ -36,18 +38,15 @@ def _version(text) -> Version | None:
         return None
 
 
-def _target(result: CheckResult, env: str) -> Target:
+def _target(result, env: str) -> Target:
     facts = result.environments.get(env) or {}
     if facts.get("keras_flavor") and _version(facts.get("keras")):
         return Target(env, facts["keras_flavor"], _version(facts["keras"]), _version(facts.get("tensorflow")))
-    from harness import releases
-    from harness import spec as spec_mod
-    from harness.check import env_versions  # harness.check imports this module's caller
     pins = env_versions(releases.with_cached(spec_mod.load(result.plan.matrix)).envs[env])
     return Target(env, pins.flavor, pins.keras, pins.tensorflow)
 
 
-def attach(result: CheckResult) -> None:
+def attach(result) -> None:
     """Set ``result.security`` ({"findings": [...], "verdicts": [Verdict]} or {"error": text}) and,
     with ``--fail-on unsafe``, fail the check when a target would run code from the file."""
     try:
@@ -74,7 +73,7 @@ def attach(result: CheckResult) -> None:
                           f"(--fail-on unsafe); " + result.message)
 
 
-def markdown(result: CheckResult) -> list[str]:
+def markdown(result) -> list[str]:
     """The Security section's lines (empty when none was computed)."""
     security = getattr(result, "security", None)
     if not security:
@@ -90,7 +89,7 @@ def markdown(result: CheckResult) -> list[str]:
     return out + (["Advisories:", ""] + lines + [""] if lines else [])
 
 
-def to_json(result: CheckResult) -> dict | None:
+def to_json(result) -> dict | None:
     security = getattr(result, "security", None)
     if not security:
         return None

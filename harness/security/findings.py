@@ -12,6 +12,7 @@
   into memory only up to :data:`MAX_MEMBER_BYTES`).
 - SavedModel folder: :mod:`.savedmodel`.
 """
+
 from __future__ import annotations
 
 import io
@@ -50,8 +51,10 @@ def scan_file(path: Path) -> ScannedFile:
         return _hdf5_file(path)
     if head.startswith(ZIP_MAGIC):
         return _zip_file(path)
-    raise BadInput(f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
-                   f"(first bytes {head[:8]!r}), nor a SavedModel folder")
+    raise BadInput(
+        f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
+        f"(first bytes {head[:8]!r}), nor a SavedModel folder"
+    )
 
 
 def _hdf5_file(path: Path) -> ScannedFile:
@@ -88,8 +91,14 @@ def hdf5_findings(handle, where: str, file_size: int) -> list[Finding]:
             except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
                 found.append(Finding("not_scanned", "info", f"{where}:{path}", f"unreadable ({exc}); not scanned"))
             if len(seen) > MAX_HDF5_OBJECTS:
-                return found + [Finding("not_scanned", "resource", where, f"more than {MAX_HDF5_OBJECTS} "
-                                        "HDF5 objects; the rest was not scanned")]
+                return found + [
+                    Finding(
+                        "not_scanned",
+                        "resource",
+                        where,
+                        f"more than {MAX_HDF5_OBJECTS} HDF5 objects; the rest was not scanned",
+                    )
+                ]
     return found
 
 
@@ -97,7 +106,9 @@ def _item(group, name: str, path: str, where: str, file_size: int, stack: list, 
     """Findings of one link of ``group``; a subgroup goes on ``stack`` (never followed twice)."""
     link = group.get(name, getlink=True)
     if isinstance(link, h5py.ExternalLink):
-        return [Finding("hdf5_external_link", "path", f"{where}:{path}", f"external link to {link.filename}:{link.path}")]
+        return [
+            Finding("hdf5_external_link", "path", f"{where}:{path}", f"external link to {link.filename}:{link.path}")
+        ]
     if isinstance(link, h5py.SoftLink):
         return []
     item = group.get(name)
@@ -116,24 +127,42 @@ def _dataset(dataset, where: str, file_size: int) -> list[Finding]:
     plist = dataset.id.get_create_plist()
     for index in range(plist.get_external_count()):
         name = plist.get_external(index)[0]
-        found.append(Finding("hdf5_external_dataset", "path", where,
-                             f"data stored in the external file {name.decode('utf-8', 'replace')}"))
+        found.append(
+            Finding(
+                "hdf5_external_dataset",
+                "path",
+                where,
+                f"data stored in the external file {name.decode('utf-8', 'replace')}",
+            )
+        )
     if plist.get_layout() == h5py.h5d.VIRTUAL:
         sources = sorted({source.file_name for source in dataset.virtual_sources()})
-        found.append(Finding("hdf5_virtual_dataset", "path", where,
-                             f"virtual dataset mapping the files {', '.join(sources)}"))
+        found.append(
+            Finding("hdf5_virtual_dataset", "path", where, f"virtual dataset mapping the files {', '.join(sources)}")
+        )
     declared = math.prod(dataset.shape or ()) * dataset.dtype.itemsize
     if declared > max(OVERSIZED_MIN, OVERSIZED_FACTOR * file_size):
-        found.append(Finding("oversized_dataset", "resource", where,
-                             f"declares {declared / GIB:.1f} GiB (shape {dataset.shape}, {dataset.dtype}) "
-                             f"in {file_size} bytes; a load allocates it"))
+        found.append(
+            Finding(
+                "oversized_dataset",
+                "resource",
+                where,
+                f"declares {declared / GIB:.1f} GiB (shape {dataset.shape}, {dataset.dtype}) "
+                f"in {file_size} bytes; a load allocates it",
+            )
+        )
     return found
 
 
 def _unsafe_name(name: str) -> bool:
     posix, windows = PurePosixPath(name), PureWindowsPath(name)
-    return posix.is_absolute() or windows.is_absolute() or bool(windows.drive) or ".." in posix.parts \
+    return (
+        posix.is_absolute()
+        or windows.is_absolute()
+        or bool(windows.drive)
+        or ".." in posix.parts
         or ".." in windows.parts
+    )
 
 
 def _zip_file(path: Path) -> ScannedFile:
@@ -144,12 +173,23 @@ def _zip_file(path: Path) -> ScannedFile:
             infos = archive.infolist()
             for info in infos:
                 if _unsafe_name(info.filename):
-                    found.append(Finding("zip_path_traversal", "path", info.filename,
-                                         "member name is absolute or holds '..': extracting it writes outside "
-                                         "the target folder"))
+                    found.append(
+                        Finding(
+                            "zip_path_traversal",
+                            "path",
+                            info.filename,
+                            "member name is absolute or holds '..': extracting it writes outside the target folder",
+                        )
+                    )
                 if info.file_size > max(ZIP_BOMB_MIN, OVERSIZED_FACTOR * size):
-                    found.append(Finding("zip_bomb", "resource", info.filename,
-                                         f"expands to {info.file_size} bytes from an archive of {size} bytes"))
+                    found.append(
+                        Finding(
+                            "zip_bomb",
+                            "resource",
+                            info.filename,
+                            f"expands to {info.file_size} bytes from an archive of {size} bytes",
+                        )
+                    )
             names = {info.filename: info for info in infos}
             if "config.json" in names:
                 found += _zip_config(archive, names["config.json"])
@@ -173,8 +213,14 @@ def _zip_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding
 
 def _zip_weights(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:
     if info.file_size > MAX_MEMBER_BYTES:
-        return [Finding("not_scanned", "resource", info.filename,
-                        f"{info.file_size} bytes: over {MAX_MEMBER_BYTES} bytes, not opened")]
+        return [
+            Finding(
+                "not_scanned",
+                "resource",
+                info.filename,
+                f"{info.file_size} bytes: over {MAX_MEMBER_BYTES} bytes, not opened",
+            )
+        ]
     data = archive.read(info)
     try:
         with h5py.File(io.BytesIO(data), "r") as handle:

@@ -108,7 +108,7 @@ def targets(options: argparse.Namespace) -> list[Target]:
     if others or not options.to:
         from harness import run
         from harness import spec as spec_mod
-        from harness.check import env_versions
+        from harness.check_plan import env_versions
         try:
             spec = releases.with_cached(spec_mod.load(run.matrix_path()))
         except spec_mod.SpecError as exc:

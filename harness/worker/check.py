@@ -26,16 +26,14 @@ import numpy as np
 import compare
 import formats
 import recipes
+from catalog import FAMILY, KERAS_MODEL
 from outcomes import error_fields, guarded
 from reference import load_reference, save_reference
 
-# Loaders whose outputs have the same structure: a Keras model's, or a serving signature's dict.
-FAMILY = {"load_model": "keras", "load_weights": "keras", "tf.saved_model.load": "signature", "TFSMLayer": "signature"}
 BATCH = 4  # rows, where the batch dimension is None
 LENGTH = 5  # size of any other None dimension (a sequence length, say)
 WORDS = np.array(["red", "green", "blue", "the", "a", "model", "unknown", ""])
 INT_HIGH = 10  # integer inputs are drawn from [0, INT_HIGH): valid ids for any embedding of 10 rows or more
-CONTROL_SEED_OFFSET = 1000  # the negative control's fresh weights are seeded, so its figures repeat
 
 
 class BadInput(Exception):
@@ -132,7 +130,8 @@ def record_reference(task, runtime, cell, loaded):
     return {"verdict": "reference", "reason": origin,
             "inputs": dict((k, [list(v.shape), str(v.dtype)]) for k, v in sorted(x.items())),
             "outputs": [list(y.shape) for y in outputs],
-            "control": fresh_weights_control(runtime, cell, loaded, x, outputs, task["seed"] + CONTROL_SEED_OFFSET)}
+            "control": fresh_weights_control(runtime, cell, loaded, x, outputs,
+                                             task["seed"] + recipes.FRESH_SEED_OFFSET)}
 
 
 def fresh_weights_control(runtime, cell, loaded, x, expected, seed):
@@ -144,7 +143,7 @@ def fresh_weights_control(runtime, cell, loaded, x, expected, seed):
         {"verdict": "mismatch" (as it must be) or "pass" (vacuous), "max_abs", "max_rel"},
         or {"verdict": "not-run", "reason"} when the loaded object is no Keras model to clone.
     """
-    if FAMILY[cell["loader"]] != "keras":
+    if FAMILY[cell["loader"]] != KERAS_MODEL:
         return {"verdict": "not-run", "reason": "{} gives no Keras model to clone".format(cell["loader"])}
     runtime.seed(seed)
     copy, failure = guarded(lambda: runtime.fresh_copy(loaded))
@@ -197,7 +196,7 @@ def read_npz(path):
             return dict((key, data[key]) for key in data.files)
     except (OSError, ValueError) as exc:
         raise BadInput("--inputs {}: cannot be read without pickle ({}); store strings as fixed-width "
-                       "arrays, e.g. numpy.array(words, dtype=str)".format(path, exc))
+                       "arrays, e.g. numpy.array(words, dtype=str)".format(path, exc)) from None
 
 
 def match_inputs(x, specs, path):
@@ -239,7 +238,8 @@ def seeded_inputs(specs, seed):
             else:
                 out[name] = rng.standard_normal(dims).astype(dtype)
         except TypeError:
-            raise BadInput("cannot make inputs of dtype {} for input {}; give --inputs sample.npz".format(dtype, name))
+            raise BadInput("cannot make inputs of dtype {} for input {}; give --inputs sample.npz".format(
+                dtype, name)) from None
     return out
 
 

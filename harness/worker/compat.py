@@ -15,6 +15,8 @@ import random
 
 import numpy as np
 
+from catalog import NEEDS_TF, SAVED_MODEL_FORMATS, SIGNATURE_LOADERS
+
 # Magic bytes of the containers a Keras file can really be, whatever its name.
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -140,8 +142,7 @@ class KerasRuntime(object):
 
         Returns None when it can (or might: then the load is tried for real).
         """
-        saved_model_formats = ("savedmodel", "tf_saved_model", "export")
-        if fmt in saved_model_formats and loader == "load_model" and self.flavor == "keras3":
+        if fmt in SAVED_MODEL_FORMATS and loader == "load_model" and self.flavor == "keras3":
             return ("Keras 3 load_model reads only .keras and .h5 files; load a SavedModel "
                     "with keras.layers.TFSMLayer (Keras 3.0 release notes)")
         if fmt == "keras" and container == "zip" and self.flavor == "keras2" and self.v < (2, 12, 0):
@@ -149,19 +150,15 @@ class KerasRuntime(object):
                     "it opens every .keras path as HDF5".format(self.version))
         if loader == "TFSMLayer" and not hasattr(self.keras.layers, "TFSMLayer"):
             return "keras.layers.TFSMLayer exists only in Keras 3; this is {} {}".format(self.flavor, self.version)
-        if loader in ("tf.saved_model.load", "TFSMLayer") and self.tf is None:
-            return "{} needs TensorFlow, which this environment does not have".format(loader)
         if loader == "Checkpoint.read" and not self.tf_variables():
             return "Checkpoint.read needs TensorFlow variables; the {} backend has none".format(self.backend)
+        if loader in NEEDS_TF and self.tf is None:
+            return "{} needs TensorFlow, which this environment does not have".format(loader)
         return None
 
     def tf_variables(self):
         """True where the model's variables are TensorFlow variables (Keras 2, or Keras 3 on TF)."""
         return self.tf is not None and self.backend == "tensorflow"
-
-    def writes_keras_as_hdf5(self):
-        """True where ``model.save("m.keras")`` writes HDF5 (Keras 2 before 2.12)."""
-        return self.flavor == "keras2" and self.v < (2, 12, 0)
 
     def feed(self, x):
         """Inputs as this Keras accepts them: Keras 3 rejects numpy string arrays in fit and
@@ -215,7 +212,7 @@ class KerasRuntime(object):
         its legacy HDF5 loader takes safe_mode (keras-team/keras#21602, merged 2025-08-20: seen
         in 3.15.1, not in 3.3.3, whose load_model runs an HDF5 Lambda); Keras 2.10 has none.
         """
-        if loader in ("tf.saved_model.load", "TFSMLayer"):
+        if loader in SIGNATURE_LOADERS:
             return "n/a"
         if not safe_mode:
             return "off"

@@ -19,17 +19,16 @@ import numpy as np
 import arrays
 import compare
 import recipes
+from catalog import FULL_MODEL_FORMATS, KERAS_MODEL_LOADERS
 
 STATE_FILE = "state.npz"
 COMPILE_FILE = "compile.json"
 STEP_SEED_OFFSET = 4
-FULL_MODEL_FORMATS = ("h5", "keras", "savedmodel")
 # Layers that draw random numbers in training: a loaded model draws other ones than the
 # producer did (their generators are seeded when a layer is made), so its step differs.
 RANDOM_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                  "GaussianDropout", "AlphaDropout", "RandomFlip", "RandomRotation", "RandomZoom",
                  "RandomTranslation", "RandomCrop", "RandomContrast")
-KERAS_MODEL_LOADERS = ("load_model", "load_weights", "model_from_json", "Checkpoint.read")
 
 
 def compile_state(model):

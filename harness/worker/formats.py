@@ -26,23 +26,14 @@ import os
 
 import numpy as np
 
-TARGETS = {
-    "h5": "model.h5",
-    "keras": "model.keras",
-    "savedmodel": "savedmodel",
-    "tf_saved_model": "tf_saved_model",
-    "export": "export",
-    "weights_h5": "weights.h5",
-    "weights.h5": "model.weights.h5",
-    "checkpoint": "checkpoint/ckpt",
-    "json": "model.json",
-}
+from catalog import FILES
+
 JSON_WEIGHTS = "model.weights.h5"
 
 
 def save(runtime, model, fmt, directory):
     """Save ``model`` as ``fmt`` under ``directory``; returns the path written."""
-    path = os.path.join(directory, TARGETS[fmt])
+    path = os.path.join(directory, FILES[fmt])
     if fmt in ("h5", "keras"):
         model.save(path)
     elif fmt == "savedmodel":

@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 
+import catalog
 import check
 import compare
 import compat
@@ -31,7 +32,6 @@ from reference import load_reference, save_reference
 REFERENCE_BATCH = 8
 # What the harness writes beside a saved model (not part of the artifact's hashed files).
 HARNESS_FILES = ("manifest.json", "reference.npz", depth.STATE_FILE, depth.COMPILE_FILE)
-FRESH_SEED_OFFSET = 1000  # the negative control and load_weights rebuild with other weights
 EXIT_NO_GPU = 3  # a GPU environment whose TensorFlow sees no GPU: the supervisor makes it env-error
 
 
@@ -170,7 +170,7 @@ def consume_cell(task, runtime, cell):
             return {"verdict": "load-error", "error_type": "CorruptArtifact",
                     "error_message": "{} does not match the SHA-256 in its manifest".format(rel)}
     path = os.path.join(directory, manifest["path"])
-    fresh_seed = task["seed"] + FRESH_SEED_OFFSET
+    fresh_seed = task["seed"] + recipes.FRESH_SEED_OFFSET
     recipe, failure = guarded(lambda: recipes.load_recipe(task["fixtures"][cell["fixture"]]))
     if failure:
         return failure
@@ -188,7 +188,7 @@ def consume_cell(task, runtime, cell):
         return recipes.build(recipe, runtime, fresh_seed)
 
     failure = None
-    if cell["loader"] == "rebuild":  # the negative control: same architecture, fresh weights
+    if cell["loader"] == catalog.CONTROL_LOADER:  # the negative control: same architecture, fresh weights
         loaded, failure = guarded(rebuild)
     else:
         reason = runtime.cannot_read(cell["format"], cell["loader"], manifest["container"])
@@ -217,7 +217,7 @@ def consume_cell(task, runtime, cell):
     result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
     record = {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
               "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"]}
-    if cell["loader"] != "rebuild":
+    if cell["loader"] != catalog.CONTROL_LOADER:
         try:
             record["levels"] = depth.check_levels(runtime, loaded, cell, directory, compile_failure)
         except Exception as exc:  # the outputs verdict stands; say why the deeper levels are missing

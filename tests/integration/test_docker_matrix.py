@@ -103,8 +103,8 @@ def test_a_gpu_worker_whose_tensorflow_sees_no_gpu_is_an_env_error(run, docker_c
     image = images.ensure(docker_client, ctx.spec.envs[DOCKER], ctx.spec, print, lambda line: None)
     files = PhaseFiles(ctx.workdir, "produce", DOCKER)
     files.reset()
-    launcher = containers.ContainerLauncher(docker_client, image, "kcm-test-gpu",
-                                            tuple(containers.mounts(files, [f.path for f in ctx.selection.fixtures.values()])))
+    mounts = containers.mounts(files, [f.path for f in ctx.selection.fixtures.values()])
+    launcher = containers.ContainerLauncher(docker_client, image, "kcm-test-gpu", tuple(mounts))
     task = dict(ctx.task("produce", DOCKER), device="gpu")
     run_phase(files, launcher, {}, task, produce_cells(ctx.selection, DOCKER), 60.0, 300.0)
     (record,) = read_records(files.results)

@@ -76,10 +76,12 @@ def test_hints_match_real_signatures():
      "architecture JSON"),
     ("ValueError: Unknown layer: 'NotEqual'. Please ensure you are using a `keras.utils.custom_object_scope`",
      "mask_zero"),
-    ("TypeError: Error when deserializing class 'Dense' using config={'name': 'dense', 'trainable': True, 'dtype': "
-     "'float32', 'units': 6, 'activation': {'module': 'builtins', 'class_name': 'function', 'config': 'kcm>scaled_tanh'",
+    ("TypeError: Error when deserializing class 'Dense' using config={'name': 'dense', 'trainable': True, "
+     "'dtype': 'float32', 'units': 6, 'activation': {'module': 'builtins', 'class_name': 'function', "
+     "'config': 'kcm>scaled_tanh'",
      "activation function"),
-    ("TypeError: Error when deserializing class 'DepthwiseConv2D' using config={'name': 'depthwise_conv2d'", "'groups'"),
+    ("TypeError: Error when deserializing class 'DepthwiseConv2D' using config={'name': 'depthwise_conv2d'",
+     "'groups'"),
     ("AttributeError: 'str' object has no attribute 'quantization_mode'", "mixed-precision"),
     ("ValueError: Layer 'layer_normalization_1' expected 0 variables, but received 2 variables during loading.",
      "not built"),

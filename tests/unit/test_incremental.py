@@ -166,7 +166,8 @@ def test_a_produce_record_is_not_reused_once_a_file_of_its_artifact_is_deleted_o
     files.results.write_text(json.dumps({"id": cell["id"], "verdict": "saved", "key": "k"}) + "\n")
     incremental.archive(files)
     for damage in (lambda: (directory / "model.h5").write_text("a"), lambda: (directory / "model.h5").unlink(),
-                   lambda: (directory / "reference.npz").unlink(), lambda: (directory / "manifest.json").write_text("{")):
+                   lambda: (directory / "reference.npz").unlink(),
+                   lambda: (directory / "manifest.json").write_text("{")):
         _artifact(directory, "aaa")
         files.reset()
         assert incremental.reuse(files, [cell]) == []

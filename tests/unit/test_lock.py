@@ -185,7 +185,8 @@ def _first_env(lock_document):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda d: d["templates"].update(keras2="x"), "templates.keras2: matrix.lock.json holds no list of its environments"),
+    (lambda d: d["templates"].update(keras2="x"),
+     "templates.keras2: matrix.lock.json holds no list of its environments"),
     (lambda d: d["templates"]["keras2"].update(envs=[]), "holds no list of its environments"),
     (lambda d: _first_env(d).pop("python"), "envs[0] is not an environment: name, release and python (strings)"),
     (lambda d: _first_env(d).update(name=5), "envs[0] is not an environment"),
@@ -281,7 +282,8 @@ def test_an_index_answering_in_another_shape_is_one_lock_error(releases):
     with pytest.raises(lock.LockError, match=r"^templates\.t(\.packages\[0\]: 'keras>=3': no release in that "
                                              r"range|: no release of keras>=3 installs)"):
         lock.resolve(template, lambda name: {"info": [], "releases": releases})
-    assert lock.resolve(template, lambda name: {"info": [], "releases": {"3.0.0": [WHEEL]}})["envs"][0]["name"] == "k3.0"
+    resolved = lock.resolve(template, lambda name: {"info": [], "releases": {"3.0.0": [WHEEL]}})
+    assert resolved["envs"][0]["name"] == "k3.0"
 
 
 @pytest.mark.parametrize("url", ["pypi.org/pypi", "notaurl", "http://", "http://[::1", "ftp://mirror/pypi"])

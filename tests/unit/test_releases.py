@@ -3,6 +3,7 @@
 The index answers are PyPI's own (tests/data/pypi/*.json, captured 2026-11-29; see test_lock.py);
 the Pythons are the lock's candidates, so the results do not depend on this machine.
 """
+
 import json
 from pathlib import Path
 
@@ -30,14 +31,17 @@ def no_index(name):
     raise AssertionError(f"the index was asked for {name}")
 
 
-@pytest.mark.parametrize("text, name, python, packages", [
-    ("tf2.18", "tf2.18.1-keras3.15.1", "3.12", ["tensorflow-cpu==2.18.1", "keras==3.15.1"]),
-    ("tensorflow==2.18.1 keras==3.8.0", "tf2.18.1-keras3.8.0", "3.12", ["tensorflow-cpu==2.18.1", "keras==3.8.0"]),
-    ("keras==3.8.0", "tf2.21.0-keras3.8.0", "3.13", ["tensorflow-cpu==2.21.0", "keras==3.8.0"]),
-    ("tensorflow==2.15.1", "tf2.15.1", "3.11", ["tensorflow-cpu==2.15.1"]),
-    ("tf2.13", "tf2.13.1", "3.11", ["tensorflow-cpu==2.13.1"]),
-    ("tf-keras==2.16.0", "tf2.16.2-tfkeras2.16.0", "3.12", ["tensorflow-cpu==2.16.2", "tf-keras==2.16.0"]),
-])
+@pytest.mark.parametrize(
+    "text, name, python, packages",
+    [
+        ("tf2.18", "tf2.18.1-keras3.15.1", "3.12", ["tensorflow-cpu==2.18.1", "keras==3.15.1"]),
+        ("tensorflow==2.18.1 keras==3.8.0", "tf2.18.1-keras3.8.0", "3.12", ["tensorflow-cpu==2.18.1", "keras==3.8.0"]),
+        ("keras==3.8.0", "tf2.21.0-keras3.8.0", "3.13", ["tensorflow-cpu==2.21.0", "keras==3.8.0"]),
+        ("tensorflow==2.15.1", "tf2.15.1", "3.11", ["tensorflow-cpu==2.15.1"]),
+        ("tf2.13", "tf2.13.1", "3.11", ["tensorflow-cpu==2.13.1"]),
+        ("tf-keras==2.16.0", "tf2.16.2-tfkeras2.16.0", "3.12", ["tensorflow-cpu==2.16.2", "tf-keras==2.16.0"]),
+    ],
+)
 def test_releases_resolve_to_environments_named_after_what_they_hold(text, name, python, packages):
     found = releases.resolve(text, project)
     assert (found["name"], found["python"], found["packages"]) == (name, python, packages)
@@ -51,14 +55,20 @@ def test_python_comes_from_the_wheels_of_the_pythons_found():
         releases.resolve("tf2.18", project, ("3.7",))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("tensorflow==2.18.7", "tensorflow-cpu 2.18.7 is not on the index; the releases near it: 2.18.0, 2.18.1, 2.19.0, 2.19.1"),
-    ("tf2.99", "TensorFlow 2.99 is not on the index; the releases near it: 2.20.0, 2.21.0"),
-    ("keras==3.8.9", "keras 3.8.9 is not on the index; the releases near it: 3.7.0, 3.8.0, 3.9.0, 3.9.1"),
-    ("keras==2.15.0", "Keras 2 comes inside TensorFlow"),
-    ("keras>=3", "is no release such as keras==3.8.0"),
-    ("torch==2.5.0", "is not tensorflow, keras or tf-keras"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "tensorflow==2.18.7",
+            "tensorflow-cpu 2.18.7 is not on the index; the releases near it: 2.18.0, 2.18.1, 2.19.0, 2.19.1",
+        ),
+        ("tf2.99", "TensorFlow 2.99 is not on the index; the releases near it: 2.20.0, 2.21.0"),
+        ("keras==3.8.9", "keras 3.8.9 is not on the index; the releases near it: 3.7.0, 3.8.0, 3.9.0, 3.9.1"),
+        ("keras==2.15.0", "Keras 2 comes inside TensorFlow"),
+        ("keras>=3", "is no release such as keras==3.8.0"),
+        ("torch==2.5.0", "is not tensorflow, keras or tf-keras"),
+    ],
+)
 def test_an_unknown_release_is_one_line_naming_it_and_the_releases_near_it(text, message):
     with pytest.raises(lock.LockError, match=message.replace(".", r"\.")) as caught:
         releases.resolve(text, project)
@@ -71,7 +81,9 @@ def test_a_resolved_release_is_cached_and_a_matrix_env_keeps_its_meaning(tmp_pat
     assert releases.cached_for("tensorflow==2.15.1", cache)["name"] == "tf2.15.1"
     merged = releases.with_cached(SPEC, cache)
     assert merged.envs["tf2.15.1"].packages == ("tensorflow-cpu==2.15.1",) and merged.envs["tf2.15.1"].python == "3.11"
-    assert merged.envs["tf2.15"] == SPEC.envs["tf2.15"] and check.env_versions(merged.envs["tf2.15.1"]).keras.minor == 15
+    assert (
+        merged.envs["tf2.15"] == SPEC.envs["tf2.15"] and check.env_versions(merged.envs["tf2.15.1"]).keras.minor == 15
+    )
     planted = json.loads(cache.read_text())
     planted["tf2.15"] = dict(planted["tf2.15.1"], name="tf2.15", packages=["tensorflow-cpu==2.4.4"])
     cache.write_text(json.dumps(planted))
@@ -108,6 +120,7 @@ def test_scan_reads_a_cached_release_as_its_pins():
 def test_scan_resolves_a_short_form_once_then_reads_the_cache(tmp_path, monkeypatch):
     from harness.security.scan import main
     from tests.unit.test_security_scan import os_keras
+
     monkeypatch.setattr(releases, "CACHE", tmp_path / "releases.json")
     monkeypatch.setattr(lock, "fetch", lambda name, url=None: project(name))
     status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", "tf2.18", "--format", "json"])

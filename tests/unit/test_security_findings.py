@@ -3,6 +3,7 @@
 Nothing here imports TensorFlow or Keras; Lambda bytecode comes from real CPythons
 (tests/data/security/lambdas.json).
 """
+
 import json
 import zipfile
 from pathlib import Path
@@ -16,9 +17,17 @@ from harness.security.bytecode import decode_code, python_of
 from harness.security.findings import scan_file
 
 LAMBDAS = json.loads((Path(__file__).parent.parent / "data" / "security" / "lambdas.json").read_text())
-PYTHONS = {"2.7": "Python 2.7", "3.6": "Python 3.6 or 3.7", "3.7": "Python 3.6 or 3.7",
-           "3.8": "Python 3.8 to 3.10", "3.9": "Python 3.8 to 3.10", "3.10": "Python 3.8 to 3.10",
-           "3.11": "Python 3.11 or 3.12", "3.12": "Python 3.11 or 3.12", "3.13": "Python 3.13 or later"}
+PYTHONS = {
+    "2.7": "Python 2.7",
+    "3.6": "Python 3.6 or 3.7",
+    "3.7": "Python 3.6 or 3.7",
+    "3.8": "Python 3.8 to 3.10",
+    "3.9": "Python 3.8 to 3.10",
+    "3.10": "Python 3.8 to 3.10",
+    "3.11": "Python 3.11 or 3.12",
+    "3.12": "Python 3.11 or 3.12",
+    "3.13": "Python 3.13 or later",
+}
 INPUT = {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 2], "name": "in"}}
 
 
@@ -64,37 +73,55 @@ def test_garbage_is_no_code_object():
 
 def test_lambda_in_a_keras_zip(tmp_path):
     code = {"class_name": "__lambda__", "config": {"code": LAMBDAS["3.10"]["plain"], "defaults": None, "closure": None}}
-    path = keras_zip(tmp_path / "m.keras", {"module": "keras.layers", "class_name": "Lambda",
-                                            "config": {"name": "lam", "function": code}})
+    path = keras_zip(
+        tmp_path / "m.keras",
+        {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "lam", "function": code}},
+    )
     (finding,) = scan_file(path).findings
     assert (finding.kind, finding.effect) == ("lambda", "code")
     assert "Python 3.8 to 3.10" in finding.detail and "'lam'" in finding.where
 
 
 def test_lambda_in_a_legacy_h5(tmp_path):
-    path = legacy_h5(tmp_path / "m.h5", {"class_name": "Lambda", "config": {
-        "name": "lam", "function": [LAMBDAS["3.11"]["closure"], None, None], "function_type": "lambda"}})
+    path = legacy_h5(
+        tmp_path / "m.h5",
+        {
+            "class_name": "Lambda",
+            "config": {"name": "lam", "function": [LAMBDAS["3.11"]["closure"], None, None], "function_type": "lambda"},
+        },
+    )
     scanned = scan_file(path)
     assert (scanned.format, scanned.container) == ("h5", "hdf5")
-    assert [f.detail for f in scanned.findings] == ["Lambda function: marshalled bytecode written by Python 3.11 or 3.12"]
+    assert [f.detail for f in scanned.findings] == [
+        "Lambda function: marshalled bytecode written by Python 3.11 or 3.12"
+    ]
 
 
 def test_a_function_from_os_in_an_activation(tmp_path):
-    path = keras_zip(tmp_path / "m.keras", dense(activation={"module": "os", "class_name": "function",
-                                                             "config": "system", "registered_name": "function"}))
+    path = keras_zip(
+        tmp_path / "m.keras",
+        dense(activation={"module": "os", "class_name": "function", "config": "system", "registered_name": "function"}),
+    )
     (finding,) = scan_file(path).findings
     assert finding.kind == "function_reference" and "os.system" in finding.detail
 
 
 def test_a_legacy_lambda_naming_a_function_outside_keras(tmp_path):
-    path = legacy_h5(tmp_path / "m.h5", {"class_name": "Lambda", "config": {
-        "name": "lam", "function": "getoutput", "function_type": "function", "module": "subprocess"}})
+    path = legacy_h5(
+        tmp_path / "m.h5",
+        {
+            "class_name": "Lambda",
+            "config": {"name": "lam", "function": "getoutput", "function_type": "function", "module": "subprocess"},
+        },
+    )
     assert kinds(path) == ["function_reference"]
 
 
 def test_a_class_from_a_module_outside_keras_and_registered_custom_objects(tmp_path):
-    path = keras_zip(tmp_path / "m.keras", {"module": "my_pkg.layers", "class_name": "Scale", "config": {"name": "s"},
-                                            "registered_name": "MyPkg>Scale"})
+    path = keras_zip(
+        tmp_path / "m.keras",
+        {"module": "my_pkg.layers", "class_name": "Scale", "config": {"name": "s"}, "registered_name": "MyPkg>Scale"},
+    )
     assert kinds(path) == ["custom_class"]
     h5 = legacy_h5(tmp_path / "m.h5", {"class_name": "MyPkg>Scale", "config": {"name": "s"}})
     (finding,) = scan_file(h5).findings
@@ -103,22 +130,32 @@ def test_a_class_from_a_module_outside_keras_and_registered_custom_objects(tmp_p
 
 def test_keras_functions_called_by_a_lambda_and_safe_mode_toggles(tmp_path):
     get_file = {"module": "keras.utils", "class_name": "function", "config": "get_file", "registered_name": "function"}
-    toggle = {"module": "keras.config", "class_name": "function", "config": "enable_unsafe_deserialization",
-              "registered_name": "function"}
-    path = keras_zip(tmp_path / "m.keras",
-                     {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "a", "function": get_file}},
-                     {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "b", "function": toggle}})
+    toggle = {
+        "module": "keras.config",
+        "class_name": "function",
+        "config": "enable_unsafe_deserialization",
+        "registered_name": "function",
+    }
+    path = keras_zip(
+        tmp_path / "m.keras",
+        {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "a", "function": get_file}},
+        {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "b", "function": toggle}},
+    )
     assert sorted(kinds(path)) == ["lambda_keras_function", "safe_mode_toggle"]
 
 
 def test_tfsm_layer_torch_module_wrapper_and_a_vocabulary_path(tmp_path):
-    path = keras_zip(tmp_path / "m.keras",
-                     {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"name": "t", "filepath": "/srv/x"}},
-                     {"module": "keras.layers", "class_name": "TorchModuleWrapper", "config": {"name": "w"}},
-                     {"module": "keras.layers", "class_name": "StringLookup",
-                      "config": {"name": "v", "vocabulary": "/etc/passwd"}},
-                     {"module": "keras.layers", "class_name": "StringLookup",
-                      "config": {"name": "inline", "vocabulary": ["a", "b"]}})
+    path = keras_zip(
+        tmp_path / "m.keras",
+        {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"name": "t", "filepath": "/srv/x"}},
+        {"module": "keras.layers", "class_name": "TorchModuleWrapper", "config": {"name": "w"}},
+        {"module": "keras.layers", "class_name": "StringLookup", "config": {"name": "v", "vocabulary": "/etc/passwd"}},
+        {
+            "module": "keras.layers",
+            "class_name": "StringLookup",
+            "config": {"name": "inline", "vocabulary": ["a", "b"]},
+        },
+    )
     found = {f.kind: f for f in scan_file(path).findings}
     assert set(found) == {"tfsm_layer", "torch_module_wrapper", "lookup_vocabulary_path"}
     assert "'/srv/x'" in found["tfsm_layer"].detail and "'/etc/passwd'" in found["lookup_vocabulary_path"].detail
@@ -131,7 +168,9 @@ def test_hdf5_external_link_external_and_virtual_datasets(tmp_path):
         handle["data"] = np.zeros(4)
     with h5py.File(path, "a") as handle:
         handle["model_weights/linked"] = h5py.ExternalLink("/nowhere/secret.h5", "/data")  # never opened
-        handle.create_dataset("model_weights/ext", shape=(16,), dtype="u1", external=[(str(tmp_path / "raw.bin"), 0, 16)])
+        handle.create_dataset(
+            "model_weights/ext", shape=(16,), dtype="u1", external=[(str(tmp_path / "raw.bin"), 0, 16)]
+        )
         layout = h5py.VirtualLayout(shape=(4,), dtype="f8")
         layout[:] = h5py.VirtualSource(str(tmp_path / "source.h5"), "data", shape=(4,))
         handle.create_virtual_dataset("model_weights/virtual", layout)
@@ -151,12 +190,23 @@ def test_an_oversized_dataset_in_the_weights_of_a_keras_zip(tmp_path):
 
 
 def test_zip_members_with_absolute_paths_dot_dot_and_huge_expansion(tmp_path):
-    path = keras_zip(tmp_path / "m.keras", dense(), members=[
-        ("/etc/cron.d/x", b"x"), ("assets/../../evil.py", b"x"), ("C:/Windows/x", b"x"), ("assets/ok.txt", b"x"),
-        ("assets/zeros.bin", bytes(70 << 20))])
+    path = keras_zip(
+        tmp_path / "m.keras",
+        dense(),
+        members=[
+            ("/etc/cron.d/x", b"x"),
+            ("assets/../../evil.py", b"x"),
+            ("C:/Windows/x", b"x"),
+            ("assets/ok.txt", b"x"),
+            ("assets/zeros.bin", bytes(70 << 20)),
+        ],
+    )
     found = scan_file(path).findings
     assert [f.where for f in found if f.kind == "zip_path_traversal"] == [
-        "/etc/cron.d/x", "assets/../../evil.py", "C:/Windows/x"]
+        "/etc/cron.d/x",
+        "assets/../../evil.py",
+        "C:/Windows/x",
+    ]
     assert [f.where for f in found if f.kind == "zip_bomb"] == ["assets/zeros.bin"]
 
 
@@ -188,32 +238,47 @@ def saved_model(folder, graph_nodes, functions):
 
 
 def test_savedmodel_file_and_print_ops_outside_the_save_function(tmp_path):
-    folder = saved_model(tmp_path / "sm", [_node("read", "ReadFile"), _node("save/SaveV2", "SaveV2")], [
-        _function("__inference__traced_restore_12", _node("w", "WriteFile"), _node("s", "SaveV2"), _node("p", "PrintV2")),
-        _function("__inference__traced_save_3", _node("s", "SaveV2"))])
+    folder = saved_model(
+        tmp_path / "sm",
+        [_node("read", "ReadFile"), _node("save/SaveV2", "SaveV2")],
+        [
+            _function(
+                "__inference__traced_restore_12", _node("w", "WriteFile"), _node("s", "SaveV2"), _node("p", "PrintV2")
+            ),
+            _function("__inference__traced_save_3", _node("s", "SaveV2")),
+        ],
+    )
     found = [(f.kind, f.where) for f in scan_file(folder).findings]
-    assert found == [("savedmodel_file_op", "saved_model.pb:graph/read"),
-                     ("savedmodel_file_op", "saved_model.pb:__inference__traced_restore_12/w"),
-                     ("savedmodel_file_op", "saved_model.pb:__inference__traced_restore_12/s"),
-                     ("savedmodel_print", "saved_model.pb:__inference__traced_restore_12/p")]
+    assert found == [
+        ("savedmodel_file_op", "saved_model.pb:graph/read"),
+        ("savedmodel_file_op", "saved_model.pb:__inference__traced_restore_12/w"),
+        ("savedmodel_file_op", "saved_model.pb:__inference__traced_restore_12/s"),
+        ("savedmodel_print", "saved_model.pb:__inference__traced_restore_12/p"),
+    ]
 
 
 def test_keras_metadata_configs_of_a_keras2_savedmodel(tmp_path):
     folder = saved_model(tmp_path / "sm", [], [])
-    layer = {"class_name": "Lambda", "config": {"name": "lam", "function": [LAMBDAS["3.9"]["plain"], None, None],
-                                                 "function_type": "lambda"}}
+    layer = {
+        "class_name": "Lambda",
+        "config": {"name": "lam", "function": [LAMBDAS["3.9"]["plain"], None, None], "function_type": "lambda"},
+    }
     (folder / "keras_metadata.pb").write_bytes(_field(1, _field(5, json.dumps(layer).encode())))
     assert kinds(folder) == ["lambda"]
 
 
 def test_clean_files_have_no_findings(tmp_path):
     assert kinds(keras_zip(tmp_path / "m.keras", dense(activation="relu"))) == []
-    assert kinds(legacy_h5(tmp_path / "m.h5", {"class_name": "Dense", "config": {"name": "d", "activation": "relu"}})) == []
+    assert (
+        kinds(legacy_h5(tmp_path / "m.h5", {"class_name": "Dense", "config": {"name": "d", "activation": "relu"}}))
+        == []
+    )
     assert kinds(saved_model(tmp_path / "sm", [_node("x", "MatMul")], [_function("f", _node("y", "Relu"))])) == []
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"not a model", "not a Keras model"), (b"PK\x03\x04broken", "not a readable zip archive")])
+@pytest.mark.parametrize(
+    "content, message", [(b"not a model", "not a Keras model"), (b"PK\x03\x04broken", "not a readable zip archive")]
+)
 def test_bad_files_are_one_bad_input(tmp_path, content, message):
     path = tmp_path / "bad.keras"
     path.write_bytes(content)
@@ -239,6 +304,7 @@ def test_hard_link_cycles_are_walked_once(tmp_path):
 def test_a_real_tf_2_4_savedmodel_saves_only_in_its_save_function():
     """Golden artifact written by TF 2.4: SaveV2 sits in __inference__traced_save_*, so nothing is reported."""
     from harness.security.savedmodel import graph_ops
+
     folder = Path(__file__).parent.parent.parent / "fixtures/golden/tf2.4/dense_bn/savedmodel/savedmodel"
     ops = graph_ops((folder / "saved_model.pb").read_bytes(), folder)
     assert {f for f, _, op in ops if op == "SaveV2"} == {f for f, _, _ in ops if "_traced_save" in f}

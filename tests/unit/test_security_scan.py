@@ -1,4 +1,5 @@
 """nox -s scan's command line: targets by environment or release, exit status, JSON; and check's Security section."""
+
 import json
 import zipfile
 
@@ -15,38 +16,65 @@ OS_SYSTEM = {"module": "os", "class_name": "function", "config": "system", "regi
 
 
 def os_keras(path):
-    config = {"module": "keras", "class_name": "Sequential", "config": {"name": "seq", "layers": [
-        {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "units": 1, "activation": OS_SYSTEM}}]}}
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": "seq",
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "Dense",
+                    "config": {"name": "d", "units": 1, "activation": OS_SYSTEM},
+                }
+            ],
+        },
+    }
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("metadata.json", json.dumps({"keras_version": "3.8.0"}))
         archive.writestr("config.json", json.dumps(config))
     return path
 
 
-@pytest.mark.parametrize("text, flavor, keras", [
-    ("keras==3.8.0", "keras3", "3.8.0"), ("tensorflow==2.18.1 keras==3.8.0", "keras3", "3.8.0"),
-    ("tensorflow-cpu==2.15.1", "keras2", "2.15"), ("tf_keras==2.16.0", "tf_keras", "2.16.0"),
-    ("keras==2.13.1", "keras2", "2.13.1")])
+@pytest.mark.parametrize(
+    "text, flavor, keras",
+    [
+        ("keras==3.8.0", "keras3", "3.8.0"),
+        ("tensorflow==2.18.1 keras==3.8.0", "keras3", "3.8.0"),
+        ("tensorflow-cpu==2.15.1", "keras2", "2.15"),
+        ("tf_keras==2.16.0", "tf_keras", "2.16.0"),
+        ("keras==2.13.1", "keras2", "2.13.1"),
+    ],
+)
 def test_release_targets(text, flavor, keras):
     target = release_target(text)
     assert (target.flavor, str(target.keras)) == (flavor, keras)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("tensorflow==2.18.1", "brings no Keras of its own"), ("keras>=3.8", "pin keras to one release with =="),
-    ("torch==2.5.0", "not keras, tf-keras or tensorflow"), ("keras==3.8.0 ===", "neither an environment")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("tensorflow==2.18.1", "brings no Keras of its own"),
+        ("keras>=3.8", "pin keras to one release with =="),
+        ("torch==2.5.0", "not keras, tf-keras or tensorflow"),
+        ("keras==3.8.0 ===", "neither an environment"),
+    ],
+)
 def test_bad_release_targets_are_one_line(text, message):
     with pytest.raises(BadInput, match=message):
         release_target(text)
 
 
 def test_an_os_function_runs_in_keras_3_8_only_status_1(tmp_path):
-    status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", "keras==3.8.0", "keras==3.15.0",
-                         "--format", "json"])
+    status, text = main(
+        [str(os_keras(tmp_path / "m.keras")), "--to", "keras==3.8.0", "keras==3.15.0", "--format", "json"]
+    )
     (scanned,) = json.loads(text)["files"]
     verdicts = {t["target"]: (t["verdict"], [a["id"] for a in t["advisories"]]) for t in scanned["targets"]}
-    assert status == 1 and verdicts == {"keras==3.8.0": ("runs code", ["CVE-2025-1550"]),
-                                        "keras==3.15.0": ("blocked by safe_mode", [])}
+    assert status == 1 and verdicts == {
+        "keras==3.8.0": ("runs code", ["CVE-2025-1550"]),
+        "keras==3.15.0": ("blocked by safe_mode", []),
+    }
     assert [f["kind"] for f in scanned["findings"]] == ["function_reference"]
 
 
@@ -87,9 +115,19 @@ def test_check_reports_security_and_fails_on_unsafe(tmp_path):
 def test_a_load_refused_by_safe_mode_is_measured_and_unsafe_runs_code(tmp_path):
     from tests.unit.test_check_report import LAMBDA
     from tests.unit.test_security_findings import LAMBDAS, legacy_h5
+
     k33 = "tf2.16-keras3.3"
-    legacy_h5(tmp_path / "model.keras", {"class_name": "Lambda", "config": {  # HDF5 under the plan's name
-        "name": "lam", "function": [LAMBDAS["3.11"]["plain"], None, None], "function_type": "lambda"}})
+    legacy_h5(
+        tmp_path / "model.keras",
+        {
+            "class_name": "Lambda",
+            "config": {  # HDF5 under the plan's name
+                "name": "lam",
+                "function": [LAMBDAS["3.11"]["plain"], None, None],
+                "function_type": "lambda",
+            },
+        },
+    )
     planned = _plan(tmp_path, targets=(k33,))
     _reference(planned)
     _write(planned, k33, verdict="pass", max_abs=0.0, max_rel=0.0, reference="load_model")

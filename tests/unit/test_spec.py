@@ -103,17 +103,6 @@ def test_schema_file_is_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(json.loads(spec.SCHEMA_PATH.read_text()))
 
 
-def test_schema_names_every_format_and_loader_an_expected_failure_may_name():
-    import json
-
-    from harness.plan import LOADERS
-    defs = json.loads(spec.SCHEMA_PATH.read_text())["$defs"]
-    for name, values in (("formatNames", list(spec.FORMATS)),
-                         ("loaderNames", sorted({loader for loaders in LOADERS.values() for loader in loaders}))):
-        single, listed = defs[name]["oneOf"]
-        assert sorted(single["enum"]) == sorted(values) and sorted(listed["items"]["enum"]) == sorted(values)
-
-
 EXPECT = GOOD + """
 expected_failures:
   - producer: "keras>=3"

@@ -81,11 +81,12 @@ def test_consume_cells_carry_the_tolerance_of_their_consumer_backend_and_device_
     selection = _selection(tmp_path)
     produced = [{"producer": "tf2.15", "fixture": "dense_bn", "format": f, "verdict": "saved"}
                 for f in ("h5", "keras")]
-    on_jax = {(c["format"]): (c["atol"], c["rtol"]) for c in consume_cells(selection, "k3", produced, Path("/work/artifacts"))}
+    artifacts = Path("/work/artifacts")
+    on_jax = {(c["format"]): (c["atol"], c["rtol"]) for c in consume_cells(selection, "k3", produced, artifacts)}
     assert on_jax["h5"] == (1e-3, 2e-4) and on_jax["keras"] == (1e-5, 2e-4)
     # The negative control takes the loosest of every selected format: fresh weights must fail even that.
     assert on_jax[CONTROL_FORMAT] == (1e-3, 2e-4)
-    on_tf = {(c["format"]): (c["atol"], c["rtol"]) for c in consume_cells(selection, "tf2.15", produced, Path("/work/artifacts"))}
+    on_tf = {(c["format"]): (c["atol"], c["rtol"]) for c in consume_cells(selection, "tf2.15", produced, artifacts)}
     assert on_tf["h5"] == (1e-5, 2e-4) and on_tf[CONTROL_FORMAT] == (1e-5, 2e-4)
 
 

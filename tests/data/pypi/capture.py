@@ -38,8 +38,9 @@ if __name__ == "__main__":
     for name, since in SINCE.items():
         path = Path(__file__).with_name(f"{name}.json")
         document = trimmed(name, since)
+        by_version = sorted(document["releases"].items(), key=lambda i: Version(i[0]))
         releases = ",\n".join(f" {json.dumps(v)}: [\n  " + ",\n  ".join(json.dumps(f, sort_keys=True) for f in files)
-                               + "\n ]" for v, files in sorted(document["releases"].items(), key=lambda i: Version(i[0])))
+                               + "\n ]" for v, files in by_version)
         path.write_text(f'{{"comment": {json.dumps(document["comment"])},\n "info": {json.dumps(document["info"])},\n'
                         f' "releases": {{\n{releases}\n}}}}\n')  # one line a file: small, and diffs read well
         print(path, path.stat().st_size)

@@ -1,0 +1,171 @@
+"""The plan of ``nox -s check`` (:class:`CheckPlan`, ``<workdir>/plan.json``) and how it picks
+environments: the source closest to the versions that wrote the file (:func:`closest_env`), the
+targets newer than it (:func:`default_targets`).
+
+Read by the check's steps (:mod:`harness.check`) and its report (:mod:`harness.report.check`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from harness import spec as spec_mod
+from harness.modelfile import BadInput, ModelFile
+from harness.plan import LOADERS, write_json
+from harness.supervisor import PhaseFiles
+
+PHASE = "check"
+
+
+@dataclass(frozen=True)
+class EnvVersions:
+    """What an environment's pins say it runs (read from matrix.yaml, not from the venv)."""
+
+    name: str
+    keras: Version | None
+    tensorflow: Version | None
+    flavor: str
+    backend: str
+
+    @property
+    def order(self) -> tuple[Version, Version]:
+        """Sort key for "newer": Keras version, then TF version."""
+        return (self.keras or Version("0"), self.tensorflow or Version("0"))
+
+    def describe(self) -> str:
+        tf = f"TF {self.tensorflow}" if self.tensorflow else "no TF"
+        if self.flavor == "keras2":
+            return f"Keras {self.keras} inside {tf}"
+        label = "tf_keras" if self.flavor == "tf_keras" else "Keras"
+        backend = "" if self.backend == "tensorflow" else f", {self.backend} backend"
+        return f"{label} {self.keras} on {tf}{backend}"
+
+
+def env_versions(env: spec_mod.EnvSpec) -> EnvVersions:
+    """Keras and TF versions, and the Keras flavour, from an environment's ``==`` pins
+    (:meth:`~harness.spec.EnvSpec.versions`, :func:`~harness.spec.keras_flavor`)."""
+    versions = env.versions()
+    return EnvVersions(env.name, versions.get("keras"), versions.get("tensorflow"),
+                       spec_mod.keras_flavor(versions) or "keras2", env.backend or "tensorflow")
+
+
+def _version(text: str | None) -> Version | None:
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None
+
+
+def _distance(have: Version | None, want: Version | None) -> tuple:
+    """How far an environment's version is from the file's: other major, minor steps,
+    older than the file, patch steps (smaller is closer; a newer reader beats an older one)."""
+    if want is None:
+        return ()
+    if have is None:  # the environment pins no such package: farther than any version
+        return (True, float("inf"), True, float("inf"))
+    return (have.major != want.major, abs(have.minor - want.minor), have < want, abs(have.micro - want.micro))
+
+
+def closest_env(spec: spec_mod.MatrixSpec, found: ModelFile) -> tuple[str, str]:
+    """The environment of ``matrix.yaml`` closest to the versions recorded in ``found``, and why.
+
+    Ranked by Keras version, then backend, then TF version, then order in matrix.yaml.
+
+    Raises:
+        BadInput: the file records no Keras or TF version (the user must name ``--from``).
+    """
+    keras, tf = _version(found.keras_version), _version(found.tensorflow_version)
+    if keras is None and tf is None:
+        raise BadInput(f"{found.path}: records no Keras or TensorFlow version, so its source environment is "
+                       f"unknown; name it with --from ENV (defined: {', '.join(spec.envs)})")
+    backend = found.backend or "tensorflow"
+    ranked = sorted(
+        ((_distance(v.keras, keras), v.backend != backend, _distance(v.tensorflow, tf), index), v)
+        for index, v in enumerate(env_versions(e) for e in spec.envs.values()))
+    best = ranked[0][1]
+    recorded = ", ".join(part for part in (keras and f"Keras {keras}", tf and f"TF {tf}",
+                                           found.backend and f"backend {found.backend}") if part)
+    exact = (keras is None or _same_minor(best.keras, keras)) and (tf is None or _same_minor(best.tensorflow, tf))
+    closeness = "the same minor version" if exact else "the closest in matrix.yaml"
+    return best.name, f"the file records {recorded} ({found.evidence}); {best.name} runs {best.describe()}, {closeness}"
+
+
+def _same_minor(have: Version | None, want: Version) -> bool:
+    return have is not None and have.release[:2] == want.release[:2]
+
+
+def default_targets(spec: spec_mod.MatrixSpec, source: str) -> list[str]:
+    """Environments of the default profile newer than ``source`` (by Keras, then TF version)."""
+    floor = env_versions(spec.envs[source]).order
+    return [name for name in spec.profiles["default"].envs if env_versions(spec.envs[name]).order > floor]
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """Everything the check sessions share, written to ``<workdir>/plan.json``.
+
+    ``file`` is :meth:`ModelFile.to_json`; ``atol``/``rtol`` are matrix.yaml's tolerance
+    (atol in the outputs' unit, rtol a fraction of the reference); ``seed`` seeds generated
+    inputs and the negative control; ``safe_mode`` is False only with ``--unsafe``; ``matrix``
+    is the matrix.yaml the environments come from.
+    """
+
+    file: dict
+    architecture: str | None
+    source: str
+    source_why: str
+    targets: list[str]
+    targets_why: str
+    inputs: str | None
+    custom_objects: str | None
+    safe_mode: bool
+    output: str
+    workdir: str
+    matrix: str
+    atol: float
+    rtol: float
+    seed: int
+    notes: list[str] = field(default_factory=list)
+    fail_on: list[str] = field(default_factory=list)
+
+    @property
+    def envs(self) -> list[str]:
+        """The source, then the targets: the order the check_in sessions run in."""
+        return [self.source] + self.targets
+
+    @property
+    def loaders(self) -> tuple[str, ...]:
+        return LOADERS[self.file["format"]]
+
+    def files(self, env: str) -> PhaseFiles:
+        return PhaseFiles(Path(self.workdir), PHASE, env)
+
+    def cells(self, env: str) -> list[dict]:
+        """One cell per loader; the source's record reference outputs, the targets' compare with them."""
+        role = "reference" if env == self.source else "target"
+        return [{"id": f"{env}/{loader}", "role": role, "loader": loader, "format": self.file["format"],
+                 "fixture": Path(self.file["path"]).name, "producer": self.source,
+                 "atol": self.atol, "rtol": self.rtol} for loader in self.loaders]
+
+    def task(self, env: str) -> dict:
+        """What the worker needs besides its cells (see harness/worker/check.py)."""
+        return {"phase": PHASE, "env": env, "seed": self.seed, "path": self.file["path"],
+                "container": self.file["container"], "architecture": self.architecture, "inputs": self.inputs,
+                "custom_objects": self.custom_objects, "safe_mode": self.safe_mode,
+                "reference_dir": str(Path(self.workdir) / "reference")}
+
+    def write(self) -> Path:
+        path = Path(self.workdir) / "plan.json"
+        write_json(path, asdict(self))
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> CheckPlan:
+        """Raises: BadInput: no plan there (``nox -s check -- PATH`` writes it)."""
+        try:
+            return cls(**json.loads(Path(path).read_text()))
+        except FileNotFoundError:
+            raise BadInput(f"{path}: no check plan; start with `nox -s check -- PATH`") from None

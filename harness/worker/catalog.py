@@ -1,0 +1,53 @@
+"""The formats the harness saves and the loaders that read them: one table for the host and the worker.
+
+Read by the host (``harness.spec``: the formats matrix.yaml may name; ``harness.plan``: the report's
+columns; the JSON Schema's enums agree, tests/unit/test_catalog.py) and by the worker (``formats.py``
+saves and loads, ``depth.py``, ``check.py``, ``compat.py``), so it is standard library only and
+Python 3.7 syntax. Adding a format or a loader: a row here, its save or load code in ``formats.py``,
+the schema's enums and the docs.
+"""
+from collections import namedtuple
+
+# A format: its name (matrix.yaml's ``formats``), the file or folder it writes below the artifact's
+# directory, the loaders that read it (the report's columns, in order), and whether it is a full
+# model (architecture, weights and compile state in one file: the check levels compare compile state).
+Format = namedtuple("Format", "name file loaders full_model")
+# A loader: its name (a report column), its family, and whether it needs the TensorFlow package.
+# ``keras``: it gives a Keras model, whose outputs are a list of arrays; ``signature``: a serving
+# signature, whose outputs are a dict (outputs compare within a family).
+Loader = namedtuple("Loader", "name family needs_tf")
+KERAS_MODEL, SIGNATURE = "keras", "signature"
+
+LOADER_TABLE = (
+    Loader("load_model", KERAS_MODEL, False),
+    Loader("load_weights", KERAS_MODEL, False),
+    Loader("model_from_json", KERAS_MODEL, False),
+    Loader("Checkpoint.read", KERAS_MODEL, True),  # tf.train.Checkpoint
+    Loader("tf.saved_model.load", SIGNATURE, True),
+    Loader("TFSMLayer", SIGNATURE, True),  # keras.layers.TFSMLayer wraps tf.saved_model.load
+)
+FORMAT_TABLE = (
+    Format("h5", "model.h5", ("load_model",), True),
+    Format("keras", "model.keras", ("load_model",), True),
+    Format("savedmodel", "savedmodel", ("load_model", "TFSMLayer", "tf.saved_model.load"), True),
+    Format("tf_saved_model", "tf_saved_model", ("tf.saved_model.load", "TFSMLayer", "load_model"), False),
+    Format("export", "export", ("tf.saved_model.load", "TFSMLayer"), False),
+    Format("weights_h5", "weights.h5", ("load_weights",), False),
+    Format("weights.h5", "model.weights.h5", ("load_weights",), False),
+    Format("checkpoint", "checkpoint/ckpt", ("Checkpoint.read",), False),
+    Format("json", "model.json", ("model_from_json",), False),
+)
+# The negative control's pseudo format and loader: the same architecture with fresh weights.
+CONTROL_FORMAT, CONTROL_LOADER = "negative-control", "rebuild"
+
+# Views of the tables above, by the names their readers use.
+FORMATS = tuple(f.name for f in FORMAT_TABLE)
+LOADERS = dict((f.name, f.loaders) for f in FORMAT_TABLE)  # {format: its loaders}
+FILES = dict((f.name, f.file) for f in FORMAT_TABLE)  # {format: the file or folder it writes}
+FULL_MODEL_FORMATS = tuple(f.name for f in FORMAT_TABLE if f.full_model)
+FAMILY = dict((loader.name, loader.family) for loader in LOADER_TABLE)  # {loader: its family}
+KERAS_MODEL_LOADERS = tuple(loader.name for loader in LOADER_TABLE if loader.family == KERAS_MODEL)
+SIGNATURE_LOADERS = tuple(loader.name for loader in LOADER_TABLE if loader.family == SIGNATURE)
+NEEDS_TF = tuple(loader.name for loader in LOADER_TABLE if loader.needs_tf)
+# The formats that are a TF SavedModel: those a serving-signature loader reads.
+SAVED_MODEL_FORMATS = tuple(f.name for f in FORMAT_TABLE if set(f.loaders) & set(SIGNATURE_LOADERS))
