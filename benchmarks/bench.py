@@ -2,6 +2,7 @@
 
     python3 benchmarks/bench.py [--profile default] [--envs ENV ...] [--fixtures F ...] [-j 2]
                                 [--naive-sample 2] [--skip-naive] [--keep DIR]
+    python3 benchmarks/bench.py --timings WORKDIR     where an earlier run's worker seconds went
 
 Runs, one after another, in a scratch folder (``--keep`` keeps it):
 
@@ -16,7 +17,8 @@ Runs, one after another, in a scratch folder (``--keep`` keeps it):
 Then prints one table (wall time in seconds, worker processes, cells per second, seconds per phase)
 and checks the targets of issue #6: a warm rerun with nothing changed under 10 s; worker processes
 equal 2 x environments plus restarts after crashes and timeouts; a warm full run within 1.5 x the sum
-of its workers' own times divided by the parallelism (``-j``).
+of its workers' own times divided by the parallelism (``-j``). Last, where the warm full run's worker
+seconds went: summed per phase, format and loader, per step of a cell (harness/worker/timing.py).
 """
 from __future__ import annotations
 
@@ -44,6 +46,49 @@ from harness.run import Context, thread_variables  # noqa: E402
 from harness.supervisor import PhaseFiles, run_phase  # noqa: E402
 
 RESTART_VERDICTS = ("crash", "timeout")
+# The steps a worker times per cell (harness/worker/timing.py), in the order of a cell.
+STEPS = ("build", "save", "verify", "load", "control", "predict", "compare", "levels")
+
+
+def worker_timings(results: Path) -> tuple[list[list], float, int]:
+    """Where the workers' seconds went in one run, from its results folder (every ``*.jsonl``, shards too).
+
+    Returns (rows, import seconds, worker processes): one row per (phase, format, loader) and a last
+    one of their sums (``all``), each
+    ``[phase, format, loader, cells, seconds, <one column per STEPS>, other]`` (seconds summed over the
+    cells; ``other`` is a cell's seconds outside its timed steps: reading the manifest and references,
+    writing the record); and the seconds the workers spent importing TensorFlow/Keras, counted once
+    per process. Records reused from an earlier run, and records without timings (a crash, a timeout,
+    a worker older than the timings) are left out.
+    """
+    sums: dict[tuple, list[float]] = {}
+    imports: dict[tuple, float] = {}
+    for path in sorted(results.glob("*.jsonl")):
+        for record in read_records(path):
+            timings = record.get("timings")
+            if record.get("reused") or not isinstance(timings, dict):
+                continue
+            key = (record.get("phase"), record.get("format"), record.get("loader") or "-")
+            row = sums.setdefault(key, [0.0] * (len(STEPS) + 3))
+            row[0] += 1
+            row[1] += record.get("seconds") or 0.0
+            for i, step in enumerate(STEPS):
+                row[2 + i] += timings.get(step, 0.0)
+            row[-1] += (record.get("seconds") or 0.0) - sum(timings.values())
+            imports[(path.name, record.get("worker_pid"))] = record.get("worker_import_s") or 0.0
+    total = [sum(column) for column in zip(*sums.values())] if sums else [0.0] * (len(STEPS) + 3)
+    rows = [[*key, int(v[0]), *(round(x, 1) for x in v[1:])] for key, v in sorted(sums.items(), key=str)]
+    rows.append(["all", "", "", int(total[0]), *(round(x, 1) for x in total[1:])])
+    return rows, round(sum(imports.values()), 3), len(imports)
+
+
+def print_timings(timings: tuple[list[list], float, int], label: str) -> None:
+    """Print what :func:`worker_timings` returned as a table."""
+    rows, import_s, workers = timings
+    print(f"\nworker seconds per phase, format and loader ({label}); importing TensorFlow/Keras: "
+          f"{import_s:.1f} s in {workers} worker processes")
+    print(tabulate(rows, headers=["phase", "format", "loader", "cells", "seconds", *STEPS, "other"],
+                   tablefmt="github"))
 
 
 def harness_run(scratch: Path, selection: list[str], jobs: int, *extra: str) -> dict:
@@ -123,7 +168,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--naive-sample", type=int, default=2, help="cells timed per environment and phase")
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--keep", type=Path, help="scratch folder to use and keep (default: a temporary one)")
+    parser.add_argument("--timings", type=Path, metavar="WORKDIR",
+                        help="only print where the worker seconds of the run in WORKDIR went, and exit")
     options = parser.parse_args(argv)
+    if options.timings:
+        print_timings(worker_timings(options.timings / "results"), str(options.timings))
+        return 0
     selection = ["--profile", options.profile, "--no-goldens"]
     selection += ["--envs", *options.envs] if options.envs else []
     selection += ["--fixtures", *options.fixtures] if options.fixtures else []
@@ -133,6 +183,7 @@ def main(argv: list[str]) -> int:
     shutil.rmtree(scratch / "nox", ignore_errors=True)
     runs = {"harness, cold": harness_run(scratch, selection, options.jobs)}
     runs["harness, warm, full (--fresh)"] = harness_run(scratch, selection, options.jobs, "--fresh")
+    timings = worker_timings(scratch / "work" / "results")  # before the next run reuses every record
     runs["harness, warm, nothing changed"] = harness_run(scratch, selection, options.jobs)
     envs = len(json.loads((scratch / "work" / "run.json").read_text())["envs"])
     rows = [_row(label, run) for label, run in runs.items()]
@@ -158,6 +209,7 @@ def main(argv: list[str]) -> int:
     ]
     for text, ok in checks:
         print(("ok    " if ok else "MISSED") + "  " + text)
+    print_timings(timings, "the warm full run")
     if not options.keep:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0 if all(ok for _, ok in checks) else 1
