@@ -11,11 +11,13 @@ import datetime
 import hashlib
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import environments, golden, history, incremental, interpreters, jobs, merge as merge_mod
+from harness import progress
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
@@ -46,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="run every cell again instead of reusing the records of unchanged cells")
     parser.add_argument("--worker-threads", type=int, metavar="N",
                         help="CPU threads each worker may use (default: the machine's cores over nox's -j)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress display (cells done, failures so far, time left) while phases run")
     return parser
 
 
@@ -104,6 +108,21 @@ def parallel_sessions(argv: list[str], environ: dict[str, str]) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
+def watched_workdir(argv: list[str]) -> Path | None:
+    """The work dir whose phases the ``nox`` command's own process shows (``harness.progress``), or
+    None where it shows none: without ``-j`` (each session shows its own), in a session's child
+    process of ``nox -j``, where ``nox`` writes to a terminal (its board shows each session's line),
+    and with ``--quiet``. Unparsable arguments: None (the session reports them)."""
+    if "--parallel-worker" in argv or parallel_sessions(argv, os.environ) < 2 or sys.stdout.isatty():
+        return None
+    posargs = argv[argv.index("--") + 1:] if "--" in argv else []
+    try:
+        options, _ = _parser().parse_known_args([arg for arg in posargs if arg not in ("-h", "--help")])
+    except SystemExit:
+        return None
+    return None if options.quiet else options.workdir.resolve()
+
+
 SELECTION_OPTIONS = ("--profile", "--envs", "--fixtures", "--no-goldens")
 
 
@@ -134,13 +153,16 @@ class Context:
     worker_threads: int = 1
     compare: Path | None = None
     fail_on: str = "problems"
+    display: str = "off"
 
     @classmethod
-    def from_args(cls, args: list[str], parallel: int = 1) -> Context:
+    def from_args(cls, args: list[str], parallel: int = 1, display: str = "off") -> Context:
         """Parse the session's positional arguments and load ``matrix.yaml``.
 
         ``parallel`` is how many sessions nox runs at once (its ``-j``); each worker then
         gets ``cores // parallel`` threads unless ``--worker-threads`` says otherwise.
+        ``display`` is how a phase shows its progress (``harness.progress.choose_display``);
+        ``--quiet`` turns it off.
 
         Raises:
             SystemExit: bad arguments (argparse prints the message).
@@ -162,7 +184,8 @@ class Context:
         threads = options.worker_threads or max(1, (os.cpu_count() or 1) // max(1, parallel))
         return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level,
                    fresh=options.fresh, worker_threads=threads,
-                   compare=options.compare.resolve() if options.compare else None, fail_on=options.fail_on)
+                   compare=options.compare.resolve() if options.compare else None, fail_on=options.fail_on,
+                   display="off" if options.quiet else display)
 
     def task(self, phase: str, env: str) -> dict:
         return {"phase": phase, "env": env, "seed": self.spec.seed, "device": self.spec.envs[env].device,
@@ -261,7 +284,9 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
         return
     launcher = _prepare(ctx, files, venv, log)
     if launcher:
-        _run(ctx, files, launcher, left)
+        with progress.Display(files, ctx.display), \
+                progress.phase_running(files, len(cells), len(cells) - len(left), 1):
+            _run(ctx, files, launcher, left)
         incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends
 
 
