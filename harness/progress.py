@@ -165,7 +165,7 @@ def stamped(line: str) -> str:
 
 def duration(seconds: float) -> str:
     """``45 s``, ``6 min 30 s``, ``1 h 04 min``: seconds rounded to what a reader needs."""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:

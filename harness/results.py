@@ -1,7 +1,8 @@
 """Result records: the JSON-lines files the phases write, and the resolved cell table.
 
 Each phase of each environment appends one JSON object per line to
-``results/<phase>-<env>.jsonl``. :func:`resolve` joins the produce and consume
+``results/<phase>-<env>.jsonl`` (and, split over several workers, to each shard's
+``results/<phase>-<env>.shard<N>.jsonl``: ``harness.phasefiles.PhaseFiles.records``). :func:`resolve` joins the produce and consume
 records of a run into one :class:`Cell` per planned cell, so every cell has
 exactly one verdict, including cells that never ran (and why).
 """
@@ -12,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from harness.phasefiles import PhaseFiles
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 
 NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record
@@ -134,10 +136,9 @@ def _by(records: list[dict], *keys: str) -> dict:
 
 def resolve(selection: Selection, workdir: Path) -> list[Cell]:
     """One :class:`Cell` per planned cell of ``selection``, from the run's records."""
-    results = workdir / "results"
-    produced = {env: read_records(results / f"produce-{env}.jsonl") for env in selection.envs}
+    produced = {env: PhaseFiles(workdir, "produce", env).records() for env in selection.envs}
     produced.update({name: list(golden.records) for name, golden in selection.goldens.items()})
-    consumed = {env: read_records(results / f"consume-{env}.jsonl") for env in selection.envs}
+    consumed = {env: PhaseFiles(workdir, "consume", env).records() for env in selection.envs}
     cells = []
     for producer in selection.producers:
         prod_env_error = next((r for r in produced[producer] if r.get("scope") == "env"), None)

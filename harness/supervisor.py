@@ -1,6 +1,7 @@
 """Run the worker for one phase of one environment, and survive whatever it does.
 
-One worker process runs all the cells of a phase (TensorFlow is imported once),
+One worker process runs all the cells of a phase (TensorFlow is imported once), or of
+one shard of it where the phase is split over several workers (:func:`run_sharded`),
 started by a launcher (``harness.processes``: a venv's interpreter, or a
 container of ``harness.containers``). The supervisor watches it: a cell that kills the process (segfault, abort,
 ``os._exit``) becomes a ``crash`` record, a cell that runs past the per-cell
@@ -12,12 +13,12 @@ the results file are never rewritten.
 from __future__ import annotations
 
 import json
-import re
 import signal
+import threading
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.phasefiles import PhaseFiles
 from harness.plan import write_json
 from harness.processes import Launcher, LaunchError, describe_exit
 from harness.results import append_record, read_records
@@ -25,85 +26,6 @@ from harness.results import append_record, read_records
 WORKER = Path(__file__).resolve().parent / "worker" / "main.py"
 POLL_S = 0.2
 LOG_TAIL_LINES = 12
-
-
-@dataclass(frozen=True)
-class PhaseFiles:
-    """Where one phase of one environment keeps its files (under the run's work dir).
-
-    A phase split over several workers (``--workers-per-env``) gives each worker a shard
-    (``shard`` 1, 2, ...): its own records, log, task, progress and stats files, named
-    ``<phase>-<env>.shard<N>.*``; the facts file is the phase's own (every shard's worker
-    writes the same facts). The phase's own results file keeps the records no worker wrote
-    (reused ones, an environment's env-error); :meth:`records` reads them all.
-    """
-
-    workdir: Path
-    phase: str
-    env: str
-    shard: int | None = None
-
-    @property
-    def stem(self) -> str:
-        return f"{self.phase}-{self.env}" + (f".shard{self.shard}" if self.shard else "")
-
-    @property
-    def results(self) -> Path:
-        return self.workdir / "results" / f"{self.stem}.jsonl"
-
-    @property
-    def facts(self) -> Path:
-        return self.workdir / "results" / f"{self.phase}-{self.env}.facts.json"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / "logs" / f"{self.stem}.log"
-
-    @property
-    def progress(self) -> Path:
-        """The worker's current cell, ``{"cell": id, "started": epoch seconds}`` (``harness/worker/main.py``)."""
-        return self.workdir / "tasks" / f"{self.stem}.progress"
-
-    @property
-    def status(self) -> Path:
-        """``{"phase", "env", "total", "reused", "shards", "started", "finished"}`` of a running or ended
-        phase (cells; epoch seconds, ``finished`` null while it runs): what ``harness.progress`` shows."""
-        return self.workdir / "tasks" / f"{self.stem}.status.json"
-
-    @property
-    def stats(self) -> Path:
-        """``{"workers_started", "seconds", "cells"}`` of the phase's (or shard's) last supervised run."""
-        return self.workdir / "results" / f"{self.stem}.stats.json"
-
-    @property
-    def task(self) -> Path:
-        return self.workdir / "tasks" / f"{self.stem}.json"
-
-    def sharded(self, shard: int) -> PhaseFiles:
-        """The files of one shard (1, 2, ...) of this phase."""
-        return replace(self, shard=shard)
-
-    def shards(self) -> list[PhaseFiles]:
-        """The shards whose records file exists, by number."""
-        pattern = re.compile(re.escape(f"{self.phase}-{self.env}.shard") + r"([1-9][0-9]*)\.jsonl")
-        found = [pattern.fullmatch(p.name) for p in (self.workdir / "results").glob("*.shard*.jsonl")]
-        return [self.sharded(n) for n in sorted(int(m.group(1)) for m in found if m)]
-
-    def record_files(self) -> list[Path]:
-        """The phase's records file and every shard's, in that order."""
-        return [self.results] + [shard.results for shard in self.shards()]
-
-    def records(self) -> list[dict]:
-        """Every record of the phase: its own file's, then each shard's (``harness.results.read_records``)."""
-        return [record for path in self.record_files() for record in read_records(path)]
-
-    def reset(self) -> None:
-        """Remove this phase's (and its shards') earlier results, facts, logs and progress (a new run starts)."""
-        for files in [self, *self.shards()]:
-            for path in (files.results, files.facts, files.log, files.progress, files.stats, files.status):
-                path.unlink(missing_ok=True)
-        for path in (self.results, self.log, self.task):
-            path.parent.mkdir(parents=True, exist_ok=True)
 
 
 # What a record written by the supervisor (crash, timeout) copies from its cell.
@@ -173,6 +95,87 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
                                  "seconds": round(time.monotonic() - started, 3)})
 
 
+def split(cells: list[dict], shards: int) -> list[list[dict]]:
+    """``cells`` dealt to at most ``shards`` workers: near-equal cell counts, each keeping its cells' order.
+
+    Cells of one artifact source (same ``producer`` and ``fixture``; a producer's cells: same fixture) stay
+    together, so a worker that caches per fixture or artifact builds or loads it once; the largest groups
+    are dealt first, each to the shard with the fewest cells so far. Fewer groups than ``shards`` give
+    fewer (non-empty) shards. Returns the shards' cell lists, in order of their first cell.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for index, cell in enumerate(cells):
+        groups.setdefault((cell.get("producer"), cell.get("fixture")), []).append(index)
+    dealt: list[list[int]] = [[] for _ in range(max(1, min(shards, len(groups))))]
+    for indices in sorted(groups.values(), key=len, reverse=True):
+        min(dealt, key=len).extend(indices)
+    return sorted(([cells[i] for i in sorted(part)] for part in dealt if part), key=lambda part: cells.index(part[0]))
+
+
+def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
+                shards: int, cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER) -> int:
+    """Run ``cells`` split over ``shards`` workers at once (:func:`split`), each supervised as
+    :func:`run_phase` supervises one: its own records (``files.sharded(n)``), log and restarts, so a
+    crash or timeout costs one cell of one shard. With one shard (or one group of cells) it is
+    :func:`run_phase` itself. Arguments as :func:`run_phase`'s; returns the number of shards run.
+
+    Writes ``files.stats`` for the whole phase (``workers_started`` summed, ``seconds`` of wall time,
+    ``shards``) and each shard's own. The phase's own results file is created (empty) so that every
+    reader finds the phase; the shards' records are read with ``PhaseFiles.records``.
+
+    Raises:
+        KeyboardInterrupt, SystemExit (on SIGTERM): after killing every shard's worker.
+        Whatever a shard's supervision raised (after stopping the others).
+    """
+    parts = split(cells, shards)
+    if len(parts) <= 1:
+        run_phase(files, launcher, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)
+        return 1
+    files.results.touch()
+    stop, errors = threading.Event(), []
+    counters = [_CountingLauncher(launcher) for _ in parts]
+
+    def supervise(number: int, part: list[dict], counter: _CountingLauncher) -> None:
+        shard, started = files.sharded(number), time.monotonic()
+        try:
+            _run_cells(shard, counter, variables, task, part, cell_timeout_s, startup_timeout_s, worker, stop)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the calling thread)
+            errors.append(exc)
+            stop.set()
+        finally:
+            write_json(shard.stats, {"workers_started": counter.started, "cells": len(part),
+                                     "seconds": round(time.monotonic() - started, 3)})
+
+    threads = [threading.Thread(target=supervise, args=(n, part, counter), name=f"shard{n}", daemon=True)
+               for n, (part, counter) in enumerate(zip(parts, counters), start=1)]
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    started = time.monotonic()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():  # short joins: Ctrl-C and SIGTERM reach this thread meanwhile
+                thread.join(POLL_S)
+    except BaseException:
+        stop.set()  # every shard kills its worker and returns
+        for thread in threads:
+            thread.join()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        write_json(files.stats, {"workers_started": sum(c.started for c in counters), "cells": len(cells),
+                                 "seconds": round(time.monotonic() - started, 3), "shards": len(parts)})
+    if errors:
+        raise errors[0]
+    return len(parts)
+
+
+class _Stopped(Exception):
+    """Another shard, or the calling thread, stopped the phase; this shard's worker was killed."""
+
+
 class _CountingLauncher:
     """A launcher that counts the workers it starts (one per phase, plus one per crash or timeout)."""
 
@@ -190,7 +193,8 @@ def _terminated(signum, frame):
 
 
 def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
-               cell_timeout_s: float, startup_timeout_s: float, worker: Path) -> None:
+               cell_timeout_s: float, startup_timeout_s: float, worker: Path,
+               stop: threading.Event | None = None) -> None:
     done = {r.get("id") for r in read_records(files.results)}
     remaining = [c for c in cells if c["id"] not in done]
     variables = dict(variables, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
@@ -200,7 +204,7 @@ def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str],
                                     progress_path=str(files.progress), facts_path=str(files.facts)))
         log_offset = files.log.stat().st_size if files.log.exists() else 0
         outcome = _watch(files, launcher, [str(worker), str(files.task)], variables, cell_timeout_s,
-                         startup_timeout_s)
+                         startup_timeout_s, stop)
         done_now = {r.get("id") for r in read_records(files.results)}
         by_id = {c["id"]: c for c in remaining}
         left = [c for c in remaining if c["id"] not in done_now]
@@ -222,8 +226,12 @@ def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str],
 
 
 def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: dict[str, str],
-           cell_timeout_s: float, startup_timeout_s: float) -> dict:
-    """Start one worker and wait for it; kill it on a timeout. Returns what happened."""
+           cell_timeout_s: float, startup_timeout_s: float, stop: threading.Event | None = None) -> dict:
+    """Start one worker and wait for it; kill it on a timeout. Returns what happened.
+
+    Raises:
+        _Stopped: ``stop`` was set (the worker is killed first).
+    """
     started = time.monotonic()
     with open(files.log, "ab") as log:
         try:
@@ -233,6 +241,8 @@ def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: di
         try:
             while True:
                 code = worker.wait(POLL_S)
+                if stop is not None and stop.is_set():
+                    raise _Stopped()
                 progress = _read_progress(files.progress)
                 if code is not None:
                     return {"verdict": "crash", "cell": progress and progress["cell"],
