@@ -3,6 +3,8 @@
     python3 benchmarks/bench.py [--profile default] [--envs ENV ...] [--fixtures F ...] [-j 2]
                                 [--naive-sample 2] [--skip-naive] [--keep DIR]
     python3 benchmarks/bench.py --timings WORKDIR     where an earlier run's worker seconds went
+    python3 benchmarks/bench.py --against REV [--profile quick] [--envdir DIR] [--workers-per-env N]
+        REV's commit and this checkout timed back to back, and their verdicts compared (against.py)
 
 Runs, one after another, in a scratch folder (``--keep`` keeps it):
 
@@ -38,6 +40,7 @@ from tabulate import tabulate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from against import AgainstError, run_against  # noqa: E402  (benchmarks/against.py)
 from harness import interpreters  # noqa: E402
 from harness.plan import consume_cells, produce_cells  # noqa: E402
 from harness.processes import Interpreter  # noqa: E402
@@ -91,14 +94,18 @@ def print_timings(timings: tuple[list[list], float, int], label: str) -> None:
                    tablefmt="github"))
 
 
-def harness_run(scratch: Path, selection: list[str], jobs: int, *extra: str) -> dict:
-    """Run ``nox -s matrix`` once; returns its figures (seconds, counts) from nox's and the harness's reports."""
+def harness_run(scratch: Path, selection: list[str], jobs: int, *extra: str, root: Path = ROOT,
+                envdir: Path | None = None) -> dict:
+    """Run ``nox -s matrix`` once, with the noxfile and harness of ``root`` (default: this checkout) and
+    its venvs in ``envdir`` (default: ``scratch/nox``); returns its figures (seconds, counts) from nox's
+    and the harness's reports. Its work dir and reports go in ``scratch``."""
+    scratch.mkdir(parents=True, exist_ok=True)
     nox_report = scratch / "nox-report.json"
-    argv = [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "--envdir", str(scratch / "nox"),
+    argv = [sys.executable, "-m", "nox", "-f", str(root / "noxfile.py"), "--envdir", str(envdir or scratch / "nox"),
             "-s", "matrix", "-j", str(jobs), "--report", str(nox_report), "--",
             "--workdir", str(scratch / "work"), "--reports", str(scratch / "reports"), *selection, *extra]
     started = time.monotonic()
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True)
     wall = time.monotonic() - started
     results = json.loads((scratch / "reports" / "results.json").read_text())
     sessions = json.loads(nox_report.read_text())["sessions"]
@@ -174,6 +181,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", type=Path, help="scratch folder to use and keep (default: a temporary one)")
     parser.add_argument("--timings", type=Path, metavar="WORKDIR",
                         help="only print where the worker seconds of the run in WORKDIR went, and exit")
+    parser.add_argument("--against", metavar="REV",
+                        help="time the commit REV (a git revision: HEAD~1, a tag, a hash) and this checkout back "
+                             "to back, each with --fresh, print both and compare their verdicts cell for cell")
+    parser.add_argument("--envdir", type=Path, default=ROOT / ".nox",
+                        help="with --against: the nox envdir both runs share (default: this checkout's .nox)")
+    parser.add_argument("--workers-per-env", type=int, metavar="N",
+                        help="the harness's --workers-per-env, for this checkout's runs")
     options = parser.parse_args(argv)
     if options.timings:
         print_timings(worker_timings(options.timings / "results"), str(options.timings))
@@ -183,12 +197,24 @@ def main(argv: list[str]) -> int:
     selection += ["--fixtures", *options.fixtures] if options.fixtures else []
     scratch = options.keep or Path(tempfile.mkdtemp(prefix="kcm-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
+    this_extra = ["--workers-per-env", str(options.workers_per_env)] if options.workers_per_env else []
+    if options.against:
+        try:
+            status = run_against(options.against, ROOT, options.envdir.resolve(), scratch, selection, options.jobs,
+                                 harness_run, this_extra)
+        except AgainstError as exc:
+            raise SystemExit(str(exc)) from None
+        for name in ("before", "after"):
+            print_timings(worker_timings(scratch / name / "work" / "results"), f"{name}: {scratch / name}")
+        if not options.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return status
     shutil.rmtree(scratch / "work", ignore_errors=True)
     shutil.rmtree(scratch / "nox", ignore_errors=True)
-    runs = {"harness, cold": harness_run(scratch, selection, options.jobs)}
-    runs["harness, warm, full (--fresh)"] = harness_run(scratch, selection, options.jobs, "--fresh")
+    runs = {"harness, cold": harness_run(scratch, selection, options.jobs, *this_extra)}
+    runs["harness, warm, full (--fresh)"] = harness_run(scratch, selection, options.jobs, "--fresh", *this_extra)
     timings = worker_timings(scratch / "work" / "results")  # before the next run reuses every record
-    runs["harness, warm, nothing changed"] = harness_run(scratch, selection, options.jobs)
+    runs["harness, warm, nothing changed"] = harness_run(scratch, selection, options.jobs, *this_extra)
     envs = len(json.loads((scratch / "work" / "run.json").read_text())["envs"])
     rows = [_row(label, run) for label, run in runs.items()]
     if not options.skip_naive:
