@@ -16,8 +16,9 @@ How it is shown (:func:`choose_display`):
   (:func:`watch_in_background`, started by the noxfile).
 
 A failure here is a verdict that is not a pass (``saved`` when producing), ``unsupported`` or
-``skipped``, or a negative control that passed: the report decides later which of them
-``expected_failures`` explains.
+``skipped``, or a negative control that passed. Where the display is given matrix.yaml's
+``expected_failures`` (``explained``: :func:`harness.run.explainer`), the failures they explain are
+counted as expected and only the others are named; the report has the last word.
 """
 from __future__ import annotations
 
@@ -79,12 +80,14 @@ class RecordTally:
     A line not yet ended (a record being written) is read on a later :meth:`update`.
     """
 
-    def __init__(self):
+    def __init__(self, explained=None):
         self.offsets: dict[Path, int] = {}
+        self.explained = explained  # record -> True where an expected_failures entry explains it
         self.done = 0      # records of one cell each
         self.reused = 0    # of those, reused from an earlier run
         self.env_level = False  # a record for the whole environment (env-error, skipped): nothing else runs
-        self.failures: list[str] = []
+        self.failures: list[str] = []  # the unexplained ones, named
+        self.expected = 0  # failures an expected_failures entry explains
 
     def update(self, paths: list[Path]) -> None:
         for path in paths:
@@ -111,14 +114,17 @@ class RecordTally:
             self.done += 1
             self.reused += bool(record.get("reused"))
         name = failure_name(record)
-        if name:
+        if name and self.explained and record.get("loader") != CONTROL_LOADER and self.explained(record):
+            self.expected += 1
+        elif name:
             self.failures.append(name)
 
 
 @dataclass
 class PhaseProgress:
     """One phase of one environment as it runs: ``total`` cells, ``done`` of them (``reused``
-    from an earlier run among them), failures so far, ``started``/``finished`` in epoch seconds."""
+    from an earlier run among them), failures so far (``failures``: the unexplained ones, named;
+    ``expected``: how many ``expected_failures`` explains), ``started``/``finished`` in epoch seconds."""
 
     phase: str
     env: str
@@ -129,6 +135,7 @@ class PhaseProgress:
     done: int = 0
     reused: int = 0
     failures: list[str] = field(default_factory=list)
+    expected: int = 0
 
     def left_s(self, now: float) -> float | None:
         """Seconds left, at the pace of the cells run so far in this run (reused ones cost nothing);
@@ -141,17 +148,18 @@ class PhaseProgress:
         return (self.total - self.done) * (now - self.started) / ran
 
     def line(self, now: float) -> str:
-        """One plain line: ``consume tf2.15 (2 workers): 120/420 cells (29%), 2 failing so far: ...;
-        about 6 min 30 s left``."""
+        """One plain line: ``consume tf2.15 (2 workers): 120/420 cells (28%), 5 failing so far (3 expected),
+        2 unexplained: ...; about 6 min 30 s left``."""
         workers = f" ({self.shards} workers)" if self.shards > 1 else ""
         percent = f" ({100 * self.done // self.total}%)" if self.total else ""
         text = f"{self.phase} {self.env}{workers}: {self.done}/{self.total} cells{percent}"
+        failing = len(self.failures) + self.expected
+        text += f", {failing} failing so far" if failing else ", none failing so far"
+        text += f" ({self.expected} expected)" if self.expected else ""
         if self.failures:
             named = "; ".join(self.failures[:NAMED_FAILURES])
             more = f"; and {len(self.failures) - NAMED_FAILURES} more" if len(self.failures) > NAMED_FAILURES else ""
-            text += f", {len(self.failures)} failing so far: {named}{more}"
-        else:
-            text += ", none failing so far"
+            text += f", {len(self.failures)} unexplained: {named}{more}"
         if self.finished is not None:
             return text + f"; done in {duration(self.finished - self.started)}"
         left = self.left_s(now)
@@ -189,8 +197,8 @@ def phase_running(files: PhaseFiles, total: int, reused: int, shards: int):
 class PhaseWatch:
     """Follows one phase from its files: ``status`` and every records file (shards too)."""
 
-    def __init__(self, files: PhaseFiles):
-        self.files, self.tally = files, RecordTally()
+    def __init__(self, files: PhaseFiles, explained=None):
+        self.files, self.tally = files, RecordTally(explained)
 
     def read(self) -> PhaseProgress | None:
         """The phase now, or None without a readable status file."""
@@ -203,6 +211,7 @@ class PhaseWatch:
         self.tally.update(self.files.record_files())
         progress.done = progress.total if self.tally.env_level else min(self.tally.done, progress.total)
         progress.reused, progress.failures = self.tally.reused, self.tally.failures
+        progress.expected = self.tally.expected
         return progress
 
 
@@ -214,8 +223,10 @@ def _live_table(progresses: list[PhaseProgress], now: float):
         left = p.left_s(now)
         table.add_row(f"[bold]{p.phase}[/] {p.env}" + (f" ({p.shards} workers)" if p.shards > 1 else ""),
                       ProgressBar(total=max(p.total, 1), completed=p.done, width=30), f"{p.done}/{p.total}",
-                      f"[red]{len(p.failures)} failing[/]" if p.failures else "[green]none failing[/]",
-                      "estimating" if left is None else f"{duration(left)} left")
+                      f"[red]{len(p.failures)} unexplained[/]" if p.failures else "[green]none unexplained[/]",
+                      f"{p.expected} expected" if p.expected else "",
+                      f"done in {duration(p.finished - p.started)}" if p.finished is not None
+                      else "estimating" if left is None else f"{duration(left)} left")
         for name in p.failures[:NAMED_FAILURES]:
             table.add_row("", f"[red]{name}[/]")
     return table
@@ -226,11 +237,12 @@ class Display:
     before :func:`phase_running` and left after it, so its last line says the phase ended).
 
     ``stream`` is where lines go (stdout unless a test gives another); ``every_s`` overrides the
-    display's interval between lines (seconds).
+    display's interval between lines (seconds); ``explained`` tells a record that an
+    ``expected_failures`` entry explains (:func:`harness.run.explainer`).
     """
 
-    def __init__(self, files: PhaseFiles, display: str, stream=None, every_s: float | None = None):
-        self.watch, self.display = PhaseWatch(files), display
+    def __init__(self, files: PhaseFiles, display: str, stream=None, every_s: float | None = None, explained=None):
+        self.watch, self.display = PhaseWatch(files, explained), display
         self.stream = stream or sys.stdout
         self.every_s = every_s or {"live": LIVE_EVERY_S, "board": BOARD_EVERY_S}.get(display, LINES_EVERY_S)
         self.stop, self.thread, self.live = threading.Event(), None, None
@@ -287,25 +299,32 @@ def running_phases(workdir: Path, since: float) -> list[PhaseFiles]:
     return out
 
 
-def watch_in_background(workdir: Path, stream=None, every_s: float = LINES_EVERY_S) -> threading.Thread:
+def watch_in_background(workdir: Path, stream=None, every_s: float = LINES_EVERY_S, explained=None,
+                        tick_s: float = 1.0) -> threading.Thread:
     """Print a line per running phase of the run in ``workdir`` every ``every_s`` seconds, and one as
-    each ends, from a daemon thread (in the ``nox -j`` process whose sessions cannot print as they go).
-    Phases whose status predates this call are not shown. Returns the thread (it stops with the process)."""
+    each ends (seen within ``tick_s``), from a daemon thread (in the ``nox -j`` process whose sessions
+    cannot print as they go). Phases whose status predates this call are not shown; ``explained`` as
+    :class:`Display`'s. Returns the thread (it stops with the process)."""
     stream, since = stream or sys.stdout, time.time()
     watches: dict[Path, PhaseWatch] = {}
+    printed: dict[Path, float] = {}  # when each phase's last line was printed
     ended: set[Path] = set()
 
     def loop():
         while True:
-            time.sleep(every_s)
+            time.sleep(tick_s)
             now = time.time()
             for files in running_phases(workdir, since):
-                watch = watches.setdefault(files.status, PhaseWatch(files))
-                progress = watch.read()
-                if progress is None or files.status in ended:
+                if files.status in ended:
+                    continue
+                progress = watches.setdefault(files.status, PhaseWatch(files, explained)).read()
+                if progress is None:
                     continue
                 if progress.finished is not None:
                     ended.add(files.status)
+                elif now - printed.setdefault(files.status, now) < every_s:
+                    continue
+                printed[files.status] = now
                 stream.write(stamped(progress.line(now)) + "\n")
             stream.flush()
 

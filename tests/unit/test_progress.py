@@ -2,12 +2,14 @@
 import io
 import json
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from harness import progress, run
 from harness.processes import Interpreter
+from harness.results import read_records
 from harness.progress import PhaseProgress, RecordTally, choose_display, failure_name
 from harness.supervisor import PhaseFiles, run_phase
 
@@ -36,12 +38,14 @@ def test_time_left_follows_the_pace_of_the_cells_run_in_this_run():
 
 
 def test_a_line_counts_cells_names_three_failures_and_says_time_left():
-    p = PhaseProgress("consume", "tf2.15", total=420, started=0.0, shards=2, done=120,
+    p = PhaseProgress("consume", "tf2.15", total=420, started=0.0, shards=2, done=120, expected=7,
                       failures=[f"load-error p{i}>tf2.15 dense_bn h5/load_model" for i in range(5)])
     assert p.line(now=65.0) == (
-        "consume tf2.15 (2 workers): 120/420 cells (28%), 5 failing so far: load-error p0>tf2.15 dense_bn "
-        "h5/load_model; load-error p1>tf2.15 dense_bn h5/load_model; load-error p2>tf2.15 dense_bn "
-        "h5/load_model; and 2 more; about 2 min 42 s left")
+        "consume tf2.15 (2 workers): 120/420 cells (28%), 12 failing so far (7 expected), 5 unexplained: "
+        "load-error p0>tf2.15 dense_bn h5/load_model; load-error p1>tf2.15 dense_bn h5/load_model; "
+        "load-error p2>tf2.15 dense_bn h5/load_model; and 2 more; about 2 min 42 s left")
+    p.failures = []
+    assert ", 7 failing so far (7 expected); about" in p.line(now=65.0)
     quiet = PhaseProgress("produce", "tf2.16", total=9, started=0.0, done=0)
     assert quiet.line(now=5.0) == "produce tf2.16: 0/9 cells (0%), none failing so far; time left: estimating"
     quiet.done, quiet.finished = 9, 3725.0
@@ -95,7 +99,7 @@ def test_a_phase_run_with_the_fake_worker_prints_plain_lines_as_it_goes(tmp_path
     assert len(lines) >= 3  # some while the hanging cell waits for its timeout, and the last
     assert all(re.match(r"progress \d\d:\d\d:\d\d consume envA: \d/4 cells", line) for line in lines)
     assert any(" 2/4 cells" in line for line in lines[:-1])  # seen while c-hang ran
-    assert lines[-1].endswith("4/4 cells (100%), 2 failing so far: crash envP>envA f h5/load_model; "
+    assert lines[-1].endswith("4/4 cells (100%), 2 failing so far, 2 unexplained: crash envP>envA f h5/load_model; "
                               "timeout envP>envA f h5/load_model; done in " + lines[-1].split("done in ")[1])
     status = json.loads(files.status.read_text())
     assert status["finished"] >= status["started"] and status["total"] == 4
@@ -138,11 +142,32 @@ def test_the_parent_nox_process_prints_every_running_phase_and_each_end_once(tmp
 
 def test_only_the_nox_process_of_a_parallel_run_without_terminal_watches(monkeypatch, tmp_path):
     monkeypatch.delenv("NOX_PARALLEL", raising=False)
-    argv = ["nox", "-j", "2", "-s", "matrix", "--", "--workdir", str(tmp_path)]
-    assert run.watched_workdir(argv) == tmp_path.resolve()  # pytest's stdout is no terminal
-    assert run.watched_workdir(argv + ["--quiet"]) is None
-    assert run.watched_workdir(["nox", "-s", "matrix", "--", "--workdir", str(tmp_path)]) is None
-    assert run.watched_workdir(["nox", "--parallel-worker", "-s", "x", "--", "--workdir", str(tmp_path)]) is None
+    argv = ["nox", "-j", "2", "-s", "matrix", "--", "--profile", "quick", "--workdir", str(tmp_path)]
+    assert run.watched_run(argv).workdir == tmp_path.resolve()  # pytest's stdout is no terminal
+    assert run.watched_run(argv + ["--quiet"]) is None
+    assert run.watched_run(argv + ["--envs", "nosuch"]) is None  # the session says what is wrong
+    assert run.watched_run(["nox", "-s", "matrix", "--", "--workdir", str(tmp_path)]) is None
+    assert run.watched_run(["nox", "--parallel-worker", "-s", "x", "--", "--workdir", str(tmp_path)]) is None
+
+
+def test_failures_expected_failures_explains_are_counted_not_named_as_the_report_will(tmp_path):
+    from test_expectations import RUN, RUN_DATE, _context, _data
+    shutil.copytree(RUN, tmp_path / "run")
+    ctx = _context(tmp_path / "run")
+    explained = run.explainer(ctx, RUN_DATE)
+    reported = {c.id: c.verdict for c in _data(tmp_path / "run").cells}
+    files = PhaseFiles(tmp_path / "run", "consume", "tf2.15")
+    records = [r for r in read_records(files.results) if "id" in r]
+    assert {r["id"] for r in records if explained(r)} == {r["id"] for r in records if reported[r["id"]] == "xfail"}
+    tally = RecordTally(explained)
+    tally.update([files.results])
+    assert tally.expected == sum(reported[r["id"]] == "xfail" for r in records) > 0
+    assert len(tally.failures) == sum(reported[r["id"]] in ("mismatch", "load-error", "crash", "timeout")
+                                      for r in records if r["loader"] != "rebuild")  # a control must mismatch
+    assert not explained({"phase": "produce", "producer": "tf2.15", "verdict": "save-error"})
+    unexplained = RecordTally(run.explainer(_context(tmp_path / "run", entries=[]), RUN_DATE))  # no entries
+    unexplained.update([files.results])
+    assert unexplained.expected == 0 and len(unexplained.failures) == tally.expected + len(tally.failures)
 
 
 def test_the_live_display_draws_a_bar_counts_and_failures(tmp_path):
@@ -152,5 +177,5 @@ def test_the_live_display_draws_a_bar_counts_and_failures(tmp_path):
     with progress.Display(files, "live", stream, every_s=0.05), progress.phase_running(files, 3, 0, 1):
         run_phase(files, Interpreter(sys.executable), {}, {}, _cells(["a", "b-segv", "c"]), 30.0, 30.0, worker=FAKE)
     shown = stream.getvalue()
-    assert "consume envA" in shown and "3/3" in shown and "1 failing" in shown
+    assert "consume envA" in shown and "3/3" in shown and "1 unexplained" in shown and "done in" in shown
     assert "crash envP>envA f h5/load_model" in shown and "━" in shown  # the bar
