@@ -85,6 +85,7 @@ class RecordTally:
         self.explained = explained  # record -> True where an expected_failures entry explains it
         self.done = 0      # records of one cell each
         self.reused = 0    # of those, reused from an earlier run
+        self.cell_s = 0.0  # the workers' own seconds of the cells run (their records' ``seconds``)
         self.env_level = False  # a record for the whole environment (env-error, skipped): nothing else runs
         self.failures: list[str] = []  # the unexplained ones, named
         self.expected = 0  # failures an expected_failures entry explains
@@ -113,6 +114,8 @@ class RecordTally:
         elif "id" in record:
             self.done += 1
             self.reused += bool(record.get("reused"))
+            if not record.get("reused") and isinstance(record.get("seconds"), (int, float)):
+                self.cell_s += record["seconds"]
         name = failure_name(record)
         if name and self.explained and record.get("loader") != CONTROL_LOADER and self.explained(record):
             self.expected += 1
@@ -136,15 +139,21 @@ class PhaseProgress:
     reused: int = 0
     failures: list[str] = field(default_factory=list)
     expected: int = 0
+    cell_s: float = 0.0
+
 
     def left_s(self, now: float) -> float | None:
-        """Seconds left, at the pace of the cells run so far in this run (reused ones cost nothing);
-        None before the first cell has run; 0 once every cell is done."""
+        """Seconds left, at the pace of the cells run so far in this run (reused ones cost nothing):
+        their mean ``cell_s`` (the workers' own seconds, which leave out importing TensorFlow) over
+        the ``shards`` working at once, or where no record says its seconds, the phase's wall time
+        so far per cell. None before the first cell has run; 0 once every cell is done."""
         if self.finished is not None or self.done >= self.total:
             return 0.0
         ran = self.done - self.reused
         if ran <= 0 or now <= self.started:
             return None
+        if self.cell_s > 0:
+            return (self.total - self.done) * self.cell_s / ran / max(1, self.shards)
         return (self.total - self.done) * (now - self.started) / ran
 
     def line(self, now: float) -> str:
@@ -163,6 +172,8 @@ class PhaseProgress:
         if self.finished is not None:
             return text + f"; done in {duration(self.finished - self.started)}"
         left = self.left_s(now)
+        if self.done >= self.total:
+            return text + "; finishing"
         return text + ("; time left: estimating" if left is None else f"; about {duration(left)} left")
 
 
@@ -211,7 +222,7 @@ class PhaseWatch:
         self.tally.update(self.files.record_files())
         progress.done = progress.total if self.tally.env_level else min(self.tally.done, progress.total)
         progress.reused, progress.failures = self.tally.reused, self.tally.failures
-        progress.expected = self.tally.expected
+        progress.expected, progress.cell_s = self.tally.expected, self.tally.cell_s
         return progress
 
 

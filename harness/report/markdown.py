@@ -111,8 +111,8 @@ def render(data: ReportData) -> str:
     rows = [[name, runner(env)] + [env["facts"].get(k, "?") for k in FACT_COLUMNS] + [" ".join(env["packages"])]
             for name, env in data.environments.items()]
     out += [tabulate(rows, headers=["env", "runner", *FACT_COLUMNS, "requirements"], tablefmt="github"), ""]
-    out += ["## Workers", "", "One worker process per environment and phase (plus one per crash or timeout); "
-            "cells whose inputs did not change since they last ran are reused, not run (`--fresh` runs them).", "",
+    out += ["## Workers", "", "One worker process per environment and phase, or per shard of it (`--workers-per-env`), "
+            "plus one per crash or timeout; cells whose inputs did not change since they last ran are reused, not run (`--fresh` runs them).", "",
             tabulate(worker_rows(data), headers=WORKER_HEADERS, tablefmt="github"), ""]
     return "\n".join(out)
 

@@ -35,6 +35,9 @@ def test_time_left_follows_the_pace_of_the_cells_run_in_this_run():
     assert p.left_s(1100.0) == 0.0
     p.done, p.reused = 20, 20  # only reused so far: still estimating
     assert p.left_s(1010.0) is None
+    # where records say their own seconds, the pace leaves out the worker's start (importing TensorFlow)
+    p = PhaseProgress("consume", "tf2.15", total=100, started=1000.0, shards=2, done=10, cell_s=20.0)
+    assert p.left_s(1100.0) == 90 * 2.0 / 2  # 90 cells of 2 s each, on two workers at once
 
 
 def test_a_line_counts_cells_names_three_failures_and_says_time_left():
