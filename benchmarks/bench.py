@@ -18,8 +18,8 @@ Runs, one after another, in a scratch folder (``--keep`` keeps it):
 
 Then prints one table (wall time in seconds, worker processes, cells per second, seconds per phase)
 and checks the targets of issue #6: a warm rerun with nothing changed under 10 s; worker processes
-equal one per environment, phase and shard plus restarts after crashes and timeouts; a warm full run within 1.5 x the sum
-of its workers' own times divided by the parallelism (``-j``). Last, where the warm full run's worker
+equal one per environment, phase and shard plus restarts after crashes and timeouts; a warm full run
+within 1.5 x the sum of its workers' own times divided by the parallelism (``-j`` x shards). Last, where the warm full run's worker
 seconds went: summed per phase, format and loader, per step of a cell (harness/worker/timing.py).
 """
 from __future__ import annotations

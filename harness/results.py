@@ -2,9 +2,9 @@
 
 Each phase of each environment appends one JSON object per line to
 ``results/<phase>-<env>.jsonl`` (and, split over several workers, to each shard's
-``results/<phase>-<env>.shard<N>.jsonl``: ``harness.phasefiles.PhaseFiles.records``). :func:`resolve` joins the produce and consume
-records of a run into one :class:`Cell` per planned cell, so every cell has
-exactly one verdict, including cells that never ran (and why).
+``results/<phase>-<env>.shard<N>.jsonl``: ``harness.phasefiles.PhaseFiles.records``).
+:func:`resolve` joins the produce and consume records of a run into one :class:`Cell`
+per planned cell, so every cell has exactly one verdict, including cells that never ran (and why).
 """
 from __future__ import annotations
 

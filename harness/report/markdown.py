@@ -112,7 +112,8 @@ def render(data: ReportData) -> str:
             for name, env in data.environments.items()]
     out += [tabulate(rows, headers=["env", "runner", *FACT_COLUMNS, "requirements"], tablefmt="github"), ""]
     out += ["## Workers", "", "One worker process per environment and phase, or per shard of it (`--workers-per-env`), "
-            "plus one per crash or timeout; cells whose inputs did not change since they last ran are reused, not run (`--fresh` runs them).", "",
+            "plus one per crash or timeout; cells whose inputs did not change since they last ran are reused, "
+            "not run (`--fresh` runs them).", "",
             tabulate(worker_rows(data), headers=WORKER_HEADERS, tablefmt="github"), ""]
     return "\n".join(out)
 

@@ -275,7 +275,8 @@ def phase_stats(workdir: Path, phase: str, env: str) -> dict:
     records = read_records(files.results)
     ran = [r for r in records if not r.get("reused") and r.get("scope") != "env"]
     stats = read_json(files.stats)
-    out = {"cells_run": len(ran), "cells_reused": len(records) - len(ran) - sum(r.get("scope") == "env" for r in records),
+    env_level = sum(r.get("scope") == "env" for r in records)
+    out = {"cells_run": len(ran), "cells_reused": len(records) - len(ran) - env_level,
            "workers_started": stats.get("workers_started", 0), "seconds": stats.get("seconds", 0),
            "peak_rss_bytes": _peak(ran), "shards": {}}
     for shard in files.shards():
