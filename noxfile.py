@@ -62,7 +62,8 @@ os.environ.setdefault("KCM_PARALLEL", str(run.parallel_sessions(sys.argv, os.env
 # (harness/progress.py chooses each session's display from it).
 os.environ.setdefault("KCM_NOX_TTY", "1" if sys.stdout.isatty() else "0")
 if WATCHED := run.watched_run(sys.argv):  # nox -j without a terminal: this process prints the progress
-    progress.watch_in_background(WATCHED.workdir, explained=run.explainer(WATCHED))
+    progress.watch_in_background(WATCHED.workdir,
+                                 explained=progress.explainer(WATCHED.spec, WATCHED.selection.goldens))
 
 
 def _context(session: nox.Session, args: list[str] | None = None) -> run.Context:

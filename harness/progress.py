@@ -17,12 +17,13 @@ How it is shown (:func:`choose_display`):
 
 A failure here is a verdict that is not a pass (``saved`` when producing), ``unsupported`` or
 ``skipped``, or a negative control that passed. Where the display is given matrix.yaml's
-``expected_failures`` (``explained``: :func:`harness.run.explainer`), the failures they explain are
+``expected_failures`` (``explained``: :func:`explainer`), the failures they explain are
 counted as expected and only the others are named; the report has the last word.
 """
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import sys
 import threading
@@ -30,8 +31,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import expectations
+from harness.phasefiles import PhaseFiles
 from harness.plan import CONTROL_LOADER, write_json
-from harness.supervisor import PhaseFiles
+from harness.results import Cell
+from harness.spec import MatrixSpec
 
 DISPLAYS = ("live", "lines", "board", "off")
 LINES_EVERY_S = 30.0
@@ -72,6 +76,22 @@ def failure_name(record: dict) -> str | None:
     what = "negative control passed" if control else verdict
     return (f"{what} {record.get('producer')}>{record.get('consumer')} {record.get('fixture')} "
             f"{record.get('format')}/{record.get('loader')}")
+
+
+def explainer(spec: MatrixSpec, goldens: dict, today: datetime.date | None = None):
+    """A function of a result record: True where a live ``expected_failures`` entry of ``spec`` explains
+    its failing verdict on ``today`` (default: today), as the report will (``harness.expectations.apply``;
+    ``goldens``: the run's golden producers); False for any other record, a produce record among them."""
+    today = today or datetime.date.today()
+
+    def explained(record: dict) -> bool:
+        try:
+            cell = Cell.from_record(record)
+            expectations.apply([cell], spec, today, goldens)
+        except (TypeError, KeyError):  # no consume cell's record, or of a producer not in this run
+            return False
+        return cell.verdict == "xfail"
+    return explained
 
 
 class RecordTally:
@@ -249,7 +269,7 @@ class Display:
 
     ``stream`` is where lines go (stdout unless a test gives another); ``every_s`` overrides the
     display's interval between lines (seconds); ``explained`` tells a record that an
-    ``expected_failures`` entry explains (:func:`harness.run.explainer`).
+    ``expected_failures`` entry explains (:func:`explainer`).
     """
 
     def __init__(self, files: PhaseFiles, display: str, stream=None, every_s: float | None = None, explained=None):

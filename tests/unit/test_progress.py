@@ -143,21 +143,23 @@ def test_the_parent_nox_process_prints_every_running_phase_and_each_end_once(tmp
     assert "done in" in [line for line in lines if "envA" in line][-1]
 
 
-def test_only_the_nox_process_of_a_parallel_run_without_terminal_watches(monkeypatch, tmp_path):
+def test_only_the_nox_process_of_a_parallel_run_without_terminal_watches(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("NOX_PARALLEL", raising=False)
     argv = ["nox", "-j", "2", "-s", "matrix", "--", "--profile", "quick", "--workdir", str(tmp_path)]
     assert run.watched_run(argv).workdir == tmp_path.resolve()  # pytest's stdout is no terminal
     assert run.watched_run(argv + ["--quiet"]) is None
     assert run.watched_run(argv + ["--envs", "nosuch"]) is None  # the session says what is wrong
+    assert run.watched_run(["nox", "-j", "2", "-s", "check", "--", "model.keras"]) is None
     assert run.watched_run(["nox", "-s", "matrix", "--", "--workdir", str(tmp_path)]) is None
     assert run.watched_run(["nox", "--parallel-worker", "-s", "x", "--", "--workdir", str(tmp_path)]) is None
+    assert capsys.readouterr().err == ""  # arguments that are not a run's are the session's to report
 
 
 def test_failures_expected_failures_explains_are_counted_not_named_as_the_report_will(tmp_path):
     from test_expectations import RUN, RUN_DATE, _context, _data
     shutil.copytree(RUN, tmp_path / "run")
     ctx = _context(tmp_path / "run")
-    explained = run.explainer(ctx, RUN_DATE)
+    explained = progress.explainer(ctx.spec, ctx.selection.goldens, RUN_DATE)
     reported = {c.id: c.verdict for c in _data(tmp_path / "run").cells}
     files = PhaseFiles(tmp_path / "run", "consume", "tf2.15")
     records = [r for r in read_records(files.results) if "id" in r]
@@ -168,7 +170,8 @@ def test_failures_expected_failures_explains_are_counted_not_named_as_the_report
     assert len(tally.failures) == sum(reported[r["id"]] in ("mismatch", "load-error", "crash", "timeout")
                                       for r in records if r["loader"] != "rebuild")  # a control must mismatch
     assert not explained({"phase": "produce", "producer": "tf2.15", "verdict": "save-error"})
-    unexplained = RecordTally(run.explainer(_context(tmp_path / "run", entries=[]), RUN_DATE))  # no entries
+    none = _context(tmp_path / "run", entries=[])  # no entries
+    unexplained = RecordTally(progress.explainer(none.spec, none.selection.goldens, RUN_DATE))
     unexplained.update([files.results])
     assert unexplained.expected == 0 and len(unexplained.failures) == tally.expected + len(tally.failures)
 
