@@ -189,12 +189,24 @@ class PhaseProgress:
             named = "; ".join(self.failures[:NAMED_FAILURES])
             more = f"; and {len(self.failures) - NAMED_FAILURES} more" if len(self.failures) > NAMED_FAILURES else ""
             text += f", {len(self.failures)} unexplained: {named}{more}"
+        return f"{text}; {self.time_left(now)}"
+
+    def short(self, now: float) -> str:
+        """The line for nox's board, which names the session and cuts lines to the terminal's width:
+        ``120/420 cells (28%), about 6 min 30 s left, 5 failing (3 expected)``."""
+        percent = f" ({100 * self.done // self.total}%)" if self.total else ""
+        failing = len(self.failures) + self.expected
+        expected = f" ({self.expected} expected)" if self.expected else ""
+        return f"{self.done}/{self.total} cells{percent}, {self.time_left(now)}, {failing} failing{expected}"
+
+    def time_left(self, now: float) -> str:
+        """``done in 1 min 10 s``, ``finishing``, ``about 6 min 30 s left`` or ``time left: estimating``."""
         if self.finished is not None:
-            return text + f"; done in {duration(self.finished - self.started)}"
-        left = self.left_s(now)
+            return f"done in {duration(self.finished - self.started)}"
         if self.done >= self.total:
-            return text + "; finishing"
-        return text + ("; time left: estimating" if left is None else f"; about {duration(left)} left")
+            return "finishing"
+        left = self.left_s(now)
+        return "time left: estimating" if left is None else f"about {duration(left)} left"
 
 
 def stamped(line: str) -> str:
@@ -302,7 +314,7 @@ class Display:
         if self.live:
             self.live.update(_live_table([progress], now), refresh=True)
         elif self.display == "board" and not final:
-            self.stream.write(progress.line(now) + "\r")  # nox's board names the session and cuts to width
+            self.stream.write(progress.short(now) + "\r")
         else:
             self.stream.write(stamped(progress.line(now)) + "\n")
         self.stream.flush()

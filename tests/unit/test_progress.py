@@ -49,6 +49,7 @@ def test_a_line_counts_cells_names_three_failures_and_says_time_left():
         "load-error p2>tf2.15 dense_bn h5/load_model; and 2 more; about 2 min 42 s left")
     p.failures = []
     assert ", 7 failing so far (7 expected); about" in p.line(now=65.0)
+    assert p.short(now=65.0) == "120/420 cells (28%), about 2 min 42 s left, 7 failing (7 expected)"
     quiet = PhaseProgress("produce", "tf2.16", total=9, started=0.0, done=0)
     assert quiet.line(now=5.0) == "produce tf2.16: 0/9 cells (0%), none failing so far; time left: estimating"
     quiet.done, quiet.finished = 9, 3725.0
