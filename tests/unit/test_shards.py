@@ -1,6 +1,7 @@
 """One environment's phase split over several workers: the split, the supervision of each shard, and
 every step that reads a phase's records (resolution, the Workers table, reuse, merge) finding the shards'."""
 import dataclasses
+import fnmatch
 import json
 import shutil
 import signal
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness import incremental, merge, run
 from harness.processes import Interpreter
@@ -200,3 +202,27 @@ def test_sigterm_kills_every_shards_worker_and_keeps_their_records(tmp_path):
         time.sleep(0.1)
     assert not any(_running(pid) for pid in workers)
     assert sorted(r["id"] for r in files.records()) == ["A-a", "B-a"]
+
+
+def test_the_nightly_jobs_upload_every_shards_records_and_logs(tmp_path):
+    steps = yaml.safe_load((Path(__file__).resolve().parents[2] / ".github" / "workflows" / "nightly-phase.yml")
+                           .read_text())["jobs"]["phase"]["steps"]
+    uploads = {s["with"]["name"]: s["with"]["path"].splitlines() for s in steps
+               if s.get("uses", "").startswith("actions/upload-artifact@")}
+    for phase in ("produce", "consume"):
+        files = PhaseFiles(tmp_path / "work", phase, "tf2.15")
+        files.reset()
+        run_sharded(files, Interpreter(sys.executable), {}, {}, _cells({("A", "f"): [""], ("B", "f"): [""]}), 2,
+                    30.0, 30.0, worker=FAKE)
+
+        def uploaded(path, artifact, phase=phase):
+            globs = [g.replace("${{ matrix.env }}", "tf2.15").replace("${{ inputs.phase }}", phase)
+                     for g in uploads[artifact]]
+            return any(fnmatch.fnmatch(str(path.relative_to(tmp_path)), g) for g in globs)
+
+        written = [p for folder in ("results", "logs") for p in (tmp_path / "work" / folder).glob(f"{phase}-*")]
+        assert len([p for p in written if ".shard" in p.name]) >= 4  # records, stats, logs of two shards
+        missing = [p.name for p in written if not uploaded(p, "kcm-results-${{ inputs.phase }}-${{ matrix.env }}")]
+        assert missing == []
+        if phase == "produce":  # the consumers' jobs read every produce record of the artifacts they load
+            assert all(uploaded(p, "kcm-artifacts-${{ matrix.env }}") for p in files.record_files())
