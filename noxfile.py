@@ -30,7 +30,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import interpreters, releases, run  # noqa: E402
+from harness import interpreters, progress, releases, run  # noqa: E402
 from harness import lock as lock_mod  # noqa: E402
 from harness.report import trend as trend_mod  # noqa: E402
 from harness.jobs import TooManyJobs  # noqa: E402
@@ -61,14 +61,22 @@ ENV_PARAMS = [
 # nox -j N runs each session in its own subprocess: the count travels in the environment, and
 # each worker gets the machine's cores divided by it (run.thread_variables).
 os.environ.setdefault("KCM_PARALLEL", str(run.parallel_sessions(sys.argv, os.environ)))
+# Whether the nox command itself writes to a terminal: its -j children see only a pipe
+# (harness/progress.py chooses each session's display from it).
+os.environ.setdefault("KCM_NOX_TTY", "1" if sys.stdout.isatty() else "0")
+if WATCHED := run.watched_run(sys.argv):  # nox -j without a terminal: this process prints the progress
+    progress.watch_in_background(WATCHED.workdir,
+                                 explained=progress.explainer(WATCHED.spec, WATCHED.selection.goldens))
 
 
 def _context(session: nox.Session, args: list[str] | None = None) -> run.Context:
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
     try:
+        display = progress.choose_display(False, sys.stdout.isatty(), session.parallel,
+                                          os.environ["KCM_NOX_TTY"] == "1")
         return run.Context.from_args(session.posargs if args is None else args,
-                                     parallel=int(os.environ["KCM_PARALLEL"]))
+                                     parallel=int(os.environ["KCM_PARALLEL"]), display=display)
     except SpecError as exc:
         session.error(str(exc))
 

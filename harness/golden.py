@@ -19,6 +19,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from harness.phasefiles import PhaseFiles
 from harness.results import read_records
 from harness.spec import SpecError
 
@@ -96,15 +97,15 @@ def freeze(env: str, workdir: Path, golden_dir: Path, fixtures: list[str] | None
     Raises:
         SpecError: the producer has no saved artifacts in ``workdir`` (run its produce session first).
     """
-    results = workdir / "results"
-    records = [r for r in read_records(results / f"produce-{env}.jsonl")
+    produced = PhaseFiles(workdir, "produce", env)
+    records = [r for r in produced.records()
                if "scope" not in r and (not fixtures or r.get("fixture") in fixtures)]
     saved = [r for r in records if r.get("verdict") == "saved"]
     if not saved:
         only = f" of fixture {', '.join(fixtures)}" if fixtures else ""
         raise SpecError(f"{env}: no saved artifacts{only} in {workdir}; run "
                         f"`nox -s \"produce(env='{env}')\" -- --workdir {workdir}` first")
-    facts_path = results / f"produce-{env}.facts.json"
+    facts_path = produced.facts
     sources = [workdir / "artifacts" / env / r["fixture"] / r["format"] for r in saved]
     missing = [str(p) for p in [facts_path] + sources if not p.exists()]
     if missing:

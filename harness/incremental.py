@@ -28,7 +28,7 @@ import shutil
 from pathlib import Path
 
 from harness.plan import write_json
-from harness.results import append_record, read_records
+from harness.results import append_record
 from harness.spec import MatrixSpec
 from harness.supervisor import PhaseFiles
 
@@ -142,7 +142,7 @@ def archive(files: PhaseFiles) -> int:
 
     Call it before ``files.reset()``. Returns how many records were added or replaced.
     """
-    fresh = {r["key"]: r for r in read_records(files.results)
+    fresh = {r["key"]: r for r in files.records()
              if isinstance(r.get("key"), str) and r.get("verdict") in REUSABLE}
     if fresh:
         ids = {r.get("id") for r in fresh.values()}

@@ -3,8 +3,9 @@
 A nightly run on a CI engine runs each phase of each environment as its own job
 (``.github/workflows/nightly.yml``), each with its own work dir: ``run.json`` (the
 plan, written by ``nox -s plan``), ``results/<phase>-<env>.jsonl`` and ``.facts.json``,
-and ``logs/<phase>-<env>.log``. :func:`gather` copies them into one work dir, where
-``nox -s report`` then sees exactly what one local ``nox -s matrix`` run leaves.
+and ``logs/<phase>-<env>.log`` (and each shard's ``<phase>-<env>.shard<N>.*``). :func:`gather`
+copies them into one work dir, where ``nox -s report`` then sees exactly what one local
+``nox -s matrix`` run leaves.
 
 It refuses, with :class:`MergeError`, whatever would make that report wrong: a folder
 without ``run.json``, jobs planned with different selections or from different
@@ -27,7 +28,7 @@ from harness.supervisor import PhaseFiles
 PHASES = ("produce", "consume")
 # What must be the same in every job's run.json: the selection, and the matrix.yaml it came from.
 SELECTION_KEYS = ("profile", "envs", "fixtures", "formats", "goldens")
-RESULT_FILE = re.compile(r"^(produce|consume)-(.+?)\.(jsonl|facts\.json|stats\.json|log)$")
+RESULT_FILE = re.compile(r"^(produce|consume)-(.+?)(\.shard[1-9][0-9]*)?\.(jsonl|facts\.json|stats\.json|log)$")
 
 
 class MergeError(Exception):

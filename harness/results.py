@@ -1,17 +1,17 @@
 """Result records: the JSON-lines files the phases write, and the resolved cell table.
 
 Each phase of each environment appends one JSON object per line to
-``results/<phase>-<env>.jsonl``. :func:`resolve` joins the produce and consume
-records of a run into one :class:`Cell` per planned cell, so every cell has
-exactly one verdict, including cells that never ran (and why).
+``results/<phase>-<env>.jsonl`` (and, split over several workers, to each shard's
+``results/<phase>-<env>.shard<N>.jsonl``: ``harness.phasefiles.PhaseFiles.records``).
+:func:`resolve` joins the produce and consume records of a run into one :class:`Cell`
+per planned cell, so every cell has exactly one verdict, including cells that never ran (and why).
 """
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from harness.phasefiles import PhaseFiles, append_record, read_records  # noqa: F401 (read here too)
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 
 NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record
@@ -21,35 +21,6 @@ VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout",
 # Verdicts that fail a run unless an expected_failures entry turns them into xfail
 # (env-error never is: it says nothing about compatibility); see harness.expectations.
 FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error"})
-
-
-def append_record(path: Path, record: dict) -> None:
-    """Append one JSON line and fsync it, so it survives a crash or Ctrl-C."""
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def read_records(path: Path) -> list[dict]:
-    """All complete records of a JSON-lines file.
-
-    A torn last line, and any line that is not a JSON object (garbage, undecodable
-    bytes, a bare number or list), is ignored rather than crashing the reader.
-    """
-    try:
-        lines = Path(path).read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
 
 
 @dataclass
@@ -134,10 +105,9 @@ def _by(records: list[dict], *keys: str) -> dict:
 
 def resolve(selection: Selection, workdir: Path) -> list[Cell]:
     """One :class:`Cell` per planned cell of ``selection``, from the run's records."""
-    results = workdir / "results"
-    produced = {env: read_records(results / f"produce-{env}.jsonl") for env in selection.envs}
+    produced = {env: PhaseFiles(workdir, "produce", env).records() for env in selection.envs}
     produced.update({name: list(golden.records) for name, golden in selection.goldens.items()})
-    consumed = {env: read_records(results / f"consume-{env}.jsonl") for env in selection.envs}
+    consumed = {env: PhaseFiles(workdir, "consume", env).records() for env in selection.envs}
     cells = []
     for producer in selection.producers:
         prod_env_error = next((r for r in produced[producer] if r.get("scope") == "env"), None)

@@ -7,21 +7,25 @@ behaves exactly as it does inside ``nox -s matrix``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
+import io
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import environments, golden, history, incremental, interpreters, jobs, merge as merge_mod
+from harness import progress
 from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
 from harness.processes import Interpreter, Launcher
-from harness.results import LEVELS, append_record, read_records
-from harness.supervisor import PhaseFiles, env_error_record, run_phase
+from harness.results import LEVELS, append_record
+from harness.supervisor import PhaseFiles, env_error_record, run_sharded, split
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MATRIX = ROOT / "matrix.yaml"
@@ -45,7 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true",
                         help="run every cell again instead of reusing the records of unchanged cells")
     parser.add_argument("--worker-threads", type=int, metavar="N",
-                        help="CPU threads each worker may use (default: the machine's cores over nox's -j)")
+                        help="CPU threads each worker may use (default: the machine's cores over the workers "
+                             "running at once)")
+    parser.add_argument("--workers-per-env", type=int, metavar="N",
+                        help="worker processes that share one environment's phase, each with its share of the "
+                             "cells (default: the machine's cores over the environments running at once: nox's "
+                             "-j, at most the selected environments; at least 1)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress display (cells done, failures so far, time left) while phases run")
     return parser
 
 
@@ -104,6 +115,22 @@ def parallel_sessions(argv: list[str], environ: dict[str, str]) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
+def watched_run(argv: list[str]) -> Context | None:
+    """The run whose phases the ``nox`` command's own process shows (``harness.progress``), or
+    None where it shows none: without ``-j`` (each session shows its own), in a session's child
+    process of ``nox -j``, where ``nox`` writes to a terminal (its board shows each session's line),
+    with ``--quiet``, and for arguments that are not a run's (the session reports them)."""
+    if "--parallel-worker" in argv or parallel_sessions(argv, os.environ) < 2 or sys.stdout.isatty():
+        return None
+    posargs = argv[argv.index("--") + 1:] if "--" in argv else []
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # the session itself says what is wrong with them
+            ctx = Context.from_args([arg for arg in posargs if arg not in ("-h", "--help")], display="lines")
+    except (SystemExit, spec_mod.SpecError):
+        return None
+    return None if ctx.display == "off" else ctx
+
+
 SELECTION_OPTIONS = ("--profile", "--envs", "--fixtures", "--no-goldens")
 
 
@@ -132,15 +159,21 @@ class Context:
     level: str = "outputs"
     fresh: bool = False
     worker_threads: int = 1
+    workers_per_env: int = 1
     compare: Path | None = None
     fail_on: str = "problems"
+    display: str = "off"
 
     @classmethod
-    def from_args(cls, args: list[str], parallel: int = 1) -> Context:
+    def from_args(cls, args: list[str], parallel: int = 1, display: str = "off") -> Context:
         """Parse the session's positional arguments and load ``matrix.yaml``.
 
-        ``parallel`` is how many sessions nox runs at once (its ``-j``); each worker then
-        gets ``cores // parallel`` threads unless ``--worker-threads`` says otherwise.
+        ``parallel`` is how many sessions nox runs at once (its ``-j``); at most that many environments
+        run at once (fewer where fewer are selected), and each gets ``cores // environments at once``
+        workers (at least 1) unless ``--workers-per-env`` says otherwise; each worker gets the cores
+        over all the workers running at once as threads (at least 1) unless ``--worker-threads`` does.
+        ``display`` is how a phase shows its progress (``harness.progress.choose_display``);
+        ``--quiet`` turns it off.
 
         Raises:
             SystemExit: bad arguments (argparse prints the message).
@@ -159,10 +192,16 @@ class Context:
         selection = select(spec, fixtures_dir, options.profile, options.envs, options.fixtures, goldens)
         if options.worker_threads is not None and options.worker_threads < 1:
             raise spec_mod.SpecError(f"--worker-threads {options.worker_threads}: give 1 or more")
-        threads = options.worker_threads or max(1, (os.cpu_count() or 1) // max(1, parallel))
+        for option, value in (("--workers-per-env", options.workers_per_env),):
+            if value is not None and value < 1:
+                raise spec_mod.SpecError(f"{option} {value}: give 1 or more")
+        cores, at_once = os.cpu_count() or 1, max(1, min(parallel, len(selection.envs)))
+        workers = options.workers_per_env or max(1, cores // at_once)
+        threads = options.worker_threads or max(1, cores // (at_once * workers))
         return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level,
-                   fresh=options.fresh, worker_threads=threads,
-                   compare=options.compare.resolve() if options.compare else None, fail_on=options.fail_on)
+                   fresh=options.fresh, worker_threads=threads, workers_per_env=workers,
+                   compare=options.compare.resolve() if options.compare else None, fail_on=options.fail_on,
+                   display="off" if options.quiet else display)
 
     def task(self, phase: str, env: str) -> dict:
         return {"phase": phase, "env": env, "seed": self.spec.seed, "device": self.spec.envs[env].device,
@@ -261,7 +300,11 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
         return
     launcher = _prepare(ctx, files, venv, log)
     if launcher:
-        _run(ctx, files, launcher, left)
+        shards = len(split(left, ctx.workers_per_env))
+        explained = progress.explainer(ctx.spec, ctx.selection.goldens)
+        with progress.Display(files, ctx.display, explained=explained), \
+                progress.phase_running(files, len(cells), len(cells) - len(left), shards):
+            _run(ctx, files, launcher, left)
         incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends
 
 
@@ -270,7 +313,7 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     cell's record can be reused)."""
     files = PhaseFiles(ctx.workdir, "consume", env)
     _reset(ctx, files)
-    by_producer = {p: read_records(PhaseFiles(ctx.workdir, "produce", p).results) for p in ctx.selection.envs}
+    by_producer = {p: PhaseFiles(ctx.workdir, "produce", p).records() for p in ctx.selection.envs}
     missing = [p for p, records in by_producer.items() if not records]
     if missing:  # their cells will be reported as without a result; say so now, not only in the report
         log(f"WARNING: {env}: no produce records of {', '.join(missing)} in {ctx.workdir / 'results'}; "
@@ -286,8 +329,8 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
 
 def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict]) -> None:
     variables = dict(thread_variables(ctx.worker_threads), **ctx.spec.envs[files.env].worker_variables())
-    run_phase(files, launcher, variables, ctx.task(files.phase, files.env),
-              cells, ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s)
+    run_sharded(files, launcher, variables, ctx.task(files.phase, files.env), cells, ctx.workers_per_env,
+                ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s)
 
 
 def thread_variables(threads: int) -> dict[str, str]:

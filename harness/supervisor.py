@@ -1,6 +1,7 @@
 """Run the worker for one phase of one environment, and survive whatever it does.
 
-One worker process runs all the cells of a phase (TensorFlow is imported once),
+One worker process runs all the cells of a phase (TensorFlow is imported once), or of
+one shard of it where the phase is split over several workers (:func:`run_sharded`),
 started by a launcher (``harness.processes``: a venv's interpreter, or a
 container of ``harness.containers``). The supervisor watches it: a cell that kills the process (segfault, abort,
 ``os._exit``) becomes a ``crash`` record, a cell that runs past the per-cell
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from harness.phasefiles import PhaseFiles
 from harness.plan import write_json
 from harness.processes import Launcher, LaunchError, describe_exit
 from harness.results import append_record, read_records
@@ -24,47 +26,6 @@ from harness.results import append_record, read_records
 WORKER = Path(__file__).resolve().parent / "worker" / "main.py"
 POLL_S = 0.2
 LOG_TAIL_LINES = 12
-
-
-@dataclass(frozen=True)
-class PhaseFiles:
-    """Where one phase of one environment keeps its files (under the run's work dir)."""
-
-    workdir: Path
-    phase: str
-    env: str
-
-    @property
-    def results(self) -> Path:
-        return self.workdir / "results" / f"{self.phase}-{self.env}.jsonl"
-
-    @property
-    def facts(self) -> Path:
-        return self.workdir / "results" / f"{self.phase}-{self.env}.facts.json"
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / "logs" / f"{self.phase}-{self.env}.log"
-
-    @property
-    def progress(self) -> Path:
-        return self.workdir / "tasks" / f"{self.phase}-{self.env}.progress"
-
-    @property
-    def stats(self) -> Path:
-        """``{"workers_started", "seconds", "cells"}`` of the phase's last supervised run."""
-        return self.workdir / "results" / f"{self.phase}-{self.env}.stats.json"
-
-    @property
-    def task(self) -> Path:
-        return self.workdir / "tasks" / f"{self.phase}-{self.env}.json"
-
-    def reset(self) -> None:
-        """Remove this phase's earlier results, facts and log (a new run starts)."""
-        for path in (self.results, self.facts, self.log, self.progress, self.stats):
-            path.unlink(missing_ok=True)
-        for path in (self.results, self.log, self.task):
-            path.parent.mkdir(parents=True, exist_ok=True)
 
 
 # What a record written by the supervisor (crash, timeout) copies from its cell.
@@ -134,6 +95,93 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
                                  "seconds": round(time.monotonic() - started, 3)})
 
 
+def split(cells: list[dict], shards: int) -> list[list[dict]]:
+    """``cells`` dealt to at most ``shards`` workers: near-equal cell counts, each keeping its cells' order.
+
+    Cells of one artifact source (same ``producer`` and ``fixture``; a producer's cells: same fixture) stay
+    together, so a worker that caches per fixture or artifact builds or loads it once; the largest groups
+    are dealt first, each to the shard with the fewest cells so far. Fewer groups than ``shards`` give
+    fewer (non-empty) shards. Returns the shards' cell lists, in order of their first cell.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for index, cell in enumerate(cells):
+        groups.setdefault((cell.get("producer"), cell.get("fixture")), []).append(index)
+    dealt: list[list[int]] = [[] for _ in range(max(1, min(shards, len(groups))))]
+    for indices in sorted(groups.values(), key=len, reverse=True):
+        min(dealt, key=len).extend(indices)
+    return sorted(([cells[i] for i in sorted(part)] for part in dealt if part), key=lambda part: cells.index(part[0]))
+
+
+def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
+                shards: int, cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER) -> int:
+    """Run ``cells`` split over ``shards`` workers at once (:func:`split`), each supervised as
+    :func:`run_phase` supervises one: its own records (``files.sharded(n)``), log and restarts, so a
+    crash or timeout costs one cell of one shard. With one shard (or one group of cells) it is
+    :func:`run_phase` itself. Arguments as :func:`run_phase`'s; returns the number of shards run.
+
+    Writes ``files.stats`` for the whole phase (``workers_started`` summed, ``seconds`` of wall time,
+    ``shards``) and each shard's own. The phase's own results file is created (empty) so that every
+    reader finds the phase; the shards' records are read with ``PhaseFiles.records``.
+
+    Raises:
+        KeyboardInterrupt, SystemExit (on SIGTERM): after killing every shard's worker.
+        Whatever a shard's supervision raised (after stopping the others).
+    """
+    parts = split(cells, shards)
+    if len(parts) <= 1:
+        run_phase(files, launcher, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)
+        return 1
+    files.results.touch()
+    stop, errors = threading.Event(), []
+    counters = [_CountingLauncher(launcher) for _ in parts]
+    # Each shard says it is done with its own event: waiting with Thread.join, a SIGTERM left a shard's
+    # worker running in 1 run of 8 here (CPython 3.11; a join interrupted by a signal can take a running
+    # thread for ended), so we do not rely on join.
+    ended = [threading.Event() for _ in parts]
+
+    def supervise(number: int, part: list[dict], counter: _CountingLauncher, done: threading.Event) -> None:
+        shard, started = files.sharded(number), time.monotonic()
+        try:
+            _run_cells(shard, counter, variables, task, part, cell_timeout_s, startup_timeout_s, worker, stop)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the calling thread)
+            errors.append(exc)
+            stop.set()
+        finally:
+            write_json(shard.stats, {"workers_started": counter.started, "cells": len(part),
+                                     "seconds": round(time.monotonic() - started, 3)})
+            done.set()
+
+    threads = [threading.Thread(target=supervise, args=(n, part, counter, done), name=f"shard{n}", daemon=True)
+               for n, (part, counter, done) in enumerate(zip(parts, counters, ended, strict=True), start=1)]
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    started = time.monotonic()
+    try:
+        for thread in threads:
+            thread.start()
+        for done in ended:
+            while not done.wait(POLL_S):  # short waits: Ctrl-C and SIGTERM reach this thread meanwhile
+                pass
+    except BaseException:
+        stop.set()  # every shard kills its worker and returns
+        for thread, done in zip(threads, ended, strict=True):
+            while thread.ident is not None and not done.wait(POLL_S):
+                pass
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        write_json(files.stats, {"workers_started": sum(c.started for c in counters), "cells": len(cells),
+                                 "seconds": round(time.monotonic() - started, 3), "shards": len(parts)})
+    if errors:
+        raise errors[0]
+    return len(parts)
+
+
+class _Stopped(Exception):
+    """Another shard, or the calling thread, stopped the phase; this shard's worker was killed."""
+
+
 class _CountingLauncher:
     """A launcher that counts the workers it starts (one per phase, plus one per crash or timeout)."""
 
@@ -151,7 +199,8 @@ def _terminated(signum, frame):
 
 
 def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
-               cell_timeout_s: float, startup_timeout_s: float, worker: Path) -> None:
+               cell_timeout_s: float, startup_timeout_s: float, worker: Path,
+               stop: threading.Event | None = None) -> None:
     done = {r.get("id") for r in read_records(files.results)}
     remaining = [c for c in cells if c["id"] not in done]
     variables = dict(variables, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
@@ -161,7 +210,7 @@ def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str],
                                     progress_path=str(files.progress), facts_path=str(files.facts)))
         log_offset = files.log.stat().st_size if files.log.exists() else 0
         outcome = _watch(files, launcher, [str(worker), str(files.task)], variables, cell_timeout_s,
-                         startup_timeout_s)
+                         startup_timeout_s, stop)
         done_now = {r.get("id") for r in read_records(files.results)}
         by_id = {c["id"]: c for c in remaining}
         left = [c for c in remaining if c["id"] not in done_now]
@@ -183,8 +232,12 @@ def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str],
 
 
 def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: dict[str, str],
-           cell_timeout_s: float, startup_timeout_s: float) -> dict:
-    """Start one worker and wait for it; kill it on a timeout. Returns what happened."""
+           cell_timeout_s: float, startup_timeout_s: float, stop: threading.Event | None = None) -> dict:
+    """Start one worker and wait for it; kill it on a timeout. Returns what happened.
+
+    Raises:
+        _Stopped: ``stop`` was set (the worker is killed first).
+    """
     started = time.monotonic()
     with open(files.log, "ab") as log:
         try:
@@ -194,6 +247,8 @@ def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: di
         try:
             while True:
                 code = worker.wait(POLL_S)
+                if stop is not None and stop.is_set():
+                    raise _Stopped()
                 progress = _read_progress(files.progress)
                 if code is not None:
                     return {"verdict": "crash", "cell": progress and progress["cell"],

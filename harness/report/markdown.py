@@ -111,8 +111,9 @@ def render(data: ReportData) -> str:
     rows = [[name, runner(env)] + [env["facts"].get(k, "?") for k in FACT_ORDER] + [" ".join(env["packages"])]
             for name, env in data.environments.items()]
     out += [tabulate(rows, headers=["env", "runner", *FACT_ORDER, "requirements"], tablefmt="github"), ""]
-    out += ["## Workers", "", "One worker process per environment and phase (plus one per crash or timeout); "
-            "cells whose inputs did not change since they last ran are reused, not run (`--fresh` runs them).", "",
+    out += ["## Workers", "", "One worker process per environment and phase, or per shard of it (`--workers-per-env`), "
+            "plus one per crash or timeout; cells whose inputs did not change since they last ran are reused, "
+            "not run (`--fresh` runs them).", "",
             tabulate(worker_rows(data), headers=WORKER_HEADERS, tablefmt="github"), ""]
     return "\n".join(out)
 
@@ -121,13 +122,20 @@ WORKER_HEADERS = ["env", "phase", "workers", "cells run", "cells reused", "secon
 
 
 def worker_rows(data: ReportData) -> list[list]:
-    """Per environment and phase: workers started, cells run and reused, seconds, peak resident MB."""
+    """Per environment and phase: workers started, cells run and reused, seconds, peak resident MB; a phase
+    split over several workers (``--workers-per-env``) is followed by a row per shard (``consume shard 1/2``)."""
+    def mb(peak):
+        return "—" if peak is None else f"{peak / 2**20:.0f}"
+
     rows = []
     for name, env in data.environments.items():
         for phase, stats in env.get("phases", {}).items():
-            peak = stats["peak_rss_bytes"]
             rows.append([name, phase, stats["workers_started"], stats["cells_run"], stats["cells_reused"],
-                         f"{stats['seconds']:.0f}", "—" if peak is None else f"{peak / 2**20:.0f}"])
+                         f"{stats['seconds']:.0f}", mb(stats["peak_rss_bytes"])])
+            shards = stats.get("shards") or {}
+            for number, shard in sorted(shards.items(), key=lambda item: int(item[0])):
+                rows.append([name, f"{phase} shard {number}/{len(shards)}", shard["workers_started"],
+                             shard["cells_run"], "", f"{shard['seconds']:.0f}", mb(shard["peak_rss_bytes"])])
     return rows
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from harness import expectations
 from harness.history import Change, Comparison
 from harness.hints import hint_for, normalize
+from harness.phasefiles import PhaseFiles
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
 from harness.results import LEVELS, NOT_RUN, Cell, counts, read_records, resolve
 from harness.spec import MatrixSpec
@@ -267,15 +268,33 @@ def phase_stats(workdir: Path, phase: str, env: str) -> dict:
     an earlier run, ``harness.incremental``), ``workers_started`` (processes: one, plus one per crash or
     timeout; 0 when every record was reused), ``seconds`` (the supervised run's wall time, 0 when no
     worker ran), and ``peak_rss_bytes`` (the largest peak resident memory any of its workers reported,
-    bytes; None when none ran or the platform has no ``getrusage``)."""
-    records = read_records(workdir / "results" / f"{phase}-{env}.jsonl")
+    bytes; None when none ran or the platform has no ``getrusage``). A phase split over several workers
+    (``--workers-per-env``) has ``shards``: one such dict per shard, by number (``cells_run``,
+    ``workers_started``, ``seconds``, ``peak_rss_bytes``; reused cells are the phase's own)."""
+    files = PhaseFiles(workdir, phase, env)
+    records = read_records(files.results)
     ran = [r for r in records if not r.get("reused") and r.get("scope") != "env"]
-    stats = read_json(workdir / "results" / f"{phase}-{env}.stats.json")
-    peaks = [r["worker_peak_rss_bytes"] for r in ran if isinstance(r.get("worker_peak_rss_bytes"), int)]
-    env_records = sum(r.get("scope") == "env" for r in records)
-    return {"cells_run": len(ran), "cells_reused": len(records) - len(ran) - env_records,
-            "workers_started": stats.get("workers_started", 0), "seconds": stats.get("seconds", 0),
-            "peak_rss_bytes": max(peaks) if peaks else None}
+    stats = read_json(files.stats)
+    env_level = sum(r.get("scope") == "env" for r in records)
+    out = {"cells_run": len(ran), "cells_reused": len(records) - len(ran) - env_level,
+           "workers_started": stats.get("workers_started", 0), "seconds": stats.get("seconds", 0),
+           "peak_rss_bytes": _peak(ran), "shards": {}}
+    for shard in files.shards():
+        shard_ran = [r for r in read_records(shard.results) if r.get("scope") != "env"]
+        shard_stats = read_json(shard.stats)
+        out["shards"][shard.shard] = {"cells_run": len(shard_ran), "seconds": shard_stats.get("seconds", 0),
+                                      "workers_started": shard_stats.get("workers_started", 0),
+                                      "peak_rss_bytes": _peak(shard_ran)}
+        out["cells_run"] += len(shard_ran)
+    peaks = [s["peak_rss_bytes"] for s in out["shards"].values() if s["peak_rss_bytes"]] + [out["peak_rss_bytes"] or 0]
+    out["peak_rss_bytes"] = max(peaks) or None
+    return out
+
+
+def _peak(records: list[dict]) -> int | None:
+    """The largest ``worker_peak_rss_bytes`` of ``records`` (bytes), or None where none has one."""
+    peaks = [r["worker_peak_rss_bytes"] for r in records if isinstance(r.get("worker_peak_rss_bytes"), int)]
+    return max(peaks) if peaks else None
 
 
 def build(spec: MatrixSpec, selection: Selection, workdir: Path,

@@ -28,6 +28,7 @@ import formats
 import recipes
 from outcomes import CannotBuild, error_fields, guarded
 from reference import load_reference, save_reference
+from timing import Stopwatch
 
 REFERENCE_BATCH = 8
 # What the harness writes beside a saved model (not part of the artifact's hashed files).
@@ -69,9 +70,10 @@ def peak_rss_bytes():
 class Results(object):
     """Appends one JSON line per cell to the results file, flushed and fsynced."""
 
-    def __init__(self, path, progress_path):
+    def __init__(self, path, progress_path, import_s=None):
         self.handle = open(path, "a")
         self.progress_path = progress_path
+        self.import_s = import_s  # seconds this process took to import TensorFlow/Keras
 
     def start(self, cell):
         tmp = self.progress_path + ".tmp"
@@ -82,6 +84,7 @@ class Results(object):
     def write(self, record):
         record["worker_pid"] = os.getpid()
         record["worker_peak_rss_bytes"] = peak_rss_bytes()
+        record["worker_import_s"] = self.import_s
         self.handle.write(json.dumps(record, sort_keys=True) + "\n")
         self.handle.flush()
         os.fsync(self.handle.fileno())
@@ -95,12 +98,14 @@ def produce(task, runtime, results):
         started = time.time()
         record = {"phase": "produce", "producer": task["env"], "fixture": cell["fixture"],
                   "format": cell["format"], "id": cell["id"], "device": runtime.device(), "key": cell.get("key")}
-        record.update(produce_cell(task, runtime, cell, recipes_cache))
+        watch = Stopwatch()
+        record.update(produce_cell(task, runtime, cell, recipes_cache, watch))
         record["seconds"] = round(time.time() - started, 3)
+        record["timings"] = watch.as_record()
         results.write(record)
 
 
-def produce_cell(task, runtime, cell, cache):
+def produce_cell(task, runtime, cell, cache, watch):
     fmt = cell["format"]
     reason = runtime.cannot_write(fmt)
     if reason:
@@ -111,14 +116,24 @@ def produce_cell(task, runtime, cell, cache):
         if reason:
             return {"verdict": "unsupported", "reason": reason}
         if cell["fixture"] not in cache:
-            model, step, next_weights, note = depth.trained_model(recipe, runtime, task["seed"])
-            x = recipes.inputs(recipe, task["seed"] + 3, REFERENCE_BATCH)
-            cache[cell["fixture"]] = (model, x, model.predict(runtime.feed(x), verbose=0), step, next_weights, note)
+            with watch.step("build"):
+                model, step, next_weights, note = depth.trained_model(recipe, runtime, task["seed"])
+                x = recipes.inputs(recipe, task["seed"] + 3, REFERENCE_BATCH)
+                cache[cell["fixture"]] = (model, x, model.predict(runtime.feed(x), verbose=0), step, next_weights,
+                                          note)
     except Exception as exc:  # the fixture itself failed to build or train here
         out = {"verdict": "save-error", "stage": "build"}
         out.update(error_fields(exc))
         return out
-    model, x, outputs, step, next_weights, note = cache[cell["fixture"]]
+    with watch.step("save"):
+        return save_artifact(task, runtime, cell, cache[cell["fixture"]])
+
+
+def save_artifact(task, runtime, cell, trained):
+    """Save a trained fixture (``trained``: model, inputs, outputs, step, next weights, note) in the
+    cell's format, with its reference outputs, state and manifest; returns the record's fields."""
+    fmt = cell["format"]
+    model, x, outputs, step, next_weights, note = trained
     directory = os.path.join(task["artifacts_dir"], task["env"], cell["fixture"], fmt)
     if os.path.exists(directory):  # left half-written by a worker that died here
         shutil.rmtree(directory)
@@ -156,19 +171,23 @@ def consume(task, runtime, results):
                   "fixture": cell["fixture"], "format": cell["format"], "loader": cell["loader"],
                   "artifact": cell["artifact"], "id": cell["id"], "atol": cell["atol"], "rtol": cell["rtol"],
                   "device": runtime.device(), "key": cell.get("key")}
-        record.update(consume_cell(task, runtime, cell))
+        watch = Stopwatch()
+        record.update(consume_cell(task, runtime, cell, watch))
         record["seconds"] = round(time.time() - started, 3)
+        record["timings"] = watch.as_record()
         results.write(record)
 
 
-def consume_cell(task, runtime, cell):
+def consume_cell(task, runtime, cell, watch):
     directory = cell["directory"]
     with open(os.path.join(directory, "manifest.json")) as handle:
         manifest = json.load(handle)
-    for rel, entry in sorted(manifest["files"].items()):
-        if sha256_of(os.path.join(directory, rel)) != entry["sha256"]:
-            return {"verdict": "load-error", "error_type": "CorruptArtifact",
-                    "error_message": "{} does not match the SHA-256 in its manifest".format(rel)}
+    with watch.step("verify"):
+        corrupt = [rel for rel, entry in sorted(manifest["files"].items())
+                   if sha256_of(os.path.join(directory, rel)) != entry["sha256"]]
+    if corrupt:
+        return {"verdict": "load-error", "error_type": "CorruptArtifact",
+                "error_message": "{} does not match the SHA-256 in its manifest".format(corrupt[0])}
     path = os.path.join(directory, manifest["path"])
     fresh_seed = task["seed"] + recipes.FRESH_SEED_OFFSET
     recipe, failure = guarded(lambda: recipes.load_recipe(task["fixtures"][cell["fixture"]]))
@@ -189,18 +208,20 @@ def consume_cell(task, runtime, cell):
 
     failure = None
     if cell["loader"] == catalog.CONTROL_LOADER:  # the negative control: same architecture, fresh weights
-        loaded, failure = guarded(rebuild)
+        with watch.step("control"):
+            loaded, failure = guarded(rebuild)
     else:
         reason = runtime.cannot_read(cell["format"], cell["loader"], manifest["container"])
         if reason:
             return {"verdict": "unsupported", "reason": reason}
         loaded = compile_failure = None
-        if depth.checks_compile(cell):  # one load serves every level, unless compiling is what fails
-            loaded, compile_failure = guarded(lambda: runtime.load_model(path, custom, compile=True))
-        if loaded is None:
-            loaded, failure = guarded(lambda: formats.load(
-                runtime, cell["format"], cell["loader"], path, rebuild, custom,
-                input_order=manifest.get("input_names")))
+        with watch.step("load"):
+            if depth.checks_compile(cell):  # one load serves every level, unless compiling is what fails
+                loaded, compile_failure = guarded(lambda: runtime.load_model(path, custom, compile=True))
+            if loaded is None:
+                loaded, failure = guarded(lambda: formats.load(
+                    runtime, cell["format"], cell["loader"], path, rebuild, custom,
+                    input_order=manifest.get("input_names")))
     if failure:
         return failure
     x, expected = load_reference(directory)
@@ -209,17 +230,20 @@ def consume_cell(task, runtime, cell):
         return {"verdict": "load-error", "error_type": "AttributeError",
                 "error_message": "loaded object of type {} has no predict()".format(type(loaded).__name__)}
     try:
-        actual = compare.as_output_list(predict(runtime.feed(x), verbose=0), manifest.get("output_names"))
+        with watch.step("predict"):
+            actual = compare.as_output_list(predict(runtime.feed(x), verbose=0), manifest.get("output_names"))
     except Exception as exc:
         out = {"verdict": "load-error", "stage": "predict"}
         out.update(error_fields(exc))
         return out
-    result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
+    with watch.step("compare"):
+        result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
     record = {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
               "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"]}
     if cell["loader"] != catalog.CONTROL_LOADER:
         try:
-            record["levels"] = depth.check_levels(runtime, loaded, cell, directory, compile_failure)
+            with watch.step("levels"):
+                record["levels"] = depth.check_levels(runtime, loaded, cell, directory, compile_failure)
         except Exception as exc:  # the outputs verdict stands; say why the deeper levels are missing
             record["levels_error"] = error_fields(exc)["error_message"]
     return record
@@ -228,7 +252,9 @@ def consume_cell(task, runtime, cell):
 def main(argv):
     with open(argv[1]) as handle:
         task = json.load(handle)
+    started = time.perf_counter()
     runtime = compat.KerasRuntime()
+    import_s = round(time.perf_counter() - started, 3)
     facts = runtime.facts()
     with open(task["facts_path"], "w") as handle:
         json.dump(facts, handle, indent=1, sort_keys=True)
@@ -236,7 +262,7 @@ def main(argv):
         sys.stderr.write("asked for a GPU, but TensorFlow {} sees none (tf.config.list_physical_devices('GPU') "
                          "is empty)\n".format(facts["tensorflow"]))
         return EXIT_NO_GPU
-    results = Results(task["results_path"], task["progress_path"])
+    results = Results(task["results_path"], task["progress_path"], import_s)
     {"produce": produce, "consume": consume, "check": check.run}[task["phase"]](task, runtime, results)
     return 0
 

@@ -1,0 +1,188 @@
+"""The progress display: its lines, its time left, its failures so far, fed by a running phase's files."""
+import io
+import json
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from harness import progress, run
+from harness.processes import Interpreter
+from harness.results import read_records
+from harness.progress import PhaseProgress, RecordTally, choose_display, failure_name
+from harness.supervisor import PhaseFiles, run_phase
+
+FAKE = Path(__file__).with_name("fake_worker.py")
+
+
+def test_the_display_follows_the_terminal_nox_and_quiet():
+    assert choose_display(quiet=False, stdout_tty=True, under_parallel_nox=False, nox_tty=True) == "live"
+    assert choose_display(quiet=False, stdout_tty=False, under_parallel_nox=False, nox_tty=False) == "lines"
+    # under nox -j the session's stdout is nox's pipe: nox's terminal board shows its \r lines ...
+    assert choose_display(quiet=False, stdout_tty=False, under_parallel_nox=True, nox_tty=True) == "board"
+    # ... and without a terminal nox prints a session's output only as it ends: the parent prints instead
+    assert choose_display(quiet=False, stdout_tty=False, under_parallel_nox=True, nox_tty=False) == "off"
+    assert choose_display(quiet=True, stdout_tty=True, under_parallel_nox=False, nox_tty=True) == "off"
+
+
+def test_time_left_follows_the_pace_of_the_cells_run_in_this_run():
+    p = PhaseProgress("consume", "tf2.15", total=100, started=1000.0, done=0)
+    assert p.left_s(1010.0) is None  # nothing ran yet: no pace to go by
+    p.done, p.reused = 40, 20  # 20 reused (instant), 20 run in 60 s: 3 s a cell, 60 cells left
+    assert p.left_s(1060.0) == 180.0
+    p.done = 100
+    assert p.left_s(1100.0) == 0.0
+    p.done, p.reused = 20, 20  # only reused so far: still estimating
+    assert p.left_s(1010.0) is None
+    # where records say their own seconds, the pace leaves out the worker's start (importing TensorFlow)
+    p = PhaseProgress("consume", "tf2.15", total=100, started=1000.0, shards=2, done=10, cell_s=20.0)
+    assert p.left_s(1100.0) == 90 * 2.0 / 2  # 90 cells of 2 s each, on two workers at once
+
+
+def test_a_line_counts_cells_names_three_failures_and_says_time_left():
+    p = PhaseProgress("consume", "tf2.15", total=420, started=0.0, shards=2, done=120, expected=7,
+                      failures=[f"load-error p{i}>tf2.15 dense_bn h5/load_model" for i in range(5)])
+    assert p.line(now=65.0) == (
+        "consume tf2.15 (2 workers): 120/420 cells (28%), 12 failing so far (7 expected), 5 unexplained: "
+        "load-error p0>tf2.15 dense_bn h5/load_model; load-error p1>tf2.15 dense_bn h5/load_model; "
+        "load-error p2>tf2.15 dense_bn h5/load_model; and 2 more; about 2 min 42 s left")
+    p.failures = []
+    assert ", 7 failing so far (7 expected); about" in p.line(now=65.0)
+    assert p.short(now=65.0) == "120/420 cells (28%), about 2 min 42 s left, 7 failing (7 expected)"
+    quiet = PhaseProgress("produce", "tf2.16", total=9, started=0.0, done=0)
+    assert quiet.line(now=5.0) == "produce tf2.16: 0/9 cells (0%), none failing so far; time left: estimating"
+    quiet.done, quiet.finished = 9, 3725.0
+    assert quiet.line(now=4000.0) == "produce tf2.16: 9/9 cells (100%), none failing so far; done in 1 h 02 min"
+
+
+def test_what_counts_as_failing_before_the_report_applies_expected_failures():
+    cell = {"phase": "consume", "producer": "a", "consumer": "b", "fixture": "f", "format": "h5",
+            "loader": "load_model"}
+    assert failure_name(dict(cell, verdict="load-error")) == "load-error a>b f h5/load_model"
+    for verdict in ("pass", "unsupported", "skipped"):
+        assert failure_name(dict(cell, verdict=verdict)) is None
+    control = dict(cell, format="negative-control", loader="rebuild")
+    assert failure_name(dict(control, verdict="mismatch")) is None  # a control must mismatch
+    assert failure_name(dict(control, verdict="pass")) == "negative control passed a>b f negative-control/rebuild"
+    produce = {"phase": "produce", "producer": "a", "fixture": "f", "format": "keras"}
+    assert failure_name(dict(produce, verdict="saved")) is None
+    assert failure_name(dict(produce, verdict="save-error")) == "save-error a f keras"
+    assert failure_name({"scope": "env", "consumer": "b", "verdict": "env-error", "reason": "no python3.7"}) \
+        == "env-error b: no python3.7"
+    assert failure_name({"scope": "env", "consumer": "b", "verdict": "skipped", "reason": "no GPU"}) is None
+
+
+def test_the_tally_reads_each_record_once_and_waits_for_a_line_to_end(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"id": "a", "verdict": "pass"}) + "\n" + '{"id": "b", "verd')
+    tally = RecordTally()
+    tally.update([path, tmp_path / "missing.jsonl"])
+    assert (tally.done, tally.failures) == (1, [])
+    with open(path, "a") as handle:
+        handle.write('ict": "crash", "phase": "consume", "producer": "p", "consumer": "c", "fixture": "f", '
+                     '"format": "h5", "loader": "load_model"}\n' + json.dumps({"id": "c", "reused": True}) + "\n")
+    tally.update([path])
+    tally.update([path])
+    assert (tally.done, tally.reused, tally.failures) == (3, 1, ["crash p>c f h5/load_model"])
+
+
+def _cells(ids):
+    return [{"id": i, "producer": "envP", "fixture": "f", "format": "h5", "loader": "load_model",
+             "atol": 0, "rtol": 0} for i in ids]
+
+
+def test_a_phase_run_with_the_fake_worker_prints_plain_lines_as_it_goes(tmp_path):
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    files.reset()
+    stream = io.StringIO()
+    cells = _cells(["a", "b-segv", "c-hang", "d"])
+    with progress.Display(files, "lines", stream, every_s=0.2), progress.phase_running(files, len(cells), 0, 1):
+        run_phase(files, Interpreter(sys.executable), {}, {}, cells, 1.5, 30.0, worker=FAKE)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) >= 3  # some while the hanging cell waits for its timeout, and the last
+    assert all(re.match(r"progress \d\d:\d\d:\d\d consume envA: \d/4 cells", line) for line in lines)
+    assert any(" 2/4 cells" in line for line in lines[:-1])  # seen while c-hang ran
+    assert lines[-1].endswith("4/4 cells (100%), 2 failing so far, 2 unexplained: crash envP>envA f h5/load_model; "
+                              "timeout envP>envA f h5/load_model; done in " + lines[-1].split("done in ")[1])
+    status = json.loads(files.status.read_text())
+    assert status["finished"] >= status["started"] and status["total"] == 4
+
+
+def test_board_lines_end_in_a_carriage_return_and_quiet_prints_nothing(tmp_path):
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    files.reset()
+    for display, expected in (("board", "\r"), ("off", None)):
+        stream = io.StringIO()
+        with progress.Display(files, display, stream, every_s=0.05), progress.phase_running(files, 2, 0, 1):
+            run_phase(files, Interpreter(sys.executable), {}, {}, _cells(["a", "b-hang"]), 0.5, 30.0, worker=FAKE)
+        if expected is None:
+            assert stream.getvalue() == ""
+        else:
+            assert "\r" in stream.getvalue() and stream.getvalue().endswith("\n")
+        files.reset()
+
+
+def test_the_parent_nox_process_prints_every_running_phase_and_each_end_once(tmp_path):
+    stream = io.StringIO()
+    progress.watch_in_background(tmp_path, stream, every_s=0.05)
+    time.sleep(0.1)
+    a, b = PhaseFiles(tmp_path, "produce", "envA"), PhaseFiles(tmp_path, "produce", "envB")
+    for files in (a, b):
+        files.reset()
+    with progress.phase_running(a, 2, 0, 1):
+        with progress.phase_running(b, 1, 0, 1):
+            (a.results).write_text(json.dumps({"id": "x", "verdict": "saved"}) + "\n")
+            time.sleep(0.3)
+        time.sleep(0.3)
+    time.sleep(0.3)
+    lines = stream.getvalue().splitlines()
+    assert any("produce envA: 1/2 cells" in line for line in lines)
+    assert any("produce envB: 0/1 cells" in line for line in lines)
+    assert sum("produce envB" in line and "done in" in line for line in lines) == 1
+    assert sum("produce envA" in line and "done in" in line for line in lines) == 1
+    assert "done in" in [line for line in lines if "envA" in line][-1]
+
+
+def test_only_the_nox_process_of_a_parallel_run_without_terminal_watches(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("NOX_PARALLEL", raising=False)
+    argv = ["nox", "-j", "2", "-s", "matrix", "--", "--profile", "quick", "--workdir", str(tmp_path)]
+    assert run.watched_run(argv).workdir == tmp_path.resolve()  # pytest's stdout is no terminal
+    assert run.watched_run(argv + ["--quiet"]) is None
+    assert run.watched_run(argv + ["--envs", "nosuch"]) is None  # the session says what is wrong
+    assert run.watched_run(["nox", "-j", "2", "-s", "check", "--", "model.keras"]) is None
+    assert run.watched_run(["nox", "-s", "matrix", "--", "--workdir", str(tmp_path)]) is None
+    assert run.watched_run(["nox", "--parallel-worker", "-s", "x", "--", "--workdir", str(tmp_path)]) is None
+    assert capsys.readouterr().err == ""  # arguments that are not a run's are the session's to report
+
+
+def test_failures_expected_failures_explains_are_counted_not_named_as_the_report_will(tmp_path):
+    from test_expectations import RUN, RUN_DATE, _context, _data
+    shutil.copytree(RUN, tmp_path / "run")
+    ctx = _context(tmp_path / "run")
+    explained = progress.explainer(ctx.spec, ctx.selection.goldens, RUN_DATE)
+    reported = {c.id: c.verdict for c in _data(tmp_path / "run").cells}
+    files = PhaseFiles(tmp_path / "run", "consume", "tf2.15")
+    records = [r for r in read_records(files.results) if "id" in r]
+    assert {r["id"] for r in records if explained(r)} == {r["id"] for r in records if reported[r["id"]] == "xfail"}
+    tally = RecordTally(explained)
+    tally.update([files.results])
+    assert tally.expected == sum(reported[r["id"]] == "xfail" for r in records) > 0
+    assert len(tally.failures) == sum(reported[r["id"]] in ("mismatch", "load-error", "crash", "timeout")
+                                      for r in records if r["loader"] != "rebuild")  # a control must mismatch
+    assert not explained({"phase": "produce", "producer": "tf2.15", "verdict": "save-error"})
+    none = _context(tmp_path / "run", entries=[])  # no entries
+    unexplained = RecordTally(progress.explainer(none.spec, none.selection.goldens, RUN_DATE))
+    unexplained.update([files.results])
+    assert unexplained.expected == 0 and len(unexplained.failures) == tally.expected + len(tally.failures)
+
+
+def test_the_live_display_draws_a_bar_counts_and_failures(tmp_path):
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    files.reset()
+    stream = io.StringIO()
+    with progress.Display(files, "live", stream, every_s=0.05), progress.phase_running(files, 3, 0, 1):
+        run_phase(files, Interpreter(sys.executable), {}, {}, _cells(["a", "b-segv", "c"]), 30.0, 30.0, worker=FAKE)
+    shown = stream.getvalue()
+    assert "consume envA" in shown and "3/3" in shown and "1 unexplained" in shown and "done in" in shown
+    assert "crash envP>envA f h5/load_model" in shown and "━" in shown  # the bar
