@@ -57,12 +57,33 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--custom-objects", type=Path, metavar="PY",
                         help="a Python file defining custom_objects(keras) -> dict, or module-level classes "
                              "and functions; run inside each environment, never on the host")
+    parser.add_argument("--expected", type=Path, metavar="NPZ",
+                        help="outputs known to be right for --inputs (from production), an .npz of one array per "
+                             "output: the source's outputs must match them too, and the targets are compared with them")
+    parser.add_argument("--atol", type=_tolerance, metavar="A",
+                        help="absolute tolerance, in the outputs' unit (default: matrix.yaml's, with its overrides)")
+    parser.add_argument("--rtol", type=_tolerance, metavar="R",
+                        help="relative tolerance, a fraction of |expected| (default: matrix.yaml's, with its overrides)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on float-level drift too (a target that loads and differs far less than lost "
+                             "weights would; without --strict the check exits 0 and reports it)")
     parser.add_argument("--format", choices=("md", "json"), default="md", help="report format on stdout")
     parser.add_argument("--unsafe", action="store_true",
                         help="turn Keras safe_mode off (lets Lambda layers' Python code run): only for files you trust")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                         help="plan, reference outputs, results and logs (default: work/check/)")
     return parser
+
+
+def _tolerance(text: str) -> float:
+    """A tolerance given on the command line: a finite number >= 0 (argparse reports anything else)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -166,10 +187,14 @@ def default_targets(spec: spec_mod.MatrixSpec, source: str) -> list[str]:
 class CheckPlan:
     """Everything the check sessions share, written to ``<workdir>/plan.json``.
 
-    ``file`` is :meth:`ModelFile.to_json`; ``atol``/``rtol`` are matrix.yaml's tolerance
-    (atol in the outputs' unit, rtol a fraction of the reference); ``seed`` seeds generated
-    inputs and the negative control; ``safe_mode`` is False only with ``--unsafe``; ``matrix``
-    is the matrix.yaml the environments come from.
+    ``file`` is :meth:`ModelFile.to_json`; ``atol``/``rtol`` are matrix.yaml's default
+    tolerance (atol in the outputs' unit, rtol a fraction of the reference); ``tolerances``
+    maps each environment to its ``[atol, rtol]``: matrix.yaml's overrides resolved for the
+    file's format, the environment's backend and the source>environment device pair, as the
+    matrix resolves them, or ``--atol``/``--rtol`` where given; ``seed`` seeds generated inputs
+    and the negative control; ``safe_mode`` is False only with ``--unsafe``; ``expected`` is
+    ``--expected``; ``strict`` fails float-level drift; ``matrix`` is the matrix.yaml the
+    environments come from.
     """
 
     file: dict
@@ -188,6 +213,9 @@ class CheckPlan:
     rtol: float
     seed: int
     notes: list[str] = field(default_factory=list)
+    expected: str | None = None
+    strict: bool = False
+    tolerances: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def envs(self) -> list[str]:
@@ -204,15 +232,16 @@ class CheckPlan:
     def cells(self, env: str) -> list[dict]:
         """One cell per loader; the source's record reference outputs, the targets' compare with them."""
         role = "reference" if env == self.source else "target"
+        atol, rtol = self.tolerances.get(env, (self.atol, self.rtol))
         return [{"id": f"{env}/{loader}", "role": role, "loader": loader, "format": self.file["format"],
                  "fixture": Path(self.file["path"]).name, "producer": self.source,
-                 "atol": self.atol, "rtol": self.rtol} for loader in self.loaders]
+                 "atol": atol, "rtol": rtol} for loader in self.loaders]
 
     def task(self, env: str) -> dict:
         """What the worker needs besides its cells (see harness/worker/check.py)."""
         return {"phase": PHASE, "env": env, "seed": self.seed, "path": self.file["path"],
                 "container": self.file["container"], "architecture": self.architecture, "inputs": self.inputs,
-                "custom_objects": self.custom_objects, "safe_mode": self.safe_mode,
+                "custom_objects": self.custom_objects, "safe_mode": self.safe_mode, "expected": self.expected,
                 "reference_dir": str(Path(self.workdir) / "reference")}
 
     def write(self) -> Path:
@@ -229,8 +258,13 @@ class CheckPlan:
             raise BadInput(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
 
 
-def _npz(path: Path) -> str:
-    """Check that ``--inputs`` is an .npz file (a zip of .npy members, read without numpy); returns its path."""
+def _npz(path: Path, option: str = "--inputs") -> str:
+    """Check that ``path`` (given as ``option``) is an .npz file (a zip of .npy members, read without
+    numpy); returns its path.
+
+    Raises:
+        BadInput: missing, not an .npz, or holding arrays that load only with pickle.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -238,14 +272,14 @@ def _npz(path: Path) -> str:
             # its .npy header (in the first bytes) says so.
             pickled = [n for n in names if n.endswith(".npy") and b"'descr': '|O'" in archive.open(n).read(256)]
     except FileNotFoundError:
-        raise BadInput(f"--inputs {path}: no such file") from None
+        raise BadInput(f"{option} {path}: no such file") from None
     except (zipfile.BadZipFile, OSError) as exc:
-        raise BadInput(f"--inputs {path}: not an .npz file ({exc}); "
+        raise BadInput(f"{option} {path}: not an .npz file ({exc}); "
                        "save one with numpy.savez(path, name=array)") from None
     if not names or not all(n.endswith(".npy") for n in names):
-        raise BadInput(f"--inputs {path}: not an .npz of arrays (members: {', '.join(names[:5]) or 'none'})")
+        raise BadInput(f"{option} {path}: not an .npz of arrays (members: {', '.join(names[:5]) or 'none'})")
     if pickled:
-        raise BadInput(f"--inputs {path}: {pickled[0][:-4]} holds Python objects (dtype object), which load only "
+        raise BadInput(f"{option} {path}: {pickled[0][:-4]} holds Python objects (dtype object), which load only "
                        "with pickle; save numeric, boolean or string arrays")
     return str(path)
 
@@ -300,6 +334,9 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
         why = "--to names only the source" if options.to else f"none of the default profile is newer than {source}"
         raise BadInput(f"no target environment: {why}; name targets with --to ENV (defined: {', '.join(spec.envs)})")
     inputs = options.inputs.resolve() if options.inputs else None
+    if options.expected and not inputs:
+        raise BadInput(f"--expected {options.expected}: needs --inputs, the inputs those outputs were computed from")
+    expected = _npz(options.expected.resolve(), "--expected") if options.expected else None
     return CheckPlan(
         file=found.to_json(), architecture=str(options.architecture.resolve()) if options.architecture else None,
         source=source, source_why=why, targets=targets, targets_why=targets_why,
@@ -307,7 +344,23 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
         custom_objects=_python_file(options.custom_objects) if options.custom_objects else None,
         safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
-        notes=notes)
+        notes=notes, expected=expected, strict=options.strict,
+        tolerances=env_tolerances(spec, found, source, [source] + targets, options.atol, options.rtol))
+
+
+def env_tolerances(spec: spec_mod.MatrixSpec, found: ModelFile, source: str, envs: list[str],
+                   atol: float | None, rtol: float | None) -> dict[str, list[float]]:
+    """``{env: [atol, rtol]}``: matrix.yaml's tolerance for the file in each environment, resolved
+    as the matrix resolves a cell's (:meth:`harness.tolerance.ToleranceRules.resolve`: the file's
+    name as the fixture, its format, the environment's backend, the source>environment device
+    pair), with ``--atol``/``--rtol`` (None: not given) taking precedence over every source."""
+    out = {}
+    for env in envs:
+        device_pair = f"{spec.envs[source].device}>{spec.envs[env].device}"
+        resolved = spec.tolerance.resolve(found.path.name, found.format, spec.envs[env].backend or "tensorflow",
+                                          device_pair)
+        out[env] = [resolved.atol if atol is None else atol, resolved.rtol if rtol is None else rtol]
+    return out
 
 
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
