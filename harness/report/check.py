@@ -297,7 +297,7 @@ def render_markdown(result: CheckResult) -> str:
         ("tolerance", _tolerance_line(plan) + " (drift: beyond tolerance but at most "
                       f"{DRIFT_SHARE_OF_SCALE:g} of the outputs' scale and {DRIFT_SHARE_OF_CONTROL:g} of the "
                       "control's difference" + ("; fails under --strict)" if plan.strict else ")")),
-    ] + [("note", note) for note in plan.notes + list(found["notes"])]
+    ] + [("note", note) for note in plan.notes]  # the file's own notes are among them (see check.plan)
     out = [f"# Check of `{Path(found['path']).name}`", "", f"**{result.message}**", ""]
     out += [f"- **{key}**: {value}" for key, value in facts] + [""]
     table = [[r.cell.consumer, r.role, r.cell.loader,

@@ -238,8 +238,11 @@ def reference_inputs(task, specs, loaded=None):
     elif specs:
         domain = input_domain(loaded)
         x = seeded_inputs(specs, task["seed"], domain)
+        kinds = set("string" if dtype == "string" else "int" if dtype.startswith(("int", "uint")) else ""
+                    for _, _, dtype in specs)
+        why = [domain["why"][kind] for kind in ("int", "string") if kind in kinds and domain["why"].get(kind)]
         origin = "seeded inputs from the input signature (seed {}, None dimensions: batch {}, others {}{})".format(
-            task["seed"], BATCH, LENGTH, "; " + domain["why"] if domain["why"] else "")
+            task["seed"], BATCH, LENGTH, "".join("; " + part for part in why))
     else:
         raise BadInput("the model loaded here has no input signature to make inputs from "
                        "(a subclassed model saved before it was called?); give --inputs sample.npz")
@@ -301,7 +304,8 @@ def input_domain(loaded):
     the defaults: integers in [0, INT_HIGH) and :data:`WORDS`.
 
     Returns:
-        {"int_high": int, "words": array of str, "sentences": bool, "why": a sentence or ""}.
+        {"int_high": int, "words": array of str, "sentences": bool,
+        "why": {"int" and/or "string": a sentence saying where such inputs come from}}.
     """
     dims, vocabulary, sentences = [], [], False
     for layer in _layers(loaded):
@@ -311,15 +315,15 @@ def input_domain(loaded):
         elif kind in ("StringLookup", "TextVectorization") and hasattr(layer, "get_vocabulary"):
             sentences = sentences or kind == "TextVectorization"
             vocabulary += [_text(w) for w in layer.get_vocabulary() if _text(w) not in SPECIAL_TOKENS]
-    why = []
+    why = {}
     if dims:
-        why.append("integers over the Embedding's input_dim {}".format(min(dims)))
+        why["int"] = "integers over the Embedding's input_dim {}".format(min(dims))
     if vocabulary:
-        why.append("{} of its vocabulary ({} words) and one out-of-vocabulary word".format(
-            "sentences" if sentences else "words", len(set(vocabulary))))
+        why["string"] = "{} of its vocabulary ({} words) and one out-of-vocabulary word".format(
+            "sentences" if sentences else "words", len(set(vocabulary)))
     words = np.array(sorted(set(vocabulary)) + [OOV_WORD]) if vocabulary else WORDS
     return {"int_high": min(dims) if dims else INT_HIGH, "words": words, "sentences": sentences,
-            "why": ", ".join(why)}
+            "why": why}
 
 
 def seeded_inputs(specs, seed, domain=None):

@@ -206,7 +206,8 @@ def variables_of(loaded):
     and not: BatchNormalization's moving statistics too), a ``TFSMLayer``'s weights (Keras 3
     registers the variables its endpoint reads), or the variables a ``tf.saved_model.load``
     object's serving function captures (``ConcreteFunction.variables``), else the object's own
-    ``variables``. Empty when it holds none (a model whose outputs do not depend on weights)."""
+    ``variables``; objects that are no variables (Keras 2's ``VocabWeightHandler`` of a lookup
+    layer's table, seen in TF 2.15) are left out. Empty when it holds none."""
     if isinstance(loaded, LayerModel):
         found = list(loaded.layer.weights)
     elif isinstance(loaded, SignatureModel):
@@ -214,8 +215,8 @@ def variables_of(loaded):
     else:
         found = list(getattr(loaded, "weights", None) or [])
     unique, seen = [], set()
-    for variable in found:
-        if id(variable) not in seen:
+    for variable in found:  # Keras 2 lists a lookup layer's table handler (VocabWeightHandler) among its weights
+        if id(variable) not in seen and hasattr(variable, "numpy") and hasattr(variable, "assign"):
             seen.add(id(variable))
             unique.append(variable)
     return unique
