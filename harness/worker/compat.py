@@ -159,10 +159,6 @@ class KerasRuntime(object):
         """True where the model's variables are TensorFlow variables (Keras 2, or Keras 3 on TF)."""
         return self.tf is not None and self.backend == "tensorflow"
 
-    def writes_keras_as_hdf5(self):
-        """True where ``model.save("m.keras")`` writes HDF5 (Keras 2 before 2.12)."""
-        return self.flavor == "keras2" and self.v < (2, 12, 0)
-
     def feed(self, x):
         """Inputs as this Keras accepts them: Keras 3 rejects numpy string arrays in fit and
         predict (``Invalid dtype: str256``, keras-team/keras#20479), so they become tf.constant."""
