@@ -218,10 +218,11 @@ def build(plan: CheckPlan) -> CheckResult:
     unproven = [r for r in rows if r.verdict == "unproven"]
     if unproven:
         envs = [env for env in plan.targets if verdicts[env] == "inconclusive"]
+        matched = any((r.control or {}).get("verdict") == "pass" for r in unproven)
         return result(FAIL, "inconclusive", (
-            f"INCONCLUSIVE: {', '.join(envs)} match the source, but no negative control backs the match, so it "
-            f"cannot tell restored weights from lost ones: {_why_unproven(unproven)}; give --inputs on which "
-            "the model's outputs depend on its weights"))
+            f"INCONCLUSIVE: in {', '.join(envs)} the outputs match the source's, but no negative control backs "
+            f"the match, so it cannot tell restored weights from lost ones: {_why_unproven(unproven)}"
+            + ("; give --inputs on which the model's outputs depend on its weights" if matched else "")))
     drifting = [r for r in rows if r.verdict == "drift"]
     if drifting:
         worst = max(drifting, key=lambda r: r.cell.max_abs)
