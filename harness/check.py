@@ -223,6 +223,14 @@ class CheckPlan:
         return [self.source] + self.targets
 
     @property
+    def reads(self) -> list[Path]:
+        """The files the worker reads besides the repository: the model file (a SavedModel folder's
+        content too), the architecture, inputs, expected outputs and custom objects."""
+        found = Path(self.file["path"])
+        paths = [found / "saved_model.pb" if self.file["container"] == "directory" else found]
+        return paths + [Path(p) for p in (self.architecture, self.inputs, self.expected, self.custom_objects) if p]
+
+    @property
     def loaders(self) -> tuple[str, ...]:
         return LOADERS[self.file["format"]]
 
@@ -387,9 +395,9 @@ def check_in(plan_path: Path, env: str, venv: Path | None, log=print) -> None:
     spec = spec_mod.load(checked.matrix)
     files = checked.files(env)
     files.reset()
-    python = run.prepare(spec, files, venv, log)
-    if python:
-        run_phase(files, python, spec.envs[env].worker_variables(), checked.task(env), checked.cells(env),
+    launcher = run.prepare(spec, files, venv, log, checked.reads)
+    if launcher:
+        run_phase(files, launcher, spec.envs[env].worker_variables(), checked.task(env), checked.cells(env),
                   spec.cell_timeout_s, spec.startup_timeout_s)
 
 

@@ -11,8 +11,10 @@ environments of the check:
 
 A cell is one loader. In the source environment (role ``reference``) it loads the
 file, makes the inputs once (from ``--inputs``, or seeded from the model's input
-signature) and records the outputs: verdict ``reference``; then the same architecture
-with fresh weights must give other outputs (the negative control). In a target (role
+signature, drawn over its tables: see ``input_domain``) and records the outputs (or, with
+``--expected``, checks them against the user's and records those): verdict ``reference``;
+then the loaded object with seeded noise on its variables must give other outputs (the
+negative control, ``perturbed_control``). In a target (role
 ``target``) it loads the file, predicts on the same inputs and compares with the
 source's outputs of the same loader, else of a loader of the same family (Keras
 model or serving signature, which give outputs of the same structure), else of any.

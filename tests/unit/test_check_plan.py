@@ -160,3 +160,16 @@ def test_expected_outputs_need_the_inputs_they_came_from(model, tmp_path):
     assert planned.expected == str(tmp_path / "y.npz") and planned.task("tf2.15")["expected"] == planned.expected
     with pytest.raises(BadInput, match="--expected .*model.h5: not an .npz file"):
         check.plan([str(model), "--inputs", str(tmp_path / "x.npz"), "--expected", str(model)], SPEC)
+
+
+def test_a_docker_target_mounts_the_checked_file_and_writes_only_its_results_and_references(model, tmp_path):
+    from harness import containers
+    import numpy as np
+    np.savez(tmp_path / "x.npz", features=np.zeros((2, 6), "float32"))
+    planned = check.plan([str(model), "--inputs", str(tmp_path / "x.npz"), "--workdir", str(tmp_path / "w")], SPEC)
+    assert planned.reads == [model, tmp_path / "x.npz"]
+    found = {(m["Source"], m["ReadOnly"]) for m in containers.mounts(planned.files("tf2.15"), planned.reads)}
+    work = (tmp_path / "w").resolve()
+    assert {(str(work / d), False) for d in ("results", "tasks", "reference")} < found
+    assert (str(tmp_path.resolve()), True) in found and (str(containers.ROOT), True) in found
+    assert {ro for source, ro in found if source.startswith(str(work))} == {False}
