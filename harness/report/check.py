@@ -231,10 +231,11 @@ def build(plan: CheckPlan) -> CheckResult:
                    "perturbed weights change")
         envs = ", ".join(env for env in plan.targets if verdicts[env] == "drift")
         if plan.strict:
-            return result(FAIL, "fail", f"FAIL (--strict): {envs} differ from the source by float-level drift "
-                          f"({figures})")
+            return result(FAIL, "fail", f"FAIL (--strict): in {envs} the outputs differ from the source's by "
+                          f"float-level drift ({figures})")
         return result(PASS, "drift", (
-            f"DRIFT: every target loads the file; {envs} differ from the source beyond tolerance, but only by "
+            f"DRIFT: every target loads the file; in {envs} the outputs differ from the source's beyond "
+            "tolerance, but only by "
             f"float-level drift ({figures}), far below what lost weights give. --strict fails on drift; "
             "--atol/--rtol set the tolerance"))
     return result(PASS, "pass", f"PASS: every target loads the file and matches the source within tolerance, "
