@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness import run
 from harness import spec as spec_mod
-from harness.check_plan import CheckPlan, closest_env, default_targets, env_versions
+from harness.check_plan import CheckPlan, closest_env, default_targets, env_tolerances, env_versions
 from harness.modelfile import BadInput, read_model_file
 from harness.report import check as report
 from harness.report import security as security_report
@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--custom-objects", type=Path, metavar="PY",
                         help="a Python file defining custom_objects(keras) -> dict, or module-level classes "
                              "and functions; run inside each environment, never on the host")
+    parser.add_argument("--expected", type=Path, metavar="NPZ",
+                        help="outputs known to be right for --inputs (from production), an .npz of one array per "
+                             "output: the source's outputs must match them too, and the targets are compared with them")
+    parser.add_argument("--atol", type=_tolerance, metavar="A",
+                        help="absolute tolerance, in the outputs' unit (default: matrix.yaml's, with its overrides)")
+    parser.add_argument("--rtol", type=_tolerance, metavar="R",
+                        help="relative tolerance, a fraction of |expected| (default: matrix.yaml's and its overrides)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on float-level drift too (a target that loads and differs far less than lost "
+                             "weights would; without --strict the check exits 0 and reports it)")
     parser.add_argument("--format", choices=("md", "json"), default="md", help="report format on stdout")
     parser.add_argument("--unsafe", action="store_true",
                         help="turn Keras safe_mode off (lets Lambda layers' Python code run): only for files you trust")
@@ -65,8 +75,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _npz(path: Path) -> str:
-    """Check that ``--inputs`` is an .npz file (a zip of .npy members, read without numpy); returns its path."""
+def _tolerance(text: str) -> float:
+    """A tolerance given on the command line: a finite number >= 0 (argparse reports anything else)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _npz(path: Path, option: str = "--inputs") -> str:
+    """Check that ``path`` (given as ``option``) is an .npz file (a zip of .npy members, read without
+    numpy); returns its path.
+
+    Raises:
+        BadInput: missing, not an .npz, or holding arrays that load only with pickle.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -74,14 +100,14 @@ def _npz(path: Path) -> str:
             # its .npy header (in the first bytes) says so.
             pickled = [n for n in names if n.endswith(".npy") and b"'descr': '|O'" in archive.open(n).read(256)]
     except FileNotFoundError:
-        raise BadInput(f"--inputs {path}: no such file") from None
+        raise BadInput(f"{option} {path}: no such file") from None
     except (zipfile.BadZipFile, OSError) as exc:
-        raise BadInput(f"--inputs {path}: not an .npz file ({exc}); "
+        raise BadInput(f"{option} {path}: not an .npz file ({exc}); "
                        "save one with numpy.savez(path, name=array)") from None
     if not names or not all(n.endswith(".npy") for n in names):
-        raise BadInput(f"--inputs {path}: not an .npz of arrays (members: {', '.join(names[:5]) or 'none'})")
+        raise BadInput(f"{option} {path}: not an .npz of arrays (members: {', '.join(names[:5]) or 'none'})")
     if pickled:
-        raise BadInput(f"--inputs {path}: {pickled[0][:-4]} holds Python objects (dtype object), which load only "
+        raise BadInput(f"{option} {path}: {pickled[0][:-4]} holds Python objects (dtype object), which load only "
                        "with pickle; save numeric, boolean or string arrays")
     return str(path)
 
@@ -147,6 +173,9 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         why = "--to names only the source" if options.to else f"none of the default profile is newer than {source}"
         raise BadInput(f"no target environment: {why}; name targets with --to ENV (defined: {', '.join(spec.envs)})")
     inputs = options.inputs.resolve() if options.inputs else None
+    if options.expected and not inputs:
+        raise BadInput(f"--expected {options.expected}: needs --inputs, the inputs those outputs were computed from")
+    expected = _npz(options.expected.resolve(), "--expected") if options.expected else None
     return CheckPlan(
         file=found.to_json(), architecture=str(options.architecture.resolve()) if options.architecture else None,
         source=source, source_why=why, targets=targets, targets_why=targets_why,
@@ -154,7 +183,8 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         custom_objects=_python_file(options.custom_objects) if options.custom_objects else None,
         safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
-        notes=notes, fail_on=options.fail_on)
+        notes=notes, fail_on=options.fail_on, expected=expected, strict=options.strict,
+        tolerances=env_tolerances(spec, found, source, [source] + targets, options.atol, options.rtol))
 
 
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
@@ -184,9 +214,9 @@ def check_in(plan_path: Path, env: str, venv: Path | None, log=print) -> None:
     spec = releases.with_cached(spec_mod.load(checked.matrix))
     files = checked.files(env)
     files.reset()
-    python = run.prepare(spec, files, venv, log)
-    if python:
-        run_phase(files, python, spec.envs[env].worker_variables(), checked.task(env), checked.cells(env),
+    launcher = run.prepare(spec, files, venv, log, checked.reads)
+    if launcher:
+        run_phase(files, launcher, spec.envs[env].worker_variables(), checked.task(env), checked.cells(env),
                   spec.cell_timeout_s, spec.startup_timeout_s)
 
 

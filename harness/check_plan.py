@@ -107,9 +107,13 @@ def default_targets(spec: spec_mod.MatrixSpec, source: str) -> list[str]:
 class CheckPlan:
     """Everything the check sessions share, written to ``<workdir>/plan.json``.
 
-    ``file`` is :meth:`ModelFile.to_json`; ``atol``/``rtol`` are matrix.yaml's tolerance
-    (atol in the outputs' unit, rtol a fraction of the reference); ``seed`` seeds generated
-    inputs and the negative control; ``safe_mode`` is False only with ``--unsafe``; ``matrix``
+    ``file`` is :meth:`ModelFile.to_json`; ``atol``/``rtol`` are matrix.yaml's default
+    tolerance (atol in the outputs' unit, rtol a fraction of the reference); ``tolerances``
+    maps each environment to its ``[atol, rtol]``: matrix.yaml's overrides resolved for the
+    file's format, the environment's backend and the source>environment device pair, as the
+    matrix resolves them, or ``--atol``/``--rtol`` where given; ``seed`` seeds generated inputs
+    and the negative control; ``safe_mode`` is False only with ``--unsafe``; ``expected`` is
+    ``--expected``; ``strict`` fails float-level drift; ``fail_on`` is ``--fail-on``; ``matrix``
     is the matrix.yaml the environments come from.
     """
 
@@ -130,11 +134,22 @@ class CheckPlan:
     seed: int
     notes: list[str] = field(default_factory=list)
     fail_on: list[str] = field(default_factory=list)
+    expected: str | None = None
+    strict: bool = False
+    tolerances: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def envs(self) -> list[str]:
         """The source, then the targets: the order the check_in sessions run in."""
         return [self.source] + self.targets
+
+    @property
+    def reads(self) -> list[Path]:
+        """The files the worker reads besides the repository: the model file (a SavedModel folder's
+        content too), the architecture, inputs, expected outputs and custom objects."""
+        found = Path(self.file["path"])
+        paths = [found / "saved_model.pb" if self.file["container"] == "directory" else found]
+        return paths + [Path(p) for p in (self.architecture, self.inputs, self.expected, self.custom_objects) if p]
 
     @property
     def loaders(self) -> tuple[str, ...]:
@@ -146,15 +161,16 @@ class CheckPlan:
     def cells(self, env: str) -> list[dict]:
         """One cell per loader; the source's record reference outputs, the targets' compare with them."""
         role = "reference" if env == self.source else "target"
+        atol, rtol = self.tolerances.get(env, (self.atol, self.rtol))
         return [{"id": f"{env}/{loader}", "role": role, "loader": loader, "format": self.file["format"],
                  "fixture": Path(self.file["path"]).name, "producer": self.source,
-                 "atol": self.atol, "rtol": self.rtol} for loader in self.loaders]
+                 "atol": atol, "rtol": rtol} for loader in self.loaders]
 
     def task(self, env: str) -> dict:
         """What the worker needs besides its cells (see harness/worker/check.py)."""
         return {"phase": PHASE, "env": env, "seed": self.seed, "path": self.file["path"],
                 "container": self.file["container"], "architecture": self.architecture, "inputs": self.inputs,
-                "custom_objects": self.custom_objects, "safe_mode": self.safe_mode,
+                "custom_objects": self.custom_objects, "safe_mode": self.safe_mode, "expected": self.expected,
                 "reference_dir": str(Path(self.workdir) / "reference")}
 
     def write(self) -> Path:
@@ -169,3 +185,18 @@ class CheckPlan:
             return cls(**json.loads(Path(path).read_text()))
         except FileNotFoundError:
             raise BadInput(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
+
+
+def env_tolerances(spec: spec_mod.MatrixSpec, found: ModelFile, source: str, envs: list[str],
+                   atol: float | None, rtol: float | None) -> dict[str, list[float]]:
+    """``{env: [atol, rtol]}``: matrix.yaml's tolerance for the file in each environment, resolved
+    as the matrix resolves a cell's (:meth:`harness.tolerance.ToleranceRules.resolve`: the file's
+    name as the fixture, its format, the environment's backend, the source>environment device
+    pair), with ``--atol``/``--rtol`` (None: not given) taking precedence over every source."""
+    out = {}
+    for env in envs:
+        device_pair = f"{spec.envs[source].device}>{spec.envs[env].device}"
+        resolved = spec.tolerance.resolve(found.path.name, found.format, spec.envs[env].backend or "tensorflow",
+                                          device_pair)
+        out[env] = [resolved.atol if atol is None else atol, resolved.rtol if rtol is None else rtol]
+    return out

@@ -10,8 +10,9 @@ Each worker runs in a fresh container of the environment's image, as this proces
 and group, with the engine's init as PID 1 (so signals kill the worker as they would a local
 process), no network (``network_mode="none"``), and the paths it needs bind-mounted at the
 same paths as on the host, so the task file needs no translation: the repository and the
-fixtures read-only, the phase's artifacts (read-write for a producer, read-only for a
-consumer), results and tasks folders read-write. Its output is copied into the phase's log
+fixtures (or a checked model file and its companions) read-only, the phase's artifacts
+(read-write for a producer, read-only for a consumer; a check's reference outputs read-write),
+results and tasks folders read-write. Its output is copied into the phase's log
 as it comes.
 """
 from __future__ import annotations
@@ -41,19 +42,24 @@ LABEL = "keras-compat-matrix"
 LOG_DRAIN_S = 10.0  # how long to wait for the last output of a container that has exited
 
 
-def mounts(files: PhaseFiles, fixtures: Iterable[Path]) -> list[Mount]:
+def mounts(files: PhaseFiles, reads: Iterable[Path]) -> list[Mount]:
     """The bind mounts of a worker of this phase, each at its host path (see the module docstring).
 
-    Creates the artifacts folder it mounts, which must exist on the host.
+    ``reads`` are the files and folders the worker reads (fixtures; a checked model file, its inputs,
+    expected outputs, architecture and custom objects): each one's folder is mounted read-only where
+    it lies outside the repository. A check's worker also writes its reference outputs
+    (``<workdir>/reference``). Creates the folders it mounts that must exist on the host.
     """
     artifacts = files.workdir / "artifacts"
     writable = [files.workdir / "results", files.workdir / "tasks"]
+    readable = []
     if files.phase == "produce":
         writable.append(artifacts / files.env)
-        readable = []
+    elif files.phase == "check":
+        writable.append(files.workdir / "reference")
     else:
-        readable = [artifacts]
-    readable += [ROOT] + sorted({f.resolve().parent for f in fixtures if not f.resolve().is_relative_to(ROOT)})
+        readable.append(artifacts)
+    readable += [ROOT] + sorted({f.resolve().parent for f in reads if not f.resolve().is_relative_to(ROOT)})
     for path in writable + readable:
         path.mkdir(parents=True, exist_ok=True)
     return ([Mount(str(p.resolve()), str(p.resolve()), type="bind", read_only=True) for p in readable]
@@ -142,12 +148,12 @@ class ContainerHandle:
         self.container.remove(force=True)
 
 
-def launcher_for(env: EnvSpec, spec: MatrixSpec, files: PhaseFiles, fixtures: Iterable[Path],
+def launcher_for(env: EnvSpec, spec: MatrixSpec, files: PhaseFiles, reads: Iterable[Path],
                  log) -> ContainerLauncher:
     """Ready the container of one phase of a docker environment; build or pull its image first.
 
     Args:
-        fixtures: the fixture files the worker reads (mounted where outside the repository).
+        reads: the files and folders the worker reads (mounted where outside the repository; see :func:`mounts`).
         log: receives a line per step; image build output goes to the phase's log file.
 
     Raises:
@@ -162,5 +168,5 @@ def launcher_for(env: EnvSpec, spec: MatrixSpec, files: PhaseFiles, fixtures: It
     with open(files.log, "a") as build_log:
         image = images.ensure(client, env, spec, log, lambda line: build_log.write(line + "\n"))
     log(f"{env.name}: workers run in containers of {image}" + (" with every GPU" if env.device == "gpu" else ""))
-    return ContainerLauncher(client, image, f"kcm-{files.phase}-{env.name}", tuple(mounts(files, fixtures)),
+    return ContainerLauncher(client, image, f"kcm-{files.phase}-{env.name}", tuple(mounts(files, reads)),
                              gpu=env.device == "gpu")

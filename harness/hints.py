@@ -78,7 +78,9 @@ HINTS: tuple[tuple[str, str], ...] = (
      "Keras 3 writes InputLayer(batch_shape=...); Keras 2 and tf_keras only know batch_input_shape. "
      "Load it with Keras 3, or export a TF SavedModel (model.export) and load that with tf.saved_model.load."),
     (r"File not found: filepath=.*\.keras",
-     "Keras before 2.12 wrote HDF5 under the .keras name; Keras 3 expects a zip. Rename the file to .h5 and load that."),
+     "Keras 2 before 2.13 writes HDF5 for a .keras path by default (seen in 2.9 and 2.10; the zip format came "
+     "in 2.12 only with save_format='keras_v3' and became the default in 2.13); Keras 3 expects a zip. Rename "
+     "the file to .h5 and load that."),
     (r"Layer count mismatch when loading weights|object 'vars' doesn't exist|objects could not be loaded",
      "The .weights.h5 layout of Keras 3 (and Keras 2.13+) differs from the legacy HDF5 weights layout. Save the "
      "weights with the consumer's layout, or load the full model (.h5) instead."),

@@ -3,8 +3,9 @@
 The orchestrator never builds a model from a user's file (that happens only inside
 the environments). It reads just enough to pick the source environment:
 
-- HDF5 (``.h5``, ``.hdf5``, or HDF5 under a ``.keras`` name, as Keras before 2.12
-  wrote): the root attributes ``keras_version``, ``backend`` and ``model_config``
+- HDF5 (``.h5``, ``.hdf5``, or HDF5 under a ``.keras`` name, as Keras 2 before 2.13 writes
+  by default: seen in 2.9 and 2.10; 2.12 writes the zip only with ``save_format="keras_v3"``,
+  per its release notes): the root attributes ``keras_version``, ``backend`` and ``model_config``
   (present for a full model) or ``layer_names`` (legacy ``save_weights``), via h5py.
   Keras 3's ``.weights.h5`` layout has none of them.
 - ``.keras`` zip: ``metadata.json`` (``keras_version``) inside the archive.
@@ -139,7 +140,8 @@ def _hdf5(path: Path) -> ModelFile:
     if "model_config" in attrs:
         fmt = "keras" if path.suffix == ".keras" else "h5"
         if fmt == "keras":
-            notes.append("named .keras but is HDF5 (Keras before 2.12 wrote HDF5 under that name)")
+            notes.append("named .keras but is HDF5 (Keras 2 before 2.13 writes HDF5 for a .keras path unless 2.12 "
+                         "is asked for save_format='keras_v3')")
     elif "layer_names" in attrs:
         fmt = "weights_h5"
     elif {"layers", "vars"} & groups:

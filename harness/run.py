@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,20 +227,23 @@ def start(ctx: Context) -> None:
 
 
 def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
-    """Install the environment (a docker one: get its image); where it cannot run, write its env-error
-    (or skipped) record and return None."""
-    if ctx.spec.envs[files.env].runner == "docker":
-        return _prepare_container(ctx, files, log)
-    return prepare(ctx.spec, files, venv, log)
+    """Ready the environment of a matrix phase (see :func:`prepare`), its fixtures readable."""
+    return prepare(ctx.spec, files, venv, log, [f.path for f in ctx.selection.fixtures.values()])
 
 
-def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
-    """Install ``files.env``'s packages into ``venv``; returns a launcher of its interpreter.
+def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log,
+            reads: Iterable[Path] = ()) -> Launcher | None:
+    """Ready ``files.env`` for its worker, as the matrix and ``check`` both do: install its packages
+    into ``venv`` (a venv environment), or get its image (a docker one: the worker then runs in a
+    container that mounts ``reads``, the files and folders it reads from outside the repository);
+    returns a launcher of its worker.
 
-    On failure (no interpreter, so no venv; or the install failed) it writes the
-    phase's env-error record and returns None.
+    Where the environment cannot run (no interpreter, so no venv; an install that failed; no Docker
+    engine or image) it writes the phase's env-error (or skipped) record and returns None.
     """
     env = spec.envs[files.env]
+    if env.runner == "docker":
+        return _prepare_container(spec, files, reads, log)
     if venv is None:
         append_record(files.results, env_error_record(files, interpreters.where_looked(env.python)))
         return None
@@ -254,12 +258,11 @@ def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log
     return Interpreter(str(environments.venv_python(venv)))
 
 
-def _prepare_container(ctx: Context, files: PhaseFiles, log) -> Launcher | None:
+def _prepare_container(spec: spec_mod.MatrixSpec, files: PhaseFiles, reads: Iterable[Path], log) -> Launcher | None:
     """Get a docker environment's image; where it cannot run here write its skipped or env-error record."""
     from harness import containers, images  # the docker SDK loads only where a docker environment runs
     try:
-        return containers.launcher_for(ctx.spec.envs[files.env], ctx.spec, files,
-                                       [f.path for f in ctx.selection.fixtures.values()], log)
+        return containers.launcher_for(spec.envs[files.env], spec, files, reads, log)
     except images.Unavailable as exc:
         append_record(files.results, env_error_record(files, str(exc), verdict="skipped"))
     except environments.EnvError as exc:

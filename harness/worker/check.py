@@ -11,8 +11,10 @@ environments of the check:
 
 A cell is one loader. In the source environment (role ``reference``) it loads the
 file, makes the inputs once (from ``--inputs``, or seeded from the model's input
-signature) and records the outputs: verdict ``reference``; then the same architecture
-with fresh weights must give other outputs (the negative control). In a target (role
+signature, drawn over its tables: see ``input_domain``) and records the outputs (or, with
+``--expected``, checks them against the user's and records those): verdict ``reference``;
+then the loaded object with seeded noise on its variables must give other outputs (the
+negative control, ``perturbed_control``). In a target (role
 ``target``) it loads the file, predicts on the same inputs and compares with the
 source's outputs of the same loader, else of a loader of the same family (Keras
 model or serving signature, which give outputs of the same structure), else of any.
@@ -26,7 +28,7 @@ import numpy as np
 import compare
 import formats
 import recipes
-from catalog import FAMILY, KERAS_MODEL
+from catalog import FAMILY
 from outcomes import error_fields, guarded
 from reference import load_reference, save_reference
 
@@ -34,6 +36,9 @@ BATCH = 4  # rows, where the batch dimension is None
 LENGTH = 5  # size of any other None dimension (a sequence length, say)
 WORDS = np.array(["red", "green", "blue", "the", "a", "model", "unknown", ""])
 INT_HIGH = 10  # integer inputs are drawn from [0, INT_HIGH): valid ids for any embedding of 10 rows or more
+OOV_WORD = "kcm-out-of-vocabulary"  # a word no vocabulary holds: it must map to the OOV id everywhere
+SPECIAL_TOKENS = ("", "[UNK]")  # the mask and OOV tokens Keras puts first in get_vocabulary()
+NOISE_FLOOR = 0.1  # the least noise (standard deviation) added to a variable of zeros or tiny values
 
 
 class BadInput(Exception):
@@ -96,72 +101,129 @@ def check_cell(task, runtime, cell, custom):
     if cell["role"] == "reference":
         return record_reference(task, runtime, cell, loaded)
     x, expected = load_reference(os.path.join(task["reference_dir"], source_loader))
-    actual, failure = _predict(loaded, x)
+    actual, failure = formats.predict(runtime, loaded, _feed(x), _output_names(loaded))
     if failure:
         return failure
     result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
     return {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
-            "max_rel": result["max_rel"], "reason": result["reason"], "reference": source_loader}
+            "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"],
+            "reference": source_loader}
 
 
-def _predict(loaded, x):
-    """(outputs as a list of float64 arrays, None), or (None, a load-error at stage predict)."""
-    feed = next(iter(x.values())) if len(x) == 1 else x
-    try:
-        return compare.as_output_list(loaded.predict(feed, verbose=0)), None
-    except Exception as exc:
-        out = {"verdict": "load-error", "stage": "predict"}
-        out.update(error_fields(exc))
-        return None, out
+def _feed(x):
+    """The check's inputs as ``predict`` takes them: the array itself for a single input, else the dict."""
+    return next(iter(x.values())) if len(x) == 1 else x
+
+
+def _output_names(loaded):
+    """A Keras model's output names (they order a dict of outputs), or None."""
+    return list(getattr(loaded, "output_names", None) or []) or None
 
 
 def record_reference(task, runtime, cell, loaded):
-    """In the source: make (or reuse) the inputs, predict, and save the reference for this loader."""
+    """In the source: make (or reuse) the inputs, predict, and save the reference for this loader.
+
+    With ``--expected`` (the user's known-right outputs) the reference saved is those outputs,
+    and this loader's own outputs must match them (verdict ``reference``), else the source
+    loads the file wrongly (verdict ``mismatch``): targets are still compared with the truth.
+    """
     try:
-        x, origin = reference_inputs(task, formats.input_specs(runtime, loaded))
+        x, origin = reference_inputs(task, formats.input_specs(runtime, loaded), loaded)
+        truth = read_expected(task.get("expected"), _output_names(loaded))
     except BadInput as exc:
         return {"verdict": "bad-input", "reason": str(exc)}
-    outputs, failure = _predict(loaded, x)
+    outputs, failure = formats.predict(runtime, loaded, _feed(x), _output_names(loaded))
     if failure:
         return failure
+    record = {"verdict": "reference", "reason": origin,
+              "inputs": dict((k, [list(v.shape), str(v.dtype)]) for k, v in sorted(x.items())),
+              "outputs": [list(y.shape) for y in outputs]}
+    if truth is not None:
+        result = compare.compare_outputs(truth, outputs, cell["atol"], cell["rtol"])
+        record.update(max_abs=result["max_abs"], max_rel=result["max_rel"], margin=result["margin"])
+        if not result["within"]:
+            record.update(verdict="mismatch", reason="the source's outputs differ from --expected {}{}".format(
+                os.path.basename(task["expected"]), ": " + result["reason"] if result["reason"] else ""))
+        outputs = truth
     directory = os.path.join(task["reference_dir"], cell["loader"])
     os.makedirs(directory, exist_ok=True)
     save_reference(directory, x, outputs)
-    return {"verdict": "reference", "reason": origin,
-            "inputs": dict((k, [list(v.shape), str(v.dtype)]) for k, v in sorted(x.items())),
-            "outputs": [list(y.shape) for y in outputs],
-            "control": fresh_weights_control(runtime, cell, loaded, x, outputs,
-                                             task["seed"] + recipes.FRESH_SEED_OFFSET)}
+    record["scale"] = max([float(np.max(np.abs(y))) for y in outputs if y.size] or [0.0])
+    record["control"] = perturbed_control(runtime, cell, loaded, x, outputs, task["seed"] + recipes.FRESH_SEED_OFFSET)
+    return record
 
 
-def fresh_weights_control(runtime, cell, loaded, x, expected, seed):
-    """The negative control: the same architecture with fresh weights (seeded with ``seed``)
-    must not match the reference, or a target's pass could not tell restored weights from
-    random ones (as with a model whose outputs are constant on these inputs).
+def perturbed_control(runtime, cell, loaded, x, expected, seed):
+    """The negative control: the loaded object itself with seeded noise added to every float
+    variable it predicts with must not match the reference, or a target's pass could not tell
+    restored weights from lost ones (as with a model whose outputs do not depend on its weights).
+
+    Works for every loader (a Keras model, a ``TFSMLayer``, a ``tf.saved_model.load`` object:
+    see ``formats.variables_of``). Each variable gets noise of its own magnitude (its root mean
+    square, at least ``NOISE_FLOOR``); a variable whose values are all positive (a variance, a
+    scale) is multiplied by ``exp(noise)`` instead, so it stays positive. The original values
+    are assigned back afterwards.
 
     Returns:
-        {"verdict": "mismatch" (as it must be) or "pass" (vacuous), "max_abs", "max_rel"},
-        or {"verdict": "not-run", "reason"} when the loaded object is no Keras model to clone.
+        {"verdict": "mismatch" (as it must be) or "pass" (vacuous), "max_abs", "max_rel",
+        "variables": how many were perturbed}, or {"verdict": "not-run", "reason"} when the
+        object has no float variable, or perturbing or predicting failed.
     """
-    if FAMILY[cell["loader"]] != KERAS_MODEL:
-        return {"verdict": "not-run", "reason": "{} gives no Keras model to clone".format(cell["loader"])}
-    runtime.seed(seed)
-    copy, failure = guarded(lambda: runtime.fresh_copy(loaded))
-    if not failure:
-        actual, failure = _predict(copy, x)
+    rng = np.random.RandomState(seed)
+    originals = []
+    try:
+        for variable in formats.variables_of(loaded):
+            values = np.array(variable.numpy())
+            if values.dtype.kind != "f" or values.size == 0:
+                continue  # integer counters, seed states, string tables
+            originals.append((variable, values))
+            variable.assign(perturbed(values, rng))
+        if not originals:
+            return {"verdict": "not-run", "reason": "{} gives an object with no float variables to perturb, so its "
+                    "outputs do not depend on weights here".format(cell["loader"])}
+        actual, failure = formats.predict(runtime, loaded, _feed(x), _output_names(loaded))
+    except Exception as exc:
+        failure = error_fields(exc)
+    finally:
+        for variable, values in originals:
+            variable.assign(values)
     if failure:
-        return {"verdict": "not-run", "reason": "clone_model or predict failed: {}: {}".format(
+        return {"verdict": "not-run", "reason": "perturbing the variables or predicting failed: {}: {}".format(
             failure["error_type"], failure["error_message"])}
     result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
     return {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
-            "max_rel": result["max_rel"]}
+            "max_rel": result["max_rel"], "variables": len(originals)}
 
 
-def reference_inputs(task, specs):
+def perturbed(values, rng):
+    """``values`` (a float array) plus seeded noise of their own magnitude, in their dtype
+    (all-positive values are scaled by ``exp(noise)`` instead, so they stay positive)."""
+    noise = rng.standard_normal(values.shape)
+    if np.all(values > 0):
+        return (values * np.exp(noise)).astype(values.dtype)
+    scale = max(float(np.sqrt(np.mean(np.square(values, dtype=np.float64)))), NOISE_FLOOR)
+    return (values + scale * noise).astype(values.dtype)
+
+
+def read_expected(path, names):
+    """``--expected``'s outputs as a list of float64 arrays (a dict of outputs ordered by the model's
+    ``names`` where its keys are those, else as ``compare.as_output_list`` orders keys), or None.
+
+    Raises:
+        BadInput: unreadable without pickle.
+    """
+    if not path:
+        return None
+    arrays = read_npz(path, "--expected")
+    return compare.as_output_list(next(iter(arrays.values())) if len(arrays) == 1 else arrays, names)
+
+
+def reference_inputs(task, specs, loaded=None):
     """The check's inputs as {name: array}, and a sentence saying where they came from.
 
     Made by the first loader that gets here and kept in ``inputs.npz``, so every loader
-    and environment predicts on the same arrays.
+    and environment predicts on the same arrays. Seeded inputs are drawn from what the
+    loaded model's layers accept (see :func:`input_domain`).
 
     Raises:
         BadInput: ``--inputs`` is not loadable without pickle, or its names do not match
@@ -174,9 +236,13 @@ def reference_inputs(task, specs):
         x = match_inputs(read_npz(task["inputs"]), specs, task["inputs"])
         origin = "inputs from {}".format(os.path.basename(task["inputs"]))
     elif specs:
-        x = seeded_inputs(specs, task["seed"])
-        origin = "seeded inputs from the input signature (seed {}, None dimensions: batch {}, others {})".format(
-            task["seed"], BATCH, LENGTH)
+        domain = input_domain(loaded)
+        x = seeded_inputs(specs, task["seed"], domain)
+        kinds = set("string" if dtype == "string" else "int" if dtype.startswith(("int", "uint")) else ""
+                    for _, _, dtype in specs)
+        why = [domain["why"][kind] for kind in ("int", "string") if kind in kinds and domain["why"].get(kind)]
+        origin = "seeded inputs from the input signature (seed {}, None dimensions: batch {}, others {}{})".format(
+            task["seed"], BATCH, LENGTH, "".join("; " + part for part in why))
     else:
         raise BadInput("the model loaded here has no input signature to make inputs from "
                        "(a subclassed model saved before it was called?); give --inputs sample.npz")
@@ -185,18 +251,18 @@ def reference_inputs(task, specs):
     return x, origin
 
 
-def read_npz(path):
+def read_npz(path, option="--inputs"):
     """{name: array} of an .npz file, without pickle (object arrays are refused).
 
     Raises:
-        BadInput: unreadable, or holds arrays of Python objects.
+        BadInput: unreadable, or holds arrays of Python objects (``option`` names the file's option).
     """
     try:
         with np.load(path, allow_pickle=False) as data:
             return dict((key, data[key]) for key in data.files)
     except (OSError, ValueError) as exc:
-        raise BadInput("--inputs {}: cannot be read without pickle ({}); store strings as fixed-width "
-                       "arrays, e.g. numpy.array(words, dtype=str)".format(path, exc)) from None
+        raise BadInput("{} {}: cannot be read without pickle ({}); store strings as fixed-width "
+                       "arrays, e.g. numpy.array(words, dtype=str)".format(option, path, exc)) from None
 
 
 def match_inputs(x, specs, path):
@@ -216,31 +282,86 @@ def match_inputs(x, specs, path):
     return x
 
 
-def seeded_inputs(specs, seed):
+def _layers(model):
+    """Every layer of a Keras model, nested models' layers included (none for other objects)."""
+    for layer in getattr(model, "layers", None) or []:
+        yield layer
+        for inner in _layers(layer):
+            yield inner
+
+
+def _text(word):
+    return word.decode("utf-8", "replace") if isinstance(word, bytes) else str(word)
+
+
+def input_domain(loaded):
+    """What seeded inputs are drawn from, read from the loaded model's layers, so that they
+    exercise its tables: integers over the whole ``input_dim`` of its Embeddings (the smallest,
+    where there are several), and words from its StringLookup/TextVectorization vocabularies
+    plus :data:`OOV_WORD` (sentences of such words where a TextVectorization splits them).
+    A lost vocabulary or a shifted table then changes the outputs instead of mapping every
+    input to the out-of-vocabulary id. Objects without layers (SavedModel signatures) get
+    the defaults: integers in [0, INT_HIGH) and :data:`WORDS`.
+
+    Returns:
+        {"int_high": int, "words": array of str, "sentences": bool,
+        "why": {"int" and/or "string": a sentence saying where such inputs come from}}.
+    """
+    dims, vocabulary, sentences = [], [], False
+    for layer in _layers(loaded):
+        kind = type(layer).__name__
+        if kind == "Embedding" and getattr(layer, "input_dim", None):
+            dims.append(int(layer.input_dim))
+        elif kind in ("StringLookup", "TextVectorization") and hasattr(layer, "get_vocabulary"):
+            sentences = sentences or kind == "TextVectorization"
+            vocabulary += [_text(w) for w in layer.get_vocabulary() if _text(w) not in SPECIAL_TOKENS]
+    why = {}
+    if dims:
+        why["int"] = "integers over the Embedding's input_dim {}".format(min(dims))
+    if vocabulary:
+        why["string"] = "{} of its vocabulary ({} words) and one out-of-vocabulary word".format(
+            "sentences" if sentences else "words", len(set(vocabulary)))
+    words = np.array(sorted(set(vocabulary)) + [OOV_WORD]) if vocabulary else WORDS
+    return {"int_high": min(dims) if dims else INT_HIGH, "words": words, "sentences": sentences,
+            "why": why}
+
+
+def seeded_inputs(specs, seed, domain=None):
     """Random inputs for ``[(name, shape, dtype)]``: standard normal floats, integers in
-    [0, INT_HIGH), booleans, and words for strings; None dimensions become BATCH (the
-    first) or LENGTH. The same seed and specs give the same arrays on every numpy.
+    [0, domain's int_high), booleans, and the domain's words (or sentences of up to LENGTH of
+    them) for strings (see :func:`input_domain`; default: INT_HIGH and WORDS); None dimensions
+    become BATCH (the first) or LENGTH. The same seed, specs and domain give the same arrays on every numpy.
 
     Raises:
         BadInput: a dtype numpy cannot make (bfloat16, say).
     """
+    domain = domain or {"int_high": INT_HIGH, "words": WORDS, "sentences": False}
     rng = np.random.RandomState(seed)
     out = {}
     for name, shape, dtype in specs:
         dims = tuple((BATCH if i == 0 else LENGTH) if d is None else d for i, d in enumerate(shape))
         try:
             if dtype == "string":
-                out[name] = WORDS[rng.randint(0, len(WORDS), size=dims)]
+                out[name] = _words(rng, domain, dims)
             elif dtype == "bool":
                 out[name] = rng.randint(0, 2, size=dims).astype(bool)
             elif dtype.startswith(("int", "uint")):
-                out[name] = rng.randint(0, INT_HIGH, size=dims).astype(dtype)
+                out[name] = rng.randint(0, domain["int_high"], size=dims).astype(dtype)
             else:
                 out[name] = rng.standard_normal(dims).astype(dtype)
         except TypeError:
             raise BadInput("cannot make inputs of dtype {} for input {}; give --inputs sample.npz".format(
                 dtype, name)) from None
     return out
+
+
+def _words(rng, domain, dims):
+    words = domain["words"]
+    if not domain["sentences"]:
+        return words[rng.randint(0, len(words), size=dims)]
+    count = int(np.prod(dims)) if dims else 1
+    sentences = [" ".join(words[rng.randint(0, len(words), size=rng.randint(1, LENGTH + 1))]) for _ in range(count)]
+    return np.array(sentences).reshape(dims)
 
 
 def reference_for(directory, loader):

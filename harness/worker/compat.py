@@ -190,10 +190,6 @@ class KerasRuntime(object):
         """A model with fresh weights from the text of ``model.to_json()``."""
         return self.keras.models.model_from_json(text, custom_objects=custom_objects)
 
-    def fresh_copy(self, model):
-        """The same architecture with newly initialized weights (``keras.models.clone_model``)."""
-        return self.keras.models.clone_model(model)
-
     def allow_unsafe_deserialization(self):
         """Turn safe_mode off for this process, where Keras has a global switch (Keras 3's
         ``keras.config.enable_unsafe_deserialization``; it also covers ``model_from_json``)."""

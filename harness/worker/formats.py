@@ -26,7 +26,9 @@ import os
 
 import numpy as np
 
+import compare
 from catalog import FILES
+from outcomes import error_fields
 
 JSON_WEIGHTS = "model.weights.h5"
 
@@ -164,6 +166,50 @@ class LayerModel(object):
         else:
             x = self.tf.constant(x)
         return _numpy_outputs(self.layer(x))
+
+
+def predict(runtime, loaded, x, names=None):
+    """Predict as a user would, on inputs fed as this Keras takes them (``runtime.feed``).
+
+    The one path from a loaded object to comparable outputs, for the matrix and the check.
+    ``x`` is an array, a list or a dict of arrays; ``names`` orders a dict of outputs (see
+    ``compare.as_output_list``).
+
+    Returns:
+        (the outputs as a list of float64 arrays, None), or (None, a ``load-error`` verdict
+        dict at stage ``predict``: the object has no ``predict``, or it raised).
+    """
+    if getattr(loaded, "predict", None) is None:
+        return None, {"verdict": "load-error", "stage": "predict", "error_type": "AttributeError",
+                      "error_message": "loaded object of type {} has no predict()".format(type(loaded).__name__)}
+    try:
+        return compare.as_output_list(loaded.predict(runtime.feed(x), verbose=0), names), None
+    except Exception as exc:
+        out = {"verdict": "load-error", "stage": "predict"}
+        out.update(error_fields(exc))
+        return None, out
+
+
+def variables_of(loaded):
+    """The variables the loaded object predicts with (TF or Keras variables, each with
+    ``assign`` and ``numpy()``), without duplicates: a Keras model's ``weights`` (trainable
+    and not: BatchNormalization's moving statistics too), a ``TFSMLayer``'s weights (Keras 3
+    registers the variables its endpoint reads), or the variables a ``tf.saved_model.load``
+    object's serving function captures (``ConcreteFunction.variables``), else the object's own
+    ``variables``; objects that are no variables (Keras 2's ``VocabWeightHandler`` of a lookup
+    layer's table, seen in TF 2.15) are left out. Empty when it holds none."""
+    if isinstance(loaded, LayerModel):
+        found = list(loaded.layer.weights)
+    elif isinstance(loaded, SignatureModel):
+        found = list(getattr(loaded.function, "variables", None) or getattr(loaded.loaded, "variables", None) or [])
+    else:
+        found = list(getattr(loaded, "weights", None) or [])
+    unique, seen = [], set()
+    for variable in found:  # Keras 2 lists a lookup layer's table handler (VocabWeightHandler) among its weights
+        if id(variable) not in seen and hasattr(variable, "numpy") and hasattr(variable, "assign"):
+            seen.add(id(variable))
+            unique.append(variable)
+    return unique
 
 
 def input_specs(runtime, loaded):

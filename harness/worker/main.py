@@ -225,17 +225,10 @@ def consume_cell(task, runtime, cell, watch):
     if failure:
         return failure
     x, expected = load_reference(directory)
-    predict = getattr(loaded, "predict", None)
-    if predict is None:
-        return {"verdict": "load-error", "error_type": "AttributeError",
-                "error_message": "loaded object of type {} has no predict()".format(type(loaded).__name__)}
-    try:
-        with watch.step("predict"):
-            actual = compare.as_output_list(predict(runtime.feed(x), verbose=0), manifest.get("output_names"))
-    except Exception as exc:
-        out = {"verdict": "load-error", "stage": "predict"}
-        out.update(error_fields(exc))
-        return out
+    with watch.step("predict"):
+        actual, failure = formats.predict(runtime, loaded, x, manifest.get("output_names"))
+    if failure:
+        return failure
     with watch.step("compare"):
         result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
     record = {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],

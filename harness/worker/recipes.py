@@ -17,6 +17,7 @@ DEFAULT_COMPILE = {"optimizer": "adam", "loss": "mse"}
 FRESH_SEED_OFFSET = 1000
 TRAIN_STEPS = 3
 TRAIN_BATCH = 16
+STATE_SEED_OFFSET = 5  # seeds the values set_state gives the non-trainable variables
 
 
 _LOADED = {}
@@ -100,7 +101,64 @@ def train(recipe, runtime, model, seed):
     x = inputs(recipe, seed + 1, TRAIN_BATCH * TRAIN_STEPS)
     y = targets_for(recipe, model.predict(runtime.feed(x), verbose=0), np.random.RandomState(seed + 2))
     model.fit(runtime.feed(x), y, batch_size=TRAIN_BATCH, epochs=1, shuffle=False, verbose=0)
+    set_state(model, seed + STATE_SEED_OFFSET)
     return model
+
+
+def _all_layers(model):
+    """The model and every layer inside it, sublayers of custom layers too. ``_flatten_layers``
+    (parents before children) is private but has the same signature in Keras 2.4+ and Keras 3."""
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is not None:
+        return list(flatten(include_self=True, recursive=True))
+    out = [model]
+    for layer in getattr(model, "layers", None) or []:
+        out += _all_layers(layer)
+    return out
+
+
+def set_state(model, seed):
+    """Set every non-trainable float variable (BatchNormalization's moving mean and variance, an
+    adapted Normalization's mean and variance, frozen layers' weights) to seeded values far from
+    what three training steps leave there (about their initial values), so that a loader that drops
+    such state gives a large mismatch at any tolerance, not the ~1% that BatchNormalization's
+    momentum leaves after three steps. Each moves by 0.5 to 1.5 times its magnitude (its root mean
+    square, at least 1), either way; all-positive variables (variances, means of ReLU outputs) are
+    also multiplied by 2 to 5 and only move up, so they stay positive.
+
+    Layers whose outputs use tensors computed from their variables (an adapted Normalization's
+    ``finalize_state``) recompute them, and the model's cached predict and train functions are
+    dropped, so the model in memory predicts with the new state, as a loaded one will.
+    Integer variables (counts, seed generator states) and objects that are no variables are left alone.
+    """
+    rng = np.random.RandomState(seed)
+    done, changed = set(), []
+    for layer in reversed(_all_layers(model)):  # a variable belongs to the innermost layer that lists it
+        mine = [v for v in getattr(layer, "non_trainable_weights", None) or []
+                if id(v) not in done and hasattr(v, "assign") and hasattr(v, "numpy")]
+        done.update(id(v) for v in mine)
+        moved = False
+        for variable in mine:
+            values = np.array(variable.numpy())
+            if values.dtype.kind != "f" or values.size == 0:
+                continue
+            magnitude = max(float(np.sqrt(np.mean(np.square(values, dtype=np.float64)))), 1.0)
+            shift = rng.uniform(0.5, 1.5, values.shape) * magnitude
+            if np.all(values > 0):  # a variance (or a mean of ReLU outputs): grows, stays positive
+                new = values * rng.uniform(2.0, 5.0, values.shape) + shift
+            else:
+                new = values + np.where(rng.uniform(size=values.shape) < 0.5, -1.0, 1.0) * shift
+            variable.assign(new.astype(values.dtype))
+            moved = True
+        if moved:
+            changed.append(layer)
+    for layer in changed:
+        finalize = getattr(layer, "finalize_state", None)
+        if finalize is not None:
+            finalize()
+    for name in ("predict_function", "train_function"):
+        if hasattr(model, name):
+            setattr(model, name, None)
 
 
 def targets_for(recipe, outputs, rng):

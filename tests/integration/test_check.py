@@ -1,9 +1,10 @@
 """``nox -s check`` on real files saved by TF 2.15, checked in the quick profile's environments.
 
 TF 2.15 saves the fixtures of tests/data/check (a plain model, an unregistered custom layer, a
-Lambda layer) with ``nox -s "produce(env='tf2.15')"``; each test then checks one file. Every
-expected outcome below was first seen in a real run on 2026-11-29 (TF 2.15.1; tf_keras 2.16.0
-on TF 2.16.2; Keras 3.15.1 on TF 2.21.0).
+Lambda layer) as .h5, .keras, a Keras SavedModel and a TF SavedModel with ``nox -s
+"produce(env='tf2.15')"``; each test then checks one file. Every expected outcome below was first
+seen in a real run on 2026-11-29 or 2026-12-01 (TF 2.15.1; tf_keras 2.16.0 on TF 2.16.2; Keras
+3.15.1 on TF 2.21.0).
 """
 import json
 import os
@@ -60,6 +61,7 @@ def test_an_h5_from_tf215_passes_in_every_newer_quick_environment(saved, tmp_pat
     assert report["source"]["env"] == SOURCE and "the same minor version" in report["source"]["why"]
     source = rows(report, SOURCE)["load_model"]
     assert source["inputs"] == {"features": [[4, 6], "float32"]} and source["control"]["verdict"] == "mismatch"
+    assert rows(report, K3)["load_model"]["control"] == source["control"]  # the target's pass is backed by it
     assert rows(report, K3)["load_model"]["max_abs"] <= 1e-5
 
 
@@ -79,6 +81,27 @@ def test_a_saved_model_loads_in_keras315_through_the_graph_loaders(saved, tmp_pa
     assert target["load_model"]["verdict"] == "unsupported" and "TFSMLayer" in target["load_model"]["reason"]
     assert target["tf.saved_model.load"]["verdict"] == target["TFSMLayer"]["verdict"] == "pass"
     assert target["TFSMLayer"]["reference"] == "tf.saved_model.load"  # Keras 2.15 has no TFSMLayer
+
+
+def test_a_tf_saved_model_from_keras2_has_a_negative_control_for_its_graph_loader(saved, tmp_path):
+    """tf.saved_model.save of a Keras 2 model: load_model cannot rebuild it, so before the controls perturbed
+    the loaded object's own variables no control ran and the check said PASS on unproven matches."""
+    status, report, _ = run_check(tmp_path, saved / "plain_bn" / "tf_saved_model" / "tf_saved_model", "--to", K3)
+    assert status == 0 and report["verdict"] == "pass"
+    control = rows(report, SOURCE)["tf.saved_model.load"]["control"]
+    assert control["verdict"] == "mismatch" and control["variables"] >= 4 and control["max_abs"] > 0.1
+    target = rows(report, K3)
+    assert target["TFSMLayer"]["verdict"] == target["tf.saved_model.load"]["verdict"] == "pass"
+    assert target["TFSMLayer"]["control"] == control
+
+
+def test_a_source_refusing_a_lambda_under_safe_mode_says_unsafe_is_needed(saved, tmp_path):
+    status, report, _ = run_check(tmp_path, saved / "lambda_affine" / "keras" / "model.keras", "--to", TFK)
+    assert status == 1 and report["message"].startswith(
+        "FAIL: nothing could be compared: safe_mode blocked the source environment tf2.15")
+    assert "--unsafe" in report["message"]
+    status, report, _ = run_check(tmp_path, saved / "lambda_affine" / "keras" / "model.keras", "--to", TFK, "--unsafe")
+    assert status == 0 and rows(report, SOURCE)["load_model"]["control"]["verdict"] == "mismatch"
 
 
 def test_a_custom_layer_loads_only_with_custom_objects(saved, tmp_path):

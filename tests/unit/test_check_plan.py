@@ -125,3 +125,51 @@ def test_unparsable_options_exit_with_status_2(model):
     with pytest.raises(SystemExit) as exc:
         check.plan([str(model), "--format", "xml"], SPEC)
     assert exc.value.code == 2
+
+
+def test_tolerance_overrides_apply_per_environment_as_in_the_matrix(model):
+    from dataclasses import replace
+
+    from harness.tolerance import ToleranceOverride, ToleranceRules
+    rules = ToleranceRules(SPEC.tolerance.default, (
+        ToleranceOverride(atol=1e-3, rtol=1e-3, device_pairs=("cpu>gpu",)),
+        ToleranceOverride(atol=5e-2, formats=("h5",), backends=("jax",))))
+    envs = dict(SPEC.envs, **{"tf2.21-keras3.15": replace(SPEC.envs["tf2.21-keras3.15"], device="gpu")})
+    planned = check.plan([str(model), "--to", "tf2.21-keras3.15", "keras3.15-jax"],
+                         replace(SPEC, tolerance=rules, envs=envs))
+    assert planned.tolerances == {"tf2.15": [1e-5, 1e-4], "tf2.21-keras3.15": [1e-3, 1e-3],
+                                  "keras3.15-jax": [5e-2, 1e-4]}
+    assert planned.cells("keras3.15-jax")[0]["atol"] == 5e-2
+
+
+def test_command_line_tolerances_take_precedence(model):
+    planned = check.plan([str(model), "--to", "tf2.21-keras3.15", "--atol", "1e-3", "--strict"], SPEC)
+    assert planned.tolerances == {"tf2.15": [1e-3, 1e-4], "tf2.21-keras3.15": [1e-3, 1e-4]} and planned.strict
+    with pytest.raises(SystemExit):
+        check.plan([str(model), "--rtol", "-1"], SPEC)
+
+
+def test_expected_outputs_need_the_inputs_they_came_from(model, tmp_path):
+    import numpy as np
+    np.savez(tmp_path / "y.npz", y=np.zeros((2, 1), "float32"))
+    with pytest.raises(BadInput, match="--expected .*y.npz: needs --inputs"):
+        check.plan([str(model), "--expected", str(tmp_path / "y.npz")], SPEC)
+    np.savez(tmp_path / "x.npz", features=np.zeros((2, 6), "float32"))
+    planned = check.plan([str(model), "--inputs", str(tmp_path / "x.npz"), "--expected", str(tmp_path / "y.npz")],
+                         SPEC)
+    assert planned.expected == str(tmp_path / "y.npz") and planned.task("tf2.15")["expected"] == planned.expected
+    with pytest.raises(BadInput, match="--expected .*model.h5: not an .npz file"):
+        check.plan([str(model), "--inputs", str(tmp_path / "x.npz"), "--expected", str(model)], SPEC)
+
+
+def test_a_docker_target_mounts_the_checked_file_and_writes_only_its_results_and_references(model, tmp_path):
+    from harness import containers
+    import numpy as np
+    np.savez(tmp_path / "x.npz", features=np.zeros((2, 6), "float32"))
+    planned = check.plan([str(model), "--inputs", str(tmp_path / "x.npz"), "--workdir", str(tmp_path / "w")], SPEC)
+    assert planned.reads == [model, tmp_path / "x.npz"]
+    found = {(m["Source"], m["ReadOnly"]) for m in containers.mounts(planned.files("tf2.15"), planned.reads)}
+    work = (tmp_path / "w").resolve()
+    assert {(str(work / d), False) for d in ("results", "tasks", "reference")} < found
+    assert (str(tmp_path.resolve()), True) in found and (str(containers.ROOT), True) in found
+    assert {ro for source, ro in found if source.startswith(str(work))} == {False}

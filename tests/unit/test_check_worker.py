@@ -29,6 +29,47 @@ def test_seeded_inputs_follow_the_signature_and_the_seed():
     assert all(np.array_equal(x[k], again[k]) for k in x)
 
 
+def test_seeded_inputs_cover_the_model_tables():
+    """Integers span the Embedding's whole input_dim; strings come from the vocabulary plus one OOV word,
+    so a lost vocabulary or a shifted table changes the outputs (the default words would all be OOV)."""
+    vocabulary = np.array(["cyan", "magenta", "red", worker.OOV_WORD])
+    domain = {"int_high": 1000, "words": vocabulary, "sentences": False}
+    x = worker.seeded_inputs([("ids", [None, 50], "int32"), ("word", [None, 40], "string")], seed=7, domain=domain)
+    assert x["ids"].max() > worker.INT_HIGH * 10 and x["ids"].max() < 1000
+    assert set(x["word"].ravel()) == set(vocabulary)
+    text = worker.seeded_inputs([("text", [None, 1], "string")], seed=7, domain=dict(domain, sentences=True))["text"]
+    assert text.shape == (4, 1) and all(set(s.split()) <= set(vocabulary) for s in text.ravel())
+    assert max(len(s.split()) for s in text.ravel()) > 1
+
+
+def test_the_default_domain_of_an_object_without_layers():
+    domain = worker.input_domain(object())  # a SavedModel signature has no layers to read
+    assert (domain["int_high"], list(domain["words"]), domain["why"]) == (worker.INT_HIGH, list(worker.WORDS), {})
+
+
+def test_perturbed_values_move_by_their_own_magnitude_and_keep_positive_ones_positive():
+    rng = np.random.RandomState(1)
+    variance = np.array([0.5, 2.0, 1e-3], "float32")
+    moved = worker.perturbed(variance, rng)
+    assert moved.dtype == np.float32 and np.all(moved > 0) and not np.allclose(moved, variance, rtol=0.05)
+    zeros = worker.perturbed(np.zeros(1000, "float64"), rng)
+    assert 0.08 < zeros.std() < 0.12  # NOISE_FLOOR where the values give no magnitude
+    big = np.random.RandomState(2).standard_normal(1000) * 100
+    assert 80 < (worker.perturbed(big, rng) - big).std() < 120
+    again = worker.perturbed(variance, np.random.RandomState(1))
+    assert np.array_equal(again, worker.perturbed(variance, np.random.RandomState(1)))
+
+
+def test_expected_outputs_are_ordered_by_the_model_output_names(tmp_path):
+    np.savez(tmp_path / "y.npz", score=np.ones((2, 1)), class_id=np.zeros((2, 3)))
+    ordered = worker.read_expected(str(tmp_path / "y.npz"), ["score", "class_id"])
+    assert [y.shape for y in ordered] == [(2, 1), (2, 3)] and ordered[0].dtype == np.float64
+    assert worker.read_expected(None, None) is None
+    np.savez(tmp_path / "bad.npz", y=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(worker.BadInput, match="--expected .*bad.npz: cannot be read without pickle"):
+        worker.read_expected(str(tmp_path / "bad.npz"), None)
+
+
 def test_a_dtype_numpy_cannot_make_asks_for_inputs():
     with pytest.raises(worker.BadInput, match="dtype bfloat16 for input t; give --inputs"):
         worker.seeded_inputs([("t", [None, 2], "bfloat16")], seed=1)

@@ -58,7 +58,7 @@ def test_h5_model_records_keras_version_and_backend(tmp_path):
 def test_hdf5_under_a_keras_name_is_noted(tmp_path):
     found = read_model_file(_h5(tmp_path / "old.keras", keras_version="2.10.0", model_config="{}"))
     assert (found.format, found.container) == ("keras", "hdf5")
-    assert "Keras before 2.12 wrote HDF5" in found.notes[0]
+    assert "Keras 2 before 2.13 writes HDF5 for a .keras path" in found.notes[0]
 
 
 def test_keras_zip_reads_metadata_json(tmp_path):
