@@ -18,6 +18,7 @@ one :class:`~harness.lock.LockError` naming it and the releases near it.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -238,10 +239,11 @@ def resolve(text: str, project: lock.Project, pythons: tuple[str, ...] = lock.PY
 
 
 def targets(env_names, wanted: list[str], project: lock.Project | None = None,
-            cache: Path | None = None) -> tuple[list[str], list[str]]:
-    """``--to`` values with each release replaced by the environment it resolves to (from the cache,
-    else the index: ``project``, default $KCM_INDEX_URL or PyPI, on the Pythons found here), and a
-    note per release saying how it was resolved. ``env_names`` (matrix.yaml's) pass unchanged.
+            cache: Path | None = None, option: str = "--to") -> tuple[list[str], list[str]]:
+    """``--to`` (or ``--from``: ``option``) values with each release replaced by the environment it
+    resolves to (from the cache, else the index: ``project``, default $KCM_INDEX_URL or PyPI, each
+    project asked once, on the Pythons found here), and a note per release saying how it was
+    resolved. ``env_names`` (matrix.yaml's) pass unchanged.
 
     Raises:
         LockError: see :func:`resolve` (the index cannot be asked, an unknown release).
@@ -255,10 +257,14 @@ def targets(env_names, wanted: list[str], project: lock.Project | None = None,
         if found is None:
             index = os.environ.get("KCM_INDEX_URL", lock.INDEX_URL)
             pythons = tuple(p for p in lock.PYTHONS if interpreters.find_python(p)) or lock.PYTHONS
-            found = resolve(text, project or (lambda name, url=index: lock.fetch(name, url)), pythons)
+            asked = project or functools.lru_cache(maxsize=None)(lambda name, url=index: lock.fetch(name, url))
+            try:
+                found = resolve(text, asked, pythons, None if project else index_requires(asked, index))
+            except lock.LockError as exc:
+                raise lock.LockError(str(exc).replace("--to ", f"{option} ", 1)) from None
             remember(found, cache)
         names.append(found["name"])
-        notes.append(f"{found['name']}: {found['description']}")
+        notes.append(f"{found['name']}: {found['description'].replace('--to ', f'{option} ', 1)}")
     return names, notes
 
 

@@ -165,3 +165,43 @@ def test_a_cache_that_cannot_be_written_is_one_line(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(lock.LockError, match="cannot be cached"):
         releases.remember(releases.resolve("tf2.18", project), tmp_path / "file" / "releases.json")
+
+
+def h5_recording(path, keras_version):
+    with h5py.File(path, "w") as handle:
+        handle.attrs.update(keras_version=keras_version, backend="tensorflow", model_config="{}")
+    return path
+
+
+def test_from_takes_a_release_as_to_does(model, tmp_path):
+    cache = tmp_path / "releases.json"
+    planned = check.plan([str(model), "--from", "keras==3.8.0", "--to", "tf2.21-keras3.15"], SPEC, project, cache)
+    assert planned.source == "tf2.19.1-keras3.8.0" and planned.source_why.startswith("named with --from (Keras 3.8.0")
+    assert any(n.startswith("tf2.19.1-keras3.8.0: --from keras==3.8.0: Keras 3.8.0 with") for n in planned.notes)
+    assert check.plan([str(model), "--from", "tf2.15"], SPEC, no_index, cache).source == "tf2.15"  # a name stays one
+    with pytest.raises(BadInput, match=r"^--from 'keras==3\.8\.9': keras 3\.8\.9 is not on the index"):
+        check.plan([str(model), "--from", "keras==3.8.9"], SPEC, project, cache)
+
+
+def test_a_file_whose_minor_no_environment_runs_gets_an_environment_for_exactly_it(tmp_path):
+    cache = tmp_path / "releases.json"
+    keras38 = h5_recording(tmp_path / "k38.h5", "3.8.0")
+    planned = check.plan([str(keras38), "--to", "tf2.21-keras3.15"], SPEC, project, cache)
+    assert planned.source == "tf2.19.1-keras3.8.0"
+    assert "the closest, tf2.16-keras3.3, differs in minor version): tf2.19.1-keras3.8.0 was made for exactly them " \
+           "(keras==3.8.0)" in planned.source_why
+    assert check.plan([str(keras38), "--to", "tf2.21-keras3.15"], SPEC, no_index, cache).source == planned.source
+    tfkeras = check.plan([str(h5_recording(tmp_path / "tk.h5", "2.17.0")), "--to", "tf2.21-keras3.15"], SPEC,
+                         project, cache)
+    assert tfkeras.source == "tf2.17.1-tfkeras2.17.0"  # tf_keras records its own version
+    keras213 = h5_recording(tmp_path / "k213.h5", "2.13.1")
+    assert check.plan([str(keras213)], SPEC, no_index, cache).source == "tf2.13"  # the same minor: matrix.yaml's
+    keras212 = h5_recording(tmp_path / "k212.h5", "2.12.0")
+    assert check.plan([str(keras212)], SPEC, project, cache).source == "tf2.12.1"  # Keras 2.12 inside TF 2.12
+    offline = check.plan([str(h5_recording(tmp_path / "k35.h5", "3.5.0"))], SPEC, broken_index, cache)
+    assert offline.source == "tf2.16-keras3.3" and "could not be made (cannot resolve keras: " in \
+        offline.source_why  # no index: the closest, saying why
+
+
+def broken_index(name):
+    raise lock.LockError(f"cannot resolve {name}: https://pypi.org/pypi/{name}/json did not answer (no route)")
