@@ -50,9 +50,9 @@ except SpecError as exc:
     print(f"noxfile: {SPEC_ERROR}", file=sys.stderr)
 
 ENV_PARAMS = [
-    # python=False (no venv): a docker environment runs in a container; a venv environment
-    # whose interpreter is not found records env-error.
-    nox.param(False if env.runner == "docker" else (interpreters.find_python(env.python) or False), name,
+    # python=False (no venv): a docker environment runs in a container, a runner: python one its own
+    # interpreter; a venv environment whose interpreter is not found records env-error.
+    nox.param(False if env.runner != "venv" else (interpreters.find_python(env.python) or False), name,
               id=f"env='{name}'")
     for name, env in (SPEC.envs.items() if SPEC else [])
 ]

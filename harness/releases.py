@@ -19,6 +19,7 @@ one :class:`~harness.lock.LockError` naming it and the releases near it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -34,14 +35,39 @@ from packaging.version import InvalidVersion, Version
 from harness import interpreters, lock, spec, templates
 
 SHORT = re.compile(r"^tf(\d+)\.(\d+)$")
+PYTHON = "python:"
 TF, KERAS, TF_KERAS = "tensorflow-cpu", "keras", "tf-keras"
 CACHE = Path(__file__).resolve().parent.parent / "work" / "releases.json"  # the default of every path below
 RESOLVER = 2  # cached entries resolved otherwise (before Requires-Dist was checked) are resolved again
 
 
 def is_release(text: str) -> bool:
-    """Whether a ``--to`` value asks for a release rather than naming an environment."""
-    return "==" in text or bool(SHORT.match(text))
+    """Whether a ``--to`` value asks for a release (or an existing interpreter, ``python:PATH``) rather
+    than naming an environment."""
+    return "==" in text or bool(SHORT.match(text)) or text.startswith(PYTHON)
+
+
+def interpreter_env(text: str) -> dict:
+    """``python:/path/to/python``: an environment of that interpreter as it is (``runner: python``), named
+    after its Python, the TF and Keras installed in it and a digest of its path (``py3.11-tf2.16.2-keras3.3.3-
+    1a2b3c``), in the cache's shape. Installs nothing; its versions are read again whenever it is loaded.
+
+    Raises:
+        LockError: the interpreter cannot be run or read (naming it and why).
+    """
+    path = text[len(PYTHON):]
+    try:
+        python, found = interpreters.installed(path, tuple(sorted(spec.DECISIVE)))
+    except interpreters.InterpreterError as exc:
+        raise lock.LockError(f"--to {text!r}: {exc}") from None
+    versions = spec.python_env("?", path).versions()
+    held = "".join(f"-{label}{versions[key]}" for key, label in (("tensorflow", "tf"), ("tf-keras", "tfkeras"),
+                                                                 ("keras", "keras"), ("jax", "jax"), ("torch", "torch"))
+                   if key in versions and not (key == "keras" and "tf-keras" in versions))
+    name = f"py{python}{held}-{hashlib.sha256(path.encode()).hexdigest()[:6]}"
+    held = ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "no TF, Keras, JAX or torch"
+    return {"name": name, "runner": "python", "interpreter": path, "request": text, "resolver": RESOLVER,
+            "description": f"--to {text}: that interpreter as it is, nothing installed (Python {python}; {held})"}
 
 
 def _near(name: str, version: Version, project: lock.Project) -> str:
@@ -253,13 +279,14 @@ def targets(env_names, wanted: list[str], project: lock.Project | None = None,
         if text in env_names or not is_release(text):
             names.append(text)
             continue
-        found = cached_for(text, cache)
+        found = None if text.startswith(PYTHON) else cached_for(text, cache)
         if found is None:
             index = os.environ.get("KCM_INDEX_URL", lock.INDEX_URL)
             pythons = tuple(p for p in lock.PYTHONS if interpreters.find_python(p)) or lock.PYTHONS
             asked = project or functools.lru_cache(maxsize=None)(lambda name, url=index: lock.fetch(name, url))
             try:
-                found = resolve(text, asked, pythons, None if project else index_requires(asked, index))
+                found = interpreter_env(text) if text.startswith(PYTHON) else \
+                    resolve(text, asked, pythons, None if project else index_requires(asked, index))
             except lock.LockError as exc:
                 raise lock.LockError(str(exc).replace("--to ", f"{option} ", 1)) from None
             remember(found, cache)
@@ -303,14 +330,19 @@ def cached_for(text: str, path: Path | None = None) -> dict | None:
 
 
 def with_cached(matrix: spec.MatrixSpec, path: Path | None = None) -> spec.MatrixSpec:
-    """``matrix`` with the cached release environments added (an environment of matrix.yaml wins)."""
+    """``matrix`` with the cached environments added (an environment of matrix.yaml wins); an
+    interpreter's (``runner: python``) versions are read from it again."""
     extra = {}
     for name, env in read_cache(path).items():
         if name in matrix.envs or not isinstance(env, dict):
             continue
         try:
-            extra[name] = spec.EnvSpec(name=name, python=env["python"], packages=tuple(env["packages"]),
-                                       variables=dict(env.get("env", {})), description=env.get("description", ""))
+            if env.get("runner") == "python":
+                extra[name] = spec.python_env(name, str(env["interpreter"]), description=env.get("description", ""))
+            else:
+                extra[name] = spec.EnvSpec(name=name, python=env["python"], packages=tuple(env["packages"]),
+                                           variables=dict(env.get("env", {})),
+                                           description=env.get("description", ""))
         except (KeyError, TypeError):
             continue
     return replace(matrix, envs={**matrix.envs, **extra}) if extra else matrix

@@ -195,12 +195,21 @@ def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launche
 
 
 def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
-    """Install ``files.env``'s packages into ``venv``; returns a launcher of its interpreter.
+    """Install ``files.env``'s packages into ``venv``; returns a launcher of its interpreter. A
+    ``runner: python`` environment gets its own interpreter as it is (``venv`` unused, nothing installed).
 
-    On failure (no interpreter, so no venv; or the install failed) it writes the
-    phase's env-error record and returns None.
+    On failure (no interpreter, so no venv; the install failed; an existing interpreter that cannot
+    be run) it writes the phase's env-error record and returns None.
     """
     env = spec.envs[files.env]
+    if env.runner == "python":
+        try:
+            interpreters.installed(env.interpreter, ())
+        except interpreters.InterpreterError as exc:
+            append_record(files.results, env_error_record(files, f"{files.env}: {exc}"))
+            return None
+        log(f"{files.env}: runs {env.interpreter} as it is ({' '.join(env.packages) or 'no TF, Keras, JAX or torch'})")
+        return Interpreter(env.interpreter)
     if venv is None:
         append_record(files.results, env_error_record(files, interpreters.where_looked(env.python)))
         return None
