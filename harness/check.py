@@ -177,7 +177,8 @@ def _source(named: str | None, spec: spec_mod.MatrixSpec, found, project, cache:
         if request is None:
             return spec, source, why
     try:
-        (made,), made_notes = releases.targets(spec.envs, [request], project, cache, option="--from")
+        (made,), made_notes = releases.targets(spec.envs, [request], project, cache,
+                                               option="--from" if named else "the file's own versions,")
     except releases.lock.LockError as exc:
         if named:
             raise BadInput(str(exc)) from None
