@@ -205,7 +205,7 @@ def _plan_path(session: nox.Session) -> Path:
 def check(session: nox.Session) -> None:
     """Check one model file: load it in its source environment and in newer ones, and compare outputs.
 
-    nox -s check -- PATH [--to ENV_OR_RELEASE ...] [--from ENV] [--architecture JSON] [--inputs NPZ]
+    nox -s check -- PATH [--to ENV_OR_RELEASE ...] [--from ENV_OR_RELEASE] [--architecture JSON] [--inputs NPZ]
                          [--custom-objects PY] [--format md|json] [--unsafe] [--fail-on unsafe] [--workdir DIR]
     Exit status 0: every target passes; 1: a target fails; 2: bad input.
     """

@@ -42,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--to", nargs="+", metavar="ENV",
                         help="target environments, or releases: tensorflow==2.18.1, keras==3.8.0, "
                              "'tensorflow==2.18.1 keras==3.8.0', tf-keras==2.16.0, tf2.18 (resolved against the "
-                             "package index, $KCM_INDEX_URL, into a cached environment) (default: those of the "
-                             "default profile newer than the source)")
+                             "package index, $KCM_INDEX_URL, into a cached environment), or python:/path/to/python "
+                             "(an existing interpreter as it is) (default: those of the default profile newer "
+                             "than the source)")
     parser.add_argument("--from", dest="source", metavar="ENV",
                         help="source environment, or a release as --to takes (default: the one of matrix.yaml with "
                              "the minor versions recorded in the file, else one made for exactly those versions)")

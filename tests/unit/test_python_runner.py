@@ -110,3 +110,14 @@ def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpre
     assert json.loads(cache.read_text())[target]["request"] == f"python:{interpreter}"
     with pytest.raises(BadInput, match=r"^--to 'python:/nonexistent/python': /nonexistent/python: no executable"):
         check.plan([str(model), "--to", "python:/nonexistent/python"], base, None, cache)
+
+
+def test_scan_reads_an_interpreter_target_from_what_is_installed_in_it(tmp_path, interpreter):
+    from harness.security.scan import main
+    from tests.unit.test_security_scan import os_keras
+
+    status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", f"python:{interpreter}", "--format", "json"])
+    (target,) = json.loads(text)["files"][0]["targets"]
+    assert (target["keras"], status) == ("3.3.3", 1)  # Keras 3.3 imports os.system from the config (CVE-2025-1550)
+    with pytest.raises(BadInput, match="no executable Python interpreter"):
+        main([str(tmp_path / "m.keras"), "--to", "python:/nonexistent/python"])
