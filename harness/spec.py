@@ -255,12 +255,16 @@ def python_env(name: str, interpreter: str, backend: str | None = None, variable
     """A ``runner: python`` environment: ``python`` and ``packages`` (``==`` pins of the decisive
     packages installed) read from ``interpreter``; an interpreter that cannot be read has none of
     them (its sessions then record env-error saying why). Without TensorFlow and without ``backend``,
-    the backend is jax or torch, whichever is installed. Raises nothing."""
+    the backend is jax or torch, whichever is installed. tf-keras counts only where
+    TF_USE_LEGACY_KERAS is "1" (in ``variables`` or this process's environment, which the worker
+    inherits): otherwise tf.keras is not tf_keras, even if it is installed. Raises nothing."""
     from harness import interpreters
     try:
         python, found = interpreters.installed(interpreter, tuple(sorted(DECISIVE)))
     except interpreters.InterpreterError:
         python, found = None, {}
+    if {**os.environ, **(variables or {})}.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
+        found = {k: v for k, v in found.items() if k != "tf-keras"}
     if backend is None and not TENSORFLOW_NAMES & set(found):
         backend = next((b for b in ("jax", "torch") if b in found), None)
     return EnvSpec(name=name, python=python, packages=tuple(f"{k}=={v}" for k, v in sorted(found.items())),

@@ -75,7 +75,8 @@ def check_env(where: str, env: dict) -> None:
         if cname in DECISIVE and pinned_version(req) is None:
             raise SpecError(f"{at}: {text!r} must pin an exact version with '==' "
                             f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
-    _check_keras_pins(where, env, names)
+    if env.get("runner") != "python":  # an existing interpreter's packages are read from it, not written here
+        _check_keras_pins(where, env, names)
     _check_runner(where, env, names)
     _check_backend(where, env, names)
 

@@ -2,7 +2,7 @@
 is, nothing installed, its versions read from the metadata of what is installed in it.
 
 The interpreter is a real venv of this Python (no pip, no TensorFlow) whose site-packages holds the
-installed metadata (``*.dist-info/METADATA``) of tensorflow-cpu 2.16.2 and keras 3.3.3, as a pip
+installed metadata (``*.dist-info/METADATA``) of tensorflow-cpu 2.16.2, keras 3.3.3 and tf-keras 2.16.0, as a pip
 install leaves it; importlib.metadata reads those, so nothing imports TensorFlow.
 """
 import json
@@ -24,12 +24,12 @@ FAKE = Path(__file__).with_name("fake_worker.py")
 
 @pytest.fixture(scope="module")
 def interpreter(tmp_path_factory):
-    """A venv's python with the metadata of tensorflow-cpu 2.16.2 and keras 3.3.3 installed."""
+    """A venv's python with the metadata of tensorflow-cpu 2.16.2, keras 3.3.3 and tf-keras 2.16.0 installed."""
     root = tmp_path_factory.mktemp("userenv")
     venv.create(root, with_pip=False, symlinks=True)
     python = root / "bin" / "python"
     (site,) = root.glob("lib/python*/site-packages")
-    for name, version in (("tensorflow_cpu", "2.16.2"), ("keras", "3.3.3")):
+    for name, version in (("tensorflow_cpu", "2.16.2"), ("keras", "3.3.3"), ("tf_keras", "2.16.0")):
         info = site / f"{name}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n")
@@ -48,12 +48,16 @@ def load(tmp_path, env_text):
     return spec.load(path)
 
 
-def test_a_python_env_records_the_versions_installed_in_its_interpreter(tmp_path, interpreter):
+def test_a_python_env_records_the_versions_installed_in_its_interpreter(tmp_path, interpreter, monkeypatch):
+    monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
     env = load(tmp_path, f"{{runner: python, interpreter: {interpreter}}}").envs["prod"]
     assert (env.runner, env.interpreter, env.python) == ("python", interpreter, "%d.%d" % sys.version_info[:2])
     assert env.packages == ("keras==3.3.3", "tensorflow-cpu==2.16.2")
     assert (str(env.versions()["keras"]), str(env.versions()["tensorflow"])) == ("3.3.3", "2.16.2")
-    assert check.env_versions(env).flavor == "keras3"
+    assert check.env_versions(env).flavor == "keras3"  # tf-keras is installed, but tf.keras is Keras 3 here
+    legacy = load(tmp_path, f'{{runner: python, interpreter: {interpreter}, env: {{TF_USE_LEGACY_KERAS: "1"}}}}')
+    assert check.env_versions(legacy.envs["prod"]).flavor == "tf_keras" and "tf-keras==2.16.0" in \
+        legacy.envs["prod"].packages
 
 
 @pytest.mark.parametrize(
@@ -94,7 +98,8 @@ def test_its_worker_runs_with_its_own_interpreter_and_a_missing_one_is_env_error
         record["reason"]
 
 
-def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpreter):
+def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpreter, monkeypatch):
+    monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
     model = tmp_path / "model.h5"
     with h5py.File(model, "w") as handle:
         handle.attrs.update(keras_version="2.15.0", backend="tensorflow", model_config="{}")
@@ -110,6 +115,8 @@ def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpre
     assert json.loads(cache.read_text())[target]["request"] == f"python:{interpreter}"
     with pytest.raises(BadInput, match=r"^--to 'python:/nonexistent/python': /nonexistent/python: no executable"):
         check.plan([str(model), "--to", "python:/nonexistent/python"], base, None, cache)
+    source = check.plan([str(model), "--from", f"python:{interpreter}", "--to", "tf2.21-keras3.15"], base, None, cache)
+    assert (source.source, source.source_why) == (target, "named with --from (Keras 3.3.3 on TF 2.16.2)")
 
 
 def test_scan_reads_an_interpreter_target_from_what_is_installed_in_it(tmp_path, interpreter):
