@@ -132,13 +132,15 @@ def installed(path: str, names: tuple[str, ...]) -> tuple[str, dict[str, str]]:
     for those of ``names`` installed there (read from their metadata; installs and imports nothing).
 
     Raises:
-        InterpreterError: not an absolute path, not there, not runnable, or an answer that is not
-            the JSON the probe prints (within 30 seconds).
+        InterpreterError: not an absolute path, not there, not runnable, not named python*, or an
+            answer that is not the JSON the probe prints (within 30 seconds).
     """
     if not os.path.isabs(path):
         raise InterpreterError(f"{path}: not an absolute path to a Python interpreter")
     if not os.access(path, os.X_OK) or os.path.isdir(path):
         raise InterpreterError(f"{path}: no executable Python interpreter there")
+    if not os.path.basename(path).startswith("python"):  # run nothing else with the probe's text
+        raise InterpreterError(f"{path}: not a Python interpreter (name one like .../bin/python or python3.11)")
     done = None
     try:
         done = subprocess.run([path, "-c", INSTALLED, *names], capture_output=True, text=True, timeout=30)

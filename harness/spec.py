@@ -26,7 +26,7 @@ import jsonschema
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from harness import templates
 from harness.tolerance import ToleranceRules, accepts, names
@@ -250,6 +250,13 @@ class EnvSpec:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _is_version(text: str) -> bool:
+    try:
+        return bool(Version(text))
+    except InvalidVersion:
+        return False
+
+
 def python_env(name: str, interpreter: str, backend: str | None = None, variables: dict | None = None,
                description: str = "") -> EnvSpec:
     """A ``runner: python`` environment: ``python`` and ``packages`` (``==`` pins of the decisive
@@ -263,8 +270,8 @@ def python_env(name: str, interpreter: str, backend: str | None = None, variable
         python, found = interpreters.installed(interpreter, tuple(sorted(DECISIVE)))
     except interpreters.InterpreterError:
         python, found = None, {}
-    if {**os.environ, **(variables or {})}.get("TF_USE_LEGACY_KERAS") not in ("1", "true", "True"):
-        found = {k: v for k, v in found.items() if k != "tf-keras"}
+    legacy = {**os.environ, **(variables or {})}.get("TF_USE_LEGACY_KERAS") in ("1", "true", "True")
+    found = {k: v for k, v in found.items() if (legacy or k != "tf-keras") and _is_version(v)}
     if backend is None and not TENSORFLOW_NAMES & set(found):
         backend = next((b for b in ("jax", "torch") if b in found), None)
     return EnvSpec(name=name, python=python, packages=tuple(f"{k}=={v}" for k, v in sorted(found.items())),

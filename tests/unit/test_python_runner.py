@@ -29,7 +29,8 @@ def interpreter(tmp_path_factory):
     venv.create(root, with_pip=False, symlinks=True)
     python = root / "bin" / "python"
     (site,) = root.glob("lib/python*/site-packages")
-    for name, version in (("tensorflow_cpu", "2.16.2"), ("keras", "3.3.3"), ("tf_keras", "2.16.0")):
+    # jax with a version that is not PEP 440 (a hand-made build): left out, not a crash
+    for name, version in (("tensorflow_cpu", "2.16.2"), ("keras", "3.3.3"), ("tf_keras", "2.16.0"), ("jax", "local")):
         info = site / f"{name}-{version}.dist-info"
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n")
@@ -115,6 +116,8 @@ def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpre
     assert json.loads(cache.read_text())[target]["request"] == f"python:{interpreter}"
     with pytest.raises(BadInput, match=r"^--to 'python:/nonexistent/python': /nonexistent/python: no executable"):
         check.plan([str(model), "--to", "python:/nonexistent/python"], base, None, cache)
+    with pytest.raises(BadInput, match=r"^--to 'python:/bin/sh': /bin/sh: not a Python interpreter"):
+        check.plan([str(model), "--to", "python:/bin/sh"], base, None, cache)  # never run with the probe's text
     source = check.plan([str(model), "--from", f"python:{interpreter}", "--to", "tf2.21-keras3.15"], base, None, cache)
     assert (source.source, source.source_why) == (target, "named with --from (Keras 3.3.3 on TF 2.16.2)")
 
