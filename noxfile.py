@@ -50,9 +50,9 @@ except SpecError as exc:
     print(f"noxfile: {SPEC_ERROR}", file=sys.stderr)
 
 ENV_PARAMS = [
-    # python=False (no venv): a docker environment runs in a container; a venv environment
-    # whose interpreter is not found records env-error.
-    nox.param(False if env.runner == "docker" else (interpreters.find_python(env.python) or False), name,
+    # python=False (no venv): a docker environment runs in a container, a runner: python one its own
+    # interpreter; a venv environment whose interpreter is not found records env-error.
+    nox.param(False if env.runner != "venv" else (interpreters.find_python(env.python) or False), name,
               id=f"env='{name}'")
     for name, env in (SPEC.envs.items() if SPEC else [])
 ]
@@ -213,7 +213,7 @@ def _plan_path(session: nox.Session) -> Path:
 def check(session: nox.Session) -> None:
     """Check one model file: load it in its source environment and in newer ones, and compare outputs.
 
-    nox -s check -- PATH [--to ENV_OR_RELEASE ...] [--from ENV] [--architecture JSON] [--inputs NPZ]
+    nox -s check -- PATH [--to ENV_OR_RELEASE ...] [--from ENV_OR_RELEASE] [--architecture JSON] [--inputs NPZ]
                          [--custom-objects PY] [--format md|json] [--unsafe] [--fail-on unsafe] [--workdir DIR]
     Exit status 0: every target passes; 1: a target fails; 2: bad input.
     """

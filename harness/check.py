@@ -25,7 +25,8 @@ from pathlib import Path
 
 from harness import run
 from harness import spec as spec_mod
-from harness.check_plan import CheckPlan, closest_env, default_targets, env_tolerances, env_versions
+from harness.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
+                                recorded_release)
 from harness.modelfile import BadInput, read_model_file
 from harness.report import check as report
 from harness.report import security as security_report
@@ -42,10 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--to", nargs="+", metavar="ENV",
                         help="target environments, or releases: tensorflow==2.18.1, keras==3.8.0, "
                              "'tensorflow==2.18.1 keras==3.8.0', tf-keras==2.16.0, tf2.18 (resolved against the "
-                             "package index, $KCM_INDEX_URL, into a cached environment) (default: those of the "
-                             "default profile newer than the source)")
+                             "package index, $KCM_INDEX_URL, into a cached environment), or python:/path/to/python "
+                             "(an existing interpreter as it is) (default: those of the default profile newer "
+                             "than the source)")
     parser.add_argument("--from", dest="source", metavar="ENV",
-                        help="source environment (default: the one closest to the versions recorded in the file)")
+                        help="source environment, or a release as --to takes (default: the one of matrix.yaml with "
+                             "the minor versions recorded in the file, else one made for exactly those versions)")
     parser.add_argument("--architecture", type=Path, metavar="JSON",
                         help="for a weights-only file: the model's architecture, the text of model.to_json()")
     parser.add_argument("--inputs", type=Path, metavar="NPZ",
@@ -156,11 +159,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         raise BadInput(f"--workdir {options.workdir}: is a file, not a folder; name a folder")
     found = read_model_file(options.path, options.architecture)
     notes = list(found.notes) + release_notes
-    if options.source:
-        _env_names(spec, "--from", [options.source])
-        source, why = options.source, f"named with --from ({env_versions(spec.envs[options.source]).describe()})"
-    else:
-        source, why = closest_env(spec, found)
+    spec, source, why = _source(options.source, spec, found, project, cache, notes)
     if options.to:
         _env_names(spec, "--to", options.to)
         targets, targets_why = [t for t in dict.fromkeys(options.to) if t != source], "named with --to"
@@ -185,6 +184,44 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
         notes=notes, fail_on=options.fail_on, expected=expected, strict=options.strict,
         tolerances=env_tolerances(spec, found, source, [source] + targets, options.atol, options.rtol))
+
+
+def _source(named: str | None, spec: spec_mod.MatrixSpec, found, project, cache: Path | None,
+            notes: list[str]) -> tuple[spec_mod.MatrixSpec, str, str]:
+    """(the spec with any environment made for it, the source environment, why), and ``notes`` extended.
+
+    ``--from`` names an environment or a release; without it, the environment of matrix.yaml closest
+    to the versions the file records, unless none has their minor versions: then the environment made
+    for exactly those versions (:func:`~harness.check_plan.recorded_release`), or, when the index
+    cannot make it, the closest with the reason.
+
+    Raises:
+        BadInput: an unknown environment or release named with --from.
+    """
+    from harness import releases
+    request = named if named and named not in spec.envs and releases.is_release(named) else None
+    if named and not request:
+        _env_names(spec, "--from", [named])
+        return spec, named, f"named with --from ({env_versions(spec.envs[named]).describe()})"
+    if not named:
+        source, why = closest_env(spec, found)
+        request = None if is_close(spec.envs[source], found) else recorded_release(found)
+        if request is None:
+            return spec, source, why
+    try:
+        (made,), made_notes = releases.targets(spec.envs, [request], project, cache,
+                                               option="--from" if named else "the file's own versions,")
+    except releases.lock.LockError as exc:
+        if named:
+            raise BadInput(str(exc)) from None
+        return spec, source, f"{why}; an environment for exactly those versions could not be made ({exc})"
+    notes += made_notes
+    spec = releases.with_cached(spec, cache)
+    if named:
+        return spec, made, f"named with --from ({env_versions(spec.envs[made]).describe()})"
+    return spec, made, (f"the file records versions no environment of matrix.yaml runs (the closest, {source}, "
+                        f"differs in minor version): {made} was made for exactly them ({request}) and runs "
+                        f"{env_versions(spec.envs[made]).describe()}")
 
 
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:

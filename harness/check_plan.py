@@ -97,6 +97,31 @@ def _same_minor(have: Version | None, want: Version) -> bool:
     return have is not None and have.release[:2] == want.release[:2]
 
 
+def is_close(env: spec_mod.EnvSpec, found: ModelFile) -> bool:
+    """Whether ``env`` runs the minor versions of Keras and TF the file records (those it records)."""
+    have, keras, tf = env_versions(env), _version(found.keras_version), _version(found.tensorflow_version)
+    return (keras is None or _same_minor(have.keras, keras)) and (tf is None or _same_minor(have.tensorflow, tf))
+
+
+def recorded_release(found: ModelFile) -> str | None:
+    """The release request (:mod:`harness.releases`) of exactly the versions the file records:
+    ``keras==3.8.0`` (with ``tensorflow==V`` when recorded too), ``tf-keras==2.16.0`` for Keras 2.16+
+    (tf_keras records its own version), ``tensorflow==V`` or ``tfX.Y`` for Keras 2 up to 2.15 (the
+    Keras inside that TF); None when it records neither, or a backend other than TensorFlow
+    (release environments run TensorFlow)."""
+    keras, tf = _version(found.keras_version), _version(found.tensorflow_version)
+    if found.backend not in (None, "tensorflow") or (keras is None and tf is None):
+        return None
+    with_tf = f"tensorflow=={tf} " if tf else ""
+    if keras is not None and keras.major >= 3:
+        return f"{with_tf}keras=={keras}"
+    if keras is not None and (keras.major, keras.minor) >= (2, 16):
+        return f"{with_tf}tf-keras=={keras}"
+    if tf is not None:
+        return f"tensorflow=={tf}"
+    return f"tf{keras.major}.{keras.minor}"
+
+
 def default_targets(spec: spec_mod.MatrixSpec, source: str) -> list[str]:
     """Environments of the default profile newer than ``source`` (by Keras, then TF version)."""
     floor = env_versions(spec.envs[source]).order

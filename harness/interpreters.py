@@ -99,3 +99,55 @@ def where_looked(version: str) -> str:
     """A sentence for error messages: where ``find_python`` looked for ``version``."""
     return (f"no working python{version} on PATH, in {pyenv_root() / 'versions'}, "
             f"or among uv-managed interpreters; install one (e.g. `pyenv install {version}`)")
+
+
+# Run in the user's interpreter (Python 3.7+; importlib.metadata from 3.8, pkg_resources before): the
+# versions of the packages that decide verdicts, read from their installed metadata, nothing imported.
+INSTALLED = """
+import json, sys
+names = sys.argv[1:]
+try:
+    from importlib.metadata import version
+except ImportError:
+    from pkg_resources import get_distribution
+    def version(name):
+        return get_distribution(name).version
+out = {}
+for name in names:
+    try:
+        out[name] = version(name)
+    except Exception:
+        pass
+print(json.dumps({"python": "%d.%d" % sys.version_info[:2], "packages": out}))
+"""
+
+
+class InterpreterError(RuntimeError):
+    """An existing interpreter (``runner: python``) that cannot be run or read; the message says which and why."""
+
+
+@lru_cache(maxsize=None)
+def installed(path: str, names: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """(Python minor version "3.11", {distribution name: version}) of the interpreter at ``path``,
+    for those of ``names`` installed there (read from their metadata; installs and imports nothing).
+
+    Raises:
+        InterpreterError: not an absolute path, not there, not runnable, not named python*, or an
+            answer that is not the JSON the probe prints (within 30 seconds).
+    """
+    if not os.path.isabs(path):
+        raise InterpreterError(f"{path}: not an absolute path to a Python interpreter")
+    if not os.access(path, os.X_OK) or os.path.isdir(path):
+        raise InterpreterError(f"{path}: no executable Python interpreter there")
+    if not os.path.basename(path).startswith("python"):  # run nothing else with the probe's text
+        raise InterpreterError(f"{path}: not a Python interpreter (name one like .../bin/python or python3.11)")
+    done = None
+    try:
+        done = subprocess.run([path, "-c", INSTALLED, *names], capture_output=True, text=True, timeout=30)
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        return str(answer["python"]), {str(k): str(v) for k, v in dict(answer["packages"]).items()}
+    except subprocess.TimeoutExpired:
+        raise InterpreterError(f"{path}: did not answer within 30 s") from None
+    except (OSError, ValueError, IndexError, KeyError, TypeError):
+        tail = (done and (done.stderr or done.stdout).strip().splitlines()[-1:]) or ["no answer"]
+        raise InterpreterError(f"{path}: is not a Python that runs here ({tail[0][:200]})") from None

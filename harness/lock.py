@@ -82,6 +82,26 @@ def fetch(name: str, index_url: str = INDEX_URL, timeout_s: float = 30.0) -> dic
     return document
 
 
+def requires_dist(name: str, file: dict, index_url: str = INDEX_URL, timeout_s: float = 30.0) -> list[str] | None:
+    """The ``Requires-Dist`` lines of one wheel (a file of :func:`fetch`'s document), read from its core
+    metadata file: the wheel's ``url`` plus ``.metadata`` (PEP 658; PyPI's JSON API marks such files
+    ``core-metadata``), relative to ``{index_url}/{name}/json``. None when the index names no such file.
+
+    Raises:
+        LockError: naming the wheel and the URL: an HTTP or network error, or a timeout.
+    """
+    if not file.get("url") or not file.get("core-metadata", file.get("data-dist-info-metadata")):
+        return None
+    url = urllib.parse.urljoin(f"{index_url.rstrip('/')}/{canonicalize_name(name)}/json", file["url"]) + ".metadata"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+            text = answer.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as exc:
+        raise LockError(f"cannot read the dependencies of {file.get('filename')}: {url} did not answer "
+                        f"({getattr(exc, 'reason', None) or exc})") from None
+    return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
+
+
 @dataclass(frozen=True)
 class Release:
     """One release of a project and the files of it that count (each a dict of :data:`FILE_FIELDS`)."""

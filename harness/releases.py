@@ -18,26 +18,56 @@ one :class:`~harness.lock.LockError` naming it and the releases near it.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from harness import interpreters, lock, spec, templates
 
 SHORT = re.compile(r"^tf(\d+)\.(\d+)$")
+PYTHON = "python:"
 TF, KERAS, TF_KERAS = "tensorflow-cpu", "keras", "tf-keras"
 CACHE = Path(__file__).resolve().parent.parent / "work" / "releases.json"  # the default of every path below
+RESOLVER = 2  # cached entries resolved otherwise (before Requires-Dist was checked) are resolved again
 
 
 def is_release(text: str) -> bool:
-    """Whether a ``--to`` value asks for a release rather than naming an environment."""
-    return "==" in text or bool(SHORT.match(text))
+    """Whether a ``--to`` value asks for a release (or an existing interpreter, ``python:PATH``) rather
+    than naming an environment."""
+    return "==" in text or bool(SHORT.match(text)) or text.startswith(PYTHON)
+
+
+def interpreter_env(text: str) -> dict:
+    """``python:/path/to/python``: an environment of that interpreter as it is (``runner: python``), named
+    after its Python, the TF and Keras installed in it and a digest of its path (``py3.11-tf2.16.2-keras3.3.3-
+    1a2b3c``), in the cache's shape. Installs nothing; its versions are read again whenever it is loaded.
+
+    Raises:
+        LockError: the interpreter cannot be run or read (naming it and why).
+    """
+    path = text[len(PYTHON):]
+    try:
+        python, found = interpreters.installed(path, tuple(sorted(spec.DECISIVE)))
+    except interpreters.InterpreterError as exc:
+        raise lock.LockError(f"--to {text!r}: {exc}") from None
+    versions = spec.python_env("?", path).versions()
+    held = "".join(f"-{label}{versions[key]}" for key, label in (("tensorflow", "tf"), ("tf-keras", "tfkeras"),
+                                                                 ("keras", "keras"), ("jax", "jax"), ("torch", "torch"))
+                   if key in versions and not (key == "keras" and "tf-keras" in versions))
+    name = f"py{python}{held}-{hashlib.sha256(path.encode()).hexdigest()[:6]}"
+    held = ", ".join(f"{k} {v}" for k, v in sorted(found.items())) or "no TF, Keras, JAX or torch"
+    return {"name": name, "runner": "python", "interpreter": path, "request": text, "resolver": RESOLVER,
+            "description": f"--to {text}: that interpreter as it is, nothing installed (Python {python}; {held})"}
 
 
 def _near(name: str, version: Version, project: lock.Project) -> str:
@@ -125,31 +155,121 @@ def env_name(packages: list[str]) -> str:
     return name
 
 
-def resolve(text: str, project: lock.Project, pythons: tuple[str, ...] = lock.PYTHONS) -> dict:
-    """One release request resolved: ``{"name", "python", "packages", "env", "description", "request"}``
-    (the keys of a matrix.yaml environment, plus the request), ``description`` saying how.
+Requires = Callable[[str, Version, str], "list[str] | None"]
+"""(project, release, Python "3.12") → the Requires-Dist lines of that release's wheel, None if unknown."""
+
+
+def index_requires(project: lock.Project, index_url: str = lock.INDEX_URL) -> Requires:
+    """Requires-Dist from the index's wheel metadata (:func:`harness.lock.requires_dist`): the wheel for
+    that Python first, then the release's other files (assumed: a TF, Keras or tf-keras release
+    declares the same dependencies on them in every wheel; an index may serve only some metadata files)."""
+    def requires(name: str, version: Version, python: str) -> list[str] | None:
+        (release,) = [r for r in lock.releases(project(name), True, True) if r.version == version]
+        first = release.wheel_for(python)
+        for file in ([first] if first else []) + [f for f in release.files if f is not first][:8]:
+            try:
+                found = lock.requires_dist(name, file, index_url)
+            except lock.LockError:
+                continue
+            if found is not None:
+                return found
+        return None
+    return requires
+
+
+def _key(name: str) -> str:
+    name = canonicalize_name(name)
+    return TF if name in spec.TENSORFLOW_NAMES else name
+
+
+def _conflict(packages: list[str], python: str, requires: Requires) -> tuple | str | None:
+    """The first pin another pin's Requires-Dist refuses: (the requiring package and its release, the
+    refused package, the specifier required, the message); or the packages whose dependencies could
+    not be read (a str); None when all agree."""
+    pins = {_key(Requirement(p).name): Version(spec.pinned_version(Requirement(p))) for p in packages}
+    unread = []
+    for name, version in pins.items():
+        lines = requires(name, version, python)
+        if lines is None:
+            unread.append(f"{name} {version}")
+            continue
+        for line in lines:
+            try:
+                req = Requirement(line)
+                wanted = not req.marker or req.marker.evaluate(
+                    {"extra": "", "python_version": python, "python_full_version": f"{python}.0"})
+            except (InvalidRequirement, ValueError):
+                continue
+            other = _key(req.name)
+            if wanted and other in pins and other != name and not req.specifier.contains(pins[other], True):
+                return name, version, other, str(req.specifier), (
+                    f"{name} {version} requires {req.name}{req.specifier} (its wheel's metadata), "
+                    f"not {other} {pins[other]}")
+    return ", ".join(unread) if unread else None
+
+
+def _exclude(packages: list[str], name: str, specifier: str) -> list[str] | None:
+    """``packages`` with ``specifier`` added to ``name``'s requirement; None when the user pinned it exactly."""
+    out = []
+    for text in packages:
+        req = Requirement(text)
+        if _key(req.name) == name:
+            if {s.operator for s in req.specifier} == {">=", "<="} and len({s.version for s in req.specifier}) == 1:
+                return None
+            text = f"{req.name}{req.specifier & SpecifierSet(specifier)}"
+        out.append(text)
+    return out
+
+
+def resolve(text: str, project: lock.Project, pythons: tuple[str, ...] = lock.PYTHONS,
+            requires: Requires | None = None) -> dict:
+    """One release request resolved: ``{"name", "python", "packages", "env", "description", "request",
+    "resolver"}`` (the keys of a matrix.yaml environment, plus the request and :data:`RESOLVER`),
+    ``description`` saying how.
+
+    The lock code picks releases by wheels and Requires-Python; then each pinned package's Requires-Dist
+    (``requires``, default the index's wheel metadata) must admit the others (TF 2.21 requires
+    keras>=3.12.0, so ``keras==3.8.0`` gets an older TF): a package the request left free is narrowed
+    and resolved again, a conflict between two pins it named is an error.
 
     Raises:
-        LockError: see :func:`packages_for`; nothing that installs on ``pythons``.
+        LockError: see :func:`packages_for`; nothing that installs on ``pythons``; pins whose
+            dependencies refuse each other.
     """
     packages, variables, how = packages_for(text, project)
-    raw = {"envs": {}, "templates": {"release": {"name": "r{release}", "packages": packages, "newest": 1}}}
-    template = templates.parse(raw)["release"]
-    try:
-        (entry,) = lock.resolve(template, project, pythons)["envs"]
-    except lock.LockError as exc:
-        raise lock.LockError(f"--to {text!r}: {str(exc).split(': ', 1)[-1]}") from None
+    requires = requires or index_requires(project)
+    for _ in range(12):
+        raw = {"envs": {}, "templates": {"release": {"name": "r{release}", "packages": packages, "newest": 1}}}
+        template = templates.parse(raw)["release"]
+        try:
+            (entry,) = lock.resolve(template, project, pythons)["envs"]
+        except lock.LockError as exc:
+            raise lock.LockError(f"--to {text!r}: {str(exc).split(': ', 1)[-1]}") from None
+        conflict = _conflict(entry["packages"], entry["python"], requires)
+        if not isinstance(conflict, tuple):
+            break
+        requiring, release, refused, wanted, message = conflict
+        narrowed = (_exclude(packages, refused, wanted) if wanted else None) \
+            or _exclude(packages, requiring, f"<{release}")
+        if narrowed is None:
+            raise lock.LockError(f"--to {text!r}: {message}")
+        packages = narrowed
+    else:
+        raise lock.LockError(f"--to {text!r}: no releases whose dependencies agree ({message})")
     name = env_name(entry["packages"])
+    unchecked = f"; the dependencies of {conflict} could not be read from the index, not checked" if conflict else ""
     return {"name": name, "python": entry["python"], "packages": entry["packages"], "env": variables,
             "description": f"--to {text}: {how}; Python {entry['python']} (the newest of "
-                           f"{', '.join(entry['pythons'])} it installs on)", "request": text}
+                           f"{', '.join(entry['pythons'])} it installs on){unchecked}", "request": text,
+            "resolver": RESOLVER}
 
 
 def targets(env_names, wanted: list[str], project: lock.Project | None = None,
-            cache: Path | None = None) -> tuple[list[str], list[str]]:
-    """``--to`` values with each release replaced by the environment it resolves to (from the cache,
-    else the index: ``project``, default $KCM_INDEX_URL or PyPI, on the Pythons found here), and a
-    note per release saying how it was resolved. ``env_names`` (matrix.yaml's) pass unchanged.
+            cache: Path | None = None, option: str = "--to") -> tuple[list[str], list[str]]:
+    """``--to`` (or ``--from``: ``option``) values with each release replaced by the environment it
+    resolves to (from the cache, else the index: ``project``, default $KCM_INDEX_URL or PyPI, each
+    project asked once, on the Pythons found here), and a note per release saying how it was
+    resolved. ``env_names`` (matrix.yaml's) pass unchanged.
 
     Raises:
         LockError: see :func:`resolve` (the index cannot be asked, an unknown release).
@@ -159,14 +279,19 @@ def targets(env_names, wanted: list[str], project: lock.Project | None = None,
         if text in env_names or not is_release(text):
             names.append(text)
             continue
-        found = cached_for(text, cache)
+        found = None if text.startswith(PYTHON) else cached_for(text, cache)
         if found is None:
             index = os.environ.get("KCM_INDEX_URL", lock.INDEX_URL)
             pythons = tuple(p for p in lock.PYTHONS if interpreters.find_python(p)) or lock.PYTHONS
-            found = resolve(text, project or (lambda name, url=index: lock.fetch(name, url)), pythons)
+            asked = project or functools.lru_cache(maxsize=None)(lambda name, url=index: lock.fetch(name, url))
+            try:
+                found = interpreter_env(text) if text.startswith(PYTHON) else \
+                    resolve(text, asked, pythons, None if project else index_requires(asked, index))
+            except lock.LockError as exc:
+                raise lock.LockError(str(exc).replace("--to ", f"{option} ", 1)) from None
             remember(found, cache)
         names.append(found["name"])
-        notes.append(f"{found['name']}: {found['description']}")
+        notes.append(f"{found['name']}: {found['description'].replace('--to ', f'{option} ', 1)}")
     return names, notes
 
 
@@ -200,18 +325,24 @@ def remember(resolved: dict, path: Path | None = None) -> None:
 
 def cached_for(text: str, path: Path | None = None) -> dict | None:
     """The cached environment resolved from exactly this request, if any (no index needed)."""
-    return next((env for env in read_cache(path).values() if env.get("request") == text), None)
+    return next((env for env in read_cache(path).values()
+                 if isinstance(env, dict) and env.get("request") == text and env.get("resolver") == RESOLVER), None)
 
 
 def with_cached(matrix: spec.MatrixSpec, path: Path | None = None) -> spec.MatrixSpec:
-    """``matrix`` with the cached release environments added (an environment of matrix.yaml wins)."""
+    """``matrix`` with the cached environments added (an environment of matrix.yaml wins); an
+    interpreter's (``runner: python``) versions are read from it again."""
     extra = {}
     for name, env in read_cache(path).items():
         if name in matrix.envs or not isinstance(env, dict):
             continue
         try:
-            extra[name] = spec.EnvSpec(name=name, python=env["python"], packages=tuple(env["packages"]),
-                                       variables=dict(env.get("env", {})), description=env.get("description", ""))
+            if env.get("runner") == "python":
+                extra[name] = spec.python_env(name, str(env["interpreter"]), description=env.get("description", ""))
+            else:
+                extra[name] = spec.EnvSpec(name=name, python=env["python"], packages=tuple(env["packages"]),
+                                           variables=dict(env.get("env", {})),
+                                           description=env.get("description", ""))
         except (KeyError, TypeError):
             continue
     return replace(matrix, envs={**matrix.envs, **extra}) if extra else matrix

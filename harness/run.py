@@ -236,14 +236,24 @@ def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log
     """Ready ``files.env`` for its worker, as the matrix and ``check`` both do: install its packages
     into ``venv`` (a venv environment), or get its image (a docker one: the worker then runs in a
     container that mounts ``reads``, the files and folders it reads from outside the repository);
-    returns a launcher of its worker.
+    returns a launcher of its worker. A ``runner: python`` environment gets its own interpreter as it
+    is (``venv`` unused, nothing installed).
 
-    Where the environment cannot run (no interpreter, so no venv; an install that failed; no Docker
-    engine or image) it writes the phase's env-error (or skipped) record and returns None.
+    Where the environment cannot run (no interpreter, so no venv; an install that failed; an existing
+    interpreter that cannot be run; no Docker engine or image) it writes the phase's env-error (or
+    skipped) record and returns None.
     """
     env = spec.envs[files.env]
     if env.runner == "docker":
         return _prepare_container(spec, files, reads, log)
+    if env.runner == "python":
+        try:
+            interpreters.installed(env.interpreter, ())
+        except interpreters.InterpreterError as exc:
+            append_record(files.results, env_error_record(files, f"{files.env}: {exc}"))
+            return None
+        log(f"{files.env}: runs {env.interpreter} as it is ({' '.join(env.packages) or 'no TF, Keras, JAX or torch'})")
+        return Interpreter(env.interpreter)
     if venv is None:
         append_record(files.results, env_error_record(files, interpreters.where_looked(env.python)))
         return None

@@ -26,7 +26,7 @@ import jsonschema
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from harness import templates
 from harness.tolerance import ToleranceRules, accepts, names
@@ -182,7 +182,9 @@ class EnvSpec:
     ``runner`` is ``venv`` (a uv venv of ``python``, a minor version like
     ``"3.11"``) or ``docker`` (a container of ``image``, None for the official
     TensorFlow image of the TF pin; ``python`` is then None: the image's Python
-    runs, see ``harness.images``). ``device`` is ``cpu`` or ``gpu`` (docker only).
+    runs, see ``harness.images``), or ``python`` (the existing ``interpreter`` as it is:
+    :func:`python_env` reads its Python and the versions installed in it into ``python`` and
+    ``packages``). ``device`` is ``cpu`` or ``gpu`` (docker only).
     """
 
     name: str
@@ -194,6 +196,7 @@ class EnvSpec:
     device: str = "cpu"
     description: str = ""
     image: str | None = None
+    interpreter: str | None = None
 
     def requirements(self, extra_pins: tuple[ExtraPin, ...]) -> list[str]:
         """The packages to install: the env's own, then every extra pin that applies."""
@@ -245,6 +248,35 @@ class EnvSpec:
         """SHA-256 (hex) of everything that decides what gets installed."""
         blob = json.dumps([self.python, self.requirements(extra_pins)], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _is_version(text: str) -> bool:
+    try:
+        return bool(Version(text))
+    except InvalidVersion:
+        return False
+
+
+def python_env(name: str, interpreter: str, backend: str | None = None, variables: dict | None = None,
+               description: str = "") -> EnvSpec:
+    """A ``runner: python`` environment: ``python`` and ``packages`` (``==`` pins of the decisive
+    packages installed) read from ``interpreter``; an interpreter that cannot be read has none of
+    them (its sessions then record env-error saying why). Without TensorFlow and without ``backend``,
+    the backend is jax or torch, whichever is installed. tf-keras counts only where
+    TF_USE_LEGACY_KERAS is "1" (in ``variables`` or this process's environment, which the worker
+    inherits): otherwise tf.keras is not tf_keras, even if it is installed. Raises nothing."""
+    from harness import interpreters
+    try:
+        python, found = interpreters.installed(interpreter, tuple(sorted(DECISIVE)))
+    except interpreters.InterpreterError:
+        python, found = None, {}
+    legacy = {**os.environ, **(variables or {})}.get("TF_USE_LEGACY_KERAS") in ("1", "true", "True")
+    found = {k: v for k, v in found.items() if (legacy or k != "tf-keras") and _is_version(v)}
+    if backend is None and not TENSORFLOW_NAMES & set(found):
+        backend = next((b for b in ("jax", "torch") if b in found), None)
+    return EnvSpec(name=name, python=python, packages=tuple(f"{k}=={v}" for k, v in sorted(found.items())),
+                   variables=dict(variables or {}), backend=backend, runner="python", description=description,
+                   interpreter=interpreter)
 
 
 @dataclass(frozen=True)
@@ -409,7 +441,8 @@ def read(path: Path) -> dict:
 
 def _build(path: Path, raw: dict) -> MatrixSpec:
     envs = {
-        name: EnvSpec(
+        name: python_env(name, env["interpreter"], env.get("backend"), env.get("env"), env.get("description", ""))
+        if env.get("runner") == "python" else EnvSpec(
             name=name, python=env.get("python"), packages=tuple(env["packages"]),
             variables=dict(env.get("env", {})), backend=env.get("backend"),
             runner=env.get("runner", "venv"), device=env.get("device", "cpu"),

@@ -53,7 +53,7 @@ def check_env(where: str, env: dict) -> None:
     """Check one environment's mapping beyond the schema (pins, Keras, runner, backend); raises
     SpecError naming ``where``, its key path (``envs.NAME``, or a template's for a locked one)."""
     names = {}
-    for i, text in enumerate(env["packages"]):
+    for i, text in enumerate(env.get("packages", [])):
         at = f"{where}.packages[{i}]"
         req = parse_requirement(at, text)
         cname = canonicalize_name(req.name)
@@ -75,7 +75,8 @@ def check_env(where: str, env: dict) -> None:
         if cname in DECISIVE and pinned_version(req) is None:
             raise SpecError(f"{at}: {text!r} must pin an exact version with '==' "
                             f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
-    _check_keras_pins(where, env, names)
+    if env.get("runner") != "python":  # an existing interpreter's packages are read from it, not written here
+        _check_keras_pins(where, env, names)
     _check_runner(where, env, names)
     _check_backend(where, env, names)
 
@@ -107,8 +108,16 @@ def _check_backend(where: str, env: dict, names: dict) -> None:
 
 
 def _check_runner(where: str, env: dict, names: dict) -> None:
-    """What only a docker environment may say, and what it must."""
-    if env.get("runner") != "docker":
+    """What only a docker (or an existing interpreter's) environment may say, and what it must."""
+    runner = env.get("runner", "venv")
+    if runner != "python" and "interpreter" in env:
+        raise SpecError(f"{where}.interpreter: only an environment with runner: python uses an existing interpreter")
+    if runner == "python":
+        for key in ("python", "packages"):
+            if key in env:
+                raise SpecError(f"{where}.{key}: a runner: python environment uses its interpreter as it is: it "
+                                "installs nothing and its versions are read from it; remove " + key)
+    if runner != "docker":
         for key, why in (("image", "only a docker environment (runner: docker) runs in an image"),
                          ("device", "a GPU environment runs in a container (runner: docker), which asks the "
                                     "Docker engine for the GPUs")):

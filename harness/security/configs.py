@@ -22,6 +22,10 @@ from harness.security.model import Finding
 KERAS_MODULES = ("keras", "tf_keras", "keras_core")
 SAFE_MODE_TOGGLES = ("enable_unsafe_deserialization", "set_global_attribute")
 LOOKUP_LAYERS = ("StringLookup", "IntegerLookup", "TextVectorization", "IndexLookup")
+# Keras 2.11 to 2.15 register their own optimizers under the package "Custom": an HDF5 file's
+# training_config names "Custom>Adam" (seen in a file Keras 2.15.0 saved), which is Keras's class.
+KERAS_REGISTERED = frozenset(f"Custom>{name}" for name in (
+    "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop", "SGD"))
 MAX_NODES = 1_000_000  # a config with more objects is reported, not walked further
 
 
@@ -87,7 +91,7 @@ def _object(node: dict, where: str) -> list[Finding]:
     if isinstance(registered, str) and ">" in registered and not isinstance(module, str):
         found.append(Finding("custom_object", "info", where, f"registered custom object {registered} "
                              "(loads only with custom_objects or the package that registers it)"))
-    elif isinstance(cls, str) and ">" in cls:
+    elif isinstance(cls, str) and ">" in cls and cls not in KERAS_REGISTERED:
         found.append(Finding("custom_object", "info", where, f"registered custom object {cls} "
                              "(loads only with custom_objects or the package that registers it)"))
     return found

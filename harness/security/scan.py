@@ -119,13 +119,19 @@ def targets(options: argparse.Namespace) -> list[Target]:
                 raise BadInput(f"--profile {profile}: no such profile in {spec.path} "
                                f"(defined: {', '.join(spec.profiles)})")
             others = list(spec.profiles[profile].envs)
-        unknown = [e for e in others if e not in spec.envs and not releases.SHORT.match(e)]
+        unknown = [e for e in others if e not in spec.envs and not releases.SHORT.match(e)
+                   and not e.startswith(releases.PYTHON)]
         if unknown:
             raise BadInput(f"--to: no environment named {', '.join(unknown)} in {spec.path} (defined: "
                            f"{', '.join(spec.envs)}), and not a release such as keras==3.8.0 or tf2.18")
         for name in others:
-            if name in spec.envs:
-                v = env_versions(spec.envs[name])
+            if name in spec.envs or name.startswith(releases.PYTHON):
+                try:  # python:PATH: what is installed in that interpreter, read from its metadata
+                    env = spec.envs.get(name) or spec_mod.python_env(name, releases.interpreter_env(name)[
+                        "interpreter"])
+                except releases.lock.LockError as exc:
+                    raise BadInput(str(exc)) from None
+                v = env_versions(env)
                 found[name] = Target(name, v.flavor, v.keras, v.tensorflow)
             else:
                 found[name] = short_target(name)

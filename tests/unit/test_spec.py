@@ -44,7 +44,7 @@ def test_python_must_be_a_string(tmp_path):
 def test_unknown_key_is_named_with_the_allowed_ones(tmp_path):
     message = _error(tmp_path, GOOD.replace('python: "3.11",', 'python: "3.11", pyhton: "3.11",'))
     assert "envs.tf2.15: unknown key 'pyhton'" in message
-    assert "allowed: backend, description, device, env, image, packages, python, runner" in message
+    assert "allowed: backend, description, device, env, image, interpreter, packages, python, runner" in message
 
 
 def test_profile_naming_a_missing_env(tmp_path):

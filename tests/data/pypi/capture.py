@@ -4,7 +4,9 @@
 
 Each file is PyPI's JSON API answer for one project (https://pypi.org/pypi/NAME/json), trimmed to
 the releases since SINCE (pre-releases and yanked ones included) and to the fields harness/lock.py
-reads (lock.FILE_FIELDS), with a "comment" saying where and when it was captured.
+reads (lock.FILE_FIELDS), with a "comment" saying where and when it was captured. requires-dist.json
+holds, per release of TF 2.16+ and tf-keras, the Requires-Dist lines naming tensorflow or keras that
+the index's wheel metadata gave (harness.releases.index_requires), null where it gave none.
 """
 import datetime
 import json
@@ -34,7 +36,21 @@ def trimmed(name: str, since: str) -> dict:
             "info": {"name": document["info"]["name"]}, "releases": releases}
 
 
+def requires() -> dict:
+    from harness import releases
+    read = releases.index_requires(lock.fetch)
+    out = {"comment": f"Requires-Dist of {lock.INDEX_URL} wheels (PEP 658 metadata) naming tensorflow or keras, "
+                      f"captured {datetime.date.today()} by capture.py; null: the index served no metadata file"}
+    for name, since in (("tensorflow-cpu", "2.16.0"), ("tf-keras", "2.16.0")):
+        for release in lock.releases(lock.fetch(name)):
+            if release.version >= Version(since):
+                lines = read(name, release.version, "3.11")
+                out[f"{name}=={release.version}"] = lines and [x for x in lines if "keras" in x or "tensorflow" in x]
+    return out
+
+
 if __name__ == "__main__":
+    Path(__file__).with_name("requires-dist.json").write_text(json.dumps(requires(), indent=1) + "\n")
     for name, since in SINCE.items():
         path = Path(__file__).with_name(f"{name}.json")
         document = trimmed(name, since)
