@@ -2,14 +2,20 @@
 
 matrix.yaml's ``expected_failures`` entries (:class:`harness.spec.ExpectedFailure`)
 match cells by the producer's and consumer's versions, fixture, format and loader.
-For each cell of the matrix (never a negative control), the first *live* entry in
-file order that matches it claims it:
+An entry also says what it expects (``harness.expectation_keys``): a ``verdict``, an
+``error`` (a regular expression searched in the cell's ``Type: message``) and, for a
+mismatch, a ``max_abs`` band. For each cell of the matrix (never a negative control)
+whose level-``outputs`` verdict is a failure (``mismatch``, ``load-error``, ``crash``,
+``timeout``) or a pass, among the *live* entries that cover it:
 
-- a failure it can explain (``mismatch``, ``load-error``, ``crash``, ``timeout``)
-  becomes ``xfail``: known, not counted as a failure, and not failing the run;
-- a ``pass`` becomes ``xpass``: the entry is stale (or too broad) and hides a
-  working combination, so the report lists it and the run fails until the entry
-  is narrowed or removed.
+- the first in file order that expects exactly that failure turns it into ``xfail``:
+  known, not counted as a failure, and not failing the run;
+- a failure that covering entries do not expect (another verdict, another error, a
+  drift outside the band) stays a failure, and ``Cell.expectation_note`` says so:
+  ``expected_failures[0] expects load-error `batch_shape`, got mismatch max |Δ| 0.37``;
+- a ``pass`` becomes ``xpass`` under the first covering entry: the entry is stale (or
+  too broad) and hides a working combination, so the report lists it and the run fails
+  until the entry is narrowed or removed.
 
 The run's own verdict stays in ``Cell.original_verdict`` and the entry's position
 in ``Cell.expected_failure``. An entry past its ``expires`` date converts nothing:
@@ -19,6 +25,7 @@ expired. ``env-error``, ``unsupported`` and ``skipped`` cells are never converte
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field
 
 from harness.plan import CONTROL_FORMAT
@@ -34,7 +41,8 @@ class Outcome:
 
     ``xfail``/``xpass``: the cells it converted (none when expired).
     ``unexplained``: for an expired entry, the failing cells it matches, which
-    now count as failures.
+    now count as failures. ``unmatched``: failing cells it covers but does not expect
+    (another verdict or error, a drift outside its band), which count as failures.
     """
 
     entry: ExpectedFailure
@@ -42,6 +50,7 @@ class Outcome:
     xfail: list[Cell] = field(default_factory=list)
     xpass: list[Cell] = field(default_factory=list)
     unexplained: list[Cell] = field(default_factory=list)
+    unmatched: list[Cell] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -58,9 +67,40 @@ class Outcome:
         return {"entry": e.key_path, "producer": e.producer, "consumer": e.consumer,
                 "fixture": list(e.fixtures) if e.fixtures else None, "format": list(e.formats) if e.formats else None,
                 "loader": list(e.loaders) if e.loaders else None, "python": e.python, "reason": e.reason,
-                "link": e.link, "expires": e.expires.isoformat(), "status": self.status,
-                "xfail": [c.id for c in self.xfail], "xpass": [c.id for c in self.xpass],
-                "unexplained": [c.id for c in self.unexplained]}
+                "link": e.link, "expires": e.expires.isoformat(), "status": self.status, "phase": e.phase,
+                "verdict": e.verdict, "error": e.error, "max_abs": list(e.max_abs) if e.max_abs else None,
+                "level": e.level, "xfail": [c.id for c in self.xfail], "xpass": [c.id for c in self.xpass],
+                "unexplained": [c.id for c in self.unexplained], "unmatched": [c.id for c in self.unmatched]}
+
+
+def expected(entry: ExpectedFailure) -> str:
+    """What an entry expects, for messages: ``load-error `batch_shape` ``, ``mismatch max |Δ| in [10, 100]``."""
+    text = entry.verdict + (f" `{entry.error}`" if entry.error else "")
+    if entry.max_abs:
+        text += f" max |Δ| in [{entry.max_abs[0]:g}, {entry.max_abs[1]:g}]"
+    return text
+
+
+def observed(cell: Cell) -> str:
+    """What a cell did, in the words of :func:`expected`: ``mismatch max |Δ| 0.37``, ``load-error `Type: msg` ``."""
+    verdict = cell.original_verdict or cell.verdict
+    if verdict == "mismatch" and cell.max_abs is not None:
+        return f"mismatch max |Δ| {cell.max_abs:.4g}"
+    text = cell.signature if cell.error_type else (cell.reason or "")
+    text = text if len(text) <= 120 else text[:120] + "…"
+    return f"{verdict} `{text}`" if text else verdict
+
+
+def explains(entry: ExpectedFailure, cell: Cell) -> bool:
+    """Whether ``entry`` expects the failure ``cell`` shows: its verdict, error (searched in
+    ``Type: message``) and, for a mismatch with a band, its ``max_abs`` inside the band."""
+    if (cell.original_verdict or cell.verdict) != entry.verdict:
+        return False
+    if entry.error and not re.search(entry.error, cell.signature):
+        return False
+    if entry.max_abs:
+        return cell.max_abs is not None and entry.max_abs[0] <= cell.max_abs <= entry.max_abs[1]
+    return True
 
 
 def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: dict | None = None) -> list[Outcome]:
@@ -74,16 +114,24 @@ def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: di
     versions = {name: env.versions() for name, env in spec.envs.items()}
     versions.update({name: golden.versions() for name, golden in (goldens or {}).items()})
     outcomes = [Outcome(entry, not entry.live(today)) for entry in spec.expected_failures]
+    consuming = [o for o in outcomes if o.entry.phase == "consume" and o.entry.level == "outputs"]
     for cell in cells:
         if cell.format == CONTROL_FORMAT or cell.verdict not in EXPLAINABLE | {"pass"}:
             continue
-        matching = [o for o in outcomes if o.entry.matches(versions[cell.producer], versions[cell.consumer],
-                                                            cell.fixture, cell.format, cell.loader)]
-        claimant = next((o for o in matching if not o.expired), None)
+        matching = [o for o in consuming if o.entry.matches(versions[cell.producer], versions[cell.consumer],
+                                                             cell.fixture, cell.format, cell.loader)]
+        live = [o for o in matching if not o.expired]
+        if cell.verdict == "pass":
+            claimant = live[0] if live else None
+        else:
+            claimant = next((o for o in live if explains(o.entry, cell)), None)
         if claimant is None:
-            for outcome in matching:
-                if cell.verdict != "pass":
-                    outcome.unexplained.append(cell)
+            if cell.verdict != "pass":
+                for outcome in matching:
+                    (outcome.unexplained if outcome.expired else outcome.unmatched).append(cell)
+                if live:
+                    cell.expectation_note = "; ".join(
+                        f"{o.entry.key_path} expects {expected(o.entry)}, got {observed(cell)}" for o in live)
             continue
         cell.original_verdict, cell.expected_failure = cell.verdict, claimant.entry.index
         cell.verdict = "xpass" if cell.verdict == "pass" else "xfail"

@@ -65,7 +65,8 @@ class Cell:
     each a dict with its own ``verdict``; see ``harness/worker/depth.py``).
     ``original_verdict`` and ``expected_failure`` are set when an entry of
     ``expected_failures`` turned the verdict into ``xfail``/``xpass``: the run's
-    own verdict and the entry's index (``harness.expectations``).
+    own verdict and the entry's index (``harness.expectations``); ``expectation_note`` says why
+    the live entries that cover a failing cell did not explain it (they expect another failure).
     """
 
     id: str
@@ -93,6 +94,7 @@ class Cell:
     expected_failure: int | None = None
     levels: dict | None = None
     levels_error: str | None = None
+    expectation_note: str | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:

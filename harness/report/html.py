@@ -6,7 +6,7 @@ import jinja2
 from harness.report.markdown import (DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, FACT_COLUMNS, HISTORY_KINDS,
                                      HISTORY_RULES, WORKER_HEADERS, device_pair_rows, difference_rows,
                                      history_summary, runner, summarize, summarize_controls, worker_rows)
-from harness.report.model import ReportData, change_groups, signatures, where
+from harness.report.model import ReportData, change_groups, signatures, unexpected_notes, where
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -31,6 +31,8 @@ def _detail(cell) -> str:
         parts.append(f"{cell.error_type}: {cell.error_message}")
     if cell.reason:
         parts.append(cell.reason)
+    if cell.expectation_note:
+        parts.append(cell.expectation_note)
     return " — ".join(parts)
 
 
@@ -51,7 +53,7 @@ def render(data: ReportData) -> str:
         tables.append({"format": fmt, "loader": loader, "rows": rows})
     return _ENV.get_template("matrix.html.j2").render(
         data=data, envs=envs, tables=tables, counts=data.counts(), groups=data.failure_groups(),
-        vacuous=where(data.vacuous_controls), where=where, fact_columns=FACT_COLUMNS,
+        vacuous=where(data.vacuous_controls), where=where, notes=unexpected_notes, fact_columns=FACT_COLUMNS,
         problems=data.problems(), signatures=signatures, closest=data.closest_passes(), runner=runner,
         device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS, history=_history(data),
         worker_rows=worker_rows(data), worker_headers=WORKER_HEADERS)

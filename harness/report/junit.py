@@ -27,6 +27,7 @@ def render(data: ReportData) -> bytes:
         entry = entries.get(cell.expected_failure)
         if failed:
             what = "negative control passed: comparison is vacuous" if control else cell.signature
+            what = f"{cell.expectation_note}: {what}" if cell.expectation_note else what
             ET.SubElement(case, "failure", type=cell.verdict, message=what[:500]).text = cell.error_text or what
         elif cell.verdict == "xpass":
             what = (f"passed, but {entry.key_path} expects it to fail ({entry.reason}): "

@@ -7,7 +7,7 @@ from tabulate import tabulate
 
 from harness.hints import normalize
 from harness.history import Comparison, when
-from harness.report.model import ReportData, change_groups, signatures, where
+from harness.report.model import ReportData, change_groups, signatures, unexpected_notes, where
 from harness.results import LEVELS, Cell, counts
 
 MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
@@ -100,6 +100,7 @@ def render(data: ReportData) -> str:
         if group.hint:
             out += [f"What to do: {group.hint}", ""]
         out += [f"- {line}" for line in where(group.cells)] + [""]
+        out += _notes(group.cells)
     out += _expected_failures(data)
     out += _closest_passes(data)
     for verdict in ("unsupported", "skipped"):
@@ -280,11 +281,23 @@ def _expected_failures(data: ReportData) -> list[str]:
         if outcome.xpass:
             out += ["", f"**Stale: it claims {len(outcome.xpass)} cells that passed; narrow or remove it:**", ""]
             out += [f"- {line}" for line in where(outcome.xpass)]
+        if outcome.unmatched:
+            out += [""] + _notes(outcome.unmatched, "It covers failing cells it does not expect; they fail the run")
         if outcome.expired:
             out += [f"**Expired: its {len(outcome.unexplained)} failing cells count as failures again; "
                     "renew it (with a new expires) or fix the cause.**"]
         out.append("")
     return out
+
+
+def _notes(cells: list[Cell], title: str = "Covered by an entry that expects another failure") -> list[str]:
+    """The cells that covering expected_failures entries expected to fail another way, each with what the
+    entry expects and what the cell did (at most ``MAX_WHERE``; results.json has every cell's note)."""
+    lines = unexpected_notes(cells)
+    if not lines:
+        return []
+    more = [f"- and {len(lines) - MAX_WHERE} more (results.json: expectation_note)"] if len(lines) > MAX_WHERE else []
+    return [f"**{title} ({len(lines)} cells):**", ""] + [f"- {code(line)}" for line in lines[:MAX_WHERE]] + more + [""]
 
 
 def _closest_passes(data: ReportData) -> list[str]:

@@ -177,6 +177,13 @@ def where(cells: list[Cell]) -> list[str]:
     return lines
 
 
+def unexpected_notes(cells: list[Cell]) -> list[str]:
+    """One line per failing cell that covering entries expected to fail another way: the cell, then
+    ``expected_failures[N] expects load-error `…`, got mismatch max |Δ| 0.37`` (``harness.expectations``)."""
+    return [f"{c.producer} → {c.consumer}: {c.format}/{c.loader} ({c.fixture}): {c.expectation_note}"
+            for c in cells if c.expectation_note]
+
+
 def regression_problems(history: Comparison, shown: int = 3) -> list[str]:
     """Why ``--fail-on regression`` fails the run: its new failures (how many, and where: the first
     ``shown`` lines of :func:`where`), or a previous file that cannot be compared with: a broken one,
