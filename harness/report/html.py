@@ -24,9 +24,11 @@ def _detail(cell) -> str:
     parts = [f"{cell.fixture}: {cell.verdict}"]
     if cell.original_verdict:
         parts[0] += f" (was {cell.original_verdict}; expected_failures[{cell.expected_failure}])"
-    if cell.max_abs is not None:
-        parts.append(f"max |Δ| {cell.max_abs:.3g}, max rel {cell.max_rel:.3g} (atol {cell.atol:g}, rtol {cell.rtol:g})"
-                     + (f", margin {cell.margin:.3g}" if cell.margin is not None else ""))
+    if cell.max_abs is not None:  # each figure as far as the record holds it
+        figures = [f"{name} {value:.3g}" for name, value in (("max |Δ|", cell.max_abs), ("max rel", cell.max_rel),
+                                                                ("atol", cell.atol), ("rtol", cell.rtol),
+                                                                ("margin", cell.margin)) if value is not None]
+        parts.append(", ".join(figures))
     if cell.error_type:
         parts.append(f"{cell.error_type}: {cell.error_message}")
     if cell.reason:

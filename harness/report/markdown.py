@@ -136,7 +136,8 @@ HISTORY_KINDS = (("new-failure", "New failures"), ("new-pass", "New passes"), ("
                  ("appeared", "Cells that appeared"), ("disappeared", "Cells that disappeared"))
 HISTORY_RULES = ("A new failure is a cell (at any check level) that passed and now fails, an xfail included, or no "
                  "longer runs (unsupported, skipped), or that was unsupported or skipped and now fails; a new pass "
-                 "the other way. A changed failure failed both times with another verdict or error. A changed "
+                 "the other way. A changed failure failed both times with another verdict or error; with another "
+                 "verdict (load-error → mismatch above all) it is a regression too. A changed "
                  "difference is a pass whose margin moved by 0.1 or more, or tenfold (above 0.01). Cells that "
                  "appeared or disappeared (an environment, fixture or format added or removed) are no regressions.")
 

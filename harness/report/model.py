@@ -185,7 +185,8 @@ def unexpected_notes(cells: list[Cell]) -> list[str]:
 
 
 def regression_problems(history: Comparison, shown: int = 3) -> list[str]:
-    """Why ``--fail-on regression`` fails the run: its new failures (how many, and where: the first
+    """Why ``--fail-on regression`` fails the run: its new failures and failures of another class (how
+    many, which classes moved, and where: the first
     ``shown`` lines of :func:`where`), or a previous file that cannot be compared with: a broken one,
     or none at all (a mistyped path must not turn the check off every night; on a history's first
     night, leave ``--compare`` out)."""
@@ -197,7 +198,10 @@ def regression_problems(history: Comparison, shown: int = 3) -> list[str]:
         return []
     lines = where([_as_cell(c) for c in regressions])
     more = f"; and {len(lines) - shown} more" if len(lines) > shown else ""
-    return [f"{len(regressions)} new failures since the previous run ({history.previous}): "
+    moved = sorted({f"{c.was} → {c.now}" for c in regressions if c.class_changed})
+    moved_text = f", {sum(c.class_changed for c in regressions)} of them failing another way ({', '.join(moved)})" \
+        if moved else ""
+    return [f"{len(regressions)} new failures since the previous run ({history.previous}){moved_text}: "
             f"{'; '.join(lines[:shown])}{more} (see 'Since the previous run' in matrix.md)"]
 
 

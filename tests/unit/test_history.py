@@ -362,3 +362,29 @@ def test_fail_on_regression_needs_compare():
         run.Context.from_args(["--fail-on", "regression"])
     ctx = run.Context.from_args(["--compare", "last.json", "--fail-on", "regression", "--profile", "quick"])
     assert ctx.compare == Path("last.json").resolve() and ctx.fail_on == "regression"
+
+
+@pytest.mark.parametrize("before, after, regression", [
+    ("load-error", "mismatch", True), ("xfail", "mismatch", True), ("mismatch", "crash", True),
+    ("load-error", "timeout", True), ("load-error", "unsupported", False), ("unsupported", "skipped", False),
+])
+def test_a_failure_of_another_class_is_a_regression(before, after, regression):
+    compared = history.compare(_results(_cell("a>b/f/h5/load_model", before)),
+                               _results(_cell("a>b/f/h5/load_model", after, max_abs=0.37)))
+    (change,) = compared.changes
+    assert change.kind == "changed-failure" and (compared.regressions == [change]) == regression
+
+
+def test_a_refused_file_that_now_loads_wrongly_is_a_regression_though_both_nights_fail(tmp_path):
+    cell_id = "tf2.21-keras3.15>tf2.15/dense_bn/h5/load_model"  # recorded: load-error under expected_failures[0]
+    previous = _previous(tmp_path)
+    ctx = _context(tmp_path, previous)
+    path = ctx.workdir / "results" / "consume-tf2.15.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        if record.get("id") == cell_id:
+            record.update(verdict="mismatch", max_abs=0.37, margin=3.0, error_type=None, error_message=None)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    problems = run.report(ctx, log=lambda _: None, today=RUN_DATE)
+    assert f"1 new failures since the previous run ({previous}), 1 of them failing another way " \
+           f"(load-error → mismatch): tf2.21-keras3.15 → tf2.15: h5/load_model (dense_bn)" in "; ".join(problems)
