@@ -4,7 +4,7 @@ Checked here, after the schema (``harness/matrix.schema.json``) and before a run
 wrong entry is one line naming its key path instead of a run that converts the wrong cells:
 
 - ``phase``: ``consume`` (default; loading a producer's file) or ``produce`` (saving it).
-  A produce entry names no ``consumer`` and no ``loader`` (saving has neither).
+  A produce entry names no ``consumer``, ``loader``, ``level`` or ``python`` (saving has none).
 - ``verdict``: what the cells' own verdict is. Consume entries: ``load-error`` (default),
   ``mismatch``, ``crash``, ``timeout``; produce entries: ``save-error`` (default), ``crash``,
   ``timeout``.
@@ -54,7 +54,7 @@ def problem(where: str, entry: dict) -> str | None:
         return (f"{where}.verdict: {verdict!r} is not a verdict of the {phase} phase "
                 f"(one of {', '.join(VERDICTS[phase])})")
     if phase == "produce":
-        extra = [key for key in ("consumer", "loader", "level") if key in entry]
+        extra = [key for key in ("consumer", "loader", "level", "python") if key in entry]
         if extra:
             return f"{where}.{extra[0]}: an entry with phase: produce explains saving, which has no {extra[0]}"
     elif "consumer" not in entry:

@@ -18,7 +18,9 @@ whose level-``outputs`` verdict is a failure (``mismatch``, ``load-error``, ``cr
   until the entry is narrowed or removed.
 
 The run's own verdict stays in ``Cell.original_verdict`` and the entry's position
-in ``Cell.expected_failure``. An entry past its ``expires`` date converts nothing:
+in ``Cell.expected_failure``. Produce cells (saving; ``harness.results.resolve_saves``) are
+converted alike, by ``phase: produce`` entries only: a ``save-error``, ``crash`` or ``timeout``
+into ``xfail``, a ``saved`` into ``xpass``. An entry past its ``expires`` date converts nothing:
 the failures it matches count as failures again, and the report lists it as
 expired. ``env-error``, ``unsupported`` and ``skipped`` cells are never converted.
 """
@@ -33,6 +35,7 @@ from harness.results import Cell
 from harness.spec import ExpectedFailure, MatrixSpec
 
 EXPLAINABLE = frozenset({"mismatch", "load-error", "crash", "timeout"})
+SAVE_EXPLAINABLE = frozenset({"save-error", "crash", "timeout"})
 
 
 @dataclass
@@ -103,10 +106,34 @@ def explains(entry: ExpectedFailure, cell: Cell) -> bool:
     return True
 
 
-def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: dict | None = None) -> list[Outcome]:
+def _claim(cell: Cell, matching: list[Outcome]) -> None:
+    """Convert ``cell`` under the first of the ``matching`` live entries that expects its failure (a
+    pass or a save: the first live one, as an xpass), or note why none did."""
+    live = [o for o in matching if not o.expired]
+    if cell.verdict in ("pass", "saved"):
+        claimant = live[0] if live else None
+    else:
+        claimant = next((o for o in live if explains(o.entry, cell)), None)
+    if claimant is None:
+        if cell.verdict not in ("pass", "saved"):
+            for outcome in matching:
+                (outcome.unexplained if outcome.expired else outcome.unmatched).append(cell)
+            if live:
+                cell.expectation_note = "; ".join(
+                    f"{o.entry.key_path} expects {expected(o.entry)}, got {observed(cell)}" for o in live)
+        return
+    cell.original_verdict, cell.expected_failure = cell.verdict, claimant.entry.index
+    cell.verdict = "xpass" if cell.verdict in ("pass", "saved") else "xfail"
+    (claimant.xpass if cell.verdict == "xpass" else claimant.xfail).append(cell)
+
+
+def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: dict | None = None,
+          saves: list[Cell] = ()) -> list[Outcome]:
     """Convert the matched cells in place (see the module docstring); one :class:`Outcome` per entry.
 
     Args:
+        saves: the produce cells (``harness.results.resolve_saves``), which only ``phase: produce``
+            entries convert (a ``save-error``, ``crash`` or ``timeout`` into xfail, a ``saved`` into xpass).
         today: the date entries' ``expires`` is compared with (an entry is live through that day).
         goldens: the golden producers (label -> ``harness.golden.Golden``), matched by the
             versions their environment recorded.
@@ -115,25 +142,14 @@ def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: di
     versions.update({name: golden.versions() for name, golden in (goldens or {}).items()})
     outcomes = [Outcome(entry, not entry.live(today)) for entry in spec.expected_failures]
     consuming = [o for o in outcomes if o.entry.phase == "consume" and o.entry.level == "outputs"]
+    producing = [o for o in outcomes if o.entry.phase == "produce"]
     for cell in cells:
         if cell.format == CONTROL_FORMAT or cell.verdict not in EXPLAINABLE | {"pass"}:
             continue
-        matching = [o for o in consuming if o.entry.matches(versions[cell.producer], versions[cell.consumer],
-                                                             cell.fixture, cell.format, cell.loader)]
-        live = [o for o in matching if not o.expired]
-        if cell.verdict == "pass":
-            claimant = live[0] if live else None
-        else:
-            claimant = next((o for o in live if explains(o.entry, cell)), None)
-        if claimant is None:
-            if cell.verdict != "pass":
-                for outcome in matching:
-                    (outcome.unexplained if outcome.expired else outcome.unmatched).append(cell)
-                if live:
-                    cell.expectation_note = "; ".join(
-                        f"{o.entry.key_path} expects {expected(o.entry)}, got {observed(cell)}" for o in live)
-            continue
-        cell.original_verdict, cell.expected_failure = cell.verdict, claimant.entry.index
-        cell.verdict = "xpass" if cell.verdict == "pass" else "xfail"
-        (claimant.xpass if cell.verdict == "xpass" else claimant.xfail).append(cell)
+        _claim(cell, [o for o in consuming if o.entry.matches(versions[cell.producer], versions[cell.consumer],
+                                                               cell.fixture, cell.format, cell.loader)])
+    for cell in saves:
+        if cell.verdict in SAVE_EXPLAINABLE | {"saved"}:
+            _claim(cell, [o for o in producing if o.entry.matches(versions[cell.producer], {}, cell.fixture,
+                                                                   cell.format, cell.loader)])
     return outcomes

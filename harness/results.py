@@ -20,7 +20,10 @@ VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout",
             "xfail", "xpass")
 # Verdicts that fail a run unless an expected_failures entry turns them into xfail
 # (env-error never is: it says nothing about compatibility); see harness.expectations.
-FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error"})
+# save-error is a produce cell's (resolve_saves).
+FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error", "save-error"})
+SAVE_LOADER = "save"  # the loader of a produce cell (resolve_saves): saving has none
+SAVE_VERDICTS = ("saved", "save-error", "crash", "timeout", "unsupported", "env-error", "skipped", "xfail", "xpass")
 
 
 def append_record(path: Path, record: dict) -> None:
@@ -128,6 +131,45 @@ class Cell:
         if self.error_type:
             return f"{self.error_type}: {self.error_message}"
         return f"{self.original_verdict or self.verdict}: {self.reason or ''}".strip()
+
+
+def resolve_saves(selection: Selection, workdir: Path) -> list[Cell]:
+    """One produce cell per (producer, fixture, format) of ``selection``, from the produce records.
+
+    A produce cell is a :class:`Cell` whose ``consumer`` is ``""`` and ``loader`` is ``SAVE_LOADER``;
+    its ``id`` is ``producer/fixture/format``. Verdicts (``SAVE_VERDICTS``): ``saved``; ``save-error``
+    (the save raised: ``error_*``); ``crash`` or ``timeout`` (the worker died or hung while saving:
+    ``reason``); ``unsupported`` (the producer cannot write the format, or the fixture declares
+    ``BACKENDS``/``MIN_KERAS`` that exclude it); ``env-error`` (the producer could not be made);
+    ``skipped`` (no record: the phase did not run or was interrupted). A golden producer has cells
+    only for the fixtures it froze.
+    """
+    results = workdir / "results"
+    cells = []
+    for producer in selection.producers:
+        golden = selection.goldens.get(producer)
+        records = list(golden.records) if golden else read_records(results / f"produce-{producer}.jsonl")
+        env_error = next((r for r in records if r.get("scope") == "env"), None)
+        saves = _by([r for r in records if "scope" not in r], "fixture", "format")
+        frozen = {r.get("fixture") for r in records} if golden else None
+        for fixture in selection.fixtures:
+            if frozen is not None and fixture not in frozen:
+                continue
+            for fmt in selection.formats:
+                base = dict(id=cell_id(producer, None, fixture, fmt, None), producer=producer, consumer="",
+                            fixture=fixture, format=fmt, loader=SAVE_LOADER)
+                record = saves.get((fixture, fmt))
+                if env_error:
+                    cells.append(Cell(verdict="env-error", reason=f"producer {producer}: {env_error.get('reason')}",
+                                      **base))
+                elif record is None:
+                    cells.append(Cell(verdict="skipped", reason=f"no produce result {NOT_RUN}", **base))
+                else:
+                    verdict = record.get("verdict") if record.get("verdict") in SAVE_VERDICTS else "save-error"
+                    cells.append(Cell.from_record(record, **base, verdict=verdict,
+                                                  producer_device=record.get("device"),
+                                                  container=record.get("container")))
+    return cells
 
 
 def _by(records: list[dict], *keys: str) -> dict:

@@ -6,18 +6,18 @@ import jinja2
 from harness.report.markdown import (DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, FACT_COLUMNS, HISTORY_KINDS,
                                      HISTORY_RULES, WORKER_HEADERS, device_pair_rows, difference_rows,
                                      history_summary, runner, summarize, summarize_controls, worker_rows)
+from harness.report.marks import LABELS, routes, saving_rows, tone
 from harness.report.model import ReportData, change_groups, signatures, unexpected_notes, where
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def _tone(text: str) -> str:
+def _control_tone(text: str) -> str:
+    """A negative-control cell's colour: every control mismatched (``✓``), or not (``✗``, ``‼``)."""
     if text.startswith("✓"):
-        return "known" if "xfail" in text else "ok"
-    if text.startswith(("✗", "‼", "env-error")):
-        return "bad"
-    return "na"
+        return "all"
+    return "none-new" if text.startswith(("✗", "‼", "env-error")) else "na"
 
 
 def _detail(cell) -> str:
@@ -50,7 +50,9 @@ def render(data: ReportData) -> str:
             for c in envs:
                 cells = data.cells_at(fmt, loader, p, c)
                 text = summary(cells)
-                row.append({"text": text, "tone": _tone(text), "details": [_detail(x) for x in cells]})
+                shade = tone(cells) if summary is summarize else _control_tone(text)
+                row.append({"text": text, "tone": shade, "label": LABELS.get(shade, ""),
+                            "details": [_detail(x) for x in cells]})
             rows.append((p, row))
         tables.append({"format": fmt, "loader": loader, "rows": rows})
     return _ENV.get_template("matrix.html.j2").render(
@@ -58,7 +60,9 @@ def render(data: ReportData) -> str:
         vacuous=where(data.vacuous_controls), where=where, notes=unexpected_notes, fact_columns=FACT_COLUMNS,
         problems=data.problems(), signatures=signatures, closest=data.closest_passes(), runner=runner,
         device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS, history=_history(data),
-        worker_rows=worker_rows(data), worker_headers=WORKER_HEADERS)
+        worker_rows=worker_rows(data), worker_headers=WORKER_HEADERS, routes=routes(data), labels=LABELS,
+        saving=saving_rows(data), failed_saves=[c for c in data.saves if c.failed or c.verdict == "xfail"],
+        detail=_detail)
 
 
 def _history(data: ReportData) -> dict | None:

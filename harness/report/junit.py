@@ -10,20 +10,21 @@ def render(data: ReportData) -> bytes:
     """JUnit XML: a suite per (format, loader); failures, errors and skips by verdict.
 
     An ``xfail`` is a skip whose message names the expected_failures entry, its reason and
-    the run's own verdict; an ``xpass`` is a failure saying the entry is stale.
+    the run's own verdict; an ``xpass`` is a failure saying the entry is stale. Saves (produce cells)
+    are suites ``FORMAT.save``, one case per producer and fixture.
     """
     root = ET.Element("testsuites", name="keras-compat-matrix")
     suites: dict[tuple[str, str], ET.Element] = {}
     entries = {o.entry.index: o.entry for o in data.expectations}
-    for cell in data.cells:
+    for cell in data.cells + data.saves:
         key = (cell.format, cell.loader)
         if key not in suites:
             suites[key] = ET.SubElement(root, "testsuite", name=f"{cell.format}.{cell.loader}")
+        pair = f"{cell.producer} -> {cell.consumer}" if cell.consumer else cell.producer  # a save: its producer
         case = ET.SubElement(suites[key], "testcase", classname=f"{cell.format}.{cell.loader}",
-                             name=f"{cell.producer} -> {cell.consumer} [{cell.fixture}]",
-                             time=str(cell.seconds or 0))
+                             name=f"{pair} [{cell.fixture}]", time=str(cell.seconds or 0))
         control = cell.format == "negative-control"
-        failed = cell.verdict == "pass" if control else cell.verdict in ("mismatch", "load-error")
+        failed = cell.verdict == "pass" if control else cell.verdict in ("mismatch", "load-error", "save-error")
         entry = entries.get(cell.expected_failure)
         if failed:
             what = "negative control passed: comparison is vacuous" if control else cell.signature

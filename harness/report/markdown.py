@@ -7,34 +7,13 @@ from tabulate import tabulate
 
 from harness.hints import normalize
 from harness.history import Comparison, when
-from harness.report.model import ReportData, change_groups, signatures, unexpected_notes, where
+from harness.report.marks import routes, saving_rows, summarize
+from harness.report.model import SIGNATURE_CHARS, ReportData, change_groups, signatures, unexpected_notes, where
 from harness.results import LEVELS, Cell, counts
 
 MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
 FACT_COLUMNS = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
-
-
-def summarize(cells: list[Cell]) -> str:
-    """One table cell: passes over the cells that ran, marked ``✓`` when nothing there fails the run.
-
-    ``✓ 3/3`` all passed; ``✓ 2/3 (1 xfail)`` one failed as an expected_failures entry says it
-    will (an xfail is not a failure); ``✗ 1/3`` a failure no entry explains; ``✗ 3/3 (1 xpass)``
-    an entry claims a cell that passed (the entry is stale). Else the shared verdict
-    (``n/a``, ``skipped``, ``env-error``).
-    """
-    if not cells:
-        return ""
-    ran = [c for c in cells if c.verdict not in ("unsupported", "skipped")]
-    if not ran:
-        return "n/a" if all(c.verdict == "unsupported" for c in cells) else "skipped"
-    if all(c.verdict == "env-error" for c in ran):
-        return "env-error"
-    passed = sum(c.verdict in ("pass", "xpass") for c in ran)
-    known = {v: sum(c.verdict == v for c in ran) for v in ("xfail", "xpass")}
-    mark = "✗" if known["xpass"] or any(c.failed for c in ran) else "✓"
-    notes = ", ".join(f"{n} {v}" for v, n in known.items() if n)
-    return f"{mark} {passed}/{len(ran)}" + (f" ({notes})" if notes else "")
 
 
 def summarize_controls(cells: list[Cell]) -> str:
@@ -72,11 +51,13 @@ def render(data: ReportData) -> str:
                "**This run passes:** every failure is explained by a live expected_failures entry.")
     out.append("")
     out += _history(data.history)
+    out += _routes(data)
+    out += _saving(data)
     out.append("Each cell counts the fixtures that loaded and matched within tolerance over those that ran. "
-               "`✓` nothing there fails the run: all passed, or failed as an expected_failures entry says "
-               "(`(1 xfail)`); `✗` a failure no entry explains, or a pass an entry claims (`(1 xpass)`, a stale "
-               "entry). `n/a` means the producer cannot write or the consumer cannot read that format. "
-               "Details per cell are in matrix.html and results.json.")
+               "`✓` all passed; `◐` some did; `✗` none did. `(2 known)`: failures an expected_failures entry "
+               "explains (xfail); `(1 new)`: failures no entry explains, which fail the run; `(1 xpass)`: a pass "
+               "an entry claims (a stale entry, which fails the run too). `n/a` means the producer cannot write "
+               "or the consumer cannot read that format. Details per cell are in matrix.html and results.json.")
     out.append("")
     vacuous = data.vacuous_controls
     if vacuous:
@@ -299,6 +280,35 @@ def _notes(cells: list[Cell], title: str = "Covered by an entry that expects ano
         return []
     more = [f"- and {len(lines) - MAX_WHERE} more (results.json: expectation_note)"] if len(lines) > MAX_WHERE else []
     return [f"**{title} ({len(lines)} cells):**", ""] + [f"- {code(line)}" for line in lines[:MAX_WHERE]] + more + [""]
+
+
+def _routes(data: ReportData) -> list[str]:
+    """The first table: per producer and consumer, the columns that carry every fixture."""
+    level = "" if data.level == "outputs" else f" at the `{data.level}` level"
+    return ["## Routes", "",
+            f"How to move a model from a producer (row) to a consumer (column): the format/loader columns in which "
+            f"every fixture loaded and matched{level}. `—`: no column carries them all.", "",
+            tabulate(routes(data), headers=["producer ↓ / consumer →"] + list(data.selection.envs), tablefmt="github"),
+            ""]
+
+
+def _saving(data: ReportData) -> list[str]:
+    """The saving table (per producer and format, over the fixtures) and the saves that failed."""
+    out = ["## Saving", "",
+           "Per producer and format, the fixtures saved over those it tried (`n/a`: the producer cannot write the "
+           "format, or a fixture's BACKENDS/MIN_KERAS exclude it). A save that fails fails the run unless an "
+           "expected_failures entry with `phase: produce` explains it; its artifacts' cells are skipped.", "",
+           tabulate([[p] + [text for text, _ in row] for p, row in saving_rows(data)],
+                    headers=["producer"] + list(data.selection.formats), tablefmt="github"), ""]
+    groups: dict[tuple[str, str], list[Cell]] = defaultdict(list)
+    for c in data.saves:
+        if c.failed or c.verdict == "xfail":
+            groups[(c.original_verdict or c.verdict, normalize(c.signature)[:SIGNATURE_CHARS])].append(c)
+    for (verdict, sig), cells in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        known = " (known)" if all(c.verdict == "xfail" for c in cells) else ""
+        out.append(f"- {verdict}{known}: {code(sig)} ({len(cells)} saves): {'; '.join(where(cells))}")
+    out += [""] if groups else []
+    return out + _notes(data.saves)
 
 
 def _closest_passes(data: ReportData) -> list[str]:

@@ -11,7 +11,7 @@ from harness import expectations
 from harness.history import Change, Comparison
 from harness.hints import hint_for, normalize
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
-from harness.results import LEVELS, NOT_RUN, Cell, counts, read_records, resolve
+from harness.results import LEVELS, NOT_RUN, Cell, counts, read_records, resolve, resolve_saves
 from harness.spec import MatrixSpec
 
 
@@ -35,6 +35,8 @@ class ReportData:
     counts, problems and exit status are always those of the ``outputs`` level.
     ``history`` is the comparison with the previous run (``--compare``), or None;
     ``fail_on`` is ``--fail-on``: with ``regression`` its new failures are problems too.
+    ``saves`` are the produce cells (``harness.results.resolve_saves``), with ``phase: produce``
+    entries applied.
     """
 
     selection: Selection
@@ -46,6 +48,7 @@ class ReportData:
     level: str = "outputs"
     history: Comparison | None = None
     fail_on: str = "problems"
+    saves: list[Cell] = field(default_factory=list)
 
     @property
     def columns(self) -> list[tuple[str, str]]:
@@ -90,8 +93,14 @@ class ReportData:
 
     @property
     def xpasses(self) -> list[Cell]:
-        """Passing cells that an ``expected_failures`` entry claims: the entry is stale or too broad."""
-        return [c for c in self.matrix_cells if c.verdict == "xpass"]
+        """Passing cells (and saves) that an ``expected_failures`` entry claims: the entry is stale or too broad."""
+        return [c for c in self.matrix_cells + self.saves if c.verdict == "xpass"]
+
+    @property
+    def failed_saves(self) -> list[Cell]:
+        """Saves that failed (``save-error``, ``crash``, ``timeout``) and no live ``phase: produce`` entry
+        explains (an ``env-error`` producer already fails the run through its cells)."""
+        return [c for c in self.saves if c.failed and c.verdict != "env-error"]
 
     def closest_passes(self, limit: int = 10) -> list[Cell]:
         """The passes (``pass``, ``xpass``) with the highest margin, nearest the tolerance's edge first.
@@ -105,8 +114,8 @@ class ReportData:
     def problems(self) -> list[str]:
         """Why this run fails, one line each; empty when it succeeds.
 
-        A run fails when a negative control passed, when a failure is not explained by
-        a live ``expected_failures`` entry, or when an entry claimed a pass (xpass).
+        A run fails when a negative control passed, when a failure (a save's included) is not
+        explained by a live ``expected_failures`` entry, or when an entry claimed a pass (xpass).
         """
         out = []
         if self.vacuous_controls:
@@ -115,6 +124,9 @@ class ReportData:
         if self.unexpected_failures:
             out.append(f"{len(self.unexpected_failures)} failing cells that no live expected_failures entry "
                        "explains (see 'Failures by error signature' in matrix.md)")
+        if self.failed_saves:
+            out.append(f"{len(self.failed_saves)} saves failed that no live expected_failures entry with "
+                       f"phase: produce explains: {'; '.join(where(self.failed_saves)[:3])} (see 'Saving' in matrix.md)")
         if self.xpasses:
             stale = sorted({f"expected_failures[{c.expected_failure}]" for c in self.xpasses})
             out.append(f"{len(self.xpasses)} passing cells claimed by {', '.join(stale)}: "
@@ -172,16 +184,16 @@ def where(cells: list[Cell]) -> list[str]:
         by_fixtures: dict[tuple, list[str]] = defaultdict(list)
         for (fmt, loader), fixtures in columns.items():
             by_fixtures[tuple(sorted(fixtures))].append(f"{fmt}/{loader}")
-        for fixtures, names in by_fixtures.items():
-            lines.append(f"{producer} → {consumer}: {', '.join(names)} ({', '.join(fixtures)})")
+        for fixtures, names in by_fixtures.items():  # a save (consumer "") names its producer alone
+            head = f"{producer} → {consumer}" if consumer else producer
+            lines.append(f"{head}: {', '.join(names)} ({', '.join(fixtures)})")
     return lines
 
 
 def unexpected_notes(cells: list[Cell]) -> list[str]:
     """One line per failing cell that covering entries expected to fail another way: the cell, then
     ``expected_failures[N] expects load-error `…`, got mismatch max |Δ| 0.37`` (``harness.expectations``)."""
-    return [f"{c.producer} → {c.consumer}: {c.format}/{c.loader} ({c.fixture}): {c.expectation_note}"
-            for c in cells if c.expectation_note]
+    return [f"{line}: {c.expectation_note}" for c in cells if c.expectation_note for line in where([c])]
 
 
 def regression_problems(history: Comparison, shown: int = 3) -> list[str]:
@@ -314,6 +326,6 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
     # The run ends with its last result line (re-rendering the report later does not lengthen it).
     ends = [p.stat().st_mtime for p in (workdir / "results").glob("*.jsonl")]
     wall = round(max(ends) - started, 1) if isinstance(started, (int, float)) and ends else None
-    cells = resolve(selection, workdir)
-    outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens)
-    return ReportData(selection, cells, environments, run, wall, outcomes, level)
+    cells, saves = resolve(selection, workdir), resolve_saves(selection, workdir)
+    outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens, saves)
+    return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves)
