@@ -5,6 +5,7 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
+from harness.expectations import observed
 from harness.hints import normalize
 from harness.history import Comparison, when
 from harness.report.marks import routes, saving_rows, summarize
@@ -72,6 +73,9 @@ def render(data: ReportData) -> str:
     out += _device_pairs(data)
     out += ["## Negative control (fresh weights must mismatch)", "", _table(data, "negative-control", "rebuild",
                                                                          summarize_controls), ""]
+    if data.broken_controls:
+        out += ["**Controls that errored or did not run (their fixtures' comparisons are unproven):**", ""]
+        out += [f"- {line}: {code(observed(c))}" for c in data.broken_controls for line in where([c])] + [""]
     groups = data.failure_groups()
     out += ["## Failures by error signature", ""]
     if not groups:

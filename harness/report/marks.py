@@ -8,6 +8,8 @@ known (an ``expected_failures`` entry explains them: xfail) or new (no entry doe
 - ``◐ 2/3 (1 known)`` some passed, ``(1 new)`` when a failure is unexplained;
 - ``✗ 0/3 (3 known)`` none passed; ``✗ 0/3 (2 known, 1 new)``;
 - ``(1 xpass)``: an entry claims a cell that passed (the entry is stale, which fails the run);
+- ``(3 unproven)``: passes of a fixture whose negative control passed too (the comparison could
+  not tell restored weights from fresh ones), not counted as passes;
 - ``n/a`` nothing could run there (the producer cannot write, or the consumer cannot read, the format),
   ``skipped``, ``env-error``.
 
@@ -20,7 +22,7 @@ from harness.results import Cell
 PASSING = frozenset({"pass", "xpass", "saved"})
 NOT_RAN = frozenset({"unsupported", "skipped"})
 # matrix.html's label per tone (the colour alone must not carry the meaning).
-LABELS = {"all": "works", "stale": "works; stale entry", "some-known": "partly; known failures",
+LABELS = {"unproven": "UNPROVEN: its negative control passed", "all": "works", "stale": "works; stale entry", "some-known": "partly; known failures",
           "some-new": "partly; NEW failure", "none-known": "does not work; known", "none-new": "does not work; NEW",
           "na": "", "env": "environment error"}
 
@@ -42,13 +44,13 @@ def summarize(cells: list[Cell]) -> str:
     passed = sum(c.verdict in PASSING for c in ran)
     mark = "✓" if passed == len(ran) else ("✗" if passed == 0 else "◐")
     notes = [(sum(c.verdict == "xfail" for c in ran), "known"), (sum(c.failed for c in ran), "new"),
-             (sum(c.verdict == "xpass" for c in ran), "xpass")]
+             (sum(c.verdict == "xpass" for c in ran), "xpass"), (sum(c.verdict == "unproven" for c in ran), "unproven")]
     shown = ", ".join(f"{n} {word}" for n, word in notes if n)
     return f"{mark} {passed}/{len(ran)}" + (f" ({shown})" if shown else "")
 
 
 def tone(cells: list[Cell]) -> str:
-    """matrix.html's class for a table cell (a key of ``LABELS``): ``all``, ``stale``, ``some-known``,
+    """matrix.html's class for a table cell (a key of ``LABELS``): ``unproven``, ``all``, ``stale``, ``some-known``,
     ``some-new``, ``none-known``, ``none-new``, ``na`` or ``env``."""
     ran = _ran(cells)
     if not ran:
@@ -56,6 +58,8 @@ def tone(cells: list[Cell]) -> str:
     if all(c.verdict == "env-error" for c in ran):
         return "env"
     passed = sum(c.verdict in PASSING for c in ran)
+    if any(c.verdict == "unproven" for c in ran):
+        return "unproven"
     if passed == len(ran):
         return "stale" if any(c.verdict == "xpass" for c in ran) else "all"
     return ("some-" if passed else "none-") + ("new" if any(c.failed for c in ran) else "known")

@@ -56,9 +56,18 @@ class ReportData:
         return [(f, loader) for f in self.selection.formats for loader in LOADERS[f]]
 
     def cells_at(self, fmt: str, loader: str, producer: str, consumer: str) -> list[Cell]:
-        """The cells of one table cell, with their verdicts at ``self.level``."""
-        return [replace(c, verdict=c.at_level(self.level)) for c in self.cells
-                if c.format == fmt and c.loader == loader and c.producer == producer and c.consumer == consumer]
+        """The cells of one table cell, with their verdicts at ``self.level``; a pass of a fixture whose
+        negative control also passed there reads ``unproven`` (the comparison could not tell)."""
+        unproven = {(c.producer, c.consumer, c.fixture) for c in self.vacuous_controls}
+        out = []
+        for c in self.cells:
+            if c.format == fmt and c.loader == loader and c.producer == producer and c.consumer == consumer:
+                verdict = c.at_level(self.level)
+                if verdict in ("pass", "xpass") and c.format != CONTROL_FORMAT and \
+                        (c.producer, c.consumer, c.fixture) in unproven:
+                    verdict = "unproven"
+                out.append(replace(c, verdict=verdict))
+        return out
 
     def depth(self) -> list[tuple[str, str, dict[str, list[Cell]]]]:
         """Per (format, loader): for each check level, the loaded cells whose check ran there."""
@@ -78,6 +87,16 @@ class ReportData:
     def vacuous_controls(self) -> list[Cell]:
         """Negative controls that passed: the comparison could not tell weights apart."""
         return [c for c in self.controls if c.verdict == "pass"]
+
+    @property
+    def broken_controls(self) -> list[Cell]:
+        """Negative controls that errored, crashed or timed out, or were skipped where a comparison of their
+        fixture loaded: that fixture's comparisons there are unproven (nothing showed that fresh weights
+        mismatch)."""
+        loaded = {(c.producer, c.consumer, c.fixture) for c in self.matrix_cells
+                  if (c.original_verdict or c.verdict) in ("pass", "mismatch")}
+        return [c for c in self.controls if c.verdict in ("load-error", "crash", "timeout")
+                or (c.verdict == "skipped" and (c.producer, c.consumer, c.fixture) in loaded)]
 
     @property
     def matrix_cells(self) -> list[Cell]:
@@ -114,13 +133,18 @@ class ReportData:
     def problems(self) -> list[str]:
         """Why this run fails, one line each; empty when it succeeds.
 
-        A run fails when a negative control passed, when a failure (a save's included) is not
+        A run fails when a negative control passed, errored or did not run, when a failure (a save's included) is not
         explained by a live ``expected_failures`` entry, or when an entry claimed a pass (xpass).
         """
         out = []
         if self.vacuous_controls:
             out.append(f"the negative control passed in {len(self.vacuous_controls)} cells: "
                        "this run's comparisons are vacuous")
+        if self.broken_controls:
+            causes = [f"{line}: {expectations.observed(c)}" for c in self.broken_controls[:3] for line in where([c])]
+            more = f"; and {len(self.broken_controls) - 3} more" if len(self.broken_controls) > 3 else ""
+            out.append(f"{len(self.broken_controls)} negative controls errored or did not run, so those fixtures' "
+                       f"comparisons are unproven: {'; '.join(causes)}{more} (see 'Negative control' in matrix.md)")
         if self.unexpected_failures:
             out.append(f"{len(self.unexpected_failures)} failing cells that no live expected_failures entry "
                        "explains (see 'Failures by error signature' in matrix.md)")
