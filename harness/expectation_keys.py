@@ -70,6 +70,8 @@ def problem(where: str, entry: dict) -> str | None:
     if verdict in NEEDS_ERROR and error is None:
         return (f"{where}: error is missing: a {verdict} entry names the error its cells raise (a regular "
                 "expression searched in 'Type: message', like \"batch_shape\")")
+    if entry.get("level", "outputs") != "outputs" and verdict not in ("mismatch", "load-error"):
+        return f"{where}.level: a deeper level fails as a mismatch or a load-error, not {verdict}"
     if "max_abs" in entry:
         if verdict != "mismatch":
             return f"{where}.max_abs: only a verdict: mismatch entry has a max_abs band (this one expects {verdict})"

@@ -18,7 +18,9 @@ whose level-``outputs`` verdict is a failure (``mismatch``, ``load-error``, ``cr
   until the entry is narrowed or removed.
 
 The run's own verdict stays in ``Cell.original_verdict`` and the entry's position
-in ``Cell.expected_failure``. Produce cells (saving; ``harness.results.resolve_saves``) are
+in ``Cell.expected_failure``. An entry with a deeper ``level:`` (``weights``, ``compile``,
+``training``) explains that level's failure of a cell that passed at ``outputs`` alike, its index
+in ``Cell.levels_expected`` (``Cell.at_level`` then reads ``xfail``). Produce cells (saving; ``harness.results.resolve_saves``) are
 converted alike, by ``phase: produce`` entries only: a ``save-error``, ``crash`` or ``timeout``
 into ``xfail``, a ``saved`` into ``xpass``. An entry past its ``expires`` date converts nothing:
 the failures it matches count as failures again, and the report lists it as
@@ -31,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 
 from harness.plan import CONTROL_FORMAT
-from harness.results import Cell
+from harness.results import LEVELS, Cell
 from harness.spec import ExpectedFailure, MatrixSpec
 
 EXPLAINABLE = frozenset({"mismatch", "load-error", "crash", "timeout"})
@@ -106,6 +108,46 @@ def explains(entry: ExpectedFailure, cell: Cell) -> bool:
     return True
 
 
+def explains_level(entry: ExpectedFailure, cell: Cell, level: str) -> bool:
+    """Whether a ``level:`` entry expects the failure ``cell`` shows at that deeper level: its verdict
+    there, its error in the level's reason (``Type: message`` for an error), its difference in the band."""
+    if cell.level_verdict(level) != entry.verdict:
+        return False
+    if entry.error and not re.search(entry.error, cell.level_reason(level) or ""):
+        return False
+    if entry.max_abs:
+        found = ((cell.levels or {}).get(level) or {}).get("max_abs")
+        return found is not None and entry.max_abs[0] <= found <= entry.max_abs[1]
+    return True
+
+
+def _claim_levels(cell: Cell, entries: list[Outcome], versions: dict) -> None:
+    """Deeper levels of a cell that passed at ``outputs``: the first live ``level:`` entry that expects a
+    level's failure claims it (``Cell.levels_expected``), as does the first that covers a level that passed
+    (an xpass: the entry is stale); a failure the covering entries do not expect gets a note."""
+    for level in LEVELS[1:]:
+        raw = cell.level_verdict(level)
+        live = [o for o in entries if o.entry.level == level and not o.expired
+                and o.entry.matches(versions[cell.producer], versions[cell.consumer], cell.fixture, cell.format,
+                                    cell.loader)]
+        if raw == "pass":
+            claimant = live[0] if live else None
+        elif raw in ("mismatch", "load-error"):
+            claimant = next((o for o in live if explains_level(o.entry, cell, level)), None)
+        else:
+            continue
+        if claimant is None:
+            if live and raw != "pass":
+                got = f"{raw} `{cell.level_reason(level)}`"
+                note = "; ".join(f"{o.entry.key_path} expects {expected(o.entry)} at {level}, got {got}" for o in live)
+                cell.expectation_note = "; ".join(filter(None, (cell.expectation_note, note)))
+                for o in live:
+                    o.unmatched.append(cell)
+            continue
+        cell.levels_expected = dict(cell.levels_expected or {}, **{level: claimant.entry.index})
+        (claimant.xpass if raw == "pass" else claimant.xfail).append(cell)
+
+
 def _claim(cell: Cell, matching: list[Outcome]) -> None:
     """Convert ``cell`` under the first of the ``matching`` live entries that expects its failure (a
     pass or a save: the first live one, as an xpass), or note why none did."""
@@ -148,6 +190,10 @@ def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: di
             continue
         _claim(cell, [o for o in consuming if o.entry.matches(versions[cell.producer], versions[cell.consumer],
                                                                cell.fixture, cell.format, cell.loader)])
+    deeper = [o for o in outcomes if o.entry.phase == "consume" and o.entry.level != "outputs"]
+    for cell in cells:
+        if deeper and cell.format != CONTROL_FORMAT and (cell.original_verdict or cell.verdict) == "pass":
+            _claim_levels(cell, deeper, versions)
     for cell in saves:
         if cell.verdict in SAVE_EXPLAINABLE | {"saved"}:
             _claim(cell, [o for o in producing if o.entry.matches(versions[cell.producer], {}, cell.fixture,

@@ -69,7 +69,8 @@ class Cell:
     ``original_verdict`` and ``expected_failure`` are set when an entry of
     ``expected_failures`` turned the verdict into ``xfail``/``xpass``: the run's
     own verdict and the entry's index (``harness.expectations``); ``expectation_note`` says why
-    the live entries that cover a failing cell did not explain it (they expect another failure).
+    the live entries that cover a failing cell did not explain it (they expect another failure);
+    ``levels_expected`` maps a deeper level to the index of the ``level:`` entry that claims it.
     """
 
     id: str
@@ -98,6 +99,7 @@ class Cell:
     levels: dict | None = None
     levels_error: str | None = None
     expectation_note: str | None = None
+    levels_expected: dict | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -112,14 +114,50 @@ class Cell:
     def at_level(self, level: str) -> str:
         """The verdict at a check level (``outputs``, ``weights``, ``compile``, ``training``).
 
-        A cell that did not load keeps its verdict at every level; a level that
-        does not apply to its loader (e.g. weights of a TFSMLayer) is ``unsupported``.
+        A cell that did not load keeps its verdict at every level. A deeper level reads as the worker
+        recorded it under ``levels``; where it recorded none: ``load-error`` when the deeper checks
+        raised (``levels_error``), and at ``training`` when ``load_model(compile=True)`` failed (the
+        ``compile`` level's ``load-error``: a file that cannot be loaded compiled cannot train on);
+        else ``unsupported`` (the level does not apply to the loader, e.g. weights of a TFSMLayer).
+        A deeper level's failure that a ``level:`` entry explains (``levels_expected``) is ``xfail``,
+        and its pass ``xpass``.
         """
         if level == "outputs" or self.verdict not in ("pass", "mismatch", "xpass", "xfail") \
                 or (self.original_verdict or self.verdict) not in ("pass", "mismatch"):
             return self.verdict
+        verdict = self.level_verdict(level)
+        if (self.levels_expected or {}).get(level) is not None and verdict in ("pass", "mismatch", "load-error"):
+            return "xpass" if verdict == "pass" else "xfail"
+        return verdict
+
+    def level_verdict(self, level: str) -> str:
+        """The run's own verdict at a deeper level (no entry applied; see :meth:`at_level`)."""
         found = (self.levels or {}).get(level)
-        return found["verdict"] if found else "unsupported"
+        if found:
+            return found["verdict"]
+        if self.levels_error or self.level_reason(level):
+            return "load-error"
+        return "unsupported"
+
+    def level_reason(self, level: str) -> str | None:
+        """Why a deeper level did not pass: its own recorded reason; the deeper checks' error
+        (``levels_error``); for ``training`` after a failed ``load_model(compile=True)``, that failure."""
+        found = (self.levels or {}).get(level)
+        if found:
+            return found.get("reason")
+        if self.levels_error:
+            return f"the deeper checks raised: {self.levels_error}"
+        compiled = (self.levels or {}).get("compile") or {}
+        if level == "training" and compiled.get("verdict") == "load-error":
+            return f"not checked: load_model(compile=True) failed ({compiled.get('reason')})"
+        return None
+
+    def through(self, level: str) -> str:
+        """The verdict checked through ``level``: the first of the levels from ``outputs`` to it that did
+        not pass (``at_level``), else ``pass`` (``xpass`` where an entry claims one of them)."""
+        verdicts = [self.at_level(name) for name in LEVELS[:LEVELS.index(level) + 1]]
+        failing = next((v for v in verdicts if v not in ("pass", "xpass")), None)
+        return failing or ("xpass" if "xpass" in verdicts else "pass")
 
     @property
     def failed(self) -> bool:

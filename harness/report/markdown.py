@@ -236,9 +236,9 @@ def _depth(data: ReportData) -> list[str]:
             for c in cells:
                 if c.verdict not in ("pass", "unsupported") and level != "outputs":
                     found = (c.levels or {}).get(level, {})
-                    reason = found.get("reason") or ("the values differ from the producer's beyond tolerance "
-                                                     "(max abs diff per cell in results.json)"
-                                                     if found.get("max_abs") is not None else c.verdict)
+                    reason = c.level_reason(level) or ("the values differ from the producer's beyond tolerance "
+                                                       "(max abs diff per cell in results.json)"
+                                                       if found.get("max_abs") is not None else c.verdict)
                     failed[(level, c.verdict, normalize(reason))].append(c)
     out += [tabulate(rows, headers=["format / loader", *LEVELS], tablefmt="github"), ""]
     if failed:

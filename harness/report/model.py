@@ -11,7 +11,7 @@ from harness import expectations
 from harness.history import Change, Comparison
 from harness.hints import hint_for, normalize
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
-from harness.results import LEVELS, NOT_RUN, Cell, counts, read_records, resolve, resolve_saves
+from harness.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, read_records, resolve, resolve_saves
 from harness.spec import MatrixSpec
 
 
@@ -30,9 +30,10 @@ class ReportData:
     """The resolved matrix of one run, ready to render.
 
     ``wall_s`` is seconds from the run's start (``run.json``) to its last result line, or None.
-    ``expectations`` has one outcome per ``expected_failures`` entry. ``level``
-    is the check level the format tables show (``harness.results.LEVELS``); the
-    counts, problems and exit status are always those of the ``outputs`` level.
+    ``expectations`` has one outcome per ``expected_failures`` entry. ``level`` is the check
+    level (``harness.results.LEVELS``, ``--level``): the format tables show each cell checked
+    through it, and failures at it or the levels above it fail the run (problems, exit status);
+    ``counts`` are those of the ``outputs`` level.
     ``history`` is the comparison with the previous run (``--compare``), or None;
     ``fail_on`` is ``--fail-on``: with ``regression`` its new failures are problems too.
     ``saves`` are the produce cells (``harness.results.resolve_saves``), with ``phase: produce``
@@ -56,13 +57,14 @@ class ReportData:
         return [(f, loader) for f in self.selection.formats for loader in LOADERS[f]]
 
     def cells_at(self, fmt: str, loader: str, producer: str, consumer: str) -> list[Cell]:
-        """The cells of one table cell, with their verdicts at ``self.level``; a pass of a fixture whose
+        """The cells of one table cell, with their verdicts checked through ``self.level`` (``Cell.through``:
+        the first level up to it that did not pass); a pass of a fixture whose
         negative control also passed there reads ``unproven`` (the comparison could not tell)."""
         unproven = {(c.producer, c.consumer, c.fixture) for c in self.vacuous_controls}
         out = []
         for c in self.cells:
             if c.format == fmt and c.loader == loader and c.producer == producer and c.consumer == consumer:
-                verdict = c.at_level(self.level)
+                verdict = c.through(self.level)
                 if verdict in ("pass", "xpass") and c.format != CONTROL_FORMAT and \
                         (c.producer, c.consumer, c.fixture) in unproven:
                     verdict = "unproven"
@@ -107,13 +109,16 @@ class ReportData:
 
     @property
     def unexpected_failures(self) -> list[Cell]:
-        """Failing cells that no live ``expected_failures`` entry explains."""
-        return [c for c in self.matrix_cells if c.failed]
+        """Cells failing at ``self.level`` or a level above it (``Cell.through``) that no live
+        ``expected_failures`` entry explains."""
+        return [c for c in self.matrix_cells if c.through(self.level) in FAILURES]
 
     @property
     def xpasses(self) -> list[Cell]:
-        """Passing cells (and saves) that an ``expected_failures`` entry claims: the entry is stale or too broad."""
-        return [c for c in self.matrix_cells + self.saves if c.verdict == "xpass"]
+        """Passing cells (at ``self.level`` and above) and saves that an ``expected_failures`` entry claims:
+        the entry is stale or too broad."""
+        return [c for c in self.matrix_cells if c.through(self.level) == "xpass"] + \
+            [c for c in self.saves if c.verdict == "xpass"]
 
     @property
     def failed_saves(self) -> list[Cell]:
@@ -168,14 +173,17 @@ class ReportData:
         return [c for c in self.matrix_cells if c.verdict == "skipped" and NOT_RUN in (c.reason or "")]
 
     def failure_groups(self) -> list[FailureGroup]:
-        """Failing cells grouped by normalized signature, the largest group first."""
+        """The unexpected failures grouped by normalized signature (a deeper level's failure by that
+        level and its reason), the largest group first."""
         groups: dict[str, FailureGroup] = {}
-        for cell in self.matrix_cells:
-            if not cell.failed:
-                continue
-            key = normalize(cell.signature)
+        for cell in self.unexpected_failures:
+            verdict, signature = cell.verdict, cell.signature
+            if not cell.failed:  # it fails at a deeper level: the first that did not pass, and why
+                level = next(name for name in LEVELS[1:] if cell.at_level(name) in FAILURES)
+                verdict, signature = f"{level} {cell.at_level(level)}", f"{level}: {cell.level_reason(level)}"
+            key = normalize(signature)
             if key not in groups:
-                groups[key] = FailureGroup(key, cell.verdict, hint_for(cell.signature))
+                groups[key] = FailureGroup(key, verdict, hint_for(signature))
             groups[key].cells.append(cell)
         return sorted(groups.values(), key=lambda g: (-len(g.cells), g.signature))
 
