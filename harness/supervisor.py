@@ -52,7 +52,8 @@ class PhaseFiles:
 
     @property
     def stats(self) -> Path:
-        """``{"workers_started", "seconds", "cells"}`` of the phase's last supervised run."""
+        """``{"workers_started", "seconds", "cells", "ended"}`` of the phase's last supervised run
+        (``ended``: seconds since the epoch, what a report's wall time ends with)."""
         return self.workdir / "results" / f"{self.phase}-{self.env}.stats.json"
 
     @property
@@ -131,7 +132,7 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
     finally:
         signal.signal(signal.SIGTERM, previous)
         write_json(files.stats, {"workers_started": counter.started, "cells": len(cells),
-                                 "seconds": round(time.monotonic() - started, 3)})
+                                 "seconds": round(time.monotonic() - started, 3), "ended": round(time.time(), 3)})
 
 
 class _CountingLauncher:

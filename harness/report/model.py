@@ -29,7 +29,7 @@ class FailureGroup:
 class ReportData:
     """The resolved matrix of one run, ready to render.
 
-    ``wall_s`` is seconds from the run's start (``run.json``) to its last result line, or None.
+    ``wall_s`` is the run's own wall time in seconds (:func:`wall_time`), or None.
     ``expectations`` has one outcome per ``expected_failures`` entry. ``level`` is the check
     level (``harness.results.LEVELS``, ``--level``): the format tables show each cell checked
     through it, and failures at it or the levels above it fail the run (problems, exit status);
@@ -332,6 +332,19 @@ def phase_stats(workdir: Path, phase: str, env: str) -> dict:
             "peak_rss_bytes": max(peaks) if peaks else None}
 
 
+def wall_time(workdir: Path, started) -> float | None:
+    """Seconds from the run's start (``run.json``'s ``started``) to the end of its last phase (the
+    ``ended`` that ``harness.supervisor`` records in ``results/*.stats.json``), or None when either is
+    unknown. File times are not used: a work dir copied, checked out or re-rendered later has new ones,
+    and the report would show now minus the start. Ends before the start (a phase of an earlier run,
+    every cell reused) do not count."""
+    if not isinstance(started, (int, float)) or isinstance(started, bool):
+        return None
+    ends = [read_json(path).get("ended") for path in (workdir / "results").glob("*.stats.json")]
+    ends = [e for e in ends if isinstance(e, (int, float)) and not isinstance(e, bool) and e >= started]
+    return round(max(ends) - started, 1) if ends else None
+
+
 def build(spec: MatrixSpec, selection: Selection, workdir: Path,
           today: datetime.date | None = None, level: str = "outputs") -> ReportData:
     """Resolve the run in ``workdir`` into report data, with ``expected_failures`` applied.
@@ -354,10 +367,7 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         environments[name] = {"runner": "golden", "image": None, "device_requested": gold.device,
                               "packages": [f"golden artifacts frozen {gold.frozen} in {gold.path.name}/"],
                               "variables": {}, "description": "golden", "facts": gold.facts}
-    started = run.get("started")
-    # The run ends with its last result line (re-rendering the report later does not lengthen it).
-    ends = [p.stat().st_mtime for p in (workdir / "results").glob("*.jsonl")]
-    wall = round(max(ends) - started, 1) if isinstance(started, (int, float)) and ends else None
+    wall = wall_time(workdir, run.get("started"))
     cells, saves = resolve(selection, workdir), resolve_saves(selection, workdir)
     outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens, saves)
     return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves)
