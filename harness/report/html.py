@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import jinja2
 
+from harness.expectations import expected
 from harness.report.markdown import (DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, FACT_COLUMNS, HISTORY_KINDS,
                                      HISTORY_RULES, WORKER_HEADERS, device_pair_rows, difference_rows,
                                      history_summary, runner, summarize, summarize_controls, worker_rows)
@@ -62,7 +63,7 @@ def render(data: ReportData) -> str:
         device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS, history=_history(data),
         worker_rows=worker_rows(data), worker_headers=WORKER_HEADERS, routes=routes(data), labels=LABELS,
         saving=saving_rows(data), failed_saves=[c for c in data.saves if c.failed or c.verdict == "xfail"],
-        detail=_detail)
+        detail=_detail, expected=expected)
 
 
 def _history(data: ReportData) -> dict | None:

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
-from harness.expectations import observed
+from harness.expectations import expected, observed
 from harness.hints import normalize
 from harness.history import Comparison, when
 from harness.report.marks import routes, saving_rows, summarize
@@ -257,8 +257,10 @@ def _expected_failures(data: ReportData) -> list[str]:
     for outcome in data.expectations:
         e = outcome.entry
         scope = ", ".join(f"{key} {value}" for key, value in e.scope)
-        head = f"### `{e.key_path}`: `{e.producer}` → `{e.consumer}`" + (f", {scope}" if scope else "")
-        out += [f"{head}: {outcome.status}, {len(outcome.xfail)} xfail", ""]
+        pair = f"`{e.producer}` → `{e.consumer}`" if e.consumer else f"`{e.producer}` saving"
+        head = f"### `{e.key_path}`: {pair}" + (f", {scope}" if scope else "")
+        out += [f"{head}: {outcome.status}, {len(outcome.xfail)} xfail", "",
+                f"Expects {code(expected(e))}" + ("" if e.level == "outputs" else f" at the `{e.level}` level") + ".", ""]
         out += [e.reason + (f" ({e.link})" if e.link else "") + f" Expires {e.expires.isoformat()}.", ""]
         shown = signatures(outcome.xfail)
         out += [f"- {verdict}: `{sig}` ({n} cells)" for verdict, sig, n in shown[:SHOWN_SIGNATURES]]
