@@ -4,6 +4,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from harness.report.model import ReportData
+from harness.results import FAILURES, LEVELS
+
+
+def deeper_failure(cell, level: str) -> bool:
+    """Whether a cell that did not fail at ``outputs`` fails at a deeper level up to ``level``."""
+    return cell.consumer != "" and cell.format != "negative-control" and cell.verdict not in FAILURES \
+        and cell.through(level) in FAILURES
 
 
 def render(data: ReportData) -> bytes:
@@ -11,7 +18,8 @@ def render(data: ReportData) -> bytes:
 
     An ``xfail`` is a skip whose message names the expected_failures entry, its reason and
     the run's own verdict; an ``xpass`` is a failure saying the entry is stale. Saves (produce cells)
-    are suites ``FORMAT.save``, one case per producer and fixture.
+    are suites ``FORMAT.save``, one case per producer and fixture. A cell that fails only at a deeper
+    level that ``--level`` checks (``Cell.through``) is a failure naming that level.
     """
     root = ET.Element("testsuites", name="keras-compat-matrix")
     suites: dict[tuple[str, str], ET.Element] = {}
@@ -30,6 +38,10 @@ def render(data: ReportData) -> bytes:
             what = "negative control passed: comparison is vacuous" if control else cell.signature
             what = f"{cell.expectation_note}: {what}" if cell.expectation_note else what
             ET.SubElement(case, "failure", type=cell.verdict, message=what[:500]).text = cell.error_text or what
+        elif deeper_failure(cell, data.level):  # passed at outputs, fails at a level --level checks
+            level = next(name for name in LEVELS[1:] if cell.at_level(name) in FAILURES)
+            what = f"{level} {cell.at_level(level)}: {cell.level_reason(level)}"
+            ET.SubElement(case, "failure", type=f"{level} {cell.at_level(level)}", message=what[:500]).text = what
         elif cell.verdict == "xpass":
             what = (f"passed, but {entry.key_path} expects it to fail ({entry.reason}): "
                     "the entry is stale; narrow or remove it")

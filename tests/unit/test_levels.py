@@ -4,6 +4,7 @@ import dataclasses
 import datetime
 import json
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,13 @@ expected_failures:
     with pytest.raises(spec.SpecError, match=r"expected_failures\[0\]\.level: a deeper level fails as a mismatch "
                                              "or a load-error, not timeout"):
         spec.load(path)
+
+
+def test_junit_agrees_with_the_level(workdir, tmp_path):
+    for level, failures in (("outputs", 0), ("compile", 99)):
+        data = _data(workdir, level)
+        report.write_all(data, tmp_path / level)
+        cases = list(ET.parse(tmp_path / level / "junit.xml").getroot().iter("testcase"))
+        got = [c.find("failure") for c in cases if c.find("failure") is not None]
+        assert len(got) == failures == len(data.unexpected_failures)
+        assert all(f.get("type").startswith("compile ") for f in got)
