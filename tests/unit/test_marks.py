@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, run, spec
+from harness import report, spec
 from harness.plan import Selection, discover_fixtures
 from harness.report.marks import routes, summarize, tone
 from harness.run import DEFAULT_MATRIX, ROOT
