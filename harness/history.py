@@ -19,7 +19,10 @@ The rules, per cell and check level:
 - **new pass**: it failed or was n/a and now works.
 - **changed failure**: it failed on both runs, but with another verdict or error signature (compared on
   the run's own verdict, so an entry added or removed changes nothing); or it moved between fails and
-  n/a the other way than above (``load-error → unsupported``), or between n/a verdicts.
+  n/a the other way than above (``load-error → unsupported``), or between n/a verdicts. One that failed
+  both times with another verdict, a failure of another class (``load-error → mismatch`` above all: a
+  file that was refused now loads and gives wrong numbers, silently), is a regression too
+  (:attr:`Change.class_changed`).
 - **changed difference**: it passed on both runs at the ``outputs`` level and its margin (``max |Δ| /
   (atol + rtol·|expected|)``, 1 is the edge of the tolerance) moved by at least ``MARGIN_STEP`` (0.1, a
   tenth of the tolerance), or grew or shrank ``MARGIN_FACTOR``-fold (×10) with the larger at least
@@ -103,6 +106,13 @@ class Change:
     before_margin: float | None = None
     after_margin: float | None = None
 
+    @property
+    def class_changed(self) -> bool:
+        """Whether the cell failed on both runs with different verdicts of its own (``was``/``now``:
+        ``load-error → mismatch``, ``mismatch → crash``): a regression, not only a changed failure."""
+        return (self.kind == "changed-failure" and None not in (self.before, self.after)
+                and state(self.before) == state(self.after) == "fails" and self.was != self.now)
+
     def to_json(self) -> dict:
         return asdict(self)
 
@@ -148,8 +158,9 @@ class Comparison:
 
     @property
     def regressions(self) -> list[Change]:
-        """The new failures, at any check level: what ``--fail-on regression`` fails on."""
-        return self.of("new-failure")
+        """The new failures, at any check level, and the failures of another class
+        (:attr:`Change.class_changed`): what ``--fail-on regression`` fails on."""
+        return [c for c in self.changes if c.kind == "new-failure" or c.class_changed]
 
     def counts(self) -> dict[str, int]:
         """Number of changes per kind, every kind named (zeros included)."""

@@ -57,7 +57,9 @@ class PhaseFiles:
 
     @property
     def stats(self) -> Path:
-        """``{"workers_started", "seconds", "cells"}`` of the phase's (or shard's) last supervised run."""
+        """``{"workers_started", "seconds", "cells", "ended"}`` of the phase's (or shard's) last supervised
+        run (``ended``: seconds since the epoch, what a report's wall time ends with; a sharded phase's
+        own file adds ``shards``, their count)."""
         return self.workdir / "results" / f"{self.stem}.stats.json"
 
     @property

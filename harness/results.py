@@ -20,7 +20,10 @@ VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout",
             "xfail", "xpass")
 # Verdicts that fail a run unless an expected_failures entry turns them into xfail
 # (env-error never is: it says nothing about compatibility); see harness.expectations.
-FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error"})
+# save-error is a produce cell's (resolve_saves).
+FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error", "save-error"})
+SAVE_LOADER = "save"  # the loader of a produce cell (resolve_saves): saving has none
+SAVE_VERDICTS = ("saved", "save-error", "crash", "timeout", "unsupported", "env-error", "skipped", "xfail", "xpass")
 
 
 @dataclass
@@ -36,7 +39,9 @@ class Cell:
     each a dict with its own ``verdict``; see ``harness/worker/depth.py``).
     ``original_verdict`` and ``expected_failure`` are set when an entry of
     ``expected_failures`` turned the verdict into ``xfail``/``xpass``: the run's
-    own verdict and the entry's index (``harness.expectations``).
+    own verdict and the entry's index (``harness.expectations``); ``expectation_note`` says why
+    the live entries that cover a failing cell did not explain it (they expect another failure);
+    ``levels_expected`` maps a deeper level to the index of the ``level:`` entry that claims it.
     """
 
     id: str
@@ -64,6 +69,8 @@ class Cell:
     expected_failure: int | None = None
     levels: dict | None = None
     levels_error: str | None = None
+    expectation_note: str | None = None
+    levels_expected: dict | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -78,14 +85,50 @@ class Cell:
     def at_level(self, level: str) -> str:
         """The verdict at a check level (``outputs``, ``weights``, ``compile``, ``training``).
 
-        A cell that did not load keeps its verdict at every level; a level that
-        does not apply to its loader (e.g. weights of a TFSMLayer) is ``unsupported``.
+        A cell that did not load keeps its verdict at every level. A deeper level reads as the worker
+        recorded it under ``levels``; where it recorded none: ``load-error`` when the deeper checks
+        raised (``levels_error``), and at ``training`` when ``load_model(compile=True)`` failed (the
+        ``compile`` level's ``load-error``: a file that cannot be loaded compiled cannot train on);
+        else ``unsupported`` (the level does not apply to the loader, e.g. weights of a TFSMLayer).
+        A deeper level's failure that a ``level:`` entry explains (``levels_expected``) is ``xfail``,
+        and its pass ``xpass``.
         """
         if level == "outputs" or self.verdict not in ("pass", "mismatch", "xpass", "xfail") \
                 or (self.original_verdict or self.verdict) not in ("pass", "mismatch"):
             return self.verdict
+        verdict = self.level_verdict(level)
+        if (self.levels_expected or {}).get(level) is not None and verdict in ("pass", "mismatch", "load-error"):
+            return "xpass" if verdict == "pass" else "xfail"
+        return verdict
+
+    def level_verdict(self, level: str) -> str:
+        """The run's own verdict at a deeper level (no entry applied; see :meth:`at_level`)."""
         found = (self.levels or {}).get(level)
-        return found["verdict"] if found else "unsupported"
+        if found:
+            return found["verdict"]
+        if self.levels_error or self.level_reason(level):
+            return "load-error"
+        return "unsupported"
+
+    def level_reason(self, level: str) -> str | None:
+        """Why a deeper level did not pass: its own recorded reason; the deeper checks' error
+        (``levels_error``); for ``training`` after a failed ``load_model(compile=True)``, that failure."""
+        found = (self.levels or {}).get(level)
+        if found:
+            return found.get("reason")
+        if self.levels_error:
+            return f"the deeper checks raised: {self.levels_error}"
+        compiled = (self.levels or {}).get("compile") or {}
+        if level == "training" and compiled.get("verdict") == "load-error":
+            return f"not checked: load_model(compile=True) failed ({compiled.get('reason')})"
+        return None
+
+    def through(self, level: str) -> str:
+        """The verdict checked through ``level``: the first of the levels from ``outputs`` to it that did
+        not pass (``at_level``), else ``pass`` (``xpass`` where an entry claims one of them)."""
+        verdicts = [self.at_level(name) for name in LEVELS[:LEVELS.index(level) + 1]]
+        failing = next((v for v in verdicts if v not in ("pass", "xpass")), None)
+        return failing or ("xpass" if "xpass" in verdicts else "pass")
 
     @property
     def failed(self) -> bool:
@@ -97,6 +140,45 @@ class Cell:
         if self.error_type:
             return f"{self.error_type}: {self.error_message}"
         return f"{self.original_verdict or self.verdict}: {self.reason or ''}".strip()
+
+
+def resolve_saves(selection: Selection, workdir: Path) -> list[Cell]:
+    """One produce cell per (producer, fixture, format) of ``selection``, from the produce records.
+
+    A produce cell is a :class:`Cell` whose ``consumer`` is ``""`` and ``loader`` is ``SAVE_LOADER``;
+    its ``id`` is ``producer/fixture/format``. Verdicts (``SAVE_VERDICTS``): ``saved``; ``save-error``
+    (the save raised: ``error_*``); ``crash`` or ``timeout`` (the worker died or hung while saving:
+    ``reason``); ``unsupported`` (the producer cannot write the format, or the fixture declares
+    ``BACKENDS``/``MIN_KERAS`` that exclude it); ``env-error`` (the producer could not be made);
+    ``skipped`` (no record: the phase did not run or was interrupted). A golden producer has cells
+    only for the fixtures it froze.
+    """
+    results = workdir / "results"
+    cells = []
+    for producer in selection.producers:
+        golden = selection.goldens.get(producer)
+        records = list(golden.records) if golden else read_records(results / f"produce-{producer}.jsonl")
+        env_error = next((r for r in records if r.get("scope") == "env"), None)
+        saves = _by([r for r in records if "scope" not in r], "fixture", "format")
+        frozen = {r.get("fixture") for r in records} if golden else None
+        for fixture in selection.fixtures:
+            if frozen is not None and fixture not in frozen:
+                continue
+            for fmt in selection.formats:
+                base = dict(id=cell_id(producer, None, fixture, fmt, None), producer=producer, consumer="",
+                            fixture=fixture, format=fmt, loader=SAVE_LOADER)
+                record = saves.get((fixture, fmt))
+                if env_error:
+                    cells.append(Cell(verdict="env-error", reason=f"producer {producer}: {env_error.get('reason')}",
+                                      **base))
+                elif record is None:
+                    cells.append(Cell(verdict="skipped", reason=f"no produce result {NOT_RUN}", **base))
+                else:
+                    verdict = record.get("verdict") if record.get("verdict") in SAVE_VERDICTS else "save-error"
+                    cells.append(Cell.from_record(record, **base, verdict=verdict,
+                                                  producer_device=record.get("device"),
+                                                  container=record.get("container")))
+    return cells
 
 
 def _by(records: list[dict], *keys: str) -> dict:

@@ -29,6 +29,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from harness import templates
+from harness import expectation_keys
 from harness.tolerance import ToleranceRules, accepts, names
 from harness.worker.catalog import FORMATS
 from harness.validation import (DECISIVE, SCHEMA_PATH, TENSORFLOW_NAMES, SpecError, check_env, pinned_version,
@@ -113,12 +114,15 @@ class ExpectedFailure:
     the Python that wrote it). ``expires`` is the last day the
     entry is live (inclusive); after it the entry converts no cell and the
     report lists it as expired. ``index`` is the entry's position in the list,
-    for messages (``expected_failures[3]``).
+    for messages (``expected_failures[3]``). ``phase``, ``verdict``, ``error`` (a regular expression),
+    ``max_abs`` (a closed band ``(low, high)``, outputs' unit) and ``level`` say which failures it
+    explains (``harness.expectation_keys``; applied by ``harness.expectations``); ``consumer`` is None
+    for a ``produce`` entry.
     """
 
     index: int
     producer: str
-    consumer: str
+    consumer: str | None
     reason: str
     expires: datetime.date
     link: str | None = None
@@ -126,6 +130,11 @@ class ExpectedFailure:
     formats: tuple[str, ...] | None = None
     loaders: tuple[str, ...] | None = None
     python: str | None = None
+    phase: str = "consume"
+    verdict: str = "load-error"
+    error: str | None = None
+    max_abs: tuple[float, float] | None = None
+    level: str = "outputs"
 
     @property
     def key_path(self) -> str:
@@ -146,8 +155,9 @@ class ExpectedFailure:
 
     def matches(self, producer: dict[str, Version], consumer: dict[str, Version],
                 fixture: str, fmt: str, loader: str) -> bool:
-        """Whether a cell falls under this entry; ``producer``/``consumer`` are the envs' versions."""
-        return (satisfies(producer, self.producer) and satisfies(consumer, self.consumer)
+        """Whether a cell falls under this entry; ``producer``/``consumer`` are the envs' versions
+        (``consumer`` is ignored by a ``produce`` entry)."""
+        return (satisfies(producer, self.producer) and (self.consumer is None or satisfies(consumer, self.consumer))
                 and accepts(self.fixtures, fixture) and accepts(self.formats, fmt)
                 and accepts(self.loaders, loader) and self._python_matches(producer, consumer))
 
@@ -373,7 +383,10 @@ def _check_override(where: str, override: dict) -> None:
 
 
 def _check_expected_failure(where: str, entry: dict) -> None:
-    for key in ("producer", "consumer"):
+    wrong = expectation_keys.problem(where, entry)
+    if wrong:
+        raise SpecError(wrong)
+    for key in ("producer", "consumer")[:1 + ("consumer" in entry)]:
         text = entry[key]
         req = parse_requirement(f"{where}.{key}", text)
         if req.extras or req.marker or req.url:
@@ -476,8 +489,9 @@ def _build(path: Path, raw: dict) -> MatrixSpec:
 
 def _expected_failure(index: int, raw: dict) -> ExpectedFailure:
     return ExpectedFailure(
-        index=index, producer=raw["producer"], consumer=raw["consumer"], reason=raw["reason"].strip(),
+        index=index, producer=raw["producer"], consumer=raw.get("consumer"), reason=raw["reason"].strip(),
         expires=datetime.date.fromisoformat(raw["expires"]), link=raw.get("link"),
         fixtures=names(raw.get("fixture")), formats=names(raw.get("format")), loaders=names(raw.get("loader")),
-        python=raw.get("python"),
+        python=raw.get("python"), phase=raw.get("phase", "consume"), verdict=expectation_keys.verdict_of(raw),
+        error=raw.get("error"), max_abs=expectation_keys.band(raw.get("max_abs")), level=raw.get("level", "outputs"),
     )

@@ -92,7 +92,7 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
     finally:
         signal.signal(signal.SIGTERM, previous)
         write_json(files.stats, {"workers_started": counter.started, "cells": len(cells),
-                                 "seconds": round(time.monotonic() - started, 3)})
+                                 "seconds": round(time.monotonic() - started, 3), "ended": round(time.time(), 3)})
 
 
 def split(cells: list[dict], shards: int) -> list[list[dict]]:
@@ -150,7 +150,7 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
             stop.set()
         finally:
             write_json(shard.stats, {"workers_started": counter.started, "cells": len(part),
-                                     "seconds": round(time.monotonic() - started, 3)})
+                                     "seconds": round(time.monotonic() - started, 3), "ended": round(time.time(), 3)})
             done.set()
 
     threads = [threading.Thread(target=supervise, args=(n, part, counter, done), name=f"shard{n}", daemon=True)
@@ -172,7 +172,8 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
     finally:
         signal.signal(signal.SIGTERM, previous)
         write_json(files.stats, {"workers_started": sum(c.started for c in counters), "cells": len(cells),
-                                 "seconds": round(time.monotonic() - started, 3), "shards": len(parts)})
+                                 "seconds": round(time.monotonic() - started, 3), "shards": len(parts),
+                                 "ended": round(time.time(), 3)})
     if errors:
         raise errors[0]
     return len(parts)

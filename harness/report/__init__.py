@@ -12,10 +12,11 @@ __all__ = ["ReportData", "build", "write_all", "summary_line", "results_json"]
 
 def results_json(data: ReportData) -> dict:
     """The content of results.json: the run, its counts and problems, environments, expected-failure
-    outcomes, every cell, and (with ``--compare``) ``history``, the comparison with the previous run."""
+    outcomes, every cell, every save (produce cell, ``harness.results.resolve_saves``), and (with
+    ``--compare``) ``history``, the comparison with the previous run."""
     out = {"run": data.run, "wall_s": data.wall_s, "counts": data.counts(), "problems": data.problems(),
            "environments": data.environments, "expected_failures": [o.to_json() for o in data.expectations],
-           "cells": [c.to_json() for c in data.cells]}
+           "cells": [c.to_json() for c in data.cells], "saves": [c.to_json() for c in data.saves]}
     if data.history is not None:
         out["history"] = data.history.to_json()
     return out

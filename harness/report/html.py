@@ -3,36 +3,41 @@ from __future__ import annotations
 
 import jinja2
 
+from harness.expectations import expected
 from harness.history import FACT_ORDER
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER
 from harness.report.markdown import (DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, HISTORY_KINDS,
                                      HISTORY_RULES, WORKER_HEADERS, device_pair_rows, difference_rows,
                                      history_summary, runner, summarize, summarize_controls, worker_rows)
-from harness.report.model import ReportData, change_groups, signatures, where
+from harness.report.marks import LABELS, routes, saving_rows, tone
+from harness.report.model import ReportData, change_groups, signatures, unexpected_notes, where
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def _tone(text: str) -> str:
+def _control_tone(text: str) -> str:
+    """A negative-control cell's colour: every control mismatched (``✓``), or not (``✗``, ``‼``)."""
     if text.startswith("✓"):
-        return "known" if "xfail" in text else "ok"
-    if text.startswith(("✗", "‼", "env-error")):
-        return "bad"
-    return "na"
+        return "all"
+    return "none-new" if text.startswith(("✗", "‼", "env-error")) else "na"
 
 
 def _detail(cell) -> str:
     parts = [f"{cell.fixture}: {cell.verdict}"]
     if cell.original_verdict:
         parts[0] += f" (was {cell.original_verdict}; expected_failures[{cell.expected_failure}])"
-    if cell.max_abs is not None:
-        parts.append(f"max |Δ| {cell.max_abs:.3g}, max rel {cell.max_rel:.3g} (atol {cell.atol:g}, rtol {cell.rtol:g})"
-                     + (f", margin {cell.margin:.3g}" if cell.margin is not None else ""))
+    if cell.max_abs is not None:  # each figure as far as the record holds it
+        figures = [f"{name} {value:.3g}" for name, value in (("max |Δ|", cell.max_abs), ("max rel", cell.max_rel),
+                                                                ("atol", cell.atol), ("rtol", cell.rtol),
+                                                                ("margin", cell.margin)) if value is not None]
+        parts.append(", ".join(figures))
     if cell.error_type:
         parts.append(f"{cell.error_type}: {cell.error_message}")
     if cell.reason:
         parts.append(cell.reason)
+    if cell.expectation_note:
+        parts.append(cell.expectation_note)
     return " — ".join(parts)
 
 
@@ -48,15 +53,19 @@ def render(data: ReportData) -> str:
             for c in envs:
                 cells = data.cells_at(fmt, loader, p, c)
                 text = summary(cells)
-                row.append({"text": text, "tone": _tone(text), "details": [_detail(x) for x in cells]})
+                shade = tone(cells) if summary is summarize else _control_tone(text)
+                row.append({"text": text, "tone": shade, "label": LABELS.get(shade, ""),
+                            "details": [_detail(x) for x in cells]})
             rows.append((p, row))
         tables.append({"format": fmt, "loader": loader, "rows": rows})
     return _ENV.get_template("matrix.html.j2").render(
         data=data, envs=envs, tables=tables, counts=data.counts(), groups=data.failure_groups(),
-        vacuous=where(data.vacuous_controls), where=where, fact_columns=FACT_ORDER,
+        vacuous=where(data.vacuous_controls), where=where, notes=unexpected_notes, fact_columns=FACT_ORDER,
         problems=data.problems(), signatures=signatures, closest=data.closest_passes(), runner=runner,
         device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS, history=_history(data),
-        worker_rows=worker_rows(data), worker_headers=WORKER_HEADERS)
+        worker_rows=worker_rows(data), worker_headers=WORKER_HEADERS, routes=routes(data), labels=LABELS,
+        saving=saving_rows(data), failed_saves=[c for c in data.saves if c.failed or c.verdict == "xfail"],
+        detail=_detail, expected=expected)
 
 
 def _history(data: ReportData) -> dict | None:

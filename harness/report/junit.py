@@ -5,30 +5,44 @@ import xml.etree.ElementTree as ET
 
 from harness.plan import CONTROL_FORMAT
 from harness.report.model import ReportData
+from harness.results import FAILURES, LEVELS
+
+
+def deeper_failure(cell, level: str) -> bool:
+    """Whether a cell that did not fail at ``outputs`` fails at a deeper level up to ``level``."""
+    return cell.consumer != "" and cell.format != "negative-control" and cell.verdict not in FAILURES \
+        and cell.through(level) in FAILURES
 
 
 def render(data: ReportData) -> bytes:
     """JUnit XML: a suite per (format, loader); failures, errors and skips by verdict.
 
     An ``xfail`` is a skip whose message names the expected_failures entry, its reason and
-    the run's own verdict; an ``xpass`` is a failure saying the entry is stale.
+    the run's own verdict; an ``xpass`` is a failure saying the entry is stale. Saves (produce cells)
+    are suites ``FORMAT.save``, one case per producer and fixture. A cell that fails only at a deeper
+    level that ``--level`` checks (``Cell.through``) is a failure naming that level.
     """
     root = ET.Element("testsuites", name="keras-compat-matrix")
     suites: dict[tuple[str, str], ET.Element] = {}
     entries = {o.entry.index: o.entry for o in data.expectations}
-    for cell in data.cells:
+    for cell in data.cells + data.saves:
         key = (cell.format, cell.loader)
         if key not in suites:
             suites[key] = ET.SubElement(root, "testsuite", name=f"{cell.format}.{cell.loader}")
+        pair = f"{cell.producer} -> {cell.consumer}" if cell.consumer else cell.producer  # a save: its producer
         case = ET.SubElement(suites[key], "testcase", classname=f"{cell.format}.{cell.loader}",
-                             name=f"{cell.producer} -> {cell.consumer} [{cell.fixture}]",
-                             time=str(cell.seconds or 0))
+                             name=f"{pair} [{cell.fixture}]", time=str(cell.seconds or 0))
         control = cell.format == CONTROL_FORMAT
-        failed = cell.verdict == "pass" if control else cell.verdict in ("mismatch", "load-error")
+        failed = cell.verdict == "pass" if control else cell.verdict in ("mismatch", "load-error", "save-error")
         entry = entries.get(cell.expected_failure)
         if failed:
             what = "negative control passed: comparison is vacuous" if control else cell.signature
+            what = f"{cell.expectation_note}: {what}" if cell.expectation_note else what
             ET.SubElement(case, "failure", type=cell.verdict, message=what[:500]).text = cell.error_text or what
+        elif deeper_failure(cell, data.level):  # passed at outputs, fails at a level --level checks
+            level = next(name for name in LEVELS[1:] if cell.at_level(name) in FAILURES)
+            what = f"{level} {cell.at_level(level)}: {cell.level_reason(level)}"
+            ET.SubElement(case, "failure", type=f"{level} {cell.at_level(level)}", message=what[:500]).text = what
         elif cell.verdict == "xpass":
             what = (f"passed, but {entry.key_path} expects it to fail ({entry.reason}): "
                     "the entry is stale; narrow or remove it")

@@ -5,36 +5,16 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
+from harness.expectations import expected, observed
 from harness.hints import normalize
 from harness.history import FACT_ORDER, Comparison, when
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER
-from harness.report.model import ReportData, change_groups, signatures, where
+from harness.report.marks import routes, saving_rows, summarize
+from harness.report.model import SIGNATURE_CHARS, ReportData, change_groups, signatures, unexpected_notes, where
 from harness.results import LEVELS, Cell, counts
 
 MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
-
-
-def summarize(cells: list[Cell]) -> str:
-    """One table cell: passes over the cells that ran, marked ``✓`` when nothing there fails the run.
-
-    ``✓ 3/3`` all passed; ``✓ 2/3 (1 xfail)`` one failed as an expected_failures entry says it
-    will (an xfail is not a failure); ``✗ 1/3`` a failure no entry explains; ``✗ 3/3 (1 xpass)``
-    an entry claims a cell that passed (the entry is stale). Else the shared verdict
-    (``n/a``, ``skipped``, ``env-error``).
-    """
-    if not cells:
-        return ""
-    ran = [c for c in cells if c.verdict not in ("unsupported", "skipped")]
-    if not ran:
-        return "n/a" if all(c.verdict == "unsupported" for c in cells) else "skipped"
-    if all(c.verdict == "env-error" for c in ran):
-        return "env-error"
-    passed = sum(c.verdict in ("pass", "xpass") for c in ran)
-    known = {v: sum(c.verdict == v for c in ran) for v in ("xfail", "xpass")}
-    mark = "✗" if known["xpass"] or any(c.failed for c in ran) else "✓"
-    notes = ", ".join(f"{n} {v}" for v, n in known.items() if n)
-    return f"{mark} {passed}/{len(ran)}" + (f" ({notes})" if notes else "")
 
 
 def summarize_controls(cells: list[Cell]) -> str:
@@ -72,11 +52,13 @@ def render(data: ReportData) -> str:
                "**This run passes:** every failure is explained by a live expected_failures entry.")
     out.append("")
     out += _history(data.history)
+    out += _routes(data)
+    out += _saving(data)
     out.append("Each cell counts the fixtures that loaded and matched within tolerance over those that ran. "
-               "`✓` nothing there fails the run: all passed, or failed as an expected_failures entry says "
-               "(`(1 xfail)`); `✗` a failure no entry explains, or a pass an entry claims (`(1 xpass)`, a stale "
-               "entry). `n/a` means the producer cannot write or the consumer cannot read that format. "
-               "Details per cell are in matrix.html and results.json.")
+               "`✓` all passed; `◐` some did; `✗` none did. `(2 known)`: failures an expected_failures entry "
+               "explains (xfail); `(1 new)`: failures no entry explains, which fail the run; `(1 xpass)`: a pass "
+               "an entry claims (a stale entry, which fails the run too). `n/a` means the producer cannot write "
+               "or the consumer cannot read that format. Details per cell are in matrix.html and results.json.")
     out.append("")
     vacuous = data.vacuous_controls
     if vacuous:
@@ -91,6 +73,9 @@ def render(data: ReportData) -> str:
     out += _device_pairs(data)
     out += ["## Negative control (fresh weights must mismatch)", "", _table(data, CONTROL_FORMAT, CONTROL_LOADER,
                                                                          summarize_controls), ""]
+    if data.broken_controls:
+        out += ["**Controls that errored or did not run (their fixtures' comparisons are unproven):**", ""]
+        out += [f"- {line}: {code(observed(c))}" for c in data.broken_controls for line in where([c])] + [""]
     groups = data.failure_groups()
     out += ["## Failures by error signature", ""]
     if not groups:
@@ -100,6 +85,7 @@ def render(data: ReportData) -> str:
         if group.hint:
             out += [f"What to do: {group.hint}", ""]
         out += [f"- {line}" for line in where(group.cells)] + [""]
+        out += _notes(group.cells)
     out += _expected_failures(data)
     out += _closest_passes(data)
     for verdict in ("unsupported", "skipped"):
@@ -143,7 +129,8 @@ HISTORY_KINDS = (("new-failure", "New failures"), ("new-pass", "New passes"), ("
                  ("appeared", "Cells that appeared"), ("disappeared", "Cells that disappeared"))
 HISTORY_RULES = ("A new failure is a cell (at any check level) that passed and now fails, an xfail included, or no "
                  "longer runs (unsupported, skipped), or that was unsupported or skipped and now fails; a new pass "
-                 "the other way. A changed failure failed both times with another verdict or error. A changed "
+                 "the other way. A changed failure failed both times with another verdict or error; with another "
+                 "verdict (load-error → mismatch above all) it is a regression too. A changed "
                  "difference is a pass whose margin moved by 0.1 or more, or tenfold (above 0.01). Cells that "
                  "appeared or disappeared (an environment, fixture or format added or removed) are no regressions.")
 
@@ -257,9 +244,9 @@ def _depth(data: ReportData) -> list[str]:
             for c in cells:
                 if c.verdict not in ("pass", "unsupported") and level != "outputs":
                     found = (c.levels or {}).get(level, {})
-                    reason = found.get("reason") or ("the values differ from the producer's beyond tolerance "
-                                                     "(max abs diff per cell in results.json)"
-                                                     if found.get("max_abs") is not None else c.verdict)
+                    reason = c.level_reason(level) or ("the values differ from the producer's beyond tolerance "
+                                                       "(max abs diff per cell in results.json)"
+                                                       if found.get("max_abs") is not None else c.verdict)
                     failed[(level, c.verdict, normalize(reason))].append(c)
     out += [tabulate(rows, headers=["format / loader", *LEVELS], tablefmt="github"), ""]
     if failed:
@@ -278,8 +265,11 @@ def _expected_failures(data: ReportData) -> list[str]:
     for outcome in data.expectations:
         e = outcome.entry
         scope = ", ".join(f"{key} {value}" for key, value in e.scope)
-        head = f"### `{e.key_path}`: `{e.producer}` → `{e.consumer}`" + (f", {scope}" if scope else "")
-        out += [f"{head}: {outcome.status}, {len(outcome.xfail)} xfail", ""]
+        pair = f"`{e.producer}` → `{e.consumer}`" if e.consumer else f"`{e.producer}` saving"
+        head = f"### `{e.key_path}`: {pair}" + (f", {scope}" if scope else "")
+        out += [f"{head}: {outcome.status}, {len(outcome.xfail)} xfail", "",
+                f"Expects {code(expected(e))}"
+                + ("" if e.level == "outputs" else f" at the `{e.level}` level") + ".", ""]
         out += [e.reason + (f" ({e.link})" if e.link else "") + f" Expires {e.expires.isoformat()}.", ""]
         shown = signatures(outcome.xfail)
         out += [f"- {verdict}: `{sig}` ({n} cells)" for verdict, sig, n in shown[:SHOWN_SIGNATURES]]
@@ -288,11 +278,52 @@ def _expected_failures(data: ReportData) -> list[str]:
         if outcome.xpass:
             out += ["", f"**Stale: it claims {len(outcome.xpass)} cells that passed; narrow or remove it:**", ""]
             out += [f"- {line}" for line in where(outcome.xpass)]
+        if outcome.unmatched:
+            out += [""] + _notes(outcome.unmatched, "It covers failing cells it does not expect; they fail the run")
         if outcome.expired:
             out += [f"**Expired: its {len(outcome.unexplained)} failing cells count as failures again; "
                     "renew it (with a new expires) or fix the cause.**"]
         out.append("")
     return out
+
+
+def _notes(cells: list[Cell], title: str = "Covered by an entry that expects another failure") -> list[str]:
+    """The cells that covering expected_failures entries expected to fail another way, each with what the
+    entry expects and what the cell did (at most ``MAX_WHERE``; results.json has every cell's note)."""
+    lines = unexpected_notes(cells)
+    if not lines:
+        return []
+    more = [f"- and {len(lines) - MAX_WHERE} more (results.json: expectation_note)"] if len(lines) > MAX_WHERE else []
+    return [f"**{title} ({len(lines)} cells):**", ""] + [f"- {code(line)}" for line in lines[:MAX_WHERE]] + more + [""]
+
+
+def _routes(data: ReportData) -> list[str]:
+    """The first table: per producer and consumer, the columns that carry every fixture."""
+    level = "" if data.level == "outputs" else f" at the `{data.level}` level"
+    return ["## Routes", "",
+            f"How to move a model from a producer (row) to a consumer (column): the format/loader columns in which "
+            f"every fixture loaded and matched{level}. `—`: no column carries them all.", "",
+            tabulate(routes(data), headers=["producer ↓ / consumer →"] + list(data.selection.envs), tablefmt="github"),
+            ""]
+
+
+def _saving(data: ReportData) -> list[str]:
+    """The saving table (per producer and format, over the fixtures) and the saves that failed."""
+    out = ["## Saving", "",
+           "Per producer and format, the fixtures saved over those it tried (`n/a`: the producer cannot write the "
+           "format, or a fixture's BACKENDS/MIN_KERAS exclude it). A save that fails fails the run unless an "
+           "expected_failures entry with `phase: produce` explains it; its artifacts' cells are skipped.", "",
+           tabulate([[p] + [text for text, _ in row] for p, row in saving_rows(data)],
+                    headers=["producer"] + list(data.selection.formats), tablefmt="github"), ""]
+    groups: dict[tuple[str, str], list[Cell]] = defaultdict(list)
+    for c in data.saves:
+        if c.failed or c.verdict == "xfail":
+            groups[(c.original_verdict or c.verdict, normalize(c.signature)[:SIGNATURE_CHARS])].append(c)
+    for (verdict, sig), cells in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        known = " (known)" if all(c.verdict == "xfail" for c in cells) else ""
+        out.append(f"- {verdict}{known}: {code(sig)} ({len(cells)} saves): {'; '.join(where(cells))}")
+    out += [""] if groups else []
+    return out + _notes(data.saves)
 
 
 def _closest_passes(data: ReportData) -> list[str]:

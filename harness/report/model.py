@@ -12,7 +12,7 @@ from harness.history import Change, Comparison
 from harness.hints import hint_for, normalize
 from harness.phasefiles import PhaseFiles
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
-from harness.results import LEVELS, NOT_RUN, Cell, counts, read_records, resolve
+from harness.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, read_records, resolve, resolve_saves
 from harness.spec import MatrixSpec
 
 
@@ -30,12 +30,15 @@ class FailureGroup:
 class ReportData:
     """The resolved matrix of one run, ready to render.
 
-    ``wall_s`` is seconds from the run's start (``run.json``) to its last result line, or None.
-    ``expectations`` has one outcome per ``expected_failures`` entry. ``level``
-    is the check level the format tables show (``harness.results.LEVELS``); the
-    counts, problems and exit status are always those of the ``outputs`` level.
+    ``wall_s`` is the run's own wall time in seconds (:func:`wall_time`), or None.
+    ``expectations`` has one outcome per ``expected_failures`` entry. ``level`` is the check
+    level (``harness.results.LEVELS``, ``--level``): the format tables show each cell checked
+    through it, and failures at it or the levels above it fail the run (problems, exit status);
+    ``counts`` are those of the ``outputs`` level.
     ``history`` is the comparison with the previous run (``--compare``), or None;
     ``fail_on`` is ``--fail-on``: with ``regression`` its new failures are problems too.
+    ``saves`` are the produce cells (``harness.results.resolve_saves``), with ``phase: produce``
+    entries applied.
     """
 
     selection: Selection
@@ -47,6 +50,7 @@ class ReportData:
     level: str = "outputs"
     history: Comparison | None = None
     fail_on: str = "problems"
+    saves: list[Cell] = field(default_factory=list)
 
     @property
     def columns(self) -> list[tuple[str, str]]:
@@ -54,9 +58,19 @@ class ReportData:
         return [(f, loader) for f in self.selection.formats for loader in LOADERS[f]]
 
     def cells_at(self, fmt: str, loader: str, producer: str, consumer: str) -> list[Cell]:
-        """The cells of one table cell, with their verdicts at ``self.level``."""
-        return [replace(c, verdict=c.at_level(self.level)) for c in self.cells
-                if c.format == fmt and c.loader == loader and c.producer == producer and c.consumer == consumer]
+        """The cells of one table cell, with their verdicts checked through ``self.level`` (``Cell.through``:
+        the first level up to it that did not pass); a pass of a fixture whose
+        negative control also passed there reads ``unproven`` (the comparison could not tell)."""
+        unproven = {(c.producer, c.consumer, c.fixture) for c in self.vacuous_controls}
+        out = []
+        for c in self.cells:
+            if c.format == fmt and c.loader == loader and c.producer == producer and c.consumer == consumer:
+                verdict = c.through(self.level)
+                if verdict in ("pass", "xpass") and c.format != CONTROL_FORMAT and \
+                        (c.producer, c.consumer, c.fixture) in unproven:
+                    verdict = "unproven"
+                out.append(replace(c, verdict=verdict))
+        return out
 
     def depth(self) -> list[tuple[str, str, dict[str, list[Cell]]]]:
         """Per (format, loader): for each check level, the loaded cells whose check ran there."""
@@ -78,6 +92,16 @@ class ReportData:
         return [c for c in self.controls if c.verdict == "pass"]
 
     @property
+    def broken_controls(self) -> list[Cell]:
+        """Negative controls that errored, crashed or timed out, or were skipped where a comparison of their
+        fixture loaded: that fixture's comparisons there are unproven (nothing showed that fresh weights
+        mismatch)."""
+        loaded = {(c.producer, c.consumer, c.fixture) for c in self.matrix_cells
+                  if (c.original_verdict or c.verdict) in ("pass", "mismatch")}
+        return [c for c in self.controls if c.verdict in ("load-error", "crash", "timeout")
+                or (c.verdict == "skipped" and (c.producer, c.consumer, c.fixture) in loaded)]
+
+    @property
     def matrix_cells(self) -> list[Cell]:
         return [c for c in self.cells if c.format != CONTROL_FORMAT]
 
@@ -86,13 +110,22 @@ class ReportData:
 
     @property
     def unexpected_failures(self) -> list[Cell]:
-        """Failing cells that no live ``expected_failures`` entry explains."""
-        return [c for c in self.matrix_cells if c.failed]
+        """Cells failing at ``self.level`` or a level above it (``Cell.through``) that no live
+        ``expected_failures`` entry explains."""
+        return [c for c in self.matrix_cells if c.through(self.level) in FAILURES]
 
     @property
     def xpasses(self) -> list[Cell]:
-        """Passing cells that an ``expected_failures`` entry claims: the entry is stale or too broad."""
-        return [c for c in self.matrix_cells if c.verdict == "xpass"]
+        """Passing cells (at ``self.level`` and above) and saves that an ``expected_failures`` entry claims:
+        the entry is stale or too broad."""
+        return [c for c in self.matrix_cells if c.through(self.level) == "xpass"] + \
+            [c for c in self.saves if c.verdict == "xpass"]
+
+    @property
+    def failed_saves(self) -> list[Cell]:
+        """Saves that failed (``save-error``, ``crash``, ``timeout``) and no live ``phase: produce`` entry
+        explains (an ``env-error`` producer already fails the run through its cells)."""
+        return [c for c in self.saves if c.failed and c.verdict != "env-error"]
 
     def closest_passes(self, limit: int = 10) -> list[Cell]:
         """The passes (``pass``, ``xpass``) with the highest margin, nearest the tolerance's edge first.
@@ -106,16 +139,25 @@ class ReportData:
     def problems(self) -> list[str]:
         """Why this run fails, one line each; empty when it succeeds.
 
-        A run fails when a negative control passed, when a failure is not explained by
-        a live ``expected_failures`` entry, or when an entry claimed a pass (xpass).
+        A run fails when a negative control passed, errored or did not run, when a failure (a save's included) is not
+        explained by a live ``expected_failures`` entry, or when an entry claimed a pass (xpass).
         """
         out = []
         if self.vacuous_controls:
             out.append(f"the negative control passed in {len(self.vacuous_controls)} cells: "
                        "this run's comparisons are vacuous")
+        if self.broken_controls:
+            causes = [f"{line}: {expectations.observed(c)}" for c in self.broken_controls[:3] for line in where([c])]
+            more = f"; and {len(self.broken_controls) - 3} more" if len(self.broken_controls) > 3 else ""
+            out.append(f"{len(self.broken_controls)} negative controls errored or did not run, so those fixtures' "
+                       f"comparisons are unproven: {'; '.join(causes)}{more} (see 'Negative control' in matrix.md)")
         if self.unexpected_failures:
             out.append(f"{len(self.unexpected_failures)} failing cells that no live expected_failures entry "
                        "explains (see 'Failures by error signature' in matrix.md)")
+        if self.failed_saves:
+            out.append(f"{len(self.failed_saves)} saves failed that no live expected_failures entry with "
+                       f"phase: produce explains: {'; '.join(where(self.failed_saves)[:3])} "
+                       "(see 'Saving' in matrix.md)")
         if self.xpasses:
             stale = sorted({f"expected_failures[{c.expected_failure}]" for c in self.xpasses})
             out.append(f"{len(self.xpasses)} passing cells claimed by {', '.join(stale)}: "
@@ -133,14 +175,17 @@ class ReportData:
         return [c for c in self.matrix_cells if c.verdict == "skipped" and NOT_RUN in (c.reason or "")]
 
     def failure_groups(self) -> list[FailureGroup]:
-        """Failing cells grouped by normalized signature, the largest group first."""
+        """The unexpected failures grouped by normalized signature (a deeper level's failure by that
+        level and its reason), the largest group first."""
         groups: dict[str, FailureGroup] = {}
-        for cell in self.matrix_cells:
-            if not cell.failed:
-                continue
-            key = normalize(cell.signature)
+        for cell in self.unexpected_failures:
+            verdict, signature = cell.verdict, cell.signature
+            if not cell.failed:  # it fails at a deeper level: the first that did not pass, and why
+                level = next(name for name in LEVELS[1:] if cell.at_level(name) in FAILURES)
+                verdict, signature = f"{level} {cell.at_level(level)}", f"{level}: {cell.level_reason(level)}"
+            key = normalize(signature)
             if key not in groups:
-                groups[key] = FailureGroup(key, cell.verdict, hint_for(cell.signature))
+                groups[key] = FailureGroup(key, verdict, hint_for(signature))
             groups[key].cells.append(cell)
         return sorted(groups.values(), key=lambda g: (-len(g.cells), g.signature))
 
@@ -173,13 +218,21 @@ def where(cells: list[Cell]) -> list[str]:
         by_fixtures: dict[tuple, list[str]] = defaultdict(list)
         for (fmt, loader), fixtures in columns.items():
             by_fixtures[tuple(sorted(fixtures))].append(f"{fmt}/{loader}")
-        for fixtures, names in by_fixtures.items():
-            lines.append(f"{producer} → {consumer}: {', '.join(names)} ({', '.join(fixtures)})")
+        for fixtures, names in by_fixtures.items():  # a save (consumer "") names its producer alone
+            head = f"{producer} → {consumer}" if consumer else producer
+            lines.append(f"{head}: {', '.join(names)} ({', '.join(fixtures)})")
     return lines
 
 
+def unexpected_notes(cells: list[Cell]) -> list[str]:
+    """One line per failing cell that covering entries expected to fail another way: the cell, then
+    ``expected_failures[N] expects load-error `…`, got mismatch max |Δ| 0.37`` (``harness.expectations``)."""
+    return [f"{line}: {c.expectation_note}" for c in cells if c.expectation_note for line in where([c])]
+
+
 def regression_problems(history: Comparison, shown: int = 3) -> list[str]:
-    """Why ``--fail-on regression`` fails the run: its new failures (how many, and where: the first
+    """Why ``--fail-on regression`` fails the run: its new failures and failures of another class (how
+    many, which classes moved, and where: the first
     ``shown`` lines of :func:`where`), or a previous file that cannot be compared with: a broken one,
     or none at all (a mistyped path must not turn the check off every night; on a history's first
     night, leave ``--compare`` out)."""
@@ -191,7 +244,10 @@ def regression_problems(history: Comparison, shown: int = 3) -> list[str]:
         return []
     lines = where([_as_cell(c) for c in regressions])
     more = f"; and {len(lines) - shown} more" if len(lines) > shown else ""
-    return [f"{len(regressions)} new failures since the previous run ({history.previous}): "
+    moved = sorted({f"{c.was} → {c.now}" for c in regressions if c.class_changed})
+    moved_text = f", {sum(c.class_changed for c in regressions)} of them failing another way ({', '.join(moved)})" \
+        if moved else ""
+    return [f"{len(regressions)} new failures since the previous run ({history.previous}){moved_text}: "
             f"{'; '.join(lines[:shown])}{more} (see 'Since the previous run' in matrix.md)"]
 
 
@@ -297,6 +353,19 @@ def _peak(records: list[dict]) -> int | None:
     return max(peaks) if peaks else None
 
 
+def wall_time(workdir: Path, started) -> float | None:
+    """Seconds from the run's start (``run.json``'s ``started``) to the end of its last phase (the
+    ``ended`` that ``harness.supervisor`` records in ``results/*.stats.json``), or None when either is
+    unknown. File times are not used: a work dir copied, checked out or re-rendered later has new ones,
+    and the report would show now minus the start. Ends before the start (a phase of an earlier run,
+    every cell reused) do not count."""
+    if not isinstance(started, (int, float)) or isinstance(started, bool):
+        return None
+    ends = [read_json(path).get("ended") for path in (workdir / "results").glob("*.stats.json")]
+    ends = [e for e in ends if isinstance(e, (int, float)) and not isinstance(e, bool) and e >= started]
+    return round(max(ends) - started, 1) if ends else None
+
+
 def build(spec: MatrixSpec, selection: Selection, workdir: Path,
           today: datetime.date | None = None, level: str = "outputs") -> ReportData:
     """Resolve the run in ``workdir`` into report data, with ``expected_failures`` applied.
@@ -319,10 +388,7 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         environments[name] = {"runner": "golden", "image": None, "device_requested": gold.device,
                               "packages": [f"golden artifacts frozen {gold.frozen} in {gold.path.name}/"],
                               "variables": {}, "description": "golden", "facts": gold.facts}
-    started = run.get("started")
-    # The run ends with its last result line (re-rendering the report later does not lengthen it).
-    ends = [p.stat().st_mtime for p in (workdir / "results").glob("*.jsonl")]
-    wall = round(max(ends) - started, 1) if isinstance(started, (int, float)) and ends else None
-    cells = resolve(selection, workdir)
-    outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens)
-    return ReportData(selection, cells, environments, run, wall, outcomes, level)
+    wall = wall_time(workdir, run.get("started"))
+    cells, saves = resolve(selection, workdir), resolve_saves(selection, workdir)
+    outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens, saves)
+    return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves)

@@ -38,11 +38,17 @@ def test_the_other_cells_of_the_dying_consumer_survive(run):
     assert cell(run, "tf2.15-faulty", "tf2.15-faulty", "plain", "h5", "load_model")["verdict"] == "pass"
 
 
-def test_a_producer_that_crashed_while_saving_skips_those_cells_with_the_reason(run):
+def test_a_producer_that_crashed_while_saving_fails_the_run_and_skips_those_cells_with_the_reason(run):
     got = cell(run, "tf2.15-faulty", "tf2.15", "segfault", "h5", "load_model")
     assert got["verdict"] == "skipped" and "crash while saving" in got["reason"]
     got = cell(run, "tf2.15-faulty", "tf2.15", "hang", "h5", "load_model")
     assert got["verdict"] == "skipped" and "timeout while saving" in got["reason"]
+    # The saves themselves are cells: a crash or timeout that no phase: produce entry explains fails the run.
+    saves = {s["id"]: s for s in run["results"]["saves"]}
+    assert saves["tf2.15-faulty/segfault/h5"]["verdict"] == "crash"
+    assert saves["tf2.15-faulty/hang/h5"]["verdict"] == "timeout"
+    assert saves["tf2.15/segfault/h5"]["verdict"] == "saved"
+    assert "saves failed that no live expected_failures entry with phase: produce explains" in run["log"]
 
 
 def test_missing_python_and_failed_install_are_env_errors_of_their_own_cells(run):

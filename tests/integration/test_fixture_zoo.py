@@ -59,3 +59,6 @@ def test_keras2_cannot_write_a_subclassed_model_as_hdf5(run):
     got = run["cells"][f"{K2}>{K2}/subclassed/h5/load_model"]
     assert got["verdict"] == "skipped" and "failed to save h5" in got["reason"]
     assert "NotImplementedError" == got["error_type"]
+    # The save itself is a cell, a save-error that matrix.yaml's phase: produce entry explains.
+    save = next(s for s in run["results"]["saves"] if s["id"] == f"{K2}/subclassed/h5")
+    assert (save["verdict"], save["original_verdict"]) == ("xfail", "save-error")

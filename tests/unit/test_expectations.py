@@ -93,14 +93,14 @@ def test_an_xfail_keeps_the_runs_verdict_and_error(workdir):
     (got,) = [c for c in data.cells if c.id == "tf2.21-keras3.15>tf2.15/dense_bn/h5/load_model"]
     assert (got.verdict, got.original_verdict, got.expected_failure) == ("xfail", "load-error", 0)
     assert got.error_type == "TypeError" and "batch_shape" in got.error_message
-    assert summarize(data.cells_at("h5", "load_model", "tf2.21-keras3.15", "tf2.15")) == "✓ 0/3 (3 xfail)"
+    assert summarize(data.cells_at("h5", "load_model", "tf2.21-keras3.15", "tf2.15")) == "✗ 0/3 (3 known)"
     assert summarize(data.cells_at("h5", "load_model", "tf2.15", "tf2.21-keras3.15")) == "✓ 3/3"
 
 
 def test_a_narrow_entry_leaves_the_other_failures_unexpected(workdir):
     narrow = _entry(producer="keras>=3.13", consumer="keras==2.15.*", fixtures=("dense_bn",))
     data = _data(workdir, [narrow])
-    assert summarize(data.cells_at("h5", "load_model", "tf2.21-keras3.15", "tf2.15")) == "✗ 0/3 (1 xfail)"
+    assert summarize(data.cells_at("h5", "load_model", "tf2.21-keras3.15", "tf2.15")) == "✗ 0/3 (1 known, 2 new)"
     (outcome,) = data.expectations
     # dense_bn from Keras 3.15 fails in TF 2.15 in five columns, one cell each
     assert len(outcome.xfail) == 5 and {c.format for c in outcome.xfail} == {
@@ -114,7 +114,7 @@ def test_an_entry_that_claims_passes_is_stale_and_fails_the_run(workdir, tmp_pat
     data = _data(workdir, [stale])
     assert len(data.xpasses) == 6 and {c.original_verdict for c in data.xpasses} == {"pass"}
     assert data.expectations[0].status == "stale"
-    assert summarize(data.cells_at("h5", "load_model", "tf2.15", "tf2.16-keras3.3")) == "✗ 3/3 (3 xpass)"
+    assert summarize(data.cells_at("h5", "load_model", "tf2.15", "tf2.16-keras3.3")) == "✓ 3/3 (3 xpass)"
     assert "6 passing cells claimed by expected_failures[0]: narrow or remove the stale entries" in data.problems()
     report.write_all(data, tmp_path / "reports")
     cases = {(c.get("classname"), c.get("name")): c
@@ -166,7 +166,7 @@ def test_reports_show_xfail_in_junit_results_json_and_html(workdir, tmp_path):
     assert [e["entry"] for e in results["expected_failures"]] == entries
     assert results["expected_failures"][0]["expires"] == "2027-11-29" and results["expected_failures"][0]["xfail"]
     html = (tmp_path / "reports" / "matrix.html").read_text()
-    assert 'class="known"' in html and "This run passes" in html
+    assert 'class="none-known"' in html and "does not work; known" in html and "This run passes" in html
     assert "https://github.com/keras-team/keras/issues/18830" in html
 
 

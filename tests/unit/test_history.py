@@ -27,6 +27,9 @@ REAL_REGRESSIONS = {
     # function 'mse'" (the loss of an HDF5 file's training config), from Keras 2.13 and from itself.
     ("tf2.13>tf-latest/dense_bn/h5/load_model", "compile"): ("pass", "load-error"),
     ("tf-latest>tf-latest/dense_bn/h5/load_model", "compile"): ("pass", "load-error"),
+    # ... so neither can train on: on night 1 training was not checked (unsupported), now it says why it fails.
+    ("tf2.13>tf-latest/dense_bn/h5/load_model", "training"): ("unsupported", "load-error"),
+    ("tf-latest>tf-latest/dense_bn/h5/load_model", "training"): ("unsupported", "load-error"),
     # Keras 3 writes no Keras SavedModel and no legacy HDF5 weights, and its load_model reads no SavedModel.
     ("tf2.13>tf-latest/dense_bn/savedmodel/load_model", "outputs"): ("pass", "unsupported"),
     ("tf-latest>tf2.13/dense_bn/savedmodel/load_model", "outputs"): ("pass", "unsupported"),
@@ -76,7 +79,7 @@ def test_the_real_regression_between_two_nights_is_found():
     keras = next(c for c in compared.of("changed-failure") if c.id == "tf2.13>tf-latest/dense_bn/keras/load_model")
     assert (keras.before, keras.was, keras.after, keras.now) == ("xfail", "load-error", "xfail", "load-error")
     assert "expected N variables" in keras.before_detail and "keras.src.engine.functional" in keras.after_detail
-    assert compared.counts() == {"new-failure": 12, "new-pass": 5, "changed-failure": 8, "changed-difference": 0,
+    assert compared.counts() == {"new-failure": 14, "new-pass": 5, "changed-failure": 8, "changed-difference": 0,
                                  "appeared": 0, "disappeared": 0}
     # Both nights pass on their own: the regression is what only the comparison shows.
     assert NIGHT1["problems"] == [] and NIGHT2["problems"] == []
@@ -85,7 +88,7 @@ def test_the_real_regression_between_two_nights_is_found():
 def test_the_history_section_shows_the_real_regression():
     text = "\n".join(_history(history.compare(NIGHT1, NIGHT2, "night1.json")))
     assert text.startswith("## Since the previous run\n\nCompared with `night1.json` (run started 2026-11-29")
-    assert "12 new failures, 5 new passes, 8 changed failures, 0 changed differences" in text
+    assert "14 new failures, 5 new passes, 8 changed failures, 0 changed differences" in text
     assert "- tf-latest: tensorflow 2.15.1 → 2.16.2, keras 2.15.0 → 3.3.3" in text
     assert "- `compile` pass → load-error: `` TypeError: Could not locate function 'mse'. Make sure custom " \
            "classes are decorated with `@keras.saving.register_keras_serializable()`." in text
@@ -237,7 +240,7 @@ def test_a_previous_file_with_a_field_of_the_wrong_type_is_named_not_a_traceback
 def test_a_start_time_that_is_no_time_is_unknown(tmp_path, started):
     (tmp_path / "prev.json").write_text(json.dumps(_night1_with(run=dict(NIGHT1["run"], started=started))))
     compared = history.against(tmp_path / "prev.json", NIGHT2)
-    assert compared.previous_started is None and len(compared.regressions) == 12
+    assert compared.previous_started is None and len(compared.regressions) == 14
     assert history.when(started if isinstance(started, float) else None) == "?"
 
 
@@ -335,7 +338,9 @@ def test_rendering_a_run_again_with_the_results_json_it_wrote_keeps_its_comparis
     written = tmp_path / "reports" / "results.json"
     again = dataclasses.replace(ctx, compare=written, level="training")
     log = []
-    assert run.report(again, log=log.append, today=RUN_DATE) == [first]
+    problems = run.report(again, log=log.append, today=RUN_DATE)
+    assert problems[-1] == first  # and, at --level training, the compile and training failures fail it too:
+    assert problems[0].startswith("99 failing cells that no live expected_failures entry explains")
     assert f"--compare {written}: this run's own results.json; keeping the comparison it holds " \
            f"(with {ctx.compare})" in log
     assert json.loads(written.read_text())["history"]["previous"] == str(ctx.compare)
@@ -343,7 +348,7 @@ def test_rendering_a_run_again_with_the_results_json_it_wrote_keeps_its_comparis
     # This run's results.json written without --compare holds no comparison: it cannot tell what broke.
     assert run.report(dataclasses.replace(ctx, compare=None, fail_on="problems"), log=lambda _: None,
                       today=RUN_DATE) == []
-    (problem,) = run.report(again, log=lambda _: None, today=RUN_DATE)
+    problem = run.report(again, log=lambda _: None, today=RUN_DATE)[-1]
     assert problem.startswith(f"--compare {written}: the results.json of this same run (started 2026-11-29 ")
     assert problem.endswith("not of an earlier one, and it holds no comparison; give the previous run's "
                             "(--fail-on regression cannot tell what broke)")
@@ -362,3 +367,29 @@ def test_fail_on_regression_needs_compare():
         run.Context.from_args(["--fail-on", "regression"])
     ctx = run.Context.from_args(["--compare", "last.json", "--fail-on", "regression", "--profile", "quick"])
     assert ctx.compare == Path("last.json").resolve() and ctx.fail_on == "regression"
+
+
+@pytest.mark.parametrize("before, after, regression", [
+    ("load-error", "mismatch", True), ("xfail", "mismatch", True), ("mismatch", "crash", True),
+    ("load-error", "timeout", True), ("load-error", "unsupported", False), ("unsupported", "skipped", False),
+])
+def test_a_failure_of_another_class_is_a_regression(before, after, regression):
+    compared = history.compare(_results(_cell("a>b/f/h5/load_model", before)),
+                               _results(_cell("a>b/f/h5/load_model", after, max_abs=0.37)))
+    (change,) = compared.changes
+    assert change.kind == "changed-failure" and (compared.regressions == [change]) == regression
+
+
+def test_a_refused_file_that_now_loads_wrongly_is_a_regression_though_both_nights_fail(tmp_path):
+    cell_id = "tf2.21-keras3.15>tf2.15/dense_bn/h5/load_model"  # recorded: load-error under expected_failures[0]
+    previous = _previous(tmp_path)
+    ctx = _context(tmp_path, previous)
+    path = ctx.workdir / "results" / "consume-tf2.15.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        if record.get("id") == cell_id:
+            record.update(verdict="mismatch", max_abs=0.37, margin=3.0, error_type=None, error_message=None)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    problems = run.report(ctx, log=lambda _: None, today=RUN_DATE)
+    assert f"1 new failures since the previous run ({previous}), 1 of them failing another way " \
+           f"(load-error → mismatch): tf2.21-keras3.15 → tf2.15: h5/load_model (dense_bn)" in "; ".join(problems)

@@ -108,6 +108,7 @@ expected_failures:
   - producer: "keras>=3"
     consumer: "keras<3"
     format: [h5, keras]
+    error: batch_shape
     reason: Keras 3 writes batch_shape
     link: https://github.com/tensorflow/tensorflow/issues/66381
     expires: 2027-11-29
@@ -134,7 +135,8 @@ def test_expected_failures_are_read_with_their_date(tmp_path):
     (("format: [h5, keras]", "loader: load"), "expected_failures[0].loader: expected one of load_model, load_weights"),
     (("    reason: Keras 3 writes batch_shape\n", ""), "expected_failures[0]: 'reason' is missing"),
     (("format: [h5, keras]", "formats: [h5]"), "expected_failures[0]: unknown key 'formats' (allowed: consumer, "
-                                               "expires, fixture, format, link, loader, producer, python, reason)"),
+                                               "error, expires, fixture, format, level, link, loader, max_abs, phase, "
+                                               "producer, python, reason, verdict)"),
 ])
 def test_expected_failure_errors_name_the_key_path(tmp_path, change, message):
     assert message in _error(tmp_path, EXPECT.replace(*change))

@@ -1,4 +1,5 @@
 """The supervisor turns a dying or hanging worker into one crash/timeout record per cell."""
+import json
 import os
 import signal
 import subprocess
@@ -86,3 +87,10 @@ def test_sigterm_kills_the_worker_and_keeps_the_records(tmp_path):
         alive = False
     assert not alive
     assert [r["id"] for r in read_records(results)] == ["a"]
+
+
+def test_the_phase_records_when_it_ended_for_the_reports_wall_time(tmp_path):
+    before = time.time()
+    _run(tmp_path, ["a", "b"])
+    stats = json.loads(PhaseFiles(tmp_path, "consume", "envA").stats.read_text())
+    assert before <= stats["ended"] <= time.time() and stats["seconds"] <= stats["ended"] - before + 1

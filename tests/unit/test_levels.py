@@ -1,0 +1,140 @@
+"""Deeper check levels cannot hide an error, and --level decides what fails the run: replayed on the recorded
+default run (tests/data/run-default), whose Keras 3 consumers load Keras 2 .h5 files without their compile state."""
+
+import dataclasses
+import datetime
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness import report, run, spec
+from harness.plan import Selection, discover_fixtures
+from harness.report.marks import summarize
+from harness.results import LEVELS
+from harness.run import DEFAULT_MATRIX, ROOT
+
+RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"
+RUN_DATE = datetime.date(2026, 11, 29)
+SHIPPED = spec.load(DEFAULT_MATRIX)
+PASS = "tf2.21-keras3.15>tf2.21-keras3.15/dense_bn/keras/load_model"  # recorded: passes outputs and weights
+
+
+@pytest.fixture()
+def workdir(tmp_path):
+    shutil.copytree(RUN, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _context(workdir, level="outputs", entries=()):
+    loaded = dataclasses.replace(SHIPPED, expected_failures=SHIPPED.expected_failures + tuple(entries))
+    recorded = json.loads((workdir / "run.json").read_text())
+    fixtures = {k: v for k, v in discover_fixtures(ROOT / "fixtures").items() if k in recorded["fixtures"]}
+    selection = Selection("default", tuple(recorded["envs"]), fixtures, tuple(recorded["formats"]), loaded)
+    return run.Context(loaded, selection, workdir, workdir.parent / "reports", level)
+
+
+def _data(workdir, level="outputs", entries=()):
+    ctx = _context(workdir, level, entries)
+    return report.build(ctx.spec, ctx.selection, workdir, RUN_DATE, level)
+
+
+def test_a_failed_compile_load_says_why_training_is_missing(workdir):
+    data = _data(workdir)
+    failed = [c for c in data.matrix_cells if ((c.levels or {}).get("compile") or {}).get("verdict") == "load-error"]
+    assert len(failed) == 51 and all("training" not in c.levels for c in failed)
+    assert {c.at_level("training") for c in failed} == {"load-error"}
+    reasons = {c.level_reason("training") for c in failed}
+    assert (
+        "not checked: load_model(compile=True) failed (TypeError: Could not locate function 'mse'. Make sure "
+        "custom classes are decorated with `@keras.saving.register_keras_serializable()`. Full object config: "
+        "{'module': 'keras.metrics', 'class_name': 'function', 'config': 'mse', 'registered_name': 'mse'})" in reasons
+    )
+
+
+def test_a_levels_error_shows_as_an_error_at_the_deeper_levels(workdir, tmp_path):
+    path = workdir / "results" / "consume-tf2.21-keras3.15.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        if record["id"] == PASS:
+            record.pop("levels")
+            record["levels_error"] = "KeyError: 'w0 is not a file in the archive'"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    data = _data(workdir, "weights")
+    (cell,) = [c for c in data.cells if c.id == PASS]
+    assert [cell.at_level(level) for level in LEVELS] == ["pass", "load-error", "load-error", "load-error"]
+    assert summarize(data.cells_at("keras", "load_model", "tf2.21-keras3.15", "tf2.21-keras3.15")) == "◐ 2/3 (1 new)"
+    report.write_all(data, tmp_path / "reports")
+    md = (tmp_path / "reports" / "matrix.md").read_text()
+    assert (
+        "- `weights` load-error: the deeper checks raised: KeyError: 'w0 is not a file in the archive' (1 cells)" in md
+    )
+    assert "### weights load-error: `weights: the deeper checks raised: KeyError" in md
+    assert _data(workdir).problems() == []  # at the outputs level the cell passes
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_level_decides_what_fails_the_run_and_the_tables_agree(workdir, level):
+    data = _data(workdir, level)
+    in_tables = sum(
+        c.failed
+        for fmt, loader in data.columns
+        for p in data.selection.producers
+        for q in data.selection.envs
+        for c in data.cells_at(fmt, loader, p, q)
+    )
+    assert in_tables == len(data.unexpected_failures)
+    expected = {"outputs": 0, "weights": 0, "compile": 99, "training": 99}[level]  # training fails where compile did
+    assert len(data.unexpected_failures) == expected
+    problems = run.report(_context(workdir, level), log=lambda _: None, today=RUN_DATE)
+    assert (problems == []) == (expected == 0)
+    if expected:
+        assert problems[0].startswith(f"{expected} failing cells that no live expected_failures entry explains")
+
+
+def test_an_entry_may_explain_a_deeper_level(workdir):
+    mse = spec.ExpectedFailure(
+        len(SHIPPED.expected_failures),
+        "keras<3",
+        "keras>=3",
+        "r",
+        datetime.date(2027, 1, 1),
+        formats=("h5",),
+        level="compile",
+        error=r"Could not locate function 'mse'|Could not deserialize 'keras\.metrics\.mse'",
+    )
+    data = _data(workdir, "compile", [mse])
+    explained = [c for c in data.matrix_cells if (c.levels_expected or {}).get("compile") == mse.index]
+    assert len(explained) == 24 and {c.at_level("compile") for c in explained} == {"xfail"}
+    assert len(data.unexpected_failures) == 99 - 24
+    assert summarize(data.cells_at("h5", "load_model", "tf2.15", "tf2.21-keras3.15")) == "✗ 0/3 (3 known)"
+
+
+def test_a_deeper_level_entry_must_expect_a_mismatch_or_a_load_error(tmp_path):
+    path = tmp_path / "matrix.yaml"
+    path.write_text("""
+envs:
+  tf2.15: {python: "3.11", packages: ["tensorflow-cpu==2.15.1"]}
+profiles:
+  default: {envs: [tf2.15]}
+expected_failures:
+  - {producer: "keras<3", consumer: "keras>=3", level: compile, verdict: timeout, reason: r, expires: 2027-11-29}
+""")
+    with pytest.raises(
+        spec.SpecError,
+        match=r"expected_failures\[0\]\.level: a deeper level fails as a mismatch "
+        "or a load-error, not timeout",
+    ):
+        spec.load(path)
+
+
+def test_junit_agrees_with_the_level(workdir, tmp_path):
+    for level, failures in (("outputs", 0), ("compile", 99)):
+        data = _data(workdir, level)
+        report.write_all(data, tmp_path / level)
+        cases = list(ET.parse(tmp_path / level / "junit.xml").getroot().iter("testcase"))
+        got = [c.find("failure") for c in cases if c.find("failure") is not None]
+        assert len(got) == failures == len(data.unexpected_failures)
+        assert all(f.get("type").startswith("compile ") for f in got)
