@@ -398,7 +398,11 @@ def merge(args: list[str], log=print) -> list[str]:
                         help="where the merged run goes (default: work/)")
     _add_report_options(parser)
     options = parser.parse_args(args)
-    merge_mod.gather(options.dirs, options.workdir, matrix_sha256(matrix_path()), log=log)
+    try:
+        spec = spec_mod.load(matrix_path())
+    except spec_mod.SpecError as exc:
+        raise merge_mod.MergeError(str(exc)) from None
+    merge_mod.gather(options.dirs, options.workdir, matrix_sha256(spec.path), log=log, spec_envs=set(spec.envs))
     history = ["--compare", str(options.compare)] if options.compare else []
     return last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
                            "--level", options.level, "--fail-on", options.fail_on, *history])

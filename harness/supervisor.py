@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.guard import within
 from harness.plan import write_json
 from harness.processes import Launcher, LaunchError, describe_exit
 from harness.results import append_record, read_records
@@ -28,7 +29,10 @@ LOG_TAIL_LINES = 12
 
 @dataclass(frozen=True)
 class PhaseFiles:
-    """Where one phase of one environment keeps its files (under the run's work dir)."""
+    """Where one phase of one environment keeps its files (under the run's work dir).
+
+    Every path is made by :func:`harness.guard.within`: an environment name that would lead
+    outside the work dir (``x/../../victim``) raises :class:`harness.guard.OutsideWorkdir`."""
 
     workdir: Path
     phase: str
@@ -36,28 +40,28 @@ class PhaseFiles:
 
     @property
     def results(self) -> Path:
-        return self.workdir / "results" / f"{self.phase}-{self.env}.jsonl"
+        return within(self.workdir, "results", f"{self.phase}-{self.env}.jsonl")
 
     @property
     def facts(self) -> Path:
-        return self.workdir / "results" / f"{self.phase}-{self.env}.facts.json"
+        return within(self.workdir, "results", f"{self.phase}-{self.env}.facts.json")
 
     @property
     def log(self) -> Path:
-        return self.workdir / "logs" / f"{self.phase}-{self.env}.log"
+        return within(self.workdir, "logs", f"{self.phase}-{self.env}.log")
 
     @property
     def progress(self) -> Path:
-        return self.workdir / "tasks" / f"{self.phase}-{self.env}.progress"
+        return within(self.workdir, "tasks", f"{self.phase}-{self.env}.progress")
 
     @property
     def stats(self) -> Path:
         """``{"workers_started", "seconds", "cells"}`` of the phase's last supervised run."""
-        return self.workdir / "results" / f"{self.phase}-{self.env}.stats.json"
+        return within(self.workdir, "results", f"{self.phase}-{self.env}.stats.json")
 
     @property
     def task(self) -> Path:
-        return self.workdir / "tasks" / f"{self.phase}-{self.env}.json"
+        return within(self.workdir, "tasks", f"{self.phase}-{self.env}.json")
 
     def reset(self) -> None:
         """Remove this phase's earlier results, facts and log (a new run starts)."""

@@ -1,0 +1,117 @@
+"""Guards for untrusted input: paths inside the work dir, regular files, bounded JSON, atomic writes.
+
+Names that reach a path (environment names from a CI job's ``run.json``, a record's producer) come
+from outside; :func:`within` is the one place that joins them to a work dir, and it refuses any
+path that would leave it. Every file the harness owns is written by :func:`write_atomic` (or
+:func:`write_set`, for files that belong together): a temporary file in the same folder, then a
+rename, so a full disk or a crash leaves the old file, never half a new one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+QUOTE_CHARS = 200  # a quoted value in a message is cut to this many characters
+
+
+class OutsideWorkdir(ValueError):
+    """A name would make a path outside the work dir (``..``, a separator, an absolute path)."""
+
+
+class NotRegular(ValueError):
+    """A path is a named pipe, a device or a socket: reading it could block forever or never end."""
+
+
+def quote(value, limit: int = QUOTE_CHARS) -> str:
+    """``repr(value)``, cut to ``limit`` characters with ``…`` (a message stays one readable line)."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= limit * 4 else repr(value[:limit * 4])
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def safe_name(name) -> bool:
+    """Whether ``name`` can be one part of a file name: a non-empty string of at most 200 characters
+    without a path separator, NUL or control character, and not ``.`` or ``..``."""
+    return (isinstance(name, str) and 0 < len(name) <= 200 and name not in (".", "..")
+            and not any(c in name for c in "/\\\0") and name.isprintable())
+
+
+def within(root: Path, *parts: str) -> Path:
+    """``root / part / ...``, refusing anything that would leave ``root``.
+
+    Raises:
+        OutsideWorkdir: a part that is not a plain name (:func:`safe_name`), or a result
+            that resolves (following links) outside ``root``.
+    """
+    for part in parts:
+        if not safe_name(part):
+            raise OutsideWorkdir(f"{quote(part)} is not a plain file name (under {root}); refused")
+    path = Path(root).joinpath(*parts)
+    try:
+        path.resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        raise OutsideWorkdir(f"{path} leads outside {root}; refused") from None
+    except (OSError, RuntimeError) as exc:  # a link loop
+        raise OutsideWorkdir(f"{path}: cannot be resolved ({exc}); refused") from None
+    return path
+
+
+def regular(path: Path, what: str, folder_ok: bool = False) -> os.stat_result:
+    """The ``stat`` of ``path``, which must be a regular file (or, with ``folder_ok``, a folder).
+
+    Raises:
+        NotRegular: a named pipe, a device, a socket (``what`` names the option or role).
+        FileNotFoundError: nothing there; OSError: cannot be looked at (a link loop included).
+    """
+    info = os.stat(path)
+    if stat.S_ISREG(info.st_mode) or (folder_ok and stat.S_ISDIR(info.st_mode)):
+        return info
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "a device" if
+            stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket" if
+            stat.S_ISSOCK(info.st_mode) else "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file")
+    raise NotRegular(f"{what} {path}: is {kind}, not a regular file{' or folder' if folder_ok else ''}; refused")
+
+
+def loads(text: str | bytes):
+    """``json.loads``, with nesting too deep for Python (``[[[[…``) a ValueError like any other bad JSON."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (text is UTF-8) to ``path`` through a temporary file in the same folder and a rename.
+
+    Raises:
+        OSError: with ``filename`` set to ``path`` (a full disk says which file); the old file is kept.
+    """
+    write_set({Path(path): data})
+
+
+def write_set(files: dict[Path, str | bytes]) -> None:
+    """Write several files so they change together: every temporary file is written first, then each
+    is renamed over its file. A failure while writing (a full disk) leaves every old file as it was.
+
+    Raises:
+        OSError: the first failure, ``filename`` naming the file it was writing.
+    """
+    temps: dict[Path, str] = {}
+    current = None
+    try:
+        for current, data in files.items():
+            path = current
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temps[path] = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data.encode() if isinstance(data, str) else data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for current, temp in temps.items():
+            os.replace(temp, current)
+    except OSError as exc:
+        for temp in temps.values():
+            Path(temp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(current)) from None
