@@ -31,12 +31,14 @@ from packaging.version import InvalidVersion, Version
 
 from harness import run
 from harness import spec as spec_mod
+from harness.guard import NotRegular, claim_folder, regular, write_atomic
 from harness.modelfile import BadInput, ModelFile, read_model_file
 from harness.plan import LOADERS, write_json
 from harness.report import check as report
 from harness.supervisor import PhaseFiles, run_phase
 
 DEFAULT_WORKDIR = run.ROOT / "work" / "check"
+MARKER = ".keras-compat-matrix-check"  # in a work dir nox -s check made: it may empty it
 PHASE = "check"
 
 
@@ -227,11 +229,15 @@ class CheckPlan:
             return cls(**json.loads(Path(path).read_text()))
         except FileNotFoundError:
             raise BadInput(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not the plan.json of nox -s check"
+            raise BadInput(f"{path}: not a check plan ({why}); start with `nox -s check -- PATH`") from None
 
 
 def _npz(path: Path) -> str:
     """Check that ``--inputs`` is an .npz file (a zip of .npy members, read without numpy); returns its path."""
     try:
+        regular(path, "--inputs")
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             # An object array (dtype "|O") loads only with pickle, which the worker never allows:
@@ -239,7 +245,9 @@ def _npz(path: Path) -> str:
             pickled = [n for n in names if n.endswith(".npy") and b"'descr': '|O'" in archive.open(n).read(256)]
     except FileNotFoundError:
         raise BadInput(f"--inputs {path}: no such file") from None
-    except (zipfile.BadZipFile, OSError) as exc:
+    except NotRegular as exc:
+        raise BadInput(str(exc)) from None
+    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:  # RuntimeError: encrypted, or compressed unknown
         raise BadInput(f"--inputs {path}: not an .npz file ({exc}); "
                        "save one with numpy.savez(path, name=array)") from None
     if not names or not all(n.endswith(".npy") for n in names):
@@ -253,9 +261,14 @@ def _npz(path: Path) -> str:
 def _python_file(path: Path) -> str:
     """Check that ``--custom-objects`` is a Python file that parses (it is parsed, never run, here)."""
     try:
+        regular(path, "--custom-objects")
         ast.parse(path.read_text(), filename=str(path))
     except FileNotFoundError:
         raise BadInput(f"--custom-objects {path}: no such file") from None
+    except NotRegular as exc:
+        raise BadInput(str(exc)) from None
+    except (RecursionError, MemoryError, ValueError) as exc:  # nested too deeply; a NUL byte
+        raise BadInput(f"--custom-objects {path}: cannot be parsed ({type(exc).__name__})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"--custom-objects {path}: cannot be read ({exc})") from None
     except SyntaxError as exc:
@@ -313,6 +326,10 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
     """Plan the check, forget the previous check's results in the same workdir, write the plan."""
     checked = plan(args, spec)
+    try:  # only a folder of its own: a user's --workdir . keeps its reference/ and plan.json
+        claim_folder(Path(checked.workdir), MARKER, "--workdir")
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     shutil.rmtree(Path(checked.workdir) / "reference", ignore_errors=True)
     for env in spec.envs:
         checked.files(env).reset()
@@ -355,6 +372,6 @@ def finish(plan_path: Path, log=print) -> tuple[int, str, str]:
     texts = {"md": report.render_markdown(result), "json": report.render_json(result)}
     for kind, text in texts.items():
         path = Path(checked.workdir) / f"report.{kind}"
-        path.write_text(text)
+        write_atomic(path, text)
         log(f"wrote {path}")
     return result.status, texts[checked.output], result.message

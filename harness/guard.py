@@ -115,3 +115,24 @@ def write_set(files: dict[Path, str | bytes]) -> None:
         for temp in temps.values():
             Path(temp).unlink(missing_ok=True)
         raise OSError(exc.errno, exc.strerror or str(exc), str(current)) from None
+
+
+def claim_folder(path: Path, marker: str, option: str) -> None:
+    """Make ``path`` the harness's own folder: create it with the file ``marker`` in it, or accept it when it is
+    empty or already holds ``marker``. A folder with other content is someone else's: nothing in it may be
+    removed or overwritten.
+
+    Raises:
+        ValueError: the folder is someone else's, or cannot be made (under a file, in ``/proc``, no
+            permission); the message names ``option`` and the path.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir() and not (path / marker).is_file() and any(path.iterdir()):
+            raise ValueError(f"{option} {path}: a folder the harness did not make (it has files, and no {marker}); "
+                             "name a new or empty folder, so that nothing of yours is removed or overwritten")
+        path.mkdir(parents=True, exist_ok=True)
+        write_atomic(path / marker, "made by keras-compat-matrix; its contents are replaced on each run\n")
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot make or write the folder "
+                         f"({exc.strerror or exc}: {exc.filename or path})") from None
