@@ -8,6 +8,7 @@ rename, so a full disk or a crash leaves the old file, never half a new one.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -63,14 +64,17 @@ def regular(path: Path, what: str, folder_ok: bool = False) -> os.stat_result:
 
     Raises:
         NotRegular: a named pipe, a device, a socket (``what`` names the option or role).
+        IsADirectoryError: a folder, unless ``folder_ok``.
         FileNotFoundError: nothing there; OSError: cannot be looked at (a link loop included).
     """
     info = os.stat(path)
     if stat.S_ISREG(info.st_mode) or (folder_ok and stat.S_ISDIR(info.st_mode)):
         return info
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "a device" if
             stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket" if
-            stat.S_ISSOCK(info.st_mode) else "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file")
+            stat.S_ISSOCK(info.st_mode) else "of an unknown kind")
     raise NotRegular(f"{what} {path}: is {kind}, not a regular file{' or folder' if folder_ok else ''}; refused")
 
 
