@@ -178,12 +178,21 @@ def matrix_sha256(path: Path) -> str:
 def start(ctx: Context) -> None:
     """Begin a run: archive the selected environments' reusable records (``harness.incremental``;
     with ``--fresh`` forget them), reset their results, record the plan (``run.json``: the selection,
-    when it started, and which matrix.yaml, by path and SHA-256)."""
-    for env in ctx.selection.envs:
-        for phase in ("produce", "consume"):
-            _reset(ctx, PhaseFiles(ctx.workdir, phase, env))
-    write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(),
-                                              matrix=str(ctx.spec.path), matrix_sha256=matrix_sha256(ctx.spec.path)))
+    when it started, and which matrix.yaml, by path and SHA-256).
+
+    Raises:
+        spec.SpecError: the work dir cannot be made or written (under a file, in ``/proc``, a full
+            disk), naming the file; ``run.json`` is written atomically, so the old one is kept.
+    """
+    try:
+        for env in ctx.selection.envs:
+            for phase in ("produce", "consume"):
+                _reset(ctx, PhaseFiles(ctx.workdir, phase, env))
+        write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(), matrix=str(ctx.spec.path),
+                                                  matrix_sha256=matrix_sha256(ctx.spec.path)))
+    except OSError as exc:
+        raise spec_mod.SpecError(f"--workdir {ctx.workdir}: cannot write {exc.filename or ctx.workdir} "
+                                 f"({exc.strerror or exc})") from None
 
 
 def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
