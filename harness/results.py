@@ -8,10 +8,12 @@ exactly one verdict, including cells that never ran (and why).
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from harness.guard import quote
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 
 NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record
@@ -21,6 +23,11 @@ VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout",
 # Verdicts that fail a run unless an expected_failures entry turns them into xfail
 # (env-error never is: it says nothing about compatibility); see harness.expectations.
 FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error"})
+SAVE_VERDICTS = ("saved", "save-error")  # a produce record's own verdicts, besides those of VERDICTS
+# A record's fields and their types, as the worker and supervisor write them (harness/worker/outcomes.py).
+TEXT_FIELDS = ("id", "producer", "consumer", "fixture", "format", "loader", "artifact", "reason", "error_type",
+               "error_message", "error_text", "device", "container", "note")
+NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds")
 
 
 def append_record(path: Path, record: dict) -> None:
@@ -50,6 +57,50 @@ def read_records(path: Path) -> list[dict]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def record_problem(record: dict) -> str | None:
+    """What makes a matrix record (produce or consume) unusable, or None: a verdict the harness does
+    not know, a field of the wrong type (``margin: "0.5"``, ``levels: "deep"``), or a pass whose
+    ``max_abs``, ``max_rel`` or ``margin`` is not finite (NaN compares false, so it would pass unseen)."""
+    verdict = record.get("verdict", "env-error" if record.get("scope") == "env" else None)
+    if not isinstance(verdict, str) or verdict not in VERDICTS + SAVE_VERDICTS:
+        return f"verdict {quote(verdict)} is none of {', '.join(VERDICTS + SAVE_VERDICTS)}"
+    for key in TEXT_FIELDS:
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"{key} {quote(record[key])} is not text"
+    for key in NUMBER_FIELDS:
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} {quote(value)} is not a number"
+        if verdict == "pass" and key in ("max_abs", "max_rel", "margin") and value is not None \
+                and not math.isfinite(value):
+            return f"a pass with {key} {value}: a comparison with NaN or infinity passes nothing"
+    levels = record.get("levels")
+    if levels is not None and not (isinstance(levels, dict) and all(
+            isinstance(found, dict) and isinstance(found.get("verdict"), str) for found in levels.values())):
+        return f"levels {quote(levels)} is not a mapping of check levels to their verdicts"
+    return None
+
+
+def read_checked(path: Path) -> tuple[list[dict], dict[str, str]]:
+    """The usable records of a matrix phase's JSON-lines file, and one line per record left out
+    (:func:`record_problem`), by the record's id (or its line number where it has no usable id)."""
+    usable, left_out = [], {}
+    for number, record in enumerate(read_records(path), 1):
+        problem = record_problem(record)
+        if problem is None:
+            usable.append(record)
+        else:
+            key = record["id"] if isinstance(record.get("id"), str) else f"line {number}"
+            left_out[key] = f"{path}: record {quote(key, 120)} left out: {problem}"
+    return usable, left_out
+
+
+def damaged(selection: Selection, workdir: Path) -> list[str]:
+    """One line per record of the selection's result files that :func:`resolve` leaves out."""
+    return [line for env in selection.envs for phase in ("produce", "consume")
+            for line in read_checked(workdir / "results" / f"{phase}-{env}.jsonl")[1].values()]
 
 
 @dataclass
@@ -133,11 +184,13 @@ def _by(records: list[dict], *keys: str) -> dict:
 
 
 def resolve(selection: Selection, workdir: Path) -> list[Cell]:
-    """One :class:`Cell` per planned cell of ``selection``, from the run's records."""
+    """One :class:`Cell` per planned cell of ``selection``, from the run's records. A damaged record
+    (:func:`record_problem`) is left out: its cell is ``skipped``, its reason naming the file and why."""
     results = workdir / "results"
-    produced = {env: read_records(results / f"produce-{env}.jsonl") for env in selection.envs}
+    produced = {env: read_checked(results / f"produce-{env}.jsonl")[0] for env in selection.envs}
     produced.update({name: list(golden.records) for name, golden in selection.goldens.items()})
-    consumed = {env: read_records(results / f"consume-{env}.jsonl") for env in selection.envs}
+    checked = {env: read_checked(results / f"consume-{env}.jsonl") for env in selection.envs}
+    consumed = {env: records for env, (records, _) in checked.items()}
     cells = []
     for producer in selection.producers:
         prod_env_error = next((r for r in produced[producer] if r.get("scope") == "env"), None)
@@ -165,6 +218,8 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                         cells.append(Cell(verdict=cons_env_error.get("verdict", "env-error"),
                                           reason=f"consumer {consumer}: {cons_env_error.get('reason')}",
                                           error_text=cons_env_error.get("error_text"), **base))
+                    elif key in checked[consumer][1]:
+                        cells.append(Cell(verdict="skipped", reason=checked[consumer][1][key], **base))
                     elif key in loaded:
                         save = saves.get((fixture, loaded[key].get("artifact", fmt)), {})
                         cells.append(Cell.from_record(loaded[key], **base, producer_device=save.get("device"),

@@ -20,6 +20,7 @@ from harness import report as report_mod
 from harness import spec as spec_mod
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
 from harness.processes import Interpreter, Launcher
+from harness import results as results_mod
 from harness.results import LEVELS, append_record, read_records
 from harness.supervisor import PhaseFiles, env_error_record, run_phase
 
@@ -328,6 +329,7 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
         # last real run would be overwritten. Refuse instead.
         return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {results}; "
                 "nothing to report (run nox -s matrix first, or give the --workdir and --profile it used)"]
+    _warn_other_matrix(ctx, log)
     data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
     data.fail_on = ctx.fail_on
     if ctx.compare:
@@ -346,7 +348,7 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     log(report_mod.summary_line(data))
     if data.history and not data.history.note:
         log(f"since {data.history.previous}: " + ", ".join(f"{n} {kind}" for kind, n in data.history.counts().items()))
-    problems = data.problems()
+    problems = results_mod.damaged(ctx.selection, ctx.workdir) + data.problems()
     if ctx.fail_on == "never":
         for problem in problems:
             log(f"not failing (--fail-on never): {problem}")
@@ -354,6 +356,20 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     for problem in problems:
         log(f"FAILED: {problem}")
     return problems
+
+
+def _warn_other_matrix(ctx: Context, log) -> None:
+    """Say so when the work dir's run was planned from another matrix.yaml than the one reported with
+    (its run.json records the SHA-256): the report applies this file's expected_failures and tolerances."""
+    try:
+        planned = json.loads((ctx.workdir / "run.json").read_text()).get("matrix_sha256")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return
+    current = matrix_sha256(ctx.spec.path)
+    if isinstance(planned, str) and planned != current:
+        log(f"WARNING: {ctx.workdir / 'run.json'}: the run was planned from another matrix.yaml (SHA-256 "
+            f"{planned[:12]}…) than {ctx.spec.path} ({current[:12]}…); its expected_failures and tolerances "
+            "are applied to that run's records")
 
 
 def freeze_golden(args: list[str], log=print) -> None:
