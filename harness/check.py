@@ -29,6 +29,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from harness import inputs as inputs_mod
 from harness import run
 from harness import spec as spec_mod
 from harness.guard import NotRegular, claim_folder, regular, write_atomic
@@ -234,8 +235,10 @@ class CheckPlan:
             raise BadInput(f"{path}: not a check plan ({why}); start with `nox -s check -- PATH`") from None
 
 
-def _npz(path: Path) -> str:
-    """Check that ``--inputs`` is an .npz file (a zip of .npy members, read without numpy); returns its path."""
+def _npz(path: Path, specs: list | None = None) -> str:
+    """Check that ``--inputs`` is an .npz file (a zip of .npy members, read without numpy) whose arrays fit
+    ``specs``, the inputs the model's config declares (``harness.inputs``; None: not checked here);
+    returns its path."""
     try:
         regular(path, "--inputs")
         with zipfile.ZipFile(path) as archive:
@@ -243,11 +246,13 @@ def _npz(path: Path) -> str:
             # An object array (dtype "|O") loads only with pickle, which the worker never allows:
             # its .npy header (in the first bytes) says so.
             pickled = [n for n in names if n.endswith(".npy") and b"'descr': '|O'" in archive.open(n).read(256)]
+            headers = {n[:-4]: inputs_mod.npy_header(archive, n) for n in names if n.endswith(".npy")} \
+                if specs and not pickled and names and all(n.endswith(".npy") for n in names) else {}
     except FileNotFoundError:
         raise BadInput(f"--inputs {path}: no such file") from None
     except NotRegular as exc:
         raise BadInput(str(exc)) from None
-    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:  # RuntimeError: encrypted, or compressed unknown
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, SyntaxError) as exc:  # RuntimeError: encrypted, or compressed unknown
         raise BadInput(f"--inputs {path}: not an .npz file ({exc}); "
                        "save one with numpy.savez(path, name=array)") from None
     if not names or not all(n.endswith(".npy") for n in names):
@@ -255,6 +260,9 @@ def _npz(path: Path) -> str:
     if pickled:
         raise BadInput(f"--inputs {path}: {pickled[0][:-4]} holds Python objects (dtype object), which load only "
                        "with pickle; save numeric, boolean or string arrays")
+    problem = inputs_mod.mismatch(headers, specs) if headers else None
+    if problem:
+        raise BadInput(f"--inputs {path}: {problem}")
     return str(path)
 
 
@@ -316,7 +324,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
     return CheckPlan(
         file=found.to_json(), architecture=str(options.architecture.resolve()) if options.architecture else None,
         source=source, source_why=why, targets=targets, targets_why=targets_why,
-        inputs=_npz(inputs) if inputs else None,
+        inputs=_npz(inputs, found.inputs) if inputs else None,
         custom_objects=_python_file(options.custom_objects) if options.custom_objects else None,
         safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,

@@ -33,6 +33,7 @@ logging.getLogger("h5py").setLevel(logging.WARNING)
 import h5py  # noqa: E402
 
 from harness.guard import NotRegular, loads, regular  # noqa: E402
+from harness.inputs import config_inputs  # noqa: E402
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -62,6 +63,7 @@ class ModelFile:
         backend: the Keras backend recorded in an HDF5 file or architecture JSON, or None.
         evidence: where the versions were read, for the report.
         notes: anything a user should know about the file (e.g. HDF5 under a .keras name).
+        inputs: ``[(name, shape, dtype)]`` its config declares (a ``.keras`` zip; ``harness.inputs``), or None.
     """
 
     path: Path
@@ -72,6 +74,7 @@ class ModelFile:
     backend: str | None = None
     evidence: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    inputs: list | None = None
 
     @property
     def weights_only(self) -> bool:
@@ -230,7 +233,7 @@ def _keras_zip(path: Path) -> ModelFile:
     notes = () if path.suffix == ".keras" else (f"a .keras zip archive named {path.suffix or 'without suffix'}",)
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     return ModelFile(path, "keras", "zip", _text(version), None, None,
-                     "metadata.json in the archive" if version else "", notes)
+                     "metadata.json in the archive" if version else "", notes, config_inputs(config))
 
 
 def _saved_model(path: Path) -> ModelFile:
