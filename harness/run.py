@@ -18,6 +18,7 @@ from pathlib import Path
 from harness import environments, golden, history, incremental, interpreters, jobs, merge as merge_mod
 from harness import report as report_mod
 from harness import spec as spec_mod
+from harness.guard import safe_name
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
 from harness.processes import Interpreter, Launcher
 from harness import results as results_mod
@@ -117,8 +118,12 @@ def last_selection(args: list[str]) -> list[str]:
     try:
         last = json.loads((options.workdir / "run.json").read_text())
         selection = ["--profile", last["profile"], "--envs", *last["envs"], "--fixtures", *last["fixtures"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return args
+    names = [last["profile"], *last["envs"], *last["fixtures"]]
+    if not (isinstance(last["envs"], list) and isinstance(last["fixtures"], list) and last["envs"]
+            and last["fixtures"] and all(safe_name(name) and not name.startswith("-") for name in names)):
+        return args  # not the run.json of nox -s plan (a name like "--workdir" would be an option): ignored
     return selection + ([] if last.get("goldens") else ["--no-goldens"]) + args
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -257,7 +258,7 @@ def read_json(path: Path) -> dict:
     """The JSON object in ``path``, or {} when it is missing, half-written or not an object."""
     try:
         data = json.loads(path.read_text(errors="replace"))
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # missing, half-written, nested too deeply
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -271,6 +272,8 @@ def phase_stats(workdir: Path, phase: str, env: str) -> dict:
     records = read_records(workdir / "results" / f"{phase}-{env}.jsonl")
     ran = [r for r in records if not r.get("reused") and r.get("scope") != "env"]
     stats = read_json(workdir / "results" / f"{phase}-{env}.stats.json")
+    stats = {key: value for key, value in stats.items()  # a damaged stats file counts as none
+             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
     peaks = [r["worker_peak_rss_bytes"] for r in ran if isinstance(r.get("worker_peak_rss_bytes"), int)]
     return {"cells_run": len(ran), "cells_reused": len(records) - len(ran) - sum(r.get("scope") == "env" for r in records),
             "workers_started": stats.get("workers_started", 0), "seconds": stats.get("seconds", 0),
