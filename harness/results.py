@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from harness.guard import quote
+from harness.guard import loads, quote
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 
 NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record
@@ -51,8 +51,8 @@ def read_records(path: Path) -> list[dict]:
     records = []
     for line in lines:
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+            record = loads(line)
+        except ValueError:  # not JSON, or nested too deeply
             continue
         if isinstance(record, dict):
             records.append(record)

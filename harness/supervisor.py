@@ -11,13 +11,12 @@ the results file are never rewritten.
 """
 from __future__ import annotations
 
-import json
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.guard import within
+from harness.guard import loads, within
 from harness.plan import write_json
 from harness.processes import Launcher, LaunchError, describe_exit
 from harness.results import append_record, read_records
@@ -105,8 +104,8 @@ def _log_tail(path: Path, offset: int) -> str:
 
 def _read_progress(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return loads(path.read_text())
+    except (FileNotFoundError, ValueError):
         return None
 
 

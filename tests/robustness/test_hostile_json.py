@@ -34,3 +34,20 @@ def test_a_deeply_nested_trend_input_is_left_out(tmp_path):
     assert [p.name for p in written] == ["trend.html", "trend.md"]
     assert any(line.startswith(f"left out {nights / 'zz-deep.json'}: not a readable JSON file (nested too deeply")
                for line in lines)
+
+
+def test_a_record_line_nested_too_deeply_is_skipped_like_any_torn_line(tmp_path):
+    from harness.results import read_records
+    (tmp_path / "consume-x.jsonl").write_text(DEEP + "\n" + '{"id": "a", "verdict": "pass"}\n')
+    assert read_records(tmp_path / "consume-x.jsonl") == [{"id": "a", "verdict": "pass"}]
+
+
+def test_a_lock_file_nested_too_deeply_is_one_spec_error(tmp_path):
+    from harness import spec
+    (tmp_path / "matrix.yaml").write_text("envs: {tf2.15: {python: '3.11', packages: ['tensorflow-cpu==2.15.1']}}\n"
+                                          "templates:\n  t: {name: 't{release}', packages: ['keras>=3']}\n"
+                                          "profiles: {default: {envs: [tf2.15, t]}}\n")
+    (tmp_path / "matrix.lock.json").write_text(DEEP)
+    with pytest.raises(spec.SpecError) as caught:
+        spec.load(tmp_path / "matrix.yaml")
+    assert "\n" not in str(caught.value) and "matrix.lock.json" in str(caught.value)
