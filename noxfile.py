@@ -94,7 +94,10 @@ SELECTED = run.selected_envs(sys.argv, SPEC) if SPEC else []
 def plan(session: nox.Session) -> None:
     """Validate matrix.yaml and the selection, forget the selected environments' old results."""
     ctx = _context(session)
-    run.start(ctx)
+    try:
+        run.start(ctx)
+    except SpecError as exc:
+        session.error(str(exc))
     session.log(f"profile {ctx.selection.profile}: {', '.join(ctx.selection.envs)}; "
                 f"{len(ctx.selection.fixtures)} fixtures; formats {', '.join(ctx.selection.formats)}; "
                 f"goldens {', '.join(ctx.selection.goldens) or 'none'}")

@@ -23,16 +23,19 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from harness import inputs as inputs_mod
 from harness import run
 from harness import spec as spec_mod
 from harness.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
                                 recorded_release)
+from harness.guard import NotRegular, claim_folder, regular, write_atomic
 from harness.modelfile import BadInput, read_model_file
 from harness.report import check as report
 from harness.report import security as security_report
 from harness.supervisor import run_phase
 
 DEFAULT_WORKDIR = run.ROOT / "work" / "check"
+MARKER = ".keras-compat-matrix-check"  # in a work dir nox -s check made: it may empty it
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,22 +92,29 @@ def _tolerance(text: str) -> float:
     return value
 
 
-def _npz(path: Path, option: str = "--inputs") -> str:
+def _npz(path: Path, option: str = "--inputs", specs: list | None = None) -> str:
     """Check that ``path`` (given as ``option``) is an .npz file (a zip of .npy members, read without
-    numpy); returns its path.
+    numpy) whose arrays fit ``specs``, the inputs the model's config declares (``harness.inputs``;
+    None: not checked here); returns its path.
 
     Raises:
-        BadInput: missing, not an .npz, or holding arrays that load only with pickle.
+        BadInput: missing, not a regular file, not an .npz, holding arrays that load only with
+            pickle, or arrays whose shape or kind does not fit ``specs``.
     """
     try:
+        regular(path, option)
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             # An object array (dtype "|O") loads only with pickle, which the worker never allows:
             # its .npy header (in the first bytes) says so.
             pickled = [n for n in names if n.endswith(".npy") and b"'descr': '|O'" in archive.open(n).read(256)]
+            headers = {n[:-4]: inputs_mod.npy_header(archive, n) for n in names if n.endswith(".npy")} \
+                if specs and not pickled and names and all(n.endswith(".npy") for n in names) else {}
     except FileNotFoundError:
         raise BadInput(f"{option} {path}: no such file") from None
-    except (zipfile.BadZipFile, OSError) as exc:
+    except NotRegular as exc:
+        raise BadInput(str(exc)) from None
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, SyntaxError) as exc:  # RuntimeError: encrypted
         raise BadInput(f"{option} {path}: not an .npz file ({exc}); "
                        "save one with numpy.savez(path, name=array)") from None
     if not names or not all(n.endswith(".npy") for n in names):
@@ -112,15 +122,23 @@ def _npz(path: Path, option: str = "--inputs") -> str:
     if pickled:
         raise BadInput(f"{option} {path}: {pickled[0][:-4]} holds Python objects (dtype object), which load only "
                        "with pickle; save numeric, boolean or string arrays")
+    problem = inputs_mod.mismatch(headers, specs) if headers else None
+    if problem:
+        raise BadInput(f"{option} {path}: {problem}")
     return str(path)
 
 
 def _python_file(path: Path) -> str:
     """Check that ``--custom-objects`` is a Python file that parses (it is parsed, never run, here)."""
     try:
+        regular(path, "--custom-objects")
         ast.parse(path.read_text(), filename=str(path))
     except FileNotFoundError:
         raise BadInput(f"--custom-objects {path}: no such file") from None
+    except NotRegular as exc:
+        raise BadInput(str(exc)) from None
+    except (RecursionError, MemoryError, ValueError) as exc:  # nested too deeply; a NUL byte
+        raise BadInput(f"--custom-objects {path}: cannot be parsed ({type(exc).__name__})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"--custom-objects {path}: cannot be read ({exc})") from None
     except SyntaxError as exc:
@@ -178,7 +196,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
     return CheckPlan(
         file=found.to_json(), architecture=str(options.architecture.resolve()) if options.architecture else None,
         source=source, source_why=why, targets=targets, targets_why=targets_why,
-        inputs=_npz(inputs) if inputs else None,
+        inputs=_npz(inputs, specs=found.inputs) if inputs else None,
         custom_objects=_python_file(options.custom_objects) if options.custom_objects else None,
         safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
@@ -229,6 +247,10 @@ def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
     from harness import releases
     checked = plan(args, spec)
     spec = releases.with_cached(spec)
+    try:  # only a folder of its own: a user's --workdir . keeps its reference/ and plan.json
+        claim_folder(Path(checked.workdir), MARKER, "--workdir")
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     shutil.rmtree(Path(checked.workdir) / "reference", ignore_errors=True)
     for env in spec.envs:
         checked.files(env).reset()
@@ -273,6 +295,6 @@ def finish(plan_path: Path, log=print) -> tuple[int, str, str]:
     texts = {"md": report.render_markdown(result), "json": report.render_json(result)}
     for kind, text in texts.items():
         path = Path(checked.workdir) / f"report.{kind}"
-        path.write_text(text)
+        write_atomic(path, text)
         log(f"wrote {path}")
     return result.status, texts[checked.output], result.message

@@ -210,6 +210,9 @@ class CheckPlan:
             return cls(**json.loads(Path(path).read_text()))
         except FileNotFoundError:
             raise BadInput(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not the plan.json of nox -s check"
+            raise BadInput(f"{path}: not a check plan ({why}); start with `nox -s check -- PATH`") from None
 
 
 def env_tolerances(spec: spec_mod.MatrixSpec, found: ModelFile, source: str, envs: list[str],

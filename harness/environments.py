@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from harness.guard import write_atomic
 from harness.spec import EnvSpec, MatrixSpec
 
 MARKER = "kcm-env.json"
@@ -66,8 +67,8 @@ def ensure_installed(venv: Path, env: EnvSpec, spec: MatrixSpec) -> bool:
         raise EnvError(f"uv could not install {' '.join(requirements)}: {last}", detail=out.stderr[-4000:])
     freeze = subprocess.run([uv, "pip", "freeze", "--python", str(venv_python(venv))],
                             capture_output=True, text=True)
-    marker.write_text(json.dumps({"fingerprint": fingerprint, "requirements": requirements,
-                                  "freeze": freeze.stdout.splitlines()}, indent=1))
+    write_atomic(marker, json.dumps({"fingerprint": fingerprint, "requirements": requirements,
+                                     "freeze": freeze.stdout.splitlines()}, indent=1))
     return True
 
 

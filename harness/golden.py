@@ -19,6 +19,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from harness.guard import loads
 from harness.phasefiles import PhaseFiles
 from harness.results import read_records
 from harness.spec import SpecError
@@ -79,8 +80,8 @@ def discover(directory: Path) -> dict[str, Golden]:
     folders = sorted(p for p in directory.glob("*") if p.is_dir() and not p.name.startswith("."))
     for folder in folders if directory.is_dir() else []:
         try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except (FileNotFoundError, json.JSONDecodeError) as exc:
+            manifest = loads((folder / MANIFEST).read_text())
+        except (FileNotFoundError, ValueError) as exc:
             raise SpecError(f"{folder}: not a golden artifact folder ({MANIFEST}: {exc})") from None
         name = PREFIX + folder.name
         records = tuple(dict(r, producer=name) for r in read_records(folder / RECORDS))

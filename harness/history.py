@@ -37,11 +37,11 @@ a cell that stopped loading fails at every level for the one reason its ``output
 from __future__ import annotations
 
 import datetime
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from harness.guard import loads, regular
 from harness.hints import normalize
 from harness.plan import CONTROL_FORMAT
 from harness.results import LEVELS, Cell
@@ -200,10 +200,11 @@ def read_results(path: Path) -> dict:
     if not path.exists():
         raise NoPrevious(f"{where}: no such file; nothing to compare with (the first night of a history?)")
     try:
-        data = json.loads(path.read_text())
+        regular(path, "--compare")  # a named pipe would block
+        data = loads(path.read_text())  # nesting too deep for Python is a ValueError too
     except OSError as exc:
         raise HistoryError(f"{where}: cannot read it ({exc.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:
         raise HistoryError(f"{where}: not JSON ({exc}); give the results.json of an earlier run") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise HistoryError(f"{where}: not a results.json of keras-compat-matrix (no 'cells' list)")

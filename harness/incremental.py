@@ -27,6 +27,7 @@ import json
 import shutil
 from pathlib import Path
 
+from harness.guard import loads
 from harness.plan import write_json
 from harness.results import append_record
 from harness.spec import MatrixSpec
@@ -72,7 +73,7 @@ def artifact_digest(directory: Path) -> str | None:
     directory = Path(directory)
     try:
         text = (directory / "manifest.json").read_bytes()
-        files = json.loads(text)["files"]
+        files = loads(text)["files"]
         intact = (directory / "reference.npz").is_file() and all(
             (directory / rel).stat().st_size == entry["bytes"] for rel, entry in files.items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -127,7 +128,7 @@ def _facts_cache_path(files: PhaseFiles) -> Path:
 def _load_cache(files: PhaseFiles) -> dict[str, dict]:
     """The phase's archived records by key; what is not such a record (a damaged cache) is left out."""
     try:
-        data = json.loads(_cache_path(files).read_text())
+        data = loads(_cache_path(files).read_text())
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):

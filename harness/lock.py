@@ -37,6 +37,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from harness import interpreters, spec, templates
+from harness.guard import loads, write_atomic
 
 INDEX_URL = "https://pypi.org/pypi"
 PYTHONS = ("3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
@@ -67,7 +68,7 @@ def fetch(name: str, index_url: str = INDEX_URL, timeout_s: float = 30.0) -> dic
                                                    "User-Agent": "keras-compat-matrix (nox -s lock)"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:
-            document = json.loads(answer.read())
+            document = loads(answer.read())
     except urllib.error.HTTPError as exc:
         why = "no such project on the index" if exc.code == 404 else f"HTTP {exc.code} {exc.reason}"
         raise LockError(f"cannot resolve {name}: {url}: {why}") from None
@@ -313,7 +314,10 @@ def main(args: list[str], matrix: Path, project: Project | None = None, log=prin
     if options.dry_run:
         log(f"dry run: {path} not written")
     else:
-        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        try:  # atomic: a full disk leaves the old lock, never half a new one
+            write_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise LockError(f"cannot write {exc.filename} ({exc.strerror}); the old lock file is kept") from None
         log(f"wrote {path} ({sum(len(t['envs']) for t in document['templates'].values())} environments)")
     return document
 

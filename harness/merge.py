@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.guard import OutsideWorkdir, quote, safe_name, within
 from harness.plan import write_json
 from harness.supervisor import PhaseFiles
 
@@ -62,7 +63,27 @@ def read_job(path: Path) -> Job:
     missing = [key for key in SELECTION_KEYS if not isinstance(run, dict) or key not in run]
     if missing:
         raise MergeError(f"{path / 'run.json'}: no {', '.join(missing)}; not the run.json of nox -s plan")
+    for key in ("envs", "goldens"):
+        names = run[key]
+        bad = next((n for n in names if not safe_name(n)), None) if isinstance(names, list) else names
+        if not isinstance(names, list) or bad is not None:
+            raise MergeError(f"{path / 'run.json'}: {key} holds {quote(bad)}, not a list of environment names; "
+                             "refused (not the run.json of nox -s plan)")
     return Job(path, run)
+
+
+def check_names(jobs: list[Job], spec_envs: set[str]) -> None:
+    """Every environment a job's run.json selects is one of this checkout's matrix.yaml (checked before
+    any file is touched: the names become file names in the work dir).
+
+    Raises:
+        MergeError: naming the job's run.json and the unknown environment.
+    """
+    for job in jobs:
+        unknown = [name for name in job.run["envs"] if name not in spec_envs]
+        if unknown:
+            raise MergeError(f"{job.path / 'run.json'}: environment {quote(unknown[0])} is not in this checkout's "
+                             f"matrix.yaml ({', '.join(sorted(spec_envs))}); merge with the checkout the jobs ran")
 
 
 def check_same_plan(jobs: list[Job], matrix_sha256: str | None = None) -> None:
@@ -80,7 +101,10 @@ def check_same_plan(jobs: list[Job], matrix_sha256: str | None = None) -> None:
                                  f"{first.run.get(key)!r} vs {job.run.get(key)!r}); merge only the jobs of one "
                                  "run, all planned with the same selection options and matrix.yaml")
     planned = first.run.get("matrix_sha256")
-    if matrix_sha256 and planned and planned != matrix_sha256:
+    if matrix_sha256 and not isinstance(planned, str):
+        raise MergeError(f"{first.path / 'run.json'}: no matrix_sha256, so which matrix.yaml the jobs were planned "
+                         "from is unknown; plan the jobs again with this checkout (nox -s plan records it)")
+    if matrix_sha256 and planned != matrix_sha256:
         raise MergeError(f"the jobs were planned from another matrix.yaml than this checkout's (SHA-256 "
                          f"{planned[:12]}… vs {matrix_sha256[:12]}…); merge with the checkout the jobs ran")
 
@@ -96,7 +120,7 @@ def job_files(job: Job) -> dict[str, Path]:
     for folder in ("results", "logs"):
         for path in sorted((job.path / folder).glob("*")):
             match = RESULT_FILE.match(path.name)
-            if not match or not path.is_file():
+            if not match or path.is_symlink() or not path.is_file():
                 continue  # a half-written .tmp, or something that is no phase's file
             if match.group(2) not in envs:
                 raise MergeError(f"{path}: environment {match.group(2)!r} is not in the run's selection "
@@ -105,12 +129,17 @@ def job_files(job: Job) -> dict[str, Path]:
     return found
 
 
-def gather(dirs: list[Path], workdir: Path, matrix_sha256: str | None = None, log=print) -> dict:
+def gather(dirs: list[Path], workdir: Path, matrix_sha256: str | None = None, log=print,
+           spec_envs: set[str] | None = None) -> dict:
     """Copy every job's files into ``workdir`` and write its ``run.json``; returns that run.json.
 
     The selected environments' earlier files in ``workdir`` are forgotten first (as ``nox -s plan``
     does); files keep their times, so the report's wall time still ends with the last result line.
     The merged run started when the earliest job did, and names the folders in ``merged_from``.
+
+    ``matrix_sha256`` and ``spec_envs`` (the checkout's matrix.yaml: its SHA-256 and environment
+    names) are checked against every job's run.json before any file is touched; every path in
+    ``workdir`` is made by :func:`harness.guard.within`, which refuses to leave it.
 
     Raises:
         MergeError: see the module's docstring; also when ``workdir`` is one of ``dirs``.
@@ -123,6 +152,15 @@ def gather(dirs: list[Path], workdir: Path, matrix_sha256: str | None = None, lo
         if job.path.resolve() == workdir:
             raise MergeError(f"--workdir {workdir} is one of the job folders; merge into another folder")
     check_same_plan(jobs, matrix_sha256)
+    if spec_envs is not None:
+        check_names(jobs, spec_envs)
+    try:
+        return _copy(jobs, workdir, log)
+    except OutsideWorkdir as exc:
+        raise MergeError(f"refused: {exc}") from None
+
+
+def _copy(jobs: list[Job], workdir: Path, log) -> dict:
     chosen: dict[str, Path] = {}
     for job in jobs:
         for name, path in job_files(job).items():
@@ -136,8 +174,9 @@ def gather(dirs: list[Path], workdir: Path, matrix_sha256: str | None = None, lo
         for phase in PHASES:
             PhaseFiles(workdir, phase, env).reset()
     for name, path in chosen.items():
-        (workdir / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, workdir / name)
+        target = within(workdir, *name.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
     starts = [job.run["started"] for job in jobs if isinstance(job.run.get("started"), (int, float))]
     run = dict(first, started=min(starts) if starts else None, merged_from=[str(job.path) for job in jobs])
     write_json(workdir / "run.json", run)

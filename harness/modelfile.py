@@ -16,11 +16,14 @@ the environments). It reads just enough to pick the source environment:
 - An architecture file (``model.to_json()``) for weights-only files: its top-level
   ``keras_version`` and ``backend``; it is JSON, read as data.
 
-Every problem raises :class:`BadInput` with one message naming the file and what is wrong.
+Every problem raises :class:`BadInput` with one message naming the file and what is wrong. The host
+reads at most :data:`MAX_READ_BYTES` of an archive member (a small zip can expand to gigabytes) or
+of a fixed-length HDF5 attribute; of HDF5 attributes it reads only ``keras_version`` and ``backend``
+(HDF5 stores attributes uncompressed, so a variable-length one is bounded by the file's own size),
+and only regular files and folders (a named pipe would block, ``/dev/zero`` never ends).
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import zipfile
@@ -30,11 +33,18 @@ from pathlib import Path
 # h5py logs its type converters at DEBUG (from its import on), which nox's logging would print.
 logging.getLogger("h5py").setLevel(logging.WARNING)
 import h5py  # noqa: E402
+
+from harness.guard import NotRegular, loads, regular  # noqa: E402
+from harness.inputs import config_inputs  # noqa: E402
+
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 KERAS_VERSION_IN_METADATA = re.compile(rb'"keras_version":\s*"([0-9][^"]{0,40})"')
 # Field numbers on the path SavedModel.meta_graphs -> MetaGraphDef.meta_info_def -> MetaInfoDef.tensorflow_version.
 SAVED_MODEL_PATH = (2, 1, 5)
+# The most the host reads of one archive member or HDF5 attribute (bytes). Assumed: a model config
+# of 64 MiB is far past any real one (a 1,000-layer model's config is a few MB).
+MAX_READ_BYTES = 64 * 2**20
 
 
 class BadInput(ValueError):
@@ -55,6 +65,7 @@ class ModelFile:
         backend: the Keras backend recorded in an HDF5 file or architecture JSON, or None.
         evidence: where the versions were read, for the report.
         notes: anything a user should know about the file (e.g. HDF5 under a .keras name).
+        inputs: ``[(name, shape, dtype)]`` its config declares (a ``.keras`` zip; ``harness.inputs``), or None.
     """
 
     path: Path
@@ -65,6 +76,7 @@ class ModelFile:
     backend: str | None = None
     evidence: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    inputs: list | None = None
 
     @property
     def weights_only(self) -> bool:
@@ -87,11 +99,12 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         BadInput: missing, unreadable, truncated, not a Keras model, a weights-only file
             without ``architecture``, or ``architecture`` given for a full model.
     """
-    given, path = path, path.resolve()
+    given, path = path, _resolve(path, "")
     if not path.exists():
         # A dangling link resolves elsewhere: name what the user gave, and where it points.
         link = f" (a link to {path}, which does not exist)" if given.is_symlink() else ""
         raise BadInput(f"{given if link else path}: no such file or folder{link}")
+    _regular(path, "model file", folder_ok=True)
     if path.is_dir():
         found = _saved_model(path)
     else:
@@ -107,11 +120,38 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         if architecture is None:
             raise BadInput(f"{path}: holds weights only ({found.format} layout, no model config); give the "
                            "architecture with --architecture model.json (the text of model.to_json())")
-        return _with_architecture(found, architecture.resolve())
+        return _with_architecture(found, _resolve(architecture, "--architecture "))
     if architecture is not None:
         raise BadInput(f"--architecture {architecture}: {path} is a full model ({found.format}) with its own "
                        "architecture; --architecture is only for weights-only files")
     return found
+
+
+def _resolve(path: Path, option: str) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of symbolic links (Python 3.10, 3.11)
+        raise BadInput(f"{option}{path}: cannot be resolved ({exc}); a loop of symbolic links?") from None
+
+
+def _regular(path: Path, what: str, folder_ok: bool = False) -> None:
+    """Raises BadInput unless ``path`` is a regular file (or folder): a FIFO would block the host."""
+    try:
+        regular(path, what, folder_ok)
+    except NotRegular as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _member(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    """At most :data:`MAX_READ_BYTES` of one archive member (its header's size can lie: read, then count)."""
+    with archive.open(name) as handle:
+        data = handle.read(MAX_READ_BYTES + 1)
+    if len(data) > MAX_READ_BYTES:
+        raise BadInput(f"{path}: {name} inside the archive expands past {MAX_READ_BYTES // 2**20} MiB; refused "
+                       "(no Keras writes one so large: a damaged or hostile archive?)")
+    return data
 
 
 def _head(path: Path) -> bytes:
@@ -131,11 +171,21 @@ def _text(value) -> str | None:
 def _hdf5(path: Path) -> ModelFile:
     try:
         with h5py.File(path, "r") as handle:
-            attrs = {key: handle.attrs[key] for key in ("keras_version", "backend", "model_config", "layer_names")
-                     if key in handle.attrs}
+            # model_config and layer_names (large) are only looked for; the two short strings are read.
+            attrs = {key: None for key in ("model_config", "layer_names") if key in handle.attrs}
+            for key in ("keras_version", "backend"):
+                if key in handle.attrs:
+                    size = handle.attrs.get_id(key).get_storage_size()
+                    if size > MAX_READ_BYTES:
+                        raise BadInput(f"{path}: HDF5 attribute {key} holds {size} bytes, past "
+                                       f"{MAX_READ_BYTES // 2**20} MiB; refused (a damaged or hostile file?)")
+                    attrs[key] = handle.attrs[key]
             groups = set(handle.keys())
-    except OSError as exc:
-        raise BadInput(f"{path}: not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
+    except BadInput:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise BadInput(f"{path}: not a readable HDF5 file ({first[:200]})") from None
     notes = []
     if "model_config" in attrs:
         fmt = "keras" if path.suffix == ".keras" else "h5"
@@ -156,6 +206,7 @@ def _hdf5(path: Path) -> ModelFile:
 
 
 def _keras_zip(path: Path) -> ModelFile:
+    member = "a member"
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
@@ -163,13 +214,21 @@ def _keras_zip(path: Path) -> ModelFile:
                 raise BadInput(f"{path}: a zip archive but not a .keras model (no metadata.json and config.json "
                                f"inside; found {', '.join(sorted(names)[:5]) or 'nothing'})")
             member = "metadata.json"
-            metadata = json.loads(archive.read(member))
+            metadata = loads(_member(archive, member, path))
             member = "config.json"
-            config = json.loads(archive.read(member))
+            config = loads(_member(archive, member, path))
+    except BadInput:
+        raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
         raise BadInput(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: {member} inside the archive is not JSON ({exc})") from None
+    except NotImplementedError as exc:  # zipfile: "That compression method is not supported" (deflate64)
+        raise BadInput(f"{path}: {member} inside the archive cannot be read ({exc}); Keras writes deflate or "
+                       "stored members") from None
+    except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required for extraction"
+        raise BadInput(f"{path}: {member} inside the archive cannot be read ({exc}); Keras never encrypts "
+                       "its archive") from None
+    except ValueError as exc:  # not JSON (JSONDecodeError, UnicodeDecodeError), or nested too deeply
+        raise BadInput(f"{path}: {member} inside the archive is not JSON ({str(exc)[:200]})") from None
     # Every Keras that writes the zip serializes the model as {"class_name": ..., "config": ...}:
     # anything else would only fail later, inside every environment.
     if not isinstance(config, dict) or "class_name" not in config:
@@ -177,7 +236,7 @@ def _keras_zip(path: Path) -> ModelFile:
     notes = () if path.suffix == ".keras" else (f"a .keras zip archive named {path.suffix or 'without suffix'}",)
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     return ModelFile(path, "keras", "zip", _text(version), None, None,
-                     "metadata.json in the archive" if version else "", notes)
+                     "metadata.json in the archive" if version else "", notes, config_inputs(config))
 
 
 def _saved_model(path: Path) -> ModelFile:
@@ -249,10 +308,13 @@ def saved_model_tf_version(data: bytes, where: Path) -> str | None:
 
 def _with_architecture(found: ModelFile, architecture: Path) -> ModelFile:
     try:
-        config = json.loads(architecture.read_text())
+        regular(architecture, "--architecture")
+        config = loads(architecture.read_text())
     except FileNotFoundError:
         raise BadInput(f"--architecture {architecture}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except NotRegular as exc:
+        raise BadInput(str(exc)) from None
+    except (OSError, ValueError) as exc:
         raise BadInput(f"--architecture {architecture}: not a JSON file ({exc})") from None
     if not isinstance(config, dict) or not {"class_name", "config"} <= set(config):
         raise BadInput(f"--architecture {architecture}: not a Keras architecture (expected the JSON of "

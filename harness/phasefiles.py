@@ -1,6 +1,6 @@
 """Where one phase of one environment keeps its files under a run's work dir (results, facts, logs,
 task, progress, status, stats), its shards' too, and how its JSON-lines record files are written and
-read. No other harness module is imported, so every step (supervisor, results, incremental, merge,
+read. It imports only ``harness.guard``, so every step (supervisor, results, incremental, merge,
 report) can find a phase's files here.
 """
 from __future__ import annotations
@@ -10,6 +10,8 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from harness.guard import loads, within
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,9 @@ class PhaseFiles:
     ``<phase>-<env>.shard<N>.*``; the facts file is the phase's own (every shard's worker
     writes the same facts). The phase's own results file keeps the records no worker wrote
     (reused ones, an environment's env-error); :meth:`records` reads them all.
+
+    Every path is made by :func:`harness.guard.within`: an environment name that would lead
+    outside the work dir (``x/../../victim``) raises :class:`harness.guard.OutsideWorkdir`.
     """
 
     workdir: Path
@@ -34,37 +39,37 @@ class PhaseFiles:
 
     @property
     def results(self) -> Path:
-        return self.workdir / "results" / f"{self.stem}.jsonl"
+        return within(self.workdir, "results", f"{self.stem}.jsonl")
 
     @property
     def facts(self) -> Path:
-        return self.workdir / "results" / f"{self.phase}-{self.env}.facts.json"
+        return within(self.workdir, "results", f"{self.phase}-{self.env}.facts.json")
 
     @property
     def log(self) -> Path:
-        return self.workdir / "logs" / f"{self.stem}.log"
+        return within(self.workdir, "logs", f"{self.stem}.log")
 
     @property
     def progress(self) -> Path:
         """The worker's current cell, ``{"cell": id, "started": epoch seconds}`` (``harness/worker/main.py``)."""
-        return self.workdir / "tasks" / f"{self.stem}.progress"
+        return within(self.workdir, "tasks", f"{self.stem}.progress")
 
     @property
     def status(self) -> Path:
         """``{"phase", "env", "total", "reused", "shards", "started", "finished"}`` of a running or ended
         phase (cells; epoch seconds, ``finished`` null while it runs): what ``harness.progress`` shows."""
-        return self.workdir / "tasks" / f"{self.stem}.status.json"
+        return within(self.workdir, "tasks", f"{self.stem}.status.json")
 
     @property
     def stats(self) -> Path:
         """``{"workers_started", "seconds", "cells", "ended"}`` of the phase's (or shard's) last supervised
         run (``ended``: seconds since the epoch, what a report's wall time ends with; a sharded phase's
         own file adds ``shards``, their count)."""
-        return self.workdir / "results" / f"{self.stem}.stats.json"
+        return within(self.workdir, "results", f"{self.stem}.stats.json")
 
     @property
     def task(self) -> Path:
-        return self.workdir / "tasks" / f"{self.stem}.json"
+        return within(self.workdir, "tasks", f"{self.stem}.json")
 
     def sharded(self, shard: int) -> PhaseFiles:
         """The files of one shard (1, 2, ...) of this phase."""
@@ -114,8 +119,8 @@ def read_records(path: Path) -> list[dict]:
     records = []
     for line in lines:
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+            record = loads(line)
+        except ValueError:  # not JSON, or nested too deeply
             continue
         if isinstance(record, dict):
             records.append(record)

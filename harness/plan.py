@@ -14,6 +14,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from harness.guard import within, write_atomic
 from harness.spec import MatrixSpec, SpecError
 from harness.tolerance import Tolerance
 # Which loaders read which format (each loader is its own column in the report); the negative
@@ -223,14 +224,16 @@ def consume_cells(selection: Selection, consumer: str, produced: list[dict], art
     """
     cells, controls = [], set()
     for rec in produced:
+        if not all(isinstance(rec.get(key), str) for key in ("producer", "fixture", "format")):
+            continue  # a damaged record: its names become a folder's path
         if rec.get("verdict") != "saved" or rec["format"] not in selection.formats:
             continue
-        if rec["fixture"] not in selection.fixtures:
+        if rec["fixture"] not in selection.fixtures or rec["producer"] not in selection.producers:
             continue
         tol = selection.tolerance_for(rec["fixture"], rec["format"], rec["producer"], consumer)
         golden = selection.goldens.get(rec["producer"])
         directory = golden.artifact_dir(rec["fixture"], rec["format"]) if golden else \
-            artifacts / rec["producer"] / rec["fixture"] / rec["format"]
+            within(artifacts, rec["producer"], rec["fixture"], rec["format"])
         base = {"producer": rec["producer"], "fixture": rec["fixture"], "format": rec["format"],
                 "artifact": rec["format"], "directory": str(directory), "atol": tol.atol, "rtol": tol.rtol}
         for loader in LOADERS[rec["format"]]:
@@ -248,8 +251,6 @@ def consume_cells(selection: Selection, consumer: str, produced: list[dict], art
 
 
 def write_json(path: Path, data) -> None:
-    """Write JSON atomically (temp file + rename), so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
-    tmp.replace(path)
+    """Write JSON atomically (temp file + rename: :func:`harness.guard.write_atomic`), so readers never
+    see half a file. Raises OSError naming ``path`` (a full disk); the old file is kept."""
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True, default=str))

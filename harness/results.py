@@ -8,9 +8,11 @@ per planned cell, so every cell has exactly one verdict, including cells that ne
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from harness.guard import quote
 from harness.phasefiles import PhaseFiles, append_record, read_records  # noqa: F401 (read here too)
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 
@@ -24,6 +26,57 @@ VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout",
 FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error", "save-error"})
 SAVE_LOADER = "save"  # the loader of a produce cell (resolve_saves): saving has none
 SAVE_VERDICTS = ("saved", "save-error", "crash", "timeout", "unsupported", "env-error", "skipped", "xfail", "xpass")
+RECORD_VERDICTS = tuple(dict.fromkeys(VERDICTS + SAVE_VERDICTS))  # what a record may say
+# A record's fields and their types, as the worker and supervisor write them (harness/worker/outcomes.py).
+TEXT_FIELDS = ("id", "producer", "consumer", "fixture", "format", "loader", "artifact", "reason", "error_type",
+               "error_message", "error_text", "device", "container", "note")
+NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds")
+
+
+def record_problem(record: dict) -> str | None:
+    """What makes a matrix record (produce or consume) unusable, or None: a verdict the harness does
+    not know, a field of the wrong type (``margin: "0.5"``, ``levels: "deep"``), or a pass whose
+    ``max_abs``, ``max_rel`` or ``margin`` is not finite (NaN compares false, so it would pass unseen)."""
+    verdict = record.get("verdict", "env-error" if record.get("scope") == "env" else None)
+    if not isinstance(verdict, str) or verdict not in RECORD_VERDICTS:
+        return f"verdict {quote(verdict)} is none of {', '.join(RECORD_VERDICTS)}"
+    for key in TEXT_FIELDS:
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"{key} {quote(record[key])} is not text"
+    for key in NUMBER_FIELDS:
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} {quote(value)} is not a number"
+        if verdict == "pass" and key in ("max_abs", "max_rel", "margin") and value is not None \
+                and not math.isfinite(value):
+            return f"a pass with {key} {value}: a comparison with NaN or infinity passes nothing"
+    levels = record.get("levels")
+    if levels is not None and not (isinstance(levels, dict) and all(
+            isinstance(found, dict) and isinstance(found.get("verdict"), str) for found in levels.values())):
+        return f"levels {quote(levels)} is not a mapping of check levels to their verdicts"
+    return None
+
+
+def read_checked(files: PhaseFiles) -> tuple[list[dict], dict[str, str]]:
+    """The usable records of a matrix phase (its own JSON-lines file and every shard's), and one line
+    per record left out (:func:`record_problem`), by the record's id (or its file and line number
+    where it has no usable id)."""
+    usable, left_out = [], {}
+    for path in files.record_files():
+        for number, record in enumerate(read_records(path), 1):
+            problem = record_problem(record)
+            if problem is None:
+                usable.append(record)
+            else:
+                key = record["id"] if isinstance(record.get("id"), str) else f"{path.name} line {number}"
+                left_out[key] = f"{path}: record {quote(key, 120)} left out: {problem}"
+    return usable, left_out
+
+
+def damaged(selection: Selection, workdir: Path) -> list[str]:
+    """One line per record of the selection's result files that :func:`resolve` leaves out."""
+    return [line for env in selection.envs for phase in ("produce", "consume")
+            for line in read_checked(PhaseFiles(workdir, phase, env))[1].values()]
 
 
 @dataclass
@@ -153,11 +206,10 @@ def resolve_saves(selection: Selection, workdir: Path) -> list[Cell]:
     ``skipped`` (no record: the phase did not run or was interrupted). A golden producer has cells
     only for the fixtures it froze.
     """
-    results = workdir / "results"
     cells = []
     for producer in selection.producers:
         golden = selection.goldens.get(producer)
-        records = list(golden.records) if golden else read_records(results / f"produce-{producer}.jsonl")
+        records = list(golden.records) if golden else read_checked(PhaseFiles(workdir, "produce", producer))[0]
         env_error = next((r for r in records if r.get("scope") == "env"), None)
         saves = _by([r for r in records if "scope" not in r], "fixture", "format")
         frozen = {r.get("fixture") for r in records} if golden else None
@@ -186,10 +238,12 @@ def _by(records: list[dict], *keys: str) -> dict:
 
 
 def resolve(selection: Selection, workdir: Path) -> list[Cell]:
-    """One :class:`Cell` per planned cell of ``selection``, from the run's records."""
-    produced = {env: PhaseFiles(workdir, "produce", env).records() for env in selection.envs}
+    """One :class:`Cell` per planned cell of ``selection``, from the run's records. A damaged record
+    (:func:`record_problem`) is left out: its cell is ``skipped``, its reason naming the file and why."""
+    produced = {env: read_checked(PhaseFiles(workdir, "produce", env))[0] for env in selection.envs}
     produced.update({name: list(golden.records) for name, golden in selection.goldens.items()})
-    consumed = {env: PhaseFiles(workdir, "consume", env).records() for env in selection.envs}
+    checked = {env: read_checked(PhaseFiles(workdir, "consume", env)) for env in selection.envs}
+    consumed = {env: records for env, (records, _) in checked.items()}
     cells = []
     for producer in selection.producers:
         prod_env_error = next((r for r in produced[producer] if r.get("scope") == "env"), None)
@@ -217,6 +271,8 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                         cells.append(Cell(verdict=cons_env_error.get("verdict", "env-error"),
                                           reason=f"consumer {consumer}: {cons_env_error.get('reason')}",
                                           error_text=cons_env_error.get("error_text"), **base))
+                    elif key in checked[consumer][1]:
+                        cells.append(Cell(verdict="skipped", reason=checked[consumer][1][key], **base))
                     elif key in loaded:
                         save = saves.get((fixture, loaded[key].get("artifact", fmt)), {})
                         cells.append(Cell.from_record(loaded[key], **base, producer_device=save.get("device"),

@@ -23,8 +23,10 @@ from harness import environments, golden, history, incremental, interpreters, jo
 from harness import progress
 from harness import report as report_mod
 from harness import spec as spec_mod
+from harness.guard import safe_name
 from harness.plan import Selection, consume_cells, produce_cells, select, write_json
 from harness.processes import Interpreter, Launcher
+from harness import results as results_mod
 from harness.results import LEVELS, append_record
 from harness.supervisor import PhaseFiles, env_error_record, run_sharded, split
 
@@ -144,8 +146,12 @@ def last_selection(args: list[str]) -> list[str]:
     try:
         last = json.loads((options.workdir / "run.json").read_text())
         selection = ["--profile", last["profile"], "--envs", *last["envs"], "--fixtures", *last["fixtures"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return args
+    names = [last["profile"], *last["envs"], *last["fixtures"]]
+    if not (isinstance(last["envs"], list) and isinstance(last["fixtures"], list) and last["envs"]
+            and last["fixtures"] and all(safe_name(name) and not name.startswith("-") for name in names)):
+        return args  # not the run.json of nox -s plan (a name like "--workdir" would be an option): ignored
     return selection + ([] if last.get("goldens") else ["--no-goldens"]) + args
 
 
@@ -218,12 +224,22 @@ def matrix_sha256(path: Path) -> str:
 def start(ctx: Context) -> None:
     """Begin a run: archive the selected environments' reusable records (``harness.incremental``;
     with ``--fresh`` forget them), reset their results, record the plan (``run.json``: the selection,
-    when it started, and which matrix.yaml, by path and SHA-256)."""
-    for env in ctx.selection.envs:
-        for phase in ("produce", "consume"):
-            _reset(ctx, PhaseFiles(ctx.workdir, phase, env))
-    write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(),
-                                              matrix=str(ctx.spec.path), matrix_sha256=matrix_sha256(ctx.spec.path)))
+    when it started, and which matrix.yaml, by path and SHA-256).
+
+    Raises:
+        spec.SpecError: the work dir cannot be made or written (under a file, in ``/proc``, a full
+            disk), naming the file; ``run.json`` is written atomically, so the old one is kept.
+    """
+    try:
+        for env in ctx.selection.envs:
+            for phase in ("produce", "consume"):
+                _reset(ctx, PhaseFiles(ctx.workdir, phase, env))
+        write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(),
+                                                  matrix=str(ctx.spec.path),
+                                                  matrix_sha256=matrix_sha256(ctx.spec.path)))
+    except OSError as exc:
+        raise spec_mod.SpecError(f"--workdir {ctx.workdir}: cannot write {exc.filename or ctx.workdir} "
+                                 f"({exc.strerror or exc})") from None
 
 
 def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
@@ -375,6 +391,7 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
         # last real run would be overwritten. Refuse instead.
         return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {results}; "
                 "nothing to report (run nox -s matrix first, or give the --workdir and --profile it used)"]
+    _warn_other_matrix(ctx, log)
     data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
     data.fail_on = ctx.fail_on
     if ctx.compare:
@@ -393,7 +410,7 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     log(report_mod.summary_line(data))
     if data.history and not data.history.note:
         log(f"since {data.history.previous}: " + ", ".join(f"{n} {kind}" for kind, n in data.history.counts().items()))
-    problems = data.problems()
+    problems = results_mod.damaged(ctx.selection, ctx.workdir) + data.problems()
     if ctx.fail_on == "never":
         for problem in problems:
             log(f"not failing (--fail-on never): {problem}")
@@ -401,6 +418,20 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     for problem in problems:
         log(f"FAILED: {problem}")
     return problems
+
+
+def _warn_other_matrix(ctx: Context, log) -> None:
+    """Say so when the work dir's run was planned from another matrix.yaml than the one reported with
+    (its run.json records the SHA-256): the report applies this file's expected_failures and tolerances."""
+    try:
+        planned = json.loads((ctx.workdir / "run.json").read_text()).get("matrix_sha256")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return
+    current = matrix_sha256(ctx.spec.path)
+    if isinstance(planned, str) and planned != current:
+        log(f"WARNING: {ctx.workdir / 'run.json'}: the run was planned from another matrix.yaml (SHA-256 "
+            f"{planned[:12]}…) than {ctx.spec.path} ({current[:12]}…); its expected_failures and tolerances "
+            "are applied to that run's records")
 
 
 def freeze_golden(args: list[str], log=print) -> None:
@@ -455,7 +486,11 @@ def merge(args: list[str], log=print) -> list[str]:
                         help="where the merged run goes (default: work/)")
     _add_report_options(parser)
     options = parser.parse_args(args)
-    merge_mod.gather(options.dirs, options.workdir, matrix_sha256(matrix_path()), log=log)
+    try:
+        spec = spec_mod.load(matrix_path())
+    except spec_mod.SpecError as exc:
+        raise merge_mod.MergeError(str(exc)) from None
+    merge_mod.gather(options.dirs, options.workdir, matrix_sha256(spec.path), log=log, spec_envs=set(spec.envs))
     history = ["--compare", str(options.compare)] if options.compare else []
     return last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
                            "--level", options.level, "--fail-on", options.fail_on, *history])

@@ -30,6 +30,8 @@ from packaging.version import InvalidVersion, Version
 
 from harness import templates
 from harness import expectation_keys
+from harness import spec_bounds
+from harness.guard import NotRegular, quote, regular
 from harness.tolerance import ToleranceRules, accepts, names
 from harness.worker.catalog import FORMATS
 from harness.validation import (DECISIVE, SCHEMA_PATH, TENSORFLOW_NAMES, SpecError, check_env, pinned_version,
@@ -39,10 +41,10 @@ from harness.validation import (DECISIVE, SCHEMA_PATH, TENSORFLOW_NAMES, SpecErr
 OVERRIDE_CRITERIA = ("fixture", "format", "backend", "device_pair")
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML's safe loader, except that dates stay strings (``expires: 2027-11-29``),
-    so the schema and :func:`_check_semantics` see the text the user wrote, and that
-    a key given twice in one mapping is an error (PyYAML silently keeps the last one,
+class _Loader(spec_bounds.BoundedComposer, yaml.SafeLoader):
+    """YAML's safe loader, except that aliases may not expand past ``spec_bounds.MAX_NODES`` nodes,
+    dates stay strings (``expires: 2027-11-29``), so the schema and :func:`_check_semantics` see the
+    text the user wrote, and that a key given twice in one mapping is an error (PyYAML silently keeps the last one,
     so a second ``tf2.15:`` would replace the first environment unseen)."""
 
     def construct_mapping(self, node, deep=False):
@@ -335,11 +337,11 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         return f"{where}: {error.message.replace(' is a required property', '')} is missing"
     if error.validator == "propertyNames":
-        return f"{where}: key {error.instance!r} is not {error.schema.get('x-expected', 'allowed')}"
+        return f"{where}: key {quote(error.instance)} is not {error.schema.get('x-expected', 'allowed')}"
     expected = error.schema.get("x-expected")
     if expected:
-        return f"{where}: expected {expected}, got {error.instance!r}"
-    return f"{where}: {error.message}"
+        return f"{where}: expected {expected}, got {quote(error.instance)}"
+    return f"{where}: {quote(error.message, 300)[1:-1]}"
 
 
 def _check_semantics(raw: dict) -> None:
@@ -355,6 +357,7 @@ def _check_semantics(raw: dict) -> None:
     for name, env in envs.items():
         check_env(f"envs.{name}", env)
     _check_finite(raw)
+    spec_bounds.check_timeouts(raw.get("timeouts", {}), SpecError)
     for i, override in enumerate(raw.get("tolerance", {}).get("overrides", [])):
         _check_override(f"tolerance.overrides[{i}]", override)
     for i, entry in enumerate(raw.get("expected_failures", [])):
@@ -395,6 +398,7 @@ def _check_expected_failure(where: str, entry: dict) -> None:
         if canonicalize_name(req.name) not in DECISIVE:
             raise SpecError(f"{where}.{key}: {text!r}: environments are matched by the versions of "
                             f"{', '.join(sorted(DECISIVE))}, not of {req.name}")
+        spec_bounds.check_satisfiable(f"{where}.{key}", text, SpecError)
     try:
         datetime.date.fromisoformat(entry["expires"])
     except ValueError:
@@ -434,9 +438,14 @@ def read(path: Path) -> dict:
     """``matrix.yaml`` parsed and checked against the JSON Schema only (templates unexpanded).
     Raises SpecError (unreadable, not YAML, against the schema) naming the file."""
     try:
+        regular(path, "matrix file")  # a named pipe would block every nox command, /dev/zero never ends
         raw = yaml.load(path.read_text(), Loader=_Loader)
     except FileNotFoundError:
         raise SpecError(f"{path}: file not found") from None
+    except NotRegular as exc:
+        raise SpecError(str(exc)) from None
+    except RecursionError:
+        raise SpecError(f"{path}: not valid YAML: nested too deeply to read") from None
     except UnicodeDecodeError as exc:
         raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:  # a folder, no permission

@@ -12,12 +12,12 @@ the results file are never rewritten.
 """
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
 from pathlib import Path
 
+from harness.guard import loads
 from harness.phasefiles import PhaseFiles
 from harness.plan import write_json
 from harness.processes import Launcher, LaunchError, describe_exit
@@ -62,8 +62,8 @@ def _log_tail(path: Path, offset: int) -> str:
 
 def _read_progress(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return loads(path.read_text())
+    except (FileNotFoundError, ValueError):
         return None
 
 

@@ -24,6 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from harness.guard import loads
 from harness.validation import DECISIVE, SCHEMA_PATH, SpecError, check_env, parse_requirement, pinned_version
 
 # The keys that decide what a template resolves to; the others (description, env, backend) are
@@ -175,7 +176,7 @@ def read_lock(matrix: Path) -> dict:
     """
     path = lock_path(matrix)
     try:
-        lock = json.loads(path.read_text())
+        lock = loads(path.read_text())
     except FileNotFoundError:
         raise SpecError(f"templates: no lock file {path.name} next to {matrix.name}; run `nox -s lock` to "
                              "resolve the templates' version ranges into it") from None

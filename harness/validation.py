@@ -11,6 +11,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from harness import spec_bounds
+
 SCHEMA_PATH = Path(__file__).with_name("matrix.schema.json")
 TENSORFLOW_NAMES = frozenset({"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel"})
 # Packages whose version decides a verdict: each must be pinned with "==".
@@ -75,6 +77,7 @@ def check_env(where: str, env: dict) -> None:
         if cname in DECISIVE and pinned_version(req) is None:
             raise SpecError(f"{at}: {text!r} must pin an exact version with '==' "
                             f"(e.g. {req.name}==X.Y.Z): {req.name} decides the verdicts")
+    spec_bounds.check_env_variables(where, env.get("env", {}), SpecError)
     if env.get("runner") != "python":  # an existing interpreter's packages are read from it, not written here
         _check_keras_pins(where, env, names)
     _check_runner(where, env, names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.guard import write_set
 from harness.report import html, junit, markdown
 from harness.report.model import ReportData, build
 
@@ -23,22 +24,20 @@ def results_json(data: ReportData) -> dict:
 
 
 def write_all(data: ReportData, out_dir: Path) -> list[Path]:
-    """Write matrix.md, matrix.html, results.json and junit.xml into ``out_dir``; returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "matrix.md": markdown.render(data),
-        "matrix.html": html.render(data),
-        "results.json": json.dumps(results_json(data), indent=1, default=str),
-        "junit.xml": junit.render(data),
+    """Write matrix.md, matrix.html, results.json and junit.xml into ``out_dir`` as a set
+    (:func:`harness.guard.write_set`: all four new, or, on a full disk, all four old); returns their paths.
+
+    Raises:
+        OSError: ``filename`` naming the report that could not be written.
+    """
+    contents = {
+        out_dir / "matrix.md": markdown.render(data),
+        out_dir / "matrix.html": html.render(data),
+        out_dir / "results.json": json.dumps(results_json(data), indent=1, default=str),
+        out_dir / "junit.xml": junit.render(data),
     }
-    written = []
-    for name, content in paths.items():
-        path = out_dir / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(content if isinstance(content, bytes) else content.encode())
-        tmp.replace(path)
-        written.append(path)
-    return written
+    write_set(contents)
+    return list(contents)
 
 
 def summary_line(data: ReportData) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -314,7 +315,7 @@ def read_json(path: Path) -> dict:
     """The JSON object in ``path``, or {} when it is missing, half-written or not an object."""
     try:
         data = json.loads(path.read_text(errors="replace"))
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # missing, half-written, nested too deeply
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -330,14 +331,14 @@ def phase_stats(workdir: Path, phase: str, env: str) -> dict:
     files = PhaseFiles(workdir, phase, env)
     records = read_records(files.results)
     ran = [r for r in records if not r.get("reused") and r.get("scope") != "env"]
-    stats = read_json(files.stats)
+    stats = _numbers(read_json(files.stats))
     env_level = sum(r.get("scope") == "env" for r in records)
     out = {"cells_run": len(ran), "cells_reused": len(records) - len(ran) - env_level,
            "workers_started": stats.get("workers_started", 0), "seconds": stats.get("seconds", 0),
            "peak_rss_bytes": _peak(ran), "shards": {}}
     for shard in files.shards():
         shard_ran = [r for r in read_records(shard.results) if r.get("scope") != "env"]
-        shard_stats = read_json(shard.stats)
+        shard_stats = _numbers(read_json(shard.stats))
         out["shards"][shard.shard] = {"cells_run": len(shard_ran), "seconds": shard_stats.get("seconds", 0),
                                       "workers_started": shard_stats.get("workers_started", 0),
                                       "peak_rss_bytes": _peak(shard_ran)}
@@ -345,6 +346,12 @@ def phase_stats(workdir: Path, phase: str, env: str) -> dict:
     peaks = [s["peak_rss_bytes"] for s in out["shards"].values() if s["peak_rss_bytes"]] + [out["peak_rss_bytes"] or 0]
     out["peak_rss_bytes"] = max(peaks) or None
     return out
+
+
+def _numbers(stats: dict) -> dict:
+    """The finite numbers of a stats file (a damaged one counts as none)."""
+    return {key: value for key, value in stats.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)}
 
 
 def _peak(records: list[dict]) -> int | None:

@@ -8,7 +8,6 @@ writes ``trend.html`` (a table and an inline SVG bar chart: no script, works off
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import jinja2
 from tabulate import tabulate
 
+from harness.guard import loads, regular, write_set
 from harness.history import results_problem, run_started, when
 from harness.plan import CONTROL_FORMAT
 from harness.results import VERDICTS
@@ -66,8 +66,9 @@ def read_night(path: Path) -> Night:
             a field of the wrong type: ``harness.history.results_problem``).
     """
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        regular(path, "trend input")
+        data = loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON, nested too deeply; a FIFO
         raise TrendError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise TrendError(f"{path}: not a results.json of keras-compat-matrix (no cells)")
@@ -182,13 +183,10 @@ def main(args: list[str], log=print) -> list[Path]:
     given = Path(options.out)
     folder = given.is_dir() or options.out.endswith(("/", os.sep))
     out = given / "trend.html" if folder else given.with_suffix(".html")
-    written = []
+    contents = {out: render_html(nights), out.with_suffix(".md"): render_markdown(nights)}
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for path, text in ((out, render_html(nights)), (out.with_suffix(".md"), render_markdown(nights))):
-            path.write_text(text)
-            written.append(path)
+        write_set(contents)
     except OSError as exc:
         raise TrendError(f"--out {options.out}: cannot write ({exc.strerror}: {exc.filename})") from None
-    log(f"{len(nights)} nights, {nights[0].when} to {nights[-1].when}: wrote {', '.join(map(str, written))}")
-    return written
+    log(f"{len(nights)} nights, {nights[0].when} to {nights[-1].when}: wrote {', '.join(map(str, contents))}")
+    return list(contents)

@@ -269,17 +269,26 @@ def match_inputs(x, specs, path):
     """Check ``--inputs`` names against the model's; a single array feeds a single input whatever its name.
 
     Raises:
-        BadInput: the names differ.
+        BadInput: the names differ, or an array's shape (rank, fixed sizes) or kind (text vs numbers)
+            does not fit its input: naming both.
     """
     if not specs:
         return x
     names = [name for name, _, _ in specs]
-    if len(x) == 1 and len(names) == 1:
-        return {names[0]: next(iter(x.values()))}
-    if set(x) != set(names):
+    given = dict((names[0], (key, value)) for key, value in x.items()) if len(x) == 1 and len(names) == 1 \
+        else dict((key, (key, value)) for key, value in x.items())
+    if set(given) != set(names):
         raise BadInput("--inputs {}: has arrays {}, the model's inputs are {}".format(
             path, ", ".join(sorted(x)) or "none", ", ".join(names)))
-    return x
+    for name, shape, dtype in specs:
+        key, array = given[name]
+        text = np.asarray(array).dtype.kind in "US"
+        if (shape is not None and (np.ndim(array) != len(shape) or any(
+                d is not None and d != a for d, a in zip(shape, np.shape(array))))) or text != (dtype == "string"):
+            raise BadInput("--inputs {}: array {} is {} {}, but the model's input {} takes {} {}".format(
+                path, key, tuple(np.shape(array)), np.asarray(array).dtype, name,
+                tuple(shape) if shape is not None else "any shape", dtype))
+    return dict((name, value) for name, (_, value) in given.items())
 
 
 def _layers(model):

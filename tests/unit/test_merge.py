@@ -19,7 +19,9 @@ def _split(tmp_path: Path, run_json: dict | None = None) -> list[Path]:
         for phase in merge.PHASES:
             job = tmp_path / "jobs" / f"{phase}-{env}"
             (job / "results").mkdir(parents=True)
-            (job / "run.json").write_text(json.dumps(run_json or json.loads((RUN / "run.json").read_text())))
+            planned = run_json or dict(json.loads((RUN / "run.json").read_text()),
+                                       matrix_sha256=run.matrix_sha256(run.matrix_path()))
+            (job / "run.json").write_text(json.dumps(planned))
             for path in (RUN / "results").glob(f"{phase}-{env}.*"):
                 shutil.copy2(path, job / "results" / path.name)
             dirs.append(job)

@@ -1,0 +1,142 @@
+"""Guards for untrusted input: paths inside the work dir, regular files, bounded JSON, atomic writes.
+
+Names that reach a path (environment names from a CI job's ``run.json``, a record's producer) come
+from outside; :func:`within` is the one place that joins them to a work dir, and it refuses any
+path that would leave it. Every file the harness owns is written by :func:`write_atomic` (or
+:func:`write_set`, for files that belong together): a temporary file in the same folder, then a
+rename, so a full disk or a crash leaves the old file, never half a new one.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+QUOTE_CHARS = 200  # a quoted value in a message is cut to this many characters
+
+
+class OutsideWorkdir(ValueError):
+    """A name would make a path outside the work dir (``..``, a separator, an absolute path)."""
+
+
+class NotRegular(ValueError):
+    """A path is a named pipe, a device or a socket: reading it could block forever or never end."""
+
+
+def quote(value, limit: int = QUOTE_CHARS) -> str:
+    """``repr(value)``, cut to ``limit`` characters with ``…`` (a message stays one readable line)."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= limit * 4 else repr(value[:limit * 4])
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def safe_name(name) -> bool:
+    """Whether ``name`` can be one part of a file name: a non-empty string of at most 200 characters
+    without a path separator, NUL or control character, and not ``.`` or ``..``."""
+    return (isinstance(name, str) and 0 < len(name) <= 200 and name not in (".", "..")
+            and not any(c in name for c in "/\\\0") and name.isprintable())
+
+
+def within(root: Path, *parts: str) -> Path:
+    """``root / part / ...``, refusing anything that would leave ``root``.
+
+    Raises:
+        OutsideWorkdir: a part that is not a plain name (:func:`safe_name`), or a result
+            that resolves (following links) outside ``root``.
+    """
+    for part in parts:
+        if not safe_name(part):
+            raise OutsideWorkdir(f"{quote(part)} is not a plain file name (under {root}); refused")
+    path = Path(root).joinpath(*parts)
+    try:
+        path.resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        raise OutsideWorkdir(f"{path} leads outside {root}; refused") from None
+    except (OSError, RuntimeError) as exc:  # a link loop
+        raise OutsideWorkdir(f"{path}: cannot be resolved ({exc}); refused") from None
+    return path
+
+
+def regular(path: Path, what: str, folder_ok: bool = False) -> os.stat_result:
+    """The ``stat`` of ``path``, which must be a regular file (or, with ``folder_ok``, a folder).
+
+    Raises:
+        NotRegular: a named pipe, a device, a socket (``what`` names the option or role).
+        IsADirectoryError: a folder, unless ``folder_ok``.
+        FileNotFoundError: nothing there; OSError: cannot be looked at (a link loop included).
+    """
+    info = os.stat(path)
+    if stat.S_ISREG(info.st_mode) or (folder_ok and stat.S_ISDIR(info.st_mode)):
+        return info
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "a device" if
+            stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket" if
+            stat.S_ISSOCK(info.st_mode) else "of an unknown kind")
+    raise NotRegular(f"{what} {path}: is {kind}, not a regular file{' or folder' if folder_ok else ''}; refused")
+
+
+def loads(text: str | bytes):
+    """``json.loads``, with nesting too deep for Python (``[[[[…``) a ValueError like any other bad JSON."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (text is UTF-8) to ``path`` through a temporary file in the same folder and a rename.
+
+    Raises:
+        OSError: with ``filename`` set to ``path`` (a full disk says which file); the old file is kept.
+    """
+    write_set({Path(path): data})
+
+
+def write_set(files: dict[Path, str | bytes]) -> None:
+    """Write several files so they change together: every temporary file is written first, then each
+    is renamed over its file. A failure while writing (a full disk) leaves every old file as it was.
+
+    Raises:
+        OSError: the first failure, ``filename`` naming the file it was writing.
+    """
+    temps: dict[Path, str] = {}
+    current = None
+    try:
+        for current, data in files.items():
+            path = current
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temps[path] = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data.encode() if isinstance(data, str) else data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for current, temp in temps.items():
+            os.replace(temp, current)
+    except OSError as exc:
+        for temp in temps.values():
+            Path(temp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(current)) from None
+
+
+def claim_folder(path: Path, marker: str, option: str) -> None:
+    """Make ``path`` the harness's own folder: create it with the file ``marker`` in it, or accept it when it is
+    empty or already holds ``marker``. A folder with other content is someone else's: nothing in it may be
+    removed or overwritten.
+
+    Raises:
+        ValueError: the folder is someone else's, or cannot be made (under a file, in ``/proc``, no
+            permission); the message names ``option`` and the path.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir() and not (path / marker).is_file() and any(path.iterdir()):
+            raise ValueError(f"{option} {path}: a folder the harness did not make (it has files, and no {marker}); "
+                             "name a new or empty folder, so that nothing of yours is removed or overwritten")
+        path.mkdir(parents=True, exist_ok=True)
+        write_atomic(path / marker, "made by keras-compat-matrix; its contents are replaced on each run\n")
+    except OSError as exc:
+        raise ValueError(f"{option} {path}: cannot make or write the folder "
+                         f"({exc.strerror or exc}: {exc.filename or path})") from None
