@@ -453,7 +453,7 @@ def read(path: Path) -> dict:
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     if raw is None:
-        raise SpecError(f"{path}: the file is empty; it needs at least envs and profiles (see README.md, matrix.yaml)")
+        raise SpecError(f"{path}: the file is empty; it needs at least envs and profiles (see docs/matrix-yaml.md)")
     schema = json.loads(SCHEMA_PATH.read_text())
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(raw))
     if error is not None:

@@ -1,7 +1,7 @@
 """Load fixture recipes (``fixtures/*.py``) and turn them into trained models.
 
 Runs inside the environment under test (Python 3.7 syntax, stdlib + numpy +
-the environment's TF/Keras). The fixture API is documented in README.md.
+the environment's TF/Keras). The fixture API is documented in docs/formats-and-fixtures.md.
 """
 import importlib.util
 import os

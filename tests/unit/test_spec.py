@@ -347,7 +347,7 @@ def test_the_noxfile_says_why_an_invalid_matrix_leaves_no_environment_sessions(t
     loader.loader.exec_module(module)
     assert module.ENV_PARAMS == []
     assert capsys.readouterr().err == f"noxfile: {tmp_path / 'matrix.yaml'}: the file is empty; it needs at least " \
-        "envs and profiles (see README.md, matrix.yaml)\n"
+        "envs and profiles (see docs/matrix-yaml.md)\n"
 
 
 def test_an_entry_can_ask_for_a_different_python(tmp_path):
