@@ -20,6 +20,7 @@ and a docker environment's sessions run its worker in a container instead (harne
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -32,9 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from harness import interpreters, progress, releases, run  # noqa: E402
 from harness import lock as lock_mod  # noqa: E402
+from harness.errors import HarnessError  # noqa: E402
 from harness.report import trend as trend_mod  # noqa: E402
-from harness.jobs import TooManyJobs  # noqa: E402
-from harness.merge import MergeError  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
@@ -69,16 +69,34 @@ if WATCHED := run.watched_run(sys.argv):  # nox -j without a terminal: this proc
                                  explained=progress.explainer(WATCHED.spec, WATCHED.selection.goldens))
 
 
+def one_line(func):
+    """Run a session body so that a :class:`HarnessError` ends it with its one line, never a traceback:
+    ``session.error`` (status 1), or status 2 with the line on stderr where the error is bad input
+    (``check`` and ``scan`` document 2; nox itself knows only 1 for a failed session)."""
+    @functools.wraps(func)
+    def run_session(session: nox.Session, *args, **kwargs):
+        try:
+            return func(session, *args, **kwargs)
+        except HarnessError as exc:
+            if exc.exit_status == 2:
+                _exit_bad_input(session, str(exc))
+            session.error(str(exc))
+    return run_session
+
+
+def _exit_bad_input(session: nox.Session, message: str) -> None:
+    name = session.name.split("(")[0]
+    print(f"nox -s {'check' if name.startswith('check') else name}: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _context(session: nox.Session, args: list[str] | None = None) -> run.Context:
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
-    try:
-        display = progress.choose_display(False, sys.stdout.isatty(), session.parallel,
-                                          os.environ["KCM_NOX_TTY"] == "1")
-        return run.Context.from_args(session.posargs if args is None else args,
-                                     parallel=int(os.environ["KCM_PARALLEL"]), display=display)
-    except SpecError as exc:
-        session.error(str(exc))
+    display = progress.choose_display(False, sys.stdout.isatty(), session.parallel,
+                                      os.environ["KCM_NOX_TTY"] == "1")
+    return run.Context.from_args(session.posargs if args is None else args,
+                                 parallel=int(os.environ["KCM_PARALLEL"]), display=display)
 
 
 def _venv(session: nox.Session) -> Path | None:
@@ -91,13 +109,11 @@ SELECTED = run.selected_envs(sys.argv, SPEC) if SPEC else []
 
 
 @nox.session(python=False)
+@one_line
 def plan(session: nox.Session) -> None:
     """Validate matrix.yaml and the selection, forget the selected environments' old results."""
     ctx = _context(session)
-    try:
-        run.start(ctx)
-    except SpecError as exc:
-        session.error(str(exc))
+    run.start(ctx)
     session.log(f"profile {ctx.selection.profile}: {', '.join(ctx.selection.envs)}; "
                 f"{len(ctx.selection.fixtures)} fixtures; formats {', '.join(ctx.selection.formats)}; "
                 f"goldens {', '.join(ctx.selection.goldens) or 'none'}")
@@ -106,6 +122,7 @@ def plan(session: nox.Session) -> None:
 @nox.session(venv_backend="uv", download_python="never", tags=["produce"], requires=["plan"],
              allow_parallel=True)
 @nox.parametrize(["python", "env"], ENV_PARAMS)
+@one_line
 def produce(session: nox.Session, env: str) -> None:
     """Save every fixture in every format in one environment (the producer)."""
     run.produce(_context(session), env, _venv(session), log=session.log)
@@ -114,31 +131,32 @@ def produce(session: nox.Session, env: str) -> None:
 @nox.session(venv_backend="uv", download_python="never", tags=["consume"], allow_parallel=True,
              requires=[f"produce(env='{name}')" for name in SELECTED])
 @nox.parametrize(["python", "env"], ENV_PARAMS)
+@one_line
 def consume(session: nox.Session, env: str) -> None:
     """Load every producer's artifacts in one environment (the consumer)."""
     run.consume(_context(session), env, _venv(session), log=session.log)
 
 
 @nox.session(python=False, requires=[f"consume(env='{name}')" for name in SELECTED])
+@one_line
 def matrix(session: nox.Session) -> None:
     """The whole matrix: plan, produce and consume in every selected environment, then the reports."""
     _report(session)
 
 
 @nox.session(python=False)
+@one_line
 def images(session: nox.Session) -> None:
     """Pull or build the Docker image of every docker environment of the selection, up front."""
     from harness import images as images_mod  # the docker SDK and h5py load only in the sessions using them
     ctx = _context(session)
-    try:
-        problems = images_mod.prepare_all(ctx.spec, ctx.selection.envs)
-    except images_mod.Unavailable as exc:
-        session.error(str(exc))
+    problems = images_mod.prepare_all(ctx.spec, ctx.selection.envs)
     if problems:
         session.error("; ".join(problems))
 
 
 @nox.session(python=False)
+@one_line
 def report(session: nox.Session) -> None:
     """Write reports/matrix.md, matrix.html, results.json and junit.xml from the results so far
     (for the last run's selection, unless --profile, --envs, --fixtures or --no-goldens say otherwise)."""
@@ -154,57 +172,42 @@ def _report(session: nox.Session, args: list[str] | None = None) -> None:
 
 
 @nox.session(python=False)
+@one_line
 def trend(session: nox.Session) -> None:
     """Verdict counts per night over stored results.json files: trend.html (table and bar chart) and trend.md.
 
     nox -s trend -- DIR_OR_FILE... [--out reports/trend.html]
     """
-    try:
-        trend_mod.main(session.posargs, log=session.log)
-    except trend_mod.TrendError as exc:
-        session.error(str(exc))
+    trend_mod.main(session.posargs, log=session.log)
 
 
 @nox.session(python=False)
+@one_line
 def jobs(session: nox.Session) -> None:
     """Print the CI job matrix of the selection as one line of JSON (harness/jobs.py).
 
     nox -s jobs -- [--profile P] [--envs ...] [--max-jobs 256]
     """
-    try:
-        matrix = run.job_matrix(session.posargs)
-    except (SpecError, TooManyJobs) as exc:
-        session.error(str(exc))
+    matrix = run.job_matrix(session.posargs)
     print(json.dumps(matrix, separators=(",", ":")))
 
 
 @nox.session(python=False)
+@one_line
 def merge(session: nox.Session) -> None:
     """Merge the work dirs of separately run CI jobs into one, then write its reports (harness/merge.py).
 
     nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV] [--fail-on F]
     Fails as nox -s report does, and when the folders cannot be merged (which, and why).
     """
-    try:
-        args = run.merge(session.posargs, log=session.log)
-    except MergeError as exc:
-        session.error(str(exc))
-    _report(session, args)
+    _report(session, run.merge(session.posargs, log=session.log))
 
 
 @nox.session(python=False)
+@one_line
 def golden(session: nox.Session) -> None:
     """Freeze one environment's artifacts into fixtures/golden/ENV/ (after its produce session)."""
-    try:
-        run.freeze_golden(session.posargs, log=session.log)
-    except SpecError as exc:
-        session.error(str(exc))
-
-
-def _bad_input(message: str) -> None:
-    """Exit with status 2 and one line on stderr (nox itself only knows status 1 for a failed session)."""
-    print(f"nox -s check: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    run.freeze_golden(session.posargs, log=session.log)
 
 
 def _plan_path(session: nox.Session) -> Path:
@@ -213,6 +216,7 @@ def _plan_path(session: nox.Session) -> Path:
 
 
 @nox.session(python=False)
+@one_line
 def check(session: nox.Session) -> None:
     """Check one model file: load it in its source environment and in newer ones, and compare outputs.
 
@@ -221,13 +225,9 @@ def check(session: nox.Session) -> None:
     Exit status 0: every target passes; 1: a target fails; 2: bad input.
     """
     from harness import check as check_mod
-    from harness.modelfile import BadInput
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
-    try:
-        checked = check_mod.start(session.posargs, SPEC)
-    except BadInput as exc:
-        _bad_input(str(exc))
+    checked = check_mod.start(session.posargs, SPEC)
     session.log(f"source {checked.source} ({checked.source_why}); targets {', '.join(checked.targets)}")
     plan_path = Path(checked.workdir) / "plan.json"
     new = [env for env in checked.envs if env not in SPEC.envs]
@@ -249,60 +249,48 @@ def check(session: nox.Session) -> None:
 
 @nox.session(venv_backend="uv", download_python="never", tags=["check"])
 @nox.parametrize(["python", "env"], ENV_PARAMS)
+@one_line
 def check_in(session: nox.Session, env: str) -> None:
     """Load the checked file in one environment (source: record the reference; target: compare)."""
     from harness import check as check_mod
-    from harness.modelfile import BadInput
-    try:
-        check_mod.check_in(_plan_path(session), env, _venv(session), log=session.log)
-    except BadInput as exc:
-        _bad_input(str(exc))
+    check_mod.check_in(_plan_path(session), env, _venv(session), log=session.log)
 
 
 @nox.session(python=False)
+@one_line
 def check_report(session: nox.Session) -> None:
     """Print the check's report (stdout) and exit 0, 1 (a target fails) or 2 (bad input)."""
     from harness import check as check_mod
-    from harness.modelfile import BadInput
-    try:
-        status, text, message = check_mod.finish(_plan_path(session), log=session.log)
-    except BadInput as exc:
-        _bad_input(str(exc))
+    status, text, message = check_mod.finish(_plan_path(session), log=session.log)
     print(text)
     if status == check_mod.report.BAD_INPUT:
-        _bad_input(message)
+        _exit_bad_input(session, message)
     if status:
         session.error(message)
     session.log(message)
 
 
 @nox.session(python=False)
+@one_line
 def scan(session: nox.Session) -> None:
     """What model files would make a loader run or follow, and per target Keras the verdict and advisories.
 
     nox -s scan -- PATH... [--profile P | --to ENV_OR_RELEASE ...] [--format md|json]
     Host only (no environment). Exit status 0: nothing would run code; 1: a target would; 2: bad input.
     """
-    from harness.modelfile import BadInput
     from harness.security import scan as scan_mod
-    try:
-        status, text = scan_mod.main(session.posargs)
-    except BadInput as exc:
-        print(f"nox -s scan: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    status, text = scan_mod.main(session.posargs)
     print(text)
     if status:
         session.error("a target would run code from the file (see the Security table)")
 
 
 @nox.session(python=False)
+@one_line
 def lock(session: nox.Session) -> None:
     """Resolve matrix.yaml's templates (version ranges) against the package index into matrix.lock.json,
     which runs use (-- --dry-run: print the resolution, write nothing; --index-url URL)."""
-    try:
-        lock_mod.main(session.posargs, run.matrix_path(), log=session.log)
-    except (SpecError, lock_mod.LockError) as exc:
-        session.error(str(exc))
+    lock_mod.main(session.posargs, run.matrix_path(), log=session.log)
 
 
 @nox.session(python=None)

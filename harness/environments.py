@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.guard import write_atomic
 from harness.spec import EnvSpec, MatrixSpec
 
@@ -20,7 +21,7 @@ MARKER = "kcm-env.json"
 INSTALL_TIMEOUT_S = 1800
 
 
-class EnvError(RuntimeError):
+class EnvError(HarnessError, RuntimeError):
     """The environment could not be made; the message says why, ``detail`` has the tool output."""
 
     def __init__(self, message: str, detail: str = ""):

@@ -15,14 +15,16 @@ import stat
 import tempfile
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 QUOTE_CHARS = 200  # a quoted value in a message is cut to this many characters
 
 
-class OutsideWorkdir(ValueError):
+class OutsideWorkdir(HarnessError, ValueError):
     """A name would make a path outside the work dir (``..``, a separator, an absolute path)."""
 
 
-class NotRegular(ValueError):
+class NotRegular(HarnessError, ValueError):
     """A path is a named pipe, a device or a socket: reading it could block forever or never end."""
 
 

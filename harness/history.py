@@ -41,6 +41,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.guard import loads, regular
 from harness.hints import normalize
 from harness.plan import CONTROL_FORMAT
@@ -65,7 +66,7 @@ LEVEL_FIELDS = {"verdict": str, "reason": str, "max_abs": NUMBER}
 FACT_ORDER = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
 
 
-class HistoryError(Exception):
+class HistoryError(HarnessError):
     """The previous results cannot be compared with: the message names the path and what is wrong."""
 
 

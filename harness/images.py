@@ -39,6 +39,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from harness.errors import HarnessError
 from harness.environments import EnvError
 from harness.spec import TENSORFLOW_NAMES, EnvSpec, MatrixSpec
 
@@ -64,7 +65,7 @@ RUN $make_venv PIP_CERT=/etc/kcm/ca.crt PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSI
 Output = Callable[[str], None]  # receives build output, a line at a time
 
 
-class Unavailable(Exception):
+class Unavailable(HarnessError):
     """This machine cannot run a docker environment at all (no Docker engine, no GPU for a GPU
     environment): its cells are ``skipped`` with this message as the reason."""
 

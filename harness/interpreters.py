@@ -20,6 +20,8 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from harness.errors import HarnessError
+
 PROBE = "import sys; print('%d.%d' % sys.version_info[:2])"
 
 
@@ -122,7 +124,7 @@ print(json.dumps({"python": "%d.%d" % sys.version_info[:2], "packages": out}))
 """
 
 
-class InterpreterError(RuntimeError):
+class InterpreterError(HarnessError, RuntimeError):
     """An existing interpreter (``runner: python``) that cannot be run or read; the message says which and why."""
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 
+from harness.errors import HarnessError
 from harness.spec import MatrixSpec
 
 GITHUB_MAX_JOBS = 256  # jobs one matrix of a GitHub Actions workflow run may generate
 
 
-class TooManyJobs(ValueError):
+class TooManyJobs(HarnessError, ValueError):
     """The selection does not fit the CI's limits even when split."""
 
 

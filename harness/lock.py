@@ -36,6 +36,7 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from harness.errors import HarnessError
 from harness import interpreters, spec, templates
 from harness.guard import loads, write_atomic
 
@@ -52,7 +53,7 @@ COMMENT = ("Written by `nox -s lock` from the templates of matrix.yaml (harness/
 Project = Callable[[str], dict]
 
 
-class LockError(RuntimeError):
+class LockError(HarnessError, RuntimeError):
     """The index could not be asked, or a template resolves to nothing; the message says which and why."""
 
 

@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.guard import OutsideWorkdir, quote, safe_name, within
 from harness.plan import write_json
 from harness.supervisor import PhaseFiles
@@ -32,7 +33,7 @@ SELECTION_KEYS = ("profile", "envs", "fixtures", "formats", "goldens")
 RESULT_FILE = re.compile(r"^(produce|consume)-(.+?)(\.shard[1-9][0-9]*)?\.(jsonl|facts\.json|stats\.json|log)$")
 
 
-class MergeError(Exception):
+class MergeError(HarnessError):
     """The job folders cannot be merged into one run; the message says which folder and what to do."""
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 logging.getLogger("h5py").setLevel(logging.WARNING)
 import h5py  # noqa: E402
 
+from harness.errors import HarnessError  # noqa: E402
 from harness.guard import NotRegular, loads, regular  # noqa: E402
 from harness.inputs import config_inputs  # noqa: E402
 
@@ -47,8 +48,10 @@ SAVED_MODEL_PATH = (2, 1, 5)
 MAX_READ_BYTES = 64 * 2**20
 
 
-class BadInput(ValueError):
+class BadInput(HarnessError, ValueError):
     """The user's input cannot be checked; the message names the file and the problem (exit status 2)."""
+
+    exit_status = 2
 
 
 @dataclass(frozen=True)

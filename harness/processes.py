@@ -14,6 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+from harness.errors import HarnessError
+
 
 class ProcessHandle(Protocol):
     """A started worker."""
@@ -38,7 +40,7 @@ class Launcher(Protocol):
         """
 
 
-class LaunchError(RuntimeError):
+class LaunchError(HarnessError, RuntimeError):
     """A worker could not be started; the message says what and where."""
 
 

@@ -11,6 +11,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from harness.errors import HarnessError
 from harness import spec_bounds
 
 SCHEMA_PATH = Path(__file__).with_name("matrix.schema.json")
@@ -19,7 +20,7 @@ TENSORFLOW_NAMES = frozenset({"tensorflow", "tensorflow-cpu", "tensorflow-gpu", 
 DECISIVE = TENSORFLOW_NAMES | {"keras", "tf-keras", "jax", "jaxlib", "torch"}
 
 
-class SpecError(ValueError):
+class SpecError(HarnessError, ValueError):
     """``matrix.yaml`` is invalid; the message names the file, the key path and the fix."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import jinja2
 from tabulate import tabulate
 
+from harness.errors import HarnessError
 from harness.guard import loads, regular, write_set
 from harness.history import results_problem, run_started, when
 from harness.plan import CONTROL_FORMAT
@@ -30,7 +31,7 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templat
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
-class TrendError(Exception):
+class TrendError(HarnessError):
     """Nothing to draw: no results.json among the paths given (the message names them)."""
 
 
