@@ -2,6 +2,7 @@
 exact versions that showed it: a silent numeric drift and a Python-version boundary that no Keras
 version check would catch.
 """
+import pytest
 from conftest import run_matrix
 
 
@@ -9,10 +10,16 @@ def cell(run, producer, consumer, fixture, fmt, loader):
     return run["cells"][f"{producer}>{consumer}/{fixture}/{fmt}/{loader}"]
 
 
-def test_keras33_loads_an_adapted_normalization_from_hdf5_without_its_statistics(tmp_path):
-    """TF 2.15 (Keras 2.15) and Keras 3.3 on TF 2.16: the .h5 loads, and predicts wrong by 42.5."""
-    run = run_matrix(tmp_path, "--envs", "tf2.15", "tf2.16-keras3.3", "--fixtures", "normalization_adapted",
-                     "--no-goldens")
+@pytest.fixture(scope="module")
+def normalization(tmp_path_factory):
+    """TF 2.15 (Keras 2.15) and Keras 3.3 on TF 2.16, the adapted Normalization fixture, every format."""
+    return run_matrix(tmp_path_factory.mktemp("normalization"), "--envs", "tf2.15", "tf2.16-keras3.3",
+                      "--fixtures", "normalization_adapted", "--no-goldens")
+
+
+def test_keras33_loads_an_adapted_normalization_from_hdf5_without_its_statistics(normalization):
+    """The .h5 loads in Keras 3.3, and predicts wrong by 42.5."""
+    run = normalization
     for producer in ("tf2.15", "tf2.16-keras3.3"):
         got = cell(run, producer, "tf2.16-keras3.3", "normalization_adapted", "h5", "load_model")
         assert got["verdict"] == "xfail" and got["original_verdict"] == "mismatch"
@@ -21,6 +28,24 @@ def test_keras33_loads_an_adapted_normalization_from_hdf5_without_its_statistics
     assert cell(run, "tf2.16-keras3.3", "tf2.16-keras3.3", "normalization_adapted", "keras", "load_model")[
         "verdict"] == "pass"
     assert cell(run, "tf2.15", "tf2.15", "normalization_adapted", "h5", "load_model")["verdict"] == "pass"
+    assert run["results"]["problems"] == []
+
+
+def test_a_checkpoint_read_keeps_a_rebuilt_normalization_s_statistics(normalization):
+    """Seen once the fixtures' state is moved before saving (2026-12-01): tf.train.Checkpoint.read restores
+    an adapted Normalization's variables but not the constants it normalizes with (max |Δ| 3.5), in TF 2.15
+    and Keras 3.3 alike, and Keras 3.3's load_weights of a Keras 2 HDF5 weights file does the same."""
+    run = normalization
+    for producer, consumer, fmt, loader in (("tf2.15", "tf2.15", "checkpoint", "Checkpoint.read"),
+                                            ("tf2.16-keras3.3", "tf2.16-keras3.3", "checkpoint", "Checkpoint.read"),
+                                            ("tf2.15", "tf2.16-keras3.3", "weights_h5", "load_weights")):
+        got = cell(run, producer, consumer, "normalization_adapted", fmt, loader)
+        assert got["verdict"] == "xfail" and got["original_verdict"] == "mismatch", got
+        assert 1 <= got["max_abs"] <= 10, got
+    # The same state through .weights.h5 in Keras 2.15, and the whole .keras model in Keras 3.3, is kept.
+    assert cell(run, "tf2.15", "tf2.15", "normalization_adapted", "weights_h5", "load_weights")["verdict"] == "pass"
+    assert cell(run, "tf2.16-keras3.3", "tf2.16-keras3.3", "normalization_adapted", "keras", "load_model")[
+        "verdict"] == "pass"
     assert run["results"]["problems"] == []
 
 

@@ -16,7 +16,9 @@ from conftest import ROOT, run_matrix
 from harness.hints import normalize
 
 ENVS = ("tf2.15", "tf2.21-keras3.15")
-ARGS = ("--profile", "quick", "--envs", *ENVS, "--fixtures", "dense_bn", "--no-goldens")
+# One worker per phase on both sides: a phase run alone would otherwise take every core as shards
+# (--workers-per-env defaults to cores / environments running at once), and the Workers tables differ.
+ARGS = ("--profile", "quick", "--envs", *ENVS, "--fixtures", "dense_bn", "--no-goldens", "--workers-per-env", "1")
 
 
 def _nox(*argv: str) -> subprocess.Popen:
