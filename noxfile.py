@@ -66,7 +66,7 @@ os.environ.setdefault("KCM_PARALLEL", str(run.parallel_sessions(sys.argv, os.env
 os.environ.setdefault("KCM_NOX_TTY", "1" if sys.stdout.isatty() else "0")
 if WATCHED := run.watched_run(sys.argv):  # nox -j without a terminal: this process prints the progress
     progress.watch_in_background(WATCHED.workdir,
-                                 explained=progress.explainer(WATCHED.spec, WATCHED.selection.goldens))
+                                 explained=progress.explainer(WATCHED.selection))
 
 
 def one_line(func):

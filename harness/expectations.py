@@ -1,7 +1,8 @@
 """Expected failures: known failures become ``xfail``, and passes under an entry ``xpass``.
 
 matrix.yaml's ``expected_failures`` entries (:class:`harness.spec.ExpectedFailure`)
-match cells by the producer's and consumer's versions, fixture, format and loader.
+match cells by the producer's and consumer's versions, fixture (its name, and its ``TAGS``
+for an entry with ``tags:``), format and loader.
 An entry also says what it expects (``harness.expectation_keys``): a ``verdict``, an
 ``error`` (a regular expression searched in the cell's ``Type: message``) and, for a
 mismatch, a ``max_abs`` band. For each cell of the matrix (never a negative control)
@@ -70,7 +71,8 @@ class Outcome:
         """The entry, its status and the ids of its cells, for results.json."""
         e = self.entry
         return {"entry": e.key_path, "producer": e.producer, "consumer": e.consumer,
-                "fixture": list(e.fixtures) if e.fixtures else None, "format": list(e.formats) if e.formats else None,
+                "fixture": list(e.fixtures) if e.fixtures else None, "tags": list(e.tags) if e.tags else None,
+                "format": list(e.formats) if e.formats else None,
                 "loader": list(e.loaders) if e.loaders else None, "python": e.python, "reason": e.reason,
                 "link": e.link, "expires": e.expires.isoformat(), "status": self.status, "phase": e.phase,
                 "verdict": e.verdict, "error": e.error, "max_abs": list(e.max_abs) if e.max_abs else None,
@@ -121,7 +123,7 @@ def explains_level(entry: ExpectedFailure, cell: Cell, level: str) -> bool:
     return True
 
 
-def _claim_levels(cell: Cell, entries: list[Outcome], versions: dict) -> None:
+def _claim_levels(cell: Cell, entries: list[Outcome], versions: dict, tags: tuple[str, ...]) -> None:
     """Deeper levels of a cell that passed at ``outputs``: the first live ``level:`` entry that expects a
     level's failure claims it (``Cell.levels_expected``), as does the first that covers a level that passed
     (an xpass: the entry is stale); a failure the covering entries do not expect gets a note."""
@@ -129,7 +131,7 @@ def _claim_levels(cell: Cell, entries: list[Outcome], versions: dict) -> None:
         raw = cell.level_verdict(level)
         live = [o for o in entries if o.entry.level == level and not o.expired
                 and o.entry.matches(versions[cell.producer], versions[cell.consumer], cell.fixture, cell.format,
-                                    cell.loader)]
+                                    cell.loader, tags)]
         if raw == "pass":
             claimant = live[0] if live else None
         elif raw in ("mismatch", "load-error"):
@@ -170,10 +172,12 @@ def _claim(cell: Cell, matching: list[Outcome]) -> None:
 
 
 def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: dict | None = None,
-          saves: list[Cell] = ()) -> list[Outcome]:
+          saves: list[Cell] = (), *, tags: dict[str, tuple[str, ...]]) -> list[Outcome]:
     """Convert the matched cells in place (see the module docstring); one :class:`Outcome` per entry.
 
     Args:
+        tags: each fixture's ``TAGS`` by name (``harness.plan.Selection.fixture_tags``), which entries with
+            ``tags:`` match (a fixture not in it carries none).
         saves: the produce cells (``harness.results.resolve_saves``), which only ``phase: produce``
             entries convert (a ``save-error``, ``crash`` or ``timeout`` into xfail, a ``saved`` into xpass).
         today: the date entries' ``expires`` is compared with (an entry is live through that day).
@@ -189,13 +193,15 @@ def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: di
         if cell.format == CONTROL_FORMAT or cell.verdict not in EXPLAINABLE | {"pass"}:
             continue
         _claim(cell, [o for o in consuming if o.entry.matches(versions[cell.producer], versions[cell.consumer],
-                                                               cell.fixture, cell.format, cell.loader)])
+                                                               cell.fixture, cell.format, cell.loader,
+                                                               tags.get(cell.fixture, ()))])
     deeper = [o for o in outcomes if o.entry.phase == "consume" and o.entry.level != "outputs"]
     for cell in cells:
         if deeper and cell.format != CONTROL_FORMAT and (cell.original_verdict or cell.verdict) == "pass":
-            _claim_levels(cell, deeper, versions)
+            _claim_levels(cell, deeper, versions, tags.get(cell.fixture, ()))
     for cell in saves:
         if cell.verdict in SAVE_EXPLAINABLE | {"saved"}:
             _claim(cell, [o for o in producing if o.entry.matches(versions[cell.producer], {}, cell.fixture,
-                                                                   cell.format, cell.loader)])
+                                                                   cell.format, cell.loader,
+                                                                   tags.get(cell.fixture, ()))])
     return outcomes

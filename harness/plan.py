@@ -14,7 +14,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from harness.guard import within, write_atomic
+from harness.guard import quote, within, write_atomic
 from harness.spec import MatrixSpec, SpecError
 from harness.tolerance import Tolerance
 # Which loaders read which format (each loader is its own column in the report); the negative
@@ -133,6 +133,11 @@ class Selection:
         tolerances = [self.tolerance_for(fixture, fmt, producer, consumer) for fmt in self.formats]
         return Tolerance(atol=max(t.atol for t in tolerances), rtol=max(t.rtol for t in tolerances))
 
+    @property
+    def fixture_tags(self) -> dict[str, tuple[str, ...]]:
+        """Each selected fixture's ``TAGS``, by fixture name (what ``expected_failures`` ``tags:`` match)."""
+        return {name: fixture.tags for name, fixture in self.fixtures.items()}
+
     def to_json(self) -> dict:
         return {"profile": self.profile, "envs": list(self.envs), "fixtures": sorted(self.fixtures),
                 "formats": list(self.formats), "goldens": list(self.goldens)}
@@ -171,6 +176,7 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
         if unknown:
             raise SpecError(f"{where}: no fixture {', '.join(unknown)} in {fixtures_dir} "
                             f"(found: {', '.join(available)})")
+    _check_tags(spec, available, fixtures_dir)
     if wanted != "all":
         available = {name: available[name] for name in wanted}
     # A name given twice (--envs tf2.15 tf2.15, formats: [h5, h5]) would plan every cell twice.
@@ -189,6 +195,22 @@ def _fixture_references(spec: MatrixSpec, wanted,
              for i, o in enumerate(spec.tolerance.overrides)]
     refs += [(f"{spec.path}: {e.key_path}.fixture", e.fixtures) for e in spec.expected_failures]
     return refs
+
+
+def _check_tags(spec: MatrixSpec, available: dict[str, Fixture], fixtures_dir: Path) -> None:
+    """Every tag an ``expected_failures`` entry names is in some fixture file's ``TAGS`` (a misspelt tag
+    would silently match nothing), and an entry that names fixtures as well names one that carries all of
+    its tags. Raises SpecError naming the entry's key path."""
+    carried = sorted({tag for fixture in available.values() for tag in fixture.tags})
+    for entry in spec.expected_failures:
+        unknown = [tag for tag in entry.tags or () if tag not in carried]
+        if unknown:
+            raise SpecError(f"{spec.path}: {entry.key_path}.tags: no fixture in {fixtures_dir} carries the tag "
+                            f"{', '.join(map(quote, unknown))} (carried: {', '.join(carried)})")
+        if entry.tags and entry.fixtures and not any(set(entry.tags) <= set(available[name].tags)
+                                                     for name in entry.fixtures):
+            raise SpecError(f"{spec.path}: {entry.key_path}: none of its fixtures ({', '.join(entry.fixtures)}) "
+                            f"carries every one of its tags ({', '.join(entry.tags)}), so it matches no cell")
 
 
 def cell_id(producer: str, consumer: str | None, fixture: str, fmt: str, loader: str | None) -> str:

@@ -33,9 +33,8 @@ from pathlib import Path
 
 from harness import expectations
 from harness.phasefiles import PhaseFiles
-from harness.plan import CONTROL_LOADER, write_json
+from harness.plan import CONTROL_LOADER, Selection, write_json
 from harness.results import Cell
-from harness.spec import MatrixSpec
 
 DISPLAYS = ("live", "lines", "board", "off")
 LINES_EVERY_S = 30.0
@@ -78,16 +77,18 @@ def failure_name(record: dict) -> str | None:
             f"{record.get('format')}/{record.get('loader')}")
 
 
-def explainer(spec: MatrixSpec, goldens: dict, today: datetime.date | None = None):
-    """A function of a result record: True where a live ``expected_failures`` entry of ``spec`` explains
-    its failing verdict on ``today`` (default: today), as the report will (``harness.expectations.apply``;
-    ``goldens``: the run's golden producers); False for any other record, a produce record among them."""
+def explainer(selection: Selection, today: datetime.date | None = None):
+    """A function of a result record: True where a live ``expected_failures`` entry of the selection's spec
+    explains its failing verdict on ``today`` (default: today), as the report will (``harness.expectations.apply``,
+    with the selection's golden producers and fixture tags); False for any other record, a produce record
+    among them."""
     today = today or datetime.date.today()
+    spec, goldens, tags = selection.spec, selection.goldens, selection.fixture_tags
 
     def explained(record: dict) -> bool:
         try:
             cell = Cell.from_record(record)
-            expectations.apply([cell], spec, today, goldens)
+            expectations.apply([cell], spec, today, goldens, tags=tags)
         except (TypeError, KeyError):  # no consume cell's record, or of a producer not in this run
             return False
         return cell.verdict == "xfail"

@@ -330,7 +330,7 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
     launcher = _prepare(ctx, files, venv, log)
     if launcher:
         shards = len(split(left, ctx.workers_per_env))
-        explained = progress.explainer(ctx.spec, ctx.selection.goldens)
+        explained = progress.explainer(ctx.selection)
         with progress.Display(files, ctx.display, explained=explained), \
                 progress.phase_running(files, len(cells), len(cells) - len(left), shards):
             _run(ctx, files, launcher, left)

@@ -6,8 +6,8 @@ types, then :func:`_check_semantics` checks what a schema cannot (profiles
 naming missing environments, malformed or unpinned version requirements,
 tolerance overrides that match everything or set nothing, expected failures
 with bad requirements or dates, docker keys on a venv environment). Any problem raises :class:`SpecError` with one
-message naming the key path. (Fixture names are checked against the fixture
-files when a run is selected: ``harness.plan.select``; templates, version ranges,
+message naming the key path. (Fixture names, and the fixture tags of expected failures, are checked
+against the fixture files when a run is selected: ``harness.plan.select``; templates, version ranges,
 are expanded from their lock file by ``harness.templates``; the checks both share, of requirements
 and of one environment, are ``harness.validation``'s.)
 """
@@ -110,10 +110,11 @@ class ExpectedFailure:
     ``producer`` and ``consumer`` are requirements (``"keras>=3"``,
     ``"tensorflow<2.13"``) the producing and consuming environments must satisfy,
     matched against :meth:`EnvSpec.versions`. ``fixtures``, ``formats`` and
-    ``loaders`` narrow the entry (None: any); ``python`` (``"differs"``/``"same"``) narrows it to
-    cells whose producer and consumer run different (the same) Python minor versions, as
-    ``versions()["python"]`` gives them (a Lambda's marshalled bytecode in HDF5 is readable only by
-    the Python that wrote it). ``expires`` is the last day the
+    ``loaders`` narrow the entry (None: any); ``tags`` (matrix.yaml's ``tags:``) narrows it to the fixtures
+    whose ``TAGS`` hold every one of them (None: any; with ``fixtures`` as well, both must hold);
+    ``python`` (``"differs"``/``"same"``) narrows it to cells whose producer and consumer run different
+    (the same) Python minor versions, as ``versions()["python"]`` gives them (a Lambda's marshalled
+    bytecode in HDF5 is readable only by the Python that wrote it). ``expires`` is the last day the
     entry is live (inclusive); after it the entry converts no cell and the
     report lists it as expired. ``index`` is the entry's position in the list,
     for messages (``expected_failures[3]``). ``phase``, ``verdict``, ``error`` (a regular expression),
@@ -132,6 +133,7 @@ class ExpectedFailure:
     formats: tuple[str, ...] | None = None
     loaders: tuple[str, ...] | None = None
     python: str | None = None
+    tags: tuple[str, ...] | None = None
     phase: str = "consume"
     verdict: str = "load-error"
     error: str | None = None
@@ -146,9 +148,12 @@ class ExpectedFailure:
     @property
     def scope(self) -> list[tuple[str, str]]:
         """What narrows the entry beyond the two versions, for the reports:
-        ``[("format", "h5/keras"), ("python", "differs")]``."""
-        named = [(key, "/".join(values)) for key, values in
-                 (("fixture", self.fixtures), ("format", self.formats), ("loader", self.loaders)) if values]
+        ``[("tags", "[functional]"), ("format", "h5/keras"), ("python", "differs")]`` (a list of names is
+        any one of them, so ``/``; tags must all hold, so they are shown as written)."""
+        named = [("fixture", "/".join(self.fixtures))] if self.fixtures else []
+        named += [("tags", f"[{', '.join(self.tags)}]")] if self.tags else []
+        named += [(key, "/".join(values)) for key, values in
+                  (("format", self.formats), ("loader", self.loaders)) if values]
         return named + ([("python", self.python)] if self.python else [])
 
     def live(self, today: datetime.date) -> bool:
@@ -156,11 +161,12 @@ class ExpectedFailure:
         return today <= self.expires
 
     def matches(self, producer: dict[str, Version], consumer: dict[str, Version],
-                fixture: str, fmt: str, loader: str) -> bool:
+                fixture: str, fmt: str, loader: str, tags: tuple[str, ...] | frozenset[str]) -> bool:
         """Whether a cell falls under this entry; ``producer``/``consumer`` are the envs' versions
-        (``consumer`` is ignored by a ``produce`` entry)."""
+        (``consumer`` is ignored by a ``produce`` entry), ``tags`` the cell's fixture's ``TAGS``."""
         return (satisfies(producer, self.producer) and (self.consumer is None or satisfies(consumer, self.consumer))
-                and accepts(self.fixtures, fixture) and accepts(self.formats, fmt)
+                and accepts(self.fixtures, fixture) and (not self.tags or set(self.tags) <= set(tags))
+                and accepts(self.formats, fmt)
                 and accepts(self.loaders, loader) and self._python_matches(producer, consumer))
 
     def _python_matches(self, producer: dict[str, Version], consumer: dict[str, Version]) -> bool:
@@ -501,6 +507,7 @@ def _expected_failure(index: int, raw: dict) -> ExpectedFailure:
         index=index, producer=raw["producer"], consumer=raw.get("consumer"), reason=raw["reason"].strip(),
         expires=datetime.date.fromisoformat(raw["expires"]), link=raw.get("link"),
         fixtures=names(raw.get("fixture")), formats=names(raw.get("format")), loaders=names(raw.get("loader")),
-        python=raw.get("python"), phase=raw.get("phase", "consume"), verdict=expectation_keys.verdict_of(raw),
+        tags=tuple(raw["tags"]) if raw.get("tags") else None, python=raw.get("python"),
+        phase=raw.get("phase", "consume"), verdict=expectation_keys.verdict_of(raw),
         error=raw.get("error"), max_abs=expectation_keys.band(raw.get("max_abs")), level=raw.get("level", "outputs"),
     )

@@ -397,5 +397,6 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
                               "variables": {}, "description": "golden", "facts": gold.facts}
     wall = wall_time(workdir, run.get("started"))
     cells, saves = resolve(selection, workdir), resolve_saves(selection, workdir)
-    outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens, saves)
+    outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens, saves,
+                                  tags=selection.fixture_tags)
     return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves)

@@ -78,6 +78,42 @@ def test_an_unknown_fixture_names_the_option_or_key_it_came_from(tmp_path):
         select(bad, ROOT / "fixtures", "quick")
 
 
+def test_a_tag_no_fixture_carries_is_refused_naming_the_entry(tmp_path):
+    """A misspelt tag would silently match no cell, like a misspelt fixture name; so would an entry whose
+    named fixtures carry none of its tags together."""
+    import dataclasses
+    loaded = spec.load(DEFAULT_MATRIX)
+    tagged = [e for e in loaded.expected_failures if e.tags]
+    assert tagged and all(e.tags == ("functional",) for e in tagged)
+    select(loaded, ROOT / "fixtures", "quick")  # the shipped tags are carried
+    entries = list(loaded.expected_failures)
+    entries[3] = dataclasses.replace(entries[3], tags=("functional", "fucntional"))
+    with pytest.raises(spec.SpecError) as info:
+        select(dataclasses.replace(loaded, expected_failures=tuple(entries)), ROOT / "fixtures", "quick")
+    assert str(info.value).startswith(f"{loaded.path}: expected_failures[3].tags: no fixture in ")
+    assert "carries the tag 'fucntional' (carried: " in str(info.value) and "functional" in str(info.value)
+    # the tag is checked against every fixture file, not the selected ones: --fixtures subclassed still finds it
+    assert select(loaded, ROOT / "fixtures", "quick", None, ["subclassed"]).fixture_tags == \
+        {"subclassed": ("custom", "subclassed")}
+    entries[3] = dataclasses.replace(entries[3], tags=("functional",), fixtures=("subclassed", "lambda_layer"))
+    select(dataclasses.replace(loaded, expected_failures=tuple(entries)), ROOT / "fixtures", "quick")
+    entries[3] = dataclasses.replace(entries[3], fixtures=("subclassed",))
+    with pytest.raises(spec.SpecError, match=r"expected_failures\[3\]: none of its fixtures \(subclassed\) carries "
+                                             r"every one of its tags \(functional\), so it matches no cell"):
+        select(dataclasses.replace(loaded, expected_failures=tuple(entries)), ROOT / "fixtures", "quick")
+
+
+def test_every_fixture_but_the_subclassed_model_says_it_is_functional():
+    """The tag ``functional`` stands for a keras.Model built from keras.Input (or a Sequential): the
+    subclassed model alone gets further where Keras cannot import another version's Functional class."""
+    fixtures = discover_fixtures(ROOT / "fixtures")
+    assert {name for name, f in fixtures.items() if "functional" not in f.tags} == {"subclassed"}
+    for name, fixture in fixtures.items():
+        text = fixture.path.read_text()
+        built = "keras.Input(" in text and "keras.Model(" in text
+        assert built == ("functional" in fixture.tags), name
+
+
 @pytest.mark.parametrize("line, message", [
     ("TAGS = 5", "bad.py:1: TAGS must be a list of strings, like [\"core\"], not 5"),
     ("TOLERANCE = 'abc'", "bad.py:1: TOLERANCE must be a dict with atol and/or rtol"),

@@ -160,7 +160,7 @@ def test_failures_expected_failures_explains_are_counted_not_named_as_the_report
     from test_expectations import RUN, RUN_DATE, _context, _data
     shutil.copytree(RUN, tmp_path / "run")
     ctx = _context(tmp_path / "run")
-    explained = progress.explainer(ctx.spec, ctx.selection.goldens, RUN_DATE)
+    explained = progress.explainer(ctx.selection, RUN_DATE)
     reported = {c.id: c.verdict for c in _data(tmp_path / "run").cells}
     files = PhaseFiles(tmp_path / "run", "consume", "tf2.15")
     records = [r for r in read_records(files.results) if "id" in r]
@@ -172,7 +172,7 @@ def test_failures_expected_failures_explains_are_counted_not_named_as_the_report
                                       for r in records if r["loader"] != "rebuild")  # a control must mismatch
     assert not explained({"phase": "produce", "producer": "tf2.15", "verdict": "save-error"})
     none = _context(tmp_path / "run", entries=[])  # no entries
-    unexplained = RecordTally(progress.explainer(none.spec, none.selection.goldens, RUN_DATE))
+    unexplained = RecordTally(progress.explainer(none.selection, RUN_DATE))
     unexplained.update([files.results])
     assert unexplained.expected == 0 and len(unexplained.failures) == tally.expected + len(tally.failures)
 

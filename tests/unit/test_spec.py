@@ -1,4 +1,5 @@
 """matrix.yaml is validated before anything is installed, with one message naming the key path."""
+import dataclasses
 import datetime
 import textwrap
 
@@ -117,9 +118,29 @@ expected_failures:
 
 def test_expected_failures_are_read_with_their_date(tmp_path):
     (entry,) = _load(tmp_path, EXPECT).expected_failures
-    assert (entry.producer, entry.consumer, entry.formats, entry.fixtures) == \
-        ("keras>=3", "keras<3", ("h5", "keras"), None)
+    assert (entry.producer, entry.consumer, entry.formats, entry.fixtures, entry.tags) == \
+        ("keras>=3", "keras<3", ("h5", "keras"), None, None)
     assert entry.expires == datetime.date(2027, 11, 29) and entry.key_path == "expected_failures[0]"
+    (tagged,) = _load(tmp_path, EXPECT.replace("format: [h5, keras]", "tags: [functional, core]")).expected_failures
+    assert tagged.tags == ("functional", "core") and tagged.scope == [("tags", "[functional, core]")]
+
+
+def test_an_entry_with_tags_matches_the_fixtures_that_carry_every_one(tmp_path):
+    """``tags:`` narrows an entry to the fixtures whose TAGS hold all of them; with ``fixture:`` both must hold."""
+    from packaging.version import Version
+    k3, k2 = {"keras": Version("3.15")}, {"keras": Version("2.15")}
+    (entry,) = _load(tmp_path, EXPECT.replace("format: [h5, keras]", "tags: [functional, core]")).expected_failures
+    assert entry.matches(k3, k2, "dense_bn", "h5", "load_model", ("core", "functional"))
+    assert entry.matches(k3, k2, "x", "json", "load_model", ("functional", "extra", "core"))
+    assert not entry.matches(k3, k2, "dense_bn", "h5", "load_model", ("functional",))  # core missing
+    assert not entry.matches(k3, k2, "subclassed", "h5", "load_model", ("custom", "subclassed"))
+    assert not entry.matches(k3, k2, "dense_bn", "h5", "load_model", ())
+    both = dataclasses.replace(entry, fixtures=("dense_bn",))
+    assert both.matches(k3, k2, "dense_bn", "h5", "load_model", ("core", "functional"))
+    assert not both.matches(k3, k2, "twin_dense", "h5", "load_model", ("core", "functional"))
+    assert not both.matches(k3, k2, "dense_bn", "h5", "load_model", ("core",))
+    untagged = dataclasses.replace(entry, tags=None)
+    assert untagged.matches(k3, k2, "subclassed", "h5", "load_model", ())  # no tags: any fixture, as before
 
 
 @pytest.mark.parametrize("change, message", [
@@ -134,9 +155,13 @@ def test_expected_failures_are_read_with_their_date(tmp_path):
     (("format: [h5, keras]", "format: [h5, hdf5]"), "expected_failures[0].format"),
     (("format: [h5, keras]", "loader: load"), "expected_failures[0].loader: expected one of load_model, load_weights"),
     (("    reason: Keras 3 writes batch_shape\n", ""), "expected_failures[0]: 'reason' is missing"),
+    (("format: [h5, keras]", "tags: functional"), "expected_failures[0].tags: expected a non-empty list of distinct "
+                                                  "fixture tags, like [functional]"),
+    (("format: [h5, keras]", "tags: [core, core]"), "expected_failures[0].tags: expected a non-empty list"),
+    (("format: [h5, keras]", "tags: [2]"), "expected_failures[0].tags[0]: expected a fixture tag"),
     (("format: [h5, keras]", "formats: [h5]"), "expected_failures[0]: unknown key 'formats' (allowed: consumer, "
                                                "error, expires, fixture, format, level, link, loader, max_abs, phase, "
-                                               "producer, python, reason, verdict)"),
+                                               "producer, python, reason, tags, verdict)"),
 ])
 def test_expected_failure_errors_name_the_key_path(tmp_path, change, message):
     assert message in _error(tmp_path, EXPECT.replace(*change))
@@ -358,11 +383,13 @@ def test_an_entry_can_ask_for_a_different_python(tmp_path):
                                  fixtures=("lambda_layer",), python="differs")
     py310 = {"keras": Version("2.10"), "python": Version("3.10")}
     py311 = {"keras": Version("2.13"), "python": Version("3.11")}
-    assert entry.matches(py310, py311, "lambda_layer", "h5", "load_model")
-    assert not entry.matches(py311, dict(py311, keras=Version("2.15")), "lambda_layer", "h5", "load_model")
-    assert not entry.matches({"keras": Version("2.15")}, py311, "lambda_layer", "h5", "load_model")  # docker: unknown
+    assert entry.matches(py310, py311, "lambda_layer", "h5", "load_model", ())
+    assert not entry.matches(py311, dict(py311, keras=Version("2.15")), "lambda_layer", "h5", "load_model", ())
+    # a docker environment: its Python is unknown
+    assert not entry.matches({"keras": Version("2.15")}, py311, "lambda_layer", "h5", "load_model", ())
     same = spec.ExpectedFailure(0, "keras<3", "keras<3", "x", datetime.date(2027, 1, 1), python="same")
-    assert same.matches(py311, py311, "f", "h5", "load_model") and not same.matches(py310, py311, "f", "h5", "l")
+    assert same.matches(py311, py311, "f", "h5", "load_model", ())
+    assert not same.matches(py310, py311, "f", "h5", "l", ())
     message = _error(tmp_path, GOOD + """expected_failures:
   - {producer: "keras<3", consumer: "keras<3", python: sometimes, reason: r, expires: 2027-01-01}
 """)
