@@ -88,8 +88,24 @@ def loads(text: str | bytes):
         raise ValueError("nested too deeply to read") from None
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (``/proc/self/status``, 4.7+);
+    elsewhere set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``data`` (text is UTF-8) to ``path`` through a temporary file in the same folder and a rename.
+    The file's mode is what ``open()`` would give a new file (0666 less the umask: 0644 by default), so
+    reports stay readable by others (a web server, a container running as another user).
 
     Raises:
         OSError: with ``filename`` set to ``path`` (a full disk says which file); the old file is kept.
@@ -111,6 +127,7 @@ def write_set(files: dict[Path, str | bytes]) -> None:
             path = current
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, temps[path] = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets what open() would give it
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data.encode() if isinstance(data, str) else data)
                 handle.flush()
