@@ -271,28 +271,37 @@ def _varint(data: bytes, pos: int, where: Path) -> tuple[int, int]:
             return value, pos
 
 
-def _first_field(data: bytes, number: int, where: Path) -> bytes | None:
-    """The first length-delimited field ``number`` of one protobuf message, or None."""
+def protobuf_fields(data: bytes, where: Path):
+    """Yield ``(field number, wire type, value)`` of one protobuf message: value is an int for
+    varints and fixed fields, the bytes for length-delimited ones.
+
+    Raises:
+        BadInput: not protobuf wire format (truncated, or a group/unknown wire type).
+    """
     pos = 0
     while pos < len(data):
         key, pos = _varint(data, pos, where)
-        wire, field_number = key & 7, key >> 3
+        wire, number = key & 7, key >> 3
         if wire == 0:
-            _, pos = _varint(data, pos, where)
+            value, pos = _varint(data, pos, where)
+            yield number, wire, value
             continue
-        if wire in (1, 5):
-            size = 8 if wire == 1 else 4
-        elif wire == 2:
+        if wire == 2:
             size, pos = _varint(data, pos, where)
+        elif wire in (1, 5):
+            size = 8 if wire == 1 else 4
         else:
             raise BadInput(f"{where}: not a valid SavedModel protobuf (wire type {wire} at byte {pos})")
         if pos + size > len(data):
-            raise BadInput(f"{where}: not a valid SavedModel protobuf (field {field_number} runs past the end; "
-                           "truncated?)")
-        if wire == 2 and field_number == number:
-            return data[pos:pos + size]
+            raise BadInput(f"{where}: not a valid SavedModel protobuf (field {number} runs past the end; truncated?)")
+        chunk = data[pos:pos + size]
         pos += size
-    return None
+        yield number, wire, (chunk if wire == 2 else int.from_bytes(chunk, "little"))
+
+
+def _first_field(data: bytes, number: int, where: Path) -> bytes | None:
+    """The first length-delimited field ``number`` of one protobuf message, or None."""
+    return next((value for field, wire, value in protobuf_fields(data, where) if field == number and wire == 2), None)
 
 
 def saved_model_tf_version(data: bytes, where: Path) -> str | None:

@@ -1,7 +1,7 @@
 """Ops in a SavedModel that read or write files or print, found without TensorFlow.
 
-``saved_model.pb`` is walked as protobuf wire format with the varint reader of
-:mod:`harness.modelfile`, along the field numbers of tensorflow/core/protobuf/saved_model.proto,
+``saved_model.pb`` is walked as protobuf wire format with the protobuf reader of
+:mod:`harness.modelfile` (``protobuf_fields``), along the field numbers of tensorflow/core/protobuf/saved_model.proto,
 meta_graph.proto and tensorflow/core/framework/{graph,function,node_def,op_def}.proto:
 
     SavedModel.meta_graphs (2) -> MetaGraphDef.graph_def (2) -> GraphDef.node (1) -> NodeDef.op (2)
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.modelfile import BadInput, _varint
+from harness.modelfile import BadInput, protobuf_fields
 from harness.security.configs import config_findings
 from harness.security.model import Finding
 
@@ -29,36 +29,8 @@ FILE_OPS = {"ReadFile": "reads a file", "WriteFile": "writes a file", "SaveV2": 
 PRINT_OPS = {"PrintV2": "prints", "Print": "prints"}
 
 
-def fields(data: bytes, where: Path):
-    """Yield ``(field number, wire type, value)`` of one protobuf message: value is an int for
-    varints and fixed fields, the bytes for length-delimited ones.
-
-    Raises:
-        BadInput: not protobuf wire format (truncated, or a group/unknown wire type).
-    """
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos, where)
-        wire, number = key & 7, key >> 3
-        if wire == 0:
-            value, pos = _varint(data, pos, where)
-            yield number, wire, value
-            continue
-        if wire == 2:
-            size, pos = _varint(data, pos, where)
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-        else:
-            raise BadInput(f"{where}: not a valid SavedModel protobuf (wire type {wire} at byte {pos})")
-        if pos + size > len(data):
-            raise BadInput(f"{where}: not a valid SavedModel protobuf (field {number} runs past the end; truncated?)")
-        chunk = data[pos:pos + size]
-        pos += size
-        yield number, wire, (chunk if wire == 2 else int.from_bytes(chunk, "little"))
-
-
 def _sub(data: bytes, number: int, where: Path):
-    return (value for n, wire, value in fields(data, where) if n == number and wire == 2)
+    return (value for n, wire, value in protobuf_fields(data, where) if n == number and wire == 2)
 
 
 def _node_ops(nodes, where: Path):

@@ -1,7 +1,6 @@
 """Planning a check on the host: the source environment, the targets, the options' errors."""
 import json
 
-import h5py
 import pytest
 
 from harness import check, spec
@@ -57,14 +56,6 @@ def test_default_targets_are_the_newer_environments_of_the_default_profile():
     assert check.default_targets(SPEC, "tf2.16-tfkeras") == ["tf2.16-keras3.3", "tf2.21-keras3.15",
                                                              "keras3.15-jax", "keras3.15-torch"]
     assert check.default_targets(SPEC, "tf2.21-keras3.15") == []
-
-
-@pytest.fixture
-def model(tmp_path):
-    path = tmp_path / "model.h5"
-    with h5py.File(path, "w") as handle:
-        handle.attrs.update(keras_version="2.15.0", backend="tensorflow", model_config="{}")
-    return path
 
 
 def test_a_plan_round_trips_through_its_file(model, tmp_path):

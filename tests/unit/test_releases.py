@@ -123,14 +123,6 @@ def test_a_resolved_release_is_cached_and_a_matrix_env_keeps_its_meaning(tmp_pat
     assert releases.with_cached(SPEC, cache) == SPEC
 
 
-@pytest.fixture
-def model(tmp_path):
-    path = tmp_path / "model.h5"
-    with h5py.File(path, "w") as handle:
-        handle.attrs.update(keras_version="2.15.0", backend="tensorflow", model_config="{}")
-    return path
-
-
 def test_check_to_a_release_plans_its_environment_and_says_how(model, tmp_path):
     cache = tmp_path / "releases.json"
     planned = check.plan([str(model), "--to", "tf2.18", "keras==3.8.0", "tf2.16-keras3.3"], SPEC, project, cache)
