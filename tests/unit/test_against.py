@@ -23,6 +23,17 @@ def test_cells_agree_apart_from_seconds_and_every_other_difference_is_told():
     assert fields == {"max_abs": 2}
 
 
+def test_a_level_verdict_or_an_expected_failure_that_moves_is_a_changed_verdict_a_moved_figure_is_not():
+    level = {"training": {"verdict": "pass", "max_abs": 0.0}}
+    before = [_cell("a", levels=level), _cell("b", levels=level), _cell("c", "xfail", expected_failure=3)]
+    after = [_cell("a", levels={"training": {"verdict": "mismatch", "max_abs": 0.2}}),
+             _cell("b", levels={"training": {"verdict": "pass", "max_abs": 1.5e-8}}),
+             _cell("c", "xfail", expected_failure=4)]
+    lines, fields = against.compare_cells(before, after)
+    assert lines == ["a: levels.training pass -> mismatch", "c: expected_failure 3 -> 4"]
+    assert fields == {"levels": 2}
+
+
 def _git(repo, *args):
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
