@@ -117,7 +117,9 @@ def run_against(rev: str, repo: Path, envdir: Path, scratch: Path, selection: li
     print(f"selection: {' '.join(selection)}; nox -j {jobs}; --envdir {envdir}")
     print(tabulate(rows, headers=["", first, second], tablefmt="github"))
     print(f"wall time: {b['wall_s'] / a['wall_s']:.2f} x {first}'s" if a["wall_s"] else "")
-    lines, fields = compare_cells(*(json.loads((scratch / name / "reports" / "results.json").read_text())["cells"]
+    # Each run's work dir appears in its error messages; the same message names the other folder.
+    lines, fields = compare_cells(*(json.loads((scratch / name / "reports" / "results.json").read_text()
+                                               .replace(json.dumps(str(scratch / name))[1:-1], "<run>"))["cells"]
                                     for name in ("before", "after")))
     if not lines:
         print(f"verdicts: all {b['cells']} cells agree in verdict, expected-failure status and every level")
