@@ -19,6 +19,10 @@ from pathlib import Path
 from tabulate import tabulate
 
 IGNORED = ("seconds",)  # what may differ between two runs of the same cells
+# What a user acts on: a change in any of these is a changed verdict. Every other field (max_abs, an
+# error message's wording, a level's figures) is counted and shown, but a figure that moved without
+# moving its verdict (float32 noise from training the fixtures eagerly) does not fail the comparison.
+VERDICT_FIELDS = ("verdict", "original_verdict", "expected_failure")
 
 
 class AgainstError(Exception):
@@ -56,11 +60,20 @@ def commit_of(tree: Path) -> str:
     return (line[:60] + (" + changes" if dirty else "")) or str(tree)
 
 
+def _verdicts(cell: dict) -> dict:
+    """A results.json cell's verdicts: its own, its expected-failure status, and each level's."""
+    found = {key: cell.get(key) for key in VERDICT_FIELDS}
+    for level, result in sorted((cell.get("levels") or {}).items()):
+        found[f"levels.{level}"] = (result or {}).get("verdict")
+    return found
+
+
 def compare_cells(before: list[dict], after: list[dict]) -> tuple[list[str], Counter]:
     """Compare two runs' results.json ``cells`` cell for cell (by ``id``), apart from :data:`IGNORED`.
 
-    Returns (lines, fields): a line per cell whose verdict differs or that only one run has, and how
-    many cells differ in each other field (``max_abs``, ``error_message``, ...). Both empty: the same.
+    Returns (lines, fields): a line per verdict that differs (the cell's, its expected-failure
+    status, or a level's) or per cell only one run has; and how many cells differ in each other
+    field (``max_abs``, ``error_message``, ``levels``' figures, ...). Lines empty: the same verdicts.
     """
     old, new = {c["id"]: c for c in before}, {c["id"]: c for c in after}
     lines = [f"only in the first run: {i}" for i in old if i not in new]
@@ -68,9 +81,11 @@ def compare_cells(before: list[dict], after: list[dict]) -> tuple[list[str], Cou
     fields: Counter = Counter()
     for i in old.keys() & new.keys():
         a, b = old[i], new[i]
-        if a.get("verdict") != b.get("verdict"):
-            lines.append(f"{i}: {a.get('verdict')} -> {b.get('verdict')}")
-        for key in (a.keys() | b.keys()) - set(IGNORED) - {"verdict"}:
+        va, vb = _verdicts(a), _verdicts(b)
+        lines += [f"{i}: {key} {va.get(key)} -> {vb.get(key)}" if key != "verdict" else
+                  f"{i}: {va.get(key)} -> {vb.get(key)}"
+                  for key in sorted(va.keys() | vb.keys()) if va.get(key) != vb.get(key)]
+        for key in (a.keys() | b.keys()) - set(IGNORED) - set(VERDICT_FIELDS):
             if a.get(key) != b.get(key):
                 fields[key] += 1
     return sorted(lines), fields
@@ -79,7 +94,7 @@ def compare_cells(before: list[dict], after: list[dict]) -> tuple[list[str], Cou
 def run_against(rev: str, repo: Path, envdir: Path, scratch: Path, selection: list[str], jobs: int,
                 harness_run, this_extra: list[str]) -> int:
     """Time REV and this checkout (``repo``) back to back with ``harness_run`` (bench.py's), print
-    both and the comparison; returns 0 when every cell agrees, 1 otherwise.
+    both and the comparison; returns 0 when every verdict agrees (figures may move), 1 otherwise.
 
     ``this_extra``: harness options for this checkout's run alone (REV may not know them).
     """
@@ -102,17 +117,21 @@ def run_against(rev: str, repo: Path, envdir: Path, scratch: Path, selection: li
     print(f"selection: {' '.join(selection)}; nox -j {jobs}; --envdir {envdir}")
     print(tabulate(rows, headers=["", first, second], tablefmt="github"))
     print(f"wall time: {b['wall_s'] / a['wall_s']:.2f} x {first}'s" if a["wall_s"] else "")
-    lines, fields = compare_cells(*(json.loads((scratch / name / "reports" / "results.json").read_text())["cells"]
+    # Each run's work dir appears in its error messages; the same message names the other folder.
+    lines, fields = compare_cells(*(json.loads((scratch / name / "reports" / "results.json").read_text()
+                                               .replace(json.dumps(str(scratch / name))[1:-1], "<run>"))["cells"]
                                     for name in ("before", "after")))
-    if not lines and not fields:
-        print(f"verdicts: all {b['cells']} worker cells' results agree, field for field, apart from "
-              f"{', '.join(IGNORED)}")
-        return 0
-    print(f"verdicts: {len(lines)} cells differ in verdict or presence" + (":" if lines else ""))
-    for line in lines[:20]:
-        print(f"  {line}")
-    if len(lines) > 20:
-        print(f"  and {len(lines) - 20} more")
+    if not lines:
+        print(f"verdicts: all {b['cells']} cells agree in verdict, expected-failure status and every level")
+    else:
+        print(f"verdicts: {len(lines)} differ:")
+        for line in lines[:20]:
+            print(f"  {line}")
+        if len(lines) > 20:
+            print(f"  and {len(lines) - 20} more")
     if fields:
-        print("cells differing in other fields: " + ", ".join(f"{k} {n}" for k, n in fields.most_common()))
-    return 1
+        print("cells differing in other fields (figures, not verdicts): "
+              + ", ".join(f"{k} {n}" for k, n in fields.most_common()))
+    else:
+        print(f"every other field agrees too, apart from {', '.join(IGNORED)}")
+    return 1 if lines else 0

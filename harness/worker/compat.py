@@ -8,6 +8,7 @@ The rest of the worker asks this module questions ("which Keras is this?",
 "can this version write a Keras SavedModel?") instead of branching on version
 numbers itself.
 """
+import contextlib
 import inspect
 import os
 import platform
@@ -119,6 +120,31 @@ class KerasRuntime(object):
             set_seed(value)
         elif self.tf is not None:
             self.tf.random.set_seed(value)
+
+    # ------------------------------------------------------------ eager runs
+    @contextlib.contextmanager
+    def eagerly(self, model):
+        """Run ``model``'s ``fit``, ``train_on_batch`` and ``predict`` eagerly inside the block.
+
+        Tracing a ``tf.function`` (or a JAX ``jit``) is most of what one fit or predict of a small
+        fixture costs: measured on 2 cores with TF 2.15, the recurrent fixture's build-and-train took
+        57 s traced and 3 s eager (benchmarks/, 2026-12-01). Used only where the harness itself
+        trains or predicts (the producer's training, the negative control), never for a loaded
+        model, whose predict must take the path a user's does.
+
+        ``run_eagerly`` exists in TF 2.0+ and Keras 3; ``compile`` resets it, so enter the block
+        after compiling. On leaving, the setting is restored and the train/test/predict functions
+        made meanwhile are dropped, so a later ``predict`` or save traces as a user's would.
+        """
+        before = model.run_eagerly
+        model.run_eagerly = True
+        try:
+            yield model
+        finally:
+            model.run_eagerly = before
+            for name in ("train_function", "test_function", "predict_function"):
+                if getattr(model, name, None) is not None:
+                    setattr(model, name, None)
 
     # ------------------------------------------------------- capabilities
     def cannot_write(self, fmt):

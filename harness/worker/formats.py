@@ -92,6 +92,7 @@ def load(runtime, fmt, loader, path, rebuild, custom_objects=None, safe_mode=Tru
 # Every SavedModel here has it: Keras SavedModels, tf.saved_model.save, and model.export
 # (which also adds a "serve" endpoint with the same function).
 SERVING = "serving_default"
+PREDICT_BATCH = 32  # Keras's default batch_size in predict (Keras 2 and 3)
 
 
 def _numpy_outputs(outputs):
@@ -168,8 +169,20 @@ class LayerModel(object):
         return _numpy_outputs(self.layer(x))
 
 
+def _rows(x):
+    """The batch size of an array, or of the first array of a list or dict of them."""
+    first = next(iter(x.values())) if isinstance(x, dict) else x[0] if isinstance(x, (list, tuple)) else x
+    return len(first)
+
+
 def predict(runtime, loaded, x, names=None):
     """Predict as a user would, on inputs fed as this Keras takes them (``runtime.feed``).
+
+    Inputs of at most :data:`PREDICT_BATCH` rows (the matrix's 8) go to a Keras model's
+    ``predict_on_batch``: the traced predict step ``predict`` runs on each batch, without the
+    ``tf.data`` pipeline ``predict`` builds first, which cost as much again on small models
+    (Keras 3.15: 0.06 s against 0.26 s, measured 2026-12-01). More rows go to ``predict``, which
+    batches them; a serving signature (:class:`SignatureModel`, :class:`LayerModel`) has ``predict`` only.
 
     The one path from a loaded object to comparable outputs, for the matrix and the check.
     ``x`` is an array, a list or a dict of arrays; ``names`` orders a dict of outputs (see
@@ -183,7 +196,10 @@ def predict(runtime, loaded, x, names=None):
         return None, {"verdict": "load-error", "stage": "predict", "error_type": "AttributeError",
                       "error_message": "loaded object of type {} has no predict()".format(type(loaded).__name__)}
     try:
-        return compare.as_output_list(loaded.predict(runtime.feed(x), verbose=0), names), None
+        feed = runtime.feed(x)
+        one_batch = getattr(loaded, "predict_on_batch", None) is not None and _rows(x) <= PREDICT_BATCH
+        outputs = loaded.predict_on_batch(feed) if one_batch else loaded.predict(feed, verbose=0)
+        return compare.as_output_list(outputs, names), None
     except Exception as exc:
         out = {"verdict": "load-error", "stage": "predict"}
         out.update(error_fields(exc))

@@ -89,15 +89,20 @@ def inputs(recipe, seed, batch):
     return recipe.sample_inputs(np.random.RandomState(seed), batch)
 
 
+def compile_model(recipe, model):
+    """Compile ``model`` with the recipe's ``COMPILE`` arguments (default: Adam, MSE), unless the
+    recipe's ``build`` compiled it already."""
+    if getattr(model, "optimizer", None) is None:
+        model.compile(**getattr(recipe, "COMPILE", DEFAULT_COMPILE))
+
+
 def train(recipe, runtime, model, seed):
-    """Compile (unless the recipe did) and fit a few steps, so weights and
-    BatchNormalization statistics move away from their initial values.
+    """Fit a compiled model a few steps, so weights and BatchNormalization statistics move away
+    from their initial values, then move its non-trainable state (:func:`set_state`).
 
     Targets come from the recipe's ``targets(rng, outputs)`` if it has one,
     else standard-normal arrays shaped like the model's outputs.
     """
-    if getattr(model, "optimizer", None) is None:
-        model.compile(**getattr(recipe, "COMPILE", DEFAULT_COMPILE))
     x = inputs(recipe, seed + 1, TRAIN_BATCH * TRAIN_STEPS)
     y = targets_for(recipe, model.predict(runtime.feed(x), verbose=0), np.random.RandomState(seed + 2))
     model.fit(runtime.feed(x), y, batch_size=TRAIN_BATCH, epochs=1, shuffle=False, verbose=0)

@@ -23,6 +23,17 @@ def test_cells_agree_apart_from_seconds_and_every_other_difference_is_told():
     assert fields == {"max_abs": 2}
 
 
+def test_a_level_verdict_or_an_expected_failure_that_moves_is_a_changed_verdict_a_moved_figure_is_not():
+    level = {"training": {"verdict": "pass", "max_abs": 0.0}}
+    before = [_cell("a", levels=level), _cell("b", levels=level), _cell("c", "xfail", expected_failure=3)]
+    after = [_cell("a", levels={"training": {"verdict": "mismatch", "max_abs": 0.2}}),
+             _cell("b", levels={"training": {"verdict": "pass", "max_abs": 1.5e-8}}),
+             _cell("c", "xfail", expected_failure=4)]
+    lines, fields = against.compare_cells(before, after)
+    assert lines == ["a: levels.training pass -> mismatch", "c: expected_failure 3 -> 4"]
+    assert fields == {"levels": 2}
+
+
 def _git(repo, *args):
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
@@ -48,7 +59,9 @@ def test_against_runs_the_other_commit_in_its_own_tree_and_finds_the_changed_ver
         calls.append((root, extra))
         (scratch / "reports").mkdir(parents=True)
         verdict = (root / "verdict.txt").read_text()
-        (scratch / "reports" / "results.json").write_text(json.dumps({"cells": [_cell("x", verdict)]}))
+        message = f"cannot load {scratch}/work/artifacts/x"  # each run's own work dir, in the same message
+        (scratch / "reports" / "results.json").write_text(json.dumps({"cells": [_cell("x", verdict,
+                                                                                 error_message=message)]}))
         return {"wall_s": 10.0 if root != repo else 4.0, "exit": 0, "cells": 1, "workers": 2, "worker_s": 3.0,
                 "phase_s": {"produce": 1.0, "consume": 2.0, "matrix": 0.5}}
 
@@ -57,6 +70,7 @@ def test_against_runs_the_other_commit_in_its_own_tree_and_finds_the_changed_ver
     out = capsys.readouterr().out
     assert status == 1
     assert "x: pass -> mismatch" in out and "wall time: 0.40 x HEAD's" in out
+    assert "every other field agrees too" in out  # the work dirs in the messages are not a difference
     assert "first + changes" in out  # this checkout is dirty; REV is its commit alone
     (rev_root, rev_extra), (this_root, this_extra) = calls
     assert rev_root != repo and not rev_root.exists()  # REV's worktree is gone afterwards
