@@ -89,7 +89,7 @@ class Cell:
     over the outputs' elements (dimensionless; a pass has ``margin <= 1``; see
     ``harness/worker/compare.py``). ``seconds`` is the cell's wall time in the worker.
     ``levels`` holds the deeper check levels (``weights``, ``compile``, ``training``:
-    each a dict with its own ``verdict``; see ``harness/worker/depth.py``).
+    each a dict with its own ``verdict``; see ``harness/worker/levels.py``).
     ``original_verdict`` and ``expected_failure`` are set when an entry of
     ``expected_failures`` turned the verdict into ``xfail``/``xpass``: the run's
     own verdict and the entry's index (``harness.expectations``); ``expectation_note`` says why
