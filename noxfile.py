@@ -36,6 +36,7 @@ from harness import lock as lock_mod  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.report import trend as trend_mod  # noqa: E402
 from harness.spec import SpecError, load  # noqa: E402
+from harness.workdir import DEFAULT_CHECK_WORKDIR, WorkDir  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
@@ -211,8 +212,7 @@ def golden(session: nox.Session) -> None:
 
 
 def _plan_path(session: nox.Session) -> Path:
-    from harness import check as check_mod
-    return Path(session.posargs[0]) if session.posargs else check_mod.DEFAULT_WORKDIR / "plan.json"
+    return Path(session.posargs[0]) if session.posargs else WorkDir(DEFAULT_CHECK_WORKDIR).plan
 
 
 @nox.session(python=False)
@@ -229,7 +229,7 @@ def check(session: nox.Session) -> None:
         session.error(SPEC_ERROR)
     checked = check_mod.start(session.posargs, SPEC)
     session.log(f"source {checked.source} ({checked.source_why}); targets {', '.join(checked.targets)}")
-    plan_path = Path(checked.workdir) / "plan.json"
+    plan_path = checked.work.plan
     new = [env for env in checked.envs if env not in SPEC.envs]
     if new:
         # Environments resolved from releases just now: this nox process has no sessions for them, so a

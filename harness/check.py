@@ -33,8 +33,8 @@ from harness.modelfile import BadInput, read_model_file
 from harness.report import check as report
 from harness.report import security as security_report
 from harness.supervisor import run_phase
+from harness.workdir import DEFAULT_CHECK_WORKDIR
 
-DEFAULT_WORKDIR = run.ROOT / "work" / "check"
 MARKER = ".keras-compat-matrix-check"  # in a work dir nox -s check made: it may empty it
 
 
@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fail-on", dest="fail_on", nargs="+", choices=("unsafe",), default=[],
                         help="unsafe: fail when loading the file would run code from it in a target "
                              "(the report's Security section)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_CHECK_WORKDIR,
                         help="plan, reference outputs, results and logs (default: work/check/)")
     return parser
 
@@ -251,7 +251,7 @@ def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
         claim_folder(Path(checked.workdir), MARKER, "--workdir")
     except ValueError as exc:
         raise BadInput(str(exc)) from None
-    shutil.rmtree(Path(checked.workdir) / "reference", ignore_errors=True)
+    shutil.rmtree(checked.work.reference, ignore_errors=True)
     for env in spec.envs:
         checked.files(env).reset()
     checked.write()
@@ -294,7 +294,7 @@ def finish(plan_path: Path, log=print) -> tuple[int, str, str]:
     security_report.attach(result)
     texts = {"md": report.render_markdown(result), "json": report.render_json(result)}
     for kind, text in texts.items():
-        path = Path(checked.workdir) / f"report.{kind}"
+        path = checked.work.report(kind)
         write_atomic(path, text)
         log(f"wrote {path}")
     return result.status, texts[checked.output], result.message

@@ -14,8 +14,8 @@ from packaging.version import InvalidVersion, Version
 
 from harness import spec as spec_mod
 from harness.modelfile import BadInput, ModelFile
-from harness.plan import LOADERS, write_json
-from harness.supervisor import PhaseFiles
+from harness.plan import LOADERS
+from harness.workdir import PhaseFiles, WorkDir, write_json
 
 PHASE = "check"
 
@@ -180,8 +180,13 @@ class CheckPlan:
     def loaders(self) -> tuple[str, ...]:
         return LOADERS[self.file["format"]]
 
+    @property
+    def work(self) -> WorkDir:
+        """The check's work dir's layout."""
+        return WorkDir(Path(self.workdir))
+
     def files(self, env: str) -> PhaseFiles:
-        return PhaseFiles(Path(self.workdir), PHASE, env)
+        return self.work.phase(PHASE, env)
 
     def cells(self, env: str) -> list[dict]:
         """One cell per loader; the source's record reference outputs, the targets' compare with them."""
@@ -196,10 +201,10 @@ class CheckPlan:
         return {"phase": PHASE, "env": env, "seed": self.seed, "path": self.file["path"],
                 "container": self.file["container"], "architecture": self.architecture, "inputs": self.inputs,
                 "custom_objects": self.custom_objects, "safe_mode": self.safe_mode, "expected": self.expected,
-                "reference_dir": str(Path(self.workdir) / "reference")}
+                "reference_dir": str(self.work.reference)}
 
     def write(self) -> Path:
-        path = Path(self.workdir) / "plan.json"
+        path = self.work.plan
         write_json(path, asdict(self))
         return path
 

@@ -32,12 +32,11 @@ import requests
 from docker.models.containers import Container
 from docker.types import Mount
 
-from harness import images
+from harness import ROOT, images
 from harness.processes import LaunchError
 from harness.spec import EnvSpec, MatrixSpec
-from harness.supervisor import PhaseFiles
+from harness.workdir import PhaseFiles, WorkDir
 
-ROOT = Path(__file__).resolve().parent.parent
 LABEL = "keras-compat-matrix"
 LOG_DRAIN_S = 10.0  # how long to wait for the last output of a container that has exited
 
@@ -50,15 +49,15 @@ def mounts(files: PhaseFiles, reads: Iterable[Path]) -> list[Mount]:
     it lies outside the repository. A check's worker also writes its reference outputs
     (``<workdir>/reference``). Creates the folders it mounts that must exist on the host.
     """
-    artifacts = files.workdir / "artifacts"
-    writable = [files.workdir / "results", files.workdir / "tasks"]
+    work = WorkDir(files.workdir)
+    writable = [work.results, work.tasks]
     readable = []
     if files.phase == "produce":
-        writable.append(artifacts / files.env)
+        writable.append(work.artifacts / files.env)
     elif files.phase == "check":
-        writable.append(files.workdir / "reference")
+        writable.append(work.reference)
     else:
-        readable.append(artifacts)
+        readable.append(work.artifacts)
     readable += [ROOT] + sorted({f.resolve().parent for f in reads if not f.resolve().is_relative_to(ROOT)})
     for path in writable + readable:
         path.mkdir(parents=True, exist_ok=True)

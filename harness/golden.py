@@ -20,9 +20,8 @@ from pathlib import Path
 from packaging.version import Version
 
 from harness.guard import loads
-from harness.phasefiles import PhaseFiles
-from harness.results import read_records
 from harness.spec import SpecError
+from harness.workdir import PhaseFiles, WorkDir, read_records
 
 PREFIX = "golden-"
 MANIFEST = "GOLDEN.json"
@@ -107,7 +106,7 @@ def freeze(env: str, workdir: Path, golden_dir: Path, fixtures: list[str] | None
         raise SpecError(f"{env}: no saved artifacts{only} in {workdir}; run "
                         f"`nox -s \"produce(env='{env}')\" -- --workdir {workdir}` first")
     facts_path = produced.facts
-    sources = [workdir / "artifacts" / env / r["fixture"] / r["format"] for r in saved]
+    sources = [WorkDir(workdir).artifact(env, r["fixture"], r["format"]) for r in saved]
     missing = [str(p) for p in [facts_path] + sources if not p.exists()]
     if missing:
         raise SpecError(f"{env}: the produce results in {workdir} name files that are gone ({missing[0]}); "

@@ -28,10 +28,8 @@ import shutil
 from pathlib import Path
 
 from harness.guard import loads
-from harness.plan import write_json
-from harness.results import append_record
 from harness.spec import MatrixSpec
-from harness.supervisor import PhaseFiles
+from harness.workdir import PhaseFiles, append_record, write_json
 
 WORKER_DIR = Path(__file__).resolve().parent / "worker"
 # Verdicts a rerun with the same key would give again. save-error and load-error are
@@ -117,18 +115,10 @@ class Keys:
         return [dict(cell, key=key(env, cell)) for cell in cells]
 
 
-def _cache_path(files: PhaseFiles) -> Path:
-    return files.workdir / "cache" / f"{files.phase}-{files.env}.json"
-
-
-def _facts_cache_path(files: PhaseFiles) -> Path:
-    return files.workdir / "cache" / f"{files.phase}-{files.env}.facts.json"
-
-
 def _load_cache(files: PhaseFiles) -> dict[str, dict]:
     """The phase's archived records by key; what is not such a record (a damaged cache) is left out."""
     try:
-        data = loads(_cache_path(files).read_text())
+        data = loads(files.cache.read_text())
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):
@@ -149,18 +139,18 @@ def archive(files: PhaseFiles) -> int:
         ids = {r.get("id") for r in fresh.values()}
         cache = {key: r for key, r in _load_cache(files).items() if r.get("id") not in ids}
         cache.update(fresh)
-        write_json(_cache_path(files), cache)
+        write_json(files.cache, cache)
     if files.facts.is_file():
-        _facts_cache_path(files).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(files.facts, _facts_cache_path(files))
+        files.cached_facts.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(files.facts, files.cached_facts)
     return len(fresh)
 
 
 def forget(files: PhaseFiles) -> None:
     """Drop the phase's archived records and facts (``--fresh``): it runs every cell again. Other
     environments' records are kept."""
-    _cache_path(files).unlink(missing_ok=True)
-    _facts_cache_path(files).unlink(missing_ok=True)
+    files.cache.unlink(missing_ok=True)
+    files.cached_facts.unlink(missing_ok=True)
 
 
 def reuse(files: PhaseFiles, cells: list[dict]) -> list[dict]:
@@ -184,6 +174,6 @@ def reuse(files: PhaseFiles, cells: list[dict]) -> list[dict]:
             append_record(files.results, dict(record, reused=True))
         else:
             left.append(cell)
-    if len(left) < len(cells) and _facts_cache_path(files).is_file() and not files.facts.exists():
-        shutil.copyfile(_facts_cache_path(files), files.facts)
+    if len(left) < len(cells) and files.cached_facts.is_file() and not files.facts.exists():
+        shutil.copyfile(files.cached_facts, files.facts)
     return left

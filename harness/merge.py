@@ -17,20 +17,17 @@ records it downloaded) is taken once.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.guard import OutsideWorkdir, quote, safe_name, within
-from harness.plan import write_json
-from harness.supervisor import PhaseFiles
+from harness.workdir import JOB_FOLDERS, PHASE_FILE, RESULTS, PhaseFiles, WorkDir, write_json
 
 PHASES = ("produce", "consume")
 # What must be the same in every job's run.json: the selection, and the matrix.yaml it came from.
 SELECTION_KEYS = ("profile", "envs", "fixtures", "formats", "goldens")
-RESULT_FILE = re.compile(r"^(produce|consume)-(.+?)(\.shard[1-9][0-9]*)?\.(jsonl|facts\.json|stats\.json|log)$")
 
 
 class MergeError(HarnessError):
@@ -44,6 +41,10 @@ class Job:
     path: Path
     run: dict
 
+    @property
+    def run_file(self) -> Path:
+        return WorkDir(self.path).run
+
 
 def read_job(path: Path) -> Job:
     """The job in work dir ``path``.
@@ -54,21 +55,22 @@ def read_job(path: Path) -> Job:
     path = Path(path)
     if not path.is_dir():
         raise MergeError(f"{path}: no such folder (give the work dir of each job)")
+    run_file = WorkDir(path).run
     try:
-        run = json.loads((path / "run.json").read_text())
+        run = json.loads(run_file.read_text())
     except FileNotFoundError:
         raise MergeError(f"{path}: no run.json; every job runs `nox -s plan` first, which writes it "
                          "(is this a job's work dir?)") from None
     except (OSError, ValueError) as exc:
-        raise MergeError(f"{path / 'run.json'}: not readable JSON ({exc})") from None
+        raise MergeError(f"{run_file}: not readable JSON ({exc})") from None
     missing = [key for key in SELECTION_KEYS if not isinstance(run, dict) or key not in run]
     if missing:
-        raise MergeError(f"{path / 'run.json'}: no {', '.join(missing)}; not the run.json of nox -s plan")
+        raise MergeError(f"{run_file}: no {', '.join(missing)}; not the run.json of nox -s plan")
     for key in ("envs", "goldens"):
         names = run[key]
         bad = next((n for n in names if not safe_name(n)), None) if isinstance(names, list) else names
         if not isinstance(names, list) or bad is not None:
-            raise MergeError(f"{path / 'run.json'}: {key} holds {quote(bad)}, not a list of environment names; "
+            raise MergeError(f"{run_file}: {key} holds {quote(bad)}, not a list of environment names; "
                              "refused (not the run.json of nox -s plan)")
     return Job(path, run)
 
@@ -83,7 +85,7 @@ def check_names(jobs: list[Job], spec_envs: set[str]) -> None:
     for job in jobs:
         unknown = [name for name in job.run["envs"] if name not in spec_envs]
         if unknown:
-            raise MergeError(f"{job.path / 'run.json'}: environment {quote(unknown[0])} is not in this checkout's "
+            raise MergeError(f"{job.run_file}: environment {quote(unknown[0])} is not in this checkout's "
                              f"matrix.yaml ({', '.join(sorted(spec_envs))}); merge with the checkout the jobs ran")
 
 
@@ -103,7 +105,7 @@ def check_same_plan(jobs: list[Job], matrix_sha256: str | None = None) -> None:
                                  "run, all planned with the same selection options and matrix.yaml")
     planned = first.run.get("matrix_sha256")
     if matrix_sha256 and not isinstance(planned, str):
-        raise MergeError(f"{first.path / 'run.json'}: no matrix_sha256, so which matrix.yaml the jobs were planned "
+        raise MergeError(f"{first.run_file}: no matrix_sha256, so which matrix.yaml the jobs were planned "
                          "from is unknown; plan the jobs again with this checkout (nox -s plan records it)")
     if matrix_sha256 and planned != matrix_sha256:
         raise MergeError(f"the jobs were planned from another matrix.yaml than this checkout's (SHA-256 "
@@ -118,9 +120,9 @@ def job_files(job: Job) -> dict[str, Path]:
     """
     envs = set(job.run["envs"])
     found = {}
-    for folder in ("results", "logs"):
+    for folder in JOB_FOLDERS:
         for path in sorted((job.path / folder).glob("*")):
-            match = RESULT_FILE.match(path.name)
+            match = PHASE_FILE.match(path.name)
             if not match or path.is_symlink() or not path.is_file():
                 continue  # a half-written .tmp, or something that is no phase's file
             if match.group(2) not in envs:
@@ -167,7 +169,7 @@ def _copy(jobs: list[Job], workdir: Path, log) -> dict:
         for name, path in job_files(job).items():
             if name not in chosen:
                 chosen[name] = path
-            elif name.startswith("results/") and chosen[name].read_bytes() != path.read_bytes():
+            elif name.startswith(f"{RESULTS}/") and chosen[name].read_bytes() != path.read_bytes():
                 raise MergeError(f"{chosen[name]} and {path} differ: two jobs ran the same phase of one "
                                  "environment; merge the folders of one run, each phase from one job")
     first = jobs[0].run
@@ -180,9 +182,9 @@ def _copy(jobs: list[Job], workdir: Path, log) -> dict:
         shutil.copy2(path, target)
     starts = [job.run["started"] for job in jobs if isinstance(job.run.get("started"), (int, float))]
     run = dict(first, started=min(starts) if starts else None, merged_from=[str(job.path) for job in jobs])
-    write_json(workdir / "run.json", run)
+    write_json(WorkDir(workdir).run, run)
     missing = [f"{phase}(env='{env}')" for env in first["envs"] for phase in PHASES
-               if f"results/{phase}-{env}.jsonl" not in chosen]
+               if f"{RESULTS}/{PhaseFiles(workdir, phase, env).results.name}" not in chosen]
     log(f"merged {len(jobs)} job folders into {workdir}: {len(chosen)} files")
     if missing:
         log(f"no results of {', '.join(missing)} (their jobs failed, or their folders were not given)")

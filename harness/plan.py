@@ -8,13 +8,12 @@ file's module-level constants (``TAGS``, ``TOLERANCE``, ``MIN_KERAS``,
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from harness.guard import quote, within, write_atomic
+from harness.guard import quote, within
 from harness.spec import MatrixSpec, SpecError
 from harness.tolerance import Tolerance
 # Which loaders read which format (each loader is its own column in the report); the negative
@@ -271,8 +270,3 @@ def consume_cells(selection: Selection, consumer: str, produced: list[dict], art
                               id=cell_id(rec["producer"], consumer, rec["fixture"], CONTROL_FORMAT, CONTROL_LOADER)))
     return cells
 
-
-def write_json(path: Path, data) -> None:
-    """Write JSON atomically (temp file + rename: :func:`harness.guard.write_atomic`), so readers never
-    see half a file. Raises OSError naming ``path`` (a full disk); the old file is kept."""
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=True, default=str))

@@ -2,7 +2,7 @@
 
 Everything shown is read from files (so any process can show it, and ``nox -j`` sessions need
 not share a terminal): a phase's ``status`` file (its total, when it started and ended; see
-``harness.supervisor.PhaseFiles.status``, written by :func:`phase_running`) and its records
+``harness.workdir.PhaseFiles.status``, written by :func:`phase_running`) and its records
 files, its shards' too, read as they grow.
 
 How it is shown (:func:`choose_display`):
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import expectations
-from harness.phasefiles import PhaseFiles
-from harness.plan import CONTROL_LOADER, Selection, write_json
+from harness.plan import CONTROL_LOADER, Selection
 from harness.results import Cell
+from harness.workdir import PhaseFiles, WorkDir, write_json
 
 DISPLAYS = ("live", "lines", "board", "off")
 LINES_EVERY_S = 30.0
@@ -333,12 +333,13 @@ class Display:
 def running_phases(workdir: Path, since: float) -> list[PhaseFiles]:
     """The phases (not shards) whose status file was written since ``since`` (epoch seconds)."""
     out = []
-    for path in sorted((workdir / "tasks").glob("*.status.json")):
+    for path in sorted(WorkDir(workdir).tasks.glob("*.status.json")):
         try:
             status = json.loads(path.read_text())
-            if float(status["started"]) >= since and f"{status['phase']}-{status['env']}.status.json" == path.name:
-                out.append(PhaseFiles(workdir, status["phase"], status["env"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            files = PhaseFiles(workdir, status["phase"], status["env"])
+            if float(status["started"]) >= since and files.status == path:
+                out.append(files)
+        except (OSError, ValueError, KeyError, TypeError):  # ValueError: also a name that leads outside
             continue
     return out
 

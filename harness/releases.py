@@ -33,11 +33,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from harness import interpreters, lock, spec, templates
+from harness.workdir import RELEASES_CACHE
 
 SHORT = re.compile(r"^tf(\d+)\.(\d+)$")
 PYTHON = "python:"
 TF, KERAS, TF_KERAS = "tensorflow-cpu", "keras", "tf-keras"
-CACHE = Path(__file__).resolve().parent.parent / "work" / "releases.json"  # the default of every path below
 RESOLVER = 2  # cached entries resolved otherwise (before Requires-Dist was checked) are resolved again
 
 
@@ -298,7 +298,7 @@ def targets(env_names, wanted: list[str], project: lock.Project | None = None,
 def read_cache(path: Path | None = None) -> dict[str, dict]:
     """The cached environments, by name ({} when there is no cache or it is unreadable)."""
     try:
-        data = json.loads((path or CACHE).read_text())
+        data = json.loads((path or RELEASES_CACHE).read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -310,7 +310,7 @@ def remember(resolved: dict, path: Path | None = None) -> None:
     Raises:
         LockError: the cache cannot be written (naming it).
     """
-    path = path or CACHE
+    path = path or RELEASES_CACHE
     cached = read_cache(path)
     cached[resolved["name"]] = resolved
     try:

@@ -2,7 +2,7 @@
 
 Each phase of each environment appends one JSON object per line to
 ``results/<phase>-<env>.jsonl`` (and, split over several workers, to each shard's
-``results/<phase>-<env>.shard<N>.jsonl``: ``harness.phasefiles.PhaseFiles.records``).
+``results/<phase>-<env>.shard<N>.jsonl``: ``harness.workdir.PhaseFiles.records``).
 :func:`resolve` joins the produce and consume records of a run into one :class:`Cell`
 per planned cell, so every cell has exactly one verdict, including cells that never ran (and why).
 """
@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from harness.guard import quote
-from harness.phasefiles import PhaseFiles, append_record, read_records  # noqa: F401 (read here too)
 from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
+from harness.workdir import PhaseFiles, read_records
 
 NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record
 LEVELS = ("outputs", "weights", "compile", "training")

@@ -19,18 +19,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import ROOT
 from harness import environments, golden, history, incremental, interpreters, jobs, merge as merge_mod
 from harness import progress
 from harness import report as report_mod
 from harness import spec as spec_mod
-from harness.guard import safe_name
-from harness.plan import Selection, consume_cells, produce_cells, select, write_json
-from harness.processes import Interpreter, Launcher
 from harness import results as results_mod
-from harness.results import LEVELS, append_record
-from harness.supervisor import PhaseFiles, env_error_record, run_sharded, split
+from harness.guard import safe_name
+from harness.plan import Selection, consume_cells, produce_cells, select
+from harness.processes import Interpreter, Launcher
+from harness.results import LEVELS
+from harness.supervisor import env_error_record, run_sharded, split
+from harness.workdir import DEFAULT_WORKDIR, PhaseFiles, WorkDir, append_record, write_json
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MATRIX = ROOT / "matrix.yaml"
 
 
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
     parser.add_argument("--no-goldens", action="store_true",
                         help="do not load the golden artifacts in fixtures/golden/")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "work",
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                         help="where artifacts/, results/ and logs/ go (default: work/)")
     _add_report_options(parser)
     parser.add_argument("--fresh", action="store_true",
@@ -144,7 +145,7 @@ def last_selection(args: list[str]) -> list[str]:
         return args
     options, _ = _parser().parse_known_args(args)
     try:
-        last = json.loads((options.workdir / "run.json").read_text())
+        last = json.loads(WorkDir(options.workdir).run.read_text())
         selection = ["--profile", last["profile"], "--envs", *last["envs"], "--fixtures", *last["fixtures"]]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return args
@@ -213,7 +214,12 @@ class Context:
     def task(self, phase: str, env: str) -> dict:
         return {"phase": phase, "env": env, "seed": self.spec.seed, "device": self.spec.envs[env].device,
                 "fixtures": {name: str(f.path) for name, f in self.selection.fixtures.items()},
-                "artifacts_dir": str(self.workdir / "artifacts")}
+                "artifacts_dir": str(self.work.artifacts)}
+
+    @property
+    def work(self) -> WorkDir:
+        """The work dir's layout."""
+        return WorkDir(self.workdir)
 
 
 def matrix_sha256(path: Path) -> str:
@@ -233,8 +239,8 @@ def start(ctx: Context) -> None:
     try:
         for env in ctx.selection.envs:
             for phase in ("produce", "consume"):
-                _reset(ctx, PhaseFiles(ctx.workdir, phase, env))
-        write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(),
+                _reset(ctx, ctx.work.phase(phase, env))
+        write_json(ctx.work.run, dict(ctx.selection.to_json(), started=time.time(),
                                                   matrix=str(ctx.spec.path),
                                                   matrix_sha256=matrix_sha256(ctx.spec.path)))
     except OSError as exc:
@@ -311,11 +317,11 @@ def _keys(ctx: Context) -> incremental.Keys:
 def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     """Save every fixture in every format in ``env`` (one worker process; none when every
     cell's record can be reused)."""
-    files = PhaseFiles(ctx.workdir, "produce", env)
+    files = ctx.work.phase("produce", env)
     _reset(ctx, files)
     cells = _keys(ctx).assign("produce", env, produce_cells(ctx.selection, env))
     for cell in cells:
-        cell["directory"] = str(ctx.workdir / "artifacts" / env / cell["fixture"] / cell["format"])
+        cell["directory"] = str(ctx.work.artifact(env, cell["fixture"], cell["format"]))
     _run_left(ctx, files, venv, cells, log)
 
 
@@ -340,16 +346,16 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
 def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     """Load every producer's artifacts in ``env`` (one worker process; none when every
     cell's record can be reused)."""
-    files = PhaseFiles(ctx.workdir, "consume", env)
+    files = ctx.work.phase("consume", env)
     _reset(ctx, files)
-    by_producer = {p: PhaseFiles(ctx.workdir, "produce", p).records() for p in ctx.selection.envs}
+    by_producer = {p: ctx.work.phase("produce", p).records() for p in ctx.selection.envs}
     missing = [p for p, records in by_producer.items() if not records]
     if missing:  # their cells will be reported as without a result; say so now, not only in the report
-        log(f"WARNING: {env}: no produce records of {', '.join(missing)} in {ctx.workdir / 'results'}; "
+        log(f"WARNING: {env}: no produce records of {', '.join(missing)} in {ctx.work.results}; "
             "their artifacts are not loaded (run their produce sessions first, or download their artifacts)")
     produced = [r for records in by_producer.values() for r in records]
     produced += [r for golden in ctx.selection.goldens.values() for r in golden.records]
-    cells = consume_cells(ctx.selection, env, produced, ctx.workdir / "artifacts")
+    cells = consume_cells(ctx.selection, env, produced, ctx.work.artifacts)
     if not cells:
         log(f"{env}: no artifacts to consume (did the produce sessions run?)")
         return
@@ -383,13 +389,12 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     ``ctx.fail_on == "regression"`` its new failures fail the run too (``harness.history``),
     and with ``"never"`` the run's verdicts fail nothing (a bad --workdir or --reports still does).
     """
-    results = ctx.workdir / "results"
-    if not any((results / f"{phase}-{env}.jsonl").is_file()
+    if not any(ctx.work.phase(phase, env).results.is_file()
                for env in ctx.selection.envs for phase in ("produce", "consume")):
         # Nothing ran here (a mistyped --workdir, or another profile's run): every cell would be
         # `skipped`, which fails nothing, so the run would look green; and the reports of the
         # last real run would be overwritten. Refuse instead.
-        return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {results}; "
+        return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {ctx.work.results}; "
                 "nothing to report (run nox -s matrix first, or give the --workdir and --profile it used)"]
     _warn_other_matrix(ctx, log)
     data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
@@ -424,12 +429,12 @@ def _warn_other_matrix(ctx: Context, log) -> None:
     """Say so when the work dir's run was planned from another matrix.yaml than the one reported with
     (its run.json records the SHA-256): the report applies this file's expected_failures and tolerances."""
     try:
-        planned = json.loads((ctx.workdir / "run.json").read_text()).get("matrix_sha256")
+        planned = json.loads(ctx.work.run.read_text()).get("matrix_sha256")
     except (OSError, ValueError, AttributeError, RecursionError):
         return
     current = matrix_sha256(ctx.spec.path)
     if isinstance(planned, str) and planned != current:
-        log(f"WARNING: {ctx.workdir / 'run.json'}: the run was planned from another matrix.yaml (SHA-256 "
+        log(f"WARNING: {ctx.work.run}: the run was planned from another matrix.yaml (SHA-256 "
             f"{planned[:12]}…) than {ctx.spec.path} ({current[:12]}…); its expected_failures and tolerances "
             "are applied to that run's records")
 
@@ -443,7 +448,7 @@ def freeze_golden(args: list[str], log=print) -> None:
     parser = argparse.ArgumentParser(prog="nox -s golden --", description="Freeze one environment's artifacts.")
     parser.add_argument("env", help="the environment whose artifacts to freeze")
     parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "work", help="where it was produced (default: work/)")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="where it was produced (default: work/)")
     options = parser.parse_args(args)
     spec = spec_mod.load(matrix_path())
     if options.env not in spec.envs:
@@ -482,7 +487,7 @@ def merge(args: list[str], log=print) -> list[str]:
     parser = argparse.ArgumentParser(prog="nox -s merge --",
                                      description="Merge the work dirs of separately run jobs, then report.")
     parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a job's work dir (with run.json)")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "work",
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                         help="where the merged run goes (default: work/)")
     _add_report_options(parser)
     options = parser.parse_args(args)

@@ -18,10 +18,8 @@ import time
 from pathlib import Path
 
 from harness.guard import loads
-from harness.phasefiles import PhaseFiles
-from harness.plan import write_json
 from harness.processes import Launcher, LaunchError, describe_exit
-from harness.results import append_record, read_records
+from harness.workdir import PhaseFiles, append_record, read_records, write_json
 
 WORKER = Path(__file__).resolve().parent / "worker" / "main.py"
 POLL_S = 0.2

@@ -15,8 +15,8 @@ from tabulate import tabulate
 from harness.check_plan import CheckPlan
 from harness.hints import blocked_by_safe_mode, hint_for, normalize
 from harness.report import security as security_report
-from harness.report.model import read_json
-from harness.results import Cell, read_records
+from harness.results import Cell
+from harness.workdir import read_json, read_records
 
 PASS, FAIL, BAD_INPUT = 0, 1, 2
 # Float-level drift: a target that loads and differs from the reference by at most this share of

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import datetime
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import expectations
-from harness.history import Change, Comparison
 from harness.hints import hint_for, normalize
-from harness.phasefiles import PhaseFiles
+from harness.history import Change, Comparison
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
-from harness.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, read_records, resolve, resolve_saves
+from harness.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
 from harness.spec import MatrixSpec
+from harness.workdir import PhaseFiles, WorkDir, read_json, read_records
 
 
 @dataclass
@@ -311,15 +310,6 @@ def signatures(cells: list[Cell]) -> list[tuple[str, str, int]]:
     return [(v, sig, n) for (v, sig), n in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def read_json(path: Path) -> dict:
-    """The JSON object in ``path``, or {} when it is missing, half-written or not an object."""
-    try:
-        data = json.loads(path.read_text(errors="replace"))
-    except (OSError, ValueError, RecursionError):  # missing, half-written, nested too deeply
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def phase_stats(workdir: Path, phase: str, env: str) -> dict:
     """How one phase of one environment ran: ``cells_run`` and ``cells_reused`` (records reused from
     an earlier run, ``harness.incremental``), ``workers_started`` (processes: one, plus one per crash or
@@ -368,7 +358,7 @@ def wall_time(workdir: Path, started) -> float | None:
     every cell reused) do not count."""
     if not isinstance(started, (int, float)) or isinstance(started, bool):
         return None
-    ends = [read_json(path).get("ended") for path in (workdir / "results").glob("*.stats.json")]
+    ends = [read_json(path).get("ended") for path in WorkDir(workdir).results.glob("*.stats.json")]
     ends = [e for e in ends if isinstance(e, (int, float)) and not isinstance(e, bool) and e >= started]
     return round(max(ends) - started, 1) if ends else None
 
@@ -381,11 +371,11 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         today: the date entries' ``expires`` is compared with (default: today's date).
         level: the check level the format tables show.
     """
-    run = read_json(workdir / "run.json")
+    run = read_json(WorkDir(workdir).run)
     environments = {}
     for env in selection.envs:
-        facts = read_json(workdir / "results" / f"consume-{env}.facts.json") or \
-            read_json(workdir / "results" / f"produce-{env}.facts.json")
+        facts = read_json(PhaseFiles(workdir, "consume", env).facts) or \
+            read_json(PhaseFiles(workdir, "produce", env).facts)
         e = spec.envs[env]
         environments[env] = {"python_requested": e.python, "runner": e.runner, "image": e.image,
                              "device_requested": e.device, "packages": list(e.requirements(spec.extra_pins)),

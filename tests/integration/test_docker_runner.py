@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from harness import containers, images, run, spec
-from harness.results import read_records, resolve
-from harness.supervisor import PhaseFiles, run_phase
+from harness.results import resolve
+from harness.supervisor import run_phase
+from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).resolve().parents[1] / "unit" / "fake_worker.py"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_matrix
-from harness.results import read_records
+from harness.workdir import read_records
 
 K2, TFK, K3 = "tf2.15", "tf2.16-tfkeras", "tf2.21-keras3.15"
 ENVS = (K2, TFK, K3)

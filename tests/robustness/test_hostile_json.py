@@ -40,7 +40,7 @@ def test_a_deeply_nested_trend_input_is_left_out(tmp_path):
 
 
 def test_a_record_line_nested_too_deeply_is_skipped_like_any_torn_line(tmp_path):
-    from harness.results import read_records
+    from harness.workdir import read_records
 
     (tmp_path / "consume-x.jsonl").write_text(DEEP + "\n" + '{"id": "a", "verdict": "pass"}\n')
     assert read_records(tmp_path / "consume-x.jsonl") == [{"id": "a", "verdict": "pass"}]

@@ -7,7 +7,7 @@ import pytest
 
 from harness import merge, run
 from harness.guard import OutsideWorkdir, within
-from harness.supervisor import PhaseFiles
+from harness.workdir import PhaseFiles
 
 ENVS = ["tf2.15"]
 

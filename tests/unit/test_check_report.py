@@ -8,7 +8,7 @@ import json
 
 from harness import check
 from harness.report import check as report
-from harness.results import append_record
+from harness.workdir import append_record
 
 KERAS_ENGINE = ("Could not deserialize class 'Functional' because its parent module keras.src.engine.functional "
                 "cannot be imported. Full object config: {'module': 'keras.src.engine.functional'}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness import merge, report, run
+from harness.workdir import JOB_FOLDERS, PHASE_FILE, PhaseFiles
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"
 ENVS = json.loads((RUN / "run.json").read_text())["envs"]
@@ -124,3 +125,13 @@ def _selection(workdir: Path):
     ctx = run.Context.from_args(run.last_selection(["--workdir", str(workdir)]))
     return ctx.spec, ctx.selection
 
+
+
+def test_what_a_job_hands_on_is_what_its_phases_write_and_nothing_else(tmp_path):
+    files = PhaseFiles(tmp_path, "consume", "tf2.16-keras3.3")
+    handed_on = [files.results, files.facts, files.stats, files.log, files.sharded(2).results, files.sharded(2).log]
+    for path in handed_on:
+        match = PHASE_FILE.match(path.name)
+        assert path.parent.name in JOB_FOLDERS and match and match.group(2) == "tf2.16-keras3.3", path
+    kept_home = [files.task, files.progress, files.status, files.cache, PhaseFiles(tmp_path, "check", "tf2.15").results]
+    assert [p for p in kept_home if p.parent.name in JOB_FOLDERS and PHASE_FILE.match(p.name)] == []

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from harness import progress, run
 from harness.processes import Interpreter
-from harness.results import read_records
 from harness.progress import PhaseProgress, RecordTally, choose_display, failure_name
-from harness.supervisor import PhaseFiles, run_phase
+from harness.supervisor import run_phase
+from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).with_name("fake_worker.py")
 

@@ -17,7 +17,8 @@ import pytest
 from harness import check, releases, run, spec
 from harness.modelfile import BadInput
 from harness.processes import Interpreter
-from harness.supervisor import PhaseFiles, read_records, run_phase
+from harness.supervisor import run_phase
+from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).with_name("fake_worker.py")
 

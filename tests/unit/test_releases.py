@@ -144,7 +144,7 @@ def test_scan_resolves_a_short_form_once_then_reads_the_cache(tmp_path, monkeypa
     from harness.security.scan import main
     from tests.unit.test_security_scan import os_keras
 
-    monkeypatch.setattr(releases, "CACHE", tmp_path / "releases.json")
+    monkeypatch.setattr(releases, "RELEASES_CACHE", tmp_path / "releases.json")
     monkeypatch.setattr(lock, "fetch", lambda name, url=None: project(name))
     status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", "tf2.18", "--format", "json"])
     (target,) = json.loads(text)["files"][0]["targets"]
