@@ -32,10 +32,11 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from harness import interpreters, progress, releases, run  # noqa: E402
-from harness import lock as lock_mod  # noqa: E402
+from harness.config import lock as lock_mod  # noqa: E402
+from harness.config.matrix_yaml import matrix_path  # noqa: E402
+from harness.config.spec import SpecError, load  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.report import trend as trend_mod  # noqa: E402
-from harness.spec import SpecError, load  # noqa: E402
 from harness.workdir import DEFAULT_CHECK_WORKDIR, WorkDir  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
@@ -44,7 +45,7 @@ nox.options.sessions = ["matrix"]
 
 try:
     # With the environments that `check --to RELEASE` resolved before (work/releases.json).
-    SPEC, SPEC_ERROR = releases.with_cached(load(run.matrix_path())), None
+    SPEC, SPEC_ERROR = releases.with_cached(load(matrix_path())), None
 except SpecError as exc:
     SPEC, SPEC_ERROR = None, str(exc)
     # Without a spec there are no produce/consume/check_in sessions: say why (nox -l lists the rest).
@@ -290,7 +291,7 @@ def scan(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Resolve matrix.yaml's templates (version ranges) against the package index into matrix.lock.json,
     which runs use (-- --dry-run: print the resolution, write nothing; --index-url URL)."""
-    lock_mod.main(session.posargs, run.matrix_path(), log=session.log)
+    lock_mod.main(session.posargs, matrix_path(), log=session.log)
 
 
 @nox.session(python=None)

@@ -25,13 +25,12 @@ from pathlib import Path
 
 from harness import inputs as inputs_mod
 from harness import run
-from harness import spec as spec_mod
 from harness.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
                                 recorded_release)
+from harness.config import spec as spec_mod
 from harness.guard import NotRegular, claim_folder, regular, write_atomic
 from harness.modelfile import BadInput, read_model_file
-from harness.report import check as report
-from harness.report import security as security_report
+from harness.report import check as report, security as security_report
 from harness.supervisor import run_phase
 from harness.workdir import DEFAULT_CHECK_WORKDIR
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from harness import spec as spec_mod
+from harness.config import spec as spec_mod
 from harness.modelfile import BadInput, ModelFile
 from harness.plan import LOADERS
 from harness.workdir import PhaseFiles, WorkDir, write_json
@@ -46,7 +46,7 @@ class EnvVersions:
 
 def env_versions(env: spec_mod.EnvSpec) -> EnvVersions:
     """Keras and TF versions, and the Keras flavour, from an environment's ``==`` pins
-    (:meth:`~harness.spec.EnvSpec.versions`, :func:`~harness.spec.keras_flavor`)."""
+    (:meth:`~harness.config.spec.EnvSpec.versions`, :func:`~harness.config.spec.keras_flavor`)."""
     versions = env.versions()
     return EnvVersions(env.name, versions.get("keras"), versions.get("tensorflow"),
                        spec_mod.keras_flavor(versions) or "keras2", env.backend or "tensorflow")
@@ -223,7 +223,7 @@ class CheckPlan:
 def env_tolerances(spec: spec_mod.MatrixSpec, found: ModelFile, source: str, envs: list[str],
                    atol: float | None, rtol: float | None) -> dict[str, list[float]]:
     """``{env: [atol, rtol]}``: matrix.yaml's tolerance for the file in each environment, resolved
-    as the matrix resolves a cell's (:meth:`harness.tolerance.ToleranceRules.resolve`: the file's
+    as the matrix resolves a cell's (:meth:`harness.config.tolerance.ToleranceRules.resolve`: the file's
     name as the fixture, its format, the environment's backend, the source>environment device
     pair), with ``--atol``/``--rtol`` (None: not given) taking precedence over every source."""
     out = {}

@@ -33,8 +33,8 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from harness import ROOT, images
+from harness.config.spec import EnvSpec, MatrixSpec
 from harness.processes import LaunchError
-from harness.spec import EnvSpec, MatrixSpec
 from harness.workdir import PhaseFiles, WorkDir
 
 LABEL = "keras-compat-matrix"

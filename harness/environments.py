@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from harness.config.spec import EnvSpec, MatrixSpec
 from harness.errors import HarnessError
 from harness.guard import write_atomic
-from harness.spec import EnvSpec, MatrixSpec
 
 MARKER = "kcm-env.json"
 INSTALL_TIMEOUT_S = 1800

@@ -1,9 +1,9 @@
 """Expected failures: known failures become ``xfail``, and passes under an entry ``xpass``.
 
-matrix.yaml's ``expected_failures`` entries (:class:`harness.spec.ExpectedFailure`)
+matrix.yaml's ``expected_failures`` entries (:class:`harness.config.spec.ExpectedFailure`)
 match cells by the producer's and consumer's versions, fixture (its name, and its ``TAGS``
 for an entry with ``tags:``), format and loader.
-An entry also says what it expects (``harness.expectation_keys``): a ``verdict``, an
+An entry also says what it expects (``harness.config.expectation_keys``): a ``verdict``, an
 ``error`` (a regular expression searched in the cell's ``Type: message``) and, for a
 mismatch, a ``max_abs`` band. For each cell of the matrix (never a negative control)
 whose level-``outputs`` verdict is a failure (``mismatch``, ``load-error``, ``crash``,
@@ -33,9 +33,9 @@ import datetime
 import re
 from dataclasses import dataclass, field
 
+from harness.config.spec import ExpectedFailure, MatrixSpec
 from harness.plan import CONTROL_FORMAT
 from harness.results import LEVELS, Cell
-from harness.spec import ExpectedFailure, MatrixSpec
 
 EXPLAINABLE = frozenset({"mismatch", "load-error", "crash", "timeout"})
 SAVE_EXPLAINABLE = frozenset({"save-error", "crash", "timeout"})

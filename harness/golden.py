@@ -19,8 +19,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from harness.config.spec import SpecError
 from harness.guard import loads
-from harness.spec import SpecError
 from harness.workdir import PhaseFiles, WorkDir, read_records
 
 PREFIX = "golden-"

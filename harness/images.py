@@ -39,9 +39,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from harness.errors import HarnessError
+from harness.config.spec import TENSORFLOW_NAMES, EnvSpec, MatrixSpec
 from harness.environments import EnvError
-from harness.spec import TENSORFLOW_NAMES, EnvSpec, MatrixSpec
+from harness.errors import HarnessError
 
 OFFICIAL_REPOSITORY = "tensorflow/tensorflow"
 BASE_IMAGE = "kcm-base:bookworm"

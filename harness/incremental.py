@@ -27,8 +27,8 @@ import json
 import shutil
 from pathlib import Path
 
+from harness.config.spec import MatrixSpec
 from harness.guard import loads
-from harness.spec import MatrixSpec
 from harness.workdir import PhaseFiles, append_record, write_json
 
 WORKER_DIR = Path(__file__).resolve().parent / "worker"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 
+from harness.config.spec import MatrixSpec
 from harness.errors import HarnessError
-from harness.spec import MatrixSpec
 
 GITHUB_MAX_JOBS = 256  # jobs one matrix of a GitHub Actions workflow run may generate
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from harness.config.spec import MatrixSpec, SpecError
+from harness.config.tolerance import Tolerance
 from harness.guard import quote, within
-from harness.spec import MatrixSpec, SpecError
-from harness.tolerance import Tolerance
 # Which loaders read which format (each loader is its own column in the report); the negative
 # control's pseudo format and loader.
 from harness.worker.catalog import CONTROL_FORMAT, CONTROL_LOADER, LOADERS
@@ -115,7 +115,7 @@ class Selection:
         return golden.device if golden else self.spec.envs[producer].device
 
     def tolerance_for(self, fixture: str, fmt: str, producer: str, consumer: str) -> Tolerance:
-        """The tolerance of one cell, by ``harness.tolerance.ToleranceRules``' precedence.
+        """The tolerance of one cell, by ``harness.config.tolerance.ToleranceRules``' precedence.
 
         Overrides match the consumer's backend and the environments' device pair
         (``"cpu>cpu"``), as declared in matrix.yaml.

@@ -1,7 +1,7 @@
 """Targets by release: ``--to tensorflow==2.18.1``, ``keras==3.8.0``, ``"tensorflow==2.18.1 keras==3.8.0"``,
 ``tf-keras==2.16.0`` or ``tf2.18``, resolved into an ordinary environment with the lock code.
 
-Each request becomes a one-template resolution (:func:`harness.lock.resolve`) whose axis is
+Each request becomes a one-template resolution (:func:`harness.config.lock.resolve`) whose axis is
 TensorFlow (``tensorflow-cpu``, as matrix.yaml pins it), so the Python comes from the releases'
 Requires-Python and wheels exactly as ``nox -s lock`` picks it:
 
@@ -14,7 +14,7 @@ Requires-Python and wheels exactly as ``nox -s lock`` picks it:
 The environment is named after what it holds (``tf2.18.1-keras3.8.0``, ``tf2.15.1``,
 ``tf2.16.2-tfkeras2.16.0``) and cached in ``work/releases.json``, so the next check reuses it
 (:func:`with_cached` adds the cached ones to a loaded matrix.yaml). A release not on the index is
-one :class:`~harness.lock.LockError` naming it and the releases near it.
+one :class:`~harness.config.lock.LockError` naming it and the releases near it.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from harness import interpreters, lock, spec, templates
+from harness import interpreters
+from harness.config import env_templates, lock, spec
 from harness.workdir import RELEASES_CACHE
 
 SHORT = re.compile(r"^tf(\d+)\.(\d+)$")
@@ -160,7 +161,7 @@ Requires = Callable[[str, Version, str], "list[str] | None"]
 
 
 def index_requires(project: lock.Project, index_url: str = lock.INDEX_URL) -> Requires:
-    """Requires-Dist from the index's wheel metadata (:func:`harness.lock.requires_dist`): the wheel for
+    """Requires-Dist from the index's wheel metadata (:func:`harness.config.lock.requires_dist`): the wheel for
     that Python first, then the release's other files (assumed: a TF, Keras or tf-keras release
     declares the same dependencies on them in every wheel; an index may serve only some metadata files)."""
     def requires(name: str, version: Version, python: str) -> list[str] | None:
@@ -240,7 +241,7 @@ def resolve(text: str, project: lock.Project, pythons: tuple[str, ...] = lock.PY
     requires = requires or index_requires(project)
     for _ in range(12):
         raw = {"envs": {}, "templates": {"release": {"name": "r{release}", "packages": packages, "newest": 1}}}
-        template = templates.parse(raw)["release"]
+        template = env_templates.parse(raw)["release"]
         try:
             (entry,) = lock.resolve(template, project, pythons)["envs"]
         except lock.LockError as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import hashlib
 import io
 import json
 import os
@@ -23,22 +22,15 @@ from harness import ROOT
 from harness import environments, golden, history, incremental, interpreters, jobs, merge as merge_mod
 from harness import progress
 from harness import report as report_mod
-from harness import spec as spec_mod
 from harness import results as results_mod
+from harness.config import spec as spec_mod
+from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.guard import safe_name
 from harness.plan import Selection, consume_cells, produce_cells, select
 from harness.processes import Interpreter, Launcher
 from harness.results import LEVELS
 from harness.supervisor import env_error_record, run_sharded, split
 from harness.workdir import DEFAULT_WORKDIR, PhaseFiles, WorkDir, append_record, write_json
-
-DEFAULT_MATRIX = ROOT / "matrix.yaml"
-
-
-def matrix_path() -> Path:
-    """``$KCM_MATRIX`` if set, else the repository's ``matrix.yaml``."""
-    return Path(os.environ.get("KCM_MATRIX") or DEFAULT_MATRIX).resolve()
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nox -s matrix --", description="Run the compatibility matrix.")
@@ -220,11 +212,6 @@ class Context:
     def work(self) -> WorkDir:
         """The work dir's layout."""
         return WorkDir(self.workdir)
-
-
-def matrix_sha256(path: Path) -> str:
-    """SHA-256 of a matrix.yaml's bytes: which file a run (or each of its CI jobs) was planned from."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def start(ctx: Context) -> None:

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import expectations
+from harness.config.spec import MatrixSpec
 from harness.hints import hint_for, normalize
 from harness.history import Change, Comparison
 from harness.plan import CONTROL_FORMAT, LOADERS, Selection
 from harness.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
-from harness.spec import MatrixSpec
 from harness.workdir import PhaseFiles, WorkDir, read_json, read_records
 
 

@@ -16,17 +16,10 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from harness import releases
-from harness import spec as spec_mod
 from harness.check_plan import env_versions
+from harness.config import spec as spec_mod
 from harness.modelfile import BadInput
-from harness.security.advisories import (
-    BLOCKED,
-    RUNS,
-    Target,
-    Verdict,
-    load_advisories,
-    verdict,
-)
+from harness.security.advisories import BLOCKED, RUNS, Target, Verdict, load_advisories, verdict
 from harness.security.findings import scan_file
 from harness.security.scan import advisory_lines, security_table
 

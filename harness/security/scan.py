@@ -19,14 +19,7 @@ from packaging.version import Version
 from tabulate import tabulate
 
 from harness.modelfile import BadInput
-from harness.security.advisories import (
-    ADVISORIES,
-    RUNS,
-    Target,
-    Verdict,
-    load_advisories,
-    verdict,
-)
+from harness.security.advisories import ADVISORIES, RUNS, Target, Verdict, load_advisories, verdict
 from harness.security.findings import scan_file
 from harness.security.model import ScannedFile
 
@@ -89,7 +82,8 @@ def short_target(text: str) -> Target:
     Raises:
         BadInput: the index cannot be asked, or has no such release (naming the releases near it).
     """
-    from harness import lock, releases
+    from harness.config import lock
+    from harness import releases
     try:
         (name,), _ = releases.targets((), [text])
     except lock.LockError as exc:
@@ -106,11 +100,11 @@ def targets(options: argparse.Namespace) -> list[Target]:
     others = [t for t in names if "=" not in t]
     found = {}
     if others or not options.to:
-        from harness import run
-        from harness import spec as spec_mod
+        from harness.config.matrix_yaml import matrix_path
+        from harness.config import spec as spec_mod
         from harness.check_plan import env_versions
         try:
-            spec = releases.with_cached(spec_mod.load(run.matrix_path()))
+            spec = releases.with_cached(spec_mod.load(matrix_path()))
         except spec_mod.SpecError as exc:
             raise BadInput(str(exc)) from None
         if not options.to:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import containers, images, run, spec
+from harness import containers, images, run
+from harness.config import spec
 from harness.results import resolve
 from harness.supervisor import run_phase
 from harness.workdir import PhaseFiles, read_records

@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import check, run
-from harness import spec as spec_mod
+from harness import check
+from harness.config import spec as spec_mod
+from harness.config.matrix_yaml import matrix_path
 from harness.modelfile import BadInput
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))
 import check as worker  # noqa: E402  (harness/worker/check.py, run inside environments)
 
-SPEC = spec_mod.load(run.matrix_path())
+SPEC = spec_mod.load(matrix_path())
 
 
 def _keras(path: Path, inputs: list) -> Path:

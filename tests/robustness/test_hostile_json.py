@@ -47,7 +47,7 @@ def test_a_record_line_nested_too_deeply_is_skipped_like_any_torn_line(tmp_path)
 
 
 def test_a_lock_file_nested_too_deeply_is_one_spec_error(tmp_path):
-    from harness import spec
+    from harness.config import spec
 
     (tmp_path / "matrix.yaml").write_text(
         "envs: {tf2.15: {python: '3.11', packages: ['tensorflow-cpu==2.15.1']}}\n"

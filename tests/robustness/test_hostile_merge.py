@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from harness import merge, run
+from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.guard import OutsideWorkdir, within
 from harness.workdir import PhaseFiles
 
@@ -21,7 +22,7 @@ def _job(root: Path, envs: list, **extra) -> Path:
         fixtures=["dense_bn"],
         formats=["h5"],
         goldens=[],
-        matrix_sha256=run.matrix_sha256(run.matrix_path()),
+        matrix_sha256=matrix_sha256(matrix_path()),
     )
     planned.update(extra)
     (job / "run.json").write_text(json.dumps(planned))

@@ -10,11 +10,12 @@ import h5py
 import numpy
 import pytest
 
-from harness import check, modelfile, run
-from harness import spec as spec_mod
+from harness import check, modelfile
+from harness.config import spec as spec_mod
+from harness.config.matrix_yaml import matrix_path
 from harness.modelfile import BadInput, read_model_file
 
-SPEC = spec_mod.load(run.matrix_path())
+SPEC = spec_mod.load(matrix_path())
 
 
 def _keras(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import guard, lock, run
+from harness import guard, run
+from harness.config import lock
 from harness.report import trend
 
 DATA = Path(__file__).resolve().parents[1] / "data"

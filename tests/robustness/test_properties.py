@@ -12,7 +12,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import merge, run, spec
+from harness import merge, run
+from harness.config import spec
 from harness.modelfile import BadInput, read_model_file
 from harness.plan import cell_id
 

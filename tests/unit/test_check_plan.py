@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-from harness import check, spec
+from harness import check
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.modelfile import BadInput, ModelFile
-from harness.run import DEFAULT_MATRIX
 
 SPEC = spec.load(DEFAULT_MATRIX)
 
@@ -121,7 +122,7 @@ def test_unparsable_options_exit_with_status_2(model):
 def test_tolerance_overrides_apply_per_environment_as_in_the_matrix(model):
     from dataclasses import replace
 
-    from harness.tolerance import ToleranceOverride, ToleranceRules
+    from harness.config.tolerance import ToleranceOverride, ToleranceRules
     rules = ToleranceRules(SPEC.tolerance.default, (
         ToleranceOverride(atol=1e-3, rtol=1e-3, device_pairs=("cpu>gpu",)),
         ToleranceOverride(atol=5e-2, formats=("h5",), backends=("jax",))))

@@ -33,7 +33,7 @@ def test_every_error_class_of_the_harness_is_a_harness_error():
 
 def test_bad_input_is_status_2_and_the_rest_status_1():
     from harness.modelfile import BadInput
-    from harness.spec import SpecError
+    from harness.config.spec import SpecError
     assert BadInput("x").exit_status == 2 and SpecError("x").exit_status == 1
 
 

@@ -2,7 +2,8 @@
 cells are skipped with the reason (no Docker engine needed for these tests)."""
 import textwrap
 
-from harness import images, run, spec
+from harness import images, run
+from harness.config import spec
 from harness.results import resolve
 from harness.workdir import PhaseFiles, read_records
 

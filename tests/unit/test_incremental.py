@@ -5,9 +5,9 @@ import sys
 from pathlib import Path
 
 from harness import incremental
+from harness.config.spec import load
 from harness.processes import Interpreter
 from harness.run import parallel_sessions
-from harness.spec import load
 from harness.supervisor import run_phase
 from harness.workdir import PhaseFiles, read_records
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness import merge, report, run
+from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.workdir import JOB_FOLDERS, PHASE_FILE, PhaseFiles
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"
@@ -21,7 +22,7 @@ def _split(tmp_path: Path, run_json: dict | None = None) -> list[Path]:
             job = tmp_path / "jobs" / f"{phase}-{env}"
             (job / "results").mkdir(parents=True)
             planned = run_json or dict(json.loads((RUN / "run.json").read_text()),
-                                       matrix_sha256=run.matrix_sha256(run.matrix_path()))
+                                       matrix_sha256=matrix_sha256(matrix_path()))
             (job / "run.json").write_text(json.dumps(planned))
             for path in (RUN / "results").glob(f"{phase}-{env}.*"):
                 shutil.copy2(path, job / "results" / path.name)

@@ -14,7 +14,9 @@ from pathlib import Path
 import h5py
 import pytest
 
-from harness import check, releases, run, spec
+from harness import check, releases, run
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.modelfile import BadInput
 from harness.processes import Interpreter
 from harness.supervisor import run_phase
@@ -106,7 +108,7 @@ def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpre
     with h5py.File(model, "w") as handle:
         handle.attrs.update(keras_version="2.15.0", backend="tensorflow", model_config="{}")
     cache = tmp_path / "releases.json"
-    base = spec.load(run.DEFAULT_MATRIX)
+    base = spec.load(DEFAULT_MATRIX)
     planned = check.plan([str(model), "--to", f"python:{interpreter}"], base, None, cache)
     (target,) = planned.targets
     assert target.startswith("py%d.%d-tf2.16.2-keras3.3.3-" % sys.version_info[:2])

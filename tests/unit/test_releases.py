@@ -10,9 +10,10 @@ from pathlib import Path
 import h5py
 import pytest
 
-from harness import check, lock, releases, spec
+from harness import check, releases
+from harness.config import lock, spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.modelfile import BadInput
-from harness.run import DEFAULT_MATRIX
 from harness.security.scan import release_target
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pypi"

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, spec
+from harness import report
+from harness import ROOT
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.plan import Selection, discover_fixtures
 from harness.report.markdown import summarize
-from harness.run import DEFAULT_MATRIX, ROOT
 from harness.workdir import append_record, read_json
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"

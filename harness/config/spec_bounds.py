@@ -1,8 +1,8 @@
-"""Checks of ``matrix.yaml`` beyond its schema and ``harness.spec``'s: what a careless or hostile file
+"""Checks of ``matrix.yaml`` beyond its schema and ``harness.config.spec``'s: what a careless or hostile file
 could make the harness do (expand aliases without end, pass a variable name a process cannot have,
 wait 1e300 seconds, keep an expected failure that can never match).
 
-Each check raises ``harness.spec.SpecError`` (through the ``error`` class it is given, to avoid a
+Each check raises ``harness.config.spec.SpecError`` (through the ``error`` class it is given, to avoid a
 cycle of imports) with one line naming the key path.
 """
 from __future__ import annotations

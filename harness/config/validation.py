@@ -1,9 +1,12 @@
-"""The checks of ``matrix.yaml`` that :mod:`harness.spec` (its environments) and
-:mod:`harness.templates` (the environments a template is locked to) share: requirements, the
-packages that decide a verdict, and one environment's mapping beyond the JSON Schema.
+"""The checks of ``matrix.yaml`` beyond its JSON Schema: :func:`check_semantics` of the whole file
+(:func:`harness.config.spec.load` calls it), and those it shares with
+:mod:`harness.config.env_templates` (the environments a template is locked to): requirements, the
+packages that decide a verdict, and one environment's mapping.
 """
 from __future__ import annotations
 
+import datetime
+import math
 import re
 from pathlib import Path
 
@@ -11,10 +14,12 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from harness.config import expectation_keys, spec_bounds
 from harness.errors import HarnessError
-from harness import spec_bounds
 
 SCHEMA_PATH = Path(__file__).with_name("matrix.schema.json")
+# What a tolerance override may match cells by (keys of matrix.yaml).
+OVERRIDE_CRITERIA = ("fixture", "format", "backend", "device_pair")
 TENSORFLOW_NAMES = frozenset({"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel"})
 # Packages whose version decides a verdict: each must be pinned with "==".
 DECISIVE = TENSORFLOW_NAMES | {"keras", "tf-keras", "jax", "jaxlib", "torch"}
@@ -134,3 +139,73 @@ def _check_runner(where: str, env: dict, names: dict) -> None:
     if "image" not in env and not TENSORFLOW_NAMES & set(names):
         raise SpecError(f"{where}.packages: a docker environment without image needs a TensorFlow pin "
                         "(tensorflow-cpu==X.Y.Z): its version names the image, tensorflow/tensorflow:X.Y.Z")
+
+
+def check_semantics(raw: dict) -> None:
+    """What the JSON Schema cannot check of a schema-checked ``matrix.yaml`` (templates expanded):
+    profiles naming missing environments, malformed or unpinned version requirements, each
+    environment (:func:`check_env`), numbers that are not finite, timeouts out of range, tolerance
+    overrides that match everything or set nothing, expected failures with bad keys, requirements or
+    dates.
+
+    Raises:
+        SpecError: the first problem, naming its key path.
+    """
+    envs = raw["envs"]
+    for pname, profile in raw["profiles"].items():
+        for i, name in enumerate(profile["envs"]):
+            if name not in envs:
+                raise SpecError(f"profiles.{pname}.envs[{i}]: no environment named {name!r} "
+                                f"(defined: {', '.join(sorted(envs))})")
+    for i, extra in enumerate(raw.get("extra_pins", [])):
+        for key, text in [("when", extra["when"])] + [(f"pins[{j}]", p) for j, p in enumerate(extra["pins"])]:
+            parse_requirement(f"extra_pins[{i}].{key}", text)
+    for name, env in envs.items():
+        check_env(f"envs.{name}", env)
+    _check_finite(raw)
+    spec_bounds.check_timeouts(raw.get("timeouts", {}), SpecError)
+    for i, override in enumerate(raw.get("tolerance", {}).get("overrides", [])):
+        _check_override(f"tolerance.overrides[{i}]", override)
+    for i, entry in enumerate(raw.get("expected_failures", [])):
+        _check_expected_failure(f"expected_failures[{i}]", entry)
+
+
+def _check_finite(raw: dict) -> None:
+    """.nan and .inf pass the schema's minimum; a nan tolerance fails every comparison, an
+    infinite one passes every cell (negative controls too), an infinite timeout never fires."""
+    tolerance = raw.get("tolerance", {})
+    numbers = [(f"tolerance.{k}", tolerance.get(k)) for k in ("atol", "rtol")]
+    numbers += [(f"tolerance.overrides[{i}].{k}", o.get(k))
+                for i, o in enumerate(tolerance.get("overrides", [])) for k in ("atol", "rtol")]
+    numbers += [(f"timeouts.{k}", v) for k, v in raw.get("timeouts", {}).items()]
+    for where, value in numbers:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"{where}: expected a finite number, got {value}")
+
+
+def _check_override(where: str, override: dict) -> None:
+    if not {"atol", "rtol"} & set(override):
+        raise SpecError(f"{where}: sets neither atol nor rtol")
+    if not set(OVERRIDE_CRITERIA) & set(override):
+        raise SpecError(f"{where}: names none of {', '.join(OVERRIDE_CRITERIA)}, so it would match every "
+                        "cell; set tolerance.atol/rtol for that")
+
+
+def _check_expected_failure(where: str, entry: dict) -> None:
+    wrong = expectation_keys.problem(where, entry)
+    if wrong:
+        raise SpecError(wrong)
+    for key in ("producer", "consumer")[:1 + ("consumer" in entry)]:
+        text = entry[key]
+        req = parse_requirement(f"{where}.{key}", text)
+        if req.extras or req.marker or req.url:
+            raise SpecError(f"{where}.{key}: {text!r} may hold only a package name and version specifiers, "
+                            "like \"keras>=3\"")
+        if canonicalize_name(req.name) not in DECISIVE:
+            raise SpecError(f"{where}.{key}: {text!r}: environments are matched by the versions of "
+                            f"{', '.join(sorted(DECISIVE))}, not of {req.name}")
+        spec_bounds.check_satisfiable(f"{where}.{key}", text, SpecError)
+    try:
+        datetime.date.fromisoformat(entry["expires"])
+    except ValueError:
+        raise SpecError(f"{where}.expires: {entry['expires']!r} is not a date (YYYY-MM-DD)") from None

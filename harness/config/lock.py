@@ -36,8 +36,9 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from harness import interpreters
+from harness.config import env_templates, matrix_yaml, spec
 from harness.errors import HarnessError
-from harness import interpreters, spec, templates
 from harness.guard import loads, write_atomic
 
 INDEX_URL = "https://pypi.org/pypi"
@@ -47,7 +48,7 @@ PLATFORMS = tuple([f"manylinux_2_{m}_x86_64" for m in range(GLIBC_MINOR, 4, -1)]
                   + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"])
 PLATFORM = f"linux x86_64 (manylinux up to glibc 2.{GLIBC_MINOR})"
 FILE_FIELDS = ("filename", "packagetype", "requires_python", "yanked")
-COMMENT = ("Written by `nox -s lock` from the templates of matrix.yaml (harness/lock.py); runs use it. "
+COMMENT = ("Written by `nox -s lock` from the templates of matrix.yaml (harness/config/lock.py); runs use it. "
            "Do not edit: change a template and run `nox -s lock`.")
 
 Project = Callable[[str], dict]
@@ -169,7 +170,7 @@ def _requirement_text(req: Requirement, version: Version) -> str:
     return f"{req.name}{extras}=={version}"
 
 
-def _candidates(template: templates.Template, project: Project) -> dict[int, list[Release]]:
+def _candidates(template: env_templates.Template, project: Project) -> dict[int, list[Release]]:
     """For each decisive package (by its index in ``packages``): the releases it may resolve to."""
     out = {}
     for i, text in enumerate(template.packages):
@@ -218,7 +219,7 @@ def _choose(axis: int, release: Release, candidates: dict[int, list[Release]],
     return sorted(allowed, key=Version), chosen
 
 
-def resolve(template: templates.Template, project: Project, pythons: tuple[str, ...] = PYTHONS) -> dict:
+def resolve(template: env_templates.Template, project: Project, pythons: tuple[str, ...] = PYTHONS) -> dict:
     """A template's entry of the lock file: ``{"hash", "envs": [...], "skipped": [...]}``.
 
     ``envs`` holds one environment per minor of the axis package (its newest release that installs;
@@ -263,11 +264,11 @@ def resolve(template: templates.Template, project: Project, pythons: tuple[str, 
     return {"hash": template.hash, "envs": envs[::-1], "skipped": skipped}
 
 
-def lock_document(found: dict[str, templates.Template], project: Project, today: datetime.date,
+def lock_document(found: dict[str, env_templates.Template], project: Project, today: datetime.date,
                   index_url: str = INDEX_URL) -> dict:
     """The whole lock file: ``format``, ``comment``, ``resolved_at`` (ISO date), ``index``, ``platform``,
     ``pythons`` (the default candidates) and ``templates`` (key → :func:`resolve`'s entry)."""
-    return {"format": templates.LOCK_FORMAT, "comment": COMMENT, "resolved_at": today.isoformat(),
+    return {"format": env_templates.LOCK_FORMAT, "comment": COMMENT, "resolved_at": today.isoformat(),
             "index": index_url, "platform": PLATFORM, "pythons": list(PYTHONS),
             "templates": {key: resolve(t, project) for key, t in found.items()}}
 
@@ -295,9 +296,9 @@ def main(args: list[str], matrix: Path, project: Project | None = None, log=prin
         usable = False
     if not usable:
         raise LockError(f"--index-url (or $KCM_INDEX_URL) {options.index_url!r}: not a URL like {INDEX_URL}")
-    raw = spec.read(matrix)
+    raw = matrix_yaml.read(matrix)
     try:
-        found = templates.parse(raw)
+        found = env_templates.parse(raw)
     except spec.SpecError as exc:
         raise spec.SpecError(f"{matrix}: {exc}") from None
     if project is None:
@@ -310,7 +311,7 @@ def main(args: list[str], matrix: Path, project: Project | None = None, log=prin
             return cache[key]
     document = lock_document(found, project, today or datetime.date.today(), options.index_url)
     spec.load(matrix, lock=document)
-    path = templates.lock_path(matrix)
+    path = env_templates.lock_path(matrix)
     _log_changes(document, path, log)
     if options.dry_run:
         log(f"dry run: {path} not written")

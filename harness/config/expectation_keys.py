@@ -1,6 +1,6 @@
 """What an ``expected_failures`` entry expects: its ``verdict``, ``error``, ``max_abs``, ``level`` and ``phase``.
 
-Checked here, after the schema (``harness/matrix.schema.json``) and before a run, so a
+Checked here, after the schema (``harness/config/matrix.schema.json``) and before a run, so a
 wrong entry is one line naming its key path instead of a run that converts the wrong cells:
 
 - ``phase``: ``consume`` (default; loading a producer's file) or ``produce`` (saving it).

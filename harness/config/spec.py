@@ -1,78 +1,31 @@
-"""Read and validate ``matrix.yaml`` into the dataclasses every other step shares.
+"""The dataclasses of a validated ``matrix.yaml`` that every other step shares, and :func:`load`.
 
-Validation happens before anything is installed: the JSON Schema
-(``harness/matrix.schema.json``, also usable by editors) checks shapes and
-types, then :func:`_check_semantics` checks what a schema cannot (profiles
-naming missing environments, malformed or unpinned version requirements,
-tolerance overrides that match everything or set nothing, expected failures
-with bad requirements or dates, docker keys on a venv environment). Any problem raises :class:`SpecError` with one
+:func:`load` reads the file and checks it against the JSON Schema (``harness.config.matrix_yaml``),
+expands its templates, version ranges, from their lock file (``harness.config.env_templates``),
+then checks what a schema cannot (``harness.config.validation.check_semantics``: profiles naming
+missing environments, malformed or unpinned version requirements, tolerance overrides that match
+everything or set nothing, expected failures with bad requirements or dates, docker keys on a venv
+environment), all before anything is installed. Any problem raises :class:`SpecError` with one
 message naming the key path. (Fixture names, and the fixture tags of expected failures, are checked
-against the fixture files when a run is selected: ``harness.plan.select``; templates, version ranges,
-are expanded from their lock file by ``harness.templates``; the checks both share, of requirements
-and of one environment, are ``harness.validation``'s.)
+against the fixture files when a run is selected: ``harness.plan.select``.)
 """
 from __future__ import annotations
 
 import datetime
 import hashlib
 import json
-import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
-import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from harness import templates
-from harness import expectation_keys
-from harness import spec_bounds
-from harness.guard import NotRegular, quote, regular
-from harness.tolerance import ToleranceRules, accepts, names
+from harness.config import env_templates, expectation_keys, matrix_yaml
+from harness.config.tolerance import ToleranceRules, accepts, names
+from harness.config.validation import DECISIVE, TENSORFLOW_NAMES, SpecError, check_semantics, pinned_version
 from harness.worker.catalog import FORMATS
-from harness.validation import (DECISIVE, SCHEMA_PATH, TENSORFLOW_NAMES, SpecError, check_env, pinned_version,
-                                parse_requirement)
-
-# What a tolerance override may match cells by (keys of matrix.yaml).
-OVERRIDE_CRITERIA = ("fixture", "format", "backend", "device_pair")
-
-
-class _Loader(spec_bounds.BoundedComposer, yaml.SafeLoader):
-    """YAML's safe loader, except that aliases may not expand past ``spec_bounds.MAX_NODES`` nodes,
-    dates stay strings (``expires: 2027-11-29``), so the schema and :func:`_check_semantics` see the
-    text the user wrote, and that a key given twice in one mapping is an error (PyYAML silently keeps the last one,
-    so a second ``tf2.15:`` would replace the first environment unseen)."""
-
-    def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            seen = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=deep)
-                try:
-                    if key in seen:
-                        raise yaml.constructor.ConstructorError(
-                            None, None, f"duplicate key {key!r} (first given on line {seen[key]})",
-                            key_node.start_mark)
-                    seen[key] = key_node.start_mark.line + 1
-                except TypeError:  # an unhashable key: SafeLoader reports it
-                    continue
-        return super().construct_mapping(node, deep=deep)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-# YAML 1.1 (PyYAML) reads 1e-3 and -1e-3 as strings: a float needs a dot there (1.0e-3).
-# Read them as numbers, as YAML 1.2 and every editor do, so `atol: 1e-3` means 0.001.
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
-                              re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def satisfies(versions: dict[str, Version], requirement: str) -> bool:
@@ -119,7 +72,7 @@ class ExpectedFailure:
     report lists it as expired. ``index`` is the entry's position in the list,
     for messages (``expected_failures[3]``). ``phase``, ``verdict``, ``error`` (a regular expression),
     ``max_abs`` (a closed band ``(low, high)``, outputs' unit) and ``level`` say which failures it
-    explains (``harness.expectation_keys``; applied by ``harness.expectations``); ``consumer`` is None
+    explains (``harness.config.expectation_keys``; applied by ``harness.expectations``); ``consumer`` is None
     for a ``produce`` entry.
     """
 
@@ -326,145 +279,22 @@ class MatrixSpec:
     seed: int = 1234
 
 
-def _path(parts) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _schema_message(error: jsonschema.ValidationError) -> str:
-    where = _path(error.absolute_path)
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return f"{where}: unknown key {', '.join(map(repr, extra))}{hint}"
-    if error.validator == "required":
-        return f"{where}: {error.message.replace(' is a required property', '')} is missing"
-    if error.validator == "propertyNames":
-        return f"{where}: key {quote(error.instance)} is not {error.schema.get('x-expected', 'allowed')}"
-    expected = error.schema.get("x-expected")
-    if expected:
-        return f"{where}: expected {expected}, got {quote(error.instance)}"
-    return f"{where}: {quote(error.message, 300)[1:-1]}"
-
-
-def _check_semantics(raw: dict) -> None:
-    envs = raw["envs"]
-    for pname, profile in raw["profiles"].items():
-        for i, name in enumerate(profile["envs"]):
-            if name not in envs:
-                raise SpecError(f"profiles.{pname}.envs[{i}]: no environment named {name!r} "
-                                f"(defined: {', '.join(sorted(envs))})")
-    for i, extra in enumerate(raw.get("extra_pins", [])):
-        for key, text in [("when", extra["when"])] + [(f"pins[{j}]", p) for j, p in enumerate(extra["pins"])]:
-            parse_requirement(f"extra_pins[{i}].{key}", text)
-    for name, env in envs.items():
-        check_env(f"envs.{name}", env)
-    _check_finite(raw)
-    spec_bounds.check_timeouts(raw.get("timeouts", {}), SpecError)
-    for i, override in enumerate(raw.get("tolerance", {}).get("overrides", [])):
-        _check_override(f"tolerance.overrides[{i}]", override)
-    for i, entry in enumerate(raw.get("expected_failures", [])):
-        _check_expected_failure(f"expected_failures[{i}]", entry)
-
-
-def _check_finite(raw: dict) -> None:
-    """.nan and .inf pass the schema's minimum; a nan tolerance fails every comparison, an
-    infinite one passes every cell (negative controls too), an infinite timeout never fires."""
-    tolerance = raw.get("tolerance", {})
-    numbers = [(f"tolerance.{k}", tolerance.get(k)) for k in ("atol", "rtol")]
-    numbers += [(f"tolerance.overrides[{i}].{k}", o.get(k))
-                for i, o in enumerate(tolerance.get("overrides", [])) for k in ("atol", "rtol")]
-    numbers += [(f"timeouts.{k}", v) for k, v in raw.get("timeouts", {}).items()]
-    for where, value in numbers:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise SpecError(f"{where}: expected a finite number, got {value}")
-
-
-def _check_override(where: str, override: dict) -> None:
-    if not {"atol", "rtol"} & set(override):
-        raise SpecError(f"{where}: sets neither atol nor rtol")
-    if not set(OVERRIDE_CRITERIA) & set(override):
-        raise SpecError(f"{where}: names none of {', '.join(OVERRIDE_CRITERIA)}, so it would match every "
-                        "cell; set tolerance.atol/rtol for that")
-
-
-def _check_expected_failure(where: str, entry: dict) -> None:
-    wrong = expectation_keys.problem(where, entry)
-    if wrong:
-        raise SpecError(wrong)
-    for key in ("producer", "consumer")[:1 + ("consumer" in entry)]:
-        text = entry[key]
-        req = parse_requirement(f"{where}.{key}", text)
-        if req.extras or req.marker or req.url:
-            raise SpecError(f"{where}.{key}: {text!r} may hold only a package name and version specifiers, "
-                            "like \"keras>=3\"")
-        if canonicalize_name(req.name) not in DECISIVE:
-            raise SpecError(f"{where}.{key}: {text!r}: environments are matched by the versions of "
-                            f"{', '.join(sorted(DECISIVE))}, not of {req.name}")
-        spec_bounds.check_satisfiable(f"{where}.{key}", text, SpecError)
-    try:
-        datetime.date.fromisoformat(entry["expires"])
-    except ValueError:
-        raise SpecError(f"{where}.expires: {entry['expires']!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's multi-line error as one line: where, what, and a hint for tabs."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    text = " ".join(problem.split()) + (f" ({' '.join(context.split())})" if context else "")
-    if "'\\t'" in problem:
-        text += "; indent with spaces, not tabs"
-    return f"line {mark.line + 1}, column {mark.column + 1}: {text}" if mark else text
-
-
 def load(path: str | os.PathLike, lock: dict | None = None) -> MatrixSpec:
     """Read, validate and return ``matrix.yaml``, with the environments its templates are locked
-    to (``harness.templates``: ``lock``, else the lock file next to it) added as ordinary ones.
+    to (``harness.config.env_templates``: ``lock``, else the lock file next to it) added as ordinary ones.
 
     Raises:
         SpecError: with one message naming the file and key path of the first problem.
     """
     path = Path(path)
-    raw = read(path)
+    raw = matrix_yaml.read(path)
     try:
         if raw.get("templates"):
-            raw = templates.expand(raw, path, lock)
-        _check_semantics(raw)
+            raw = env_templates.expand(raw, path, lock)
+        check_semantics(raw)
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from None
     return _build(path, raw)
-
-
-def read(path: Path) -> dict:
-    """``matrix.yaml`` parsed and checked against the JSON Schema only (templates unexpanded).
-    Raises SpecError (unreadable, not YAML, against the schema) naming the file."""
-    try:
-        regular(path, "matrix file")  # a named pipe would block every nox command, /dev/zero never ends
-        raw = yaml.load(path.read_text(), Loader=_Loader)
-    except FileNotFoundError:
-        raise SpecError(f"{path}: file not found") from None
-    except NotRegular as exc:
-        raise SpecError(str(exc)) from None
-    except RecursionError:
-        raise SpecError(f"{path}: not valid YAML: nested too deeply to read") from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:  # a folder, no permission
-        raise SpecError(f"{path}: cannot be read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
-    if raw is None:
-        raise SpecError(f"{path}: the file is empty; it needs at least envs and profiles (see docs/matrix-yaml.md)")
-    schema = json.loads(SCHEMA_PATH.read_text())
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(raw))
-    if error is not None:
-        raise SpecError(f"{path}: {_schema_message(error)}")
-    return raw
 
 
 def _build(path: Path, raw: dict) -> MatrixSpec:

@@ -1,9 +1,9 @@
 """Environment templates: version ranges in ``matrix.yaml``, locked environments when it is loaded.
 
 A template (``templates:`` in matrix.yaml) is an environment whose decisive packages may carry a
-range instead of a pin. ``nox -s lock`` (:mod:`harness.lock`) resolves the ranges against the
+range instead of a pin. ``nox -s lock`` (:mod:`harness.config.lock`) resolves the ranges against the
 package index into the lock file next to matrix.yaml (``matrix.lock.json``); :func:`expand`, called
-by ``harness.spec.load``, adds the locked environments as ordinary ones, so the plan, the sessions
+by ``harness.config.spec.load``, adds the locked environments as ordinary ones, so the plan, the sessions
 and the reports see only environments. A profile may name a template: all its locked environments.
 
 The first decisive package with a range (``tensorflow-cpu>=2.12``) is the template's *axis*: one
@@ -24,8 +24,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from harness.config.validation import DECISIVE, SCHEMA_PATH, SpecError, check_env, parse_requirement, pinned_version
 from harness.guard import loads
-from harness.validation import DECISIVE, SCHEMA_PATH, SpecError, check_env, parse_requirement, pinned_version
 
 # The keys that decide what a template resolves to; the others (description, env, backend) are
 # filled in when the lock is expanded, so changing them needs no new lock.
@@ -43,7 +43,7 @@ class Template:
 
     ``name`` is the environments' name pattern (``{minor}``: the axis release's major.minor,
     ``{release}``: its full version); ``packages`` PEP 508 requirements, pinned or ranged;
-    ``pythons`` the candidate interpreters (minor versions, None: ``harness.lock.PYTHONS``);
+    ``pythons`` the candidate interpreters (minor versions, None: ``harness.config.lock.PYTHONS``);
     ``newest`` how many of the newest resolved releases to keep (None: all); ``extra`` the
     environment keys copied into each locked environment (``description``, ``env``, ``backend``).
     """
@@ -88,7 +88,7 @@ def _fill(text: str, release: str) -> str:
 
 
 def parse(raw: dict) -> dict[str, Template]:
-    """The templates of a schema-checked matrix.yaml (``spec.read``), checked further.
+    """The templates of a schema-checked matrix.yaml (``harness.config.matrix_yaml.read``), checked further.
 
     Raises:
         SpecError: a template named like an environment, an invalid requirement, a decisive
@@ -169,7 +169,7 @@ def lock_path(matrix: Path) -> Path:
 
 
 def read_lock(matrix: Path) -> dict:
-    """The lock file of ``matrix`` as written by ``nox -s lock`` (see :mod:`harness.lock`).
+    """The lock file of ``matrix`` as written by ``nox -s lock`` (see :mod:`harness.config.lock`).
 
     Raises:
         SpecError: no lock file, or not one ``nox -s lock`` wrote; the message says to run it.
@@ -190,7 +190,7 @@ def read_lock(matrix: Path) -> dict:
 
 
 def expand(raw: dict, matrix: Path, lock: dict | None = None) -> dict:
-    """``raw`` (from ``spec.read``) with every template's locked environments added to ``envs``
+    """``raw`` (from ``harness.config.matrix_yaml.read``) with every template's locked environments added to ``envs``
     (after matrix.yaml's own, in template order, oldest release first) and every template name in a
     profile's ``envs`` replaced by them. ``lock`` defaults to :func:`read_lock` of ``matrix``.
 
