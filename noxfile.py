@@ -16,7 +16,7 @@
     nox -s merge -- DIR [DIR ...]             merge separately run jobs' work dirs, then the reports
 
 Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
-and a docker environment's sessions run its worker in a container instead (harness/containers.py).
+and a docker environment's sessions run its worker in a container instead (harness/execute/containers.py).
 """
 from __future__ import annotations
 
@@ -31,11 +31,12 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import interpreters, progress, releases, run  # noqa: E402
+from harness import progress, releases, run  # noqa: E402
 from harness.config import lock as lock_mod  # noqa: E402
 from harness.config.matrix_yaml import matrix_path  # noqa: E402
 from harness.config.spec import SpecError, load  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
+from harness.execute import interpreters  # noqa: E402
 from harness.report import trend as trend_mod  # noqa: E402
 from harness.workdir import DEFAULT_CHECK_WORKDIR, WorkDir  # noqa: E402
 
@@ -150,7 +151,7 @@ def matrix(session: nox.Session) -> None:
 @one_line
 def images(session: nox.Session) -> None:
     """Pull or build the Docker image of every docker environment of the selection, up front."""
-    from harness import images as images_mod  # the docker SDK and h5py load only in the sessions using them
+    from harness.execute import images as images_mod  # the docker SDK and h5py load only in the sessions using them
     ctx = _context(session)
     problems = images_mod.prepare_all(ctx.spec, ctx.selection.envs)
     if problems:

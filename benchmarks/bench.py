@@ -42,11 +42,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from against import AgainstError, run_against  # noqa: E402  (benchmarks/against.py)
-from harness import interpreters  # noqa: E402
-from harness.plan import consume_cells, produce_cells  # noqa: E402
-from harness.processes import Interpreter  # noqa: E402
+from harness.execute import interpreters  # noqa: E402
+from harness.execute.plan import consume_cells, produce_cells  # noqa: E402
+from harness.execute.processes import Interpreter  # noqa: E402
+from harness.execute.supervisor import run_phase  # noqa: E402
 from harness.run import Context, thread_variables  # noqa: E402
-from harness.supervisor import run_phase  # noqa: E402
 from harness.workdir import PhaseFiles, WorkDir, read_records  # noqa: E402
 
 RESTART_VERDICTS = ("crash", "timeout")

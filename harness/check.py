@@ -24,14 +24,14 @@ import zipfile
 from pathlib import Path
 
 from harness import inputs as inputs_mod
-from harness import run
 from harness.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
                                 recorded_release)
 from harness.config import spec as spec_mod
+from harness.execute import launch
+from harness.execute.supervisor import run_phase
 from harness.guard import NotRegular, claim_folder, regular, write_atomic
 from harness.modelfile import BadInput, read_model_file
 from harness.report import check as report, security as security_report
-from harness.supervisor import run_phase
 from harness.workdir import DEFAULT_CHECK_WORKDIR
 
 MARKER = ".keras-compat-matrix-check"  # in a work dir nox -s check made: it may empty it
@@ -272,7 +272,7 @@ def check_in(plan_path: Path, env: str, venv: Path | None, log=print) -> None:
     spec = releases.with_cached(spec_mod.load(checked.matrix))
     files = checked.files(env)
     files.reset()
-    launcher = run.prepare(spec, files, venv, log, checked.reads)
+    launcher = launch.prepare(spec, files, venv, log, checked.reads)
     if launcher:
         run_phase(files, launcher, spec.envs[env].worker_variables(), checked.task(env), checked.cells(env),
                   spec.cell_timeout_s, spec.startup_timeout_s)

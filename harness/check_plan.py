@@ -13,8 +13,8 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from harness.config import spec as spec_mod
+from harness.execute.plan import LOADERS
 from harness.modelfile import BadInput, ModelFile
-from harness.plan import LOADERS
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 PHASE = "check"

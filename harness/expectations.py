@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 
 from harness.config.spec import ExpectedFailure, MatrixSpec
-from harness.plan import CONTROL_FORMAT
+from harness.execute.plan import CONTROL_FORMAT
 from harness.results import LEVELS, Cell
 
 EXPLAINABLE = frozenset({"mismatch", "load-error", "crash", "timeout"})
@@ -176,12 +176,12 @@ def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: di
     """Convert the matched cells in place (see the module docstring); one :class:`Outcome` per entry.
 
     Args:
-        tags: each fixture's ``TAGS`` by name (``harness.plan.Selection.fixture_tags``), which entries with
+        tags: each fixture's ``TAGS`` by name (``harness.execute.plan.Selection.fixture_tags``), which entries with
             ``tags:`` match (a fixture not in it carries none).
         saves: the produce cells (``harness.results.resolve_saves``), which only ``phase: produce``
             entries convert (a ``save-error``, ``crash`` or ``timeout`` into xfail, a ``saved`` into xpass).
         today: the date entries' ``expires`` is compared with (an entry is live through that day).
-        goldens: the golden producers (label -> ``harness.golden.Golden``), matched by the
+        goldens: the golden producers (label -> ``harness.execute.golden.Golden``), matched by the
             versions their environment recorded.
     """
     versions = {name: env.versions() for name, env in spec.envs.items()}

@@ -42,9 +42,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.execute.plan import CONTROL_FORMAT
 from harness.guard import loads, regular
 from harness.hints import normalize
-from harness.plan import CONTROL_FORMAT
 from harness.results import LEVELS, Cell
 
 WORKS = frozenset({"pass", "xpass"})

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import expectations
-from harness.plan import CONTROL_LOADER, Selection
+from harness.execute.plan import CONTROL_LOADER, Selection
 from harness.results import Cell
 from harness.workdir import PhaseFiles, WorkDir, write_json
 

@@ -32,8 +32,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from harness import interpreters
 from harness.config import env_templates, lock, spec
+from harness.execute import interpreters
 from harness.workdir import RELEASES_CACHE
 
 SHORT = re.compile(r"^tf(\d+)\.(\d+)$")

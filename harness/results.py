@@ -12,8 +12,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 from harness.guard import quote
-from harness.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
 from harness.workdir import PhaseFiles, read_records
 
 NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record

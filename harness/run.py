@@ -14,23 +14,24 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import ROOT
-from harness import environments, golden, history, incremental, interpreters, jobs, merge as merge_mod
+from harness import history, jobs, merge as merge_mod
 from harness import progress
 from harness import report as report_mod
 from harness import results as results_mod
 from harness.config import spec as spec_mod
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
+from harness.execute import golden, incremental, launch
+from harness.execute.plan import Selection, consume_cells, produce_cells, select
+from harness.execute.processes import Launcher
+from harness.execute.supervisor import run_sharded, split
 from harness.guard import safe_name
-from harness.plan import Selection, consume_cells, produce_cells, select
-from harness.processes import Interpreter, Launcher
 from harness.results import LEVELS
-from harness.supervisor import env_error_record, run_sharded, split
-from harness.workdir import DEFAULT_WORKDIR, PhaseFiles, WorkDir, append_record, write_json
+from harness.workdir import DEFAULT_WORKDIR, PhaseFiles, WorkDir, write_json
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nox -s matrix --", description="Run the compatibility matrix.")
@@ -89,7 +90,7 @@ def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
     posargs = [arg for arg in posargs if arg not in ("-h", "--help")]  # the session prints its own help
     options, _ = _parser().parse_known_args(posargs)
     if options.envs and set(options.envs) <= set(spec.envs):
-        return list(dict.fromkeys(options.envs))  # each once, as harness.plan.select plans them
+        return list(dict.fromkeys(options.envs))  # each once, as harness.execute.plan.select plans them
     profile = spec.profiles.get(options.profile) or spec.profiles["default"]
     return list(profile.envs)
 
@@ -215,7 +216,7 @@ class Context:
 
 
 def start(ctx: Context) -> None:
-    """Begin a run: archive the selected environments' reusable records (``harness.incremental``;
+    """Begin a run: archive the selected environments' reusable records (``harness.execute.incremental``;
     with ``--fresh`` forget them), reset their results, record the plan (``run.json``: the selection,
     when it started, and which matrix.yaml, by path and SHA-256).
 
@@ -236,57 +237,8 @@ def start(ctx: Context) -> None:
 
 
 def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
-    """Ready the environment of a matrix phase (see :func:`prepare`), its fixtures readable."""
-    return prepare(ctx.spec, files, venv, log, [f.path for f in ctx.selection.fixtures.values()])
-
-
-def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log,
-            reads: Iterable[Path] = ()) -> Launcher | None:
-    """Ready ``files.env`` for its worker, as the matrix and ``check`` both do: install its packages
-    into ``venv`` (a venv environment), or get its image (a docker one: the worker then runs in a
-    container that mounts ``reads``, the files and folders it reads from outside the repository);
-    returns a launcher of its worker. A ``runner: python`` environment gets its own interpreter as it
-    is (``venv`` unused, nothing installed).
-
-    Where the environment cannot run (no interpreter, so no venv; an install that failed; an existing
-    interpreter that cannot be run; no Docker engine or image) it writes the phase's env-error (or
-    skipped) record and returns None.
-    """
-    env = spec.envs[files.env]
-    if env.runner == "docker":
-        return _prepare_container(spec, files, reads, log)
-    if env.runner == "python":
-        try:
-            interpreters.installed(env.interpreter, ())
-        except interpreters.InterpreterError as exc:
-            append_record(files.results, env_error_record(files, f"{files.env}: {exc}"))
-            return None
-        log(f"{files.env}: runs {env.interpreter} as it is ({' '.join(env.packages) or 'no TF, Keras, JAX or torch'})")
-        return Interpreter(env.interpreter)
-    if venv is None:
-        append_record(files.results, env_error_record(files, interpreters.where_looked(env.python)))
-        return None
-    try:
-        if environments.ensure_installed(venv, env, spec):
-            log(f"{files.env}: installed {' '.join(env.requirements(spec.extra_pins))}")
-        else:
-            log(f"{files.env}: reusing {venv} (spec unchanged)")
-    except environments.EnvError as exc:
-        append_record(files.results, env_error_record(files, str(exc), exc.detail))
-        return None
-    return Interpreter(str(environments.venv_python(venv)))
-
-
-def _prepare_container(spec: spec_mod.MatrixSpec, files: PhaseFiles, reads: Iterable[Path], log) -> Launcher | None:
-    """Get a docker environment's image; where it cannot run here write its skipped or env-error record."""
-    from harness import containers, images  # the docker SDK loads only where a docker environment runs
-    try:
-        return containers.launcher_for(spec.envs[files.env], spec, files, reads, log)
-    except images.Unavailable as exc:
-        append_record(files.results, env_error_record(files, str(exc), verdict="skipped"))
-    except environments.EnvError as exc:
-        append_record(files.results, env_error_record(files, str(exc), exc.detail))
-    return None
+    """Ready the environment of a matrix phase (:func:`harness.execute.launch.prepare`), its fixtures readable."""
+    return launch.prepare(ctx.spec, files, venv, log, [f.path for f in ctx.selection.fixtures.values()])
 
 
 def _reset(ctx: Context, files: PhaseFiles) -> None:

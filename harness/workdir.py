@@ -7,7 +7,7 @@ A run's work dir (``--workdir``, default ``work/``)::
     results/<phase>-<env>[.shard<N>].jsonl      a phase's records (and ``.stats.json``; ``.facts.json``)
     logs/<phase>-<env>[.shard<N>].log           its worker's output
     tasks/<phase>-<env>[.shard<N>].json         its worker's task (and ``.progress``, ``.status.json``)
-    cache/<phase>-<env>.json                    records kept for reuse (``harness.incremental``)
+    cache/<phase>-<env>.json                    records kept for reuse (``harness.execute.incremental``)
 
 A check's work dir (``nox -s check``, default ``work/check/``) has ``results/``, ``logs/`` and
 ``tasks/`` of its ``check`` phase too, and ``plan.json``, ``reference/`` and ``report.md``/``.json``.
@@ -150,7 +150,7 @@ class PhaseFiles:
 
     @property
     def cache(self) -> Path:
-        """The phase's records kept for reuse, by key (``harness.incremental``)."""
+        """The phase's records kept for reuse, by key (``harness.execute.incremental``)."""
         return within(self.workdir, CACHE, f"{self.phase}-{self.env}.json")
 
     @property

@@ -36,9 +36,9 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from harness import interpreters
 from harness.config import env_templates, matrix_yaml, spec
 from harness.errors import HarnessError
+from harness.execute import interpreters
 from harness.guard import loads, write_atomic
 
 INDEX_URL = "https://pypi.org/pypi"

@@ -7,7 +7,7 @@ missing environments, malformed or unpinned version requirements, tolerance over
 everything or set nothing, expected failures with bad requirements or dates, docker keys on a venv
 environment), all before anything is installed. Any problem raises :class:`SpecError` with one
 message naming the key path. (Fixture names, and the fixture tags of expected failures, are checked
-against the fixture files when a run is selected: ``harness.plan.select``.)
+against the fixture files when a run is selected: ``harness.execute.plan.select``.)
 """
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ class EnvSpec:
     ``runner`` is ``venv`` (a uv venv of ``python``, a minor version like
     ``"3.11"``) or ``docker`` (a container of ``image``, None for the official
     TensorFlow image of the TF pin; ``python`` is then None: the image's Python
-    runs, see ``harness.images``), or ``python`` (the existing ``interpreter`` as it is:
+    runs, see ``harness.execute.images``), or ``python`` (the existing ``interpreter`` as it is:
     :func:`python_env` reads its Python and the versions installed in it into ``python`` and
     ``packages``). ``device`` is ``cpu`` or ``gpu`` (docker only).
     """
@@ -236,7 +236,7 @@ def python_env(name: str, interpreter: str, backend: str | None = None, variable
     the backend is jax or torch, whichever is installed. tf-keras counts only where
     TF_USE_LEGACY_KERAS is "1" (in ``variables`` or this process's environment, which the worker
     inherits): otherwise tf.keras is not tf_keras, even if it is installed. Raises nothing."""
-    from harness import interpreters
+    from harness.execute import interpreters
     try:
         python, found = interpreters.installed(interpreter, tuple(sorted(DECISIVE)))
     except interpreters.InterpreterError:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.plan import CONTROL_FORMAT
+from harness.execute.plan import CONTROL_FORMAT
 from harness.report.model import ReportData
 from harness.results import FAILURES, LEVELS
 

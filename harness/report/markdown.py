@@ -5,10 +5,10 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
+from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER
 from harness.expectations import expected, observed
 from harness.hints import normalize
 from harness.history import FACT_ORDER, Comparison, when
-from harness.plan import CONTROL_FORMAT, CONTROL_LOADER
 from harness.report.marks import routes, saving_rows, summarize
 from harness.report.model import SIGNATURE_CHARS, ReportData, change_groups, signatures, unexpected_notes, where
 from harness.results import LEVELS, Cell, counts

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from harness import expectations
 from harness.config.spec import MatrixSpec
+from harness.execute.plan import CONTROL_FORMAT, LOADERS, Selection
 from harness.hints import hint_for, normalize
 from harness.history import Change, Comparison
-from harness.plan import CONTROL_FORMAT, LOADERS, Selection
 from harness.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
 from harness.workdir import PhaseFiles, WorkDir, read_json, read_records
 
@@ -312,7 +312,7 @@ def signatures(cells: list[Cell]) -> list[tuple[str, str, int]]:
 
 def phase_stats(workdir: Path, phase: str, env: str) -> dict:
     """How one phase of one environment ran: ``cells_run`` and ``cells_reused`` (records reused from
-    an earlier run, ``harness.incremental``), ``workers_started`` (processes: one, plus one per crash or
+    an earlier run, ``harness.execute.incremental``), ``workers_started`` (processes: one, plus one per crash or
     timeout; 0 when every record was reused), ``seconds`` (the supervised run's wall time, 0 when no
     worker ran), and ``peak_rss_bytes`` (the largest peak resident memory any of its workers reported,
     bytes; None when none ran or the platform has no ``getrusage``). A phase split over several workers
@@ -352,7 +352,7 @@ def _peak(records: list[dict]) -> int | None:
 
 def wall_time(workdir: Path, started) -> float | None:
     """Seconds from the run's start (``run.json``'s ``started``) to the end of its last phase (the
-    ``ended`` that ``harness.supervisor`` records in ``results/*.stats.json``), or None when either is
+    ``ended`` that ``harness.execute.supervisor`` records in ``results/*.stats.json``), or None when either is
     unknown. File times are not used: a work dir copied, checked out or re-rendered later has new ones,
     and the report would show now minus the start. Ends before the start (a phase of an earlier run,
     every cell reused) do not count."""

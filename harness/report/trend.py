@@ -16,9 +16,9 @@ import jinja2
 from tabulate import tabulate
 
 from harness.errors import HarnessError
+from harness.execute.plan import CONTROL_FORMAT
 from harness.guard import loads, regular, write_set
 from harness.history import results_problem, run_started, when
-from harness.plan import CONTROL_FORMAT
 from harness.results import VERDICTS
 
 # One colour per verdict, as matrix.html's tones: green passes, amber known failures, reds failures, greys n/a.

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import containers, images, run
+from harness import run
 from harness.config import spec
+from harness.execute import containers, images
+from harness.execute.supervisor import run_phase
 from harness.results import resolve
-from harness.supervisor import run_phase
 from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).resolve().parents[1] / "unit" / "fake_worker.py"

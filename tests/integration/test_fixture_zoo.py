@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_matrix
 from harness import ROOT
-from harness.plan import discover_fixtures
+from harness.execute.plan import discover_fixtures
 
 K2, TFK, K3 = "tf2.15", "tf2.16-tfkeras", "tf2.21-keras3.15"
 FIXTURES = sorted(discover_fixtures(ROOT / "fixtures"))

@@ -9,7 +9,7 @@ import pytest
 
 from harness import run
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
-from harness.plan import cell_id
+from harness.execute.plan import cell_id
 
 ENV, FIXTURE = "tf2.15", "dense_bn"
 CELL = cell_id(ENV, ENV, FIXTURE, "h5", "load_model")

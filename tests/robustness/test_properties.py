@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from harness import merge, run
 from harness.config import spec
+from harness.execute.plan import cell_id
 from harness.modelfile import BadInput, read_model_file
-from harness.plan import cell_id
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 ENV, FIXTURE = "tf2.15", "dense_bn"

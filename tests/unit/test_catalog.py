@@ -3,9 +3,9 @@ matrix.yaml names exactly its formats and loaders."""
 import copy
 import json
 
-from harness import plan
 from harness.config import spec
 from harness.config.validation import SCHEMA_PATH
+from harness.execute import plan
 from harness.worker import catalog
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())

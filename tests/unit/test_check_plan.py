@@ -155,7 +155,7 @@ def test_expected_outputs_need_the_inputs_they_came_from(model, tmp_path):
 
 
 def test_a_docker_target_mounts_the_checked_file_and_writes_only_its_results_and_references(model, tmp_path):
-    from harness import containers
+    from harness.execute import containers
     import numpy as np
     np.savez(tmp_path / "x.npz", features=np.zeros((2, 6), "float32"))
     planned = check.plan([str(model), "--inputs", str(tmp_path / "x.npz"), "--workdir", str(tmp_path / "w")], SPEC)

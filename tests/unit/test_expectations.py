@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import golden, report, run
+from harness import report, run
 from harness import ROOT
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
-from harness.plan import Selection, discover_fixtures
+from harness.execute import golden
+from harness.execute.plan import Selection, discover_fixtures
 from harness.report.markdown import summarize
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"

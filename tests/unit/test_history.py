@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import golden, history, report, run
+from harness import history, report, run
 from harness import ROOT
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
-from harness.plan import Selection, discover_fixtures
+from harness.execute import golden
+from harness.execute.plan import Selection, discover_fixtures
 from harness.report.markdown import _history
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -2,8 +2,9 @@
 cells are skipped with the reason (no Docker engine needed for these tests)."""
 import textwrap
 
-from harness import images, run
+from harness import run
 from harness.config import spec
+from harness.execute import images
 from harness.results import resolve
 from harness.workdir import PhaseFiles, read_records
 

@@ -5,10 +5,11 @@ import json
 import pytest
 from packaging.version import Version
 
-from harness import check_plan, golden
+from harness import check_plan
 from harness import ROOT
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute import golden
 
 SHIPPED = spec.load(DEFAULT_MATRIX)
 RECORDED = ROOT / "tests" / "data" / "run-default" / "results"

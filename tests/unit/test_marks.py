@@ -14,7 +14,7 @@ from harness import report
 from harness import ROOT
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
-from harness.plan import Selection, discover_fixtures
+from harness.execute.plan import Selection, discover_fixtures
 from harness.report.marks import routes, summarize, tone
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"

@@ -6,7 +6,7 @@ import pytest
 from harness import ROOT
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
-from harness.plan import CONTROL_FORMAT, consume_cells, discover_fixtures, produce_cells, read_fixture, select
+from harness.execute.plan import CONTROL_FORMAT, consume_cells, discover_fixtures, produce_cells, read_fixture, select
 
 
 def test_fixture_metadata_is_read_with_ast(tmp_path):

@@ -14,12 +14,13 @@ from pathlib import Path
 import h5py
 import pytest
 
-from harness import check, releases, run
+from harness import check, releases
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute import launch
+from harness.execute.processes import Interpreter
+from harness.execute.supervisor import run_phase
 from harness.modelfile import BadInput
-from harness.processes import Interpreter
-from harness.supervisor import run_phase
 from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).with_name("fake_worker.py")
@@ -87,7 +88,7 @@ def test_its_worker_runs_with_its_own_interpreter_and_a_missing_one_is_env_error
     loaded = load(tmp_path, f"{{runner: python, interpreter: {interpreter}}}")
     files = PhaseFiles(tmp_path / "work", "check", "prod")
     files.reset()
-    launcher = run.prepare(loaded, files, None, log=lambda *_: None)  # no venv: nothing is installed
+    launcher = launch.prepare(loaded, files, None, log=lambda *_: None)  # no venv: nothing is installed
     assert launcher == Interpreter(interpreter)
     cells = [{"id": "prod/load_model", "role": "target", "loader": "load_model", "format": "h5",
               "fixture": "m.h5", "producer": "tf2.15", "atol": 0, "rtol": 0}]
@@ -96,7 +97,7 @@ def test_its_worker_runs_with_its_own_interpreter_and_a_missing_one_is_env_error
     gone = load(tmp_path, "{runner: python, interpreter: /nonexistent/bin/python}")
     assert gone.envs["prod"].packages == ()
     files.reset()
-    assert run.prepare(gone, files, None, log=lambda *_: None) is None
+    assert launch.prepare(gone, files, None, log=lambda *_: None) is None
     (record,) = read_records(files.results)
     assert record["verdict"] == "env-error" and "/nonexistent/bin/python: no executable Python interpreter" in \
         record["reason"]

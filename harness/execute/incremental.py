@@ -28,10 +28,10 @@ import shutil
 from pathlib import Path
 
 from harness.config.spec import MatrixSpec
+from harness.execute.supervisor import WORKER
 from harness.guard import loads
 from harness.workdir import PhaseFiles, append_record, write_json
 
-WORKER_DIR = Path(__file__).resolve().parent / "worker"
 # Verdicts a rerun with the same key would give again. save-error and load-error are
 # deterministic in a given environment; crash and timeout may be flaky, env-error is the machine's.
 REUSABLE = frozenset({"saved", "save-error", "unsupported", "pass", "mismatch", "load-error"})
@@ -50,7 +50,7 @@ def _files_digest(paths: list[Path]) -> str:
 
 def worker_digest() -> str:
     """SHA-256 of the worker's source files (``harness/worker/*.py``, by name)."""
-    return _files_digest(sorted(WORKER_DIR.glob("*.py")))
+    return _files_digest(sorted(WORKER.parent.glob("*.py")))
 
 
 def fixture_digest(path: Path) -> str:

@@ -15,7 +15,7 @@
 A built image is tagged ``kcm-env:<first 16 hex digits of its Dockerfile's SHA-256>``, so an
 environment whose spec is unchanged reuses it. Builds run pip with the host's network
 (``network_mode="host"``) and the host's CA bundle (:data:`CA_BUNDLE`, copied into the image,
-``PIP_CERT``). An image that cannot be had raises :class:`harness.environments.EnvError`,
+``PIP_CERT``). An image that cannot be had raises :class:`harness.execute.environments.EnvError`,
 which makes that environment ``env-error``.
 """
 from __future__ import annotations
@@ -40,8 +40,8 @@ from packaging.utils import canonicalize_name
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from harness.config.spec import TENSORFLOW_NAMES, EnvSpec, MatrixSpec
-from harness.environments import EnvError
 from harness.errors import HarnessError
+from harness.execute.environments import EnvError
 
 OFFICIAL_REPOSITORY = "tensorflow/tensorflow"
 BASE_IMAGE = "kcm-base:bookworm"
@@ -54,7 +54,7 @@ CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEBOOTSTRAP_TIMEOUT_S = 1800
 VENV = "/opt/kcm/venv"  # where a build from the base image installs the packages (bookworm's pip is PEP 668)
 DOCKERFILE = string.Template("""\
-# keras-compat-matrix image, built by harness/images.py
+# keras-compat-matrix image, built by harness/execute/images.py
 FROM $source
 COPY ca.crt /etc/kcm/ca.crt
 ENV PATH=$venv/bin:$$PATH

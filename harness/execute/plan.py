@@ -103,7 +103,7 @@ class Selection:
     fixtures: dict[str, Fixture]
     formats: tuple[str, ...]
     spec: MatrixSpec
-    goldens: dict = field(default_factory=dict)  # label -> harness.golden.Golden
+    goldens: dict = field(default_factory=dict)  # label -> harness.execute.golden.Golden
 
     @property
     def producers(self) -> tuple[str, ...]:
@@ -147,7 +147,7 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
            goldens: dict | None = None) -> Selection:
     """Narrow the spec to a profile, and optionally to some environments and fixtures.
 
-    ``goldens`` (label -> ``harness.golden.Golden``) join the selection as producers.
+    ``goldens`` (label -> ``harness.execute.golden.Golden``) join the selection as producers.
 
     Raises:
         SpecError: unknown profile, environment, fixture or format.

@@ -2,8 +2,8 @@
 
 One worker process runs all the cells of a phase (TensorFlow is imported once), or of
 one shard of it where the phase is split over several workers (:func:`run_sharded`),
-started by a launcher (``harness.processes``: a venv's interpreter, or a
-container of ``harness.containers``). The supervisor watches it: a cell that kills the process (segfault, abort,
+started by a launcher (``harness.execute.processes``: a venv's interpreter, or a
+container of ``harness.execute.containers``). The supervisor watches it: a cell that kills the process (segfault, abort,
 ``os._exit``) becomes a ``crash`` record, a cell that runs past the per-cell
 timeout is killed and becomes a ``timeout`` record, and a new worker carries on
 with the cells left. A worker that dies before its first cell (TensorFlow does
@@ -17,11 +17,11 @@ import threading
 import time
 from pathlib import Path
 
+from harness.execute.processes import Launcher, LaunchError, describe_exit
 from harness.guard import loads
-from harness.processes import Launcher, LaunchError, describe_exit
 from harness.workdir import PhaseFiles, append_record, read_records, write_json
 
-WORKER = Path(__file__).resolve().parent / "worker" / "main.py"
+WORKER = Path(__file__).resolve().parents[1] / "worker" / "main.py"
 POLL_S = 0.2
 LOG_TAIL_LINES = 12
 

@@ -1,10 +1,10 @@
 """How a worker is started and watched, whatever runs it: a local process or a container.
 
-The supervisor (``harness.supervisor``) needs two things of a running worker:
+The supervisor (``harness.execute.supervisor``) needs two things of a running worker:
 to wait for it a little while (has it exited, and how?) and to kill it. A
 :class:`Launcher` starts the worker and returns a :class:`ProcessHandle` that
 does both. :class:`Interpreter` runs it with a Python of this machine (a venv's);
-``harness.containers.ContainerLauncher`` runs it in a Docker container.
+``harness.execute.containers.ContainerLauncher`` runs it in a Docker container.
 """
 from __future__ import annotations
 

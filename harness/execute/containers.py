@@ -1,8 +1,8 @@
 """Run the worker of a docker environment in a container, through the Docker Engine API.
 
 :func:`launcher_for` readies one phase of one environment: it finds the engine
-(``harness.images.engine``), asks it for a GPU where the environment wants one
-(:func:`harness.images.gpu_missing`), gets the image (``harness.images.ensure``) and returns a
+(``harness.execute.images.engine``), asks it for a GPU where the environment wants one
+(:func:`harness.execute.images.gpu_missing`), gets the image (``harness.execute.images.ensure``) and returns a
 :class:`ContainerLauncher`. The supervisor then starts and watches the worker exactly as it
 does a local process, through :class:`ContainerHandle`.
 
@@ -32,9 +32,10 @@ import requests
 from docker.models.containers import Container
 from docker.types import Mount
 
-from harness import ROOT, images
+from harness import ROOT
 from harness.config.spec import EnvSpec, MatrixSpec
-from harness.processes import LaunchError
+from harness.execute import images
+from harness.execute.processes import LaunchError
 from harness.workdir import PhaseFiles, WorkDir
 
 LABEL = "keras-compat-matrix"
@@ -92,7 +93,7 @@ class ContainerLauncher:
             labels={LABEL: "worker"})
 
     def start(self, args: list[str], variables: dict[str, str], log: BinaryIO) -> ContainerHandle:
-        """See :meth:`harness.processes.Launcher.start`; only the worker's variables reach it."""
+        """See :meth:`harness.execute.processes.Launcher.start`; only the worker's variables reach it."""
         container = None
         try:
             container = self.create(args, variables)
@@ -105,7 +106,7 @@ class ContainerLauncher:
 
 
 class ContainerHandle:
-    """A worker running in a container (:class:`harness.processes.ProcessHandle`).
+    """A worker running in a container (:class:`harness.execute.processes.ProcessHandle`).
 
     A thread copies the container's output into the log until the container stops. The exit
     status of the engine's init is 128 + N when the worker died of signal N; it is reported
@@ -126,7 +127,7 @@ class ContainerHandle:
             pass  # the container went away mid-stream: what came is in the log
 
     def wait(self, timeout: float) -> int | None:
-        """See :meth:`harness.processes.ProcessHandle.wait`."""
+        """See :meth:`harness.execute.processes.ProcessHandle.wait`."""
         self._copier.join(timeout)
         self.container.reload()
         state = self.container.attrs["State"]
