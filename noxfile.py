@@ -31,13 +31,13 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import progress, releases, run  # noqa: E402
+from harness import releases, run  # noqa: E402
 from harness.config import lock as lock_mod  # noqa: E402
 from harness.config.matrix_yaml import matrix_path  # noqa: E402
 from harness.config.spec import SpecError, load  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.execute import interpreters  # noqa: E402
-from harness.report import trend as trend_mod  # noqa: E402
+from harness.report import progress, trend as trend_mod  # noqa: E402
 from harness.workdir import DEFAULT_CHECK_WORKDIR, WorkDir  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
@@ -65,7 +65,7 @@ ENV_PARAMS = [
 # each worker gets the machine's cores divided by it (run.thread_variables).
 os.environ.setdefault("KCM_PARALLEL", str(run.parallel_sessions(sys.argv, os.environ)))
 # Whether the nox command itself writes to a terminal: its -j children see only a pipe
-# (harness/progress.py chooses each session's display from it).
+# (harness/report/progress.py chooses each session's display from it).
 os.environ.setdefault("KCM_NOX_TTY", "1" if sys.stdout.isatty() else "0")
 if WATCHED := run.watched_run(sys.argv):  # nox -j without a terminal: this process prints the progress
     progress.watch_in_background(WATCHED.workdir,

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import ROOT
-from harness import history, jobs, merge as merge_mod
-from harness import progress
+from harness import jobs, merge as merge_mod
 from harness import report as report_mod
-from harness import results as results_mod
 from harness.config import spec as spec_mod
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.execute import golden, incremental, launch
@@ -29,7 +27,8 @@ from harness.execute.plan import Selection, consume_cells, produce_cells, select
 from harness.execute.processes import Launcher
 from harness.execute.supervisor import run_sharded, split
 from harness.guard import safe_name
-from harness.results import LEVELS
+from harness.report import history, progress, results as results_mod
+from harness.report.results import LEVELS
 from harness.workdir import DEFAULT_WORKDIR, PhaseFiles, WorkDir, write_json
 
 
@@ -113,7 +112,7 @@ def parallel_sessions(argv: list[str], environ: dict[str, str]) -> int:
 
 
 def watched_run(argv: list[str]) -> Context | None:
-    """The run whose phases the ``nox`` command's own process shows (``harness.progress``), or
+    """The run whose phases the ``nox`` command's own process shows (``harness.report.progress``), or
     None where it shows none: without ``-j`` (each session shows its own), in a session's child
     process of ``nox -j``, where ``nox`` writes to a terminal (its board shows each session's line),
     with ``--quiet``, and for arguments that are not a run's (the session reports them)."""
@@ -173,7 +172,7 @@ class Context:
         run at once (fewer where fewer are selected), and each gets ``cores // environments at once``
         workers (at least 1) unless ``--workers-per-env`` says otherwise; each worker gets the cores
         over all the workers running at once as threads (at least 1) unless ``--worker-threads`` does.
-        ``display`` is how a phase shows its progress (``harness.progress.choose_display``);
+        ``display`` is how a phase shows its progress (``harness.report.progress.choose_display``);
         ``--quiet`` turns it off.
 
         Raises:
@@ -325,7 +324,7 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     pass (``ReportData.problems``). ``today`` dates the entries' expiry (default: today).
     With ``ctx.compare`` the run is compared with that earlier results.json (read before
     this run's reports are written, so it may be the results.json they replace); with
-    ``ctx.fail_on == "regression"`` its new failures fail the run too (``harness.history``),
+    ``ctx.fail_on == "regression"`` its new failures fail the run too (``harness.report.history``),
     and with ``"never"`` the run's verdicts fail nothing (a bad --workdir or --reports still does).
     """
     if not any(ctx.work.phase(phase, env).results.is_file()

@@ -134,7 +134,7 @@ class PhaseFiles:
     @property
     def status(self) -> Path:
         """``{"phase", "env", "total", "reused", "shards", "started", "finished"}`` of a running or ended
-        phase (cells; epoch seconds, ``finished`` null while it runs): what ``harness.progress`` shows."""
+        phase (cells; epoch seconds, ``finished`` null while it runs): what ``harness.report.progress`` shows."""
         return within(self.workdir, TASKS, f"{self.stem}.status.json")
 
     @property

@@ -9,7 +9,7 @@ wrong entry is one line naming its key path instead of a run that converts the w
   ``mismatch``, ``crash``, ``timeout``; produce entries: ``save-error`` (default), ``crash``,
   ``timeout``.
 - ``error``: a regular expression (Python ``re``) searched in the cell's error signature,
-  ``Type: message`` (``harness.results.Cell.signature``). Required for ``load-error`` and
+  ``Type: message`` (``harness.report.results.Cell.signature``). Required for ``load-error`` and
   ``save-error`` entries (which error they explain is the point of the entry); a mismatch
   has no error to match, so a mismatch entry gives ``max_abs`` instead.
 - ``max_abs``: for ``verdict: mismatch`` only, the band of the largest absolute output

@@ -72,7 +72,7 @@ class ExpectedFailure:
     report lists it as expired. ``index`` is the entry's position in the list,
     for messages (``expected_failures[3]``). ``phase``, ``verdict``, ``error`` (a regular expression),
     ``max_abs`` (a closed band ``(low, high)``, outputs' unit) and ``level`` say which failures it
-    explains (``harness.config.expectation_keys``; applied by ``harness.expectations``); ``consumer`` is None
+    explains (``harness.config.expectation_keys``; applied by ``harness.report.expectations``); ``consumer`` is None
     for a ``produce`` entry.
     """
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.check_plan import CheckPlan
-from harness.hints import blocked_by_safe_mode, hint_for, normalize
 from harness.report import security as security_report
-from harness.results import Cell
+from harness.report.hints import blocked_by_safe_mode, hint_for, normalize
+from harness.report.results import Cell
 from harness.workdir import read_json, read_records
 
 PASS, FAIL, BAD_INPUT = 0, 1, 2

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 from harness.execute.plan import CONTROL_FORMAT
 from harness.report.model import ReportData
-from harness.results import FAILURES, LEVELS
+from harness.report.results import FAILURES, LEVELS
 
 
 def deeper_failure(cell, level: str) -> bool:

@@ -7,12 +7,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness import expectations
 from harness.config.spec import MatrixSpec
 from harness.execute.plan import CONTROL_FORMAT, LOADERS, Selection
-from harness.hints import hint_for, normalize
-from harness.history import Change, Comparison
-from harness.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
+from harness.report.expectations import Outcome, apply as apply_expectations, observed
+from harness.report.hints import hint_for, normalize
+from harness.report.history import Change, Comparison
+from harness.report.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
 from harness.workdir import PhaseFiles, WorkDir, read_json, read_records
 
 
@@ -32,12 +32,12 @@ class ReportData:
 
     ``wall_s`` is the run's own wall time in seconds (:func:`wall_time`), or None.
     ``expectations`` has one outcome per ``expected_failures`` entry. ``level`` is the check
-    level (``harness.results.LEVELS``, ``--level``): the format tables show each cell checked
+    level (``harness.report.results.LEVELS``, ``--level``): the format tables show each cell checked
     through it, and failures at it or the levels above it fail the run (problems, exit status);
     ``counts`` are those of the ``outputs`` level.
     ``history`` is the comparison with the previous run (``--compare``), or None;
     ``fail_on`` is ``--fail-on``: with ``regression`` its new failures are problems too.
-    ``saves`` are the produce cells (``harness.results.resolve_saves``), with ``phase: produce``
+    ``saves`` are the produce cells (``harness.report.results.resolve_saves``), with ``phase: produce``
     entries applied.
     """
 
@@ -46,7 +46,7 @@ class ReportData:
     environments: dict[str, dict]
     run: dict
     wall_s: float | None
-    expectations: list[expectations.Outcome] = field(default_factory=list)
+    expectations: list[Outcome] = field(default_factory=list)
     level: str = "outputs"
     history: Comparison | None = None
     fail_on: str = "problems"
@@ -147,7 +147,7 @@ class ReportData:
             out.append(f"the negative control passed in {len(self.vacuous_controls)} cells: "
                        "this run's comparisons are vacuous")
         if self.broken_controls:
-            causes = [f"{line}: {expectations.observed(c)}" for c in self.broken_controls[:3] for line in where([c])]
+            causes = [f"{line}: {observed(c)}" for c in self.broken_controls[:3] for line in where([c])]
             more = f"; and {len(self.broken_controls) - 3} more" if len(self.broken_controls) > 3 else ""
             out.append(f"{len(self.broken_controls)} negative controls errored or did not run, so those fixtures' "
                        f"comparisons are unproven: {'; '.join(causes)}{more} (see 'Negative control' in matrix.md)")
@@ -226,7 +226,7 @@ def where(cells: list[Cell]) -> list[str]:
 
 def unexpected_notes(cells: list[Cell]) -> list[str]:
     """One line per failing cell that covering entries expected to fail another way: the cell, then
-    ``expected_failures[N] expects load-error `…`, got mismatch max |Δ| 0.37`` (``harness.expectations``)."""
+    ``expected_failures[N] expects load-error `…`, got mismatch max |Δ| 0.37`` (``harness.report.expectations``)."""
     return [f"{line}: {c.expectation_note}" for c in cells if c.expectation_note for line in where([c])]
 
 
@@ -281,7 +281,7 @@ class ChangeGroup:
 
 
 def change_groups(history: Comparison, kind: str) -> list[ChangeGroup]:
-    """The changes of one kind (``harness.history.KINDS``) grouped, the largest group first."""
+    """The changes of one kind (``harness.report.history.KINDS``) grouped, the largest group first."""
     groups: dict[tuple, ChangeGroup] = {}
     for c in history.of(kind):
         detail = {"new-failure": c.after_detail, "new-pass": c.before_detail,
@@ -387,6 +387,6 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
                               "variables": {}, "description": "golden", "facts": gold.facts}
     wall = wall_time(workdir, run.get("started"))
     cells, saves = resolve(selection, workdir), resolve_saves(selection, workdir)
-    outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens, saves,
+    outcomes = apply_expectations(cells, spec, today or datetime.date.today(), selection.goldens, saves,
                                   tags=selection.fixture_tags)
     return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves)

@@ -16,7 +16,7 @@ from harness import run
 from harness.config import spec
 from harness.execute import containers, images
 from harness.execute.supervisor import run_phase
-from harness.results import resolve
+from harness.report.results import resolve
 from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).resolve().parents[1] / "unit" / "fake_worker.py"

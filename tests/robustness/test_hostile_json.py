@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import history
-from harness.report import trend
+from harness.report import history, trend
 
 HISTORY = Path(__file__).resolve().parents[1] / "data" / "history"
 DEEP = "[" * 100_000

@@ -7,7 +7,7 @@ import pytest
 
 from harness.execute.processes import Interpreter
 from harness.execute.supervisor import run_phase
-from harness.hints import blocked_by_safe_mode, hint_for
+from harness.report.hints import blocked_by_safe_mode, hint_for
 from harness.workdir import PhaseFiles, read_records
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))

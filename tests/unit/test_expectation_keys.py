@@ -16,7 +16,7 @@ from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.execute import golden
 from harness.execute.plan import Selection, discover_fixtures
-from harness.expectations import explains
+from harness.report.expectations import explains
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 RUN_DATE = datetime.date(2026, 11, 29)  # the day both runs were recorded

@@ -1,4 +1,4 @@
-"""History: a run compared with the previous night's results.json (harness/history.py), on real results."""
+"""History: a run compared with the previous night's results.json (harness/report/history.py), on real results."""
 import dataclasses
 import datetime
 import json
@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import history, report, run
+from harness import report, run
 from harness import ROOT
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.execute import golden
 from harness.execute.plan import Selection, discover_fixtures
+from harness.report import history
 from harness.report.markdown import _history
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -5,7 +5,7 @@ import textwrap
 from harness import run
 from harness.config import spec
 from harness.execute import images
-from harness.results import resolve
+from harness.report.results import resolve
 from harness.workdir import PhaseFiles, read_records
 
 MATRIX = """

@@ -16,7 +16,7 @@ from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.execute.plan import Selection, discover_fixtures
 from harness.report.marks import summarize
-from harness.results import LEVELS
+from harness.report.results import LEVELS
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"
 RUN_DATE = datetime.date(2026, 11, 29)

@@ -44,8 +44,8 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.execute.plan import CONTROL_FORMAT
 from harness.guard import loads, regular
-from harness.hints import normalize
-from harness.results import LEVELS, Cell
+from harness.report.hints import normalize
+from harness.report.results import LEVELS, Cell
 
 WORKS = frozenset({"pass", "xpass"})
 NOT_APPLICABLE = frozenset({"unsupported", "skipped"})

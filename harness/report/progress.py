@@ -31,9 +31,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import expectations
 from harness.execute.plan import CONTROL_LOADER, Selection
-from harness.results import Cell
+from harness.report.expectations import apply as apply_expectations
+from harness.report.results import Cell
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 DISPLAYS = ("live", "lines", "board", "off")
@@ -79,16 +79,16 @@ def failure_name(record: dict) -> str | None:
 
 def explainer(selection: Selection, today: datetime.date | None = None):
     """A function of a result record: True where a live ``expected_failures`` entry of the selection's spec
-    explains its failing verdict on ``today`` (default: today), as the report will (``harness.expectations.apply``,
-    with the selection's golden producers and fixture tags); False for any other record, a produce record
-    among them."""
+    explains its failing verdict on ``today`` (default: today), as the report will
+    (``harness.report.expectations.apply``, with the selection's golden producers and fixture tags); False
+    for any other record, a produce record among them."""
     today = today or datetime.date.today()
     spec, goldens, tags = selection.spec, selection.goldens, selection.fixture_tags
 
     def explained(record: dict) -> bool:
         try:
             cell = Cell.from_record(record)
-            expectations.apply([cell], spec, today, goldens, tags=tags)
+            apply_expectations([cell], spec, today, goldens, tags=tags)
         except (TypeError, KeyError):  # no consume cell's record, or of a producer not in this run
             return False
         return cell.verdict == "xfail"

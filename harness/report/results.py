@@ -21,7 +21,7 @@ LEVELS = ("outputs", "weights", "compile", "training")
 VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped",
             "xfail", "xpass")
 # Verdicts that fail a run unless an expected_failures entry turns them into xfail
-# (env-error never is: it says nothing about compatibility); see harness.expectations.
+# (env-error never is: it says nothing about compatibility); see harness.report.expectations.
 # save-error is a produce cell's (resolve_saves).
 FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error", "save-error"})
 SAVE_LOADER = "save"  # the loader of a produce cell (resolve_saves): saving has none
@@ -92,7 +92,7 @@ class Cell:
     each a dict with its own ``verdict``; see ``harness/worker/levels.py``).
     ``original_verdict`` and ``expected_failure`` are set when an entry of
     ``expected_failures`` turned the verdict into ``xfail``/``xpass``: the run's
-    own verdict and the entry's index (``harness.expectations``); ``expectation_note`` says why
+    own verdict and the entry's index (``harness.report.expectations``); ``expectation_note`` says why
     the live entries that cover a failing cell did not explain it (they expect another failure);
     ``levels_expected`` maps a deeper level to the index of the ``level:`` entry that claims it.
     """

@@ -22,7 +22,7 @@ The run's own verdict stays in ``Cell.original_verdict`` and the entry's positio
 in ``Cell.expected_failure``. An entry with a deeper ``level:`` (``weights``, ``compile``,
 ``training``) explains that level's failure of a cell that passed at ``outputs`` alike, its index
 in ``Cell.levels_expected`` (``Cell.at_level`` then reads ``xfail``). Produce cells (saving;
-``harness.results.resolve_saves``) are converted alike, by ``phase: produce`` entries only: a
+``harness.report.results.resolve_saves``) are converted alike, by ``phase: produce`` entries only: a
 ``save-error``, ``crash`` or ``timeout`` into ``xfail``, a ``saved`` into ``xpass``. An entry
 past its ``expires`` date converts nothing: the failures it matches count as failures again, and
 the report lists it as expired. ``env-error``, ``unsupported`` and ``skipped`` cells are never converted.
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from harness.config.spec import ExpectedFailure, MatrixSpec
 from harness.execute.plan import CONTROL_FORMAT
-from harness.results import LEVELS, Cell
+from harness.report.results import LEVELS, Cell
 
 EXPLAINABLE = frozenset({"mismatch", "load-error", "crash", "timeout"})
 SAVE_EXPLAINABLE = frozenset({"save-error", "crash", "timeout"})
@@ -178,7 +178,7 @@ def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: di
     Args:
         tags: each fixture's ``TAGS`` by name (``harness.execute.plan.Selection.fixture_tags``), which entries with
             ``tags:`` match (a fixture not in it carries none).
-        saves: the produce cells (``harness.results.resolve_saves``), which only ``phase: produce``
+        saves: the produce cells (``harness.report.results.resolve_saves``), which only ``phase: produce``
             entries convert (a ``save-error``, ``crash`` or ``timeout`` into xfail, a ``saved`` into xpass).
         today: the date entries' ``expires`` is compared with (an entry is live through that day).
         goldens: the golden producers (label -> ``harness.execute.golden.Golden``), matched by the
