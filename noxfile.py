@@ -31,7 +31,8 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import releases, run  # noqa: E402
+from harness import run  # noqa: E402
+from harness.check import releases  # noqa: E402
 from harness.config import lock as lock_mod  # noqa: E402
 from harness.config.matrix_yaml import matrix_path  # noqa: E402
 from harness.config.spec import SpecError, load  # noqa: E402
@@ -226,7 +227,7 @@ def check(session: nox.Session) -> None:
                          [--custom-objects PY] [--format md|json] [--unsafe] [--fail-on unsafe] [--workdir DIR]
     Exit status 0: every target passes; 1: a target fails; 2: bad input.
     """
-    from harness import check as check_mod
+    from harness.check import steps as check_mod
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
     checked = check_mod.start(session.posargs, SPEC)
@@ -254,7 +255,7 @@ def check(session: nox.Session) -> None:
 @one_line
 def check_in(session: nox.Session, env: str) -> None:
     """Load the checked file in one environment (source: record the reference; target: compare)."""
-    from harness import check as check_mod
+    from harness.check import steps as check_mod
     check_mod.check_in(_plan_path(session), env, _venv(session), log=session.log)
 
 
@@ -262,7 +263,7 @@ def check_in(session: nox.Session, env: str) -> None:
 @one_line
 def check_report(session: nox.Session) -> None:
     """Print the check's report (stdout) and exit 0, 1 (a target fails) or 2 (bad input)."""
-    from harness import check as check_mod
+    from harness.check import steps as check_mod
     status, text, message = check_mod.finish(_plan_path(session), log=session.log)
     print(text)
     if status == check_mod.report.BAD_INPUT:
@@ -280,7 +281,7 @@ def scan(session: nox.Session) -> None:
     nox -s scan -- PATH... [--profile P | --to ENV_OR_RELEASE ...] [--format md|json]
     Host only (no environment). Exit status 0: nothing would run code; 1: a target would; 2: bad input.
     """
-    from harness.security import scan as scan_mod
+    from harness.check.security import scan as scan_mod
     status, text = scan_mod.main(session.posargs)
     print(text)
     if status:

@@ -75,7 +75,7 @@ class WorkDir:
 
     @property
     def plan(self) -> Path:
-        """A check's plan (``harness.check_plan.CheckPlan``)."""
+        """A check's plan (``harness.check.check_plan.CheckPlan``)."""
         return self.path / PLAN
 
     @property

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import merge, run
+from harness.check.modelfile import UserInputError, read_model_file
 from harness.config import spec
 from harness.execute.plan import cell_id
-from harness.modelfile import BadInput, read_model_file
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 ENV, FIXTURE = "tf2.15", "dense_bn"
@@ -338,7 +338,7 @@ def test_any_hdf5_container_reads_or_is_one_bad_input(attrs, groups, suffix, cut
 def _read(path: Path) -> None:
     try:
         found = read_model_file(path)
-    except BadInput as exc:
+    except UserInputError as exc:
         one_line(str(exc))
     else:
         assert found.format in ("h5", "keras", "weights_h5", "weights.h5") and isinstance(found.evidence, str)

@@ -5,8 +5,8 @@ import json
 import pytest
 from packaging.version import Version
 
-from harness import check_plan
 from harness import ROOT
+from harness.check import check_plan
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.execute import golden

@@ -14,13 +14,13 @@ from pathlib import Path
 import h5py
 import pytest
 
-from harness import check, releases
+from harness.check import check_plan, releases, steps
+from harness.check.modelfile import UserInputError
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.execute import launch
 from harness.execute.processes import Interpreter
 from harness.execute.supervisor import run_phase
-from harness.modelfile import BadInput
 from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).with_name("fake_worker.py")
@@ -59,9 +59,9 @@ def test_a_python_env_records_the_versions_installed_in_its_interpreter(tmp_path
     assert (env.runner, env.interpreter, env.python) == ("python", interpreter, "%d.%d" % sys.version_info[:2])
     assert env.packages == ("keras==3.3.3", "tensorflow-cpu==2.16.2")
     assert (str(env.versions()["keras"]), str(env.versions()["tensorflow"])) == ("3.3.3", "2.16.2")
-    assert check.env_versions(env).flavor == "keras3"  # tf-keras is installed, but tf.keras is Keras 3 here
+    assert check_plan.env_versions(env).flavor == "keras3"  # tf-keras is installed, but tf.keras is Keras 3 here
     legacy = load(tmp_path, f'{{runner: python, interpreter: {interpreter}, env: {{TF_USE_LEGACY_KERAS: "1"}}}}')
-    assert check.env_versions(legacy.envs["prod"]).flavor == "tf_keras" and "tf-keras==2.16.0" in \
+    assert check_plan.env_versions(legacy.envs["prod"]).flavor == "tf_keras" and "tf-keras==2.16.0" in \
         legacy.envs["prod"].packages
 
 
@@ -110,7 +110,7 @@ def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpre
         handle.attrs.update(keras_version="2.15.0", backend="tensorflow", model_config="{}")
     cache = tmp_path / "releases.json"
     base = spec.load(DEFAULT_MATRIX)
-    planned = check.plan([str(model), "--to", f"python:{interpreter}"], base, None, cache)
+    planned = steps.plan([str(model), "--to", f"python:{interpreter}"], base, None, cache)
     (target,) = planned.targets
     assert target.startswith("py%d.%d-tf2.16.2-keras3.3.3-" % sys.version_info[:2])
     assert any("that interpreter as it is, nothing installed" in note for note in planned.notes)
@@ -118,20 +118,20 @@ def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpre
     assert (env.runner, env.interpreter, env.packages) == ("python", interpreter,
                                                            ("keras==3.3.3", "tensorflow-cpu==2.16.2"))
     assert json.loads(cache.read_text())[target]["request"] == f"python:{interpreter}"
-    with pytest.raises(BadInput, match=r"^--to 'python:/nonexistent/python': /nonexistent/python: no executable"):
-        check.plan([str(model), "--to", "python:/nonexistent/python"], base, None, cache)
-    with pytest.raises(BadInput, match=r"^--to 'python:/bin/sh': /bin/sh: not a Python interpreter"):
-        check.plan([str(model), "--to", "python:/bin/sh"], base, None, cache)  # never run with the probe's text
-    source = check.plan([str(model), "--from", f"python:{interpreter}", "--to", "tf2.21-keras3.15"], base, None, cache)
+    with pytest.raises(UserInputError, match=r"^--to 'python:/nonexistent/python': /nonexistent/python: no executable"):
+        steps.plan([str(model), "--to", "python:/nonexistent/python"], base, None, cache)
+    with pytest.raises(UserInputError, match=r"^--to 'python:/bin/sh': /bin/sh: not a Python interpreter"):
+        steps.plan([str(model), "--to", "python:/bin/sh"], base, None, cache)  # never run with the probe's text
+    source = steps.plan([str(model), "--from", f"python:{interpreter}", "--to", "tf2.21-keras3.15"], base, None, cache)
     assert (source.source, source.source_why) == (target, "named with --from (Keras 3.3.3 on TF 2.16.2)")
 
 
 def test_scan_reads_an_interpreter_target_from_what_is_installed_in_it(tmp_path, interpreter):
-    from harness.security.scan import main
+    from harness.check.security.scan import main
     from tests.unit.test_security_scan import os_keras
 
     status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", f"python:{interpreter}", "--format", "json"])
     (target,) = json.loads(text)["files"][0]["targets"]
     assert (target["keras"], status) == ("3.3.3", 1)  # Keras 3.3 imports os.system from the config (CVE-2025-1550)
-    with pytest.raises(BadInput, match="no executable Python interpreter"):
+    with pytest.raises(UserInputError, match="no executable Python interpreter"):
         main([str(tmp_path / "m.keras"), "--to", "python:/nonexistent/python"])

@@ -6,7 +6,7 @@ Each file is PyPI's JSON API answer for one project (https://pypi.org/pypi/NAME/
 the releases since SINCE (pre-releases and yanked ones included) and to the fields harness/config/lock.py
 reads (lock.FILE_FIELDS), with a "comment" saying where and when it was captured. requires-dist.json
 holds, per release of TF 2.16+ and tf-keras, the Requires-Dist lines naming tensorflow or keras that
-the index's wheel metadata gave (harness.releases.index_requires), null where it gave none.
+the index's wheel metadata gave (harness.check.releases.index_requires), null where it gave none.
 """
 import datetime
 import json
@@ -37,7 +37,7 @@ def trimmed(name: str, since: str) -> dict:
 
 
 def requires() -> dict:
-    from harness import releases
+    from harness.check import releases
     read = releases.index_requires(lock.fetch)
     out = {"comment": f"Requires-Dist of {lock.INDEX_URL} wheels (PEP 658 metadata) naming tensorflow or keras, "
                       f"captured {datetime.date.today()} by capture.py; null: the index served no metadata file"}

@@ -1,6 +1,6 @@
 """The report of ``nox -s check``: one row per (environment, loader), failures with hints, exit status.
 
-Built from the plan (``harness.check_plan.CheckPlan``) and the records its ``check_in``
+Built from the plan (``harness.check.check_plan.CheckPlan``) and the records its ``check_in``
 sessions wrote; rendered as Markdown for people or JSON for machines (the same data).
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.check_plan import CheckPlan
-from harness.report import security as security_report
+from harness.check import security_section
+from harness.check.check_plan import CheckPlan
 from harness.report.hints import blocked_by_safe_mode, hint_for, normalize
 from harness.report.results import Cell
 from harness.workdir import read_json, read_records
@@ -123,7 +123,7 @@ class CheckResult:
     status: int
     message: str
     verdict: str = "pass"
-    security: dict | None = None  # harness.report.security.attach
+    security: dict | None = None  # harness.check.security_section.attach
 
 
 def _rows(plan: CheckPlan, env: str) -> list[Row]:
@@ -332,7 +332,7 @@ def render_markdown(result: CheckResult) -> str:
     if unsupported:
         out += ["## Loaders that do not apply", ""]
         out += [f"- {r.cell.consumer} / {r.cell.loader}: {r.cell.reason}" for r in unsupported] + [""]
-    out += security_report.markdown(result)
+    out += security_section.markdown(result)
     out += ["## Environments", ""]
     keys = ("python", "tensorflow", "keras", "keras_flavor", "backend", "device")
     out += [tabulate([[env] + [facts.get(k, "?") for k in keys] for env, facts in result.environments.items()],
@@ -351,5 +351,5 @@ def render_json(result: CheckResult) -> str:
         "tolerance": {"atol": plan.atol, "rtol": plan.rtol, "environments": plan.tolerances},
         "expected": plan.expected, "strict": plan.strict, "notes": plan.notes,
         "rows": [row.to_json() for row in result.rows], "environments": result.environments,
-        "security": security_report.to_json(result),
+        "security": security_section.to_json(result),
     }, indent=1, default=str)

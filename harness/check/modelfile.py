@@ -16,7 +16,7 @@ the environments). It reads just enough to pick the source environment:
 - An architecture file (``model.to_json()``) for weights-only files: its top-level
   ``keras_version`` and ``backend``; it is JSON, read as data.
 
-Every problem raises :class:`BadInput` with one message naming the file and what is wrong. The host
+Every problem raises :class:`UserInputError` with one message naming the file and what is wrong. The host
 reads at most :data:`MAX_READ_BYTES` of an archive member (a small zip can expand to gigabytes) or
 of a fixed-length HDF5 attribute; of HDF5 attributes it reads only ``keras_version`` and ``backend``
 (HDF5 stores attributes uncompressed, so a variable-length one is bounded by the file's own size),
@@ -34,9 +34,9 @@ from pathlib import Path
 logging.getLogger("h5py").setLevel(logging.WARNING)
 import h5py  # noqa: E402
 
+from harness.check.inputs import config_inputs  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.guard import NotRegular, loads, regular  # noqa: E402
-from harness.inputs import config_inputs  # noqa: E402
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -48,8 +48,10 @@ SAVED_MODEL_PATH = (2, 1, 5)
 MAX_READ_BYTES = 64 * 2**20
 
 
-class BadInput(HarnessError, ValueError):
-    """The user's input cannot be checked; the message names the file and the problem (exit status 2)."""
+class UserInputError(HarnessError, ValueError):
+    """The user's input cannot be checked; the message names the file and the problem (exit status 2).
+    (The worker's ``BadInput``, ``harness/worker/check.py``, is a cell's verdict: the inputs do not fit
+    the model there.)"""
 
     exit_status = 2
 
@@ -68,7 +70,7 @@ class ModelFile:
         backend: the Keras backend recorded in an HDF5 file or architecture JSON, or None.
         evidence: where the versions were read, for the report.
         notes: anything a user should know about the file (e.g. HDF5 under a .keras name).
-        inputs: ``[(name, shape, dtype)]`` its config declares (a ``.keras`` zip; ``harness.inputs``), or None.
+        inputs: ``[(name, shape, dtype)]`` its config declares (a ``.keras`` zip; ``harness.check.inputs``), or None.
     """
 
     path: Path
@@ -99,14 +101,14 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         architecture: for a weights-only file, the JSON of ``model.to_json()``.
 
     Raises:
-        BadInput: missing, unreadable, truncated, not a Keras model, a weights-only file
+        UserInputError: missing, unreadable, truncated, not a Keras model, a weights-only file
             without ``architecture``, or ``architecture`` given for a full model.
     """
     given, path = path, _resolve(path, "")
     if not path.exists():
         # A dangling link resolves elsewhere: name what the user gave, and where it points.
         link = f" (a link to {path}, which does not exist)" if given.is_symlink() else ""
-        raise BadInput(f"{given if link else path}: no such file or folder{link}")
+        raise UserInputError(f"{given if link else path}: no such file or folder{link}")
     _regular(path, "model file", folder_ok=True)
     if path.is_dir():
         found = _saved_model(path)
@@ -117,15 +119,15 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         elif head.startswith(ZIP_MAGIC):
             found = _keras_zip(path)
         else:
-            raise BadInput(f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
+            raise UserInputError(f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
                            f"(first bytes {head[:8]!r}), nor a SavedModel folder")
     if found.weights_only:
         if architecture is None:
-            raise BadInput(f"{path}: holds weights only ({found.format} layout, no model config); give the "
+            raise UserInputError(f"{path}: holds weights only ({found.format} layout, no model config); give the "
                            "architecture with --architecture model.json (the text of model.to_json())")
         return _with_architecture(found, _resolve(architecture, "--architecture "))
     if architecture is not None:
-        raise BadInput(f"--architecture {architecture}: {path} is a full model ({found.format}) with its own "
+        raise UserInputError(f"--architecture {architecture}: {path} is a full model ({found.format}) with its own "
                        "architecture; --architecture is only for weights-only files")
     return found
 
@@ -134,17 +136,17 @@ def _resolve(path: Path, option: str) -> Path:
     try:
         return path.resolve()
     except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of symbolic links (Python 3.10, 3.11)
-        raise BadInput(f"{option}{path}: cannot be resolved ({exc}); a loop of symbolic links?") from None
+        raise UserInputError(f"{option}{path}: cannot be resolved ({exc}); a loop of symbolic links?") from None
 
 
 def _regular(path: Path, what: str, folder_ok: bool = False) -> None:
-    """Raises BadInput unless ``path`` is a regular file (or folder): a FIFO would block the host."""
+    """Raises UserInputError unless ``path`` is a regular file (or folder): a FIFO would block the host."""
     try:
         regular(path, what, folder_ok)
     except NotRegular as exc:
-        raise BadInput(str(exc)) from None
+        raise UserInputError(str(exc)) from None
     except OSError as exc:
-        raise BadInput(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
+        raise UserInputError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _member(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:
@@ -152,7 +154,7 @@ def _member(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:
     with archive.open(name) as handle:
         data = handle.read(MAX_READ_BYTES + 1)
     if len(data) > MAX_READ_BYTES:
-        raise BadInput(f"{path}: {name} inside the archive expands past {MAX_READ_BYTES // 2**20} MiB; refused "
+        raise UserInputError(f"{path}: {name} inside the archive expands past {MAX_READ_BYTES // 2**20} MiB; refused "
                        "(no Keras writes one so large: a damaged or hostile archive?)")
     return data
 
@@ -162,7 +164,7 @@ def _head(path: Path) -> bytes:
         with open(path, "rb") as handle:
             return handle.read(8)
     except OSError as exc:
-        raise BadInput(f"{path}: cannot be read ({exc.strerror})") from None
+        raise UserInputError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
 def _text(value) -> str | None:
@@ -180,15 +182,15 @@ def _hdf5(path: Path) -> ModelFile:
                 if key in handle.attrs:
                     size = handle.attrs.get_id(key).get_storage_size()
                     if size > MAX_READ_BYTES:
-                        raise BadInput(f"{path}: HDF5 attribute {key} holds {size} bytes, past "
+                        raise UserInputError(f"{path}: HDF5 attribute {key} holds {size} bytes, past "
                                        f"{MAX_READ_BYTES // 2**20} MiB; refused (a damaged or hostile file?)")
                     attrs[key] = handle.attrs[key]
             groups = set(handle.keys())
-    except BadInput:
+    except UserInputError:
         raise
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise BadInput(f"{path}: not a readable HDF5 file ({first[:200]})") from None
+        raise UserInputError(f"{path}: not a readable HDF5 file ({first[:200]})") from None
     notes = []
     if "model_config" in attrs:
         fmt = "keras" if path.suffix == ".keras" else "h5"
@@ -200,7 +202,7 @@ def _hdf5(path: Path) -> ModelFile:
     elif {"layers", "vars"} & groups:
         fmt = "weights.h5"
     else:
-        raise BadInput(f"{path}: an HDF5 file but not a Keras model or weights file "
+        raise UserInputError(f"{path}: an HDF5 file but not a Keras model or weights file "
                        f"(no model_config or layer_names attribute, no layers/vars groups)")
     recorded = [k for k in ("keras_version", "backend") if k in attrs]
     evidence = f"HDF5 root attribute{'s' if len(recorded) > 1 else ''} {', '.join(recorded)}" if recorded else ""
@@ -214,28 +216,28 @@ def _keras_zip(path: Path) -> ModelFile:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             if not {"metadata.json", "config.json"} <= names:
-                raise BadInput(f"{path}: a zip archive but not a .keras model (no metadata.json and config.json "
+                raise UserInputError(f"{path}: a zip archive but not a .keras model (no metadata.json and config.json "
                                f"inside; found {', '.join(sorted(names)[:5]) or 'nothing'})")
             member = "metadata.json"
             metadata = loads(_member(archive, member, path))
             member = "config.json"
             config = loads(_member(archive, member, path))
-    except BadInput:
+    except UserInputError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        raise BadInput(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
+        raise UserInputError(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
     except NotImplementedError as exc:  # zipfile: "That compression method is not supported" (deflate64)
-        raise BadInput(f"{path}: {member} inside the archive cannot be read ({exc}); Keras writes deflate or "
+        raise UserInputError(f"{path}: {member} inside the archive cannot be read ({exc}); Keras writes deflate or "
                        "stored members") from None
     except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required for extraction"
-        raise BadInput(f"{path}: {member} inside the archive cannot be read ({exc}); Keras never encrypts "
+        raise UserInputError(f"{path}: {member} inside the archive cannot be read ({exc}); Keras never encrypts "
                        "its archive") from None
     except ValueError as exc:  # not JSON (JSONDecodeError, UnicodeDecodeError), or nested too deeply
-        raise BadInput(f"{path}: {member} inside the archive is not JSON ({str(exc)[:200]})") from None
+        raise UserInputError(f"{path}: {member} inside the archive is not JSON ({str(exc)[:200]})") from None
     # Every Keras that writes the zip serializes the model as {"class_name": ..., "config": ...}:
     # anything else would only fail later, inside every environment.
     if not isinstance(config, dict) or "class_name" not in config:
-        raise BadInput(f"{path}: config.json inside the archive is not a Keras model config (no class_name)")
+        raise UserInputError(f"{path}: config.json inside the archive is not a Keras model config (no class_name)")
     notes = () if path.suffix == ".keras" else (f"a .keras zip archive named {path.suffix or 'without suffix'}",)
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     return ModelFile(path, "keras", "zip", _text(version), None, None,
@@ -245,7 +247,7 @@ def _keras_zip(path: Path) -> ModelFile:
 def _saved_model(path: Path) -> ModelFile:
     pb = path / "saved_model.pb"
     if not pb.is_file():
-        raise BadInput(f"{path}: a folder without saved_model.pb, so not a SavedModel")
+        raise UserInputError(f"{path}: a folder without saved_model.pb, so not a SavedModel")
     tf_version = saved_model_tf_version(pb.read_bytes(), pb)
     keras_version = None
     metadata = path / "keras_metadata.pb"
@@ -263,7 +265,8 @@ def _varint(data: bytes, pos: int, where: Path) -> tuple[int, int]:
     value, shift = 0, 0
     while True:
         if pos >= len(data) or shift > 63:
-            raise BadInput(f"{where}: not a valid SavedModel protobuf (truncated or corrupt varint at byte {pos})")
+            raise UserInputError(f"{where}: not a valid SavedModel protobuf (truncated or corrupt varint at byte "
+                                 f"{pos})")
         byte = data[pos]
         value |= (byte & 0x7F) << shift
         pos, shift = pos + 1, shift + 7
@@ -276,7 +279,7 @@ def protobuf_fields(data: bytes, where: Path):
     varints and fixed fields, the bytes for length-delimited ones.
 
     Raises:
-        BadInput: not protobuf wire format (truncated, or a group/unknown wire type).
+        UserInputError: not protobuf wire format (truncated, or a group/unknown wire type).
     """
     pos = 0
     while pos < len(data):
@@ -291,9 +294,10 @@ def protobuf_fields(data: bytes, where: Path):
         elif wire in (1, 5):
             size = 8 if wire == 1 else 4
         else:
-            raise BadInput(f"{where}: not a valid SavedModel protobuf (wire type {wire} at byte {pos})")
+            raise UserInputError(f"{where}: not a valid SavedModel protobuf (wire type {wire} at byte {pos})")
         if pos + size > len(data):
-            raise BadInput(f"{where}: not a valid SavedModel protobuf (field {number} runs past the end; truncated?)")
+            raise UserInputError(f"{where}: not a valid SavedModel protobuf (field {number} runs past the end; "
+                                 "truncated?)")
         chunk = data[pos:pos + size]
         pos += size
         yield number, wire, (chunk if wire == 2 else int.from_bytes(chunk, "little"))
@@ -308,7 +312,7 @@ def saved_model_tf_version(data: bytes, where: Path) -> str | None:
     """``meta_graphs[0].meta_info_def.tensorflow_version`` of a serialized SavedModel, or None if unset.
 
     Raises:
-        BadInput: the bytes are not protobuf wire format (truncated or another file).
+        UserInputError: the bytes are not protobuf wire format (truncated or another file).
     """
     message = data
     for number in SAVED_MODEL_PATH:
@@ -323,13 +327,13 @@ def _with_architecture(found: ModelFile, architecture: Path) -> ModelFile:
         regular(architecture, "--architecture")
         config = loads(architecture.read_text())
     except FileNotFoundError:
-        raise BadInput(f"--architecture {architecture}: no such file") from None
+        raise UserInputError(f"--architecture {architecture}: no such file") from None
     except NotRegular as exc:
-        raise BadInput(str(exc)) from None
+        raise UserInputError(str(exc)) from None
     except (OSError, ValueError) as exc:
-        raise BadInput(f"--architecture {architecture}: not a JSON file ({exc})") from None
+        raise UserInputError(f"--architecture {architecture}: not a JSON file ({exc})") from None
     if not isinstance(config, dict) or not {"class_name", "config"} <= set(config):
-        raise BadInput(f"--architecture {architecture}: not a Keras architecture (expected the JSON of "
+        raise UserInputError(f"--architecture {architecture}: not a Keras architecture (expected the JSON of "
                        "model.to_json(), with class_name and config)")
     if found.keras_version:
         return found

@@ -2,6 +2,6 @@
 
 - :mod:`.findings`: the file's findings, read without deserializing anything (h5py, zipfile,
   a hand-written protobuf walk; :mod:`.configs`, :mod:`.bytecode`, :mod:`.savedmodel` do the parts).
-- :mod:`.advisories`: ``harness/advisories.yaml`` and the verdict per target version.
+- :mod:`.advisories`: ``harness/check/security/advisories.yaml`` and the verdict per target version.
 - :mod:`.scan`: ``nox -s scan``.
 """

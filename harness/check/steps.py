@@ -3,17 +3,17 @@
 The steps, as the nox sessions call them:
 
 1. :func:`start` (session ``check``, on the host): parse the options, identify the file
-   and the versions that wrote it without deserializing it (:mod:`harness.modelfile`),
+   and the versions that wrote it without deserializing it (:mod:`harness.check.modelfile`),
    pick the source environment and the targets, and write the plan
-   (``<workdir>/plan.json``). Bad input raises :class:`~harness.modelfile.BadInput`.
+   (``<workdir>/plan.json``). Bad input raises :class:`~harness.check.modelfile.UserInputError`.
 2. :func:`check_in` (session ``check_in(env=…)``, once per environment, the source
    first): one supervised worker process loads the file with every loader that applies.
    In the source it records the reference inputs and outputs; in a target it compares.
 3. :func:`finish` (session ``check_report``): the table, the failures with hints, and
-   the exit status (:mod:`harness.report.check`).
+   the exit status (:mod:`harness.check.report`).
 
 The worker side is ``harness/worker/check.py``; the plan, and how the source environment is
-matched (by Keras version, then backend, then TF version), are :mod:`harness.check_plan`'s.
+matched (by Keras version, then backend, then TF version), are :mod:`harness.check.check_plan`'s.
 """
 from __future__ import annotations
 
@@ -23,15 +23,14 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from harness import inputs as inputs_mod
-from harness.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
-                                recorded_release)
+from harness.check import inputs as inputs_mod, report, security_section
+from harness.check.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
+                                      recorded_release)
+from harness.check.modelfile import UserInputError, read_model_file
 from harness.config import spec as spec_mod
 from harness.execute import launch
 from harness.execute.supervisor import run_phase
 from harness.guard import NotRegular, claim_folder, regular, write_atomic
-from harness.modelfile import BadInput, read_model_file
-from harness.report import check as report, security as security_report
 from harness.workdir import DEFAULT_CHECK_WORKDIR
 
 MARKER = ".keras-compat-matrix-check"  # in a work dir nox -s check made: it may empty it
@@ -93,11 +92,11 @@ def _tolerance(text: str) -> float:
 
 def _npz(path: Path, option: str = "--inputs", specs: list | None = None) -> str:
     """Check that ``path`` (given as ``option``) is an .npz file (a zip of .npy members, read without
-    numpy) whose arrays fit ``specs``, the inputs the model's config declares (``harness.inputs``;
+    numpy) whose arrays fit ``specs``, the inputs the model's config declares (``harness.check.inputs``;
     None: not checked here); returns its path.
 
     Raises:
-        BadInput: missing, not a regular file, not an .npz, holding arrays that load only with
+        UserInputError: missing, not a regular file, not an .npz, holding arrays that load only with
             pickle, or arrays whose shape or kind does not fit ``specs``.
     """
     try:
@@ -110,20 +109,20 @@ def _npz(path: Path, option: str = "--inputs", specs: list | None = None) -> str
             headers = {n[:-4]: inputs_mod.npy_header(archive, n) for n in names if n.endswith(".npy")} \
                 if specs and not pickled and names and all(n.endswith(".npy") for n in names) else {}
     except FileNotFoundError:
-        raise BadInput(f"{option} {path}: no such file") from None
+        raise UserInputError(f"{option} {path}: no such file") from None
     except NotRegular as exc:
-        raise BadInput(str(exc)) from None
+        raise UserInputError(str(exc)) from None
     except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, SyntaxError) as exc:  # RuntimeError: encrypted
-        raise BadInput(f"{option} {path}: not an .npz file ({exc}); "
+        raise UserInputError(f"{option} {path}: not an .npz file ({exc}); "
                        "save one with numpy.savez(path, name=array)") from None
     if not names or not all(n.endswith(".npy") for n in names):
-        raise BadInput(f"{option} {path}: not an .npz of arrays (members: {', '.join(names[:5]) or 'none'})")
+        raise UserInputError(f"{option} {path}: not an .npz of arrays (members: {', '.join(names[:5]) or 'none'})")
     if pickled:
-        raise BadInput(f"{option} {path}: {pickled[0][:-4]} holds Python objects (dtype object), which load only "
+        raise UserInputError(f"{option} {path}: {pickled[0][:-4]} holds Python objects (dtype object), which load only "
                        "with pickle; save numeric, boolean or string arrays")
     problem = inputs_mod.mismatch(headers, specs) if headers else None
     if problem:
-        raise BadInput(f"{option} {path}: {problem}")
+        raise UserInputError(f"{option} {path}: {problem}")
     return str(path)
 
 
@@ -133,22 +132,22 @@ def _python_file(path: Path) -> str:
         regular(path, "--custom-objects")
         ast.parse(path.read_text(), filename=str(path))
     except FileNotFoundError:
-        raise BadInput(f"--custom-objects {path}: no such file") from None
+        raise UserInputError(f"--custom-objects {path}: no such file") from None
     except NotRegular as exc:
-        raise BadInput(str(exc)) from None
+        raise UserInputError(str(exc)) from None
     except (RecursionError, MemoryError, ValueError) as exc:  # nested too deeply; a NUL byte
-        raise BadInput(f"--custom-objects {path}: cannot be parsed ({type(exc).__name__})") from None
+        raise UserInputError(f"--custom-objects {path}: cannot be parsed ({type(exc).__name__})") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"--custom-objects {path}: cannot be read ({exc})") from None
+        raise UserInputError(f"--custom-objects {path}: cannot be read ({exc})") from None
     except SyntaxError as exc:
-        raise BadInput(f"--custom-objects {path}:{exc.lineno}: not valid Python ({exc.msg})") from None
+        raise UserInputError(f"--custom-objects {path}:{exc.lineno}: not valid Python ({exc.msg})") from None
     return str(path.resolve())
 
 
 def _env_names(spec: spec_mod.MatrixSpec, option: str, names: list[str]) -> None:
     unknown = [n for n in names if n not in spec.envs]
     if unknown:
-        raise BadInput(f"{option}: no environment named {', '.join(unknown)} in {spec.path} "
+        raise UserInputError(f"{option}: no environment named {', '.join(unknown)} in {spec.path} "
                        f"(defined: {', '.join(spec.envs)})")
 
 
@@ -160,20 +159,20 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
 
     Raises:
         SystemExit: unparsable options (argparse prints usage; status 2).
-        BadInput: a missing or unreadable file, a file that is not a model, unknown
+        UserInputError: a missing or unreadable file, a file that is not a model, unknown
             environments or releases, or no target left to check.
     """
-    from harness import releases
+    from harness.check import releases
     options = _parser().parse_args(args)
     release_notes = []
     if options.to:
         try:
             options.to, release_notes = releases.targets(spec.envs, options.to, project, cache)
         except releases.lock.LockError as exc:
-            raise BadInput(str(exc)) from None
+            raise UserInputError(str(exc)) from None
         spec = releases.with_cached(spec, cache)
     if options.workdir.exists() and not options.workdir.is_dir():
-        raise BadInput(f"--workdir {options.workdir}: is a file, not a folder; name a folder")
+        raise UserInputError(f"--workdir {options.workdir}: is a file, not a folder; name a folder")
     found = read_model_file(options.path, options.architecture)
     notes = list(found.notes) + release_notes
     spec, source, why = _source(options.source, spec, found, project, cache, notes)
@@ -187,10 +186,12 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         targets_why = f"the environments of the default profile newer than {source}"
     if not targets:
         why = "--to names only the source" if options.to else f"none of the default profile is newer than {source}"
-        raise BadInput(f"no target environment: {why}; name targets with --to ENV (defined: {', '.join(spec.envs)})")
+        raise UserInputError(f"no target environment: {why}; name targets with --to ENV "
+                             f"(defined: {', '.join(spec.envs)})")
     inputs = options.inputs.resolve() if options.inputs else None
     if options.expected and not inputs:
-        raise BadInput(f"--expected {options.expected}: needs --inputs, the inputs those outputs were computed from")
+        raise UserInputError(f"--expected {options.expected}: needs --inputs, the inputs those outputs were "
+                             "computed from")
     expected = _npz(options.expected.resolve(), "--expected") if options.expected else None
     return CheckPlan(
         file=found.to_json(), architecture=str(options.architecture.resolve()) if options.architecture else None,
@@ -209,13 +210,13 @@ def _source(named: str | None, spec: spec_mod.MatrixSpec, found, project, cache:
 
     ``--from`` names an environment or a release; without it, the environment of matrix.yaml closest
     to the versions the file records, unless none has their minor versions: then the environment made
-    for exactly those versions (:func:`~harness.check_plan.recorded_release`), or, when the index
+    for exactly those versions (:func:`~harness.check.check_plan.recorded_release`), or, when the index
     cannot make it, the closest with the reason.
 
     Raises:
-        BadInput: an unknown environment or release named with --from.
+        UserInputError: an unknown environment or release named with --from.
     """
-    from harness import releases
+    from harness.check import releases
     request = named if named and named not in spec.envs and releases.is_release(named) else None
     if named and not request:
         _env_names(spec, "--from", [named])
@@ -230,7 +231,7 @@ def _source(named: str | None, spec: spec_mod.MatrixSpec, found, project, cache:
                                                option="--from" if named else "the file's own versions,")
     except releases.lock.LockError as exc:
         if named:
-            raise BadInput(str(exc)) from None
+            raise UserInputError(str(exc)) from None
         return spec, source, f"{why}; an environment for exactly those versions could not be made ({exc})"
     notes += made_notes
     spec = releases.with_cached(spec, cache)
@@ -243,13 +244,13 @@ def _source(named: str | None, spec: spec_mod.MatrixSpec, found, project, cache:
 
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
     """Plan the check, forget the previous check's results in the same workdir, write the plan."""
-    from harness import releases
+    from harness.check import releases
     checked = plan(args, spec)
     spec = releases.with_cached(spec)
     try:  # only a folder of its own: a user's --workdir . keeps its reference/ and plan.json
         claim_folder(Path(checked.workdir), MARKER, "--workdir")
     except ValueError as exc:
-        raise BadInput(str(exc)) from None
+        raise UserInputError(str(exc)) from None
     shutil.rmtree(checked.work.reference, ignore_errors=True)
     for env in spec.envs:
         checked.files(env).reset()
@@ -261,14 +262,14 @@ def check_in(plan_path: Path, env: str, venv: Path | None, log=print) -> None:
     """Run the check's cells of ``env`` in one supervised worker process.
 
     Raises:
-        BadInput: no plan at ``plan_path``.
+        UserInputError: no plan at ``plan_path``.
     """
     checked = CheckPlan.read(plan_path)
     if env not in checked.envs:
         log(f"{env}: not part of the check in {plan_path} (source {checked.source}, "
             f"targets {', '.join(checked.targets)}); nothing to do")
         return
-    from harness import releases
+    from harness.check import releases
     spec = releases.with_cached(spec_mod.load(checked.matrix))
     files = checked.files(env)
     files.reset()
@@ -286,11 +287,11 @@ def finish(plan_path: Path, log=print) -> tuple[int, str, str]:
         plan's output format, for stdout; a one-line summary).
 
     Raises:
-        BadInput: no plan at ``plan_path``.
+        UserInputError: no plan at ``plan_path``.
     """
     checked = CheckPlan.read(plan_path)
     result = report.build(checked)
-    security_report.attach(result)
+    security_section.attach(result)
     texts = {"md": report.render_markdown(result), "json": report.render_json(result)}
     for kind, text in texts.items():
         path = checked.work.report(kind)

@@ -16,8 +16,8 @@ Walks every object of the config (``config.json`` of a ``.keras`` zip; ``model_c
 """
 from __future__ import annotations
 
-from harness.security.bytecode import decode_code, python_of
-from harness.security.model import Finding
+from harness.check.security.bytecode import decode_code, python_of
+from harness.check.security.model import Finding
 
 KERAS_MODULES = ("keras", "tf_keras", "keras_core")
 SAFE_MODE_TOGGLES = ("enable_unsafe_deserialization", "set_global_attribute")

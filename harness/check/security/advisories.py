@@ -1,4 +1,4 @@
-"""The advisories table (``harness/advisories.yaml``) and the security verdict of one file per target.
+"""The advisories table (``harness/check/security/advisories.yaml``) and the security verdict of one file per target.
 
 A target is a Keras flavor and version (:class:`Target`). For each code-running finding the verdict
 asks, in order: does an advisory of effect ``code`` apply to this target and feature (then it
@@ -27,12 +27,11 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from harness.modelfile import BadInput
-from harness.security.model import ScannedFile
+from harness.check.modelfile import UserInputError
+from harness.check.security.model import ScannedFile
 
-HARNESS = Path(__file__).resolve().parent.parent
-ADVISORIES = HARNESS / "advisories.yaml"
-SCHEMA = HARNESS / "advisories.schema.json"
+ADVISORIES = Path(__file__).with_name("advisories.yaml")
+SCHEMA = Path(__file__).with_name("advisories.schema.json")
 RUNS, FOLLOWS, BLOCKED, NOTHING = "runs code", "follows paths", "blocked by safe_mode", "nothing found"
 ORDER = (RUNS, FOLLOWS, BLOCKED, NOTHING)
 MODULE_FINDINGS = ("function_reference", "custom_class", "lambda_keras_function", "safe_mode_toggle")
@@ -104,18 +103,18 @@ def load_advisories(path: Path = ADVISORIES) -> list[Advisory]:
     """Read and validate the advisories table.
 
     Raises:
-        BadInput: not YAML, not matching advisories.schema.json (the key path is named), or an
+        UserInputError: not YAML, not matching advisories.schema.json (the key path is named), or an
             ``affected`` entry that is no PEP 440 specifier set.
     """
     try:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise BadInput(f"{path}: cannot be read as YAML ({exc})") from None
+        raise UserInputError(f"{path}: cannot be read as YAML ({exc})") from None
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise BadInput(f"{path}: {where}: {error.message}")
+        raise UserInputError(f"{path}: {where}: {error.message}")
     rows = []
     for index, row in enumerate(data["advisories"]):
         try:
@@ -123,7 +122,7 @@ def load_advisories(path: Path = ADVISORIES) -> list[Advisory]:
             if row["fixed"] is not None:
                 Version(row["fixed"])
         except (InvalidSpecifier, InvalidVersion) as exc:
-            raise BadInput(f"{path}: advisories/{index} ({row['id']}): {exc}") from None
+            raise UserInputError(f"{path}: advisories/{index} ({row['id']}): {exc}") from None
         rows.append(Advisory(row["id"], row["summary"], row["package"], affected, row["fixed"],
                              tuple(row["features"]), tuple(row["containers"]), row["effect"], row["link"],
                              row["sources"], tuple(row.get("aliases", ())), row.get("unverified", False)))

@@ -17,7 +17,7 @@ class Finding:
     """One thing in a model file that a loader may execute or follow.
 
     Attributes:
-        kind: one of :data:`KINDS`; the advisories table (harness/advisories.yaml) names these as
+        kind: one of :data:`KINDS`; the advisories table (harness/check/security/advisories.yaml) names these as
             the ``features`` an advisory needs.
         effect: one of :data:`EFFECTS`.
         where: the member, HDF5 path or config path, e.g. ``config.json:/config/layers[1] 'lam'``.

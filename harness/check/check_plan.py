@@ -2,7 +2,7 @@
 environments: the source closest to the versions that wrote the file (:func:`closest_env`), the
 targets newer than it (:func:`default_targets`).
 
-Read by the check's steps (:mod:`harness.check`) and its report (:mod:`harness.report.check`).
+Read by the check's steps (:mod:`harness.check.steps`) and its report (:mod:`harness.check.report`).
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from harness.check.modelfile import UserInputError, ModelFile
 from harness.config import spec as spec_mod
 from harness.execute.plan import LOADERS
-from harness.modelfile import BadInput, ModelFile
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 PHASE = "check"
@@ -75,11 +75,11 @@ def closest_env(spec: spec_mod.MatrixSpec, found: ModelFile) -> tuple[str, str]:
     Ranked by Keras version, then backend, then TF version, then order in matrix.yaml.
 
     Raises:
-        BadInput: the file records no Keras or TF version (the user must name ``--from``).
+        UserInputError: the file records no Keras or TF version (the user must name ``--from``).
     """
     keras, tf = _version(found.keras_version), _version(found.tensorflow_version)
     if keras is None and tf is None:
-        raise BadInput(f"{found.path}: records no Keras or TensorFlow version, so its source environment is "
+        raise UserInputError(f"{found.path}: records no Keras or TensorFlow version, so its source environment is "
                        f"unknown; name it with --from ENV (defined: {', '.join(spec.envs)})")
     backend = found.backend or "tensorflow"
     ranked = sorted(
@@ -104,7 +104,7 @@ def is_close(env: spec_mod.EnvSpec, found: ModelFile) -> bool:
 
 
 def recorded_release(found: ModelFile) -> str | None:
-    """The release request (:mod:`harness.releases`) of exactly the versions the file records:
+    """The release request (:mod:`harness.check.releases`) of exactly the versions the file records:
     ``keras==3.8.0`` (with ``tensorflow==V`` when recorded too), ``tf-keras==2.16.0`` for Keras 2.16+
     (tf_keras records its own version), ``tensorflow==V`` or ``tfX.Y`` for Keras 2 up to 2.15 (the
     Keras inside that TF); None when it records neither, or a backend other than TensorFlow
@@ -210,14 +210,14 @@ class CheckPlan:
 
     @classmethod
     def read(cls, path: Path) -> CheckPlan:
-        """Raises: BadInput: no plan there (``nox -s check -- PATH`` writes it)."""
+        """Raises: UserInputError: no plan there (``nox -s check -- PATH`` writes it)."""
         try:
             return cls(**json.loads(Path(path).read_text()))
         except FileNotFoundError:
-            raise BadInput(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
+            raise UserInputError(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
         except (OSError, ValueError, TypeError, RecursionError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not the plan.json of nox -s check"
-            raise BadInput(f"{path}: not a check plan ({why}); start with `nox -s check -- PATH`") from None
+            raise UserInputError(f"{path}: not a check plan ({why}); start with `nox -s check -- PATH`") from None
 
 
 def env_tolerances(spec: spec_mod.MatrixSpec, found: ModelFile, source: str, envs: list[str],

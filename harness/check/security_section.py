@@ -1,11 +1,11 @@
 """The Security section of ``nox -s check``'s report, and ``--fail-on unsafe``.
 
 Per target environment: would loading the checked file there run code from it or follow its paths
-(:mod:`harness.security.advisories`), from the versions the environment measured (its facts) or,
+(:mod:`harness.check.security.advisories`), from the versions the environment measured (its facts) or,
 where it recorded none, its pins in matrix.yaml; a target whose real load safe_mode refused is
 ``blocked by safe_mode`` as measured, and with ``--unsafe`` (safe_mode off) code in the file runs.
 
-Every function takes the check's ``harness.report.check.CheckResult`` (not imported here: that module
+Every function takes the check's ``harness.check.report.CheckResult`` (not imported here: that module
 imports this one to render its sections).
 """
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from harness import releases
-from harness.check_plan import env_versions
+from harness.check import releases
+from harness.check.check_plan import env_versions
+from harness.check.modelfile import UserInputError
+from harness.check.security.advisories import BLOCKED, RUNS, Target, Verdict, load_advisories, verdict
+from harness.check.security.findings import scan_file
+from harness.check.security.scan import advisory_lines, security_table
 from harness.config import spec as spec_mod
-from harness.modelfile import BadInput
-from harness.security.advisories import BLOCKED, RUNS, Target, Verdict, load_advisories, verdict
-from harness.security.findings import scan_file
-from harness.security.scan import advisory_lines, security_table
 
 
 def _version(text) -> Version | None:
@@ -45,7 +45,7 @@ def attach(result) -> None:
     try:
         scanned = scan_file(Path(result.plan.file["path"]))
         advisories = load_advisories()
-    except BadInput as exc:
+    except UserInputError as exc:
         result.security = {"error": str(exc), "findings": [], "verdicts": []}
         return
     verdicts = []

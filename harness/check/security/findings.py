@@ -1,6 +1,6 @@
 """List what a model file holds that a loader may execute or follow, without deserializing it.
 
-:func:`scan_file` reads a ``.h5``/``.keras``/SavedModel the way :mod:`harness.modelfile` does
+:func:`scan_file` reads a ``.h5``/``.keras``/SavedModel the way :mod:`harness.check.modelfile` does
 (h5py, zipfile, raw protobuf) and never builds a model, unpickles, unmarshals or imports anything:
 
 - HDF5: every link is read with ``getlink=True`` so an external link is named, never opened;
@@ -22,10 +22,10 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from harness.modelfile import HDF5_MAGIC, ZIP_MAGIC, BadInput, _head, h5py
-from harness.security.configs import config_findings
-from harness.security.model import Finding, ScannedFile
-from harness.security.savedmodel import savedmodel_findings
+from harness.check.modelfile import HDF5_MAGIC, ZIP_MAGIC, UserInputError, _head, h5py
+from harness.check.security.configs import config_findings
+from harness.check.security.model import Finding, ScannedFile
+from harness.check.security.savedmodel import savedmodel_findings
 
 GIB, MIB = 1 << 30, 1 << 20
 OVERSIZED_FACTOR = 100  # declared bytes over this many times the file's bytes ...
@@ -39,11 +39,11 @@ def scan_file(path: Path) -> ScannedFile:
     """The findings of one model file or SavedModel folder.
 
     Raises:
-        BadInput: missing, unreadable, or neither HDF5, a zip, nor a SavedModel folder.
+        UserInputError: missing, unreadable, or neither HDF5, a zip, nor a SavedModel folder.
     """
     given, path = path, path.resolve()
     if not path.exists():
-        raise BadInput(f"{given}: no such file or folder")
+        raise UserInputError(f"{given}: no such file or folder")
     if path.is_dir():
         return ScannedFile(str(path), "directory", "savedmodel", savedmodel_findings(path))
     head = _head(path)
@@ -51,7 +51,7 @@ def scan_file(path: Path) -> ScannedFile:
         return _hdf5_file(path)
     if head.startswith(ZIP_MAGIC):
         return _zip_file(path)
-    raise BadInput(
+    raise UserInputError(
         f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
         f"(first bytes {head[:8]!r}), nor a SavedModel folder"
     )
@@ -63,7 +63,7 @@ def _hdf5_file(path: Path) -> ScannedFile:
             found = hdf5_findings(handle, path.name, path.stat().st_size)
             keys = set(handle.attrs.keys())
     except OSError as exc:
-        raise BadInput(f"{path}: not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
+        raise UserInputError(f"{path}: not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
     fmt = "h5" if "model_config" in keys else "weights_h5" if "layer_names" in keys else "weights.h5"
     return ScannedFile(str(path), "hdf5", fmt, found)
 
@@ -197,7 +197,7 @@ def _zip_file(path: Path) -> ScannedFile:
             if weights is not None:
                 found += _zip_weights(archive, weights)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
-        raise BadInput(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
+        raise UserInputError(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
     fmt = "keras" if "config.json" in names else "zip"
     return ScannedFile(str(path), "zip", fmt, found)
 

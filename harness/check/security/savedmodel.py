@@ -1,8 +1,9 @@
 """Ops in a SavedModel that read or write files or print, found without TensorFlow.
 
 ``saved_model.pb`` is walked as protobuf wire format with the protobuf reader of
-:mod:`harness.modelfile` (``protobuf_fields``), along the field numbers of tensorflow/core/protobuf/saved_model.proto,
-meta_graph.proto and tensorflow/core/framework/{graph,function,node_def,op_def}.proto:
+:mod:`harness.check.modelfile` (``protobuf_fields``), along the field numbers of
+tensorflow/core/protobuf/saved_model.proto, meta_graph.proto and
+tensorflow/core/framework/{graph,function,node_def,op_def}.proto:
 
     SavedModel.meta_graphs (2) -> MetaGraphDef.graph_def (2) -> GraphDef.node (1) -> NodeDef.op (2)
                                                               -> GraphDef.library (2) -> FunctionDefLibrary.function (1)
@@ -20,9 +21,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.modelfile import BadInput, protobuf_fields
-from harness.security.configs import config_findings
-from harness.security.model import Finding
+from harness.check.modelfile import UserInputError, protobuf_fields
+from harness.check.security.configs import config_findings
+from harness.check.security.model import Finding
 
 FILE_OPS = {"ReadFile": "reads a file", "WriteFile": "writes a file", "SaveV2": "writes a checkpoint",
             "Save": "writes a checkpoint", "SaveSlices": "writes a checkpoint", "MatchingFiles": "lists files"}
@@ -62,11 +63,11 @@ def savedmodel_findings(folder: Path) -> list[Finding]:
     """Findings of a SavedModel folder: file and print ops, and the configs in keras_metadata.pb.
 
     Raises:
-        BadInput: no saved_model.pb, or it is not protobuf.
+        UserInputError: no saved_model.pb, or it is not protobuf.
     """
     pb = folder / "saved_model.pb"
     if not pb.is_file():
-        raise BadInput(f"{folder}: a folder without saved_model.pb, so not a SavedModel")
+        raise UserInputError(f"{folder}: a folder without saved_model.pb, so not a SavedModel")
     found = []
     for function, node, op in graph_ops(pb.read_bytes(), pb):
         where = f"saved_model.pb:{function}/{node}"
