@@ -188,7 +188,7 @@ def trend(session: nox.Session) -> None:
 @nox.session(python=False)
 @one_line
 def jobs(session: nox.Session) -> None:
-    """Print the CI job matrix of the selection as one line of JSON (harness/jobs.py).
+    """Print the CI job matrix of the selection as one line of JSON (harness/ci/jobs.py).
 
     nox -s jobs -- [--profile P] [--envs ...] [--max-jobs 256]
     """
@@ -199,7 +199,7 @@ def jobs(session: nox.Session) -> None:
 @nox.session(python=False)
 @one_line
 def merge(session: nox.Session) -> None:
-    """Merge the work dirs of separately run CI jobs into one, then write its reports (harness/merge.py).
+    """Merge the work dirs of separately run CI jobs into one, then write its reports (harness/ci/merge.py).
 
     nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV] [--fail-on F]
     Fails as nox -s report does, and when the folders cannot be merged (which, and why).

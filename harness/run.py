@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import ROOT
-from harness import jobs, merge as merge_mod
 from harness import report as report_mod
+from harness.ci import jobs, merge as merge_mod
 from harness.config import spec as spec_mod
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.execute import golden, incremental, launch
@@ -400,7 +400,7 @@ def freeze_golden(args: list[str], log=print) -> None:
 
 def job_matrix(args: list[str]) -> dict:
     """``nox -s jobs -- [selection options] [--max-jobs N]``: the CI job matrix of the selection
-    (``harness.jobs``).
+    (``harness.ci.jobs``).
 
     Raises:
         spec.SpecError: invalid ``matrix.yaml`` or selection.
@@ -416,7 +416,7 @@ def job_matrix(args: list[str]) -> dict:
 def merge(args: list[str], log=print) -> list[str]:
     """``nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV]
     [--fail-on F]``: gather the CI jobs'
-    work dirs into ``W`` (``harness.merge``); returns the arguments that report the merged run.
+    work dirs into ``W`` (``harness.ci.merge``); returns the arguments that report the merged run.
 
     Raises:
         merge.MergeError: the folders cannot be merged (the message says why).

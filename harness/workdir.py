@@ -40,7 +40,7 @@ DEFAULT_WORKDIR = ROOT / "work"
 DEFAULT_CHECK_WORKDIR = DEFAULT_WORKDIR / "check"
 RELEASES_CACHE = DEFAULT_WORKDIR / "releases.json"
 
-# What a CI job's work dir hands on to the merged one (``harness.merge``): the matrix phases' files in
+# What a CI job's work dir hands on to the merged one (``harness.ci.merge``): the matrix phases' files in
 # these folders, named as PHASE_FILE says (its groups: phase, environment, shard, kind).
 JOB_FOLDERS = (RESULTS, LOGS)
 PHASE_FILE = re.compile(r"^(produce|consume)-(.+?)(\.shard[1-9][0-9]*)?\.(jsonl|facts\.json|stats\.json|log)$")

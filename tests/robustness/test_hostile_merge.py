@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import merge, run
+from harness import run
+from harness.ci import merge
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.guard import OutsideWorkdir, within
 from harness.workdir import PhaseFiles

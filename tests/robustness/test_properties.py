@@ -12,8 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import merge, run
+from harness import run
 from harness.check.modelfile import UserInputError, read_model_file
+from harness.ci import merge
 from harness.config import spec
 from harness.execute.plan import cell_id
 

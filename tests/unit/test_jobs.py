@@ -5,8 +5,9 @@ import sys
 
 import pytest
 
-from harness import jobs, run
+from harness import run
 from harness import ROOT
+from harness.ci import jobs
 from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
 

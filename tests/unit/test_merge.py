@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import merge, report, run
+from harness import report, run
+from harness.ci import merge
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.workdir import JOB_FOLDERS, PHASE_FILE, PhaseFiles
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import merge, run
+from harness import run
+from harness.ci import merge
 from harness.execute import incremental
 from harness.execute.processes import Interpreter
 from harness.execute.supervisor import run_sharded, split
