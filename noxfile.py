@@ -31,7 +31,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import run  # noqa: E402
+from harness import cli, run  # noqa: E402
 from harness.check import releases  # noqa: E402
 from harness.config import lock as lock_mod  # noqa: E402
 from harness.config.matrix_yaml import matrix_path  # noqa: E402
@@ -64,7 +64,7 @@ ENV_PARAMS = [
 
 # nox -j N runs each session in its own subprocess: the count travels in the environment, and
 # each worker gets the machine's cores divided by it (run.thread_variables).
-os.environ.setdefault("KCM_PARALLEL", str(run.parallel_sessions(sys.argv, os.environ)))
+os.environ.setdefault("KCM_PARALLEL", str(cli.parallel_sessions(sys.argv, os.environ)))
 # Whether the nox command itself writes to a terminal: its -j children see only a pipe
 # (harness/report/progress.py chooses each session's display from it).
 os.environ.setdefault("KCM_NOX_TTY", "1" if sys.stdout.isatty() else "0")
@@ -109,7 +109,7 @@ def _venv(session: nox.Session) -> Path | None:
 
 # The sessions a command line selects (its --profile/--envs after "--"): each consumer loads
 # every selected producer's artifacts, so the dependencies below are declared for exactly them.
-SELECTED = run.selected_envs(sys.argv, SPEC) if SPEC else []
+SELECTED = cli.selected_envs(sys.argv, SPEC) if SPEC else []
 
 
 @nox.session(python=False)
@@ -164,7 +164,7 @@ def images(session: nox.Session) -> None:
 def report(session: nox.Session) -> None:
     """Write reports/matrix.md, matrix.html, results.json and junit.xml from the results so far
     (for the last run's selection, unless --profile, --envs, --fixtures or --no-goldens say otherwise)."""
-    _report(session, run.last_selection(session.posargs))
+    _report(session, cli.last_selection(session.posargs))
 
 
 def _report(session: nox.Session, args: list[str] | None = None) -> None:

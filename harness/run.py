@@ -1,12 +1,13 @@
-"""The steps of a run, as the nox sessions call them: start, produce, consume, report.
+"""The steps of a run, as the nox sessions call them: start, produce, consume, report (and
+freeze_golden, job_matrix, merge), from matrix.yaml (``harness.config``) through the phases
+(``harness.execute``) to the reports (``harness.report``).
 
-Each step reads the same options (the session's positional arguments) and the
+Each step reads the same options (the session's positional arguments, :mod:`harness.cli`) and the
 same validated ``matrix.yaml``, so a phase run alone (``nox -s "consume(env='tf2.15')"``)
 behaves exactly as it does inside ``nox -s matrix``.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import io
@@ -17,8 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import ROOT
-from harness import report as report_mod
+from harness import cli, report as report_mod
 from harness.ci import jobs, merge as merge_mod
 from harness.config import spec as spec_mod
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
@@ -26,89 +26,8 @@ from harness.execute import golden, incremental, launch
 from harness.execute.plan import Selection, consume_cells, produce_cells, select
 from harness.execute.processes import Launcher
 from harness.execute.supervisor import run_sharded, split
-from harness.guard import safe_name
 from harness.report import history, progress, results as results_mod
-from harness.report.results import LEVELS
-from harness.workdir import DEFAULT_WORKDIR, PhaseFiles, WorkDir, write_json
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nox -s matrix --", description="Run the compatibility matrix.")
-    parser.add_argument("--profile", default="default", help="profile of matrix.yaml (default: default)")
-    parser.add_argument("--envs", nargs="+", metavar="ENV", help="only these environments")
-    parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
-    parser.add_argument("--no-goldens", action="store_true",
-                        help="do not load the golden artifacts in fixtures/golden/")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help="where artifacts/, results/ and logs/ go (default: work/)")
-    _add_report_options(parser)
-    parser.add_argument("--fresh", action="store_true",
-                        help="run every cell again instead of reusing the records of unchanged cells")
-    parser.add_argument("--worker-threads", type=int, metavar="N",
-                        help="CPU threads each worker may use (default: the machine's cores over the workers "
-                             "running at once)")
-    parser.add_argument("--workers-per-env", type=int, metavar="N",
-                        help="worker processes that share one environment's phase, each with its share of the "
-                             "cells (default: the machine's cores over the environments running at once: nox's "
-                             "-j, at most the selected environments; at least 1)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress display (cells done, failures so far, time left) while phases run")
-    return parser
-
-
-def _add_report_options(parser: argparse.ArgumentParser) -> None:
-    """The options of what a report shows and when it fails (nox -s matrix, report and merge)."""
-    parser.add_argument("--level", choices=LEVELS, default="outputs",
-                        help="check level the report's tables show (default: outputs)")
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports",
-                        help="where matrix.md, matrix.html, results.json, junit.xml go (default: reports/)")
-    parser.add_argument("--compare", type=Path, metavar="PREV_RESULTS_JSON",
-                        help="the results.json of an earlier run (last night's): the reports begin with what "
-                             "changed since (new failures, new passes, changed differences, environments); "
-                             "a missing file is a warning (the first night: leave --compare out), and fails "
-                             "--fail-on regression")
-    parser.add_argument("--fail-on", choices=FAIL_ON, default="problems",
-                        help="what makes the session exit non-zero: problems (default: a failure no "
-                             "expected_failures entry explains, a stale entry, a passing negative control, "
-                             "cells without a result), regression (those, and any new failure since --compare's "
-                             "run, an xfail included), never (report only)")
-
-
-FAIL_ON = ("problems", "regression", "never")
-
-
-def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
-    """The environments a nox command line selects (``--profile``/``--envs`` after ``--``).
-
-    nox declares session dependencies when it loads the noxfile, before any
-    session sees its positional arguments, so the noxfile reads them here.
-    Unparsable or unknown arguments select the default profile; the session
-    itself then reports them.
-    """
-    posargs = argv[argv.index("--") + 1:] if "--" in argv else []
-    posargs = [arg for arg in posargs if arg not in ("-h", "--help")]  # the session prints its own help
-    options, _ = _parser().parse_known_args(posargs)
-    if options.envs and set(options.envs) <= set(spec.envs):
-        return list(dict.fromkeys(options.envs))  # each once, as harness.execute.plan.select plans them
-    profile = spec.profiles.get(options.profile) or spec.profiles["default"]
-    return list(profile.envs)
-
-
-def parallel_sessions(argv: list[str], environ: dict[str, str]) -> int:
-    """How many sessions nox runs at once: its ``-j N``/``--parallel N`` (``auto``: one per CPU)
-    before ``--``, else ``$NOX_PARALLEL``, else 1. Unparsable values count as 1."""
-    argv = argv[:argv.index("--")] if "--" in argv else argv
-    value = environ.get("NOX_PARALLEL", "1")
-    for i, arg in enumerate(argv):
-        if arg in ("-j", "--parallel") and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith("--parallel="):
-            value = arg.split("=", 1)[1]
-        elif arg.startswith("-j") and len(arg) > 2:
-            value = arg[2:]
-    if value == "auto":
-        return os.cpu_count() or 1
-    return int(value) if value.isdigit() and int(value) > 0 else 1
+from harness.workdir import PhaseFiles, WorkDir, write_json
 
 
 def watched_run(argv: list[str]) -> Context | None:
@@ -116,7 +35,7 @@ def watched_run(argv: list[str]) -> Context | None:
     None where it shows none: without ``-j`` (each session shows its own), in a session's child
     process of ``nox -j``, where ``nox`` writes to a terminal (its board shows each session's line),
     with ``--quiet``, and for arguments that are not a run's (the session reports them)."""
-    if "--parallel-worker" in argv or parallel_sessions(argv, os.environ) < 2 or sys.stdout.isatty():
+    if "--parallel-worker" in argv or cli.parallel_sessions(argv, os.environ) < 2 or sys.stdout.isatty():
         return None
     posargs = argv[argv.index("--") + 1:] if "--" in argv else []
     try:
@@ -125,27 +44,6 @@ def watched_run(argv: list[str]) -> Context | None:
     except (SystemExit, spec_mod.SpecError):
         return None
     return None if ctx.display == "off" else ctx
-
-
-SELECTION_OPTIONS = ("--profile", "--envs", "--fixtures", "--no-goldens")
-
-
-def last_selection(args: list[str]) -> list[str]:
-    """``args`` with the last run's selection (``<workdir>/run.json``) put in front, where
-    ``args`` select nothing themselves: re-rendering a report then covers what ran."""
-    if any(arg in SELECTION_OPTIONS for arg in args):
-        return args
-    options, _ = _parser().parse_known_args(args)
-    try:
-        last = json.loads(WorkDir(options.workdir).run.read_text())
-        selection = ["--profile", last["profile"], "--envs", *last["envs"], "--fixtures", *last["fixtures"]]
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        return args
-    names = [last["profile"], *last["envs"], *last["fixtures"]]
-    if not (isinstance(last["envs"], list) and isinstance(last["fixtures"], list) and last["envs"]
-            and last["fixtures"] and all(safe_name(name) and not name.startswith("-") for name in names)):
-        return args  # not the run.json of nox -s plan (a name like "--workdir" would be an option): ignored
-    return selection + ([] if last.get("goldens") else ["--no-goldens"]) + args
 
 
 @dataclass(frozen=True)
@@ -179,7 +77,7 @@ class Context:
             SystemExit: bad arguments (argparse prints the message).
             spec.SpecError: invalid ``matrix.yaml`` or selection.
         """
-        options = _parser().parse_args(args)
+        options = cli.matrix_parser().parse_args(args)
         for option, path in (("--workdir", options.workdir), ("--reports", options.reports)):
             if path.exists() and not path.is_dir():
                 raise spec_mod.SpecError(f"{option} {path}: is a file, not a folder; name a folder")
@@ -227,9 +125,8 @@ def start(ctx: Context) -> None:
         for env in ctx.selection.envs:
             for phase in ("produce", "consume"):
                 _reset(ctx, ctx.work.phase(phase, env))
-        write_json(ctx.work.run, dict(ctx.selection.to_json(), started=time.time(),
-                                                  matrix=str(ctx.spec.path),
-                                                  matrix_sha256=matrix_sha256(ctx.spec.path)))
+        write_json(ctx.work.run, dict(ctx.selection.to_json(), started=time.time(), matrix=str(ctx.spec.path),
+                                      matrix_sha256=matrix_sha256(ctx.spec.path)))
     except OSError as exc:
         raise spec_mod.SpecError(f"--workdir {ctx.workdir}: cannot write {exc.filename or ctx.workdir} "
                                  f"({exc.strerror or exc})") from None
@@ -383,11 +280,7 @@ def freeze_golden(args: list[str], log=print) -> None:
     Raises:
         spec.SpecError: unknown environment, or nothing produced for it in the work dir.
     """
-    parser = argparse.ArgumentParser(prog="nox -s golden --", description="Freeze one environment's artifacts.")
-    parser.add_argument("env", help="the environment whose artifacts to freeze")
-    parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="where it was produced (default: work/)")
-    options = parser.parse_args(args)
+    options = cli.golden_parser().parse_args(args)
     spec = spec_mod.load(matrix_path())
     if options.env not in spec.envs:
         raise spec_mod.SpecError(f"golden: no environment named {options.env!r} "
@@ -406,9 +299,7 @@ def job_matrix(args: list[str]) -> dict:
         spec.SpecError: invalid ``matrix.yaml`` or selection.
         jobs.TooManyJobs: the selection does not fit, even split.
     """
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--max-jobs", type=int, default=jobs.GITHUB_MAX_JOBS)
-    options, rest = parser.parse_known_args(args)
+    options, rest = cli.jobs_parser().parse_known_args(args)
     ctx = Context.from_args(rest)
     return jobs.job_matrix(ctx.spec, ctx.selection.envs, options.max_jobs)
 
@@ -422,18 +313,12 @@ def merge(args: list[str], log=print) -> list[str]:
         merge.MergeError: the folders cannot be merged (the message says why).
         SystemExit: bad arguments (argparse prints the message).
     """
-    parser = argparse.ArgumentParser(prog="nox -s merge --",
-                                     description="Merge the work dirs of separately run jobs, then report.")
-    parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a job's work dir (with run.json)")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help="where the merged run goes (default: work/)")
-    _add_report_options(parser)
-    options = parser.parse_args(args)
+    options = cli.merge_parser().parse_args(args)
     try:
         spec = spec_mod.load(matrix_path())
     except spec_mod.SpecError as exc:
         raise merge_mod.MergeError(str(exc)) from None
     merge_mod.gather(options.dirs, options.workdir, matrix_sha256(spec.path), log=log, spec_envs=set(spec.envs))
     history = ["--compare", str(options.compare)] if options.compare else []
-    return last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
+    return cli.last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
                            "--level", options.level, "--fail-on", options.fail_on, *history])

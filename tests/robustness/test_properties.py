@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import run
+from harness import cli, run
 from harness.check.modelfile import UserInputError, read_model_file
 from harness.ci import merge
 from harness.config import spec
@@ -204,7 +204,7 @@ def test_any_run_json_gives_a_selection_of_plain_names_or_none(planned):
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "run.json").write_text(json.dumps(planned))
         args = ["--workdir", folder, "--reports", str(Path(folder) / "reports")]
-        selection = run.last_selection(args)
+        selection = cli.last_selection(args)
         assert selection[-4:] == args and all(isinstance(arg, str) for arg in selection)
         options = [arg for arg in selection[:-4] if arg.startswith("-")]
         assert set(options) <= {"--profile", "--envs", "--fixtures", "--no-goldens"}

@@ -4,11 +4,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from harness.cli import parallel_sessions
 from harness.config.spec import load
 from harness.execute import incremental
 from harness.execute.processes import Interpreter
 from harness.execute.supervisor import run_phase
-from harness.run import parallel_sessions
 from harness.workdir import PhaseFiles, read_records
 
 ROOT = Path(__file__).resolve().parents[2]

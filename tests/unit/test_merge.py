@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, run
+from harness import cli, report, run
 from harness.ci import merge
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.workdir import JOB_FOLDERS, PHASE_FILE, PhaseFiles
@@ -33,7 +33,7 @@ def _split(tmp_path: Path, run_json: dict | None = None) -> list[Path]:
 
 def _report_json(workdir: Path, reports: Path) -> dict:
     """results.json of the run in ``workdir``, rendered as nox -s report would (its run.json's selection)."""
-    ctx = run.Context.from_args(run.last_selection(["--workdir", str(workdir), "--reports", str(reports)]))
+    ctx = run.Context.from_args(cli.last_selection(["--workdir", str(workdir), "--reports", str(reports)]))
     run.report(ctx, log=lambda line: None)
     data = json.loads((reports / "results.json").read_text())
     data.pop("run")
@@ -124,7 +124,7 @@ def test_merging_again_forgets_what_the_work_dir_held(tmp_path):
 
 
 def _selection(workdir: Path):
-    ctx = run.Context.from_args(run.last_selection(["--workdir", str(workdir)]))
+    ctx = run.Context.from_args(cli.last_selection(["--workdir", str(workdir)]))
     return ctx.spec, ctx.selection
 
 
