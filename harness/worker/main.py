@@ -2,7 +2,7 @@
 
 Usage (by path, never installed): ``python harness/worker/main.py TASK.json``
 
-The task file (JSON, written by ``harness.supervisor``) names the phase
+The task file (JSON, written by ``harness.execute.supervisor``) names the phase
 (``produce``, ``consume``, or ``check`` for a user's own file: see check.py),
 the environment, the fixture files, where artifacts live, and the cells to run. For each cell the worker first writes
 the cell id to the progress file, then appends exactly one JSON line to the
