@@ -16,7 +16,7 @@
     nox -s merge -- DIR [DIR ...]             merge separately run jobs' work dirs, then the reports
 
 Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
-and a docker environment's sessions run its worker in a container instead (harness/containers.py).
+and a docker environment's sessions run its worker in a container instead (harness/execute/containers.py).
 """
 from __future__ import annotations
 
@@ -31,11 +31,15 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import interpreters, progress, releases, run  # noqa: E402
-from harness import lock as lock_mod  # noqa: E402
+from harness import cli, run  # noqa: E402
+from harness.check import releases  # noqa: E402
+from harness.config import lock as lock_mod  # noqa: E402
+from harness.config.matrix_yaml import matrix_path  # noqa: E402
+from harness.config.spec import SpecError, load  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.report import trend as trend_mod  # noqa: E402
-from harness.spec import SpecError, load  # noqa: E402
+from harness.execute import interpreters  # noqa: E402
+from harness.report import progress, trend as trend_mod  # noqa: E402
+from harness.workdir import DEFAULT_CHECK_WORKDIR, WorkDir  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
@@ -43,7 +47,7 @@ nox.options.sessions = ["matrix"]
 
 try:
     # With the environments that `check --to RELEASE` resolved before (work/releases.json).
-    SPEC, SPEC_ERROR = releases.with_cached(load(run.matrix_path())), None
+    SPEC, SPEC_ERROR = releases.with_cached(load(matrix_path())), None
 except SpecError as exc:
     SPEC, SPEC_ERROR = None, str(exc)
     # Without a spec there are no produce/consume/check_in sessions: say why (nox -l lists the rest).
@@ -60,9 +64,9 @@ ENV_PARAMS = [
 
 # nox -j N runs each session in its own subprocess: the count travels in the environment, and
 # each worker gets the machine's cores divided by it (run.thread_variables).
-os.environ.setdefault("KCM_PARALLEL", str(run.parallel_sessions(sys.argv, os.environ)))
+os.environ.setdefault("KCM_PARALLEL", str(cli.parallel_sessions(sys.argv, os.environ)))
 # Whether the nox command itself writes to a terminal: its -j children see only a pipe
-# (harness/progress.py chooses each session's display from it).
+# (harness/report/progress.py chooses each session's display from it).
 os.environ.setdefault("KCM_NOX_TTY", "1" if sys.stdout.isatty() else "0")
 if WATCHED := run.watched_run(sys.argv):  # nox -j without a terminal: this process prints the progress
     progress.watch_in_background(WATCHED.workdir,
@@ -105,7 +109,7 @@ def _venv(session: nox.Session) -> Path | None:
 
 # The sessions a command line selects (its --profile/--envs after "--"): each consumer loads
 # every selected producer's artifacts, so the dependencies below are declared for exactly them.
-SELECTED = run.selected_envs(sys.argv, SPEC) if SPEC else []
+SELECTED = cli.selected_envs(sys.argv, SPEC) if SPEC else []
 
 
 @nox.session(python=False)
@@ -148,7 +152,7 @@ def matrix(session: nox.Session) -> None:
 @one_line
 def images(session: nox.Session) -> None:
     """Pull or build the Docker image of every docker environment of the selection, up front."""
-    from harness import images as images_mod  # the docker SDK and h5py load only in the sessions using them
+    from harness.execute import images as images_mod  # the docker SDK and h5py load only in the sessions using them
     ctx = _context(session)
     problems = images_mod.prepare_all(ctx.spec, ctx.selection.envs)
     if problems:
@@ -160,7 +164,7 @@ def images(session: nox.Session) -> None:
 def report(session: nox.Session) -> None:
     """Write reports/matrix.md, matrix.html, results.json and junit.xml from the results so far
     (for the last run's selection, unless --profile, --envs, --fixtures or --no-goldens say otherwise)."""
-    _report(session, run.last_selection(session.posargs))
+    _report(session, cli.last_selection(session.posargs))
 
 
 def _report(session: nox.Session, args: list[str] | None = None) -> None:
@@ -184,7 +188,7 @@ def trend(session: nox.Session) -> None:
 @nox.session(python=False)
 @one_line
 def jobs(session: nox.Session) -> None:
-    """Print the CI job matrix of the selection as one line of JSON (harness/jobs.py).
+    """Print the CI job matrix of the selection as one line of JSON (harness/ci/jobs.py).
 
     nox -s jobs -- [--profile P] [--envs ...] [--max-jobs 256]
     """
@@ -195,7 +199,7 @@ def jobs(session: nox.Session) -> None:
 @nox.session(python=False)
 @one_line
 def merge(session: nox.Session) -> None:
-    """Merge the work dirs of separately run CI jobs into one, then write its reports (harness/merge.py).
+    """Merge the work dirs of separately run CI jobs into one, then write its reports (harness/ci/merge.py).
 
     nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV] [--fail-on F]
     Fails as nox -s report does, and when the folders cannot be merged (which, and why).
@@ -211,8 +215,7 @@ def golden(session: nox.Session) -> None:
 
 
 def _plan_path(session: nox.Session) -> Path:
-    from harness import check as check_mod
-    return Path(session.posargs[0]) if session.posargs else check_mod.DEFAULT_WORKDIR / "plan.json"
+    return Path(session.posargs[0]) if session.posargs else WorkDir(DEFAULT_CHECK_WORKDIR).plan
 
 
 @nox.session(python=False)
@@ -224,12 +227,12 @@ def check(session: nox.Session) -> None:
                          [--custom-objects PY] [--format md|json] [--unsafe] [--fail-on unsafe] [--workdir DIR]
     Exit status 0: every target passes; 1: a target fails; 2: bad input.
     """
-    from harness import check as check_mod
+    from harness.check import steps as check_mod
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
     checked = check_mod.start(session.posargs, SPEC)
     session.log(f"source {checked.source} ({checked.source_why}); targets {', '.join(checked.targets)}")
-    plan_path = Path(checked.workdir) / "plan.json"
+    plan_path = checked.work.plan
     new = [env for env in checked.envs if env not in SPEC.envs]
     if new:
         # Environments resolved from releases just now: this nox process has no sessions for them, so a
@@ -252,7 +255,7 @@ def check(session: nox.Session) -> None:
 @one_line
 def check_in(session: nox.Session, env: str) -> None:
     """Load the checked file in one environment (source: record the reference; target: compare)."""
-    from harness import check as check_mod
+    from harness.check import steps as check_mod
     check_mod.check_in(_plan_path(session), env, _venv(session), log=session.log)
 
 
@@ -260,7 +263,7 @@ def check_in(session: nox.Session, env: str) -> None:
 @one_line
 def check_report(session: nox.Session) -> None:
     """Print the check's report (stdout) and exit 0, 1 (a target fails) or 2 (bad input)."""
-    from harness import check as check_mod
+    from harness.check import steps as check_mod
     status, text, message = check_mod.finish(_plan_path(session), log=session.log)
     print(text)
     if status == check_mod.report.BAD_INPUT:
@@ -278,7 +281,7 @@ def scan(session: nox.Session) -> None:
     nox -s scan -- PATH... [--profile P | --to ENV_OR_RELEASE ...] [--format md|json]
     Host only (no environment). Exit status 0: nothing would run code; 1: a target would; 2: bad input.
     """
-    from harness.security import scan as scan_mod
+    from harness.check.security import scan as scan_mod
     status, text = scan_mod.main(session.posargs)
     print(text)
     if status:
@@ -290,7 +293,7 @@ def scan(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Resolve matrix.yaml's templates (version ranges) against the package index into matrix.lock.json,
     which runs use (-- --dry-run: print the resolution, write nothing; --index-url URL)."""
-    lock_mod.main(session.posargs, run.matrix_path(), log=session.log)
+    lock_mod.main(session.posargs, matrix_path(), log=session.log)
 
 
 @nox.session(python=None)

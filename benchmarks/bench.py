@@ -42,12 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from against import AgainstError, run_against  # noqa: E402  (benchmarks/against.py)
-from harness import interpreters  # noqa: E402
-from harness.plan import consume_cells, produce_cells  # noqa: E402
-from harness.processes import Interpreter  # noqa: E402
-from harness.results import read_records  # noqa: E402
+from harness.execute import interpreters  # noqa: E402
+from harness.execute.plan import consume_cells, produce_cells  # noqa: E402
+from harness.execute.processes import Interpreter  # noqa: E402
+from harness.execute.supervisor import run_phase  # noqa: E402
 from harness.run import Context, thread_variables  # noqa: E402
-from harness.supervisor import PhaseFiles, run_phase  # noqa: E402
+from harness.workdir import PhaseFiles, WorkDir, read_records  # noqa: E402
 
 RESTART_VERDICTS = ("crash", "timeout")
 # The steps a worker times per cell (harness/worker/timing.py), in the order of a cell.
@@ -147,11 +147,11 @@ def naive_run(scratch: Path, selection: list[str], sample: int) -> dict:
             raise SystemExit(f"naive run: pip could not install {env}:\n{pip.stderr[-3000:]}")
         setup_s += time.monotonic() - started
         for phase, cells in (("produce", produce_cells(ctx.selection, env)),
-                             ("consume", consume_cells(ctx.selection, env, produced, ctx.workdir / "artifacts"))):
+                             ("consume", consume_cells(ctx.selection, env, produced, ctx.work.artifacts))):
             cells_total += len(cells)
             files = PhaseFiles(naive_work, phase, env)
             files.reset()
-            task = dict(ctx.task(phase, env), artifacts_dir=str(naive_work / "artifacts"))
+            task = dict(ctx.task(phase, env), artifacts_dir=str(WorkDir(naive_work).artifacts))
             variables = dict(thread_variables(1), **spec_env.worker_variables())
             for cell in cells[:sample]:  # one process per cell, as a naive harness runs them
                 started = time.monotonic()
@@ -191,7 +191,7 @@ def main(argv: list[str]) -> int:
                         help="the harness's --workers-per-env, for this checkout's runs")
     options = parser.parse_args(argv)
     if options.timings:
-        print_timings(worker_timings(options.timings / "results"), str(options.timings))
+        print_timings(worker_timings(WorkDir(options.timings).results), str(options.timings))
         return 0
     selection = ["--profile", options.profile, "--no-goldens"]
     selection += ["--envs", *options.envs] if options.envs else []
@@ -206,7 +206,7 @@ def main(argv: list[str]) -> int:
         except AgainstError as exc:
             raise SystemExit(str(exc)) from None
         for name in ("before", "after"):
-            print_timings(worker_timings(scratch / name / "work" / "results"), f"{name}: {scratch / name}")
+            print_timings(worker_timings(WorkDir(scratch / name / "work").results), f"{name}: {scratch / name}")
         if not options.keep:
             shutil.rmtree(scratch, ignore_errors=True)
         return status
@@ -214,9 +214,9 @@ def main(argv: list[str]) -> int:
     shutil.rmtree(scratch / "nox", ignore_errors=True)
     runs = {"harness, cold": harness_run(scratch, selection, options.jobs, *this_extra)}
     runs["harness, warm, full (--fresh)"] = harness_run(scratch, selection, options.jobs, "--fresh", *this_extra)
-    timings = worker_timings(scratch / "work" / "results")  # before the next run reuses every record
+    timings = worker_timings(WorkDir(scratch / "work").results)  # before the next run reuses every record
     runs["harness, warm, nothing changed"] = harness_run(scratch, selection, options.jobs, *this_extra)
-    envs = len(json.loads((scratch / "work" / "run.json").read_text())["envs"])
+    envs = len(json.loads(WorkDir(scratch / "work").run.read_text())["envs"])
     rows = [_row(label, run) for label, run in runs.items()]
     if not options.skip_naive:
         naive = naive_run(scratch, selection, options.naive_sample)

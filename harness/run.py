@@ -1,129 +1,41 @@
-"""The steps of a run, as the nox sessions call them: start, produce, consume, report.
+"""The steps of a run, as the nox sessions call them: start, produce, consume, report (and
+freeze_golden, job_matrix, merge), from matrix.yaml (``harness.config``) through the phases
+(``harness.execute``) to the reports (``harness.report``).
 
-Each step reads the same options (the session's positional arguments) and the
+Each step reads the same options (the session's positional arguments, :mod:`harness.cli`) and the
 same validated ``matrix.yaml``, so a phase run alone (``nox -s "consume(env='tf2.15')"``)
 behaves exactly as it does inside ``nox -s matrix``.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
-import hashlib
 import io
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import environments, golden, history, incremental, interpreters, jobs, merge as merge_mod
-from harness import progress
-from harness import report as report_mod
-from harness import spec as spec_mod
-from harness.guard import safe_name
-from harness.plan import Selection, consume_cells, produce_cells, select, write_json
-from harness.processes import Interpreter, Launcher
-from harness import results as results_mod
-from harness.results import LEVELS, append_record
-from harness.supervisor import PhaseFiles, env_error_record, run_sharded, split
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MATRIX = ROOT / "matrix.yaml"
-
-
-def matrix_path() -> Path:
-    """``$KCM_MATRIX`` if set, else the repository's ``matrix.yaml``."""
-    return Path(os.environ.get("KCM_MATRIX") or DEFAULT_MATRIX).resolve()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nox -s matrix --", description="Run the compatibility matrix.")
-    parser.add_argument("--profile", default="default", help="profile of matrix.yaml (default: default)")
-    parser.add_argument("--envs", nargs="+", metavar="ENV", help="only these environments")
-    parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
-    parser.add_argument("--no-goldens", action="store_true",
-                        help="do not load the golden artifacts in fixtures/golden/")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "work",
-                        help="where artifacts/, results/ and logs/ go (default: work/)")
-    _add_report_options(parser)
-    parser.add_argument("--fresh", action="store_true",
-                        help="run every cell again instead of reusing the records of unchanged cells")
-    parser.add_argument("--worker-threads", type=int, metavar="N",
-                        help="CPU threads each worker may use (default: the machine's cores over the workers "
-                             "running at once)")
-    parser.add_argument("--workers-per-env", type=int, metavar="N",
-                        help="worker processes that share one environment's phase, each with its share of the "
-                             "cells (default: the machine's cores over the environments running at once: nox's "
-                             "-j, at most the selected environments; at least 1)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no progress display (cells done, failures so far, time left) while phases run")
-    return parser
-
-
-def _add_report_options(parser: argparse.ArgumentParser) -> None:
-    """The options of what a report shows and when it fails (nox -s matrix, report and merge)."""
-    parser.add_argument("--level", choices=LEVELS, default="outputs",
-                        help="check level the report's tables show (default: outputs)")
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports",
-                        help="where matrix.md, matrix.html, results.json, junit.xml go (default: reports/)")
-    parser.add_argument("--compare", type=Path, metavar="PREV_RESULTS_JSON",
-                        help="the results.json of an earlier run (last night's): the reports begin with what "
-                             "changed since (new failures, new passes, changed differences, environments); "
-                             "a missing file is a warning (the first night: leave --compare out), and fails "
-                             "--fail-on regression")
-    parser.add_argument("--fail-on", choices=FAIL_ON, default="problems",
-                        help="what makes the session exit non-zero: problems (default: a failure no "
-                             "expected_failures entry explains, a stale entry, a passing negative control, "
-                             "cells without a result), regression (those, and any new failure since --compare's "
-                             "run, an xfail included), never (report only)")
-
-
-FAIL_ON = ("problems", "regression", "never")
-
-
-def selected_envs(argv: list[str], spec: spec_mod.MatrixSpec) -> list[str]:
-    """The environments a nox command line selects (``--profile``/``--envs`` after ``--``).
-
-    nox declares session dependencies when it loads the noxfile, before any
-    session sees its positional arguments, so the noxfile reads them here.
-    Unparsable or unknown arguments select the default profile; the session
-    itself then reports them.
-    """
-    posargs = argv[argv.index("--") + 1:] if "--" in argv else []
-    posargs = [arg for arg in posargs if arg not in ("-h", "--help")]  # the session prints its own help
-    options, _ = _parser().parse_known_args(posargs)
-    if options.envs and set(options.envs) <= set(spec.envs):
-        return list(dict.fromkeys(options.envs))  # each once, as harness.plan.select plans them
-    profile = spec.profiles.get(options.profile) or spec.profiles["default"]
-    return list(profile.envs)
-
-
-def parallel_sessions(argv: list[str], environ: dict[str, str]) -> int:
-    """How many sessions nox runs at once: its ``-j N``/``--parallel N`` (``auto``: one per CPU)
-    before ``--``, else ``$NOX_PARALLEL``, else 1. Unparsable values count as 1."""
-    argv = argv[:argv.index("--")] if "--" in argv else argv
-    value = environ.get("NOX_PARALLEL", "1")
-    for i, arg in enumerate(argv):
-        if arg in ("-j", "--parallel") and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith("--parallel="):
-            value = arg.split("=", 1)[1]
-        elif arg.startswith("-j") and len(arg) > 2:
-            value = arg[2:]
-    if value == "auto":
-        return os.cpu_count() or 1
-    return int(value) if value.isdigit() and int(value) > 0 else 1
+from harness import cli, report as report_mod
+from harness.ci import jobs, merge as merge_mod
+from harness.config import spec as spec_mod
+from harness.config.matrix_yaml import matrix_path, matrix_sha256
+from harness.execute import golden, incremental, launch
+from harness.execute.plan import Selection, consume_cells, produce_cells, select
+from harness.execute.processes import Launcher
+from harness.execute.supervisor import run_sharded, split
+from harness.report import history, progress, results as results_mod
+from harness.workdir import PhaseFiles, WorkDir, write_json
 
 
 def watched_run(argv: list[str]) -> Context | None:
-    """The run whose phases the ``nox`` command's own process shows (``harness.progress``), or
+    """The run whose phases the ``nox`` command's own process shows (``harness.report.progress``), or
     None where it shows none: without ``-j`` (each session shows its own), in a session's child
     process of ``nox -j``, where ``nox`` writes to a terminal (its board shows each session's line),
     with ``--quiet``, and for arguments that are not a run's (the session reports them)."""
-    if "--parallel-worker" in argv or parallel_sessions(argv, os.environ) < 2 or sys.stdout.isatty():
+    if "--parallel-worker" in argv or cli.parallel_sessions(argv, os.environ) < 2 or sys.stdout.isatty():
         return None
     posargs = argv[argv.index("--") + 1:] if "--" in argv else []
     try:
@@ -132,27 +44,6 @@ def watched_run(argv: list[str]) -> Context | None:
     except (SystemExit, spec_mod.SpecError):
         return None
     return None if ctx.display == "off" else ctx
-
-
-SELECTION_OPTIONS = ("--profile", "--envs", "--fixtures", "--no-goldens")
-
-
-def last_selection(args: list[str]) -> list[str]:
-    """``args`` with the last run's selection (``<workdir>/run.json``) put in front, where
-    ``args`` select nothing themselves: re-rendering a report then covers what ran."""
-    if any(arg in SELECTION_OPTIONS for arg in args):
-        return args
-    options, _ = _parser().parse_known_args(args)
-    try:
-        last = json.loads((options.workdir / "run.json").read_text())
-        selection = ["--profile", last["profile"], "--envs", *last["envs"], "--fixtures", *last["fixtures"]]
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        return args
-    names = [last["profile"], *last["envs"], *last["fixtures"]]
-    if not (isinstance(last["envs"], list) and isinstance(last["fixtures"], list) and last["envs"]
-            and last["fixtures"] and all(safe_name(name) and not name.startswith("-") for name in names)):
-        return args  # not the run.json of nox -s plan (a name like "--workdir" would be an option): ignored
-    return selection + ([] if last.get("goldens") else ["--no-goldens"]) + args
 
 
 @dataclass(frozen=True)
@@ -179,14 +70,14 @@ class Context:
         run at once (fewer where fewer are selected), and each gets ``cores // environments at once``
         workers (at least 1) unless ``--workers-per-env`` says otherwise; each worker gets the cores
         over all the workers running at once as threads (at least 1) unless ``--worker-threads`` does.
-        ``display`` is how a phase shows its progress (``harness.progress.choose_display``);
+        ``display`` is how a phase shows its progress (``harness.report.progress.choose_display``);
         ``--quiet`` turns it off.
 
         Raises:
             SystemExit: bad arguments (argparse prints the message).
             spec.SpecError: invalid ``matrix.yaml`` or selection.
         """
-        options = _parser().parse_args(args)
+        options = cli.matrix_parser().parse_args(args)
         for option, path in (("--workdir", options.workdir), ("--reports", options.reports)):
             if path.exists() and not path.is_dir():
                 raise spec_mod.SpecError(f"{option} {path}: is a file, not a folder; name a folder")
@@ -213,16 +104,16 @@ class Context:
     def task(self, phase: str, env: str) -> dict:
         return {"phase": phase, "env": env, "seed": self.spec.seed, "device": self.spec.envs[env].device,
                 "fixtures": {name: str(f.path) for name, f in self.selection.fixtures.items()},
-                "artifacts_dir": str(self.workdir / "artifacts")}
+                "artifacts_dir": str(self.work.artifacts)}
 
-
-def matrix_sha256(path: Path) -> str:
-    """SHA-256 of a matrix.yaml's bytes: which file a run (or each of its CI jobs) was planned from."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    @property
+    def work(self) -> WorkDir:
+        """The work dir's layout."""
+        return WorkDir(self.workdir)
 
 
 def start(ctx: Context) -> None:
-    """Begin a run: archive the selected environments' reusable records (``harness.incremental``;
+    """Begin a run: archive the selected environments' reusable records (``harness.execute.incremental``;
     with ``--fresh`` forget them), reset their results, record the plan (``run.json``: the selection,
     when it started, and which matrix.yaml, by path and SHA-256).
 
@@ -233,67 +124,17 @@ def start(ctx: Context) -> None:
     try:
         for env in ctx.selection.envs:
             for phase in ("produce", "consume"):
-                _reset(ctx, PhaseFiles(ctx.workdir, phase, env))
-        write_json(ctx.workdir / "run.json", dict(ctx.selection.to_json(), started=time.time(),
-                                                  matrix=str(ctx.spec.path),
-                                                  matrix_sha256=matrix_sha256(ctx.spec.path)))
+                _reset(ctx, ctx.work.phase(phase, env))
+        write_json(ctx.work.run, dict(ctx.selection.to_json(), started=time.time(), matrix=str(ctx.spec.path),
+                                      matrix_sha256=matrix_sha256(ctx.spec.path)))
     except OSError as exc:
         raise spec_mod.SpecError(f"--workdir {ctx.workdir}: cannot write {exc.filename or ctx.workdir} "
                                  f"({exc.strerror or exc})") from None
 
 
 def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launcher | None:
-    """Ready the environment of a matrix phase (see :func:`prepare`), its fixtures readable."""
-    return prepare(ctx.spec, files, venv, log, [f.path for f in ctx.selection.fixtures.values()])
-
-
-def prepare(spec: spec_mod.MatrixSpec, files: PhaseFiles, venv: Path | None, log,
-            reads: Iterable[Path] = ()) -> Launcher | None:
-    """Ready ``files.env`` for its worker, as the matrix and ``check`` both do: install its packages
-    into ``venv`` (a venv environment), or get its image (a docker one: the worker then runs in a
-    container that mounts ``reads``, the files and folders it reads from outside the repository);
-    returns a launcher of its worker. A ``runner: python`` environment gets its own interpreter as it
-    is (``venv`` unused, nothing installed).
-
-    Where the environment cannot run (no interpreter, so no venv; an install that failed; an existing
-    interpreter that cannot be run; no Docker engine or image) it writes the phase's env-error (or
-    skipped) record and returns None.
-    """
-    env = spec.envs[files.env]
-    if env.runner == "docker":
-        return _prepare_container(spec, files, reads, log)
-    if env.runner == "python":
-        try:
-            interpreters.installed(env.interpreter, ())
-        except interpreters.InterpreterError as exc:
-            append_record(files.results, env_error_record(files, f"{files.env}: {exc}"))
-            return None
-        log(f"{files.env}: runs {env.interpreter} as it is ({' '.join(env.packages) or 'no TF, Keras, JAX or torch'})")
-        return Interpreter(env.interpreter)
-    if venv is None:
-        append_record(files.results, env_error_record(files, interpreters.where_looked(env.python)))
-        return None
-    try:
-        if environments.ensure_installed(venv, env, spec):
-            log(f"{files.env}: installed {' '.join(env.requirements(spec.extra_pins))}")
-        else:
-            log(f"{files.env}: reusing {venv} (spec unchanged)")
-    except environments.EnvError as exc:
-        append_record(files.results, env_error_record(files, str(exc), exc.detail))
-        return None
-    return Interpreter(str(environments.venv_python(venv)))
-
-
-def _prepare_container(spec: spec_mod.MatrixSpec, files: PhaseFiles, reads: Iterable[Path], log) -> Launcher | None:
-    """Get a docker environment's image; where it cannot run here write its skipped or env-error record."""
-    from harness import containers, images  # the docker SDK loads only where a docker environment runs
-    try:
-        return containers.launcher_for(spec.envs[files.env], spec, files, reads, log)
-    except images.Unavailable as exc:
-        append_record(files.results, env_error_record(files, str(exc), verdict="skipped"))
-    except environments.EnvError as exc:
-        append_record(files.results, env_error_record(files, str(exc), exc.detail))
-    return None
+    """Ready the environment of a matrix phase (:func:`harness.execute.launch.prepare`), its fixtures readable."""
+    return launch.prepare(ctx.spec, files, venv, log, [f.path for f in ctx.selection.fixtures.values()])
 
 
 def _reset(ctx: Context, files: PhaseFiles) -> None:
@@ -311,11 +152,11 @@ def _keys(ctx: Context) -> incremental.Keys:
 def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     """Save every fixture in every format in ``env`` (one worker process; none when every
     cell's record can be reused)."""
-    files = PhaseFiles(ctx.workdir, "produce", env)
+    files = ctx.work.phase("produce", env)
     _reset(ctx, files)
     cells = _keys(ctx).assign("produce", env, produce_cells(ctx.selection, env))
     for cell in cells:
-        cell["directory"] = str(ctx.workdir / "artifacts" / env / cell["fixture"] / cell["format"])
+        cell["directory"] = str(ctx.work.artifact(env, cell["fixture"], cell["format"]))
     _run_left(ctx, files, venv, cells, log)
 
 
@@ -340,16 +181,16 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
 def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     """Load every producer's artifacts in ``env`` (one worker process; none when every
     cell's record can be reused)."""
-    files = PhaseFiles(ctx.workdir, "consume", env)
+    files = ctx.work.phase("consume", env)
     _reset(ctx, files)
-    by_producer = {p: PhaseFiles(ctx.workdir, "produce", p).records() for p in ctx.selection.envs}
+    by_producer = {p: ctx.work.phase("produce", p).records() for p in ctx.selection.envs}
     missing = [p for p, records in by_producer.items() if not records]
     if missing:  # their cells will be reported as without a result; say so now, not only in the report
-        log(f"WARNING: {env}: no produce records of {', '.join(missing)} in {ctx.workdir / 'results'}; "
+        log(f"WARNING: {env}: no produce records of {', '.join(missing)} in {ctx.work.results}; "
             "their artifacts are not loaded (run their produce sessions first, or download their artifacts)")
     produced = [r for records in by_producer.values() for r in records]
     produced += [r for golden in ctx.selection.goldens.values() for r in golden.records]
-    cells = consume_cells(ctx.selection, env, produced, ctx.workdir / "artifacts")
+    cells = consume_cells(ctx.selection, env, produced, ctx.work.artifacts)
     if not cells:
         log(f"{env}: no artifacts to consume (did the produce sessions run?)")
         return
@@ -380,16 +221,15 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     pass (``ReportData.problems``). ``today`` dates the entries' expiry (default: today).
     With ``ctx.compare`` the run is compared with that earlier results.json (read before
     this run's reports are written, so it may be the results.json they replace); with
-    ``ctx.fail_on == "regression"`` its new failures fail the run too (``harness.history``),
+    ``ctx.fail_on == "regression"`` its new failures fail the run too (``harness.report.history``),
     and with ``"never"`` the run's verdicts fail nothing (a bad --workdir or --reports still does).
     """
-    results = ctx.workdir / "results"
-    if not any((results / f"{phase}-{env}.jsonl").is_file()
+    if not any(ctx.work.phase(phase, env).results.is_file()
                for env in ctx.selection.envs for phase in ("produce", "consume")):
         # Nothing ran here (a mistyped --workdir, or another profile's run): every cell would be
         # `skipped`, which fails nothing, so the run would look green; and the reports of the
         # last real run would be overwritten. Refuse instead.
-        return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {results}; "
+        return [f"--workdir {ctx.workdir}: no results of {', '.join(ctx.selection.envs)} in {ctx.work.results}; "
                 "nothing to report (run nox -s matrix first, or give the --workdir and --profile it used)"]
     _warn_other_matrix(ctx, log)
     data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
@@ -424,12 +264,12 @@ def _warn_other_matrix(ctx: Context, log) -> None:
     """Say so when the work dir's run was planned from another matrix.yaml than the one reported with
     (its run.json records the SHA-256): the report applies this file's expected_failures and tolerances."""
     try:
-        planned = json.loads((ctx.workdir / "run.json").read_text()).get("matrix_sha256")
+        planned = json.loads(ctx.work.run.read_text()).get("matrix_sha256")
     except (OSError, ValueError, AttributeError, RecursionError):
         return
     current = matrix_sha256(ctx.spec.path)
     if isinstance(planned, str) and planned != current:
-        log(f"WARNING: {ctx.workdir / 'run.json'}: the run was planned from another matrix.yaml (SHA-256 "
+        log(f"WARNING: {ctx.work.run}: the run was planned from another matrix.yaml (SHA-256 "
             f"{planned[:12]}…) than {ctx.spec.path} ({current[:12]}…); its expected_failures and tolerances "
             "are applied to that run's records")
 
@@ -440,11 +280,7 @@ def freeze_golden(args: list[str], log=print) -> None:
     Raises:
         spec.SpecError: unknown environment, or nothing produced for it in the work dir.
     """
-    parser = argparse.ArgumentParser(prog="nox -s golden --", description="Freeze one environment's artifacts.")
-    parser.add_argument("env", help="the environment whose artifacts to freeze")
-    parser.add_argument("--fixtures", nargs="+", metavar="FIXTURE", help="only these fixtures")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "work", help="where it was produced (default: work/)")
-    options = parser.parse_args(args)
+    options = cli.golden_parser().parse_args(args)
     spec = spec_mod.load(matrix_path())
     if options.env not in spec.envs:
         raise spec_mod.SpecError(f"golden: no environment named {options.env!r} "
@@ -457,15 +293,13 @@ def freeze_golden(args: list[str], log=print) -> None:
 
 def job_matrix(args: list[str]) -> dict:
     """``nox -s jobs -- [selection options] [--max-jobs N]``: the CI job matrix of the selection
-    (``harness.jobs``).
+    (``harness.ci.jobs``).
 
     Raises:
         spec.SpecError: invalid ``matrix.yaml`` or selection.
         jobs.TooManyJobs: the selection does not fit, even split.
     """
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--max-jobs", type=int, default=jobs.GITHUB_MAX_JOBS)
-    options, rest = parser.parse_known_args(args)
+    options, rest = cli.jobs_parser().parse_known_args(args)
     ctx = Context.from_args(rest)
     return jobs.job_matrix(ctx.spec, ctx.selection.envs, options.max_jobs)
 
@@ -473,24 +307,18 @@ def job_matrix(args: list[str]) -> dict:
 def merge(args: list[str], log=print) -> list[str]:
     """``nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV]
     [--fail-on F]``: gather the CI jobs'
-    work dirs into ``W`` (``harness.merge``); returns the arguments that report the merged run.
+    work dirs into ``W`` (``harness.ci.merge``); returns the arguments that report the merged run.
 
     Raises:
         merge.MergeError: the folders cannot be merged (the message says why).
         SystemExit: bad arguments (argparse prints the message).
     """
-    parser = argparse.ArgumentParser(prog="nox -s merge --",
-                                     description="Merge the work dirs of separately run jobs, then report.")
-    parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a job's work dir (with run.json)")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "work",
-                        help="where the merged run goes (default: work/)")
-    _add_report_options(parser)
-    options = parser.parse_args(args)
+    options = cli.merge_parser().parse_args(args)
     try:
         spec = spec_mod.load(matrix_path())
     except spec_mod.SpecError as exc:
         raise merge_mod.MergeError(str(exc)) from None
     merge_mod.gather(options.dirs, options.workdir, matrix_sha256(spec.path), log=log, spec_envs=set(spec.envs))
     history = ["--compare", str(options.compare)] if options.compare else []
-    return last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
+    return cli.last_selection(["--workdir", str(options.workdir), "--reports", str(options.reports),
                            "--level", options.level, "--fail-on", options.fail_on, *history])

@@ -1,4 +1,8 @@
-"""Write the four reports of a run and print its summary."""
+"""The last step: a run's records resolved into cells (``results``), its expected failures applied
+(``expectations``), each failure's hint (``hints``) and what changed since the last run (``history``),
+computed once (``model``) and written as matrix.md, matrix.html, results.json and junit.xml
+(``markdown``, ``html``, ``junit``; ``marks``: a table cell's mark). ``progress`` shows a run while
+it runs, ``trend`` the nights side by side. This module writes the four reports and the summary line."""
 from __future__ import annotations
 
 import json
@@ -13,7 +17,7 @@ __all__ = ["ReportData", "build", "write_all", "summary_line", "results_json"]
 
 def results_json(data: ReportData) -> dict:
     """The content of results.json: the run, its counts and problems, environments, expected-failure
-    outcomes, every cell, every save (produce cell, ``harness.results.resolve_saves``), and (with
+    outcomes, every cell, every save (produce cell, ``harness.report.results.resolve_saves``), and (with
     ``--compare``) ``history``, the comparison with the previous run."""
     out = {"run": data.run, "wall_s": data.wall_s, "counts": data.counts(), "problems": data.problems(),
            "environments": data.environments, "expected_failures": [o.to_json() for o in data.expectations],

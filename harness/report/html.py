@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import jinja2
 
-from harness.expectations import expected
-from harness.history import FACT_ORDER
-from harness.plan import CONTROL_FORMAT, CONTROL_LOADER
-from harness.report.markdown import (DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, HISTORY_KINDS,
-                                     HISTORY_RULES, WORKER_HEADERS, device_pair_rows, difference_rows,
-                                     history_summary, runner, summarize, summarize_controls, worker_rows)
+from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER
+from harness.report.expectations import expected
+from harness.report.history import FACT_ORDER
+from harness.report.markdown import (DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, HISTORY_KINDS, HISTORY_RULES,
+                                     WORKER_HEADERS, device_pair_rows, difference_rows, history_summary, runner,
+                                     summarize, summarize_controls, worker_rows)
 from harness.report.marks import LABELS, routes, saving_rows, tone
 from harness.report.model import ReportData, change_groups, signatures, unexpected_notes, where
 

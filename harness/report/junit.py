@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.plan import CONTROL_FORMAT
+from harness.execute.plan import CONTROL_FORMAT
 from harness.report.model import ReportData
-from harness.results import FAILURES, LEVELS
+from harness.report.results import FAILURES, LEVELS
 
 
 def deeper_failure(cell, level: str) -> bool:

@@ -5,13 +5,13 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
-from harness.expectations import expected, observed
-from harness.hints import normalize
-from harness.history import FACT_ORDER, Comparison, when
-from harness.plan import CONTROL_FORMAT, CONTROL_LOADER
+from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER
+from harness.report.expectations import expected, observed
+from harness.report.hints import normalize
+from harness.report.history import FACT_ORDER, Comparison, when
 from harness.report.marks import routes, saving_rows, summarize
 from harness.report.model import SIGNATURE_CHARS, ReportData, change_groups, signatures, unexpected_notes, where
-from harness.results import LEVELS, Cell, counts
+from harness.report.results import LEVELS, Cell, counts
 
 MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all

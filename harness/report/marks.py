@@ -18,7 +18,7 @@ known (an ``expected_failures`` entry explains them: xfail) or new (no entry doe
 
 from __future__ import annotations
 
-from harness.results import Cell
+from harness.report.results import Cell
 
 PASSING = frozenset({"pass", "xpass", "saved"})
 NOT_RAN = frozenset({"unsupported", "skipped"})

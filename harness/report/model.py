@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import datetime
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness import expectations
-from harness.history import Change, Comparison
-from harness.hints import hint_for, normalize
-from harness.phasefiles import PhaseFiles
-from harness.plan import CONTROL_FORMAT, LOADERS, Selection
-from harness.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, read_records, resolve, resolve_saves
-from harness.spec import MatrixSpec
+from harness.config.spec import MatrixSpec
+from harness.execute.plan import CONTROL_FORMAT, LOADERS, Selection
+from harness.report.expectations import Outcome, apply as apply_expectations, observed
+from harness.report.hints import hint_for, normalize
+from harness.report.history import Change, Comparison
+from harness.report.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
+from harness.workdir import PhaseFiles, WorkDir, read_json, read_records
 
 
 @dataclass
@@ -33,12 +32,12 @@ class ReportData:
 
     ``wall_s`` is the run's own wall time in seconds (:func:`wall_time`), or None.
     ``expectations`` has one outcome per ``expected_failures`` entry. ``level`` is the check
-    level (``harness.results.LEVELS``, ``--level``): the format tables show each cell checked
+    level (``harness.report.results.LEVELS``, ``--level``): the format tables show each cell checked
     through it, and failures at it or the levels above it fail the run (problems, exit status);
     ``counts`` are those of the ``outputs`` level.
     ``history`` is the comparison with the previous run (``--compare``), or None;
     ``fail_on`` is ``--fail-on``: with ``regression`` its new failures are problems too.
-    ``saves`` are the produce cells (``harness.results.resolve_saves``), with ``phase: produce``
+    ``saves`` are the produce cells (``harness.report.results.resolve_saves``), with ``phase: produce``
     entries applied.
     """
 
@@ -47,7 +46,7 @@ class ReportData:
     environments: dict[str, dict]
     run: dict
     wall_s: float | None
-    expectations: list[expectations.Outcome] = field(default_factory=list)
+    expectations: list[Outcome] = field(default_factory=list)
     level: str = "outputs"
     history: Comparison | None = None
     fail_on: str = "problems"
@@ -148,7 +147,7 @@ class ReportData:
             out.append(f"the negative control passed in {len(self.vacuous_controls)} cells: "
                        "this run's comparisons are vacuous")
         if self.broken_controls:
-            causes = [f"{line}: {expectations.observed(c)}" for c in self.broken_controls[:3] for line in where([c])]
+            causes = [f"{line}: {observed(c)}" for c in self.broken_controls[:3] for line in where([c])]
             more = f"; and {len(self.broken_controls) - 3} more" if len(self.broken_controls) > 3 else ""
             out.append(f"{len(self.broken_controls)} negative controls errored or did not run, so those fixtures' "
                        f"comparisons are unproven: {'; '.join(causes)}{more} (see 'Negative control' in matrix.md)")
@@ -227,7 +226,7 @@ def where(cells: list[Cell]) -> list[str]:
 
 def unexpected_notes(cells: list[Cell]) -> list[str]:
     """One line per failing cell that covering entries expected to fail another way: the cell, then
-    ``expected_failures[N] expects load-error `…`, got mismatch max |Δ| 0.37`` (``harness.expectations``)."""
+    ``expected_failures[N] expects load-error `…`, got mismatch max |Δ| 0.37`` (``harness.report.expectations``)."""
     return [f"{line}: {c.expectation_note}" for c in cells if c.expectation_note for line in where([c])]
 
 
@@ -282,7 +281,7 @@ class ChangeGroup:
 
 
 def change_groups(history: Comparison, kind: str) -> list[ChangeGroup]:
-    """The changes of one kind (``harness.history.KINDS``) grouped, the largest group first."""
+    """The changes of one kind (``harness.report.history.KINDS``) grouped, the largest group first."""
     groups: dict[tuple, ChangeGroup] = {}
     for c in history.of(kind):
         detail = {"new-failure": c.after_detail, "new-pass": c.before_detail,
@@ -311,18 +310,9 @@ def signatures(cells: list[Cell]) -> list[tuple[str, str, int]]:
     return [(v, sig, n) for (v, sig), n in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def read_json(path: Path) -> dict:
-    """The JSON object in ``path``, or {} when it is missing, half-written or not an object."""
-    try:
-        data = json.loads(path.read_text(errors="replace"))
-    except (OSError, ValueError, RecursionError):  # missing, half-written, nested too deeply
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def phase_stats(workdir: Path, phase: str, env: str) -> dict:
     """How one phase of one environment ran: ``cells_run`` and ``cells_reused`` (records reused from
-    an earlier run, ``harness.incremental``), ``workers_started`` (processes: one, plus one per crash or
+    an earlier run, ``harness.execute.incremental``), ``workers_started`` (processes: one, plus one per crash or
     timeout; 0 when every record was reused), ``seconds`` (the supervised run's wall time, 0 when no
     worker ran), and ``peak_rss_bytes`` (the largest peak resident memory any of its workers reported,
     bytes; None when none ran or the platform has no ``getrusage``). A phase split over several workers
@@ -362,13 +352,13 @@ def _peak(records: list[dict]) -> int | None:
 
 def wall_time(workdir: Path, started) -> float | None:
     """Seconds from the run's start (``run.json``'s ``started``) to the end of its last phase (the
-    ``ended`` that ``harness.supervisor`` records in ``results/*.stats.json``), or None when either is
+    ``ended`` that ``harness.execute.supervisor`` records in ``results/*.stats.json``), or None when either is
     unknown. File times are not used: a work dir copied, checked out or re-rendered later has new ones,
     and the report would show now minus the start. Ends before the start (a phase of an earlier run,
     every cell reused) do not count."""
     if not isinstance(started, (int, float)) or isinstance(started, bool):
         return None
-    ends = [read_json(path).get("ended") for path in (workdir / "results").glob("*.stats.json")]
+    ends = [read_json(path).get("ended") for path in WorkDir(workdir).results.glob("*.stats.json")]
     ends = [e for e in ends if isinstance(e, (int, float)) and not isinstance(e, bool) and e >= started]
     return round(max(ends) - started, 1) if ends else None
 
@@ -381,11 +371,11 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         today: the date entries' ``expires`` is compared with (default: today's date).
         level: the check level the format tables show.
     """
-    run = read_json(workdir / "run.json")
+    run = read_json(WorkDir(workdir).run)
     environments = {}
     for env in selection.envs:
-        facts = read_json(workdir / "results" / f"consume-{env}.facts.json") or \
-            read_json(workdir / "results" / f"produce-{env}.facts.json")
+        facts = read_json(PhaseFiles(workdir, "consume", env).facts) or \
+            read_json(PhaseFiles(workdir, "produce", env).facts)
         e = spec.envs[env]
         environments[env] = {"python_requested": e.python, "runner": e.runner, "image": e.image,
                              "device_requested": e.device, "packages": list(e.requirements(spec.extra_pins)),
@@ -397,6 +387,6 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
                               "variables": {}, "description": "golden", "facts": gold.facts}
     wall = wall_time(workdir, run.get("started"))
     cells, saves = resolve(selection, workdir), resolve_saves(selection, workdir)
-    outcomes = expectations.apply(cells, spec, today or datetime.date.today(), selection.goldens, saves,
+    outcomes = apply_expectations(cells, spec, today or datetime.date.today(), selection.goldens, saves,
                                   tags=selection.fixture_tags)
     return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves)

@@ -1,8 +1,8 @@
 """The formats the harness saves and the loaders that read them: one table for the host and the worker.
 
-Read by the host (``harness.spec``: the formats matrix.yaml may name; ``harness.plan``: the report's
+Read by the host (``harness.config.spec``: the formats matrix.yaml may name; ``harness.execute.plan``: the report's
 columns; the JSON Schema's enums agree, tests/unit/test_catalog.py) and by the worker (``formats.py``
-saves and loads, ``depth.py``, ``check.py``, ``compat.py``), so it is standard library only and
+saves and loads, ``levels.py``, ``check.py``, ``compat.py``), so it is standard library only and
 Python 3.7 syntax. Adding a format or a loader: a row here, its save or load code in ``formats.py``,
 the schema's enums and the docs.
 """

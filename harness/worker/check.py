@@ -1,7 +1,7 @@
 """The check phase: load one user's model file with every loader, in one environment.
 
 Runs inside the environment under test (Python 3.7 syntax; standard library, numpy
-and the environment's TF/Keras). The task (written by ``harness/check.py``) names
+and the environment's TF/Keras). The task (written by ``harness/check/steps.py``) names
 the file, its format and container, the optional architecture JSON, inputs .npz and
 custom-objects file, safe_mode, and the reference directory shared by all
 environments of the check:

@@ -2,7 +2,7 @@
 
 Usage (by path, never installed): ``python harness/worker/main.py TASK.json``
 
-The task file (JSON, written by ``harness.supervisor``) names the phase
+The task file (JSON, written by ``harness.execute.supervisor``) names the phase
 (``produce``, ``consume``, or ``check`` for a user's own file: see check.py),
 the environment, the fixture files, where artifacts live, and the cells to run. For each cell the worker first writes
 the cell id to the progress file, then appends exactly one JSON line to the
@@ -24,8 +24,8 @@ import catalog
 import check
 import compare
 import compat
-import depth
 import formats
+import levels
 import recipes
 from outcomes import CannotBuild, error_fields, guarded
 from reference import load_reference, save_reference
@@ -33,7 +33,7 @@ from timing import Stopwatch
 
 REFERENCE_BATCH = 8
 # What the harness writes beside a saved model (not part of the artifact's hashed files).
-HARNESS_FILES = ("manifest.json", "reference.npz", depth.STATE_FILE, depth.COMPILE_FILE)
+HARNESS_FILES = ("manifest.json", "reference.npz", levels.STATE_FILE, levels.COMPILE_FILE)
 EXIT_NO_GPU = 3  # a GPU environment whose TensorFlow sees no GPU: the supervisor makes it env-error
 
 
@@ -118,7 +118,7 @@ def produce_cell(task, runtime, cell, cache, watch):
             return {"verdict": "unsupported", "reason": reason}
         if cell["fixture"] not in cache:
             with watch.step("build"):
-                model, step, next_weights, note = depth.trained_model(recipe, runtime, task["seed"])
+                model, step, next_weights, note = levels.trained_model(recipe, runtime, task["seed"])
                 x = recipes.inputs(recipe, task["seed"] + 3, REFERENCE_BATCH)
                 cache[cell["fixture"]] = (model, x, model.predict(runtime.feed(x), verbose=0), step, next_weights,
                                           note)
@@ -146,7 +146,7 @@ def save_artifact(task, runtime, cell, trained):
         out.update(error_fields(exc))
         return out
     save_reference(directory, x, outputs)
-    depth.record_state(directory, model, step, next_weights, note)
+    levels.record_state(directory, model, step, next_weights, note)
     specs = runtime.input_specs(model) or []
     manifest = {
         "output_names": compare.output_names(outputs, model), "input_names": [spec[0] for spec in specs],
@@ -217,7 +217,7 @@ def consume_cell(task, runtime, cell, watch):
             return {"verdict": "unsupported", "reason": reason}
         loaded = compile_failure = None
         with watch.step("load"):
-            if depth.checks_compile(cell):  # one load serves every level, unless compiling is what fails
+            if levels.checks_compile(cell):  # one load serves every level, unless compiling is what fails
                 loaded, compile_failure = guarded(lambda: runtime.load_model(path, custom, compile=True))
             if loaded is None:
                 loaded, failure = guarded(lambda: formats.load(
@@ -239,7 +239,7 @@ def consume_cell(task, runtime, cell, watch):
     if not control:
         try:
             with watch.step("levels"):
-                record["levels"] = depth.check_levels(runtime, loaded, cell, directory, compile_failure)
+                record["levels"] = levels.check_levels(runtime, loaded, cell, directory, compile_failure)
         except Exception as exc:  # the outputs verdict stands; say why the deeper levels are missing
             record["levels_error"] = error_fields(exc)["error_message"]
     return record

@@ -33,7 +33,7 @@ def run_matrix(tmp: Path, *args: str, matrix: Path | None = None, succeeds: bool
 def docker_client():
     """A client of the Docker engine. Without one the test is skipped, unless $KCM_REQUIRE_DOCKER
     is set (CI sets it: .ci/run starts an engine, and a test that needs it must not pass unseen)."""
-    from harness import images
+    from harness.execute import images
     try:
         return images.engine()
     except images.Unavailable as exc:
@@ -45,7 +45,7 @@ def docker_client():
 @pytest.fixture(scope="session")
 def base_image(docker_client):
     """The debootstrap base image (made once, about 1.5 minutes, then kept in the engine)."""
-    from harness import images
+    from harness.execute import images
     images.ensure_base(docker_client, print, lambda line: None)
     return images.BASE_IMAGE
 

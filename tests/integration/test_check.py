@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.modelfile import read_model_file
+from harness.check.modelfile import read_model_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "check"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_matrix
-from harness import containers, images
-from harness.plan import produce_cells
-from harness.results import read_records
+from harness.execute import containers, images
+from harness.execute.plan import produce_cells
+from harness.execute.supervisor import run_phase
 from harness.run import Context
-from harness.supervisor import PhaseFiles, run_phase
+from harness.workdir import PhaseFiles, read_records
 
 VENV, DOCKER, GPU = "tf2.15", "tf2.15-docker", "tf2.15-docker-gpu"
 RUN_DEFAULT = Path(__file__).resolve().parents[1] / "data" / "run-default" / "results"

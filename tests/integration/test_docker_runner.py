@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import containers, images, run, spec
-from harness.results import read_records, resolve
-from harness.supervisor import PhaseFiles, run_phase
+from harness import run
+from harness.config import spec
+from harness.execute import containers, images
+from harness.execute.supervisor import run_phase
+from harness.report.results import resolve
+from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).resolve().parents[1] / "unit" / "fake_worker.py"
 

@@ -6,8 +6,8 @@ versions: Keras 2.15.0 in TF 2.15.1, tf_keras 2.16.0 on TF 2.16.2, Keras 3.15.1 
 import pytest
 
 from conftest import run_matrix
-from harness.plan import discover_fixtures
-from harness.run import ROOT
+from harness import ROOT
+from harness.execute.plan import discover_fixtures
 
 K2, TFK, K3 = "tf2.15", "tf2.16-tfkeras", "tf2.21-keras3.15"
 FIXTURES = sorted(discover_fixtures(ROOT / "fixtures"))

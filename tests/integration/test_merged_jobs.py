@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import ROOT, run_matrix
 
-from harness.hints import normalize
+from harness.report.hints import normalize
 
 ENVS = ("tf2.15", "tf2.21-keras3.15")
 # One worker per phase on both sides: a phase run alone would otherwise take every core as shards
@@ -55,7 +55,7 @@ def _cells(results: dict, workdirs: list[Path]) -> dict:
     """Every cell keyed by id, with the work dirs' paths made alike, less what differs between any two
     runs, merged or not: its wall time (``seconds``), the tail of its traceback (``error_text``: it
     shows object ids, and paths of other lengths shift it), and in its error message what the
-    report's signatures leave out too (``harness.hints.normalize``: e.g. the order in which TF lists
+    report's signatures leave out too (``harness.report.hints.normalize``: e.g. the order in which TF lists
     a checkpoint's unmatched objects, which varies from process to process)."""
     text = json.dumps(results["cells"])
     for workdir in workdirs:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_matrix
-from harness.results import read_records
+from harness.workdir import read_records
 
 K2, TFK, K3 = "tf2.15", "tf2.16-tfkeras", "tf2.21-keras3.15"
 ENVS = (K2, TFK, K3)
@@ -123,7 +123,7 @@ SAME = ("verdict", "original_verdict", "reason", "error_type", "error_message", 
 
 def test_a_rerun_reuses_unchanged_cells_and_runs_what_an_edit_touched(run, tmp_path):
     """Incremental runs, for real: with nothing changed no worker starts and the report is the same;
-    after an edit to one fixture's file only that fixture's cells run again (harness/incremental.py)."""
+    after an edit to one fixture's file only that fixture's cells run again (harness/execute/incremental.py)."""
     args = ("--profile", "quick", "--fixtures", "dense_bn", "small_cnn", "--workdir", str(run["work"]))
     again = run_matrix(tmp_path / "again", *args)
     phases = [p for env in again["results"]["environments"].values() for p in env.get("phases", {}).values()]

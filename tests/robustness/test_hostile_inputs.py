@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import check, run
-from harness import spec as spec_mod
-from harness.modelfile import BadInput
+from harness.check import steps
+from harness.check.modelfile import UserInputError
+from harness.config import spec as spec_mod
+from harness.config.matrix_yaml import matrix_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))
 import check as worker  # noqa: E402  (harness/worker/check.py, run inside environments)
 
-SPEC = spec_mod.load(run.matrix_path())
+SPEC = spec_mod.load(matrix_path())
 
 
 def _keras(path: Path, inputs: list) -> Path:
@@ -33,7 +34,7 @@ def _keras(path: Path, inputs: list) -> Path:
 
 def _start(tmp_path: Path, model: Path, **arrays) -> None:
     np.savez(tmp_path / "in.npz", **arrays)
-    check.start(
+    steps.start(
         [
             str(model),
             "--from",
@@ -62,14 +63,14 @@ def _start(tmp_path: Path, model: Path, **arrays) -> None:
 )
 def test_wrong_shape_or_kind_is_refused_on_the_host(tmp_path, arrays, message):
     model = _keras(tmp_path / "m.keras", [("features", [None, 3], "float32")])
-    with pytest.raises(BadInput, match=f"--inputs .*in.npz: {message}"):
+    with pytest.raises(UserInputError, match=f"--inputs .*in.npz: {message}"):
         _start(tmp_path, model, **arrays)
 
 
 def test_arrays_that_fit_pass_the_host(tmp_path):
     model = _keras(tmp_path / "m.keras", [("features", [None, 3], "float32"), ("ids", [None, 2], "int64")])
     _start(tmp_path, model, features=np.zeros((4, 3)), ids=np.zeros((4, 2), "int32"))
-    with pytest.raises(BadInput, match="has arrays features, the model's inputs are features, ids"):
+    with pytest.raises(UserInputError, match="has arrays features, the model's inputs are features, ids"):
         _start(tmp_path, model, features=np.zeros((4, 3)))
 
 

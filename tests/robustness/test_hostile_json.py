@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import history
-from harness.report import trend
+from harness.report import history, trend
 
 HISTORY = Path(__file__).resolve().parents[1] / "data" / "history"
 DEEP = "[" * 100_000
@@ -40,14 +39,14 @@ def test_a_deeply_nested_trend_input_is_left_out(tmp_path):
 
 
 def test_a_record_line_nested_too_deeply_is_skipped_like_any_torn_line(tmp_path):
-    from harness.results import read_records
+    from harness.workdir import read_records
 
     (tmp_path / "consume-x.jsonl").write_text(DEEP + "\n" + '{"id": "a", "verdict": "pass"}\n')
     assert read_records(tmp_path / "consume-x.jsonl") == [{"id": "a", "verdict": "pass"}]
 
 
 def test_a_lock_file_nested_too_deeply_is_one_spec_error(tmp_path):
-    from harness import spec
+    from harness.config import spec
 
     (tmp_path / "matrix.yaml").write_text(
         "envs: {tf2.15: {python: '3.11', packages: ['tensorflow-cpu==2.15.1']}}\n"

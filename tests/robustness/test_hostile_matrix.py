@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import spec
+from harness.config import spec
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import merge, run
+from harness import run
+from harness.ci import merge
+from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.guard import OutsideWorkdir, within
-from harness.supervisor import PhaseFiles
+from harness.workdir import PhaseFiles
 
 ENVS = ["tf2.15"]
 
@@ -21,7 +23,7 @@ def _job(root: Path, envs: list, **extra) -> Path:
         fixtures=["dense_bn"],
         formats=["h5"],
         goldens=[],
-        matrix_sha256=run.matrix_sha256(run.matrix_path()),
+        matrix_sha256=matrix_sha256(matrix_path()),
     )
     planned.update(extra)
     (job / "run.json").write_text(json.dumps(planned))

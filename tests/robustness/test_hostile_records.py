@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness import run
-from harness.plan import cell_id
+from harness.config.matrix_yaml import matrix_path, matrix_sha256
+from harness.execute.plan import cell_id
 
 ENV, FIXTURE = "tf2.15", "dense_bn"
 CELL = cell_id(ENV, ENV, FIXTURE, "h5", "load_model")
@@ -124,5 +125,5 @@ def test_a_work_dir_planned_from_another_matrix_yaml_is_said_so(tmp_path):
         )
         for line in lines
     )
-    (workdir / "run.json").write_text(json.dumps(dict(planned, matrix_sha256=run.matrix_sha256(run.matrix_path()))))
+    (workdir / "run.json").write_text(json.dumps(dict(planned, matrix_sha256=matrix_sha256(matrix_path()))))
     assert not any("another matrix.yaml" in line for line in _report(tmp_path, workdir)[1])

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import guard, lock, run
+from harness import cli, guard, run
+from harness.config import lock
 from harness.report import trend
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -41,7 +42,7 @@ def _snapshot(folder: Path) -> dict:
 
 def test_a_full_disk_leaves_all_four_old_reports_and_names_the_file(tmp_path, monkeypatch):
     reports = tmp_path / "reports"
-    ctx = run.Context.from_args(run.last_selection(["--workdir", str(RUN), "--reports", str(reports)]))
+    ctx = run.Context.from_args(cli.last_selection(["--workdir", str(RUN), "--reports", str(reports)]))
     run.report(ctx, log=lambda line: None)
     before = _snapshot(reports)
     assert set(before) == {"matrix.md", "matrix.html", "results.json", "junit.xml"}

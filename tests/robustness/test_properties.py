@@ -12,9 +12,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness import merge, run, spec
-from harness.modelfile import BadInput, read_model_file
-from harness.plan import cell_id
+from harness import cli, run
+from harness.check.modelfile import UserInputError, read_model_file
+from harness.ci import merge
+from harness.config import spec
+from harness.execute.plan import cell_id
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 ENV, FIXTURE = "tf2.15", "dense_bn"
@@ -202,7 +204,7 @@ def test_any_run_json_gives_a_selection_of_plain_names_or_none(planned):
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "run.json").write_text(json.dumps(planned))
         args = ["--workdir", folder, "--reports", str(Path(folder) / "reports")]
-        selection = run.last_selection(args)
+        selection = cli.last_selection(args)
         assert selection[-4:] == args and all(isinstance(arg, str) for arg in selection)
         options = [arg for arg in selection[:-4] if arg.startswith("-")]
         assert set(options) <= {"--profile", "--envs", "--fixtures", "--no-goldens"}
@@ -337,7 +339,7 @@ def test_any_hdf5_container_reads_or_is_one_bad_input(attrs, groups, suffix, cut
 def _read(path: Path) -> None:
     try:
         found = read_model_file(path)
-    except BadInput as exc:
+    except UserInputError as exc:
         one_line(str(exc))
     else:
         assert found.format in ("h5", "keras", "weights_h5", "weights.h5") and isinstance(found.evidence, str)

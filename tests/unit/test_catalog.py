@@ -3,10 +3,12 @@ matrix.yaml names exactly its formats and loaders."""
 import copy
 import json
 
-from harness import plan, spec
+from harness.config import spec
+from harness.config.validation import SCHEMA_PATH
+from harness.execute import plan
 from harness.worker import catalog
 
-SCHEMA = json.loads(spec.SCHEMA_PATH.read_text())
+SCHEMA = json.loads(SCHEMA_PATH.read_text())
 
 
 def schema_disagreements(schema: dict) -> list[str]:

@@ -6,9 +6,8 @@ Keras 3.15.1 on TF 2.21.0 targets).
 import dataclasses
 import json
 
-from harness import check
-from harness.report import check as report
-from harness.results import append_record
+from harness.check import check_plan, report
+from harness.workdir import append_record
 
 KERAS_ENGINE = ("Could not deserialize class 'Functional' because its parent module keras.src.engine.functional "
                 "cannot be imported. Full object config: {'module': 'keras.src.engine.functional'}")
@@ -20,7 +19,7 @@ SOURCE, TFK, K3 = "tf2.15", "tf2.16-tfkeras", "tf2.21-keras3.15"
 
 
 def _plan(tmp_path, fmt="keras", targets=(TFK, K3)):
-    return check.CheckPlan(
+    return check_plan.CheckPlan(
         file={"path": str(tmp_path / "model.keras"), "format": fmt, "container": "zip", "keras_version": "2.15.0",
               "tensorflow_version": None, "backend": None, "evidence": "metadata.json in the archive", "notes": []},
         architecture=None, source=SOURCE, source_why="the file records Keras 2.15.0", targets=list(targets),

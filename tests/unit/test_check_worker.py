@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.hints import blocked_by_safe_mode, hint_for
-from harness.results import read_records
-from harness.processes import Interpreter
-from harness.supervisor import PhaseFiles, run_phase
+from harness.execute.processes import Interpreter
+from harness.execute.supervisor import run_phase
+from harness.report.hints import blocked_by_safe_mode, hint_for
+from harness.workdir import PhaseFiles, read_records
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))
 import check as worker  # noqa: E402  (harness/worker/check.py, run inside environments)

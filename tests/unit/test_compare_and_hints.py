@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.hints import hint_for, normalize
+from harness.report.hints import hint_for, normalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))
 import compare  # noqa: E402  (the worker module, run inside environments; numpy only)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, run, spec
-from harness.plan import Selection, discover_fixtures
+from harness import report, run
+from harness import ROOT
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute.plan import Selection, discover_fixtures
 from harness.report.marks import routes, summarize
-from harness.run import DEFAULT_MATRIX, ROOT
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"
 RUN_DATE = datetime.date(2026, 11, 29)

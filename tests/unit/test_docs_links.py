@@ -1,5 +1,7 @@
 """Every relative link of README.md and docs/*.md leads somewhere: the file exists and, for
-`path#anchor` or `#anchor`, the file has a heading with that anchor (GitHub's slugs)."""
+`path#anchor` or `#anchor`, the file has a heading with that anchor (GitHub's slugs). Every path of the
+code they name (`harness/...`, `benchmarks/...`) exists, and docs/layout.md names every module of the
+harness (itself, or its folder)."""
 import re
 import unicodedata
 from pathlib import Path
@@ -11,6 +13,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^\s*(```|~~~)")
 CODE_SPAN = re.compile(r"`[^`]*`")
+CODE_PATH = re.compile(r"`((?:harness|benchmarks)/[^`\s]*)`")
 
 
 def prose_lines(text):
@@ -65,6 +68,36 @@ def broken_links(path):
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_relative_link_resolves(path):
     assert broken_links(path) == []
+
+
+def missing_code_paths(path):
+    """'file:line: path' for each path of the code (a file, a folder or a glob) a Markdown file names in
+    backticks, outside fenced blocks, that matches nothing in the repository."""
+    return [f"{path.name}:{number}: {named}"
+            for number, line in prose_lines(path.read_text(encoding="utf-8"))
+            for named in CODE_PATH.findall(line)
+            if not ((ROOT / named).exists() or ("*" in named and any(ROOT.glob(named))))]
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_path_of_the_code_named_exists(path):
+    assert missing_code_paths(path) == []
+
+
+def test_the_layout_names_every_module_of_the_harness():
+    rows = [line for line in (ROOT / "docs" / "layout.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `")]
+    named = {path for row in rows for path in CODE_PATH.findall(row.split(" | ")[0])}
+    modules = [p.relative_to(ROOT) for p in sorted((ROOT / "harness").rglob("*.py")) if p.name != "__init__.py"]
+    assert len(modules) > 50
+    assert [str(m) for m in modules if str(m) not in named and f"{m.parent}/" not in named] == []
+
+
+def test_a_code_path_that_is_gone_is_caught(tmp_path):
+    doc = tmp_path / "a.md"
+    doc.write_text("`harness/run.py` `harness/worker/*.py` `harness/gone.py` `harness/*.nothing`\n"
+                   "```\n`harness/fenced.py`\n```\n")
+    assert missing_code_paths(doc) == ["a.md:1: harness/gone.py", "a.md:1: harness/*.nothing"]
 
 
 def test_the_docs_folder_holds_the_references():

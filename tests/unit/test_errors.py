@@ -25,16 +25,16 @@ def _modules():
 def test_every_error_class_of_the_harness_is_a_harness_error():
     found = {name: cls for module in _modules() for name, cls in vars(module).items()
              if inspect.isclass(cls) and issubclass(cls, Exception) and cls.__module__ == module.__name__}
-    assert {"SpecError", "BadInput", "MergeError", "LockError", "TrendError", "TooManyJobs", "Unavailable",
+    assert {"SpecError", "UserInputError", "MergeError", "LockError", "TrendError", "TooManyJobs", "Unavailable",
             "OutsideWorkdir", "NotRegular", "EnvError", "InterpreterError", "HistoryError"} <= set(found)
     strays = [name for name, cls in found.items() if not issubclass(cls, HarnessError) and name not in INTERNAL]
     assert strays == []
 
 
 def test_bad_input_is_status_2_and_the_rest_status_1():
-    from harness.modelfile import BadInput
-    from harness.spec import SpecError
-    assert BadInput("x").exit_status == 2 and SpecError("x").exit_status == 1
+    from harness.check.modelfile import UserInputError
+    from harness.config.spec import SpecError
+    assert UserInputError("x").exit_status == 2 and SpecError("x").exit_status == 1
 
 
 def test_every_session_but_lint_and_tests_goes_through_one_line():

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import golden, report, run, spec
-from harness.expectations import explains
-from harness.plan import Selection, discover_fixtures
-from harness.run import DEFAULT_MATRIX, ROOT
+from harness import report, run
+from harness import ROOT
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute import golden
+from harness.execute.plan import Selection, discover_fixtures
+from harness.report.expectations import explains
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 RUN_DATE = datetime.date(2026, 11, 29)  # the day both runs were recorded

@@ -4,9 +4,9 @@ import json
 import pytest
 from packaging.version import Version
 
-from harness import golden
-from harness.run import ROOT
-from harness.spec import SpecError
+from harness import ROOT
+from harness.config.spec import SpecError
+from harness.execute import golden
 
 
 def test_the_committed_goldens_record_their_versions():

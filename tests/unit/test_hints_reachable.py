@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from harness.hints import HINTS, hint_for
+from harness.report.hints import HINTS, hint_for
 
 WITNESSES = {
     r"`safe_mode=False`":

@@ -1,4 +1,4 @@
-"""History: a run compared with the previous night's results.json (harness/history.py), on real results."""
+"""History: a run compared with the previous night's results.json (harness/report/history.py), on real results."""
 import dataclasses
 import datetime
 import json
@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import golden, history, report, run, spec
-from harness.plan import Selection, discover_fixtures
+from harness import report, run
+from harness import ROOT
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute import golden
+from harness.execute.plan import Selection, discover_fixtures
+from harness.report import history
 from harness.report.markdown import _history
-from harness.run import DEFAULT_MATRIX, ROOT
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 # Two real nightly runs (tests/data/history/README.md): tf2.13 is tensorflow-cpu 2.13.1 (Keras 2.13.1) on both

@@ -2,9 +2,11 @@
 cells are skipped with the reason (no Docker engine needed for these tests)."""
 import textwrap
 
-from harness import images, run, spec
-from harness.results import read_records, resolve
-from harness.supervisor import PhaseFiles
+from harness import run
+from harness.config import spec
+from harness.execute import images
+from harness.report.results import resolve
+from harness.workdir import PhaseFiles, read_records
 
 MATRIX = """
 envs:

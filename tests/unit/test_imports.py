@@ -133,6 +133,17 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def test_the_import_graph_covers_every_host_module_in_every_subpackage():
+    graph = import_graph(ROOT / "harness")
+    host = {module_name(p, ROOT) for p in (ROOT / "harness").rglob("*.py") if "worker" not in p.parts}
+    assert set(graph) == host
+    for package in ("config", "execute", "report", "check", "check.security", "ci"):
+        assert any(name.startswith(f"harness.{package}.") for name in graph), package
+    # `from harness.execute import launch` and `from harness.check.steps import X` are edges to modules
+    assert {"harness.execute.launch", "harness.config.spec", "harness.report.progress"} <= graph["harness.run"]
+    assert "harness.check.modelfile" in graph["harness.check.security.scan"]
+
+
 def test_the_harness_has_no_import_cycle():
     assert find_cycle(import_graph(ROOT / "harness")) is None
 

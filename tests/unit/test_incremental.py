@@ -4,12 +4,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from harness import incremental
-from harness.processes import Interpreter
-from harness.results import read_records
-from harness.run import parallel_sessions
-from harness.spec import load
-from harness.supervisor import PhaseFiles, run_phase
+from harness.cli import parallel_sessions
+from harness.config.spec import load
+from harness.execute import incremental
+from harness.execute.processes import Interpreter
+from harness.execute.supervisor import run_phase
+from harness.workdir import PhaseFiles, read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = Path(__file__).with_name("fake_worker.py")

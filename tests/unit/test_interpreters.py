@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from harness import interpreters
+from harness.execute import interpreters
 
 
 @pytest.fixture(autouse=True)

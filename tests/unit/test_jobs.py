@@ -5,8 +5,11 @@ import sys
 
 import pytest
 
-from harness import jobs, run, spec
-from harness.run import DEFAULT_MATRIX, ROOT
+from harness import run
+from harness import ROOT
+from harness.ci import jobs
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
 
 
 def test_split_keeps_order_and_cuts_evenly_under_the_limit():

@@ -5,8 +5,11 @@ import json
 import pytest
 from packaging.version import Version
 
-from harness import check_plan, golden, spec
-from harness.run import DEFAULT_MATRIX, ROOT
+from harness import ROOT
+from harness.check import check_plan
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute import golden
 
 SHIPPED = spec.load(DEFAULT_MATRIX)
 RECORDED = ROOT / "tests" / "data" / "run-default" / "results"

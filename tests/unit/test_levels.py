@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, run, spec
-from harness.plan import Selection, discover_fixtures
+from harness import report, run
+from harness import ROOT
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute.plan import Selection, discover_fixtures
 from harness.report.marks import summarize
-from harness.results import LEVELS
-from harness.run import DEFAULT_MATRIX, ROOT
+from harness.report.results import LEVELS
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"
 RUN_DATE = datetime.date(2026, 11, 29)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import lock, spec, templates
+from harness.config import env_templates, lock, spec
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pypi"
 PYPI = {path.stem: json.loads(path.read_text()) for path in DATA.glob("*.json")}
@@ -36,7 +36,7 @@ profiles:
 
 def _template(**keys):
     raw = {"envs": {}, "templates": {"t": dict({"name": "t{release}"}, **keys)}}
-    return templates.parse(raw)["t"]
+    return env_templates.parse(raw)["t"]
 
 
 def _resolve(**keys):
@@ -219,7 +219,7 @@ def test_an_edited_or_damaged_lock_is_one_error_saying_to_lock_again(tmp_path, e
 
 
 def test_locked_environments_are_checked_as_environments(tmp_path):
-    # TF 2.16 and later install the newest Keras 3 unless Keras is pinned: spec.check_env says so.
+    # TF 2.16 and later install the newest Keras 3 unless Keras is pinned: validation.check_env says so.
     path = _write(tmp_path, MATRIX.replace("<2.16", "<2.17"))
     with pytest.raises(spec.SpecError, match=r"templates.keras2 \(locked as tf2.16-k2\).packages: "
                                              r"tensorflow-cpu==2.16.2 installs the newest Keras 3"):
@@ -231,9 +231,9 @@ def test_locked_environments_are_checked_as_environments(tmp_path):
 
 
 def test_lock_of_the_shipped_matrix_matches_its_templates():
-    from harness.run import DEFAULT_MATRIX
+    from harness.config.matrix_yaml import DEFAULT_MATRIX
     loaded = spec.load(DEFAULT_MATRIX)
-    locked = json.loads(templates.lock_path(DEFAULT_MATRIX).read_text())
+    locked = json.loads(env_templates.lock_path(DEFAULT_MATRIX).read_text())
     names = [env["name"] for entry in locked["templates"].values() for env in entry["envs"]]
     assert names and set(names) <= set(loaded.profiles["nightly"].envs)
     assert not set(names) & (set(loaded.profiles["default"].envs) | set(loaded.profiles["quick"].envs))

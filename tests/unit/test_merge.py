@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import merge, report, run
+from harness import cli, report, run
+from harness.ci import merge
+from harness.config.matrix_yaml import matrix_path, matrix_sha256
+from harness.workdir import JOB_FOLDERS, PHASE_FILE, PhaseFiles
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"
 ENVS = json.loads((RUN / "run.json").read_text())["envs"]
@@ -20,7 +23,7 @@ def _split(tmp_path: Path, run_json: dict | None = None) -> list[Path]:
             job = tmp_path / "jobs" / f"{phase}-{env}"
             (job / "results").mkdir(parents=True)
             planned = run_json or dict(json.loads((RUN / "run.json").read_text()),
-                                       matrix_sha256=run.matrix_sha256(run.matrix_path()))
+                                       matrix_sha256=matrix_sha256(matrix_path()))
             (job / "run.json").write_text(json.dumps(planned))
             for path in (RUN / "results").glob(f"{phase}-{env}.*"):
                 shutil.copy2(path, job / "results" / path.name)
@@ -30,7 +33,7 @@ def _split(tmp_path: Path, run_json: dict | None = None) -> list[Path]:
 
 def _report_json(workdir: Path, reports: Path) -> dict:
     """results.json of the run in ``workdir``, rendered as nox -s report would (its run.json's selection)."""
-    ctx = run.Context.from_args(run.last_selection(["--workdir", str(workdir), "--reports", str(reports)]))
+    ctx = run.Context.from_args(cli.last_selection(["--workdir", str(workdir), "--reports", str(reports)]))
     run.report(ctx, log=lambda line: None)
     data = json.loads((reports / "results.json").read_text())
     data.pop("run")
@@ -121,6 +124,16 @@ def test_merging_again_forgets_what_the_work_dir_held(tmp_path):
 
 
 def _selection(workdir: Path):
-    ctx = run.Context.from_args(run.last_selection(["--workdir", str(workdir)]))
+    ctx = run.Context.from_args(cli.last_selection(["--workdir", str(workdir)]))
     return ctx.spec, ctx.selection
 
+
+
+def test_what_a_job_hands_on_is_what_its_phases_write_and_nothing_else(tmp_path):
+    files = PhaseFiles(tmp_path, "consume", "tf2.16-keras3.3")
+    handed_on = [files.results, files.facts, files.stats, files.log, files.sharded(2).results, files.sharded(2).log]
+    for path in handed_on:
+        match = PHASE_FILE.match(path.name)
+        assert path.parent.name in JOB_FOLDERS and match and match.group(2) == "tf2.16-keras3.3", path
+    kept_home = [files.task, files.progress, files.status, files.cache, PhaseFiles(tmp_path, "check", "tf2.15").results]
+    assert [p for p in kept_home if p.parent.name in JOB_FOLDERS and PHASE_FILE.match(p.name)] == []

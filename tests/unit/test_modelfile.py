@@ -12,7 +12,7 @@ import zipfile
 import h5py
 import pytest
 
-from harness.modelfile import BadInput, read_model_file, saved_model_tf_version
+from harness.check.modelfile import UserInputError, read_model_file, saved_model_tf_version
 
 
 def _h5(path, groups=(), **attrs):
@@ -86,7 +86,8 @@ def test_a_saved_model_without_the_version_field_gives_none(tmp_path):
 
 def test_weights_only_files_need_the_architecture(tmp_path):
     legacy = _h5(tmp_path / "w.h5", keras_version="2.15.0", backend="tensorflow", layer_names=["dense"])
-    with pytest.raises(BadInput, match=r"w.h5: holds weights only \(weights_h5 layout.*--architecture model.json"):
+    with pytest.raises(UserInputError,
+                       match=r"w.h5: holds weights only \(weights_h5 layout.*--architecture model.json"):
         read_model_file(legacy)
     architecture = tmp_path / "model.json"
     architecture.write_text(json.dumps({"class_name": "Functional", "config": {}, "keras_version": "3.15.1"}))
@@ -100,12 +101,12 @@ def test_weights_only_files_need_the_architecture(tmp_path):
 def test_architecture_must_be_keras_json_and_only_for_weights(tmp_path):
     weights = _h5(tmp_path / "m.weights.h5", groups=("layers", "vars"))
     (tmp_path / "bad.json").write_text("[1, 2]")
-    with pytest.raises(BadInput, match="--architecture .*bad.json: not a Keras architecture"):
+    with pytest.raises(UserInputError, match="--architecture .*bad.json: not a Keras architecture"):
         read_model_file(weights, tmp_path / "bad.json")
-    with pytest.raises(BadInput, match="--architecture .*missing.json: no such file"):
+    with pytest.raises(UserInputError, match="--architecture .*missing.json: no such file"):
         read_model_file(weights, tmp_path / "missing.json")
     model = _h5(tmp_path / "m.h5", keras_version="2.15.0", model_config="{}")
-    with pytest.raises(BadInput, match="is a full model .* only for weights-only files"):
+    with pytest.raises(UserInputError, match="is a full model .* only for weights-only files"):
         read_model_file(model, tmp_path / "bad.json")
 
 
@@ -117,7 +118,7 @@ def test_architecture_must_be_keras_json_and_only_for_weights(tmp_path):
 ])
 def test_what_is_not_a_model_is_bad_input_naming_the_file(tmp_path, make, message):
     path = make(tmp_path)
-    with pytest.raises(BadInput, match=f"{path.name}: .*{message}"):
+    with pytest.raises(UserInputError, match=f"{path.name}: .*{message}"):
         read_model_file(path)
 
 
@@ -125,30 +126,30 @@ def test_truncated_files_are_bad_input(tmp_path):
     model = _h5(tmp_path / "m.h5", keras_version="2.15.0", model_config="{" + " " * 4000 + "}")
     data = model.read_bytes()
     model.write_bytes(data[: len(data) // 2])
-    with pytest.raises(BadInput, match="m.h5: not a readable HDF5 file .*truncated"):
+    with pytest.raises(UserInputError, match="m.h5: not a readable HDF5 file .*truncated"):
         read_model_file(model)
     archive = _keras_zip(tmp_path / "m.keras", {"keras_version": "2.15.0"})
     archive.write_bytes(archive.read_bytes()[:40])
-    with pytest.raises(BadInput, match="m.keras: not a readable zip archive"):
+    with pytest.raises(UserInputError, match="m.keras: not a readable zip archive"):
         read_model_file(archive)
     folder = _saved_model(tmp_path / "sm", "2.15.1")
     pb = folder / "saved_model.pb"
     pb.write_bytes(pb.read_bytes()[:12])
-    with pytest.raises(BadInput, match="saved_model.pb: not a valid SavedModel protobuf .*truncated"):
+    with pytest.raises(UserInputError, match="saved_model.pb: not a valid SavedModel protobuf .*truncated"):
         read_model_file(folder)
 
 
 def test_a_zip_that_is_not_a_keras_archive(tmp_path):
     with zipfile.ZipFile(tmp_path / "m.keras", "w") as archive:
         archive.writestr("readme.txt", "hi")
-    with pytest.raises(BadInput, match="a zip archive but not a .keras model .*readme.txt"):
+    with pytest.raises(UserInputError, match="a zip archive but not a .keras model .*readme.txt"):
         read_model_file(tmp_path / "m.keras")
 
 
 def test_a_dangling_link_names_the_link_and_where_it_points(tmp_path):
     (tmp_path / "model.keras").symlink_to(tmp_path / "gone.keras")
-    with pytest.raises(BadInput, match=r"model.keras: no such file or folder \(a link to .*gone.keras, which does not "
-                                       r"exist\)"):
+    with pytest.raises(UserInputError, match=r"model.keras: no such file or folder \(a link to .*gone.keras, which "
+                                             r"does not exist\)"):
         read_model_file(tmp_path / "model.keras")
 
 
@@ -162,5 +163,5 @@ def test_a_keras_zip_whose_config_is_not_a_model_is_bad_input(tmp_path, config, 
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("metadata.json", json.dumps({"keras_version": "3.3.3"}))
         archive.writestr("config.json", config)
-    with pytest.raises(BadInput, match=re.escape(message)):
+    with pytest.raises(UserInputError, match=re.escape(message)):
         read_model_file(path)

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import spec
-from harness.plan import (CONTROL_FORMAT, consume_cells, discover_fixtures, produce_cells, read_fixture,
-                          select)
-from harness.run import DEFAULT_MATRIX, ROOT
+from harness import ROOT
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute.plan import CONTROL_FORMAT, consume_cells, discover_fixtures, produce_cells, read_fixture, select
 
 
 def test_fixture_metadata_is_read_with_ast(tmp_path):
@@ -155,14 +155,14 @@ def test_a_fixtures_dir_without_fixtures_is_refused_rather_than_planning_nothing
 
 
 def test_the_noxfile_declares_each_selected_environment_once():
-    from harness import run
+    from harness import cli
     loaded = spec.load(DEFAULT_MATRIX)
     argv = ["nox", "-s", "matrix", "--", "--envs", "tf2.15", "tf2.13", "tf2.15"]
-    assert run.selected_envs(argv, loaded) == ["tf2.15", "tf2.13"]
+    assert cli.selected_envs(argv, loaded) == ["tf2.15", "tf2.13"]
 
 
 def test_a_report_rerun_takes_the_last_runs_selection(tmp_path):
-    from harness.run import last_selection
+    from harness.cli import last_selection
     (tmp_path / "run.json").write_text('{"profile": "quick", "envs": ["tf2.15"], "fixtures": ["dense_bn"], '
                                        '"goldens": []}')
     args = ["--workdir", str(tmp_path), "--level", "weights"]

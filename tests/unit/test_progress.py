@@ -7,11 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from harness import progress, run
-from harness.processes import Interpreter
-from harness.results import read_records
-from harness.progress import PhaseProgress, RecordTally, choose_display, failure_name
-from harness.supervisor import PhaseFiles, run_phase
+from harness import run
+from harness.execute.processes import Interpreter
+from harness.execute.supervisor import run_phase
+from harness.report import progress
+from harness.report.progress import PhaseProgress, RecordTally, choose_display, failure_name
+from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).with_name("fake_worker.py")
 

@@ -14,10 +14,14 @@ from pathlib import Path
 import h5py
 import pytest
 
-from harness import check, releases, run, spec
-from harness.modelfile import BadInput
-from harness.processes import Interpreter
-from harness.supervisor import PhaseFiles, read_records, run_phase
+from harness.check import check_plan, releases, steps
+from harness.check.modelfile import UserInputError
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute import launch
+from harness.execute.processes import Interpreter
+from harness.execute.supervisor import run_phase
+from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).with_name("fake_worker.py")
 
@@ -55,9 +59,9 @@ def test_a_python_env_records_the_versions_installed_in_its_interpreter(tmp_path
     assert (env.runner, env.interpreter, env.python) == ("python", interpreter, "%d.%d" % sys.version_info[:2])
     assert env.packages == ("keras==3.3.3", "tensorflow-cpu==2.16.2")
     assert (str(env.versions()["keras"]), str(env.versions()["tensorflow"])) == ("3.3.3", "2.16.2")
-    assert check.env_versions(env).flavor == "keras3"  # tf-keras is installed, but tf.keras is Keras 3 here
+    assert check_plan.env_versions(env).flavor == "keras3"  # tf-keras is installed, but tf.keras is Keras 3 here
     legacy = load(tmp_path, f'{{runner: python, interpreter: {interpreter}, env: {{TF_USE_LEGACY_KERAS: "1"}}}}')
-    assert check.env_versions(legacy.envs["prod"]).flavor == "tf_keras" and "tf-keras==2.16.0" in \
+    assert check_plan.env_versions(legacy.envs["prod"]).flavor == "tf_keras" and "tf-keras==2.16.0" in \
         legacy.envs["prod"].packages
 
 
@@ -84,7 +88,7 @@ def test_its_worker_runs_with_its_own_interpreter_and_a_missing_one_is_env_error
     loaded = load(tmp_path, f"{{runner: python, interpreter: {interpreter}}}")
     files = PhaseFiles(tmp_path / "work", "check", "prod")
     files.reset()
-    launcher = run.prepare(loaded, files, None, log=lambda *_: None)  # no venv: nothing is installed
+    launcher = launch.prepare(loaded, files, None, log=lambda *_: None)  # no venv: nothing is installed
     assert launcher == Interpreter(interpreter)
     cells = [{"id": "prod/load_model", "role": "target", "loader": "load_model", "format": "h5",
               "fixture": "m.h5", "producer": "tf2.15", "atol": 0, "rtol": 0}]
@@ -93,7 +97,7 @@ def test_its_worker_runs_with_its_own_interpreter_and_a_missing_one_is_env_error
     gone = load(tmp_path, "{runner: python, interpreter: /nonexistent/bin/python}")
     assert gone.envs["prod"].packages == ()
     files.reset()
-    assert run.prepare(gone, files, None, log=lambda *_: None) is None
+    assert launch.prepare(gone, files, None, log=lambda *_: None) is None
     (record,) = read_records(files.results)
     assert record["verdict"] == "env-error" and "/nonexistent/bin/python: no executable Python interpreter" in \
         record["reason"]
@@ -105,8 +109,8 @@ def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpre
     with h5py.File(model, "w") as handle:
         handle.attrs.update(keras_version="2.15.0", backend="tensorflow", model_config="{}")
     cache = tmp_path / "releases.json"
-    base = spec.load(run.DEFAULT_MATRIX)
-    planned = check.plan([str(model), "--to", f"python:{interpreter}"], base, None, cache)
+    base = spec.load(DEFAULT_MATRIX)
+    planned = steps.plan([str(model), "--to", f"python:{interpreter}"], base, None, cache)
     (target,) = planned.targets
     assert target.startswith("py%d.%d-tf2.16.2-keras3.3.3-" % sys.version_info[:2])
     assert any("that interpreter as it is, nothing installed" in note for note in planned.notes)
@@ -114,20 +118,20 @@ def test_check_to_an_interpreter_names_it_after_what_it_holds(tmp_path, interpre
     assert (env.runner, env.interpreter, env.packages) == ("python", interpreter,
                                                            ("keras==3.3.3", "tensorflow-cpu==2.16.2"))
     assert json.loads(cache.read_text())[target]["request"] == f"python:{interpreter}"
-    with pytest.raises(BadInput, match=r"^--to 'python:/nonexistent/python': /nonexistent/python: no executable"):
-        check.plan([str(model), "--to", "python:/nonexistent/python"], base, None, cache)
-    with pytest.raises(BadInput, match=r"^--to 'python:/bin/sh': /bin/sh: not a Python interpreter"):
-        check.plan([str(model), "--to", "python:/bin/sh"], base, None, cache)  # never run with the probe's text
-    source = check.plan([str(model), "--from", f"python:{interpreter}", "--to", "tf2.21-keras3.15"], base, None, cache)
+    with pytest.raises(UserInputError, match=r"^--to 'python:/nonexistent/python': /nonexistent/python: no executable"):
+        steps.plan([str(model), "--to", "python:/nonexistent/python"], base, None, cache)
+    with pytest.raises(UserInputError, match=r"^--to 'python:/bin/sh': /bin/sh: not a Python interpreter"):
+        steps.plan([str(model), "--to", "python:/bin/sh"], base, None, cache)  # never run with the probe's text
+    source = steps.plan([str(model), "--from", f"python:{interpreter}", "--to", "tf2.21-keras3.15"], base, None, cache)
     assert (source.source, source.source_why) == (target, "named with --from (Keras 3.3.3 on TF 2.16.2)")
 
 
 def test_scan_reads_an_interpreter_target_from_what_is_installed_in_it(tmp_path, interpreter):
-    from harness.security.scan import main
+    from harness.check.security.scan import main
     from tests.unit.test_security_scan import os_keras
 
     status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", f"python:{interpreter}", "--format", "json"])
     (target,) = json.loads(text)["files"][0]["targets"]
     assert (target["keras"], status) == ("3.3.3", 1)  # Keras 3.3 imports os.system from the config (CVE-2025-1550)
-    with pytest.raises(BadInput, match="no executable Python interpreter"):
+    with pytest.raises(UserInputError, match="no executable Python interpreter"):
         main([str(tmp_path / "m.keras"), "--to", "python:/nonexistent/python"])

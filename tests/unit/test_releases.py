@@ -1,4 +1,4 @@
-"""Targets by release (harness/releases.py), resolved against recorded index answers.
+"""Targets by release (harness/check/releases.py), resolved against recorded index answers.
 
 The index answers are PyPI's own (tests/data/pypi/*.json, captured 2026-11-29; see test_lock.py);
 the Pythons are the lock's candidates, so the results do not depend on this machine.
@@ -10,10 +10,11 @@ from pathlib import Path
 import h5py
 import pytest
 
-from harness import check, lock, releases, spec
-from harness.modelfile import BadInput
-from harness.run import DEFAULT_MATRIX
-from harness.security.scan import release_target
+from harness.check import check_plan, releases, steps
+from harness.check.modelfile import UserInputError
+from harness.check.security.scan import release_target
+from harness.config import lock, spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pypi"
 PYPI = {path.stem: json.loads(path.read_text()) for path in DATA.glob("*.json")}
@@ -110,9 +111,8 @@ def test_a_resolved_release_is_cached_and_a_matrix_env_keeps_its_meaning(tmp_pat
     assert releases.cached_for("tensorflow==2.15.1", cache)["name"] == "tf2.15.1"
     merged = releases.with_cached(SPEC, cache)
     assert merged.envs["tf2.15.1"].packages == ("tensorflow-cpu==2.15.1",) and merged.envs["tf2.15.1"].python == "3.11"
-    assert (
-        merged.envs["tf2.15"] == SPEC.envs["tf2.15"] and check.env_versions(merged.envs["tf2.15.1"]).keras.minor == 15
-    )
+    assert merged.envs["tf2.15"] == SPEC.envs["tf2.15"]
+    assert check_plan.env_versions(merged.envs["tf2.15.1"]).keras.minor == 15
     planted = json.loads(cache.read_text())
     cache.write_text(json.dumps({"tf2.15.1": dict(planted["tf2.15.1"], resolver=1)}))
     assert releases.cached_for("tensorflow==2.15.1", cache) is None  # resolved before pins were checked: again
@@ -125,13 +125,13 @@ def test_a_resolved_release_is_cached_and_a_matrix_env_keeps_its_meaning(tmp_pat
 
 def test_check_to_a_release_plans_its_environment_and_says_how(model, tmp_path):
     cache = tmp_path / "releases.json"
-    planned = check.plan([str(model), "--to", "tf2.18", "keras==3.8.0", "tf2.16-keras3.3"], SPEC, project, cache)
+    planned = steps.plan([str(model), "--to", "tf2.18", "keras==3.8.0", "tf2.16-keras3.3"], SPEC, project, cache)
     assert planned.targets == ["tf2.18.1-keras3.15.1", "tf2.19.1-keras3.8.0", "tf2.16-keras3.3"]
     assert any(n.startswith("tf2.18.1-keras3.15.1: --to tf2.18: the newest patch of TF 2.18") for n in planned.notes)
-    again = check.plan([str(model), "--to", "tf2.18"], SPEC, no_index, cache)  # reused: the index is not asked
+    again = steps.plan([str(model), "--to", "tf2.18"], SPEC, no_index, cache)  # reused: the index is not asked
     assert again.targets == ["tf2.18.1-keras3.15.1"]
-    with pytest.raises(BadInput, match="tensorflow-cpu 2.18.7 is not on the index"):
-        check.plan([str(model), "--to", "tensorflow==2.18.7"], SPEC, project, cache)
+    with pytest.raises(UserInputError, match="tensorflow-cpu 2.18.7 is not on the index"):
+        steps.plan([str(model), "--to", "tensorflow==2.18.7"], SPEC, project, cache)
 
 
 def test_scan_reads_a_cached_release_as_its_pins():
@@ -141,10 +141,10 @@ def test_scan_reads_a_cached_release_as_its_pins():
 
 
 def test_scan_resolves_a_short_form_once_then_reads_the_cache(tmp_path, monkeypatch):
-    from harness.security.scan import main
+    from harness.check.security.scan import main
     from tests.unit.test_security_scan import os_keras
 
-    monkeypatch.setattr(releases, "CACHE", tmp_path / "releases.json")
+    monkeypatch.setattr(releases, "RELEASES_CACHE", tmp_path / "releases.json")
     monkeypatch.setattr(lock, "fetch", lambda name, url=None: project(name))
     status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", "tf2.18", "--format", "json"])
     (target,) = json.loads(text)["files"][0]["targets"]
@@ -167,32 +167,32 @@ def h5_recording(path, keras_version):
 
 def test_from_takes_a_release_as_to_does(model, tmp_path):
     cache = tmp_path / "releases.json"
-    planned = check.plan([str(model), "--from", "keras==3.8.0", "--to", "tf2.21-keras3.15"], SPEC, project, cache)
+    planned = steps.plan([str(model), "--from", "keras==3.8.0", "--to", "tf2.21-keras3.15"], SPEC, project, cache)
     assert planned.source == "tf2.19.1-keras3.8.0" and planned.source_why.startswith("named with --from (Keras 3.8.0")
     assert any(n.startswith("tf2.19.1-keras3.8.0: --from keras==3.8.0: Keras 3.8.0 with") for n in planned.notes)
-    assert check.plan([str(model), "--from", "tf2.15"], SPEC, no_index, cache).source == "tf2.15"  # a name stays one
-    with pytest.raises(BadInput, match=r"^--from 'keras==3\.8\.9': keras 3\.8\.9 is not on the index"):
-        check.plan([str(model), "--from", "keras==3.8.9"], SPEC, project, cache)
+    assert steps.plan([str(model), "--from", "tf2.15"], SPEC, no_index, cache).source == "tf2.15"  # a name stays one
+    with pytest.raises(UserInputError, match=r"^--from 'keras==3\.8\.9': keras 3\.8\.9 is not on the index"):
+        steps.plan([str(model), "--from", "keras==3.8.9"], SPEC, project, cache)
 
 
 def test_a_file_whose_minor_no_environment_runs_gets_an_environment_for_exactly_it(tmp_path):
     cache = tmp_path / "releases.json"
     keras38 = h5_recording(tmp_path / "k38.h5", "3.8.0")
-    planned = check.plan([str(keras38), "--to", "tf2.21-keras3.15"], SPEC, project, cache)
+    planned = steps.plan([str(keras38), "--to", "tf2.21-keras3.15"], SPEC, project, cache)
     assert planned.source == "tf2.19.1-keras3.8.0"
     assert any(n.startswith("tf2.19.1-keras3.8.0: the file's own versions, keras==3.8.0: Keras 3.8.0 with")
                for n in planned.notes)
     assert "the closest, tf2.16-keras3.3, differs in minor version): tf2.19.1-keras3.8.0 was made for exactly them " \
            "(keras==3.8.0)" in planned.source_why
-    assert check.plan([str(keras38), "--to", "tf2.21-keras3.15"], SPEC, no_index, cache).source == planned.source
-    tfkeras = check.plan([str(h5_recording(tmp_path / "tk.h5", "2.17.0")), "--to", "tf2.21-keras3.15"], SPEC,
+    assert steps.plan([str(keras38), "--to", "tf2.21-keras3.15"], SPEC, no_index, cache).source == planned.source
+    tfkeras = steps.plan([str(h5_recording(tmp_path / "tk.h5", "2.17.0")), "--to", "tf2.21-keras3.15"], SPEC,
                          project, cache)
     assert tfkeras.source == "tf2.17.1-tfkeras2.17.0"  # tf_keras records its own version
     keras213 = h5_recording(tmp_path / "k213.h5", "2.13.1")
-    assert check.plan([str(keras213)], SPEC, no_index, cache).source == "tf2.13"  # the same minor: matrix.yaml's
+    assert steps.plan([str(keras213)], SPEC, no_index, cache).source == "tf2.13"  # the same minor: matrix.yaml's
     keras212 = h5_recording(tmp_path / "k212.h5", "2.12.0")
-    assert check.plan([str(keras212)], SPEC, project, cache).source == "tf2.12.1"  # Keras 2.12 inside TF 2.12
-    offline = check.plan([str(h5_recording(tmp_path / "k35.h5", "3.5.0"))], SPEC, broken_index, cache)
+    assert steps.plan([str(keras212)], SPEC, project, cache).source == "tf2.12.1"  # Keras 2.12 inside TF 2.12
+    offline = steps.plan([str(h5_recording(tmp_path / "k35.h5", "3.5.0"))], SPEC, broken_index, cache)
     assert offline.source == "tf2.16-keras3.3" and "could not be made (cannot resolve keras: " in \
         offline.source_why  # no index: the closest, saying why
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import report, spec
-from harness.plan import Selection, discover_fixtures
+from harness import report
+from harness import ROOT
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute.plan import Selection, discover_fixtures
 from harness.report.markdown import summarize
-from harness.results import append_record
-from harness.run import DEFAULT_MATRIX, ROOT
+from harness.workdir import append_record, read_json
 
 RUN = Path(__file__).resolve().parent.parent / "data" / "run-default"
 
@@ -129,9 +131,9 @@ def test_garbage_lines_and_non_object_json_files_are_skipped_not_fatal(workdir):
                                                   "fixtures": ["dense_bn", "small_cnn", "twin_dense"],
                                                   "formats": json.loads((RUN / "run.json").read_text())["formats"]}))
     assert _data(workdir).counts() == before
-    assert report.model.read_json(workdir / "nothing.json") == {}
+    assert read_json(workdir / "nothing.json") == {}
     (workdir / "list.json").write_text("[1]")
-    assert report.model.read_json(workdir / "list.json") == {}
+    assert read_json(workdir / "list.json") == {}
 
 
 def test_a_work_dir_without_results_is_refused_and_leaves_the_last_reports_alone(tmp_path):

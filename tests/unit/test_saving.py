@@ -7,9 +7,12 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness import golden, report, run, spec
-from harness.plan import Selection, discover_fixtures
-from harness.run import DEFAULT_MATRIX, ROOT
+from harness import report, run
+from harness import ROOT
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.execute import golden
+from harness.execute.plan import Selection, discover_fixtures
 
 QUICK_ALL = Path(__file__).resolve().parent.parent / "data" / "run-quick-all"
 RUN_DATE = datetime.date(2026, 11, 29)

@@ -1,4 +1,5 @@
-"""The advisories table (harness/advisories.yaml): its schema, its version logic, and the verdict per target.
+"""The advisories table (harness/check/security/advisories.yaml): its schema, its version logic, and the
+verdict per target.
 
 Each advisory's ranges are checked at its edges (the first affected and the first fixed release);
 planted faults in a copy of the table show the verdicts come from the table.
@@ -8,18 +9,10 @@ import pytest
 import yaml
 from packaging.version import Version
 
-from harness.modelfile import BadInput
-from harness.security.advisories import (
-    ADVISORIES,
-    BLOCKED,
-    FOLLOWS,
-    NOTHING,
-    RUNS,
-    Target,
-    load_advisories,
-    verdict,
-)
-from harness.security.model import KINDS, Finding, ScannedFile
+from harness.check.modelfile import UserInputError
+from harness.check.security.advisories import (ADVISORIES, BLOCKED, FOLLOWS, NOTHING, RUNS, Target, load_advisories,
+                                               verdict)
+from harness.check.security.model import KINDS, Finding, ScannedFile
 
 TABLE = load_advisories()
 BY_ID = {a.id: a for a in TABLE}
@@ -129,5 +122,5 @@ def test_a_planted_range_changes_the_verdict(tmp_path):
     (lambda rows: rows[4].update(containers=["tarball"]), "advisories/4/containers/0"),
 ])
 def test_a_broken_table_is_one_bad_input_naming_the_row(tmp_path, edit, message):
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(UserInputError, match=message):
         load_advisories(_copy(tmp_path, edit))

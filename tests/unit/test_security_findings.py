@@ -12,9 +12,9 @@ import h5py
 import numpy as np
 import pytest
 
-from harness.modelfile import BadInput
-from harness.security.bytecode import decode_code, python_of
-from harness.security.findings import scan_file
+from harness.check.modelfile import UserInputError
+from harness.check.security.bytecode import decode_code, python_of
+from harness.check.security.findings import scan_file
 
 LAMBDAS = json.loads((Path(__file__).parent.parent / "data" / "security" / "lambdas.json").read_text())
 PYTHONS = {
@@ -286,14 +286,14 @@ def test_clean_files_have_no_findings(tmp_path):
 def test_bad_files_are_one_bad_input(tmp_path, content, message):
     path = tmp_path / "bad.keras"
     path.write_bytes(content)
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(UserInputError, match=message):
         scan_file(path)
 
 
 def test_a_truncated_saved_model_is_bad_input(tmp_path):
     folder = saved_model(tmp_path / "sm", [_node("read", "ReadFile")], [])
     (folder / "saved_model.pb").write_bytes((folder / "saved_model.pb").read_bytes()[:-3])
-    with pytest.raises(BadInput, match="truncated"):
+    with pytest.raises(UserInputError, match="truncated"):
         scan_file(folder)
 
 
@@ -307,7 +307,7 @@ def test_hard_link_cycles_are_walked_once(tmp_path):
 
 def test_a_real_tf_2_4_savedmodel_saves_only_in_its_save_function():
     """Golden artifact written by TF 2.4: SaveV2 sits in __inference__traced_save_*, so nothing is reported."""
-    from harness.security.savedmodel import graph_ops
+    from harness.check.security.savedmodel import graph_ops
 
     folder = Path(__file__).parent.parent.parent / "fixtures/golden/tf2.4/dense_bn/savedmodel/savedmodel"
     ops = graph_ops((folder / "saved_model.pb").read_bytes(), folder)

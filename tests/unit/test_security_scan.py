@@ -5,11 +5,9 @@ import zipfile
 
 import pytest
 
-from harness import check
-from harness.modelfile import BadInput
-from harness.report import check as report
-from harness.report import security as security_report
-from harness.security.scan import main, release_target
+from harness.check import check_plan, report, security_section as security_report
+from harness.check.modelfile import UserInputError
+from harness.check.security.scan import main, release_target
 from tests.unit.test_check_report import K3, TFK, _plan, _reference, _write
 
 OS_SYSTEM = {"module": "os", "class_name": "function", "config": "system", "registered_name": "function"}
@@ -61,7 +59,7 @@ def test_release_targets(text, flavor, keras):
     ],
 )
 def test_bad_release_targets_are_one_line(text, message):
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(UserInputError, match=message):
         release_target(text)
 
 
@@ -83,12 +81,12 @@ def test_the_default_profile_and_environment_names_come_from_matrix_yaml(tmp_pat
     assert status == 1 and "| tf2.16-keras3.3 " in text and "CVE-2025-1550" in text
     status, text = main([str(os_keras(tmp_path / "m.keras")), "--to", "tf2.21-keras3.15"])
     assert status == 0 and "blocked by safe_mode" in text
-    with pytest.raises(BadInput, match="no environment named tf9.9-nowhere"):
+    with pytest.raises(UserInputError, match="no environment named tf9.9-nowhere"):
         main([str(tmp_path / "m.keras"), "--to", "tf9.9-nowhere"])
 
 
 def test_a_missing_file_is_bad_input(tmp_path):
-    with pytest.raises(BadInput, match="no such file"):
+    with pytest.raises(UserInputError, match="no such file"):
         main([str(tmp_path / "none.keras"), "--to", "keras==3.8.0"])
 
 
@@ -106,7 +104,7 @@ def test_check_reports_security_and_fails_on_unsafe(tmp_path):
     targets = {t["target"]: t["verdict"] for t in json.loads(report.render_json(result))["security"]["targets"]}
     # tf_keras imports the module (assumed); Keras 3.15 refuses it (as matrix.yaml's pins and the facts say).
     assert targets == {TFK: "runs code", K3: "blocked by safe_mode"}
-    planned = check.CheckPlan(**{**planned.__dict__, "fail_on": ["unsafe"]})
+    planned = check_plan.CheckPlan(**{**planned.__dict__, "fail_on": ["unsafe"]})
     result = report.build(planned)
     security_report.attach(result)
     assert result.status == 1 and result.message.startswith(f"UNSAFE: loading the file runs code from it in {TFK}")
@@ -142,7 +140,7 @@ def test_a_load_refused_by_safe_mode_is_measured_and_unsafe_runs_code(tmp_path):
     security_report.attach(result)
     (found,) = result.security["verdicts"]
     assert found.verdict == "blocked by safe_mode" and found.reasons[-1].startswith("measured: safe_mode refused")
-    unsafe = check.CheckPlan(**{**planned.__dict__, "safe_mode": False})
+    unsafe = check_plan.CheckPlan(**{**planned.__dict__, "safe_mode": False})
     result = report.build(unsafe)
     security_report.attach(result)
     (found,) = result.security["verdicts"]

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import incremental, merge, run
-from harness.processes import Interpreter
+from harness import run
+from harness.ci import merge
+from harness.execute import incremental
+from harness.execute.processes import Interpreter
+from harness.execute.supervisor import run_sharded, split
 from harness.report.markdown import worker_rows
-from harness.results import read_records
-from harness.supervisor import PhaseFiles, run_sharded, split
+from harness.workdir import PhaseFiles, read_records
 
 from test_report import RUN, _data
 
@@ -181,8 +183,9 @@ def test_sigterm_kills_every_shards_worker_and_keeps_their_records(tmp_path):
     script = (
         "import sys; from pathlib import Path\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
-        "from harness.supervisor import PhaseFiles, run_sharded\n"
-        "from harness.processes import Interpreter\n"
+        "from harness.execute.supervisor import run_sharded\n"
+        "from harness.workdir import PhaseFiles\n"
+        "from harness.execute.processes import Interpreter\n"
         f"files = PhaseFiles(Path({str(tmp_path)!r}), 'consume', 'envA'); files.reset()\n"
         "cells = [{'id': p + i, 'producer': p, 'fixture': 'f', 'format': 'h5', 'loader': 'load_model',"
         " 'atol': 0, 'rtol': 0} for p in ('A', 'B') for i in ('-a', '-b-hang')]\n"

@@ -5,8 +5,9 @@ import textwrap
 
 import pytest
 
-from harness import spec
-from harness.run import DEFAULT_MATRIX
+from harness.config import spec
+from harness.config.matrix_yaml import DEFAULT_MATRIX
+from harness.config.validation import SCHEMA_PATH
 
 GOOD = """
 envs:
@@ -101,7 +102,7 @@ def test_schema_file_is_a_valid_json_schema():
     import json
 
     import jsonschema
-    jsonschema.Draft202012Validator.check_schema(json.loads(spec.SCHEMA_PATH.read_text()))
+    jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text()))
 
 
 EXPECT = GOOD + """
@@ -364,7 +365,7 @@ def test_a_folder_or_a_non_utf8_file_is_one_line_not_a_traceback(tmp_path):
 
 def test_the_noxfile_says_why_an_invalid_matrix_leaves_no_environment_sessions(tmp_path, monkeypatch, capsys):
     import importlib.util
-    from harness.run import ROOT
+    from harness import ROOT
     (tmp_path / "matrix.yaml").write_text("")
     monkeypatch.setenv("KCM_MATRIX", str(tmp_path / "matrix.yaml"))
     loader = importlib.util.spec_from_file_location("noxfile_under_test", ROOT / "noxfile.py")

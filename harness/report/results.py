@@ -1,0 +1,312 @@
+"""Result records: the JSON-lines files the phases write, and the resolved cell table.
+
+Each phase of each environment appends one JSON object per line to
+``results/<phase>-<env>.jsonl`` (and, split over several workers, to each shard's
+``results/<phase>-<env>.shard<N>.jsonl``: ``harness.workdir.PhaseFiles.records``).
+:func:`resolve` joins the produce and consume records of a run into one :class:`Cell`
+per planned cell, so every cell has exactly one verdict, including cells that never ran (and why).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
+from harness.guard import quote
+from harness.workdir import PhaseFiles, read_records
+
+NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record
+LEVELS = ("outputs", "weights", "compile", "training")
+VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped",
+            "xfail", "xpass")
+# Verdicts that fail a run unless an expected_failures entry turns them into xfail
+# (env-error never is: it says nothing about compatibility); see harness.report.expectations.
+# save-error is a produce cell's (resolve_saves).
+FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error", "save-error"})
+SAVE_LOADER = "save"  # the loader of a produce cell (resolve_saves): saving has none
+SAVE_VERDICTS = ("saved", "save-error", "crash", "timeout", "unsupported", "env-error", "skipped", "xfail", "xpass")
+RECORD_VERDICTS = tuple(dict.fromkeys(VERDICTS + SAVE_VERDICTS))  # what a record may say
+# A record's fields and their types, as the worker and supervisor write them (harness/worker/outcomes.py).
+TEXT_FIELDS = ("id", "producer", "consumer", "fixture", "format", "loader", "artifact", "reason", "error_type",
+               "error_message", "error_text", "device", "container", "note")
+NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds")
+
+
+def record_problem(record: dict) -> str | None:
+    """What makes a matrix record (produce or consume) unusable, or None: a verdict the harness does
+    not know, a field of the wrong type (``margin: "0.5"``, ``levels: "deep"``), or a pass whose
+    ``max_abs``, ``max_rel`` or ``margin`` is not finite (NaN compares false, so it would pass unseen)."""
+    verdict = record.get("verdict", "env-error" if record.get("scope") == "env" else None)
+    if not isinstance(verdict, str) or verdict not in RECORD_VERDICTS:
+        return f"verdict {quote(verdict)} is none of {', '.join(RECORD_VERDICTS)}"
+    for key in TEXT_FIELDS:
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"{key} {quote(record[key])} is not text"
+    for key in NUMBER_FIELDS:
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"{key} {quote(value)} is not a number"
+        if verdict == "pass" and key in ("max_abs", "max_rel", "margin") and value is not None \
+                and not math.isfinite(value):
+            return f"a pass with {key} {value}: a comparison with NaN or infinity passes nothing"
+    levels = record.get("levels")
+    if levels is not None and not (isinstance(levels, dict) and all(
+            isinstance(found, dict) and isinstance(found.get("verdict"), str) for found in levels.values())):
+        return f"levels {quote(levels)} is not a mapping of check levels to their verdicts"
+    return None
+
+
+def read_checked(files: PhaseFiles) -> tuple[list[dict], dict[str, str]]:
+    """The usable records of a matrix phase (its own JSON-lines file and every shard's), and one line
+    per record left out (:func:`record_problem`), by the record's id (or its file and line number
+    where it has no usable id)."""
+    usable, left_out = [], {}
+    for path in files.record_files():
+        for number, record in enumerate(read_records(path), 1):
+            problem = record_problem(record)
+            if problem is None:
+                usable.append(record)
+            else:
+                key = record["id"] if isinstance(record.get("id"), str) else f"{path.name} line {number}"
+                left_out[key] = f"{path}: record {quote(key, 120)} left out: {problem}"
+    return usable, left_out
+
+
+def damaged(selection: Selection, workdir: Path) -> list[str]:
+    """One line per record of the selection's result files that :func:`resolve` leaves out."""
+    return [line for env in selection.envs for phase in ("produce", "consume")
+            for line in read_checked(PhaseFiles(workdir, phase, env))[1].values()]
+
+
+@dataclass
+class Cell:
+    """One (producer, consumer, fixture, format, loader) and its verdict.
+
+    ``max_abs``/``max_rel`` are the largest absolute and relative output
+    differences (same unit as the model's outputs; None when nothing was
+    compared). ``margin`` is the largest ``|Δ| / (atol + rtol * |expected|)``
+    over the outputs' elements (dimensionless; a pass has ``margin <= 1``; see
+    ``harness/worker/compare.py``). ``seconds`` is the cell's wall time in the worker.
+    ``levels`` holds the deeper check levels (``weights``, ``compile``, ``training``:
+    each a dict with its own ``verdict``; see ``harness/worker/levels.py``).
+    ``original_verdict`` and ``expected_failure`` are set when an entry of
+    ``expected_failures`` turned the verdict into ``xfail``/``xpass``: the run's
+    own verdict and the entry's index (``harness.report.expectations``); ``expectation_note`` says why
+    the live entries that cover a failing cell did not explain it (they expect another failure);
+    ``levels_expected`` maps a deeper level to the index of the ``level:`` entry that claims it.
+    """
+
+    id: str
+    producer: str
+    consumer: str
+    fixture: str
+    format: str
+    loader: str
+    verdict: str
+    reason: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_text: str | None = None
+    max_abs: float | None = None
+    max_rel: float | None = None
+    margin: float | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    seconds: float | None = None
+    producer_device: str | None = None
+    consumer_device: str | None = None
+    container: str | None = None
+    note: str | None = None
+    original_verdict: str | None = None
+    expected_failure: int | None = None
+    levels: dict | None = None
+    levels_error: str | None = None
+    expectation_note: str | None = None
+    levels_expected: dict | None = None
+
+    @classmethod
+    def from_record(cls, record: dict, **extra) -> Cell:
+        names = {f.name for f in fields(cls)}
+        data = {k: v for k, v in record.items() if k in names}
+        data.update(extra)
+        return cls(**data)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def at_level(self, level: str) -> str:
+        """The verdict at a check level (``outputs``, ``weights``, ``compile``, ``training``).
+
+        A cell that did not load keeps its verdict at every level. A deeper level reads as the worker
+        recorded it under ``levels``; where it recorded none: ``load-error`` when the deeper checks
+        raised (``levels_error``), and at ``training`` when ``load_model(compile=True)`` failed (the
+        ``compile`` level's ``load-error``: a file that cannot be loaded compiled cannot train on);
+        else ``unsupported`` (the level does not apply to the loader, e.g. weights of a TFSMLayer).
+        A deeper level's failure that a ``level:`` entry explains (``levels_expected``) is ``xfail``,
+        and its pass ``xpass``.
+        """
+        if level == "outputs" or self.verdict not in ("pass", "mismatch", "xpass", "xfail") \
+                or (self.original_verdict or self.verdict) not in ("pass", "mismatch"):
+            return self.verdict
+        verdict = self.level_verdict(level)
+        if (self.levels_expected or {}).get(level) is not None and verdict in ("pass", "mismatch", "load-error"):
+            return "xpass" if verdict == "pass" else "xfail"
+        return verdict
+
+    def level_verdict(self, level: str) -> str:
+        """The run's own verdict at a deeper level (no entry applied; see :meth:`at_level`)."""
+        found = (self.levels or {}).get(level)
+        if found:
+            return found["verdict"]
+        if self.levels_error or self.level_reason(level):
+            return "load-error"
+        return "unsupported"
+
+    def level_reason(self, level: str) -> str | None:
+        """Why a deeper level did not pass: its own recorded reason; the deeper checks' error
+        (``levels_error``); for ``training`` after a failed ``load_model(compile=True)``, that failure."""
+        found = (self.levels or {}).get(level)
+        if found:
+            return found.get("reason")
+        if self.levels_error:
+            return f"the deeper checks raised: {self.levels_error}"
+        compiled = (self.levels or {}).get("compile") or {}
+        if level == "training" and compiled.get("verdict") == "load-error":
+            return f"not checked: load_model(compile=True) failed ({compiled.get('reason')})"
+        return None
+
+    def through(self, level: str) -> str:
+        """The verdict checked through ``level``: the first of the levels from ``outputs`` to it that did
+        not pass (``at_level``), else ``pass`` (``xpass`` where an entry claims one of them)."""
+        verdicts = [self.at_level(name) for name in LEVELS[:LEVELS.index(level) + 1]]
+        failing = next((v for v in verdicts if v not in ("pass", "xpass")), None)
+        return failing or ("xpass" if "xpass" in verdicts else "pass")
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in FAILURES
+
+    @property
+    def signature(self) -> str:
+        """What groups failures in the report: error class and first line, or the (original) verdict."""
+        if self.error_type:
+            return f"{self.error_type}: {self.error_message}"
+        return f"{self.original_verdict or self.verdict}: {self.reason or ''}".strip()
+
+
+def resolve_saves(selection: Selection, workdir: Path) -> list[Cell]:
+    """One produce cell per (producer, fixture, format) of ``selection``, from the produce records.
+
+    A produce cell is a :class:`Cell` whose ``consumer`` is ``""`` and ``loader`` is ``SAVE_LOADER``;
+    its ``id`` is ``producer/fixture/format``. Verdicts (``SAVE_VERDICTS``): ``saved``; ``save-error``
+    (the save raised: ``error_*``); ``crash`` or ``timeout`` (the worker died or hung while saving:
+    ``reason``); ``unsupported`` (the producer cannot write the format, or the fixture declares
+    ``BACKENDS``/``MIN_KERAS`` that exclude it); ``env-error`` (the producer could not be made);
+    ``skipped`` (no record: the phase did not run or was interrupted). A golden producer has cells
+    only for the fixtures it froze.
+    """
+    cells = []
+    for producer in selection.producers:
+        golden = selection.goldens.get(producer)
+        records = list(golden.records) if golden else read_checked(PhaseFiles(workdir, "produce", producer))[0]
+        env_error = next((r for r in records if r.get("scope") == "env"), None)
+        saves = _by([r for r in records if "scope" not in r], "fixture", "format")
+        frozen = {r.get("fixture") for r in records} if golden else None
+        for fixture in selection.fixtures:
+            if frozen is not None and fixture not in frozen:
+                continue
+            for fmt in selection.formats:
+                base = dict(id=cell_id(producer, None, fixture, fmt, None), producer=producer, consumer="",
+                            fixture=fixture, format=fmt, loader=SAVE_LOADER)
+                record = saves.get((fixture, fmt))
+                if env_error:
+                    cells.append(Cell(verdict="env-error", reason=f"producer {producer}: {env_error.get('reason')}",
+                                      **base))
+                elif record is None:
+                    cells.append(Cell(verdict="skipped", reason=f"no produce result {NOT_RUN}", **base))
+                else:
+                    verdict = record.get("verdict") if record.get("verdict") in SAVE_VERDICTS else "save-error"
+                    cells.append(Cell.from_record(record, **base, verdict=verdict,
+                                                  producer_device=record.get("device"),
+                                                  container=record.get("container")))
+    return cells
+
+
+def _by(records: list[dict], *keys: str) -> dict:
+    return {tuple(r.get(k) for k in keys): r for r in records}
+
+
+def resolve(selection: Selection, workdir: Path) -> list[Cell]:
+    """One :class:`Cell` per planned cell of ``selection``, from the run's records. A damaged record
+    (:func:`record_problem`) is left out: its cell is ``skipped``, its reason naming the file and why."""
+    produced = {env: read_checked(PhaseFiles(workdir, "produce", env))[0] for env in selection.envs}
+    produced.update({name: list(golden.records) for name, golden in selection.goldens.items()})
+    checked = {env: read_checked(PhaseFiles(workdir, "consume", env)) for env in selection.envs}
+    consumed = {env: records for env, (records, _) in checked.items()}
+    cells = []
+    for producer in selection.producers:
+        prod_env_error = next((r for r in produced[producer] if r.get("scope") == "env"), None)
+        saves = _by([r for r in produced[producer] if "scope" not in r], "fixture", "format")
+        for consumer in selection.envs:
+            cons_env_error = next((r for r in consumed[consumer] if r.get("scope") == "env"), None)
+            loaded = {r["id"]: r for r in consumed[consumer] if "id" in r}
+            # A golden producer holds only the fixtures it froze: the others are no cells of its row.
+            frozen = {r["fixture"] for r in produced[producer]} if producer in selection.goldens else None
+            for fixture in selection.fixtures:
+                if frozen is not None and fixture not in frozen:
+                    continue
+                fixture_saves = [saves.get((fixture, f)) for f in selection.formats]
+                planned = [(f, loader) for f in selection.formats for loader in LOADERS[f]]
+                planned.append((CONTROL_FORMAT, CONTROL_LOADER))
+                for fmt, loader in planned:
+                    key = cell_id(producer, consumer, fixture, fmt, loader)
+                    base = dict(id=key, producer=producer, consumer=consumer, fixture=fixture,
+                                format=fmt, loader=loader)
+                    if prod_env_error:
+                        cells.append(Cell(verdict=prod_env_error.get("verdict", "env-error"),
+                                          reason=f"producer {producer}: {prod_env_error.get('reason')}",
+                                          error_text=prod_env_error.get("error_text"), **base))
+                    elif cons_env_error:
+                        cells.append(Cell(verdict=cons_env_error.get("verdict", "env-error"),
+                                          reason=f"consumer {consumer}: {cons_env_error.get('reason')}",
+                                          error_text=cons_env_error.get("error_text"), **base))
+                    elif key in checked[consumer][1]:
+                        cells.append(Cell(verdict="skipped", reason=checked[consumer][1][key], **base))
+                    elif key in loaded:
+                        save = saves.get((fixture, loaded[key].get("artifact", fmt)), {})
+                        cells.append(Cell.from_record(loaded[key], **base, producer_device=save.get("device"),
+                                                      consumer_device=loaded[key].get("device"),
+                                                      container=save.get("container"), note=save.get("note")))
+                    else:
+                        save = saves.get((fixture, fmt)) if fmt != CONTROL_FORMAT else _control_source(fixture_saves)
+                        cells.append(Cell(**base, **_not_run(producer, fmt, save)))
+    return cells
+
+
+def _control_source(saves: list[dict | None]) -> dict | None:
+    present = [s for s in saves if s]
+    return next((s for s in present if s.get("verdict") == "saved"), present[0] if present else None)
+
+
+def _not_run(producer: str, fmt: str, save: dict | None) -> dict:
+    """Verdict and reason for a planned cell that has no consume record."""
+    if save is None:
+        return {"verdict": "skipped", "reason": f"no produce result from {producer} {NOT_RUN}"}
+    verdict = save.get("verdict")
+    if verdict == "unsupported":
+        return {"verdict": "unsupported", "reason": f"{producer} cannot write {fmt}: {save.get('reason')}"}
+    if verdict == "save-error":
+        return {"verdict": "skipped", "reason": f"{producer} failed to save {fmt}",
+                "error_type": save.get("error_type"), "error_message": save.get("error_message")}
+    if verdict in ("crash", "timeout"):
+        return {"verdict": "skipped", "reason": f"{producer}'s worker {verdict} while saving: {save.get('reason')}"}
+    return {"verdict": "skipped", "reason": f"no consume result {NOT_RUN}"}
+
+
+def counts(cells: list[Cell]) -> dict[str, int]:
+    """Number of cells per verdict, in the canonical verdict order (zeros left out)."""
+    out = {v: 0 for v in VERDICTS}
+    for cell in cells:
+        out[cell.verdict] = out.get(cell.verdict, 0) + 1
+    return {k: v for k, v in out.items() if v}
