@@ -3,8 +3,10 @@
 REV is checked out with ``git worktree add --detach`` in a temporary folder (removed afterwards), and
 each tree runs ``nox -s matrix -- --fresh`` on the same selection, with its own noxfile and harness,
 its own work dir and reports, and one shared ``--envdir`` (by default this checkout's ``.nox``), so
-neither run pays for making environments the other made. Then it prints both runs side by side and
-compares their results.json cell for cell, every field apart from ``seconds``.
+neither run pays for making environments the other made. Both read this checkout's matrix.yaml (it is
+copied over REV's), so they plan the same cells and judge them by the same expected_failures entries:
+what is compared is the harness, not the entries. Then it prints both runs side by side and compares
+their results.json cell for cell, every field apart from ``seconds``.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+MATRIX_FILE = "matrix.yaml"
 IGNORED = ("seconds",)  # what may differ between two runs of the same cells
 # What a user acts on: a change in any of these is a changed verdict. Every other field (max_abs, an
 # error message's wording, a level's figures) is counted and shown, but a figure that moved without
@@ -100,6 +103,7 @@ def run_against(rev: str, repo: Path, envdir: Path, scratch: Path, selection: li
     """
     runs = {}
     with worktree(repo, rev) as tree:
+        shutil.copyfile(repo / MATRIX_FILE, tree / MATRIX_FILE)  # the same cells, judged by the same entries
         for label, root, extra in ((rev, tree, []), ("this checkout", repo, this_extra)):
             runs[label] = harness_run(scratch / ("before" if root == tree else "after"), selection, jobs,
                                       "--fresh", *extra, root=root, envdir=envdir)
@@ -114,7 +118,8 @@ def run_against(rev: str, repo: Path, envdir: Path, scratch: Path, selection: li
             *([f"{phase} s", f"{a['phase_s'][phase]:.1f}", f"{b['phase_s'][phase]:.1f}"]
               for phase in ("produce", "consume", "matrix")),
             ["workers' own s", f"{a['worker_s']:.1f}", f"{b['worker_s']:.1f}"]]
-    print(f"selection: {' '.join(selection)}; nox -j {jobs}; --envdir {envdir}")
+    print(f"selection: {' '.join(selection)}; nox -j {jobs}; --envdir {envdir}; "
+          f"both runs read this checkout's {MATRIX_FILE}")
     print(tabulate(rows, headers=["", first, second], tablefmt="github"))
     print(f"wall time: {b['wall_s'] / a['wall_s']:.2f} x {first}'s" if a["wall_s"] else "")
     # Each run's work dir appears in its error messages; the same message names the other folder.

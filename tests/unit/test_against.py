@@ -40,23 +40,26 @@ def _git(repo, *args):
 
 @pytest.fixture()
 def repo(tmp_path):
-    """A git repository whose committed tree says 'pass' and whose checkout now says 'mismatch'."""
+    """A git repository whose committed tree says 'pass' and whose checkout now says 'mismatch'
+    (and has another matrix.yaml)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     _git(repo, "init", "-q")
     (repo / "verdict.txt").write_text("pass")
+    (repo / "matrix.yaml").write_text("entries: old\n")
     _git(repo, "add", "-A")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
     (repo / "verdict.txt").write_text("mismatch")
+    (repo / "matrix.yaml").write_text("entries: new\n")
     return repo
 
 
-def test_against_runs_the_other_commit_in_its_own_tree_and_finds_the_changed_verdict(repo, tmp_path, capsys):
+def test_against_runs_the_other_commit_with_this_matrix_yaml_and_finds_the_changed_verdict(repo, tmp_path, capsys):
     calls = []
 
     def stand_in(scratch, selection, jobs, *extra, root, envdir):
         """bench.harness_run's stand-in: a 'run' whose one cell's verdict is the tree's verdict.txt."""
-        calls.append((root, extra))
+        calls.append((root, extra, (root / "matrix.yaml").read_text()))
         (scratch / "reports").mkdir(parents=True)
         verdict = (root / "verdict.txt").read_text()
         message = f"cannot load {scratch}/work/artifacts/x"  # each run's own work dir, in the same message
@@ -72,7 +75,8 @@ def test_against_runs_the_other_commit_in_its_own_tree_and_finds_the_changed_ver
     assert "x: pass -> mismatch" in out and "wall time: 0.40 x HEAD's" in out
     assert "every other field agrees too" in out  # the work dirs in the messages are not a difference
     assert "first + changes" in out  # this checkout is dirty; REV is its commit alone
-    (rev_root, rev_extra), (this_root, this_extra) = calls
+    (rev_root, rev_extra, rev_matrix), (this_root, this_extra, this_matrix) = calls
+    assert rev_matrix == this_matrix == "entries: new\n"  # both judged by this checkout's entries
     assert rev_root != repo and not rev_root.exists()  # REV's worktree is gone afterwards
     assert (rev_extra, this_root, this_extra) == (("--fresh",), repo, ("--fresh", "--workers-per-env", "2"))
     assert "kcm-against" not in subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True,
