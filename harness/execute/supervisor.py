@@ -12,6 +12,7 @@ the results file are never rewritten.
 """
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
@@ -93,6 +94,31 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
                                  "seconds": round(time.monotonic() - started, 3), "ended": round(time.time(), 3)})
 
 
+def _source(cell: dict) -> tuple:
+    """A cell's artifact source: its producer and fixture (a producer's own cells: its fixture)."""
+    return cell.get("producer"), cell.get("fixture")
+
+
+def run_order(cells: list[dict], salt: str) -> list[dict]:
+    """``cells`` in the order a phase runs them: its groups of one artifact source (:func:`_source`) in a
+    shuffled order, the same in every run for the same ``salt`` (``<phase>-<env>``), each group's cells in
+    the plan's order and together (a producer trains each fixture once, for all its formats).
+
+    Why: the plan lists cells producer by producer, and a cell's cost depends on its producer and
+    fixture (from 0.002 s for a load that fails at once to 177 s), so the pace of a phase's first cells
+    said little about the rest. Replayed by ``benchmarks/eta.py``, the consume phases of the default
+    profile run of 2026-12-01 had a time left (:mod:`harness.report.progress`) off by a median of 18% to
+    180% per consumer in the plan's order at one pace, and 9% to 37% in this order with each kind of
+    cell at its own pace (measured).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for cell in cells:
+        groups.setdefault(_source(cell), []).append(cell)
+    order = list(groups.values())
+    random.Random(salt).shuffle(order)
+    return [cell for group in order for cell in group]
+
+
 def split(cells: list[dict], shards: int) -> list[list[dict]]:
     """``cells`` dealt to at most ``shards`` workers: near-equal cell counts, each keeping its cells' order.
 
@@ -103,7 +129,7 @@ def split(cells: list[dict], shards: int) -> list[list[dict]]:
     """
     groups: dict[tuple, list[int]] = {}
     for index, cell in enumerate(cells):
-        groups.setdefault((cell.get("producer"), cell.get("fixture")), []).append(index)
+        groups.setdefault(_source(cell), []).append(index)
     dealt: list[list[int]] = [[] for _ in range(max(1, min(shards, len(groups))))]
     for indices in sorted(groups.values(), key=len, reverse=True):
         min(dealt, key=len).extend(indices)
@@ -112,7 +138,7 @@ def split(cells: list[dict], shards: int) -> list[list[dict]]:
 
 def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
                 shards: int, cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER) -> int:
-    """Run ``cells`` split over ``shards`` workers at once (:func:`split`), each supervised as
+    """Run ``cells``, in :func:`run_order`, split over ``shards`` workers at once (:func:`split`), each supervised as
     :func:`run_phase` supervises one: its own records (``files.sharded(n)``), log and restarts, so a
     crash or timeout costs one cell of one shard. With one shard (or one group of cells) it is
     :func:`run_phase` itself. Arguments as :func:`run_phase`'s; returns the number of shards run.
@@ -125,6 +151,7 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
         KeyboardInterrupt, SystemExit (on SIGTERM): after killing every shard's worker.
         Whatever a shard's supervision raised (after stopping the others).
     """
+    cells = run_order(cells, f"{files.phase}-{files.env}")
     parts = split(cells, shards)
     if len(parts) <= 1:
         run_phase(files, launcher, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)

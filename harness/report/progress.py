@@ -95,6 +95,16 @@ def explainer(selection: Selection, today: datetime.date | None = None):
     return explained
 
 
+def cell_kind(cell: dict) -> str:
+    """What a cell's cost depends on most that a phase sees more than once, as one string: a consume
+    cell's ``fixture|format|loader`` (once per producer); a produce cell's ``format`` (a producer saves
+    each fixture once; the first format of each trains it). A cell of the plan and its record give the
+    same kind."""
+    if cell.get("loader"):
+        return "|".join(str(cell.get(key)) for key in ("fixture", "format", "loader"))
+    return str(cell.get("format"))
+
+
 class RecordTally:
     """Counts the records of JSON-lines files as they grow, reading each byte once.
 
@@ -110,6 +120,7 @@ class RecordTally:
         self.env_level = False  # a record for the whole environment (env-error, skipped): nothing else runs
         self.failures: list[str] = []  # the unexplained ones, named
         self.expected = 0  # failures an expected_failures entry explains
+        self.by_kind: dict[str, list] = {}  # cell_kind -> [cells run, cells timed, their seconds]
 
     def update(self, paths: list[Path]) -> None:
         for path in paths:
@@ -135,8 +146,13 @@ class RecordTally:
         elif "id" in record:
             self.done += 1
             self.reused += bool(record.get("reused"))
-            if not record.get("reused") and isinstance(record.get("seconds"), (int, float)):
-                self.cell_s += record["seconds"]
+            if not record.get("reused"):
+                kind = self.by_kind.setdefault(cell_kind(record), [0, 0, 0.0])
+                kind[0] += 1
+                if isinstance(record.get("seconds"), (int, float)):
+                    self.cell_s += record["seconds"]
+                    kind[1] += 1
+                    kind[2] += record["seconds"]
         name = failure_name(record)
         if name and self.explained and record.get("loader") != CONTROL_LOADER and self.explained(record):
             self.expected += 1
@@ -161,21 +177,33 @@ class PhaseProgress:
     failures: list[str] = field(default_factory=list)
     expected: int = 0
     cell_s: float = 0.0
+    kinds: dict[str, int] = field(default_factory=dict)  # cell_kind -> cells of that kind to run
+    by_kind: dict[str, list] = field(default_factory=dict)  # RecordTally.by_kind
 
 
     def left_s(self, now: float) -> float | None:
-        """Seconds left, at the pace of the cells run so far in this run (reused ones cost nothing):
-        their mean ``cell_s`` (the workers' own seconds, which leave out importing TensorFlow) over
-        the ``shards`` working at once, or where no record says its seconds, the phase's wall time
-        so far per cell. None before the first cell has run; 0 once every cell is done."""
+        """Seconds left, at the pace of the cells run so far in this run (reused ones cost nothing),
+        over the ``shards`` working at once. Where the status lists the ``kinds`` of cells to run, each
+        kind left goes at the mean seconds of its kind so far (a kind not yet run: of every cell so far);
+        else every cell left at the mean ``cell_s`` (the workers' own seconds, which leave out importing
+        TensorFlow); where no record says its seconds, at the phase's wall time so far per cell. None
+        before the first cell has run; 0 once every cell is done. How near it comes:
+        ``benchmarks/eta.py`` replays a run's records through it."""
         if self.finished is not None or self.done >= self.total:
             return 0.0
         ran = self.done - self.reused
         if ran <= 0 or now <= self.started:
             return None
-        if self.cell_s > 0:
-            return (self.total - self.done) * self.cell_s / ran / max(1, self.shards)
-        return (self.total - self.done) * (now - self.started) / ran
+        if self.cell_s <= 0:
+            return (self.total - self.done) * (now - self.started) / ran
+        mean = self.cell_s / ran
+        if not self.kinds:
+            return (self.total - self.done) * mean / max(1, self.shards)
+        left = 0.0
+        for kind, planned in self.kinds.items():
+            run, timed, seconds = self.by_kind.get(kind, (0, 0, 0.0))
+            left += max(0, planned - run) * (seconds / timed if timed else mean)
+        return left / max(1, self.shards)
 
     def line(self, now: float) -> str:
         """One plain line: ``consume tf2.15 (2 workers): 120/420 cells (28%), 5 failing so far (3 expected),
@@ -226,11 +254,15 @@ def duration(seconds: float) -> str:
 
 
 @contextlib.contextmanager
-def phase_running(files: PhaseFiles, total: int, reused: int, shards: int):
+def phase_running(files: PhaseFiles, total: int, reused: int, shards: int, cells: list[dict] | None = None):
     """Context manager around a phase's workers: writes its ``status`` file as it starts and as it
-    ends (``finished``), so a display in any process follows it."""
+    ends (``finished``), so a display in any process follows it. ``cells``: those the workers will run,
+    whose kinds (:func:`cell_kind`, counted) pace the time left."""
+    kinds: dict[str, int] = {}
+    for cell in cells or []:
+        kinds[cell_kind(cell)] = kinds.get(cell_kind(cell), 0) + 1
     status = {"phase": files.phase, "env": files.env, "total": total, "reused": reused, "shards": shards,
-              "started": time.time(), "finished": None}
+              "started": time.time(), "finished": None, "kinds": kinds}
     write_json(files.status, status)
     try:
         yield
@@ -250,12 +282,15 @@ class PhaseWatch:
             status = json.loads(self.files.status.read_text())
             progress = PhaseProgress(status["phase"], status["env"], int(status["total"]), float(status["started"]),
                                      int(status.get("shards") or 1), status.get("finished"))
+            kinds = status.get("kinds") or {}
+            progress.kinds = {str(k): int(n) for k, n in kinds.items()} if isinstance(kinds, dict) else {}
         except (OSError, ValueError, KeyError, TypeError):
             return None
         self.tally.update(self.files.record_files())
         progress.done = progress.total if self.tally.env_level else min(self.tally.done, progress.total)
         progress.reused, progress.failures = self.tally.reused, self.tally.failures
         progress.expected, progress.cell_s = self.tally.expected, self.tally.cell_s
+        progress.by_kind = self.tally.by_kind
         return progress
 
 

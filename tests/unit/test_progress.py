@@ -41,6 +41,39 @@ def test_time_left_follows_the_pace_of_the_cells_run_in_this_run():
     assert p.left_s(1100.0) == 90 * 2.0 / 2  # 90 cells of 2 s each, on two workers at once
 
 
+def test_time_left_paces_each_kind_of_cell_on_its_own():
+    # 20 cells to run: 10 of a kind that takes 1 s, 10 of a kind that takes 10 s; 5 and 1 of them done
+    p = PhaseProgress("consume", "tf2.15", total=25, started=0.0, reused=5, done=11, cell_s=15.0,
+                      kinds={"f|h5|load_model": 10, "g|h5|load_model": 10},
+                      by_kind={"f|h5|load_model": [5, 5, 5.0], "g|h5|load_model": [1, 1, 10.0]})
+    assert p.left_s(100.0) == 5 * 1.0 + 9 * 10.0  # the mean of all cells so far would say 14 x 2.5 s = 35 s
+    p.shards = 2
+    assert p.left_s(100.0) == (5 * 1.0 + 9 * 10.0) / 2
+    # a kind not run yet goes at the mean of every cell so far (15 s over 6 cells); a crash (no seconds)
+    # counts as run but not as timed
+    p = PhaseProgress("consume", "tf2.15", total=20, started=0.0, done=6, cell_s=15.0,
+                      kinds={"f|h5|load_model": 10, "g|h5|load_model": 10},
+                      by_kind={"f|h5|load_model": [6, 5, 15.0]})
+    assert p.left_s(100.0) == 4 * 3.0 + 10 * 2.5
+
+
+def test_the_tally_keeps_each_kinds_pace_and_the_status_each_kinds_count(tmp_path):
+    path = tmp_path / "r.jsonl"
+    cell = {"phase": "consume", "fixture": "f", "format": "h5", "loader": "load_model", "verdict": "pass"}
+    path.write_text("".join(json.dumps(r) + "\n" for r in (
+        dict(cell, id="a", seconds=2.0), dict(cell, id="b", seconds=4.0), dict(cell, id="c", seconds=9.0, reused=True),
+        dict(cell, id="d", verdict="crash"), dict(cell, id="e", format="keras", seconds=1.0))))
+    tally = RecordTally()
+    tally.update([path])
+    assert tally.by_kind == {"f|h5|load_model": [3, 2, 6.0], "f|keras|load_model": [1, 1, 1.0]}  # reused left out
+    files = PhaseFiles(tmp_path, "produce", "envA")
+    files.reset()
+    cells = [{"id": f"{f}-{fmt}", "fixture": f, "format": fmt} for f in ("f", "g") for fmt in ("h5", "keras")]
+    with progress.phase_running(files, 5, 1, 1, cells):
+        watched = progress.PhaseWatch(files).read()
+    assert watched.kinds == {"h5": 2, "keras": 2}  # a producer saves each fixture once: paced by format
+
+
 def test_a_line_counts_cells_names_three_failures_and_says_time_left():
     p = PhaseProgress("consume", "tf2.15", total=420, started=0.0, shards=2, done=120, expected=7,
                       failures=[f"load-error p{i}>tf2.15 dense_bn h5/load_model" for i in range(5)])

@@ -17,7 +17,7 @@ from harness import run
 from harness.ci import merge
 from harness.execute import incremental
 from harness.execute.processes import Interpreter
-from harness.execute.supervisor import run_sharded, split
+from harness.execute.supervisor import run_order, run_sharded, split
 from harness.report.markdown import worker_rows
 from harness.workdir import PhaseFiles, read_records
 
@@ -45,6 +45,30 @@ def test_split_balances_counts_keeps_an_artifact_source_together_and_keeps_order
     produce = [{"id": f"{f}-{fmt}", "fixture": f, "format": fmt} for f in ("f", "g") for fmt in ("h5", "keras")]
     assert [[c["id"] for c in p] for p in split(produce, 2)] == [["f-h5", "f-keras"], ["g-h5", "g-keras"]]
     assert split([], 3) == []
+
+
+def test_run_order_shuffles_artifact_sources_the_same_way_every_run_and_keeps_each_together_in_order():
+    cells = _cells({(p, f): [""] * 3 for p in ("A", "B", "C") for f in ("f", "g", "h", "i")})
+    ordered = run_order(cells, "consume-envA")
+    assert sorted(c["id"] for c in ordered) == sorted(c["id"] for c in cells)
+    assert ordered == run_order(cells, "consume-envA")  # the same order in every run
+    sources = [(c["producer"], c["fixture"]) for c in ordered]
+    runs = [s for i, s in enumerate(sources) if i == 0 or sources[i - 1] != s]
+    assert len(runs) == len(set(runs)) == 12  # each source's cells together
+    for source in set(runs):
+        assert [c for c in ordered if (c["producer"], c["fixture"]) == source] == \
+            [c for c in cells if (c["producer"], c["fixture"]) == source]  # in the plan's order
+    assert runs != sorted(runs, key=lambda s: ("ABC".index(s[0]), s[1]))  # not producer by producer
+    assert [c["id"] for c in run_order(cells, "consume-envB")] != [c["id"] for c in ordered]
+    assert run_order([], "x") == []
+
+
+def test_a_phase_runs_its_cells_in_run_order(tmp_path):
+    cells = _cells({(p, f): [""] * 2 for p in ("A", "B") for f in ("f", "g", "h")})
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    files.reset()
+    run_sharded(files, Interpreter(sys.executable), {}, {}, cells, 1, 30.0, 30.0, worker=FAKE)
+    assert [r["id"] for r in read_records(files.results)] == [c["id"] for c in run_order(cells, "consume-envA")]
 
 
 def _run(tmp_path, cells, shards, cell_timeout_s=30.0):
