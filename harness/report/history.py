@@ -36,16 +36,13 @@ a cell that stopped loading fails at every level for the one reason its ``output
 """
 from __future__ import annotations
 
-import datetime
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError
 from harness.execute.plan import CONTROL_FORMAT
-from harness.guard import loads, regular
 from harness.report.hints import normalize
 from harness.report.results import LEVELS, Cell
+from harness.report.results_file import HistoryError, NoPrevious, read_results, run_started, when
 
 WORKS = frozenset({"pass", "xpass"})
 NOT_APPLICABLE = frozenset({"unsupported", "skipped"})
@@ -53,25 +50,8 @@ MARGIN_STEP = 0.1
 MARGIN_FACTOR = 10.0
 MARGIN_FLOOR = 0.01
 KINDS = ("new-failure", "new-pass", "changed-failure", "changed-difference", "appeared", "disappeared")
-CELL_KEYS = ("id", "producer", "consumer", "fixture", "format", "loader", "verdict")
-# The other fields a comparison reads, each with the type it must have where it is not null.
-NUMBER = (int, float)
-TYPES = {str: "a string", NUMBER: "a number", dict: "an object", list: "a list"}
-TOP_FIELDS = {"run": dict, "environments": dict}
-ENV_FIELDS = {"facts": dict, "packages": list}
-CELL_FIELDS = {"reason": str, "error_type": str, "error_message": str, "original_verdict": str,
-               "margin": NUMBER, "max_abs": NUMBER, "levels": dict}
-LEVEL_FIELDS = {"verdict": str, "reason": str, "max_abs": NUMBER}
 # The facts the worker records about its environment, in the order the reports show and compare them.
 FACT_ORDER = ("python", "tensorflow", "keras", "keras_flavor", "backend", "numpy", "h5py", "device")
-
-
-class HistoryError(HarnessError):
-    """The previous results cannot be compared with: the message names the path and what is wrong."""
-
-
-class NoPrevious(HistoryError):
-    """The previous results file does not exist (the first night of a history)."""
 
 
 def state(verdict: str) -> str:
@@ -188,67 +168,6 @@ class Comparison:
                 "changes": [c.to_json() for c in self.changes]}
 
 
-def read_results(path: Path) -> dict:
-    """The ``results.json`` of an earlier run, checked enough to compare with.
-
-    Raises:
-        NoPrevious: no file at ``path``.
-        HistoryError: unreadable, not JSON, or not a results.json of this harness (no ``cells`` list whose
-            entries have ``id``, ``producer``, ``consumer``, ``fixture``, ``format``, ``loader``, ``verdict``).
-    """
-    path = Path(path)
-    where = f"--compare {path}"
-    if not path.exists():
-        raise NoPrevious(f"{where}: no such file; nothing to compare with (the first night of a history?)")
-    try:
-        regular(path, "--compare")  # a named pipe would block
-        data = loads(path.read_text())  # nesting too deep for Python is a ValueError too
-    except OSError as exc:
-        raise HistoryError(f"{where}: cannot read it ({exc.strerror})") from None
-    except ValueError as exc:
-        raise HistoryError(f"{where}: not JSON ({exc}); give the results.json of an earlier run") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise HistoryError(f"{where}: not a results.json of keras-compat-matrix (no 'cells' list)")
-    problem = results_problem(data)
-    if problem:
-        raise HistoryError(f"{where}: {problem}; not a results.json of this harness (or of an incompatible version)")
-    return data
-
-
-def _wrong_type(mapping: dict, types: dict, where: str) -> str | None:
-    """``where.KEY: expected …, got …`` for the first key of ``types`` whose value in ``mapping`` is
-    neither null nor of its type (``TYPES``); None when every one is."""
-    for key, kind in types.items():
-        value = mapping.get(key)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            return f"{where}{key}: expected {TYPES[kind]}, got {value!r:.60}"
-    return None
-
-
-def results_problem(data: dict) -> str | None:
-    """What in a results.json object (with a ``cells`` list) a comparison or the trend page cannot read,
-    with its key path (``cells[3] lacks verdict``, ``cells[3].margin: expected a number, got '0.1'``);
-    None when every field it reads is there with its type."""
-    problem = _wrong_type(data, TOP_FIELDS, "")
-    for name, env in (data.get("environments") or {}).items() if not problem else ():
-        where = f"environments.{name}"
-        problem = problem or _wrong_type({name: env}, {name: dict}, "environments.") \
-            or _wrong_type(env or {}, ENV_FIELDS, f"{where}.") \
-            or next((f"{where}.packages: expected strings, got {p!r:.60}"
-                     for p in (env or {}).get("packages") or [] if not isinstance(p, str)), None)
-    for index, cell in enumerate(data["cells"]):
-        if problem:
-            return problem
-        missing = [k for k in CELL_KEYS if not isinstance(cell, dict) or not isinstance(cell.get(k), str)]
-        if missing:
-            return f"cells[{index}] lacks {', '.join(missing)}"
-        problem = _wrong_type(cell, CELL_FIELDS, f"cells[{index}].")
-        for level, found in (cell.get("levels") or {}).items() if not problem else ():
-            problem = problem or _wrong_type({level: found}, {level: dict}, f"cells[{index}].levels.") \
-                or _wrong_type(found, LEVEL_FIELDS, f"cells[{index}].levels.{level}.")
-    return problem
-
-
 def _cells(results: dict) -> dict[str, Cell]:
     return {c.id: c for c in (Cell.from_record(r) for r in results.get("cells", []))
             if c.format != CONTROL_FORMAT}
@@ -343,12 +262,6 @@ def _env_changes(previous: dict, current: dict) -> list[EnvChange]:
     return out
 
 
-def run_started(results: dict) -> float | None:
-    """``run.started`` of a results.json, where it is a time ``when`` can show; else None."""
-    started = (results.get("run") or {}).get("started")
-    return started if isinstance(started, (int, float)) and when(started) != "?" else None
-
-
 def compare(previous: dict, current: dict, previous_path: str = "") -> Comparison:
     """Compare two runs' results (``results.json`` objects; ``current`` may be built in memory the same way).
 
@@ -391,13 +304,3 @@ def against(path: Path, current: dict) -> Comparison:
                               note=f"--compare {path}: the results.json of this same run (started {when(started)}), "
                                    "not of an earlier one, and it holds no comparison; give the previous run's")
     return compare(previous, current, str(path))
-
-
-def when(started: float | None) -> str:
-    """A run's start as ``2026-11-29 09:35 UTC`` (``?`` when unknown)."""
-    if started is None or not math.isfinite(started):
-        return "?"
-    try:
-        return datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    except (OverflowError, OSError, ValueError):  # a time beyond the years 1 to 9999
-        return "?"

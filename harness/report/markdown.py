@@ -8,7 +8,8 @@ from tabulate import tabulate
 from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER
 from harness.report.expectations import expected, observed
 from harness.report.hints import normalize
-from harness.report.history import FACT_ORDER, Comparison, when
+from harness.report.history import FACT_ORDER, Comparison
+from harness.report.results_file import when
 from harness.report.marks import routes, saving_rows, summarize
 from harness.report.model import SIGNATURE_CHARS, ReportData, change_groups, signatures, unexpected_notes, where
 from harness.report.results import LEVELS, Cell, counts

@@ -18,7 +18,7 @@ from tabulate import tabulate
 from harness.errors import HarnessError
 from harness.execute.plan import CONTROL_FORMAT
 from harness.guard import loads, regular, write_set
-from harness.report.history import results_problem, run_started, when
+from harness.report.results_file import results_problem, run_started, when
 from harness.report.results import VERDICTS
 
 # One colour per verdict, as matrix.html's tones: green passes, amber known failures, reds failures, greys n/a.
@@ -64,7 +64,7 @@ def read_night(path: Path) -> Night:
 
     Raises:
         TrendError: unreadable, not JSON, or no results.json (no ``run.started`` time, no ``cells`` list, or
-            a field of the wrong type: ``harness.report.history.results_problem``).
+            a field of the wrong type: ``harness.report.results_file.results_problem``).
     """
     try:
         regular(path, "trend input")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import history, trend
+from harness.report import results_file, trend
 
 HISTORY = Path(__file__).resolve().parents[1] / "data" / "history"
 DEEP = "[" * 100_000
@@ -15,14 +15,15 @@ DEEP = "[" * 100_000
 
 def test_a_deeply_nested_compare_file_is_one_line(tmp_path):
     (tmp_path / "prev.json").write_text(DEEP)
-    with pytest.raises(history.HistoryError, match=r"--compare .*prev.json: not JSON \(nested too deeply to read\)"):
-        history.read_results(tmp_path / "prev.json")
+    with pytest.raises(results_file.HistoryError,
+                       match=r"--compare .*prev.json: not JSON \(nested too deeply to read\)"):
+        results_file.read_results(tmp_path / "prev.json")
 
 
 def test_a_fifo_as_compare_file_does_not_block(tmp_path):
     os.mkfifo(tmp_path / "prev.json")
-    with pytest.raises(history.HistoryError, match=r"named pipe \(FIFO\)"):
-        history.read_results(tmp_path / "prev.json")
+    with pytest.raises(results_file.HistoryError, match=r"named pipe \(FIFO\)"):
+        results_file.read_results(tmp_path / "prev.json")
 
 
 def test_a_deeply_nested_trend_input_is_left_out(tmp_path):

@@ -13,7 +13,7 @@ from harness.config import spec
 from harness.config.matrix_yaml import DEFAULT_MATRIX
 from harness.execute import golden
 from harness.execute.plan import Selection, discover_fixtures
-from harness.report import history
+from harness.report import history, results_file
 from harness.report.markdown import _history
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -252,7 +252,7 @@ def test_a_start_time_that_is_no_time_is_unknown(tmp_path, started):
     (tmp_path / "prev.json").write_text(json.dumps(_night1_with(run=dict(NIGHT1["run"], started=started))))
     compared = history.against(tmp_path / "prev.json", NIGHT2)
     assert compared.previous_started is None and len(compared.regressions) == 14
-    assert history.when(started if isinstance(started, float) else None) == "?"
+    assert results_file.when(started if isinstance(started, float) else None) == "?"
 
 
 # --- the report session (run.report): the section at the top, results.json's history key, the exit status
