@@ -27,8 +27,11 @@ from harness.execute.plan import Selection, consume_cells, produce_cells, select
 from harness.execute.processes import Launcher
 from harness.execute.supervisor import run_sharded, split
 from harness.report import history, progress, results as results_mod
-from harness.workdir import PhaseFiles, WorkDir, write_json
+from harness.workdir import PhaseFiles, WorkDir, read_json, write_json
 
+# A phase on one worker takes more only with this much time left (seconds): each new worker imports
+# TensorFlow first (13 to 29 s here), so a shorter rest would gain little. An assumed figure.
+WIDEN_MIN_LEFT_S = 90.0
 
 def watched_run(argv: list[str]) -> Context | None:
     """The run whose phases the ``nox`` command's own process shows (``harness.report.progress``), or
@@ -58,6 +61,7 @@ class Context:
     fresh: bool = False
     worker_threads: int = 1
     workers_per_env: int = 1
+    widen_to: int = 0  # the most workers a phase may grow to as cores come free; 0: never
     compare: Path | None = None
     fail_on: str = "problems"
     display: str = "off"
@@ -68,7 +72,8 @@ class Context:
 
         ``parallel`` is how many sessions nox runs at once (its ``-j``); at most that many environments
         run at once (fewer where fewer are selected), and each gets ``cores // environments at once``
-        workers (at least 1) unless ``--workers-per-env`` says otherwise; each worker gets the cores
+        workers (at least 1) unless ``--workers-per-env`` says otherwise, and takes more as cores come
+        free (up to one per core: :func:`widening`) unless it says so; each worker gets the cores
         over all the workers running at once as threads (at least 1) unless ``--worker-threads`` does.
         ``display`` is how a phase shows its progress (``harness.report.progress.choose_display``);
         ``--quiet`` turns it off.
@@ -96,8 +101,9 @@ class Context:
         cores, at_once = os.cpu_count() or 1, max(1, min(parallel, len(selection.envs)))
         workers = options.workers_per_env or max(1, cores // at_once)
         threads = options.worker_threads or max(1, cores // (at_once * workers))
+        widen_to = 0 if options.workers_per_env else cores
         return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level,
-                   fresh=options.fresh, worker_threads=threads, workers_per_env=workers,
+                   fresh=options.fresh, worker_threads=threads, workers_per_env=workers, widen_to=widen_to,
                    compare=options.compare.resolve() if options.compare else None, fail_on=options.fail_on,
                    display="off" if options.quiet else display)
 
@@ -173,8 +179,8 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
         shards = len(split(left, ctx.workers_per_env))
         explained = progress.explainer(ctx.selection)
         with progress.Display(files, ctx.display, explained=explained), \
-                progress.phase_running(files, len(cells), len(cells) - len(left), shards, left):
-            _run(ctx, files, launcher, left)
+                progress.phase_running(files, len(cells), len(cells) - len(left), shards, left) as widened:
+            _run(ctx, files, launcher, left, widening(ctx, files, widened) if shards == 1 else None)
         incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends
 
 
@@ -197,10 +203,42 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     _run_left(ctx, files, venv, _keys(ctx).assign("consume", env, cells), log)
 
 
-def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict]) -> None:
+def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict], widen=None) -> None:
     variables = dict(thread_variables(ctx.worker_threads), **ctx.spec.envs[files.env].worker_variables())
     run_sharded(files, launcher, variables, ctx.task(files.phase, files.env), cells, ctx.workers_per_env,
-                ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s)
+                ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s, widen=widen)
+
+
+def widening(ctx: Context, files: PhaseFiles, widened, cores: int | None = None):
+    """For a phase that runs on one worker: a function that says how many workers it should run on now
+    (``harness.execute.supervisor.run_phase`` polls it), or None where it may not grow (``--workers-per-env``
+    given, or one core).
+
+    It grows when cores are free (the machine's cores less the workers of every phase of this run
+    that is running now, from their status files) and its time left (the progress display's estimate)
+    is at least ``WIDEN_MIN_LEFT_S``: each new worker first imports TensorFlow again (13 to 29 s each
+    here, measured). Then ``widened(n)`` updates the phase's status. Under ``nox -j 2`` with three
+    environments, the third one's phases ran alone on one of two cores for up to two minutes of the
+    quick profile (2026-12-01).
+    """
+    cores = cores or os.cpu_count() or 1
+    if ctx.widen_to < 2 or cores < 2:
+        return None
+    watch = progress.PhaseWatch(files)
+    since = float(read_json(ctx.work.run).get("started") or 0)
+
+    def workers() -> int:
+        free = cores - progress.busy_workers(ctx.workdir, since)
+        if free < 1:
+            return 0
+        phase = watch.read()
+        left = phase.left_s(time.time()) if phase else None
+        if left is None or left < WIDEN_MIN_LEFT_S:
+            return 0
+        wanted = min(ctx.widen_to, 1 + free)
+        widened(wanted)
+        return wanted
+    return workers
 
 
 def thread_variables(threads: int) -> dict[str, str]:

@@ -6,7 +6,7 @@ A run's work dir (``--workdir``, default ``work/``)::
     artifacts/<env>/<fixture>/<format>/         what a producer saved
     results/<phase>-<env>[.shard<N>].jsonl      a phase's records (and ``.stats.json``; ``.facts.json``)
     logs/<phase>-<env>[.shard<N>].log           its worker's output
-    tasks/<phase>-<env>[.shard<N>].json         its worker's task (and ``.progress``, ``.status.json``)
+    tasks/<phase>-<env>[.shard<N>].json         its worker's task (and ``.progress``, ``.status.json``, ``.stop``)
     cache/<phase>-<env>.json                    records kept for reuse (``harness.execute.incremental``)
 
 A check's work dir (``nox -s check``, default ``work/check/``) has ``results/``, ``logs/`` and
@@ -132,6 +132,12 @@ class PhaseFiles:
         return within(self.workdir, TASKS, f"{self.stem}.progress")
 
     @property
+    def stop(self) -> Path:
+        """Present while the supervisor asks the worker to stop before its next cell (the phase is being
+        split over more workers: ``harness.execute.supervisor.run_sharded``)."""
+        return within(self.workdir, TASKS, f"{self.stem}.stop")
+
+    @property
     def status(self) -> Path:
         """``{"phase", "env", "total", "reused", "shards", "started", "finished"}`` of a running or ended
         phase (cells; epoch seconds, ``finished`` null while it runs): what ``harness.report.progress`` shows."""
@@ -179,7 +185,7 @@ class PhaseFiles:
     def reset(self) -> None:
         """Remove this phase's (and its shards') earlier results, facts, logs and progress (a new run starts)."""
         for files in [self, *self.shards()]:
-            for path in (files.results, files.facts, files.log, files.progress, files.stats, files.status):
+            for path in (files.results, files.facts, files.log, files.progress, files.stats, files.status, files.stop):
                 path.unlink(missing_ok=True)
         for path in (self.results, self.log, self.task):
             path.parent.mkdir(parents=True, exist_ok=True)

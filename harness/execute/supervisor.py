@@ -16,14 +16,16 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.execute.processes import Launcher, LaunchError, describe_exit
 from harness.guard import loads
-from harness.workdir import PhaseFiles, append_record, read_records, write_json
+from harness.workdir import PhaseFiles, append_record, read_json, read_records, write_json
 
 WORKER = Path(__file__).resolve().parents[1] / "worker" / "main.py"
 POLL_S = 0.2
+WIDEN_POLL_S = 5.0  # how often a phase run by one worker asks whether it may take more
 LOG_TAIL_LINES = 12
 
 
@@ -67,8 +69,10 @@ def _read_progress(path: Path) -> dict | None:
 
 
 def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
-              cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER) -> None:
-    """Run ``cells`` in worker processes until every cell has exactly one record.
+              cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER,
+              widen: Callable[[], int] | None = None) -> list[dict]:
+    """Run ``cells`` in worker processes until every cell has exactly one record, or until ``widen``
+    asks for more workers. Returns the cells left then (none when every cell has its record).
 
     Args:
         files: where the results, log and task files go (see :class:`PhaseFiles`).
@@ -79,6 +83,9 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
         cell_timeout_s: seconds one cell may run before it is killed (``timeout``).
         startup_timeout_s: seconds a worker may take before its first cell.
         worker: the worker script (the real one unless a test supplies another).
+        widen: polled every ``WIDEN_POLL_S`` seconds while a worker runs: how many workers the cells
+            left should be split over now (below 2: not now). Once it says 2 or more, the worker is
+            asked to stop before its next cell (``files.stop``), and the cells it left are returned.
 
     Raises:
         KeyboardInterrupt, SystemExit (on SIGTERM): after killing the worker; records
@@ -87,7 +94,8 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
     previous = signal.signal(signal.SIGTERM, _terminated)  # so the worker is killed with us
     started, counter = time.monotonic(), _CountingLauncher(launcher)
     try:
-        _run_cells(files, counter, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)
+        return _run_cells(files, counter, variables, task, cells, cell_timeout_s, startup_timeout_s, worker,
+                          widen=widen)
     finally:
         signal.signal(signal.SIGTERM, previous)
         write_json(files.stats, {"workers_started": counter.started, "cells": len(cells),
@@ -137,11 +145,17 @@ def split(cells: list[dict], shards: int) -> list[list[dict]]:
 
 
 def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
-                shards: int, cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER) -> int:
+                shards: int, cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER,
+                widen: Callable[[], int] | None = None) -> int:
     """Run ``cells``, in :func:`run_order`, split over ``shards`` workers at once (:func:`split`), each supervised as
     :func:`run_phase` supervises one: its own records (``files.sharded(n)``), log and restarts, so a
     crash or timeout costs one cell of one shard. With one shard (or one group of cells) it is
     :func:`run_phase` itself. Arguments as :func:`run_phase`'s; returns the number of shards run.
+
+    A phase run by one worker takes more where ``widen`` says so (cores came free: see :func:`run_phase`):
+    the worker stops before its next cell and the cells it left are split over that many workers, as
+    ``shards`` would have split them; the phase's stats then count every worker and every cell, and
+    say after how many cells it was split (``widened_after``).
 
     Writes ``files.stats`` for the whole phase (``workers_started`` summed, ``seconds`` of wall time,
     ``shards``) and each shard's own. The phase's own results file is created (empty) so that every
@@ -154,8 +168,24 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
     cells = run_order(cells, f"{files.phase}-{files.env}")
     parts = split(cells, shards)
     if len(parts) <= 1:
-        run_phase(files, launcher, variables, task, cells, cell_timeout_s, startup_timeout_s, worker)
-        return 1
+        asked: list[int] = []
+
+        def asking() -> int:
+            asked.append(widen())
+            return asked[-1]
+
+        left = run_phase(files, launcher, variables, task, cells, cell_timeout_s, startup_timeout_s, worker,
+                         widen=asking if widen else None)
+        if not left:
+            return 1
+        first = read_json(files.stats)
+        used = run_sharded(files, launcher, variables, task, left, asked[-1], cell_timeout_s, startup_timeout_s,
+                           worker)
+        rest = read_json(files.stats)
+        write_json(files.stats, dict(rest, cells=len(cells), widened_after=len(cells) - len(left),
+                                     workers_started=first.get("workers_started", 0) + rest.get("workers_started", 0),
+                                     seconds=round(first.get("seconds", 0) + rest.get("seconds", 0), 3)))
+        return used
     files.results.touch()
     stop, errors = threading.Event(), []
     counters = [_CountingLauncher(launcher) for _ in parts]
@@ -226,21 +256,27 @@ def _terminated(signum, frame):
 
 def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
                cell_timeout_s: float, startup_timeout_s: float, worker: Path,
-               stop: threading.Event | None = None) -> None:
+               stop: threading.Event | None = None, widen: Callable[[], int] | None = None) -> list[dict]:
+    """Run ``cells`` until each has its record; returns the cells left where ``widen`` stopped the worker."""
     done = {r.get("id") for r in read_records(files.results)}
     remaining = [c for c in cells if c["id"] not in done]
     variables = dict(variables, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     while remaining:
         files.progress.unlink(missing_ok=True)
+        files.stop.unlink(missing_ok=True)
         write_json(files.task, dict(task, cells=remaining, results_path=str(files.results),
-                                    progress_path=str(files.progress), facts_path=str(files.facts)))
+                                    progress_path=str(files.progress), facts_path=str(files.facts),
+                                    stop_path=str(files.stop)))
         log_offset = files.log.stat().st_size if files.log.exists() else 0
         outcome = _watch(files, launcher, [str(worker), str(files.task)], variables, cell_timeout_s,
-                         startup_timeout_s, stop)
+                         startup_timeout_s, stop, widen)
         done_now = {r.get("id") for r in read_records(files.results)}
         by_id = {c["id"]: c for c in remaining}
         left = [c for c in remaining if c["id"] not in done_now]
         current = outcome.get("cell")
+        if outcome.get("widened") and outcome.get("code") == 0:  # it stopped between cells, as asked
+            files.stop.unlink(missing_ok=True)
+            return left
         if current in by_id and current not in done_now:
             record = _base_record(files, by_id[current])
             record.update(verdict=outcome["verdict"], reason=outcome["reason"], seconds=outcome.get("seconds"),
@@ -253,18 +289,23 @@ def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str],
             last = tail.splitlines()[-1].strip() if tail else ""
             append_record(files.results, env_error_record(
                 files, f"{outcome['reason']} before running a cell" + (f": {last}" if last else ""), tail))
-            return
+            return []
         remaining = left
+    return []
 
 
 def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: dict[str, str],
-           cell_timeout_s: float, startup_timeout_s: float, stop: threading.Event | None = None) -> dict:
-    """Start one worker and wait for it; kill it on a timeout. Returns what happened.
+           cell_timeout_s: float, startup_timeout_s: float, stop: threading.Event | None = None,
+           widen: Callable[[], int] | None = None) -> dict:
+    """Start one worker and wait for it; kill it on a timeout; ask it to stop between cells (``files.stop``)
+    once ``widen`` (polled every ``WIDEN_POLL_S`` after its first cell started) says 2 or more. Returns
+    what happened (``widened``: it was asked to stop; ``code``: its exit status where it exited).
 
     Raises:
         _Stopped: ``stop`` was set (the worker is killed first).
     """
-    started = time.monotonic()
+    started = asked_at = time.monotonic()
+    widened = False
     with open(files.log, "ab") as log:
         try:
             worker = launcher.start(args, variables, log)
@@ -277,9 +318,14 @@ def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: di
                     raise _Stopped()
                 progress = _read_progress(files.progress)
                 if code is not None:
-                    return {"verdict": "crash", "cell": progress and progress["cell"],
+                    return {"verdict": "crash", "cell": progress and progress["cell"], "code": code,
                             "seconds": progress and round(time.time() - progress["started"], 3),
-                            "reason": f"worker {describe_exit(code)}"}
+                            "reason": f"worker {describe_exit(code)}", "widened": widened}
+                if widen and not widened and progress and time.monotonic() - asked_at >= WIDEN_POLL_S:
+                    asked_at = time.monotonic()
+                    if widen() >= 2:
+                        files.stop.touch()
+                        widened = True
                 if progress is None and time.monotonic() - started > startup_timeout_s:
                     worker.kill()
                     return {"verdict": "env-error", "cell": None,

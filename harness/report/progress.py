@@ -264,10 +264,29 @@ def phase_running(files: PhaseFiles, total: int, reused: int, shards: int, cells
     status = {"phase": files.phase, "env": files.env, "total": total, "reused": reused, "shards": shards,
               "started": time.time(), "finished": None, "kinds": kinds}
     write_json(files.status, status)
+
+    def widened(workers: int) -> None:
+        """The phase now runs on ``workers`` workers (it took more as cores came free)."""
+        status["shards"] = workers
+        write_json(files.status, status)
     try:
-        yield
+        yield widened
     finally:
         write_json(files.status, dict(status, finished=time.time()))
+
+
+def busy_workers(workdir: Path, since: float) -> int:
+    """The workers of the phases running now whose status was written since ``since`` (epoch seconds):
+    each running phase's ``shards``. A status left unfinished by a run that was killed counts too,
+    if it is that recent."""
+    busy = 0
+    for files in running_phases(workdir, since):
+        try:
+            status = json.loads(files.status.read_text())
+            busy += 0 if status.get("finished") is not None else max(1, int(status.get("shards") or 1))
+        except (OSError, ValueError, TypeError):
+            continue
+    return busy
 
 
 class PhaseWatch:

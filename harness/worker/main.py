@@ -71,10 +71,16 @@ def peak_rss_bytes():
 class Results(object):
     """Appends one JSON line per cell to the results file, flushed and fsynced."""
 
-    def __init__(self, path, progress_path, import_s=None):
+    def __init__(self, path, progress_path, import_s=None, stop_path=None):
         self.handle = open(path, "a")
         self.progress_path = progress_path
         self.import_s = import_s  # seconds this process took to import TensorFlow/Keras
+        self.stop_path = stop_path
+
+    def stopped(self):
+        """True when the supervisor asks this worker to stop before its next cell (it splits the cells
+        left over more workers); the worker then ends as if it had run them all."""
+        return bool(self.stop_path) and os.path.exists(self.stop_path)
 
     def start(self, cell):
         tmp = self.progress_path + ".tmp"
@@ -95,6 +101,8 @@ class Results(object):
 def produce(task, runtime, results):
     recipes_cache = {}
     for cell in task["cells"]:
+        if results.stopped():
+            return
         results.start(cell)
         started = time.time()
         record = {"phase": "produce", "producer": task["env"], "fixture": cell["fixture"],
@@ -166,6 +174,8 @@ def save_artifact(task, runtime, cell, trained):
 # --------------------------------------------------------------------- consume
 def consume(task, runtime, results):
     for cell in task["cells"]:
+        if results.stopped():
+            return
         results.start(cell)
         started = time.time()
         record = {"phase": "consume", "consumer": task["env"], "producer": cell["producer"],
@@ -258,7 +268,7 @@ def main(argv):
         sys.stderr.write("asked for a GPU, but TensorFlow {} sees none (tf.config.list_physical_devices('GPU') "
                          "is empty)\n".format(facts["tensorflow"]))
         return EXIT_NO_GPU
-    results = Results(task["results_path"], task["progress_path"], import_s)
+    results = Results(task["results_path"], task["progress_path"], import_s, task.get("stop_path"))
     {"produce": produce, "consume": consume, "check": check.run}[task["phase"]](task, runtime, results)
     return 0
 

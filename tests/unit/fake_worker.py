@@ -19,8 +19,12 @@ if task.get("fail_at_start"):
     sys.exit(1)
 with open(task["results_path"], "a") as results:
     for cell in task["cells"]:
+        if task.get("stop_path") and os.path.exists(task["stop_path"]):
+            break  # the supervisor splits the cells left over more workers
         with open(task["progress_path"], "w") as progress:
             json.dump({"cell": cell["id"], "started": time.time()}, progress)
+        if task.get("cell_s"):
+            time.sleep(task["cell_s"])
         if "segv" in cell["id"]:
             os.kill(os.getpid(), signal.SIGSEGV)
         if "abort" in cell["id"]:

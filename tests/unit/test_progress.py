@@ -69,8 +69,10 @@ def test_the_tally_keeps_each_kinds_pace_and_the_status_each_kinds_count(tmp_pat
     files = PhaseFiles(tmp_path, "produce", "envA")
     files.reset()
     cells = [{"id": f"{f}-{fmt}", "fixture": f, "format": fmt} for f in ("f", "g") for fmt in ("h5", "keras")]
-    with progress.phase_running(files, 5, 1, 1, cells):
+    with progress.phase_running(files, 5, 1, 1, cells) as widened:
         watched = progress.PhaseWatch(files).read()
+        widened(2)  # the phase took a second worker: its time left is shared by two
+        assert progress.PhaseWatch(files).read().shards == 2
     assert watched.kinds == {"h5": 2, "keras": 2}  # a producer saves each fixture once: paced by format
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ import yaml
 
 from harness import run
 from harness.ci import merge
-from harness.execute import incremental
+from harness.execute import incremental, supervisor
 from harness.execute.processes import Interpreter
 from harness.execute.supervisor import run_order, run_sharded, split
+from harness.report import progress
 from harness.report.markdown import worker_rows
 from harness.workdir import PhaseFiles, read_records
 
@@ -100,6 +102,52 @@ def test_shards_run_at_once_each_with_its_own_records_and_a_crash_costs_one_cell
     assert stats["shards"] == 2 and stats["cells"] == 8
     assert stats["workers_started"] == 5  # 2, plus a restart after the crash and one after each timeout
     assert [json.loads(s.stats.read_text())["workers_started"] for s in shards] == [3, 2]
+
+
+def test_a_phase_on_one_worker_takes_a_second_as_a_core_comes_free_and_runs_each_cell_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(supervisor, "WIDEN_POLL_S", 0.1)
+    cells = _cells({(p, f): [""] * 3 for p in ("A", "B") for f in ("f", "g", "h")})  # 18 cells, 6 sources
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    files.reset()
+    asked = []
+
+    def widen():  # the first two polls: no core free; then one
+        asked.append(len(asked))
+        return 2 if len(asked) > 2 else 0
+
+    used = run_sharded(files, Interpreter(sys.executable), {}, {"cell_s": 0.1}, cells, 1, 30.0, 30.0, worker=FAKE,
+                       widen=widen)
+    assert used == 2 and len(asked) == 3  # asked until it said yes, then never again
+    first = read_records(files.results)
+    shards = [read_records(s.results) for s in files.shards()]
+    assert len(shards) == 2 and all(shards) and 0 < len(first) < 18
+    ids = [r["id"] for r in first + shards[0] + shards[1]]
+    assert sorted(ids) == sorted(c["id"] for c in cells)  # every cell once: none lost, none run twice
+    assert [r["id"] for r in first] == [c["id"] for c in run_order(cells, "consume-envA")][:len(first)]
+    stats = json.loads(files.stats.read_text())
+    assert stats == dict(stats, cells=18, shards=2, workers_started=3, widened_after=len(first))
+    assert not files.stop.exists()
+
+
+def test_widening_asks_for_the_free_cores_only_with_enough_time_left(tmp_path):
+    ctx = types.SimpleNamespace(widen_to=4, workdir=tmp_path, work=run.WorkDir(tmp_path))
+    run.write_json(ctx.work.run, {"started": time.time() - 5})
+    files, other = PhaseFiles(tmp_path, "consume", "envA"), PhaseFiles(tmp_path, "consume", "envB")
+    for f in (files, other):
+        f.reset()
+    told = []
+    cells = _cells({("A", "f"): ["", "", ""]})
+    with progress.phase_running(files, 3, 0, 1, cells):
+        workers = run.widening(ctx, files, told.append, cores=3)
+        assert workers() == 0  # nothing ran yet: no time left to go by
+        files.results.write_text(json.dumps(dict(cells[0], verdict="pass", seconds=100.0)) + "\n")
+        with progress.phase_running(other, 1, 0, 1):
+            assert workers() == 2  # 3 cores, this phase and envB's on one each: one free
+        assert workers() == 3 and told == [2, 3]  # envB ended: two free
+        files.results.write_text(json.dumps(dict(cells[0], verdict="pass", seconds=1.0)) + "\n")
+        assert run.widening(ctx, files, told.append, cores=3)() == 0  # 2 s left: not worth a new worker
+    assert run.widening(types.SimpleNamespace(**dict(vars(ctx), widen_to=0)), files, told.append, cores=3) is None
+    assert run.widening(ctx, files, told.append, cores=1) is None
 
 
 def test_one_shard_is_the_phase_as_before(tmp_path):
