@@ -37,7 +37,8 @@ def matrix_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers-per-env", type=int, metavar="N",
                         help="worker processes that share one environment's phase, each with its share of the "
                              "cells (default: the machine's cores over the environments running at once: nox's "
-                             "-j, at most the selected environments; at least 1)")
+                             "-j, at most the selected environments; at least 1; and more as cores come free). "
+                             "Given, the count is fixed")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress display (cells done, failures so far, time left) while phases run")
     return parser
