@@ -37,6 +37,8 @@ FORMAT_TABLE = (
     Format("checkpoint", "checkpoint/ckpt", ("Checkpoint.read",), False),
     Format("json", "model.json", ("model_from_json",), False),
 )
+# The loaders that build the model from the fixture's code and read only its weights into it.
+FROM_CODE_LOADERS = ("load_weights", "Checkpoint.read")
 # The negative control's pseudo format and loader: the same architecture with fresh weights.
 CONTROL_FORMAT, CONTROL_LOADER = "negative-control", "rebuild"
 

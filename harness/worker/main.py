@@ -236,9 +236,13 @@ def consume_cell(task, runtime, cell, watch):
     if failure:
         return failure
     x, expected = load_reference(directory)
-    # The control is our own rebuild, not a user's load: it predicts without tracing a function.
+    # The control, and a model built from the fixture's code that a weights file was read into, are our
+    # own builds, not a user's load of a model: they predict without tracing a function. What such a
+    # cell asks is whether the weights came back, and tracing cannot fail on the values of weights
+    # (the code's model is traced in this environment's own produce phase, which predicts and saves it).
     control = cell["loader"] == catalog.CONTROL_LOADER
-    with watch.step("predict"), (runtime.eagerly(loaded) if control else contextlib.nullcontext()):
+    from_code = control or cell["loader"] in catalog.FROM_CODE_LOADERS
+    with watch.step("predict"), (runtime.eagerly(loaded) if from_code else contextlib.nullcontext()):
         actual, failure = formats.predict(runtime, loaded, x, manifest.get("output_names"))
     if failure:
         return failure

@@ -79,7 +79,7 @@ def cannot_build(recipe, runtime):
 def build(recipe, runtime, seed):
     """Clear Keras' session (so layer names start over, as in a fresh process),
     seed everything, then call the recipe's ``build(keras)``; returns the model."""
-    runtime.keras.backend.clear_session()
+    runtime.clear_session()
     runtime.seed(seed)
     return recipe.build(runtime.keras)
 
