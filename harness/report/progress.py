@@ -33,7 +33,7 @@ from pathlib import Path
 
 from harness.execute.plan import CONTROL_LOADER, Selection
 from harness.report.expectations import apply as apply_expectations
-from harness.report.results import Cell
+from harness.report.results import SAVE_LOADER, Cell
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 DISPLAYS = ("live", "lines", "board", "off")
@@ -80,16 +80,21 @@ def failure_name(record: dict) -> str | None:
 def explainer(selection: Selection, today: datetime.date | None = None):
     """A function of a result record: True where a live ``expected_failures`` entry of the selection's spec
     explains its failing verdict on ``today`` (default: today), as the report will
-    (``harness.report.expectations.apply``, with the selection's golden producers and fixture tags); False
-    for any other record, a produce record among them."""
+    (``harness.report.expectations.apply``, with the selection's golden producers and fixture tags): a
+    consume record by the consume entries, a produce record (a failed save) by the ``phase: produce``
+    ones; False for any other record."""
     today = today or datetime.date.today()
     spec, goldens, tags = selection.spec, selection.goldens, selection.fixture_tags
 
     def explained(record: dict) -> bool:
         try:
-            cell = Cell.from_record(record)
-            apply_expectations([cell], spec, today, goldens, tags=tags)
-        except (TypeError, KeyError):  # no consume cell's record, or of a producer not in this run
+            if record.get("phase") == "produce":
+                cell = Cell.from_record(dict(record, consumer="", loader=SAVE_LOADER))
+                apply_expectations([], spec, today, goldens, [cell], tags=tags)
+            else:
+                cell = Cell.from_record(record)
+                apply_expectations([cell], spec, today, goldens, tags=tags)
+        except (TypeError, KeyError):  # no cell's record, or of a producer not in this run
             return False
         return cell.verdict == "xfail"
     return explained
