@@ -143,12 +143,23 @@ def _prepare(ctx: Context, files: PhaseFiles, venv: Path | None, log) -> Launche
     return launch.prepare(ctx.spec, files, venv, log, [f.path for f in ctx.selection.fixtures.values()])
 
 
-def _reset(ctx: Context, files: PhaseFiles) -> None:
+def _reset(ctx: Context, files: PhaseFiles) -> dict[str, float]:
+    """Keep (or with ``--fresh`` forget) the phase's reusable records and clear its files for a new run.
+    Returns the seconds each cell took when the phase last ran here, by id (how shards are dealt)."""
+    seconds = {r["id"]: r["seconds"] for r in files.records()
+               if isinstance(r.get("id"), str) and isinstance(r.get("seconds"), (int, float))}
+    if seconds:
+        files.last_seconds.parent.mkdir(parents=True, exist_ok=True)
+        write_json(files.last_seconds, seconds)
+    else:  # reset already (nox -s plan resets every selected phase before its session runs)
+        seconds = {key: value for key, value in read_json(files.last_seconds).items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool)}
     if ctx.fresh:
         incremental.forget(files)
     else:
         incremental.archive(files)
     files.reset()
+    return seconds
 
 
 def _keys(ctx: Context) -> incremental.Keys:
@@ -159,15 +170,17 @@ def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     """Save every fixture in every format in ``env`` (one worker process; none when every
     cell's record can be reused)."""
     files = ctx.work.phase("produce", env)
-    _reset(ctx, files)
+    seconds = _reset(ctx, files)
     cells = _keys(ctx).assign("produce", env, produce_cells(ctx.selection, env))
     for cell in cells:
         cell["directory"] = str(ctx.work.artifact(env, cell["fixture"], cell["format"]))
-    _run_left(ctx, files, venv, cells, log)
+    _run_left(ctx, files, venv, cells, log, seconds)
 
 
-def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[dict], log) -> None:
-    """Reuse what can be reused; run the rest in a worker (preparing its environment first)."""
+def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[dict], log,
+              seconds: dict[str, float] | None = None) -> None:
+    """Reuse what can be reused; run the rest in a worker, or in shards dealt by ``seconds`` (each cell's
+    when the phase last ran, by id), preparing its environment first."""
     left = incremental.reuse(files, cells)
     if len(left) < len(cells):
         log(f"{files.env}: {len(cells) - len(left)} of {len(cells)} {files.phase} cells unchanged "
@@ -176,11 +189,11 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
         return
     launcher = _prepare(ctx, files, venv, log)
     if launcher:
-        shards = len(split(left, ctx.workers_per_env))
+        shards = len(split(left, ctx.workers_per_env, seconds))
         explained = progress.explainer(ctx.selection)
         with progress.Display(files, ctx.display, explained=explained), \
                 progress.phase_running(files, len(cells), len(cells) - len(left), shards, left) as widened:
-            _run(ctx, files, launcher, left, widening(ctx, files, widened) if shards == 1 else None)
+            _run(ctx, files, launcher, left, widening(ctx, files, widened) if shards == 1 else None, seconds)
         incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends
 
 
@@ -188,7 +201,7 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     """Load every producer's artifacts in ``env`` (one worker process; none when every
     cell's record can be reused)."""
     files = ctx.work.phase("consume", env)
-    _reset(ctx, files)
+    seconds = _reset(ctx, files)
     by_producer = {p: ctx.work.phase("produce", p).records() for p in ctx.selection.envs}
     missing = [p for p, records in by_producer.items() if not records]
     if missing:  # their cells will be reported as without a result; say so now, not only in the report
@@ -200,13 +213,14 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     if not cells:
         log(f"{env}: no artifacts to consume (did the produce sessions run?)")
         return
-    _run_left(ctx, files, venv, _keys(ctx).assign("consume", env, cells), log)
+    _run_left(ctx, files, venv, _keys(ctx).assign("consume", env, cells), log, seconds)
 
 
-def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict], widen=None) -> None:
+def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict], widen=None,
+         seconds: dict[str, float] | None = None) -> None:
     variables = dict(thread_variables(ctx.worker_threads), **ctx.spec.envs[files.env].worker_variables())
     run_sharded(files, launcher, variables, ctx.task(files.phase, files.env), cells, ctx.workers_per_env,
-                ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s, widen=widen)
+                ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s, widen=widen, seconds=seconds)
 
 
 def widening(ctx: Context, files: PhaseFiles, widened, cores: int | None = None):

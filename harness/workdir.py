@@ -8,6 +8,7 @@ A run's work dir (``--workdir``, default ``work/``)::
     logs/<phase>-<env>[.shard<N>].log           its worker's output
     tasks/<phase>-<env>[.shard<N>].json         its worker's task (and ``.progress``, ``.status.json``, ``.stop``)
     cache/<phase>-<env>.json                    records kept for reuse (``harness.execute.incremental``)
+    cache/<phase>-<env>.seconds.json            each cell's seconds when it last ran (how shards are dealt)
 
 A check's work dir (``nox -s check``, default ``work/check/``) has ``results/``, ``logs/`` and
 ``tasks/`` of its ``check`` phase too, and ``plan.json``, ``reference/`` and ``report.md``/``.json``.
@@ -158,6 +159,11 @@ class PhaseFiles:
     def cache(self) -> Path:
         """The phase's records kept for reuse, by key (``harness.execute.incremental``)."""
         return within(self.workdir, CACHE, f"{self.phase}-{self.env}.json")
+
+    @property
+    def last_seconds(self) -> Path:
+        """``{cell id: seconds}`` of the phase's cells when they last ran here: how its shards are dealt."""
+        return within(self.workdir, CACHE, f"{self.phase}-{self.env}.seconds.json")
 
     @property
     def cached_facts(self) -> Path:

@@ -127,30 +127,40 @@ def run_order(cells: list[dict], salt: str) -> list[dict]:
     return [cell for group in order for cell in group]
 
 
-def split(cells: list[dict], shards: int) -> list[list[dict]]:
-    """``cells`` dealt to at most ``shards`` workers: near-equal cell counts, each keeping its cells' order.
+def split(cells: list[dict], shards: int, seconds: dict[str, float] | None = None) -> list[list[dict]]:
+    """``cells`` dealt to at most ``shards`` workers: near-equal work, each keeping its cells' order.
 
     Cells of one artifact source (same ``producer`` and ``fixture``; a producer's cells: same fixture) stay
     together, so a worker that caches per fixture or artifact builds or loads it once; the largest groups
-    are dealt first, each to the shard with the fewest cells so far. Fewer groups than ``shards`` give
-    fewer (non-empty) shards. Returns the shards' cell lists, in order of their first cell.
+    are dealt first, each to the shard with the least work so far. A cell's work is its ``seconds`` (by
+    id: what it took when it last ran) where known, else the mean of those known, else 1 (cell counts).
+    Fewer groups than ``shards`` give fewer (non-empty) shards. Returns the shards' cell lists, in order
+    of their first cell.
     """
+    seconds = seconds or {}
+    known = [seconds[c["id"]] for c in cells if c["id"] in seconds]
+    default = sum(known) / len(known) if known else 1.0
     groups: dict[tuple, list[int]] = {}
     for index, cell in enumerate(cells):
         groups.setdefault(_source(cell), []).append(index)
+    work = {key: sum(seconds.get(cells[i]["id"], default) for i in indices) for key, indices in groups.items()}
     dealt: list[list[int]] = [[] for _ in range(max(1, min(shards, len(groups))))]
-    for indices in sorted(groups.values(), key=len, reverse=True):
-        min(dealt, key=len).extend(indices)
+    load = [0.0] * len(dealt)
+    for key in sorted(groups, key=lambda k: (work[k], len(groups[k])), reverse=True):
+        least = min(range(len(dealt)), key=lambda n: (load[n], len(dealt[n])))
+        dealt[least].extend(groups[key])
+        load[least] += work[key]
     return sorted(([cells[i] for i in sorted(part)] for part in dealt if part), key=lambda part: cells.index(part[0]))
 
 
 def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
                 shards: int, cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER,
-                widen: Callable[[], int] | None = None) -> int:
+                widen: Callable[[], int] | None = None, seconds: dict[str, float] | None = None) -> int:
     """Run ``cells``, in :func:`run_order`, split over ``shards`` workers at once (:func:`split`), each supervised as
     :func:`run_phase` supervises one: its own records (``files.sharded(n)``), log and restarts, so a
     crash or timeout costs one cell of one shard. With one shard (or one group of cells) it is
-    :func:`run_phase` itself. Arguments as :func:`run_phase`'s; returns the number of shards run.
+    :func:`run_phase` itself. Arguments as :func:`run_phase`'s; ``seconds``: each cell's seconds when it
+    last ran, by id, which :func:`split` deals by where known. Returns the number of shards run.
 
     A phase run by one worker takes more where ``widen`` says so (cores came free: see :func:`run_phase`):
     the worker stops before its next cell and the cells it left are split over that many workers, as
@@ -166,7 +176,7 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
         Whatever a shard's supervision raised (after stopping the others).
     """
     cells = run_order(cells, f"{files.phase}-{files.env}")
-    parts = split(cells, shards)
+    parts = split(cells, shards, seconds)
     if len(parts) <= 1:
         asked: list[int] = []
 
@@ -180,7 +190,7 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
             return 1
         first = read_json(files.stats)
         used = run_sharded(files, launcher, variables, task, left, asked[-1], cell_timeout_s, startup_timeout_s,
-                           worker)
+                           worker, seconds=seconds)
         rest = read_json(files.stats)
         write_json(files.stats, dict(rest, cells=len(cells), widened_after=len(cells) - len(left),
                                      workers_started=first.get("workers_started", 0) + rest.get("workers_started", 0),

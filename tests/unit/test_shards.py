@@ -49,6 +49,30 @@ def test_split_balances_counts_keeps_an_artifact_source_together_and_keeps_order
     assert split([], 3) == []
 
 
+def test_split_deals_by_the_seconds_cells_took_when_they_last_ran_where_known():
+    # by counts, A-f and B-f (4 cells each) would share a shard; A-f's cells took 10 s each last time
+    cells = _cells({("A", "f"): [""] * 4, ("B", "f"): [""] * 4, ("A", "g"): [""] * 3, ("B", "g"): [""] * 3})
+    seconds = {c["id"]: 10.0 if c["producer"] == "A" and c["fixture"] == "f" else 1.0 for c in cells}
+    parts = split(cells, 2, seconds)
+    assert [sorted({(c["producer"], c["fixture"]) for c in p}) for p in parts] == \
+        [[("A", "f")], [("A", "g"), ("B", "f"), ("B", "g")]]
+    unknown = {k: v for k, v in seconds.items() if not k.startswith("B-g")}  # B-g: the mean of the known
+    assert split(cells, 2, unknown) == parts
+    assert split(cells, 2, {}) == split(cells, 2)  # nothing known: by counts
+
+
+def test_the_seconds_of_the_last_run_outlive_the_plans_reset(tmp_path):
+    ctx = types.SimpleNamespace(fresh=True)
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    files.reset()
+    files.results.write_text(json.dumps({"id": "a", "verdict": "pass", "seconds": 2.5}) + "\n"
+                             + json.dumps({"id": "b", "verdict": "crash"}) + "\n")
+    assert run._reset(ctx, files) == {"a": 2.5}  # nox -s plan resets the phase ...
+    assert run._reset(ctx, files) == {"a": 2.5}  # ... and its session still knows them
+    files.last_seconds.write_text('{"a": "x", "c": 1.5, "d": true}')
+    assert run._reset(ctx, files) == {"c": 1.5}  # a damaged file gives what it holds that is a number
+
+
 def test_run_order_shuffles_artifact_sources_the_same_way_every_run_and_keeps_each_together_in_order():
     cells = _cells({(p, f): [""] * 3 for p in ("A", "B", "C") for f in ("f", "g", "h", "i")})
     ordered = run_order(cells, "consume-envA")
