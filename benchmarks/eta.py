@@ -1,6 +1,6 @@
 """How near the progress display's time left comes: a run's records replayed through its estimate.
 
-    python3 benchmarks/eta.py WORKDIR [WORKDIR ...]
+    python3 benchmarks/eta.py WORKDIR [WORKDIR ...] [--previous WORKDIR]
 
 For each phase of each run (its records file, shards' records taken as one worker's), the records that
 ran (not reused) are fed one by one to ``harness.report.progress`` (``RecordTally`` and
@@ -13,7 +13,9 @@ percentile of the relative error (near a phase's end a few seconds off is a larg
   estimate before the status listed its cells' kinds);
 - **as run, per kind**: the same order, each kind of cell (``progress.cell_kind``) at its own pace;
 - **run order, per kind**: the records in ``harness.execute.supervisor.run_order`` (what a phase
-  runs now: its artifact sources shuffled), each kind at its own pace.
+  runs now: its artifact sources shuffled), each kind at its own pace;
+- **run order, last run** (with ``--previous WORKDIR``, an earlier run of the same cells): the same,
+  with each cell's seconds in that run as the status gives them when the phase last ran in its work dir.
 
 A run whose records were written in run order gives the same figures in the last two columns.
 Worker seconds leave out importing TensorFlow and the gaps between cells, as the estimate does.
@@ -39,9 +41,10 @@ from harness.workdir import PHASE_FILE, read_records  # noqa: E402
 FROM, TO = 0.10, 0.97  # the part of a phase whose estimates are judged
 
 
-def replay(records: list[dict], per_kind: bool) -> list[float]:
+def replay(records: list[dict], per_kind: bool, last: dict[str, float] | None = None) -> list[float]:
     """Relative errors of the time left after each record (|estimate - truth| / truth), from FROM to TO
-    of the phase. ``records``: the records that ran, each with ``seconds``, in the order to replay."""
+    of the phase. ``records``: the records that ran, each with ``seconds``, in the order to replay;
+    ``last``: the seconds of the same cells in an earlier run, by id."""
     truth = [0.0] * (len(records) + 1)
     for i in range(len(records) - 1, -1, -1):
         truth[i] = truth[i + 1] + records[i]["seconds"]
@@ -61,7 +64,8 @@ def replay(records: list[dict], per_kind: bool) -> list[float]:
                 tally.update([path])
                 progress = PhaseProgress("consume", "-", total=len(records), started=0.0, done=tally.done,
                                          cell_s=tally.cell_s, kinds=kinds if per_kind else {},
-                                         by_kind=tally.by_kind)
+                                         by_kind=tally.by_kind, ran=tally.ran,
+                                         last={r["id"]: last[r["id"]] for r in records if r["id"] in (last or {})})
                 errors.append(abs(progress.left_s(1.0) - truth[done]) / truth[done])
     return errors
 
@@ -82,18 +86,23 @@ def phase_records(results: Path) -> dict[str, list[dict]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workdirs", nargs="+", type=Path, metavar="WORKDIR")
+    parser.add_argument("--previous", type=Path, metavar="WORKDIR", help="an earlier run of the same cells")
     options = parser.parse_args(argv)
+    previous = phase_records(options.previous / "results") if options.previous else {}
     rows = []
     for workdir in options.workdirs:
         for name, records in phase_records(workdir / "results").items():
             row = [f"{workdir.name}/{name}", len(records)]
-            for ordered, per_kind in ((records, False), (records, True), (run_order(records, name), True)):
-                errors = replay(ordered, per_kind)
+            last = {r["id"]: r["seconds"] for r in previous.get(name, [])}
+            ways = [(records, False, None), (records, True, None), (run_order(records, name), True, None)]
+            for ordered, per_kind, by_last in ways + ([(run_order(records, name), True, last)] if previous else []):
+                errors = replay(ordered, per_kind, by_last)
                 row.append(f"{statistics.median(errors):.0%} / {statistics.quantiles(errors, n=10)[-1]:.0%}"
                            if len(errors) > 1 else "-")
             rows.append(row)
     print(tabulate(rows, headers=["phase", "cells run", "as run, one pace", "as run, per kind",
-                                  "run order, per kind"], tablefmt="github"))
+                                  "run order, per kind"] + (["run order, last run"] if previous else []),
+                   tablefmt="github"))
     print("each: median / 90th percentile of the relative error of the time left, from 10% to 97% of the phase")
     return 0
 

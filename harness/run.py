@@ -192,7 +192,7 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
         shards = len(split(left, ctx.workers_per_env, seconds))
         explained = progress.explainer(ctx.selection)
         with progress.Display(files, ctx.display, explained=explained), \
-                progress.phase_running(files, len(cells), len(cells) - len(left), shards, left) as widened:
+                progress.phase_running(files, len(cells), len(cells) - len(left), shards, left, seconds) as widened:
             _run(ctx, files, launcher, left, widening(ctx, files, widened) if shards == 1 else None, seconds)
         incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends
 

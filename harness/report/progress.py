@@ -41,6 +41,7 @@ LINES_EVERY_S = 30.0
 BOARD_EVERY_S = 2.0
 LIVE_EVERY_S = 0.5
 NAMED_FAILURES = 3  # failures named on a line; the rest are counted
+LAST_RUN_PAIRS = 5  # cells run with a last run's seconds before the time left goes by those (an assumed figure)
 NOT_FAILURES = frozenset({"pass", "saved", "unsupported", "skipped"})
 
 
@@ -126,6 +127,7 @@ class RecordTally:
         self.failures: list[str] = []  # the unexplained ones, named
         self.expected = 0  # failures an expected_failures entry explains
         self.by_kind: dict[str, list] = {}  # cell_kind -> [cells run, cells timed, their seconds]
+        self.ran: dict[str, float | None] = {}  # the cells run (not reused): id -> seconds (None: not said)
 
     def update(self, paths: list[Path]) -> None:
         for path in paths:
@@ -154,7 +156,9 @@ class RecordTally:
             if not record.get("reused"):
                 kind = self.by_kind.setdefault(cell_kind(record), [0, 0, 0.0])
                 kind[0] += 1
-                if isinstance(record.get("seconds"), (int, float)):
+                timed = isinstance(record.get("seconds"), (int, float))
+                self.ran[str(record["id"])] = record["seconds"] if timed else None
+                if timed:
                     self.cell_s += record["seconds"]
                     kind[1] += 1
                     kind[2] += record["seconds"]
@@ -184,11 +188,15 @@ class PhaseProgress:
     cell_s: float = 0.0
     kinds: dict[str, int] = field(default_factory=dict)  # cell_kind -> cells of that kind to run
     by_kind: dict[str, list] = field(default_factory=dict)  # RecordTally.by_kind
+    last: dict[str, float] = field(default_factory=dict)  # cells to run: id -> seconds when it last ran
+    ran: dict[str, float | None] = field(default_factory=dict)  # RecordTally.ran
 
 
     def left_s(self, now: float) -> float | None:
         """Seconds left, at the pace of the cells run so far in this run (reused ones cost nothing),
-        over the ``shards`` working at once. Where the status lists the ``kinds`` of cells to run, each
+        over the ``shards`` working at once. Where the status has the seconds the cells took when the phase
+        last ran here (``last``), the cells left go at those, times this run's pace against that one's;
+        else, where it lists the ``kinds`` of cells to run, each
         kind left goes at the mean seconds of its kind so far (a kind not yet run: of every cell so far);
         else every cell left at the mean ``cell_s`` (the workers' own seconds, which leave out importing
         TensorFlow); where no record says its seconds, at the phase's wall time so far per cell. None
@@ -202,6 +210,9 @@ class PhaseProgress:
         if self.cell_s <= 0:
             return (self.total - self.done) * (now - self.started) / ran
         mean = self.cell_s / ran
+        by_last = self._by_last_run(mean)
+        if by_last is not None:
+            return by_last / max(1, self.shards)
         if not self.kinds:
             return (self.total - self.done) * mean / max(1, self.shards)
         left = 0.0
@@ -209,6 +220,18 @@ class PhaseProgress:
             run, timed, seconds = self.by_kind.get(kind, (0, 0, 0.0))
             left += max(0, planned - run) * (seconds / timed if timed else mean)
         return left / max(1, self.shards)
+
+    def _by_last_run(self, mean: float) -> float | None:
+        """Seconds left of one worker by the seconds the cells took when they last ran (``last``), at this
+        run's pace against that one's over the cells run so far that have both; the cells left without a
+        last time at ``mean``. None until ``LAST_RUN_PAIRS`` cells have both."""
+        pairs = [(self.last[i], s) for i, s in self.ran.items() if s is not None and i in self.last]
+        then = sum(last for last, _ in pairs)
+        if len(pairs) < LAST_RUN_PAIRS or then <= 0:
+            return None
+        pace = sum(now for _, now in pairs) / then
+        known = [seconds for i, seconds in self.last.items() if i not in self.ran]
+        return pace * sum(known) + max(0, self.total - self.done - len(known)) * mean
 
     def line(self, now: float) -> str:
         """One plain line: ``consume tf2.15 (2 workers): 120/420 cells (28%), 5 failing so far (3 expected),
@@ -259,15 +282,18 @@ def duration(seconds: float) -> str:
 
 
 @contextlib.contextmanager
-def phase_running(files: PhaseFiles, total: int, reused: int, shards: int, cells: list[dict] | None = None):
+def phase_running(files: PhaseFiles, total: int, reused: int, shards: int, cells: list[dict] | None = None,
+                  seconds: dict[str, float] | None = None):
     """Context manager around a phase's workers: writes its ``status`` file as it starts and as it
     ends (``finished``), so a display in any process follows it. ``cells``: those the workers will run,
-    whose kinds (:func:`cell_kind`, counted) pace the time left."""
+    whose kinds (:func:`cell_kind`, counted) and ``seconds`` when they last ran (by id) pace the time
+    left."""
     kinds: dict[str, int] = {}
     for cell in cells or []:
         kinds[cell_kind(cell)] = kinds.get(cell_kind(cell), 0) + 1
+    last = {c["id"]: (seconds or {})[c["id"]] for c in cells or [] if c["id"] in (seconds or {})}
     status = {"phase": files.phase, "env": files.env, "total": total, "reused": reused, "shards": shards,
-              "started": time.time(), "finished": None, "kinds": kinds}
+              "started": time.time(), "finished": None, "kinds": kinds, "last": last}
     write_json(files.status, status)
 
     def widened(workers: int) -> None:
@@ -306,15 +332,16 @@ class PhaseWatch:
             status = json.loads(self.files.status.read_text())
             progress = PhaseProgress(status["phase"], status["env"], int(status["total"]), float(status["started"]),
                                      int(status.get("shards") or 1), status.get("finished"))
-            kinds = status.get("kinds") or {}
+            kinds, last = status.get("kinds") or {}, status.get("last") or {}
             progress.kinds = {str(k): int(n) for k, n in kinds.items()} if isinstance(kinds, dict) else {}
+            progress.last = {str(k): float(v) for k, v in last.items()} if isinstance(last, dict) else {}
         except (OSError, ValueError, KeyError, TypeError):
             return None
         self.tally.update(self.files.record_files())
         progress.done = progress.total if self.tally.env_level else min(self.tally.done, progress.total)
         progress.reused, progress.failures = self.tally.reused, self.tally.failures
         progress.expected, progress.cell_s = self.tally.expected, self.tally.cell_s
-        progress.by_kind = self.tally.by_kind
+        progress.by_kind, progress.ran = self.tally.by_kind, self.tally.ran
         return progress
 
 

@@ -57,6 +57,16 @@ def test_time_left_paces_each_kind_of_cell_on_its_own():
     assert p.left_s(100.0) == 4 * 3.0 + 10 * 2.5
 
 
+def test_time_left_goes_by_the_seconds_of_the_last_run_at_this_runs_pace():
+    last = {f"c{i}": float(i) for i in range(1, 11)}  # when the phase last ran: 1 s to 10 s, 55 s in all
+    ran = {f"c{i}": 2.0 * i for i in range(1, 6)}  # this run: five cells done, each twice as slow
+    p = PhaseProgress("consume", "tf2.15", total=12, started=0.0, done=5, cell_s=30.0, last=last, ran=ran)
+    assert p.left_s(100.0) == 2.0 * (6 + 7 + 8 + 9 + 10) + 2 * 6.0  # c11, c12 ran never: the mean, 6 s
+    p.ran = dict(list(ran.items())[:4])  # fewer than LAST_RUN_PAIRS cells to compare: one pace for all
+    p.done, p.cell_s = 4, 20.0
+    assert p.left_s(100.0) == 8 * 5.0
+
+
 def test_the_tally_keeps_each_kinds_pace_and_the_status_each_kinds_count(tmp_path):
     path = tmp_path / "r.jsonl"
     cell = {"phase": "consume", "fixture": "f", "format": "h5", "loader": "load_model", "verdict": "pass"}
@@ -66,11 +76,13 @@ def test_the_tally_keeps_each_kinds_pace_and_the_status_each_kinds_count(tmp_pat
     tally = RecordTally()
     tally.update([path])
     assert tally.by_kind == {"f|h5|load_model": [3, 2, 6.0], "f|keras|load_model": [1, 1, 1.0]}  # reused left out
+    assert tally.ran == {"a": 2.0, "b": 4.0, "d": None, "e": 1.0}
     files = PhaseFiles(tmp_path, "produce", "envA")
     files.reset()
     cells = [{"id": f"{f}-{fmt}", "fixture": f, "format": fmt} for f in ("f", "g") for fmt in ("h5", "keras")]
-    with progress.phase_running(files, 5, 1, 1, cells) as widened:
+    with progress.phase_running(files, 5, 1, 1, cells, {"f-h5": 3.5, "x-h5": 9.0}) as widened:
         watched = progress.PhaseWatch(files).read()
+        assert watched.last == {"f-h5": 3.5}  # the seconds of the cells it will run
         widened(2)  # the phase took a second worker: its time left is shared by two
         assert progress.PhaseWatch(files).read().shards == 2
     assert watched.kinds == {"h5": 2, "keras": 2}  # a producer saves each fixture once: paced by format
