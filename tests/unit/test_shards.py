@@ -153,6 +153,20 @@ def test_a_phase_on_one_worker_takes_a_second_as_a_core_comes_free_and_runs_each
     assert not files.stop.exists()
 
 
+def test_a_stale_stop_file_does_not_stop_a_new_phase_and_a_crash_in_a_widened_one_costs_one_cell(tmp_path, monkeypatch):
+    monkeypatch.setattr(supervisor, "WIDEN_POLL_S", 0.1)
+    cells = _cells({("A", "f"): [""] * 3, ("A", "g"): ["", "-segv", ""], ("B", "f"): [""] * 3,
+                    ("B", "g"): [""] * 3})
+    files = PhaseFiles(tmp_path, "consume", "envA")
+    files.reset()
+    files.stop.touch()  # left by a run that was killed while it widened
+    used = run_sharded(files, Interpreter(sys.executable), {}, {"cell_s": 0.1}, cells, 1, 30.0, 30.0, worker=FAKE,
+                       widen=lambda: 2)
+    records = files.records()
+    assert used == 2 and sorted(r["id"] for r in records) == sorted(c["id"] for c in cells)
+    assert {r["id"]: r["verdict"] for r in records if r["verdict"] != "pass"} == {"A-g-1-segv": "crash"}
+
+
 def test_widening_asks_for_the_free_cores_only_with_enough_time_left(tmp_path):
     ctx = types.SimpleNamespace(widen_to=4, workdir=tmp_path, work=run.WorkDir(tmp_path))
     run.write_json(ctx.work.run, {"started": time.time() - 5})
