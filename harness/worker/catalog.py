@@ -4,7 +4,8 @@ Read by the host (``harness.config.spec``: the formats matrix.yaml may name; ``h
 columns; the JSON Schema's enums agree, tests/unit/test_catalog.py) and by the worker (``formats.py``
 saves and loads, ``levels.py``, ``check.py``, ``compat.py``), so it is standard library only and
 Python 3.7 syntax. Adding a format or a loader: a row here, its save or load code in ``formats.py``,
-the schema's enums and the docs.
+the schema's enums and the docs. A loader's row names the call users write and the changes to it
+that the worker tries when that call fails (``changes.py``).
 """
 from collections import namedtuple
 
@@ -12,19 +13,32 @@ from collections import namedtuple
 # directory, the loaders that read it (the report's columns, in order), and whether it is a full
 # model (architecture, weights and compile state in one file: the check levels compare compile state).
 Format = namedtuple("Format", "name file loaders full_model")
-# A loader: its name (a report column), its family, and whether it needs the TensorFlow package.
+# A loader: its name (a report column), its family, whether it needs the TensorFlow package, the call
+# as users write it (with its default arguments: the verdict of a cell is this call's), and the changes
+# a user can make to that call when it fails (each tried as its own real load: see ``changes.py``).
 # ``keras``: it gives a Keras model, whose outputs are a list of arrays; ``signature``: a serving
 # signature, whose outputs are a dict (outputs compare within a family).
-Loader = namedtuple("Loader", "name family needs_tf")
+Loader = namedtuple("Loader", "name family needs_tf call changes")
 KERAS_MODEL, SIGNATURE = "keras", "signature"
+# A change to a loader's call: its name as the reports print it (``works with: compile=False``), the
+# keyword arguments it gives the call, and whether it is unsafe (it lets code stored in the file run:
+# named so in every report, never offered as a fix on its own).
+Change = namedtuple("Change", "name kwargs unsafe")
+COMPILE_FALSE = Change("compile=False", (("compile", False),), False)
+SAFE_MODE_FALSE = Change("safe_mode=False", (("safe_mode", False),), True)
+BOTH = Change("compile=False, safe_mode=False", (("compile", False), ("safe_mode", False)), True)
 
 LOADER_TABLE = (
-    Loader("load_model", KERAS_MODEL, False),
-    Loader("load_weights", KERAS_MODEL, False),
-    Loader("model_from_json", KERAS_MODEL, False),
-    Loader("Checkpoint.read", KERAS_MODEL, True),  # tf.train.Checkpoint
-    Loader("tf.saved_model.load", SIGNATURE, True),
-    Loader("TFSMLayer", SIGNATURE, True),  # keras.layers.TFSMLayer wraps tf.saved_model.load
+    # load_model compiles where the file holds a compile config (compile=True), and has safe_mode on
+    # where it takes one (Keras 2.13+, tf_keras, Keras 3): the Keras 2 and 3 signatures' defaults.
+    Loader("load_model", KERAS_MODEL, False, "keras.models.load_model(path)", (COMPILE_FALSE, SAFE_MODE_FALSE, BOTH)),
+    Loader("load_weights", KERAS_MODEL, False, "model.load_weights(path)", ()),
+    Loader("model_from_json", KERAS_MODEL, False, "keras.models.model_from_json(text); model.load_weights(path)",
+           ()),
+    Loader("Checkpoint.read", KERAS_MODEL, True, "tf.train.Checkpoint(model=model).read(path)", ()),
+    Loader("tf.saved_model.load", SIGNATURE, True, "tf.saved_model.load(path).signatures['serving_default']", ()),
+    # keras.layers.TFSMLayer wraps tf.saved_model.load
+    Loader("TFSMLayer", SIGNATURE, True, "keras.layers.TFSMLayer(path, call_endpoint='serving_default')", ()),
 )
 FORMAT_TABLE = (
     Format("h5", "model.h5", ("load_model",), True),
@@ -51,5 +65,9 @@ FAMILY = dict((loader.name, loader.family) for loader in LOADER_TABLE)  # {loade
 KERAS_MODEL_LOADERS = tuple(loader.name for loader in LOADER_TABLE if loader.family == KERAS_MODEL)
 SIGNATURE_LOADERS = tuple(loader.name for loader in LOADER_TABLE if loader.family == SIGNATURE)
 NEEDS_TF = tuple(loader.name for loader in LOADER_TABLE if loader.needs_tf)
+CALLS = dict((loader.name, loader.call) for loader in LOADER_TABLE)  # {loader: the call as users write it}
+CHANGES = dict((loader.name, loader.changes) for loader in LOADER_TABLE)  # {loader: the changes tried}
+CHANGE_NAMES = tuple(dict.fromkeys(c.name for loader in LOADER_TABLE for c in loader.changes))
+UNSAFE_CHANGES = tuple(dict.fromkeys(c.name for loader in LOADER_TABLE for c in loader.changes if c.unsafe))
 # The formats that are a TF SavedModel: those a serving-signature loader reads.
 SAVED_MODEL_FORMATS = tuple(f.name for f in FORMAT_TABLE if set(f.loaders) & set(SIGNATURE_LOADERS))
