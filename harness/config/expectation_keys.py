@@ -6,8 +6,11 @@ wrong entry is one line naming its key path instead of a run that converts the w
 - ``phase``: ``consume`` (default; loading a producer's file) or ``produce`` (saving it).
   A produce entry names no ``consumer``, ``loader``, ``level`` or ``python`` (saving has none).
 - ``verdict``: what the cells' own verdict is. Consume entries: ``load-error`` (default),
-  ``mismatch``, ``crash``, ``timeout``; produce entries: ``save-error`` (default), ``crash``,
-  ``timeout``.
+  ``works-with`` (the call as users write it fails, a change to it works: the entry's error is the
+  call's), ``mismatch``, ``crash``, ``timeout``; produce entries: ``save-error`` (default), ``crash``,
+  ``timeout``. A ``load-error`` entry also explains a ``works-with`` cell with its error (the call
+  fails either way); a ``works-with`` entry explains no ``load-error``: a change that stopped working
+  is news.
 - ``error``: a regular expression (Python ``re``) searched in the cell's error signature,
   ``Type: message`` (``harness.report.results.Cell.signature``). Required for ``load-error`` and
   ``save-error`` entries (which error they explain is the point of the entry); a mismatch
@@ -24,9 +27,9 @@ import math
 import re
 
 PHASES = ("consume", "produce")
-VERDICTS = {"consume": ("load-error", "mismatch", "crash", "timeout"),
+VERDICTS = {"consume": ("load-error", "works-with", "mismatch", "crash", "timeout"),
             "produce": ("save-error", "crash", "timeout")}
-NEEDS_ERROR = frozenset({"load-error", "save-error"})
+NEEDS_ERROR = frozenset({"load-error", "works-with", "save-error"})
 
 
 def verdict_of(entry: dict) -> str:

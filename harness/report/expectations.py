@@ -6,7 +6,7 @@ for an entry with ``tags:``), format and loader.
 An entry also says what it expects (``harness.config.expectation_keys``): a ``verdict``, an
 ``error`` (a regular expression searched in the cell's ``Type: message``) and, for a
 mismatch, a ``max_abs`` band. For each cell of the matrix (never a negative control)
-whose level-``outputs`` verdict is a failure (``mismatch``, ``load-error``, ``crash``,
+whose level-``outputs`` verdict is a failure (``works-with``, ``mismatch``, ``load-error``, ``crash``,
 ``timeout``) or a pass, among the *live* entries that cover it:
 
 - the first in file order that expects exactly that failure turns it into ``xfail``:
@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from harness.config.spec import ExpectedFailure, MatrixSpec
 from harness.execute.plan import CONTROL_FORMAT
 from harness.report.results import LEVELS, Cell
+from harness.worker.protocol import WORKS_WITH
 
-EXPLAINABLE = frozenset({"mismatch", "load-error", "crash", "timeout"})
+EXPLAINABLE = frozenset({WORKS_WITH, "mismatch", "load-error", "crash", "timeout"})
 SAVE_EXPLAINABLE = frozenset({"save-error", "crash", "timeout"})
 
 
@@ -99,9 +100,11 @@ def observed(cell: Cell) -> str:
 
 
 def explains(entry: ExpectedFailure, cell: Cell) -> bool:
-    """Whether ``entry`` expects the failure ``cell`` shows: its verdict, error (searched in
-    ``Type: message``) and, for a mismatch with a band, its ``max_abs`` inside the band."""
-    if (cell.original_verdict or cell.verdict) != entry.verdict:
+    """Whether ``entry`` expects the failure ``cell`` shows: its verdict (a ``load-error`` entry's
+    covers a ``works-with``: the call fails either way), error (searched in ``Type: message``) and,
+    for a mismatch with a band, its ``max_abs`` inside the band."""
+    verdict = cell.original_verdict or cell.verdict
+    if verdict != entry.verdict and not (verdict == WORKS_WITH and entry.verdict == "load-error"):
         return False
     if entry.error and not re.search(entry.error, cell.signature):
         return False

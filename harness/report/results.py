@@ -13,24 +13,23 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
+from harness.worker.catalog import CHANGE_NAMES
 from harness.guard import quote
+from harness.worker import protocol
 from harness.workdir import PhaseFiles, read_records
 
 NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record
 LEVELS = ("outputs", "weights", "compile", "training")
-VERDICTS = ("pass", "mismatch", "load-error", "unsupported", "crash", "timeout", "env-error", "skipped",
-            "xfail", "xpass")
+# A matrix cell's verdicts: the worker's (harness/worker/protocol.py), the supervisor's, the report's.
+VERDICTS = tuple(dict.fromkeys(protocol.CELL_VERDICTS + protocol.SUPERVISOR_VERDICTS + protocol.REPORT_VERDICTS))
 # Verdicts that fail a run unless an expected_failures entry turns them into xfail
 # (env-error never is: it says nothing about compatibility); see harness.report.expectations.
-# save-error is a produce cell's (resolve_saves).
-FAILURES = frozenset({"mismatch", "load-error", "crash", "timeout", "env-error", "save-error"})
+# works-with: the call as users write it failed (a change to it worked). save-error is a produce cell's.
+FAILURES = frozenset({protocol.WORKS_WITH, "mismatch", "load-error", "crash", "timeout", "env-error", "save-error"})
 SAVE_LOADER = "save"  # the loader of a produce cell (resolve_saves): saving has none
-SAVE_VERDICTS = ("saved", "save-error", "crash", "timeout", "unsupported", "env-error", "skipped", "xfail", "xpass")
+SAVE_VERDICTS = tuple(dict.fromkeys(protocol.SAVE_VERDICTS + protocol.SUPERVISOR_VERDICTS + protocol.REPORT_VERDICTS))
 RECORD_VERDICTS = tuple(dict.fromkeys(VERDICTS + SAVE_VERDICTS))  # what a record may say
-# A record's fields and their types, as the worker and supervisor write them (harness/worker/outcomes.py).
-TEXT_FIELDS = ("id", "producer", "consumer", "fixture", "format", "loader", "artifact", "reason", "error_type",
-               "error_message", "error_text", "device", "container", "note")
-NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds")
+TEXT_FIELDS, NUMBER_FIELDS = protocol.TEXT_FIELDS, protocol.NUMBER_FIELDS
 
 
 def record_problem(record: dict) -> str | None:
@@ -50,10 +49,32 @@ def record_problem(record: dict) -> str | None:
         if verdict == "pass" and key in ("max_abs", "max_rel", "margin") and value is not None \
                 and not math.isfinite(value):
             return f"a pass with {key} {value}: a comparison with NaN or infinity passes nothing"
+    problem = _workarounds_problem(record, verdict)
+    if problem:
+        return problem
     levels = record.get("levels")
     if levels is not None and not (isinstance(levels, dict) and all(
             isinstance(found, dict) and isinstance(found.get("verdict"), str) for found in levels.values())):
         return f"levels {quote(levels)} is not a mapping of check levels to their verdicts"
+    return None
+
+
+def _workarounds_problem(record: dict, verdict: str) -> str | None:
+    """What makes a record's changes (``workarounds``, ``works_with``) contradict its verdict, or None:
+    a ``works-with`` must name the change that worked, and its last try must be that change's pass; a
+    ``works_with`` on any other verdict, or a try that is not a mapping of a known change, is refused."""
+    tries = record.get("workarounds")
+    if tries is not None and not (isinstance(tries, list) and all(
+            isinstance(t, dict) and t.get("change") in CHANGE_NAMES and isinstance(t.get("verdict"), str)
+            for t in tries)):
+        return f"workarounds {quote(tries)} is not a list of the changes tried ({', '.join(CHANGE_NAMES)})"
+    works_with = record.get("works_with")
+    if verdict != protocol.WORKS_WITH:
+        return f"works_with {quote(works_with)} on a {verdict}: only a works-with names a change" \
+            if works_with is not None else None
+    if not tries or tries[-1].get("change") != works_with or tries[-1].get("verdict") not in ("pass", "reference"):
+        last = f"{tries[-1].get('change')} gave {tries[-1].get('verdict')}" if tries else "no change was tried"
+        return f"a works-with {quote(works_with)} whose change was not seen to work ({last})"
     return None
 
 
@@ -95,6 +116,11 @@ class Cell:
     own verdict and the entry's index (``harness.report.expectations``); ``expectation_note`` says why
     the live entries that cover a failing cell did not explain it (they expect another failure);
     ``levels_expected`` maps a deeper level to the index of the ``level:`` entry that claims it.
+    ``works_with`` is the change to the call (``compile=False``) that loaded and matched where the call
+    as users write it failed (verdict ``works-with``; the error fields are the call's), ``unsafe_change``
+    whether that change lets code stored in the file run; ``workarounds`` lists every change tried, in
+    order, each ``{"change", "unsafe", "verdict", "max_abs", "error_type", "error_message"}``
+    (harness/worker/changes.py).
     """
 
     id: str
@@ -124,6 +150,9 @@ class Cell:
     levels_error: str | None = None
     expectation_note: str | None = None
     levels_expected: dict | None = None
+    works_with: str | None = None
+    unsafe_change: bool | None = None
+    workarounds: list | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:

@@ -217,17 +217,18 @@ class KerasRuntime(object):
         return x
 
     # -------------------------------------------------------------- loading
-    def _load_model_takes_safe_mode(self):
-        """True where load_model has a safe_mode argument (Keras 2.13+, tf_keras, Keras 3; not Keras 2.10)."""
-        return "safe_mode" in inspect.signature(self.keras.models.load_model).parameters
+    def load_model_takes(self, name):
+        """True where ``keras.models.load_model`` has the keyword argument ``name`` (``safe_mode``:
+        Keras 2.13+, tf_keras and Keras 3, not Keras 2.10; ``compile``: every version)."""
+        return name in inspect.signature(self.keras.models.load_model).parameters
 
-    def load_model(self, path, custom_objects=None, safe_mode=True, compile=False):
-        """``keras.models.load_model`` with the arguments every version accepts
-        (``safe_mode`` is passed only where load_model has it)."""
-        kwargs = {"custom_objects": custom_objects, "compile": compile}
-        if self._load_model_takes_safe_mode():
-            kwargs["safe_mode"] = safe_mode
-        return self.keras.models.load_model(path, **kwargs)
+    def load_model(self, path, custom_objects=None, **call):
+        """``keras.models.load_model(path, custom_objects=..., **call)``: the call as users write it,
+        so every argument ``call`` does not give keeps this Keras's default (``compile=True``,
+        ``safe_mode=True``). ``safe_mode`` is dropped where load_model has none (Keras 2.10, where
+        nothing guards the load: see :meth:`safe_mode_guard`)."""
+        kwargs = dict((name, value) for name, value in call.items() if self.load_model_takes(name))
+        return self.keras.models.load_model(path, custom_objects=custom_objects, **kwargs)
 
     def model_from_json(self, text, custom_objects=None):
         """A model with fresh weights from the text of ``model.to_json()``."""
@@ -258,7 +259,7 @@ class KerasRuntime(object):
         if self.flavor == "keras3":
             return "none" if loader == "load_model" and container == "hdf5" and not self._keras3_hdf5_safe_mode() \
                 else "on"
-        if loader == "load_model" and container == "zip" and self._load_model_takes_safe_mode():
+        if loader == "load_model" and container == "zip" and self.load_model_takes("safe_mode"):
             return "on"
         return "none"
 

@@ -15,7 +15,7 @@ Formats (file or folder written inside the artifact directory) and how they are 
     json            model.json         model.to_json(), plus model.weights.h5 beside it
 
 Loaders (the API a user calls to read a format back):
-    load_model             keras.models.load_model(path, custom_objects=..., compile=False)
+    load_model             keras.models.load_model(path, custom_objects=...)   (compile and safe_mode: Keras's defaults)
     load_weights           the fixture rebuilt from code, then model.load_weights(path)
     model_from_json        keras.models.model_from_json(json), then load_weights(model.weights.h5)
     Checkpoint.read        the fixture rebuilt from code, then tf.train.Checkpoint(model=m).read(prefix)
@@ -57,18 +57,20 @@ def save(runtime, model, fmt, directory):
     return path
 
 
-def load(runtime, fmt, loader, path, rebuild, custom_objects=None, safe_mode=True, input_order=None):
-    """Load ``path`` (saved as ``fmt``) with ``loader``; returns an object with ``predict``.
+def load(runtime, fmt, loader, path, rebuild, custom_objects=None, call=None, input_order=None):
+    """Load ``path`` (saved as ``fmt``) with ``loader``'s call as users write it; returns an object
+    with ``predict``.
 
     ``rebuild`` is a no-argument callable that builds the model's architecture with
     fresh weights, for the loaders that need the code. ``custom_objects`` is the
-    fixture's (or user's) ``custom_objects(keras)`` dict, or None. ``safe_mode`` goes
-    to load_model where it has one (see ``compat.KerasRuntime.safe_mode_guard``).
+    fixture's (or user's) ``custom_objects(keras)`` dict, or None. ``call`` holds the keyword
+    arguments given to load_model (``compile``, ``safe_mode``: a change tried by ``changes.py``, or
+    the user's own call in a check); the rest keep Keras's defaults (``compat.KerasRuntime.load_model``).
     ``input_order`` is the model's input names in ``model.inputs`` order, which a
     SavedModel's signature may not keep (Keras 3 names them ``inputs``, ``inputs_1``, ...).
     """
     if loader == "load_model":
-        return runtime.load_model(path, custom_objects, safe_mode)
+        return runtime.load_model(path, custom_objects, **(call or {}))
     if loader == "load_weights":
         model = rebuild()
         model.load_weights(path)

@@ -149,16 +149,16 @@ def _level(result):
 
 def checks_compile(cell):
     """True for the cells whose compile and training levels are checked: ``load_model``
-    of a full-model format (the model is then loaded once, with ``compile=True``)."""
+    of a full-model format (loaded as users call it, which compiles: ``compile=True``)."""
     return cell["format"] in FULL_MODEL_FORMATS and cell["loader"] == "load_model"
 
 
 def check_levels(runtime, loaded, cell, directory, compile_failure=None):
     """The deeper levels of one loaded model; a dict level -> {verdict, max_abs, reason, ...}.
 
-    For :func:`checks_compile` cells ``loaded`` was loaded with ``compile=True``,
-    unless that failed: ``compile_failure`` is then the failure's verdict dict
-    (and ``loaded`` came from ``compile=False``).
+    For :func:`checks_compile` cells ``loaded`` came from the call as users write it, which compiles,
+    unless that failed and ``compile=False`` worked (``changes.py``): ``compile_failure`` is then the
+    call's failure (its verdict dict), and the compile level says so.
     """
     levels = {}
     with np.load(os.path.join(directory, STATE_FILE), allow_pickle=False) as handle:

@@ -21,11 +21,13 @@ import sys
 import time
 
 import catalog
+import changes
 import check
 import compare
 import compat
 import formats
 import levels
+import protocol
 import recipes
 from outcomes import CannotBuild, error_fields, guarded
 from reference import load_reference, save_reference
@@ -35,6 +37,7 @@ REFERENCE_BATCH = 8
 # What the harness writes beside a saved model (not part of the artifact's hashed files).
 HARNESS_FILES = ("manifest.json", "reference.npz", levels.STATE_FILE, levels.COMPILE_FILE)
 EXIT_NO_GPU = 3  # a GPU environment whose TensorFlow sees no GPU: the supervisor makes it env-error
+EXIT_BAD_TASK = 4  # a task file whose keys are not the protocol's
 
 
 def sha256_of(path):
@@ -217,24 +220,6 @@ def consume_cell(task, runtime, cell, watch):
             raise CannotBuild(reason)
         return recipes.build(recipe, runtime, fresh_seed)
 
-    failure = None
-    if cell["loader"] == catalog.CONTROL_LOADER:  # the negative control: same architecture, fresh weights
-        with watch.step("control"):
-            loaded, failure = guarded(rebuild)
-    else:
-        reason = runtime.cannot_read(cell["format"], cell["loader"], manifest["container"])
-        if reason:
-            return {"verdict": "unsupported", "reason": reason}
-        loaded = compile_failure = None
-        with watch.step("load"):
-            if levels.checks_compile(cell):  # one load serves every level, unless compiling is what fails
-                loaded, compile_failure = guarded(lambda: runtime.load_model(path, custom, compile=True))
-            if loaded is None:
-                loaded, failure = guarded(lambda: formats.load(
-                    runtime, cell["format"], cell["loader"], path, rebuild, custom,
-                    input_order=manifest.get("input_names")))
-    if failure:
-        return failure
     x, expected = load_reference(directory)
     # The control, and a model built from the fixture's code that a weights file was read into, are our
     # own builds, not a user's load of a model: they predict without tracing a function. What such a
@@ -242,26 +227,65 @@ def consume_cell(task, runtime, cell, watch):
     # (the code's model is traced in this environment's own produce phase, which predicts and saves it).
     control = cell["loader"] == catalog.CONTROL_LOADER
     from_code = control or cell["loader"] in catalog.FROM_CODE_LOADERS
-    with watch.step("predict"), (runtime.eagerly(loaded) if from_code else contextlib.nullcontext()):
-        actual, failure = formats.predict(runtime, loaded, x, manifest.get("output_names"))
+
+    def judge(loaded):
+        """Predict and compare: (the outputs' verdict fields, None), or (None, a load-error at predict)."""
+        with watch.step("predict"), (runtime.eagerly(loaded) if from_code else contextlib.nullcontext()):
+            actual, failure = formats.predict(runtime, loaded, x, manifest.get("output_names"))
+        if failure:
+            return None, failure
+        with watch.step("compare"):
+            result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
+        return {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
+                "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"]}, None
+
+    if control:  # the negative control: same architecture, fresh weights
+        with watch.step("control"):
+            loaded, failure = guarded(rebuild)
+        record, failure = (None, failure) if failure else judge(loaded)
+        return failure or record
+    reason = runtime.cannot_read(cell["format"], cell["loader"], manifest["container"])
+    if reason:
+        return {"verdict": "unsupported", "reason": reason}
+
+    def load(call):
+        return formats.load(runtime, cell["format"], cell["loader"], path, rebuild, custom, call=call,
+                            input_order=manifest.get("input_names"))
+
+    with watch.step("load"):  # the call as users write it, with its default arguments
+        loaded, failure = guarded(lambda: load({}))
+    record = None
+    if failure is None:
+        record, failure = judge(loaded)
+    compile_failure = None
     if failure:
-        return failure
-    with watch.step("compare"):
-        result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
-    record = {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
-              "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"]}
-    if not control:
-        try:
-            with watch.step("levels"):
-                record["levels"] = levels.check_levels(runtime, loaded, cell, directory, compile_failure)
-        except Exception as exc:  # the outputs verdict stands; say why the deeper levels are missing
-            record["levels_error"] = error_fields(exc)["error_message"]
+        if failure["verdict"] != "load-error":
+            return failure
+        with watch.step("changes"):
+            change, loaded, outcome, tries = changes.first_working(runtime, cell["loader"], {}, load, judge)
+        if not tries:
+            return failure
+        record = changes.with_changes(failure, change, outcome, tries)
+        if change is None:
+            return record
+        # The deeper levels of the load that worked; where it did not compile, the compile level is the
+        # call's failure (a file that cannot be loaded compiled cannot train on).
+        compile_failure = failure if ("compile", False) in change.kwargs else None
+    try:
+        with watch.step("levels"):
+            record["levels"] = levels.check_levels(runtime, loaded, cell, directory, compile_failure)
+    except Exception as exc:  # the outputs verdict stands; say why the deeper levels are missing
+        record["levels_error"] = error_fields(exc)["error_message"]
     return record
 
 
 def main(argv):
     with open(argv[1]) as handle:
         task = json.load(handle)
+    problem = protocol.task_problem(task)
+    if problem:  # a host and a worker of different commits: the supervisor reports the log's last line
+        sys.stderr.write("{}: {} (harness/worker/protocol.py)\n".format(argv[1], problem))
+        return EXIT_BAD_TASK
     started = time.perf_counter()
     runtime = compat.KerasRuntime()
     import_s = round(time.perf_counter() - started, 3)
