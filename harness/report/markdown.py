@@ -10,9 +10,10 @@ from harness.report.expectations import expected, observed
 from harness.report.hints import normalize
 from harness.report.history import FACT_ORDER, Comparison
 from harness.report.results_file import when
-from harness.report.marks import routes, saving_rows, summarize
+from harness.report.marks import saving_rows, summarize
 from harness.report.model import SIGNATURE_CHARS, ReportData, change_groups, signatures, unexpected_notes, where
 from harness.report.results import LEVELS, Cell, counts
+from harness.report.upgrade import Answer, answers, grid, headline, route_rows
 
 MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
@@ -46,17 +47,19 @@ def render(data: ReportData) -> str:
                f"{len(data.selection.fixtures)} fixtures, {len(data.matrix_cells)} cells"
                + (f", wall time {data.wall_s:.0f} s" if data.wall_s is not None else "") + ".")
     out.append("")
+    found = answers(data)
+    out += _upgrade(data, found)
     out.append("Verdicts: " + ", ".join(f"{v} {n}" for v, n in counts.items()) + ".")
     out.append("")
-    problems = data.problems()
-    out.append("**This run fails:** " + "; ".join(problems) + "." if problems else
-               "**This run passes:** every failure is explained by a live expected_failures entry.")
-    out.append("")
+    out += [health(data), ""]
     out += _history(data.history)
-    out += _routes(data)
+    out += _routes(data, found)
     out += _saving(data)
-    out.append("Each cell counts the fixtures that loaded and matched within tolerance over those that ran. "
-               "`✓` all passed; `◐` some did; `✗` none did. `(2 known)`: failures an expected_failures entry "
+    out.append("Each cell counts the fixtures that loaded and matched within tolerance over those that ran, "
+               "loaded by the call users write (`load_model(path)`: it compiles). "
+               "`✓` all passed; `✓*` the rest worked with the change named (`(2 with compile=False)`), seen in a "
+               "real load, where the call as written failed; `◐` some did; `✗` none did. "
+               "`(2 known)`: failures an expected_failures entry "
                "explains (xfail); `(1 new)`: failures no entry explains, which fail the run; `(1 xpass)`: a pass "
                "an entry claims (a stale entry, which fails the run too). `n/a` means the producer cannot write "
                "or the consumer cannot read that format. Details per cell are in matrix.html and results.json.")
@@ -229,13 +232,15 @@ def _device_pairs(data: ReportData) -> list[str]:
             tabulate(device_pair_rows(data), headers=DEVICE_PAIR_HEADERS, tablefmt="github"), ""]
 
 
-def _depth(data: ReportData) -> list[str]:
-    """The check-depth table: per format and loader, passes over checks run at each level."""
-    out = ["## Check depth", "",
-           "Of the cells that loaded: `outputs` within tolerance; `weights` every weight equal (matched by "
-           "order and shape); `compile` optimizer class and iteration count restored; `training` one more "
-           "step gives the producer's next weights. `—`: the level does not apply to that loader (or no "
-           "cell loaded). Read the tables at another level with `nox -s report -- --level weights`.", ""]
+DEPTH_TEXT = ("Of the cells that loaded: `outputs` within tolerance; `weights` every weight equal (matched by "
+              "order and shape); `compile` optimizer class and iteration count restored; `training` one more "
+              "step gives the producer's next weights. `—`: the level does not apply to that loader (or no "
+              "cell loaded). Read the tables at another level with `nox -s report -- --level weights`.")
+
+
+def depth_tables(data: ReportData) -> tuple[list[list[str]], list[tuple[tuple[str, str, str], list[Cell]]]]:
+    """The check-depth table's rows (per format and loader, passes over checks run at each level), and its
+    failures grouped by (level, verdict, reason), the largest group first."""
     rows, failed = [], defaultdict(list)
     for fmt, loader, levels in data.depth():
         rows.append([f"{fmt} / {loader}"] + [
@@ -249,10 +254,17 @@ def _depth(data: ReportData) -> list[str]:
                                                        "(max abs diff per cell in results.json)"
                                                        if found.get("max_abs") is not None else c.verdict)
                     failed[(level, c.verdict, normalize(reason))].append(c)
-    out += [tabulate(rows, headers=["format / loader", *LEVELS], tablefmt="github"), ""]
+    return rows, sorted(failed.items(), key=lambda kv: -len(kv[1]))
+
+
+def _depth(data: ReportData) -> list[str]:
+    """The check-depth table and its failures by reason."""
+    rows, failed = depth_tables(data)
+    out = ["## Check depth", "", DEPTH_TEXT, "",
+           tabulate(rows, headers=["format / loader", *LEVELS], tablefmt="github"), ""]
     if failed:
         out += ["### Check-depth failures by reason", ""]
-        for (level, verdict, reason), cells in sorted(failed.items(), key=lambda kv: -len(kv[1])):
+        for (level, verdict, reason), cells in failed:
             out += [f"- `{level}` {verdict}: {reason} ({len(cells)} cells)"]
             out += [f"  - {line}" for line in where(cells)[:MAX_WHERE]]
         out += [""]
@@ -263,7 +275,10 @@ def _expected_failures(data: ReportData) -> list[str]:
     out = ["## Expected failures", ""]
     if not data.expectations:
         return out + ["matrix.yaml has no expected_failures entries.", ""]
+    unused = [o for o in data.expectations if o.status == "unused"]
     for outcome in data.expectations:
+        if outcome.status == "unused":
+            continue
         e = outcome.entry
         scope = ", ".join(f"{key} {value}" for key, value in e.scope)
         pair = f"`{e.producer}` → `{e.consumer}`" if e.consumer else f"`{e.producer}` saving"
@@ -285,7 +300,16 @@ def _expected_failures(data: ReportData) -> list[str]:
             out += [f"**Expired: its {len(outcome.unexplained)} failing cells count as failures again; "
                     "renew it (with a new expires) or fix the cause.**"]
         out.append("")
+    if unused:
+        out += [unused_line(unused), ""]
     return out
+
+
+def unused_line(unused: list) -> str:
+    """One line for the entries that matched no cell of this run (``unused``: their cells were not selected,
+    or no longer fail)."""
+    return (f"Unused (no cell of this run matched them: not selected, or no longer failing) ({len(unused)}): "
+            + ", ".join(o.entry.key_path for o in unused) + ".")
 
 
 def _notes(cells: list[Cell], title: str = "Covered by an entry that expects another failure") -> list[str]:
@@ -298,14 +322,38 @@ def _notes(cells: list[Cell], title: str = "Covered by an entry that expects ano
     return [f"**{title} ({len(lines)} cells):**", ""] + [f"- {code(line)}" for line in lines[:MAX_WHERE]] + more + [""]
 
 
-def _routes(data: ReportData) -> list[str]:
-    """The first table: per producer and consumer, the columns that carry every fixture."""
+def health(data: ReportData) -> str:
+    """The run's health, apart from the upgrade answer: whether every failure is one an expected_failures
+    entry explains (the exit status follows it), or what fails the run."""
+    problems = data.problems()
+    return ("**Run health: fails** (exit status 1): " + "; ".join(problems) + "." if problems else
+            "**Run health: passes** (exit status 0): every failure above is one a live expected_failures entry "
+            "explains, and every negative control mismatched.")
+
+
+def _upgrade(data: ReportData, found: list[Answer]) -> list[str]:
+    """The report's first section: per producer → consumer pair, can a model move (``harness.report.upgrade``)."""
+    level = "" if data.level == "outputs" else f", checked through the `{data.level}` level"
+    return ["## Can I upgrade?", "", headline(found), "",
+            tabulate(grid(data, found), headers=["producer ↓ / consumer →"] + list(data.selection.envs),
+                     tablefmt="github"), "",
+            f"`✓ h5`: works as written, by that format: the call users write to read it (`load_model(path)` with\n"
+            f"its defaults, for a full model) carries every fixture{level}; `✓* h5`: works with a change (named\n"
+            "under Routes), seen to work in a real load; `✗ 18/20`: does not work, the best route carries 18 of\n"
+            "20 fixtures; `n/a`: nothing ran.", ""]
+
+
+def _routes(data: ReportData, found: list[Answer]) -> list[str]:
+    """The Routes table: per pair, its answer, the best route first, and how many others carry every fixture."""
     level = "" if data.level == "outputs" else f" at the `{data.level}` level"
     return ["## Routes", "",
-            f"How to move a model from a producer (row) to a consumer (column): the format/loader columns in which "
-            f"every fixture loaded and matched{level}. `—`: no column carries them all.", "",
-            tabulate(routes(data), headers=["producer ↓ / consumer →"] + list(data.selection.envs), tablefmt="github"),
-            ""]
+            "Per producer → consumer pair, the best format/loader column to move a model by: the first, in the\n"
+            "order the call users make comes first (`load_model` of a full model), that carries every fixture"
+            f"{level},\n"
+            "else the one that carries the most. `others`: how many more columns carry every fixture\n"
+            "(matrix.html lists them).", "",
+            tabulate(route_rows(found), headers=["producer → consumer", "answer", "best route", "others"],
+                     tablefmt="github"), ""]
 
 
 def _saving(data: ReportData) -> list[str]:

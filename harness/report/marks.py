@@ -5,6 +5,8 @@ format) when saving. Its mark says whether the combination works, its label whet
 known (an ``expected_failures`` entry explains them: xfail) or new (no entry does: they fail the run):
 
 - ``✓ 3/3`` every fixture passed (``pass``, ``xpass``; ``saved`` when saving);
+- ``✓* 1/3 (2 with compile=False, 2 known)``: the call as users write it failed for some fixtures,
+  and a change to it (named) was seen to load and match each of them (``works-with``);
 - ``◐ 2/3 (1 known)`` some passed, ``(1 new)`` when a failure is unexplained;
 - ``✗ 0/3 (3 known)`` none passed; ``✗ 0/3 (2 known, 1 new)``;
 - ``(1 xpass)``: an entry claims a cell that passed (the entry is stale, which fails the run);
@@ -19,6 +21,7 @@ known (an ``expected_failures`` entry explains them: xfail) or new (no entry doe
 from __future__ import annotations
 
 from harness.report.results import Cell
+from harness.report.upgrade import answers, carries, route_rows
 
 PASSING = frozenset({"pass", "xpass", "saved"})
 NOT_RAN = frozenset({"unsupported", "skipped"})
@@ -27,6 +30,8 @@ LABELS = {
     "unproven": "UNPROVEN: its negative control passed",
     "all": "works",
     "stale": "works; stale entry",
+    "change-known": "works with a change; known",
+    "change-new": "works with a change; NEW",
     "some-known": "partly; known failures",
     "some-new": "partly; NEW failure",
     "none-known": "does not work; known",
@@ -51,8 +56,12 @@ def summarize(cells: list[Cell]) -> str:
     if all(c.verdict == "env-error" for c in ran):
         return "env-error"
     passed = sum(c.verdict in PASSING for c in ran)
-    mark = "✓" if passed == len(ran) else ("✗" if passed == 0 else "◐")
+    changed = [c for c in ran if carries(c) == "with a change"]
+    mark = "✓" if passed == len(ran) else "✓*" if passed + len(changed) == len(ran) else \
+        ("✗" if passed == 0 else "◐")
+    names = sorted({c.works_with for c in changed})
     notes = [
+        (len(changed), "with " + (names[0] if len(names) == 1 else "a change")),
         (sum(c.verdict == "xfail" for c in ran), "known"),
         (sum(c.failed for c in ran), "new"),
         (sum(c.verdict == "xpass" for c in ran), "xpass"),
@@ -63,8 +72,8 @@ def summarize(cells: list[Cell]) -> str:
 
 
 def tone(cells: list[Cell]) -> str:
-    """matrix.html's class for a table cell (a key of ``LABELS``): ``unproven``, ``all``, ``stale``, ``some-known``,
-    ``some-new``, ``none-known``, ``none-new``, ``na`` or ``env``."""
+    """matrix.html's class for a table cell (a key of ``LABELS``): ``unproven``, ``all``, ``stale``,
+    ``change-known``, ``change-new``, ``some-known``, ``some-new``, ``none-known``, ``none-new``, ``na`` or ``env``."""
     ran = _ran(cells)
     if not ran:
         return "na"
@@ -75,24 +84,16 @@ def tone(cells: list[Cell]) -> str:
         return "unproven"
     if passed == len(ran):
         return "stale" if any(c.verdict == "xpass" for c in ran) else "all"
+    if passed + sum(carries(c) == "with a change" for c in ran) == len(ran):
+        return "change-new" if any(c.failed for c in ran) else "change-known"
     return ("some-" if passed else "none-") + ("new" if any(c.failed for c in ran) else "known")
 
 
 def routes(data) -> list[list[str]]:
-    """Rows of the routes table: per producer, per consumer, the ``format/loader`` columns that carry
-    every fixture at ``data.level`` (each of its cells there passed: ``pass`` or ``xpass``), or ``—``."""
-    rows = []
-    for producer in data.selection.producers:
-        row = [producer]
-        for consumer in data.selection.envs:
-            carried = []
-            for fmt, loader in data.columns:
-                cells = data.cells_at(fmt, loader, producer, consumer)
-                if cells and all(c.verdict in ("pass", "xpass") for c in cells):
-                    carried.append(f"{fmt}/{loader}")
-            row.append(", ".join(carried) or "—")
-        rows.append(row)
-    return rows
+    """Rows of the Routes table: per producer → consumer pair, its answer, the best route (the call users
+    make that carries every fixture at ``data.level``) and how many other columns carry them all
+    (``harness.report.upgrade``)."""
+    return route_rows(answers(data))
 
 
 def saving_rows(data) -> list[tuple[str, list[tuple[str, str]]]]:
