@@ -224,14 +224,18 @@ def check(session: nox.Session) -> None:
     """Check one model file: load it in its source environment and in newer ones, and compare outputs.
 
     nox -s check -- PATH [--to ENV_OR_RELEASE ...] [--from ENV_OR_RELEASE] [--architecture JSON] [--inputs NPZ]
-                         [--custom-objects PY] [--format md|json] [--unsafe] [--fail-on unsafe] [--workdir DIR]
-    Exit status 0: every target passes; 1: a target fails; 2: bad input.
+                         [--custom-objects PY] [--call 'load_model(path, compile=False)'] [--dry-run]
+                         [--format md|json] [--unsafe] [--fail-on unsafe] [--workdir DIR]
+    Exit status 0: every target passes; 1: a target fails, or works only with a change to the call; 2: bad input.
     """
     from harness.check import steps as check_mod
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
     checked = check_mod.start(session.posargs, SPEC)
     session.log(f"source {checked.source} ({checked.source_why}); targets {', '.join(checked.targets)}")
+    print(check_mod.installs(checked))
+    if checked.dry_run:
+        return
     plan_path = checked.work.plan
     new = [env for env in checked.envs if env not in SPEC.envs]
     if new:
@@ -268,8 +272,9 @@ def check_report(session: nox.Session) -> None:
     print(text)
     if status == check_mod.report.BAD_INPUT:
         _exit_bad_input(session, message)
-    if status:
-        session.error(message)
+    if status:  # a verdict, not a crashed session: the verdict's line last, then the check's exit status
+        print(message, file=sys.stderr)
+        raise SystemExit(status)
     session.log(message)
 
 

@@ -6,6 +6,7 @@ Read by the check's steps (:mod:`harness.check.steps`) and its report (:mod:`har
 """
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,41 @@ from harness.execute.plan import LOADERS
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 PHASE = "check"
+# The keyword arguments of load_model that --call may set, each True or False (Keras 2 and 3 both take
+# compile; safe_mode is dropped in a Keras whose load_model has none: harness/worker/compat.py).
+CALL_ARGUMENTS = ("compile", "safe_mode")
+CALL_NAMES = ("load_model", "models.load_model", "keras.models.load_model", "tf.keras.models.load_model",
+              "keras.saving.load_model", "tf_keras.models.load_model")
+
+
+def parse_call(text: str) -> dict[str, bool]:
+    """The keyword arguments of the load_model call a user writes (``--call``), e.g.
+    ``load_model(path, compile=False)`` -> ``{"compile": False}``. Parsed, never run.
+
+    Raises:
+        UserInputError: not a call of load_model, or an argument other than a path and
+            ``compile``/``safe_mode`` given True or False.
+    """
+    usage = ("give it as the user's code calls it, e.g. --call 'load_model(path, compile=False)' "
+             f"(arguments: {', '.join(CALL_ARGUMENTS)}, each True or False)")
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError) as exc:
+        why = exc.msg if isinstance(exc, SyntaxError) else exc
+        raise UserInputError(f"--call {text!r}: not a Python call ({why}); {usage}") from None
+    if not isinstance(node, ast.Call) or ast.unparse(node.func) not in CALL_NAMES:
+        raise UserInputError(f"--call {text!r}: not a call of load_model; {usage}")
+    if len(node.args) > 1 or any(isinstance(a, ast.Starred) for a in node.args):
+        raise UserInputError(f"--call {text!r}: takes the path as its one positional argument; {usage}")
+    call = {}
+    for keyword in node.keywords:
+        if keyword.arg not in CALL_ARGUMENTS or not isinstance(keyword.value, ast.Constant) \
+                or not isinstance(keyword.value.value, bool):
+            value = ast.unparse(keyword.value)
+            what = f"**{value}" if keyword.arg is None else f"{keyword.arg}={value}"
+            raise UserInputError(f"--call {text!r}: {what} is not one the check can pass; {usage}")
+        call[keyword.arg] = keyword.value.value
+    return call
 
 
 @dataclass(frozen=True)
@@ -139,7 +175,9 @@ class CheckPlan:
     matrix resolves them, or ``--atol``/``--rtol`` where given; ``seed`` seeds generated inputs
     and the negative control; ``safe_mode`` is False only with ``--unsafe``; ``expected`` is
     ``--expected``; ``strict`` fails float-level drift; ``fail_on`` is ``--fail-on``; ``matrix``
-    is the matrix.yaml the environments come from.
+    is the matrix.yaml the environments come from; ``call`` holds the keyword arguments of the user's
+    load_model call (``--call``; empty: Keras's defaults, ``compile=True`` and ``safe_mode=True``);
+    ``dry_run`` (``--dry-run``) stops the check after saying what it would install.
     """
 
     file: dict
@@ -162,6 +200,14 @@ class CheckPlan:
     expected: str | None = None
     strict: bool = False
     tolerances: dict[str, list[float]] = field(default_factory=dict)
+    call: dict[str, bool] = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def call_text(self) -> str:
+        """The user's call, as the report prints it: ``load_model(path)``, ``load_model(path, compile=False)``."""
+        given = "".join(f", {name}={value}" for name, value in self.call.items())
+        return f"load_model(path{given})"
 
     @property
     def envs(self) -> list[str]:
@@ -201,7 +247,7 @@ class CheckPlan:
         return {"phase": PHASE, "env": env, "seed": self.seed, "path": self.file["path"],
                 "container": self.file["container"], "architecture": self.architecture, "inputs": self.inputs,
                 "custom_objects": self.custom_objects, "safe_mode": self.safe_mode, "expected": self.expected,
-                "reference_dir": str(self.work.reference)}
+                "call": self.call, "reference_dir": str(self.work.reference)}
 
     def write(self) -> Path:
         path = self.work.plan

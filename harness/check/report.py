@@ -16,6 +16,7 @@ from harness.check import security_section
 from harness.check.check_plan import CheckPlan
 from harness.report.hints import blocked_by_safe_mode, hint_for, normalize
 from harness.report.results import Cell
+from harness.worker.protocol import WORKS_WITH
 from harness.workdir import read_json, read_records
 
 PASS, FAIL, BAD_INPUT = 0, 1, 2
@@ -88,6 +89,8 @@ class Row:
 
     @property
     def hint(self) -> str | None:
+        if self.cell.works_with:  # what to do is the change that was seen to work (Works with a change)
+            return None
         return hint_for(self.cell.signature) if self.cell.failed and not self.drift else None
 
     @property
@@ -112,9 +115,9 @@ class Row:
 
 @dataclass
 class CheckResult:
-    """Everything the report shows, and the exit status (0 pass or drift, 1 a target fails or the
-    check is inconclusive, 2 bad input); ``verdict`` is the headline's word (``pass``, ``drift``,
-    ``inconclusive``, ``fail``, ``bad-input``)."""
+    """Everything the report shows, and the exit status (0 pass or drift, 1 a target fails, works only
+    with a change to the user's call, or the check is inconclusive, 2 bad input); ``verdict`` is the
+    headline's word (``pass``, ``drift``, ``works-with``, ``inconclusive``, ``fail``, ``bad-input``)."""
 
     plan: CheckPlan
     rows: list[Row]
@@ -158,11 +161,15 @@ def _link(rows: list[Row], plan: CheckPlan) -> None:
 
 
 def _env_verdict(rows: list[Row]) -> str:
-    """A target's verdict over its loaders: ``fail`` (a loader failed, or none loaded and compared),
-    ``inconclusive`` (a pass no negative control backs), ``drift`` (failing the check under --strict), or
-    ``pass``."""
+    """A target's verdict over its loaders: ``works-with`` (every loader that failed as the user calls it
+    loaded and matched with a change, seen in a real load), ``fail`` (a loader failed, or none loaded and
+    compared), ``inconclusive`` (a pass no negative control backs), ``drift`` (failing the check under
+    --strict), or ``pass``."""
     verdicts = {r.verdict for r in rows}
-    if any(r.bad and not r.drift for r in rows) or not verdicts & {"pass", "drift", "unproven"}:
+    bad = [r for r in rows if r.bad and not r.drift]
+    if bad and all(r.verdict == WORKS_WITH for r in bad):
+        return WORKS_WITH
+    if bad or not verdicts & {"pass", "drift", "unproven"}:
         return "fail"
     return "inconclusive" if "unproven" in verdicts else "drift" if "drift" in verdicts else "pass"
 
@@ -213,7 +220,11 @@ def build(plan: CheckPlan) -> CheckResult:
             f"--expected" + (f", and {len(failing)} of {len(plan.targets)} fail ({', '.join(failing)})" if failing
                              else "")))
     if failing:
-        return result(FAIL, "fail", f"FAIL: {len(failing)} of {len(plan.targets)} targets fail ({', '.join(failing)})")
+        return result(FAIL, "fail", f"FAIL: {len(failing)} of {len(plan.targets)} targets fail ({', '.join(failing)})"
+                      + (f"; {_changed_line(rows, plan)}" if any(verdicts[e] == WORKS_WITH for e in plan.targets)
+                         else ""))
+    if any(verdicts[env] == WORKS_WITH for env in plan.targets):
+        return result(FAIL, WORKS_WITH, f"WORKS WITH A CHANGE: {_changed_line(rows, plan)}")
     unproven = [r for r in rows if r.verdict == "unproven"]
     if unproven:
         envs = [env for env in plan.targets if verdicts[env] == "inconclusive"]
@@ -237,8 +248,30 @@ def build(plan: CheckPlan) -> CheckResult:
             "tolerance, but only by "
             f"float-level drift ({figures}), far below what lost weights give. --strict fails on drift; "
             "--atol/--rtol set the tolerance"))
-    return result(PASS, "pass", f"PASS: every target loads the file and matches the source within tolerance, "
-                  f"and each match is backed by a negative control ({', '.join(plan.targets)})")
+    return result(PASS, "pass", f"PASS: every target loads the file as your code calls it ({plan.call_text}) and "
+                  "matches the source within tolerance, and each match is backed by a negative control "
+                  f"({', '.join(plan.targets)})")
+
+
+def call_with(plan: CheckPlan, change: str) -> str:
+    """The user's call with a change applied: ``load_model(path)`` + ``compile=False`` ->
+    ``load_model(path, compile=False)``."""
+    call = dict(plan.call)
+    for part in change.split(", "):
+        name, _, value = part.partition("=")
+        call[name] = value == "True"
+    return "load_model(path" + "".join(f", {name}={value}" for name, value in call.items()) + ")"
+
+
+def _changed_line(rows: list[Row], plan: CheckPlan) -> str:
+    """Where the user's call fails as written and which change was seen to work, one clause per target."""
+    parts = []
+    for row in rows:
+        if row.role == "target" and row.verdict == WORKS_WITH:
+            unsafe = " (unsafe: it lets code stored in the file run)" if row.cell.unsafe_change else ""
+            parts.append(f"in {row.cell.consumer} {plan.call_text} raises {row.cell.error_type}: "
+                         f"{row.cell.error_message}; {call_with(plan, row.cell.works_with)} loads and matches{unsafe}")
+    return "; ".join(parts)
 
 
 def _inputs_line(result: CheckResult) -> str:
@@ -290,6 +323,9 @@ def render_markdown(result: CheckResult) -> str:
         ("targets", f"{', '.join(plan.targets)} ({plan.targets_why})"),
         ("inputs", _inputs_line(result)),
         ("negative control", _control_line(result)),
+        ("call", f"`{plan.call_text}`" + (" (Keras's defaults: it compiles where the file holds a compile config, "
+                                           "with safe_mode on; --call says how your code loads)" if not plan.call
+                                           else " (--call)")),
         ("custom objects", plan.custom_objects or "none"),
         ("safe_mode", "on (Keras 3 `load_model(..., safe_mode=True)`; Keras 2 has it only for .keras files: "
                       "see the safe_mode column)" if plan.safe_mode else "off (--unsafe)"),
@@ -302,7 +338,9 @@ def render_markdown(result: CheckResult) -> str:
     out = [f"# Check of `{Path(found['path']).name}`", "", f"**{result.message}**", ""]
     out += [f"- **{key}**: {value}" for key, value in facts] + [""]
     table = [[r.cell.consumer, r.role, r.cell.loader,
-              r.verdict + (" (blocked by safe_mode)" if r.blocked_by_safe_mode else ""),
+              r.verdict + (" (blocked by safe_mode)" if r.blocked_by_safe_mode else "")
+              + ((f": {r.cell.works_with}" if r.verdict == WORKS_WITH else f" (with {r.cell.works_with})")
+                 if r.cell.works_with else ""),
               _number(r.cell.max_abs), _number(r.cell.max_rel), _number(r.share(r.scale)),
               _number(r.share((r.control or {}).get("max_abs"))) if r.role == "target" else "", r.safe_mode or "",
               "" if r.cell.seconds is None else f"{r.cell.seconds:.1f}"] for r in result.rows]
@@ -312,9 +350,19 @@ def render_markdown(result: CheckResult) -> str:
     used = sorted({r.safe_mode for r in result.rows if r.safe_mode})
     if used:
         out += ["safe_mode: " + "; ".join(f"`{key}` {SAFE_MODE_LEGEND[key]}" for key in used) + ".", ""]
+    changed = [r for r in result.rows if r.cell.works_with]
+    if changed:
+        out += ["## Works with a change", "", f"Your call as written, `{plan.call_text}`, failed here; each change "
+                "below was tried in a real load of the file and loaded it with matching outputs.", ""]
+        for row in changed:
+            unsafe = " **Unsafe:** it lets code stored in the file run; only for files you trust." \
+                if row.cell.unsafe_change else ""
+            out += [f"- {row.cell.consumer} ({row.role}): `{plan.call_text}` raises "
+                    f"`{normalize(row.cell.signature)}`; `{call_with(plan, row.cell.works_with)}` works.{unsafe}"]
+        out += [""]
     groups: dict[tuple, list[Row]] = {}
     for row in result.rows:
-        if row.bad:
+        if row.bad and row.verdict != WORKS_WITH:
             detail = normalize(row.cell.signature) if row.cell.error_type else row.cell.reason or ""
             groups.setdefault((row.verdict, detail), []).append(row)
     if groups:

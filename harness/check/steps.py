@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.check import inputs as inputs_mod, report, security_section
 from harness.check.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
-                                      recorded_release)
+                                      parse_call, recorded_release)
 from harness.check.modelfile import UserInputError, read_model_file
 from harness.config import spec as spec_mod
 from harness.execute import launch
@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("md", "json"), default="md", help="report format on stdout")
     parser.add_argument("--unsafe", action="store_true",
                         help="turn Keras safe_mode off (lets Lambda layers' Python code run): only for files you trust")
+    parser.add_argument("--call", metavar="CALL",
+                        help="how your code loads the file, when not with load_model's defaults, e.g. "
+                             "'load_model(path, compile=False)' (default: load_model(path): it compiles where the "
+                             "file holds a compile config, with safe_mode on)")
+    parser.add_argument("--dry-run", dest="dry_run", action="store_true",
+                        help="say which environments the check would make and what they install, then stop")
     parser.add_argument("--fail-on", dest="fail_on", nargs="+", choices=("unsafe",), default=[],
                         help="unsafe: fail when loading the file would run code from it in a target "
                              "(the report's Security section)")
@@ -201,7 +207,8 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
         notes=notes, fail_on=options.fail_on, expected=expected, strict=options.strict,
-        tolerances=env_tolerances(spec, found, source, [source] + targets, options.atol, options.rtol))
+        tolerances=env_tolerances(spec, found, source, [source] + targets, options.atol, options.rtol),
+        call=parse_call(options.call) if options.call else {}, dry_run=options.dry_run)
 
 
 def _source(named: str | None, spec: spec_mod.MatrixSpec, found, project, cache: Path | None,
@@ -240,6 +247,12 @@ def _source(named: str | None, spec: spec_mod.MatrixSpec, found, project, cache:
     return spec, made, (f"the file records versions no environment of matrix.yaml runs (the closest, {source}, "
                         f"differs in minor version): {made} was made for exactly them ({request}) and runs "
                         f"{env_versions(spec.envs[made]).describe()}")
+
+
+def installs(checked: CheckPlan) -> str:
+    """What the check's environments install (``harness.check.installs``), for the check to print first."""
+    from harness.check import installs as installs_mod, releases
+    return installs_mod.installs(checked, releases.with_cached(spec_mod.load(checked.matrix)))
 
 
 def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:

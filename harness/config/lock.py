@@ -58,14 +58,15 @@ class LockError(HarnessError, RuntimeError):
     """The index could not be asked, or a template resolves to nothing; the message says which and why."""
 
 
-def fetch(name: str, index_url: str = INDEX_URL, timeout_s: float = 30.0) -> dict:
-    """The index's JSON document of project ``name`` (``{index_url}/{name}/json``).
+def fetch(name: str, index_url: str = INDEX_URL, timeout_s: float = 30.0, version: str | None = None) -> dict:
+    """The index's JSON document of project ``name`` (``{index_url}/{name}/json``), or of one ``version``
+    of it (``{index_url}/{name}/{version}/json``: its ``info`` is that release's, ``requires_dist`` included).
 
     Raises:
         LockError: naming the package and the URL: no such project, an HTTP or network error, a
             timeout, or an answer that is not JSON with ``releases``.
     """
-    url = f"{index_url.rstrip('/')}/{canonicalize_name(name)}/json"
+    url = f"{index_url.rstrip('/')}/{canonicalize_name(name)}/{f'{version}/' if version else ''}json"
     request = urllib.request.Request(url, headers={"Accept": "application/json",
                                                    "User-Agent": "keras-compat-matrix (nox -s lock)"})
     try:
@@ -80,7 +81,8 @@ def fetch(name: str, index_url: str = INDEX_URL, timeout_s: float = 30.0) -> dic
                         "or name another index with --index-url") from None
     except ValueError as exc:
         raise LockError(f"cannot resolve {name}: {url} did not answer JSON ({exc})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("releases"), dict):
+    if not isinstance(document, dict) or not isinstance(document.get("releases" if version is None else "urls"),
+                                                        (dict, list)):
         raise LockError(f"cannot resolve {name}: {url} answered JSON without releases (is it a JSON API?)")
     return document
 

@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+import changes
 import compare
 import formats
 import recipes
@@ -94,20 +95,52 @@ def check_cell(task, runtime, cell, custom):
         with open(task["architecture"]) as handle:
             return runtime.model_from_json(handle.read(), custom)
 
-    loaded, failure = guarded(lambda: formats.load(runtime, cell["format"], cell["loader"], task["path"], rebuild,
-                                                   custom, task["safe_mode"]))
-    if failure:
-        return failure
+    call = user_call(task)
+
+    def load(kwargs):
+        return formats.load(runtime, cell["format"], cell["loader"], task["path"], rebuild, custom, call=kwargs)
+
     if cell["role"] == "reference":
-        return record_reference(task, runtime, cell, loaded)
-    x, expected = load_reference(os.path.join(task["reference_dir"], source_loader))
-    actual, failure = formats.predict(runtime, loaded, _feed(x), _output_names(loaded))
-    if failure:
+        def judge(loaded):
+            record = record_reference(task, runtime, cell, loaded)
+            return (None, record) if record["verdict"] == "load-error" else (record, None)
+        done = "reference"
+    else:
+        x, expected = load_reference(os.path.join(task["reference_dir"], source_loader))
+
+        def judge(loaded):
+            actual, failure = formats.predict(runtime, loaded, _feed(x), _output_names(loaded))
+            if failure:
+                return None, failure
+            result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
+            return {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
+                    "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"],
+                    "reference": source_loader}, None
+        done = "pass"
+
+    loaded, failure = guarded(lambda: load(call))  # the call as the user writes it
+    outcome = None
+    if failure is None:
+        outcome, failure = judge(loaded)
+    if failure is None or failure["verdict"] != "load-error":
+        return failure or outcome
+    change, _, worked, tries = changes.first_working(runtime, cell["loader"], call, load, judge, done, unsafe=False)
+    if not tries:
         return failure
-    result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
-    return {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
-            "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"],
-            "reference": source_loader}
+    if change is not None and cell["role"] == "reference":  # the reference is the change's; its row says so
+        return dict(worked, workarounds=tries, works_with=change.name, unsafe_change=change.unsafe,
+                    error_type=failure.get("error_type"), error_message=failure.get("error_message"),
+                    error_text=failure.get("error_text"))
+    return dict(changes.with_changes(failure, change, worked, tries), reference=source_loader)
+
+
+def user_call(task):
+    """The keyword arguments of the user's load_model call: ``--call``'s (the task's ``call``), and
+    ``safe_mode=False`` under ``--unsafe``; {} for Keras's defaults."""
+    call = dict(task.get("call") or {})
+    if not task["safe_mode"]:
+        call["safe_mode"] = False
+    return call
 
 
 def _feed(x):

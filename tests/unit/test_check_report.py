@@ -5,6 +5,8 @@ Keras 3.15.1 on TF 2.21.0 targets).
 """
 import dataclasses
 import json
+import shutil
+from pathlib import Path
 
 from harness.check import check_plan, report
 from harness.workdir import append_record
@@ -220,3 +222,47 @@ def test_tolerances_per_environment_are_shown(tmp_path):
     _reference(planned)
     text = report.render_markdown(report.build(planned))
     assert "tf2.15: atol 1e-05, rtol 0.0001; tf2.21-keras3.15: atol 0.01, rtol 0.01" in text
+
+
+WORKS_WITH_RUN = Path(__file__).resolve().parent.parent / "data" / "check" / "works-with"
+
+
+def _recorded_check(tmp_path):
+    """The real check of 2026-12-07 (a Dense + BatchNormalization model compiled with loss "mse", saved as .h5
+    by TF 2.15.1, checked in Keras 3.15.1 on TF 2.21.0), its plan pointed at a copy of its records."""
+    shutil.copytree(WORKS_WITH_RUN, tmp_path / "check")
+    plan = json.loads((tmp_path / "check" / "plan.json").read_text())
+    plan.update(workdir=str(tmp_path / "check"), matrix="matrix.yaml")
+    return check_plan.CheckPlan(**plan)
+
+
+def test_a_compiled_keras2_h5_works_in_keras3_only_with_compile_false(tmp_path):
+    result = report.build(_recorded_check(tmp_path))
+    assert (result.status, result.verdict) == (1, "works-with")
+    assert result.verdicts == {SOURCE: "reference", K3: "works-with"}
+    assert result.message == (
+        "WORKS WITH A CHANGE: in tf2.21-keras3.15 load_model(path) raises ValueError: Could not deserialize "
+        "'keras.metrics.mse' because it is not a KerasSaveable subclass; load_model(path, compile=False) loads and "
+        "matches")
+    text = report.render_markdown(result)
+    assert "| works-with: compile=False " in text and "## Works with a change" in text
+    assert "`load_model(path, compile=False)` works." in text and "## Failures" not in text
+    assert json.loads(report.render_json(result))["verdict"] == "works-with"
+
+
+def test_a_change_that_did_not_work_is_a_failure_not_a_workaround(tmp_path):
+    planned = _recorded_check(tmp_path)
+    path = planned.files(K3).results
+    record = json.loads(path.read_text())
+    record.update(verdict="load-error", works_with=None, unsafe_change=None, max_abs=None, max_rel=None, margin=None)
+    record["workarounds"][0].update(verdict="load-error", error_type="ValueError", error_message="planted")
+    path.write_text(json.dumps(record) + "\n")
+    result = report.build(planned)
+    assert (result.status, result.verdict, result.verdicts[K3]) == (1, "fail", "fail")
+    assert "Works with a change" not in report.render_markdown(result)
+
+
+def test_the_users_own_call_is_the_one_reported(tmp_path):
+    planned = dataclasses.replace(_recorded_check(tmp_path), call={"compile": False})
+    assert planned.call_text == "load_model(path, compile=False)"
+    assert report.call_with(planned, "safe_mode=False") == "load_model(path, compile=False, safe_mode=False)"
