@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from harness.execute.plan import CONTROL_FORMAT
 from harness.report.model import ReportData
 from harness.report.results import FAILURES, LEVELS
+from harness.worker.protocol import WORKS_WITH
 
 
 def deeper_failure(cell, level: str) -> bool:
@@ -17,6 +18,7 @@ def deeper_failure(cell, level: str) -> bool:
 def render(data: ReportData) -> bytes:
     """JUnit XML: a suite per (format, loader); failures, errors and skips by verdict.
 
+    A ``works-with`` is a failure (the call users write failed) naming the change that worked.
     An ``xfail`` is a skip whose message names the expected_failures entry, its reason and
     the run's own verdict; an ``xpass`` is a failure saying the entry is stale. Saves (produce cells)
     are suites ``FORMAT.save``, one case per producer and fixture. A cell that fails only at a deeper
@@ -33,10 +35,13 @@ def render(data: ReportData) -> bytes:
         case = ET.SubElement(suites[key], "testcase", classname=f"{cell.format}.{cell.loader}",
                              name=f"{pair} [{cell.fixture}]", time=str(cell.seconds or 0))
         control = cell.format == CONTROL_FORMAT
-        failed = cell.verdict == "pass" if control else cell.verdict in ("mismatch", "load-error", "save-error")
+        failed = cell.verdict == "pass" if control else \
+            cell.verdict in (WORKS_WITH, "mismatch", "load-error", "save-error")
         entry = entries.get(cell.expected_failure)
         if failed:
             what = "negative control passed: comparison is vacuous" if control else cell.signature
+            if cell.works_with:  # the call as written failed with that error; the change was seen to work
+                what = f"the call as written failed ({what}); it works with {cell.works_with}"
             what = f"{cell.expectation_note}: {what}" if cell.expectation_note else what
             ET.SubElement(case, "failure", type=cell.verdict, message=what[:500]).text = cell.error_text or what
         elif deeper_failure(cell, data.level):  # passed at outputs, fails at a level --level checks

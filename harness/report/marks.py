@@ -58,7 +58,7 @@ def summarize(cells: list[Cell]) -> str:
     passed = sum(c.verdict in PASSING for c in ran)
     changed = [c for c in ran if carries(c) == "with a change"]
     mark = "✓" if passed == len(ran) else "✓*" if passed + len(changed) == len(ran) else \
-        ("✗" if passed == 0 else "◐")
+        ("✗" if passed + len(changed) == 0 else "◐")
     names = sorted({c.works_with for c in changed})
     notes = [
         (len(changed), "with " + (names[0] if len(names) == 1 else "a change")),
@@ -86,7 +86,8 @@ def tone(cells: list[Cell]) -> str:
         return "stale" if any(c.verdict == "xpass" for c in ran) else "all"
     if passed + sum(carries(c) == "with a change" for c in ran) == len(ran):
         return "change-new" if any(c.failed for c in ran) else "change-known"
-    return ("some-" if passed else "none-") + ("new" if any(c.failed for c in ran) else "known")
+    worked = passed + sum(carries(c) == "with a change" for c in ran)
+    return ("some-" if worked else "none-") + ("new" if any(c.failed for c in ran) else "known")
 
 
 def routes(data) -> list[list[str]]:

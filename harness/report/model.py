@@ -13,6 +13,8 @@ from harness.report.expectations import Outcome, apply as apply_expectations, ob
 from harness.report.hints import hint_for, normalize
 from harness.report.history import Change, Comparison
 from harness.report.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
+from harness.report.upgrade import carries
+from harness.worker.protocol import WORKS_WITH
 from harness.workdir import PhaseFiles, WorkDir, read_json, read_records
 
 
@@ -59,17 +61,16 @@ class ReportData:
 
     def cells_at(self, fmt: str, loader: str, producer: str, consumer: str) -> list[Cell]:
         """The cells of one table cell, with their verdicts checked through ``self.level`` (``Cell.through``:
-        the first level up to it that did not pass); a pass of a fixture whose
+        the first level up to it that did not pass); a pass (or a works-with) of a fixture whose
         negative control also passed there reads ``unproven`` (the comparison could not tell)."""
         unproven = {(c.producer, c.consumer, c.fixture) for c in self.vacuous_controls}
         out = []
         for c in self.cells:
             if c.format == fmt and c.loader == loader and c.producer == producer and c.consumer == consumer:
-                verdict = c.through(self.level)
-                if verdict in ("pass", "xpass") and c.format != CONTROL_FORMAT and \
-                        (c.producer, c.consumer, c.fixture) in unproven:
-                    verdict = "unproven"
-                out.append(replace(c, verdict=verdict))
+                seen = replace(c, verdict=c.through(self.level))
+                if carries(seen) and c.format != CONTROL_FORMAT and (c.producer, c.consumer, c.fixture) in unproven:
+                    seen = replace(seen, verdict="unproven", works_with=None)  # a change's match is no proof either
+                out.append(seen)
         return out
 
     def depth(self) -> list[tuple[str, str, dict[str, list[Cell]]]]:
@@ -175,18 +176,26 @@ class ReportData:
         return [c for c in self.matrix_cells if c.verdict == "skipped" and NOT_RUN in (c.reason or "")]
 
     def failure_groups(self) -> list[FailureGroup]:
-        """The unexpected failures grouped by normalized signature (a deeper level's failure by that
-        level and its reason), the largest group first."""
-        groups: dict[str, FailureGroup] = {}
+        """The unexpected failures grouped by verdict and normalized signature (a deeper level's failure by
+        that level and its reason), the largest group first. A ``works-with`` group's hint is the change seen
+        to work in each of its cells (``load_model(path, compile=False)``), not a guess from the hints table."""
+        groups: dict[tuple[str, str], FailureGroup] = {}
         for cell in self.unexpected_failures:
             verdict, signature = cell.verdict, cell.signature
             if not cell.failed:  # it fails at a deeper level: the first that did not pass, and why
                 level = next(name for name in LEVELS[1:] if cell.at_level(name) in FAILURES)
                 verdict, signature = f"{level} {cell.at_level(level)}", f"{level}: {cell.level_reason(level)}"
-            key = normalize(signature)
+            key = (verdict, normalize(signature))
             if key not in groups:
-                groups[key] = FailureGroup(key, verdict, hint_for(signature))
+                groups[key] = FailureGroup(key[1], verdict, hint_for(signature))
             groups[key].cells.append(cell)
+        for group in groups.values():
+            changes = sorted({c.works_with for c in group.cells if c.works_with})
+            if group.verdict == WORKS_WITH and changes:
+                unsafe = " (unsafe: it lets code stored in the file run)" if any(c.unsafe_change for c in group.cells) \
+                    else ""
+                group.hint = (f"{' or '.join(f'load_model(path, {change})' for change in changes)} loaded and matched "
+                              f"in each of these cells, seen in a real load{unsafe}; compile again where you train.")
         return sorted(groups.values(), key=lambda g: (-len(g.cells), g.signature))
 
     def device_pairs(self) -> dict[str, list[Cell]]:

@@ -194,7 +194,7 @@ class Cell:
 
     def level_reason(self, level: str) -> str | None:
         """Why a deeper level did not pass: its own recorded reason; the deeper checks' error
-        (``levels_error``); for ``training`` after a failed ``load_model(compile=True)``, that failure."""
+        (``levels_error``); for ``training`` after ``load_model(path)`` failed to compile, that failure."""
         found = (self.levels or {}).get(level)
         if found:
             return found.get("reason")
@@ -202,7 +202,7 @@ class Cell:
             return f"the deeper checks raised: {self.levels_error}"
         compiled = (self.levels or {}).get("compile") or {}
         if level == "training" and compiled.get("verdict") == "load-error":
-            return f"not checked: load_model(compile=True) failed ({compiled.get('reason')})"
+            return f"not checked: load_model(path) failed to compile ({compiled.get('reason')})"
         return None
 
     def through(self, level: str) -> str:

@@ -88,7 +88,7 @@ def _report(tmp_path: Path, workdir: Path) -> tuple[list[str], list[str], dict]:
 @pytest.mark.parametrize(
     "fields, why",
     [
-        ({"verdict": "banana"}, "verdict 'banana' is none of pass, mismatch"),
+        ({"verdict": "banana"}, "verdict 'banana' is none of pass, works-with, mismatch"),
         ({"verdict": 5}, "verdict 5 is none of"),
         ({"max_abs": math.nan}, "a pass with max_abs nan"),
         ({"margin": math.inf}, "a pass with margin inf"),

@@ -131,9 +131,12 @@ def test_a_mismatch_planted_under_load_error_entries_fails_the_run_and_says_why(
     mask = PLANTED["tf2.21-keras3.15>tf2.21-keras3.15/masked_embedding/h5/load_model"]
     assert f"expected_failures[{mask}] expects load-error" in html and "got mismatch max |Δ| 0.37" in html
     results = json.loads((tmp_path / "reports" / "results.json").read_text())
-    assert [e["unmatched"] for e in results["expected_failures"] if e["unmatched"]] == [
-        [i] for i, _ in sorted(PLANTED.items(), key=lambda kv: kv[1])
-    ]
+    # Keras 3's own masked .h5 is also covered by the entry that expects load_model(path) to work only with
+    # compile=False there: it lists the planted mismatch too.
+    works_with = next(e.index for e in SHIPPED.expected_failures if e.verdict == "works-with" and "h5" in e.formats)
+    expected = sorted([(index, cell) for cell, index in PLANTED.items()]
+                      + [(works_with, "tf2.21-keras3.15>tf2.21-keras3.15/masked_embedding/h5/load_model")])
+    assert [e["unmatched"] for e in results["expected_failures"] if e["unmatched"]] == [[c] for _, c in expected]
 
 
 def test_another_error_under_a_load_error_entry_is_a_failure(tmp_path):
@@ -149,11 +152,11 @@ def test_another_error_under_a_load_error_entry_is_a_failure(tmp_path):
 @pytest.mark.parametrize("drift, verdict", [(42.5, "xfail"), (3.0, "mismatch"), (4000.0, "mismatch")])
 def test_a_mismatch_entry_explains_only_drifts_inside_its_band(tmp_path, drift, verdict):
     workdir = _copy(tmp_path, "run-default")
-    cell = "tf2.15>tf2.16-keras3.3/dense_bn/h5/load_model"  # a recorded pass
+    cell = "tf2.15>tf2.16-tfkeras/dense_bn/h5/load_model"  # a recorded pass
     _rewrite(workdir, {cell}, verdict="mismatch", max_abs=drift)
     band = _entry(
         producer="keras==2.15.*",
-        consumer="keras==3.3.*",
+        consumer="keras==2.16.*",
         fixtures=("dense_bn",),
         formats=("h5",),
         verdict="mismatch",
@@ -171,7 +174,7 @@ def test_a_mismatch_entry_explains_only_drifts_inside_its_band(tmp_path, drift, 
 @pytest.mark.parametrize("verdict, converted", [("timeout", True), ("load-error", False), ("crash", False)])
 def test_a_timeout_is_converted_only_by_an_entry_that_expects_one(tmp_path, verdict, converted):
     workdir = _copy(tmp_path, "run-default")
-    cell = "tf2.15>tf2.16-keras3.3/dense_bn/h5/load_model"
+    cell = "tf2.15>tf2.16-tfkeras/dense_bn/h5/load_model"
     _rewrite(
         workdir,
         {cell},
@@ -182,7 +185,7 @@ def test_a_timeout_is_converted_only_by_an_entry_that_expects_one(tmp_path, verd
     )
     entry = _entry(
         producer="keras==2.15.*",
-        consumer="keras==3.3.*",
+        consumer="keras==2.16.*",
         formats=("h5",),
         verdict=verdict,
         error=r"ran past its \d+ s timeout|Error",
