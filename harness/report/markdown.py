@@ -32,7 +32,7 @@ def summarize_controls(cells: list[Cell]) -> str:
 
 
 def _table(data: ReportData, fmt: str, loader: str, summary=summarize) -> str:
-    envs = data.selection.envs
+    envs = data.selection.consumers
     rows = [[p] + [summary(data.cells_at(fmt, loader, p, c)) for c in envs] for p in data.selection.producers]
     return tabulate(rows, headers=["producer ↓ / consumer →"] + list(envs), tablefmt="github")
 

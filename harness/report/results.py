@@ -75,7 +75,7 @@ def read_checked(files: PhaseFiles) -> tuple[list[dict], dict[str, str]]:
 
 def damaged(selection: Selection, workdir: Path) -> list[str]:
     """One line per record of the selection's result files that :func:`resolve` leaves out."""
-    return [line for env in selection.envs for phase in ("produce", "consume")
+    return [line for env in selection.envs for phase in ("produce", "consume") if selection.runs(phase, env)
             for line in read_checked(PhaseFiles(workdir, phase, env))[1].values()]
 
 
@@ -240,15 +240,15 @@ def _by(records: list[dict], *keys: str) -> dict:
 def resolve(selection: Selection, workdir: Path) -> list[Cell]:
     """One :class:`Cell` per planned cell of ``selection``, from the run's records. A damaged record
     (:func:`record_problem`) is left out: its cell is ``skipped``, its reason naming the file and why."""
-    produced = {env: read_checked(PhaseFiles(workdir, "produce", env))[0] for env in selection.envs}
+    produced = {env: read_checked(PhaseFiles(workdir, "produce", env))[0] for env in selection.producer_envs}
     produced.update({name: list(golden.records) for name, golden in selection.goldens.items()})
-    checked = {env: read_checked(PhaseFiles(workdir, "consume", env)) for env in selection.envs}
+    checked = {env: read_checked(PhaseFiles(workdir, "consume", env)) for env in selection.consumers}
     consumed = {env: records for env, (records, _) in checked.items()}
     cells = []
     for producer in selection.producers:
         prod_env_error = next((r for r in produced[producer] if r.get("scope") == "env"), None)
         saves = _by([r for r in produced[producer] if "scope" not in r], "fixture", "format")
-        for consumer in selection.envs:
+        for consumer in selection.consumers:
             cons_env_error = next((r for r in consumed[consumer] if r.get("scope") == "env"), None)
             loaded = {r["id"]: r for r in consumed[consumer] if "id" in r}
             # A golden producer holds only the fixtures it froze: the others are no cells of its row.
