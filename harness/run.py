@@ -193,7 +193,8 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
     when the phase last ran, by id), preparing its environment first."""
     left = incremental.reuse(files, cells)
     if len(left) < len(cells):
-        log(f"{files.env}: {len(cells) - len(left)} of {len(cells)} {files.phase} cells unchanged "
+        unit = "saves" if files.phase == "produce" else "consume cells (negative controls included)"
+        log(f"{files.env}: {len(cells) - len(left)} of {len(cells)} {unit} unchanged "
             "since they last ran, records reused (--fresh runs them again)")
     if not left:
         return

@@ -100,12 +100,13 @@ def render(data: ReportData) -> str:
     out += [tabulate(rows, headers=["env", "runner", *FACT_ORDER, "requirements"], tablefmt="github"), ""]
     out += ["## Workers", "", "One worker process per environment and phase, or per shard of it (`--workers-per-env`), "
             "plus one per crash or timeout; cells whose inputs did not change since they last ran are reused, "
-            "not run (`--fresh` runs them).", "",
+            "not run (`--fresh` runs them). `run` and `reused` count saves in a produce phase, and cells with their "
+            "negative controls in a consume phase.", "",
             tabulate(worker_rows(data), headers=WORKER_HEADERS, tablefmt="github"), ""]
     return "\n".join(out)
 
 
-WORKER_HEADERS = ["env", "phase", "workers", "cells run", "cells reused", "seconds", "peak RSS (MB)"]
+WORKER_HEADERS = ["env", "phase", "workers", "run", "reused", "seconds", "peak RSS (MB)"]
 
 
 def worker_rows(data: ReportData) -> list[list]:

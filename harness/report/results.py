@@ -95,6 +95,8 @@ class Cell:
     own verdict and the entry's index (``harness.report.expectations``); ``expectation_note`` says why
     the live entries that cover a failing cell did not explain it (they expect another failure);
     ``levels_expected`` maps a deeper level to the index of the ``level:`` entry that claims it.
+    ``reused``: its record was reused from an earlier run (True), or written by this one (False); None
+    where it has no record of its own (a cell that could not be loaded, an environment's error).
     """
 
     id: str
@@ -124,6 +126,7 @@ class Cell:
     levels_error: str | None = None
     expectation_note: str | None = None
     levels_expected: dict | None = None
+    reused: bool | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -229,7 +232,8 @@ def resolve_saves(selection: Selection, workdir: Path) -> list[Cell]:
                     verdict = record.get("verdict") if record.get("verdict") in SAVE_VERDICTS else "save-error"
                     cells.append(Cell.from_record(record, **base, verdict=verdict,
                                                   producer_device=record.get("device"),
-                                                  container=record.get("container")))
+                                                  container=record.get("container"),
+                                                  reused=record.get("reused") is True))
     return cells
 
 
@@ -277,7 +281,8 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                         save = saves.get((fixture, loaded[key].get("artifact", fmt)), {})
                         cells.append(Cell.from_record(loaded[key], **base, producer_device=save.get("device"),
                                                       consumer_device=loaded[key].get("device"),
-                                                      container=save.get("container"), note=save.get("note")))
+                                                      container=save.get("container"), note=save.get("note"),
+                                                      reused=loaded[key].get("reused") is True))
                     else:
                         save = saves.get((fixture, fmt)) if fmt != CONTROL_FORMAT else _control_source(fixture_saves)
                         cells.append(Cell(**base, **_not_run(producer, fmt, save)))
