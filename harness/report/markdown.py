@@ -59,7 +59,8 @@ def render(data: ReportData) -> str:
                "`✓` all passed; `◐` some did; `✗` none did. `(2 known)`: failures an expected_failures entry "
                "explains (xfail); `(1 new)`: failures no entry explains, which fail the run; `(1 xpass)`: a pass "
                "an entry claims (a stale entry, which fails the run too). `n/a` means the producer cannot write "
-               "or the consumer cannot read that format. Details per cell are in matrix.html and results.json.")
+               "or the consumer cannot read that format. Details per cell are in matrix.html and results.json; "
+               "every word of this report: docs/glossary.md.")
     out.append("")
     vacuous = data.vacuous_controls
     if vacuous:
