@@ -100,13 +100,14 @@ def _exit_bad_input(session: nox.Session, message: str) -> None:
     raise SystemExit(2)
 
 
-def _context(session: nox.Session, args: list[str] | None = None) -> run.Context:
+def _context(session: nox.Session, args: list[str] | None = None, parser=None) -> run.Context:
+    """The run's context from the session's options (``parser``: the session's own, default the matrix's)."""
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
     display = progress.choose_display(False, sys.stdout.isatty(), session.parallel,
                                       os.environ["KCM_NOX_TTY"] == "1")
     return run.Context.from_args(session.posargs if args is None else args,
-                                 parallel=int(os.environ["KCM_PARALLEL"]), display=display)
+                                 parallel=int(os.environ["KCM_PARALLEL"]), display=display, parser=parser)
 
 
 def _venv(session: nox.Session) -> Path | None:
@@ -131,7 +132,7 @@ def produce(session: nox.Session, env: str) -> None:
 
 
 @phase_session(venv_backend="uv", download_python="never", tags=["consume"], allow_parallel=True,
-               requires=[f"produce(env='{name}')" for name in PRODUCERS])
+               requires=[f"produce(env='{name}')" for name in PRODUCERS] or ["plan"])
 @one_line
 def consume(session: nox.Session, env: str) -> None:
     """Load every producer's artifacts in one environment (the consumer)."""
@@ -161,7 +162,7 @@ def plan(session: nox.Session) -> None:
 def images(session: nox.Session) -> None:
     """Pull or build the Docker images of the selection's docker environments, up front."""
     from harness.execute import images as images_mod  # the docker SDK and h5py load only in the sessions using them
-    ctx = _context(session)
+    ctx = _context(session, parser=cli.images_parser)
     problems = images_mod.prepare_all(ctx.spec, ctx.selection.envs)
     if problems:
         session.error("; ".join(problems))
@@ -175,13 +176,13 @@ def report(session: nox.Session) -> None:
     reports/matrix.md, matrix.html, results.json and junit.xml, for the last run's selection; a selection
     option given (--profile, --envs, --fixtures, --formats, --from, --to, --no-goldens) replaces that one.
     """
-    _report(session, cli.last_selection(session.posargs))
+    _report(session, cli.last_selection(session.posargs), parser=cli.report_parser)
 
 
-def _report(session: nox.Session, args: list[str] | None = None) -> None:
+def _report(session: nox.Session, args: list[str] | None = None, parser=None) -> None:
     """Write the reports; fail when a negative control passed, a failure is not in matrix.yaml's
     expected_failures, an expected failure passed (a stale entry), or cells have no result."""
-    problems = run.report(_context(session, args), log=session.log)
+    problems = run.report(_context(session, args, parser), log=session.log)
     if problems:
         session.error("; ".join(problems))
 
@@ -215,7 +216,7 @@ def merge(session: nox.Session) -> None:
     nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV] [--fail-on F]
     Fails as nox -s report does, and when the folders cannot be merged (which, and why).
     """
-    _report(session, run.merge(session.posargs, log=session.log))
+    _report(session, run.merge(session.posargs, log=session.log), parser=cli.report_parser)
 
 
 @nox.session(python=False)

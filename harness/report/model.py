@@ -380,7 +380,8 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         environments[env] = {"python_requested": e.python, "runner": e.runner, "image": e.image,
                              "device_requested": e.device, "packages": list(e.requirements(spec.extra_pins)),
                              "variables": e.worker_variables(), "description": e.description, "facts": facts,
-                             "phases": {phase: phase_stats(workdir, phase, env) for phase in ("produce", "consume")}}
+                             "phases": {phase: phase_stats(workdir, phase, env) for phase in ("produce", "consume")
+                                        if selection.runs(phase, env)}}
     for name, gold in selection.goldens.items():
         environments[name] = {"runner": "golden", "image": None, "device_requested": gold.device,
                               "packages": [f"golden artifacts frozen {gold.frozen} in {gold.path.name}/"],
