@@ -1,22 +1,11 @@
-"""Sessions of keras-compat-matrix.
+"""keras-compat-matrix: save Keras models in one TensorFlow/Keras version, load them in others (README.md).
 
-    nox -s matrix [-j auto] [-- --profile quick] [-- --envs A B]   the whole matrix, then the reports
-    nox -l                                  one produce and one consume session per environment
-    nox -s "consume(env='tf2.15')"          one phase of one environment (its producers first)
-    nox -s check -- model.keras [--to ENV ...]   check one model file in other environments
-    nox -s scan -- PATH... [--to keras==3.8.0 ...]   what files would run or follow on load, per target (host only)
-    nox -s images [-- --profile docker]       pull or build the docker environments' images
-    nox -s lock [-- --dry-run]              resolve matrix.yaml's templates into matrix.lock.json
-    nox -s report -- --compare PREV/results.json [--fail-on regression]   what changed since the last run
-    nox -s trend -- DIR_OR_FILE... [--out reports/trend.html]   verdict counts per night
-    nox -s tests                            the lint session, then the test suite
-    nox -s lint                             ruff over the code (pyproject.toml's [tool.ruff])
-    nox -s jobs -- --profile nightly          the CI job matrix (JSON), split to the CI's per-matrix limit
-    nox --no-dependencies -s "consume(env='tf2.15')"   one phase alone (a CI job: the producers ran elsewhere)
-    nox -s merge -- DIR [DIR ...]             merge separately run jobs' work dirs, then the reports
+    nox -s matrix [-j auto] [-- --profile quick --fixtures dense_bn]   the matrix, then reports/matrix.md
+    nox -s SESSION -- --help          a session's options (matrix: the profiles, fixtures and formats)
+    nox -l -t phase                   this list with the phases: produce, consume, check_in per environment
+    nox -s "consume(env='tf2.15')"    one phase of one environment (after its producers; docs/running.md)
 
-Environments come from matrix.yaml (or $KCM_MATRIX); nox creates each venv environment with uv,
-and a docker environment's sessions run its worker in a container instead (harness/execute/containers.py).
+The words the reports use: docs/glossary.md.
 """
 from __future__ import annotations
 
@@ -31,7 +20,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import cli, run  # noqa: E402
+from harness import cli, preflight, run  # noqa: E402
 from harness.check import releases  # noqa: E402
 from harness.config import lock as lock_mod  # noqa: E402
 from harness.config.matrix_yaml import matrix_path  # noqa: E402
@@ -50,16 +39,33 @@ try:
     SPEC, SPEC_ERROR = releases.with_cached(load(matrix_path())), None
 except SpecError as exc:
     SPEC, SPEC_ERROR = None, str(exc)
+
+# A session's --help, and a bad option or selection (one line, exit 2), before nox plans any session.
+SELECTION = preflight.check(sys.argv, SPEC, SPEC_ERROR)
+if SPEC_ERROR:
     # Without a spec there are no produce/consume/check_in sessions: say why (nox -l lists the rest).
     print(f"noxfile: {SPEC_ERROR}", file=sys.stderr)
+# Under a plain `nox -l` the per-environment phases are left out, so the list fits a screen.
+HIDE_PHASES = preflight.hides_phases(sys.argv)
 
 ENV_PARAMS = [
     # python=False (no venv): a docker environment runs in a container, a runner: python one its own
     # interpreter; a venv environment whose interpreter is not found records env-error.
     nox.param(False if env.runner != "venv" else (interpreters.find_python(env.python) or False), name,
               id=f"env='{name}'")
-    for name, env in (SPEC.envs.items() if SPEC else [])
+    for name, env in (SPEC.envs.items() if SPEC and not HIDE_PHASES else [])
 ]
+
+
+def phase_session(**kwargs):
+    """``nox.session(**kwargs)`` over ``nox.parametrize`` by environment (``ENV_PARAMS``), tagged ``phase``;
+    under a plain ``nox -l`` (``HIDE_PHASES``) the function is left undeclared."""
+    def declare(func):
+        if HIDE_PHASES:
+            return func
+        kwargs["tags"] = [*kwargs.get("tags", []), "phase"]
+        return nox.session(**kwargs)(nox.parametrize(["python", "env"], ENV_PARAMS)(func))
+    return declare
 
 
 # nox -j N runs each session in its own subprocess: the count travels in the environment, and
@@ -94,28 +100,56 @@ def _exit_bad_input(session: nox.Session, message: str) -> None:
     raise SystemExit(2)
 
 
-def _context(session: nox.Session, args: list[str] | None = None) -> run.Context:
+def _context(session: nox.Session, args: list[str] | None = None, parser=None) -> run.Context:
+    """The run's context from the session's options (``parser``: the session's own, default the matrix's)."""
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
     display = progress.choose_display(False, sys.stdout.isatty(), session.parallel,
                                       os.environ["KCM_NOX_TTY"] == "1")
     return run.Context.from_args(session.posargs if args is None else args,
-                                 parallel=int(os.environ["KCM_PARALLEL"]), display=display)
+                                 parallel=int(os.environ["KCM_PARALLEL"]), display=display, parser=parser)
 
 
 def _venv(session: nox.Session) -> Path | None:
     return Path(session.virtualenv.location) if session.python else None
 
 
-# The sessions a command line selects (its --profile/--envs after "--"): each consumer loads
-# every selected producer's artifacts, so the dependencies below are declared for exactly them.
-SELECTED = cli.selected_envs(sys.argv, SPEC) if SPEC else []
+# The producers and consumers a command line selects (its --profile, --envs, --from, --to after "--"):
+# each consumer loads every selected producer's artifacts, so the dependencies below are declared for
+# exactly them (none under a plain `nox -l`, which declares no phase).
+if SELECTION is not None:
+    PRODUCERS, CONSUMERS = list(SELECTION.producer_envs), list(SELECTION.consumers)
+else:
+    PRODUCERS, CONSUMERS = cli.selected_envs(sys.argv, SPEC) if SPEC and not HIDE_PHASES else ([], [])
+
+
+@phase_session(venv_backend="uv", download_python="never", tags=["produce"], requires=["plan"],
+               allow_parallel=True)
+@one_line
+def produce(session: nox.Session, env: str) -> None:
+    """Save every fixture in every format in one environment (the producer)."""
+    run.produce(_context(session), env, _venv(session), log=session.log)
+
+
+@phase_session(venv_backend="uv", download_python="never", tags=["consume"], allow_parallel=True,
+               requires=[f"produce(env='{name}')" for name in PRODUCERS] or ["plan"])
+@one_line
+def consume(session: nox.Session, env: str) -> None:
+    """Load every producer's artifacts in one environment (the consumer)."""
+    run.consume(_context(session), env, _venv(session), log=session.log)
+
+
+@nox.session(python=False, requires=[f"consume(env='{name}')" for name in CONSUMERS])
+@one_line
+def matrix(session: nox.Session) -> None:
+    """Run the matrix: plan, produce and consume in every selected environment, then write the reports."""
+    _report(session)
 
 
 @nox.session(python=False)
 @one_line
 def plan(session: nox.Session) -> None:
-    """Validate matrix.yaml and the selection, forget the selected environments' old results."""
+    """The matrix's first step: check matrix.yaml and the selection, forget the selection's old results."""
     ctx = _context(session)
     run.start(ctx)
     session.log(f"profile {ctx.selection.profile}: {', '.join(ctx.selection.envs)}; "
@@ -123,37 +157,12 @@ def plan(session: nox.Session) -> None:
                 f"goldens {', '.join(ctx.selection.goldens) or 'none'}")
 
 
-@nox.session(venv_backend="uv", download_python="never", tags=["produce"], requires=["plan"],
-             allow_parallel=True)
-@nox.parametrize(["python", "env"], ENV_PARAMS)
-@one_line
-def produce(session: nox.Session, env: str) -> None:
-    """Save every fixture in every format in one environment (the producer)."""
-    run.produce(_context(session), env, _venv(session), log=session.log)
-
-
-@nox.session(venv_backend="uv", download_python="never", tags=["consume"], allow_parallel=True,
-             requires=[f"produce(env='{name}')" for name in SELECTED])
-@nox.parametrize(["python", "env"], ENV_PARAMS)
-@one_line
-def consume(session: nox.Session, env: str) -> None:
-    """Load every producer's artifacts in one environment (the consumer)."""
-    run.consume(_context(session), env, _venv(session), log=session.log)
-
-
-@nox.session(python=False, requires=[f"consume(env='{name}')" for name in SELECTED])
-@one_line
-def matrix(session: nox.Session) -> None:
-    """The whole matrix: plan, produce and consume in every selected environment, then the reports."""
-    _report(session)
-
-
 @nox.session(python=False)
 @one_line
 def images(session: nox.Session) -> None:
-    """Pull or build the Docker image of every docker environment of the selection, up front."""
+    """Pull or build the Docker images of the selection's docker environments, up front."""
     from harness.execute import images as images_mod  # the docker SDK and h5py load only in the sessions using them
-    ctx = _context(session)
+    ctx = _context(session, parser=cli.images_parser)
     problems = images_mod.prepare_all(ctx.spec, ctx.selection.envs)
     if problems:
         session.error("; ".join(problems))
@@ -162,15 +171,18 @@ def images(session: nox.Session) -> None:
 @nox.session(python=False)
 @one_line
 def report(session: nox.Session) -> None:
-    """Write reports/matrix.md, matrix.html, results.json and junit.xml from the results so far
-    (for the last run's selection, unless --profile, --envs, --fixtures or --no-goldens say otherwise)."""
-    _report(session, cli.last_selection(session.posargs))
+    """Write the reports again from the work dir's records (the last run's selection, or a narrower one).
+
+    reports/matrix.md, matrix.html, results.json and junit.xml, for the last run's selection; a selection
+    option given (--profile, --envs, --fixtures, --formats, --from, --to, --no-goldens) replaces that one.
+    """
+    _report(session, cli.last_selection(session.posargs), parser=cli.report_parser)
 
 
-def _report(session: nox.Session, args: list[str] | None = None) -> None:
+def _report(session: nox.Session, args: list[str] | None = None, parser=None) -> None:
     """Write the reports; fail when a negative control passed, a failure is not in matrix.yaml's
     expected_failures, an expected failure passed (a stale entry), or cells have no result."""
-    problems = run.report(_context(session, args), log=session.log)
+    problems = run.report(_context(session, args, parser), log=session.log)
     if problems:
         session.error("; ".join(problems))
 
@@ -204,7 +216,7 @@ def merge(session: nox.Session) -> None:
     nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R] [--level L] [--compare PREV] [--fail-on F]
     Fails as nox -s report does, and when the folders cannot be merged (which, and why).
     """
-    _report(session, run.merge(session.posargs, log=session.log))
+    _report(session, run.merge(session.posargs, log=session.log), parser=cli.report_parser)
 
 
 @nox.session(python=False)
@@ -254,8 +266,7 @@ def check(session: nox.Session) -> None:
     session.notify("check_report", [str(plan_path)])
 
 
-@nox.session(venv_backend="uv", download_python="never", tags=["check"])
-@nox.parametrize(["python", "env"], ENV_PARAMS)
+@phase_session(venv_backend="uv", download_python="never", tags=["check"])
 @one_line
 def check_in(session: nox.Session, env: str) -> None:
     """Load the checked file in one environment (source: record the reference; target: compare)."""
@@ -296,20 +307,23 @@ def scan(session: nox.Session) -> None:
 @nox.session(python=False)
 @one_line
 def lock(session: nox.Session) -> None:
-    """Resolve matrix.yaml's templates (version ranges) against the package index into matrix.lock.json,
-    which runs use (-- --dry-run: print the resolution, write nothing; --index-url URL)."""
+    """Resolve matrix.yaml's version ranges against the package index into matrix.lock.json.
+
+    Runs use the lock (-- --dry-run: print the resolution, write nothing; --index-url URL)."""
     lock_mod.main(session.posargs, matrix_path(), log=session.log)
 
 
 @nox.session(python=None)
 def lint(session: nox.Session) -> None:
-    """Check the code with ruff (its rules: pyproject.toml's [tool.ruff]); installs only pyproject's `lint` extra."""
+    """Check the code with ruff (its rules: pyproject.toml's [tool.ruff]).
+
+    Installs only pyproject's `lint` extra."""
     session.install(*nox.project.load_toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]["lint"])
     session.run("ruff", "check", str(ROOT))
 
 
 @nox.session(python=None, requires=["lint"])
 def tests(session: nox.Session) -> None:
-    """Run the test suite (unit tests, then the integration tests with real TensorFlow), after the lint session."""
+    """Run the lint session, then the tests (unit, then integration with real TensorFlow)."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)

@@ -8,6 +8,7 @@ behaves exactly as it does inside ``nox -s matrix``.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import io
@@ -22,6 +23,7 @@ from harness import cli, report as report_mod
 from harness.ci import jobs, merge as merge_mod
 from harness.config import spec as spec_mod
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
+from harness.errors import HarnessError
 from harness.execute import golden, incremental, launch
 from harness.execute.plan import Selection, consume_cells, produce_cells, select
 from harness.execute.processes import Launcher
@@ -44,7 +46,7 @@ def watched_run(argv: list[str]) -> Context | None:
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # the session itself says what is wrong with them
             ctx = Context.from_args([arg for arg in posargs if arg not in ("-h", "--help")], display="lines")
-    except (SystemExit, spec_mod.SpecError):
+    except (SystemExit, HarnessError):
         return None
     return None if ctx.display == "off" else ctx
 
@@ -67,8 +69,9 @@ class Context:
     display: str = "off"
 
     @classmethod
-    def from_args(cls, args: list[str], parallel: int = 1, display: str = "off") -> Context:
-        """Parse the session's positional arguments and load ``matrix.yaml``.
+    def from_args(cls, args: list[str], parallel: int = 1, display: str = "off", parser=None) -> Context:
+        """Parse the session's positional arguments (by ``parser()``, default ``harness.cli.matrix_parser``;
+        the options it does not have take their defaults) and load ``matrix.yaml``.
 
         ``parallel`` is how many sessions nox runs at once (its ``-j``); at most that many environments
         run at once (fewer where fewer are selected), and each gets ``cores // environments at once``
@@ -79,10 +82,12 @@ class Context:
         ``--quiet`` turns it off.
 
         Raises:
-            SystemExit: bad arguments (argparse prints the message).
+            cli.OptionError: bad arguments (one line).
             spec.SpecError: invalid ``matrix.yaml`` or selection.
         """
-        options = cli.matrix_parser().parse_args(args)
+        options = vars(cli.matrix_parser().parse_args([]))
+        options.update(vars((parser or cli.matrix_parser)().parse_args(args)))
+        options = argparse.Namespace(**options)
         for option, path in (("--workdir", options.workdir), ("--reports", options.reports)):
             if path.exists() and not path.is_dir():
                 raise spec_mod.SpecError(f"{option} {path}: is a file, not a folder; name a folder")
@@ -92,7 +97,8 @@ class Context:
         spec = spec_mod.load(matrix_path())
         fixtures_dir = (spec.path.parent / spec.fixtures_dir).resolve()
         goldens = {} if options.no_goldens else golden.discover(fixtures_dir / "golden")
-        selection = select(spec, fixtures_dir, options.profile, options.envs, options.fixtures, goldens)
+        selection = select(spec, fixtures_dir, options.profile, options.envs, options.fixtures, goldens,
+                           formats=options.formats, producers=options.from_envs, consumers=options.to_envs)
         if options.worker_threads is not None and options.worker_threads < 1:
             raise spec_mod.SpecError(f"--worker-threads {options.worker_threads}: give 1 or more")
         for option, value in (("--workers-per-env", options.workers_per_env),):
@@ -130,7 +136,8 @@ def start(ctx: Context) -> None:
     try:
         for env in ctx.selection.envs:
             for phase in ("produce", "consume"):
-                _reset(ctx, ctx.work.phase(phase, env))
+                if ctx.selection.runs(phase, env):  # a phase --from/--to leave out keeps its records
+                    _reset(ctx, ctx.work.phase(phase, env))
         write_json(ctx.work.run, dict(ctx.selection.to_json(), started=time.time(), matrix=str(ctx.spec.path),
                                       matrix_sha256=matrix_sha256(ctx.spec.path)))
     except OSError as exc:
@@ -169,6 +176,9 @@ def _keys(ctx: Context) -> incremental.Keys:
 def produce(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     """Save every fixture in every format in ``env`` (one worker process; none when every
     cell's record can be reused)."""
+    if not ctx.selection.runs("produce", env):
+        log(f"{env}: not a producer of this selection (--from {' '.join(ctx.selection.producers)}); nothing to save")
+        return
     files = ctx.work.phase("produce", env)
     seconds = _reset(ctx, files)
     cells = _keys(ctx).assign("produce", env, produce_cells(ctx.selection, env))
@@ -183,7 +193,8 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
     when the phase last ran, by id), preparing its environment first."""
     left = incremental.reuse(files, cells)
     if len(left) < len(cells):
-        log(f"{files.env}: {len(cells) - len(left)} of {len(cells)} {files.phase} cells unchanged "
+        unit = "saves" if files.phase == "produce" else "consume cells (negative controls included)"
+        log(f"{files.env}: {len(cells) - len(left)} of {len(cells)} {unit} unchanged "
             "since they last ran, records reused (--fresh runs them again)")
     if not left:
         return
@@ -200,9 +211,12 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
 def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
     """Load every producer's artifacts in ``env`` (one worker process; none when every
     cell's record can be reused)."""
+    if not ctx.selection.runs("consume", env):
+        log(f"{env}: not a consumer of this selection (--to {' '.join(ctx.selection.consumers)}); nothing to load")
+        return
     files = ctx.work.phase("consume", env)
     seconds = _reset(ctx, files)
-    by_producer = {p: ctx.work.phase("produce", p).records() for p in ctx.selection.envs}
+    by_producer = {p: ctx.work.phase("produce", p).records() for p in ctx.selection.producer_envs}
     missing = [p for p, records in by_producer.items() if not records]
     if missing:  # their cells will be reported as without a result; say so now, not only in the report
         log(f"WARNING: {env}: no produce records of {', '.join(missing)} in {ctx.work.results}; "
@@ -277,7 +291,7 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     and with ``"never"`` the run's verdicts fail nothing (a bad --workdir or --reports still does).
     """
     if not any(ctx.work.phase(phase, env).results.is_file()
-               for env in ctx.selection.envs for phase in ("produce", "consume")):
+               for env in ctx.selection.envs for phase in ("produce", "consume") if ctx.selection.runs(phase, env)):
         # Nothing ran here (a mistyped --workdir, or another profile's run): every cell would be
         # `skipped`, which fails nothing, so the run would look green; and the reports of the
         # last real run would be overwritten. Refuse instead.
@@ -351,9 +365,8 @@ def job_matrix(args: list[str]) -> dict:
         spec.SpecError: invalid ``matrix.yaml`` or selection.
         jobs.TooManyJobs: the selection does not fit, even split.
     """
-    options, rest = cli.jobs_parser().parse_known_args(args)
-    ctx = Context.from_args(rest)
-    return jobs.job_matrix(ctx.spec, ctx.selection.envs, options.max_jobs)
+    ctx = Context.from_args(args, parser=cli.jobs_parser)
+    return jobs.job_matrix(ctx.spec, ctx.selection.envs, cli.jobs_parser().parse_args(args).max_jobs)
 
 
 def merge(args: list[str], log=print) -> list[str]:

@@ -96,7 +96,9 @@ def discover_fixtures(directory: Path) -> dict[str, Fixture]:
 @dataclass(frozen=True)
 class Selection:
     """What one run covers: the environments, fixtures and formats, in report order,
-    and the spec they were selected from."""
+    and the spec they were selected from. ``envs`` are every environment that runs a phase;
+    ``producing`` and ``consuming`` (``--from``, ``--to``) narrow which of them save and which load
+    (None: all of them)."""
 
     profile: str
     envs: tuple[str, ...]
@@ -104,11 +106,27 @@ class Selection:
     formats: tuple[str, ...]
     spec: MatrixSpec
     goldens: dict = field(default_factory=dict)  # label -> harness.execute.golden.Golden
+    producing: tuple[str, ...] | None = None
+    consuming: tuple[str, ...] | None = None
+
+    @property
+    def producer_envs(self) -> tuple[str, ...]:
+        """The selected environments that save (run a produce phase)."""
+        return self.envs if self.producing is None else self.producing
 
     @property
     def producers(self) -> tuple[str, ...]:
-        """The rows of the matrix: the selected environments, then the golden artifacts."""
-        return self.envs + tuple(self.goldens)
+        """The rows of the matrix: the selected environments that save, then the golden artifacts."""
+        return self.producer_envs + tuple(self.goldens)
+
+    @property
+    def consumers(self) -> tuple[str, ...]:
+        """The columns of the matrix: the selected environments that load (run a consume phase)."""
+        return self.envs if self.consuming is None else self.consuming
+
+    def runs(self, phase: str, env: str) -> bool:
+        """Whether ``env`` runs ``phase`` (``produce`` or ``consume``) in this selection."""
+        return env in (self.producer_envs if phase == "produce" else self.consumers)
 
     def device_of(self, producer: str) -> str:
         golden = self.goldens.get(producer)
@@ -138,30 +156,47 @@ class Selection:
         return {name: fixture.tags for name, fixture in self.fixtures.items()}
 
     def to_json(self) -> dict:
-        return {"profile": self.profile, "envs": list(self.envs), "fixtures": sorted(self.fixtures),
-                "formats": list(self.formats), "goldens": list(self.goldens)}
+        """The selection as run.json records it (``from``/``to`` only where ``--from``/``--to`` narrowed it)."""
+        out = {"profile": self.profile, "envs": list(self.envs), "fixtures": sorted(self.fixtures),
+               "formats": list(self.formats), "goldens": list(self.goldens)}
+        if self.producing is not None:
+            out["from"] = list(self.producing) + list(self.goldens)
+        if self.consuming is not None:
+            out["to"] = list(self.consuming)
+        return out
 
 
 def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
            envs: list[str] | None = None, fixtures: list[str] | None = None,
-           goldens: dict | None = None) -> Selection:
-    """Narrow the spec to a profile, and optionally to some environments and fixtures.
+           goldens: dict | None = None, formats: list[str] | None = None,
+           producers: list[str] | None = None, consumers: list[str] | None = None) -> Selection:
+    """Narrow the spec to a profile, and optionally to some environments, fixtures and formats, and to
+    some producers (``--from``: environments or golden labels) and consumers (``--to``).
 
-    ``goldens`` (label -> ``harness.execute.golden.Golden``) join the selection as producers.
+    ``goldens`` (label -> ``harness.execute.golden.Golden``) join the selection as producers (with
+    ``producers``, those it names). The environments that run a phase are those of ``envs`` (or the
+    profile's) that produce or consume, and the ones ``producers``/``consumers`` name besides.
 
     Raises:
-        SpecError: unknown profile, environment, fixture or format.
+        SpecError: unknown profile, environment, fixture, format, producer or consumer (the message names
+            the option, the bad value and the valid ones).
     """
     if profile not in spec.profiles:
         raise SpecError(f"--profile {profile}: no such profile (defined: {', '.join(sorted(spec.profiles))})")
     chosen = spec.profiles[profile]
     names = list(chosen.envs)
+    goldens = dict(goldens or {})
     if envs:
-        unknown = [e for e in envs if e not in spec.envs]
-        if unknown:
-            raise SpecError(f"--envs: no environment named {', '.join(unknown)} "
-                            f"(defined: {', '.join(sorted(spec.envs))})")
+        _known("--envs", "environment", envs, sorted(spec.envs))
         names = list(envs)
+    if consumers:
+        _known("--to", "consumer", consumers, sorted(spec.envs))
+    if producers:
+        _known("--from", "producer", producers, sorted(spec.envs) + sorted(goldens))
+        goldens = {label: golden for label, golden in goldens.items() if label in producers}
+    offered = chosen.formats or spec.formats
+    if formats:
+        _known("--formats", "format", formats, spec.formats)
     available = discover_fixtures(fixtures_dir)
     if not available:  # a mistyped fixtures_dir would plan no cell at all, and such a run passes
         raise SpecError(f"{spec.path}: fixtures_dir: no fixture files (*.py) in {fixtures_dir}"
@@ -179,9 +214,25 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
     if wanted != "all":
         available = {name: available[name] for name in wanted}
     # A name given twice (--envs tf2.15 tf2.15, formats: [h5, h5]) would plan every cell twice.
-    return Selection(profile=profile, envs=tuple(dict.fromkeys(names)), fixtures=available,
-                     formats=tuple(dict.fromkeys(chosen.formats or spec.formats)), spec=spec,
-                     goldens=dict(goldens or {}))
+    producing = tuple(dict.fromkeys(p for p in producers if p in spec.envs)) if producers else None
+    consuming = tuple(dict.fromkeys(consumers)) if consumers else None
+    if producing is None and consuming is None:
+        running = names
+    else:  # the side not named is the profile's (or --envs') environments; both named: exactly those
+        producing = tuple(dict.fromkeys(names)) if producing is None and not producers else producing
+        consuming = tuple(dict.fromkeys(names)) if consuming is None else consuming
+        named = set(producing) | set(consuming)
+        running = [e for e in names if e in named] + list(producing) + list(consuming)
+    return Selection(profile=profile, envs=tuple(dict.fromkeys(running)), fixtures=available,
+                     formats=tuple(dict.fromkeys(formats or offered)), spec=spec, goldens=goldens,
+                     producing=producing, consuming=consuming)
+
+
+def _known(option: str, what: str, given: list[str], valid) -> None:
+    """Raise SpecError naming ``option``, the values of ``given`` not in ``valid``, and the valid ones."""
+    unknown = [name for name in given if name not in valid]
+    if unknown:
+        raise SpecError(f"{option}: no {what} named {', '.join(unknown)} (defined: {', '.join(valid)})")
 
 
 def _fixture_references(spec: MatrixSpec, wanted,

@@ -11,6 +11,7 @@ from pathlib import Path
 from harness.guard import write_set
 from harness.report import html, junit, markdown
 from harness.report.model import ReportData, build
+from harness.report.results import counts
 
 __all__ = ["ReportData", "build", "write_all", "summary_line", "results_json"]
 
@@ -45,10 +46,21 @@ def write_all(data: ReportData, out_dir: Path) -> list[Path]:
 
 
 def summary_line(data: ReportData) -> str:
-    """``wall time 312 s, 540 cells: pass 300, ...`` for the end of a run."""
-    counts = ", ".join(f"{v} {n}" for v, n in data.counts().items())
-    wall = f"wall time {data.wall_s:.0f} s, " if data.wall_s is not None else ""
-    reused = sum(p["cells_reused"] for env in data.environments.values() for p in env.get("phases", {}).values())
+    """``wall time 312 s, 210 cells: pass 120, ...; 120 run, 84 reused, 6 not loaded; 63 saves: ...; 40 run,
+    23 reused (5 worker processes)`` for the end of a run. Cells and saves are counted apart (a save is
+    no cell); a cell's ``run`` count is the one its consume phase's progress lines showed as its total,
+    negative controls left out of both."""
     workers = sum(p["workers_started"] for env in data.environments.values() for p in env.get("phases", {}).values())
-    return (f"{wall}{len(data.matrix_cells)} cells: {counts} ({workers} worker processes; "
-            f"{reused} cells reused from earlier runs)")
+    wall = f"wall time {data.wall_s:.0f} s, " if data.wall_s is not None else ""
+    return (f"{wall}{_tally(data.matrix_cells, 'cells', 'not loaded')}; {_tally(data.saves, 'saves', 'not saved')} "
+            f"({workers} worker processes)")
+
+
+def _tally(cells: list, unit: str, without: str) -> str:
+    """``210 cells: pass 120, ...; 120 run, 84 reused, 6 not loaded`` (a record written by this run, one
+    reused from an earlier run, none of its own)."""
+    verdicts = ", ".join(f"{v} {n}" for v, n in counts(cells).items())
+    ran, reused = sum(c.reused is False for c in cells), sum(c.reused is True for c in cells)
+    how = [f"{ran} run", f"{reused} reused"] + ([f"{len(cells) - ran - reused} {without}"]
+                                                if len(cells) > ran + reused else [])
+    return f"{len(cells)} {unit}: {verdicts or 'none'}; {', '.join(how)}"

@@ -131,12 +131,40 @@ def blocked_by_safe_mode(signature: str) -> bool:
     return re.search(SAFE_MODE_BLOCK, signature) is not None
 
 
+# A link in an error message (Keras: "See https://www.tensorflow.org/guide/keras/...#registering_the_custom_object"):
+# kept whole, never scrubbed as a path or a count.
+URL = re.compile(r"\bhttps?://[^\s'\"<>`)\]]+")
+MAX_SIGNATURE = 200
+LINK_MARK = 0xE000  # a link stands as one character of Unicode's private use area while the rest is scrubbed
+
+
+def urls(text: str) -> list[str]:
+    """The links (``http://``, ``https://``) in ``text``, a trailing full stop or comma left out."""
+    return [url.rstrip(".,;:") for url in URL.findall(text)]
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters and ended with ``…``, never inside a link: a link the cut would
+    split is kept whole."""
+    if len(text) <= limit:
+        return text
+    for match in URL.finditer(text):
+        if match.start() < limit < match.end():
+            limit = match.end()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def normalize(signature: str, counts: bool = True) -> str:
-    """Strip what varies between cells of one failure: paths, addresses, layer-name counters."""
+    """Strip what varies between cells of one failure: paths, addresses, layer-name counters.
+    Links are kept whole (a cut at ``MAX_SIGNATURE`` characters never falls inside one)."""
+    links = urls(signature)
+    for i, url in enumerate(links):  # one character each, out of the way of the patterns below
+        signature = signature.replace(url, chr(LINK_MARK + i), 1)
     text = re.sub(r"(?<!\w)(/[\w.+-]+){2,}/?", "<path>", signature)
     text = re.sub(r"0x[0-9a-fA-F]+", "0x…", text)
     text = re.sub(r"(using config=|Full object config: |unmatched objects: |Expected: )[\[{].*", r"\1…", text)
     if counts:  # error messages differ by counts (layers, variables); reasons keep their version numbers
         text = re.sub(r"(?<![\w.])(?!0\b)\d+(?![\w.])", "N", text)
     text = re.sub(r"\b([a-z][a-z0-9]*(?:_[a-z]+)*)_\d+\b", r"\1_N", text)
-    return text[:200]
+    return "".join(links[ord(c) - LINK_MARK] if LINK_MARK <= ord(c) < LINK_MARK + len(links) else c
+                   for c in text[:MAX_SIGNATURE])

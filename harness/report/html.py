@@ -65,14 +65,14 @@ def _upgrade(data: ReportData) -> dict:
 
 def render(data: ReportData) -> str:
     """The HTML page as a string."""
-    envs = data.selection.envs
+    envs, consumers = data.selection.envs, data.selection.consumers
     tables = []
     for fmt, loader, summary in [(f, ld, summarize) for f, ld in data.columns] + \
             [(CONTROL_FORMAT, CONTROL_LOADER, summarize_controls)]:
         rows = []
         for p in data.selection.producers:
             row = []
-            for c in envs:
+            for c in consumers:
                 cells = data.cells_at(fmt, loader, p, c)
                 text = summary(cells)
                 shade = tone(cells) if summary is summarize else _control_tone(text)
@@ -81,7 +81,7 @@ def render(data: ReportData) -> str:
             rows.append((p, row))
         tables.append({"format": fmt, "loader": loader, "rows": rows})
     return _ENV.get_template("matrix.html.j2").render(
-        data=data, envs=envs, tables=tables, counts=data.counts(), groups=data.failure_groups(),
+        data=data, envs=envs, consumers=consumers, tables=tables, counts=data.counts(), groups=data.failure_groups(),
         vacuous=where(data.vacuous_controls), where=where, notes=unexpected_notes, fact_columns=FACT_ORDER,
         problems=data.problems(), signatures=signatures, closest=data.closest_passes(), runner=runner,
         device_pairs=device_pair_rows(data), device_pair_headers=DEVICE_PAIR_HEADERS, history=_history(data),

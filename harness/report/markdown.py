@@ -33,7 +33,7 @@ def summarize_controls(cells: list[Cell]) -> str:
 
 
 def _table(data: ReportData, fmt: str, loader: str, summary=summarize) -> str:
-    envs = data.selection.envs
+    envs = data.selection.consumers
     rows = [[p] + [summary(data.cells_at(fmt, loader, p, c)) for c in envs] for p in data.selection.producers]
     return tabulate(rows, headers=["producer ↓ / consumer →"] + list(envs), tablefmt="github")
 
@@ -62,7 +62,8 @@ def render(data: ReportData) -> str:
                "`(2 known)`: failures an expected_failures entry "
                "explains (xfail); `(1 new)`: failures no entry explains, which fail the run; `(1 xpass)`: a pass "
                "an entry claims (a stale entry, which fails the run too). `n/a` means the producer cannot write "
-               "or the consumer cannot read that format. Details per cell are in matrix.html and results.json.")
+               "or the consumer cannot read that format. Details per cell are in matrix.html and results.json; "
+               "every word of this report: docs/glossary.md.")
     out.append("")
     vacuous = data.vacuous_controls
     if vacuous:
@@ -103,12 +104,13 @@ def render(data: ReportData) -> str:
     out += [tabulate(rows, headers=["env", "runner", *FACT_ORDER, "requirements"], tablefmt="github"), ""]
     out += ["## Workers", "", "One worker process per environment and phase, or per shard of it (`--workers-per-env`), "
             "plus one per crash or timeout; cells whose inputs did not change since they last ran are reused, "
-            "not run (`--fresh` runs them).", "",
+            "not run (`--fresh` runs them). `run` and `reused` count saves in a produce phase, and cells with their "
+            "negative controls in a consume phase.", "",
             tabulate(worker_rows(data), headers=WORKER_HEADERS, tablefmt="github"), ""]
     return "\n".join(out)
 
 
-WORKER_HEADERS = ["env", "phase", "workers", "cells run", "cells reused", "seconds", "peak RSS (MB)"]
+WORKER_HEADERS = ["env", "phase", "workers", "run", "reused", "seconds", "peak RSS (MB)"]
 
 
 def worker_rows(data: ReportData) -> list[list]:
@@ -335,7 +337,7 @@ def _upgrade(data: ReportData, found: list[Answer]) -> list[str]:
     """The report's first section: per producer → consumer pair, can a model move (``harness.report.upgrade``)."""
     level = "" if data.level == "outputs" else f", checked through the `{data.level}` level"
     return ["## Can I upgrade?", "", headline(found), "",
-            tabulate(grid(data, found), headers=["producer ↓ / consumer →"] + list(data.selection.envs),
+            tabulate(grid(data, found), headers=["producer ↓ / consumer →"] + list(data.selection.consumers),
                      tablefmt="github"), "",
             f"`✓ h5`: works as written, by that format: the call users write to read it (`load_model(path)` with\n"
             f"its defaults, for a full model) carries every fixture{level}; `✓* h5`: works with a change (named\n"

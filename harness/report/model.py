@@ -10,7 +10,7 @@ from pathlib import Path
 from harness.config.spec import MatrixSpec
 from harness.execute.plan import CONTROL_FORMAT, LOADERS, Selection
 from harness.report.expectations import Outcome, apply as apply_expectations, observed
-from harness.report.hints import hint_for, normalize
+from harness.report.hints import hint_for, normalize, shorten
 from harness.report.history import Change, Comparison
 from harness.report.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
 from harness.report.upgrade import carries
@@ -314,7 +314,7 @@ def signatures(cells: list[Cell]) -> list[tuple[str, str, int]]:
     seen: dict[tuple[str, str], int] = defaultdict(int)
     for c in cells:
         text = normalize(c.signature)
-        text = text if len(text) <= SIGNATURE_CHARS else text[:SIGNATURE_CHARS] + "…"
+        text = shorten(text, SIGNATURE_CHARS)
         seen[(c.original_verdict or c.verdict, text)] += 1
     return [(v, sig, n) for (v, sig), n in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))]
 
@@ -389,7 +389,8 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         environments[env] = {"python_requested": e.python, "runner": e.runner, "image": e.image,
                              "device_requested": e.device, "packages": list(e.requirements(spec.extra_pins)),
                              "variables": e.worker_variables(), "description": e.description, "facts": facts,
-                             "phases": {phase: phase_stats(workdir, phase, env) for phase in ("produce", "consume")}}
+                             "phases": {phase: phase_stats(workdir, phase, env) for phase in ("produce", "consume")
+                                        if selection.runs(phase, env)}}
     for name, gold in selection.goldens.items():
         environments[name] = {"runner": "golden", "image": None, "device_requested": gold.device,
                               "packages": [f"golden artifacts frozen {gold.frozen} in {gold.path.name}/"],

@@ -42,6 +42,7 @@ BOARD_EVERY_S = 2.0
 LIVE_EVERY_S = 0.5
 NAMED_FAILURES = 3  # failures named on a line; the rest are counted
 LAST_RUN_PAIRS = 5  # cells run with a last run's seconds before the time left goes by those (an assumed figure)
+ESTIMATE_AFTER = 3  # cells run before a time left is shown (and a tenth of those to run; an assumed figure)
 NOT_FAILURES = frozenset({"pass", "saved", "unsupported", "skipped"})
 
 
@@ -122,6 +123,8 @@ class RecordTally:
         self.explained = explained  # record -> True where an expected_failures entry explains it
         self.done = 0      # records of one cell each
         self.reused = 0    # of those, reused from an earlier run
+        self.controls = 0  # of those run (not reused), negative controls
+        self.reused_controls = 0  # of those reused, negative controls
         self.cell_s = 0.0  # the workers' own seconds of the cells run (their records' ``seconds``)
         self.env_level = False  # a record for the whole environment (env-error, skipped): nothing else runs
         self.failures: list[str] = []  # the unexplained ones, named
@@ -153,6 +156,9 @@ class RecordTally:
         elif "id" in record:
             self.done += 1
             self.reused += bool(record.get("reused"))
+            control = record.get("loader") == CONTROL_LOADER
+            self.reused_controls += control and bool(record.get("reused"))
+            self.controls += control and not record.get("reused")
             if not record.get("reused"):
                 kind = self.by_kind.setdefault(cell_kind(record), [0, 0, 0.0])
                 kind[0] += 1
@@ -171,9 +177,15 @@ class RecordTally:
 
 @dataclass
 class PhaseProgress:
-    """One phase of one environment as it runs: ``total`` cells, ``done`` of them (``reused``
-    from an earlier run among them), failures so far (``failures``: the unexplained ones, named;
-    ``expected``: how many ``expected_failures`` explains), ``started``/``finished`` in epoch seconds."""
+    """One phase of one environment as it runs: ``total`` records to write, ``done`` of them (``reused``
+    from an earlier run among them, ``reused_controls`` of those negative controls), failures so far
+    (``failures``: the unexplained ones, named; ``expected``: how many ``expected_failures`` explains),
+    ``started``/``finished`` in epoch seconds. ``controls`` of the records to run are negative controls,
+    ``controls_done`` of them done.
+
+    What it shows counts as the report's summary does: a consume phase's cells and a produce phase's
+    saves, run in this run (reused ones apart, negative controls left out), so the totals of a run's
+    consume phases add up to the cells its summary line says were run (:meth:`counts`)."""
 
     phase: str
     env: str
@@ -190,6 +202,28 @@ class PhaseProgress:
     by_kind: dict[str, list] = field(default_factory=dict)  # RecordTally.by_kind
     last: dict[str, float] = field(default_factory=dict)  # cells to run: id -> seconds when it last ran
     ran: dict[str, float | None] = field(default_factory=dict)  # RecordTally.ran
+    controls: int = 0
+    controls_done: int = 0
+    reused_controls: int = 0
+
+    @property
+    def unit(self) -> str:
+        """What the phase counts: ``saves`` (produce) or ``cells`` (consume)."""
+        return "saves" if self.phase == "produce" else "cells"
+
+    def counts(self) -> tuple[int, int, int]:
+        """(done, to do, reused) as shown: the cells (or saves) run in this run, done and in all, and those
+        reused from an earlier run; negative controls left out of all three."""
+        reused = self.reused - self.reused_controls
+        to_do = max(0, self.total - self.reused - self.controls)
+        done = self.done - self.reused - self.controls_done
+        return min(max(0, done), to_do), to_do, reused
+
+    def worth_estimating(self) -> bool:
+        """Whether a time left is worth showing: ``ESTIMATE_AFTER`` cells run in this run, and a tenth of
+        those to run (before, the first cells, which include importing TensorFlow, mislead it)."""
+        ran = self.done - self.reused
+        return ran >= ESTIMATE_AFTER and ran * 10 >= self.total - self.reused
 
 
     def left_s(self, now: float) -> float | None:
@@ -234,36 +268,52 @@ class PhaseProgress:
         return pace * sum(known) + max(0, self.total - self.done - len(known)) * mean
 
     def line(self, now: float) -> str:
-        """One plain line: ``consume tf2.15 (2 workers): 120/420 cells (28%), 5 failing so far (3 expected),
-        2 unexplained: ...; about 6 min 30 s left``."""
+        """One plain line: ``consume tf2.15 (2 workers): 120/420 cells (28%), 30 reused, 12 failing so far:
+        5 unexplained (...), 7 expected; about 6 min 30 s left``."""
         workers = f" ({self.shards} workers)" if self.shards > 1 else ""
-        percent = f" ({100 * self.done // self.total}%)" if self.total else ""
-        text = f"{self.phase} {self.env}{workers}: {self.done}/{self.total} cells{percent}"
-        failing = len(self.failures) + self.expected
-        text += f", {failing} failing so far" if failing else ", none failing so far"
-        text += f" ({self.expected} expected)" if self.expected else ""
-        if self.failures:
-            named = "; ".join(self.failures[:NAMED_FAILURES])
-            more = f"; and {len(self.failures) - NAMED_FAILURES} more" if len(self.failures) > NAMED_FAILURES else ""
-            text += f", {len(self.failures)} unexplained: {named}{more}"
-        return f"{text}; {self.time_left(now)}"
+        return f"{self.phase} {self.env}{workers}: {self.tally_text()}, {self.failures_text()}; {self.time_left(now)}"
 
     def short(self, now: float) -> str:
         """The line for nox's board, which names the session and cuts lines to the terminal's width:
-        ``120/420 cells (28%), about 6 min 30 s left, 5 failing (3 expected)``."""
-        percent = f" ({100 * self.done // self.total}%)" if self.total else ""
+        ``120/420 cells (28%), about 6 min 30 s left, 12 failing so far: 5 unexplained, 7 expected``."""
+        return f"{self.tally_text()}, {self.time_left(now)}, {self.failures_text(named=False)}"
+
+    def tally_text(self) -> str:
+        """``120/420 cells (28%), 30 reused``: the cells (saves) run in this run, done and in all."""
+        done, to_do, reused = self.counts()
+        percent = f" ({100 * done // to_do}%)" if to_do else ""
+        return f"{done}/{to_do} {self.unit}{percent}" + (f", {reused} reused" if reused else "")
+
+    def failures_text(self, named: bool = True) -> str:
+        """The failures so far, in the words of every display: ``none failing so far``; ``7 failing so far,
+        all as expected``; ``12 failing so far: 5 unexplained (the first ``NAMED_FAILURES`` named where
+        ``named``), 7 expected``."""
         failing = len(self.failures) + self.expected
-        expected = f" ({self.expected} expected)" if self.expected else ""
-        return f"{self.done}/{self.total} cells{percent}, {self.time_left(now)}, {failing} failing{expected}"
+        if not failing:
+            return "none failing so far"
+        if not self.failures:
+            return f"{failing} failing so far, all as expected"
+        text = f"{failing} failing so far: {len(self.failures)} unexplained"
+        if named:
+            more = f"; and {len(self.failures) - NAMED_FAILURES} more" if len(self.failures) > NAMED_FAILURES else ""
+            text += f" ({'; '.join(self.failures[:NAMED_FAILURES])}{more})"
+        return text + (f", {self.expected} expected" if self.expected else "")
 
     def time_left(self, now: float) -> str:
-        """``done in 1 min 10 s``, ``finishing``, ``about 6 min 30 s left`` or ``time left: estimating``."""
+        """``done in 1 min 10 s``; ``finishing`` (every cell done, the workers stopping); ``about 6 min 30 s
+        left``; or, until an estimate is worth showing (:meth:`worth_estimating`), the time so far and the
+        pace: ``40 s elapsed, 0.5 cells/s``."""
         if self.finished is not None:
             return f"done in {duration(self.finished - self.started)}"
         if self.done >= self.total:
             return "finishing"
-        left = self.left_s(now)
-        return "time left: estimating" if left is None else f"about {duration(left)} left"
+        left = self.left_s(now) if self.worth_estimating() else None
+        if left is not None:
+            return f"about {duration(left)} left"
+        elapsed = max(0.0, now - self.started)
+        ran = self.done - self.reused
+        pace = f", {ran / elapsed:.2g} {self.unit}/s" if ran > 0 and elapsed > 0 else ""
+        return f"{duration(elapsed)} elapsed{pace}"
 
 
 def stamped(line: str) -> str:
@@ -292,8 +342,9 @@ def phase_running(files: PhaseFiles, total: int, reused: int, shards: int, cells
     for cell in cells or []:
         kinds[cell_kind(cell)] = kinds.get(cell_kind(cell), 0) + 1
     last = {c["id"]: (seconds or {})[c["id"]] for c in cells or [] if c["id"] in (seconds or {})}
+    controls = sum(cell.get("loader") == CONTROL_LOADER for cell in cells or [])
     status = {"phase": files.phase, "env": files.env, "total": total, "reused": reused, "shards": shards,
-              "started": time.time(), "finished": None, "kinds": kinds, "last": last}
+              "started": time.time(), "finished": None, "kinds": kinds, "last": last, "controls": controls}
     write_json(files.status, status)
 
     def widened(workers: int) -> None:
@@ -334,6 +385,7 @@ class PhaseWatch:
                                      int(status.get("shards") or 1), status.get("finished"))
             kinds, last = status.get("kinds") or {}, status.get("last") or {}
             progress.kinds = {str(k): int(n) for k, n in kinds.items()} if isinstance(kinds, dict) else {}
+            progress.controls = int(status.get("controls") or 0)
             progress.last = {str(k): float(v) for k, v in last.items()} if isinstance(last, dict) else {}
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -342,6 +394,7 @@ class PhaseWatch:
         progress.reused, progress.failures = self.tally.reused, self.tally.failures
         progress.expected, progress.cell_s = self.tally.expected, self.tally.cell_s
         progress.by_kind, progress.ran = self.tally.by_kind, self.tally.ran
+        progress.controls_done, progress.reused_controls = self.tally.controls, self.tally.reused_controls
         return progress
 
 
@@ -350,13 +403,11 @@ def _live_table(progresses: list[PhaseProgress], now: float):
     from rich.table import Table
     table = Table.grid(padding=(0, 1))
     for p in progresses:
-        left = p.left_s(now)
+        done, to_do, _ = p.counts()
+        colour = "red" if p.failures else "green"
         table.add_row(f"[bold]{p.phase}[/] {p.env}" + (f" ({p.shards} workers)" if p.shards > 1 else ""),
-                      ProgressBar(total=max(p.total, 1), completed=p.done, width=30), f"{p.done}/{p.total}",
-                      f"[red]{len(p.failures)} unexplained[/]" if p.failures else "[green]none unexplained[/]",
-                      f"{p.expected} expected" if p.expected else "",
-                      f"done in {duration(p.finished - p.started)}" if p.finished is not None
-                      else "estimating" if left is None else f"{duration(left)} left")
+                      ProgressBar(total=max(to_do, 1), completed=done, width=30), p.tally_text(), p.time_left(now))
+        table.add_row("", f"[{colour}]{p.failures_text(named=False)}[/]")
         for name in p.failures[:NAMED_FAILURES]:
             table.add_row("", f"[red]{name}[/]")
     return table

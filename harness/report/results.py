@@ -96,7 +96,7 @@ def read_checked(files: PhaseFiles) -> tuple[list[dict], dict[str, str]]:
 
 def damaged(selection: Selection, workdir: Path) -> list[str]:
     """One line per record of the selection's result files that :func:`resolve` leaves out."""
-    return [line for env in selection.envs for phase in ("produce", "consume")
+    return [line for env in selection.envs for phase in ("produce", "consume") if selection.runs(phase, env)
             for line in read_checked(PhaseFiles(workdir, phase, env))[1].values()]
 
 
@@ -121,6 +121,8 @@ class Cell:
     whether that change lets code stored in the file run; ``workarounds`` lists every change tried, in
     order, each ``{"change", "unsafe", "verdict", "max_abs", "error_type", "error_message"}``
     (harness/worker/changes.py).
+    ``reused``: its record was reused from an earlier run (True), or written by this one (False); None
+    where it has no record of its own (a cell that could not be loaded, an environment's error).
     """
 
     id: str
@@ -153,6 +155,7 @@ class Cell:
     works_with: str | None = None
     unsafe_change: bool | None = None
     workarounds: list | None = None
+    reused: bool | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -258,7 +261,8 @@ def resolve_saves(selection: Selection, workdir: Path) -> list[Cell]:
                     verdict = record.get("verdict") if record.get("verdict") in SAVE_VERDICTS else "save-error"
                     cells.append(Cell.from_record(record, **base, verdict=verdict,
                                                   producer_device=record.get("device"),
-                                                  container=record.get("container")))
+                                                  container=record.get("container"),
+                                                  reused=record.get("reused") is True))
     return cells
 
 
@@ -269,15 +273,15 @@ def _by(records: list[dict], *keys: str) -> dict:
 def resolve(selection: Selection, workdir: Path) -> list[Cell]:
     """One :class:`Cell` per planned cell of ``selection``, from the run's records. A damaged record
     (:func:`record_problem`) is left out: its cell is ``skipped``, its reason naming the file and why."""
-    produced = {env: read_checked(PhaseFiles(workdir, "produce", env))[0] for env in selection.envs}
+    produced = {env: read_checked(PhaseFiles(workdir, "produce", env))[0] for env in selection.producer_envs}
     produced.update({name: list(golden.records) for name, golden in selection.goldens.items()})
-    checked = {env: read_checked(PhaseFiles(workdir, "consume", env)) for env in selection.envs}
+    checked = {env: read_checked(PhaseFiles(workdir, "consume", env)) for env in selection.consumers}
     consumed = {env: records for env, (records, _) in checked.items()}
     cells = []
     for producer in selection.producers:
         prod_env_error = next((r for r in produced[producer] if r.get("scope") == "env"), None)
         saves = _by([r for r in produced[producer] if "scope" not in r], "fixture", "format")
-        for consumer in selection.envs:
+        for consumer in selection.consumers:
             cons_env_error = next((r for r in consumed[consumer] if r.get("scope") == "env"), None)
             loaded = {r["id"]: r for r in consumed[consumer] if "id" in r}
             # A golden producer holds only the fixtures it froze: the others are no cells of its row.
@@ -306,7 +310,8 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                         save = saves.get((fixture, loaded[key].get("artifact", fmt)), {})
                         cells.append(Cell.from_record(loaded[key], **base, producer_device=save.get("device"),
                                                       consumer_device=loaded[key].get("device"),
-                                                      container=save.get("container"), note=save.get("note")))
+                                                      container=save.get("container"), note=save.get("note"),
+                                                      reused=loaded[key].get("reused") is True))
                     else:
                         save = saves.get((fixture, fmt)) if fmt != CONTROL_FORMAT else _control_source(fixture_saves)
                         cells.append(Cell(**base, **_not_run(producer, fmt, save)))

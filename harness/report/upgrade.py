@@ -113,7 +113,7 @@ def answer(data, producer: str, consumer: str) -> Answer:
 def answers(data) -> list[Answer]:
     """Every pair's answer, producers (goldens included) by consumers, in the selection's order."""
     return [answer(data, producer, consumer) for producer in data.selection.producers
-            for consumer in data.selection.envs]
+            for consumer in data.selection.consumers]
 
 
 def headline(found: list[Answer]) -> str:
@@ -137,7 +137,7 @@ def glance(a: Answer) -> str:
 def grid(data, found: list[Answer]) -> list[list[str]]:
     """Rows of the at-a-glance table: per producer, per consumer, :func:`glance`."""
     by_pair = {(a.producer, a.consumer): a for a in found}
-    return [[producer] + [glance(by_pair[(producer, consumer)]) for consumer in data.selection.envs]
+    return [[producer] + [glance(by_pair[(producer, consumer)]) for consumer in data.selection.consumers]
             for producer in data.selection.producers]
 
 

@@ -158,7 +158,9 @@ def test_the_noxfile_declares_each_selected_environment_once():
     from harness import cli
     loaded = spec.load(DEFAULT_MATRIX)
     argv = ["nox", "-s", "matrix", "--", "--envs", "tf2.15", "tf2.13", "tf2.15"]
-    assert cli.selected_envs(argv, loaded) == ["tf2.15", "tf2.13"]
+    assert cli.selected_envs(argv, loaded) == (["tf2.15", "tf2.13"], ["tf2.15", "tf2.13"])
+    assert cli.selected_envs(argv + ["--to", "tf2.13"], loaded) == (["tf2.15", "tf2.13"], ["tf2.13"])
+    assert cli.selected_envs(["nox", "--", "--profile"], loaded) == (list(loaded.profiles["default"].envs),) * 2
 
 
 def test_a_report_rerun_takes_the_last_runs_selection(tmp_path):
@@ -168,7 +170,11 @@ def test_a_report_rerun_takes_the_last_runs_selection(tmp_path):
     args = ["--workdir", str(tmp_path), "--level", "weights"]
     assert last_selection(args) == ["--profile", "quick", "--envs", "tf2.15", "--fixtures", "dense_bn",
                                     "--no-goldens"] + args
-    assert last_selection(["--envs", "tf2.13"] + args) == ["--envs", "tf2.13"] + args
+    # an option given replaces the last run's, the others stay the last run's
+    assert last_selection(["--envs", "tf2.13"] + args) == ["--fixtures", "dense_bn", "--no-goldens", "--envs",
+                                                           "tf2.13"] + args
+    assert last_selection(["--formats", "h5"] + args)[:6] == ["--profile", "quick", "--envs", "tf2.15", "--fixtures",
+                                                             "dense_bn"]
     assert last_selection(["--workdir", str(tmp_path / "none")]) == ["--workdir", str(tmp_path / "none")]
 
 

@@ -92,16 +92,55 @@ def test_a_line_counts_cells_names_three_failures_and_says_time_left():
     p = PhaseProgress("consume", "tf2.15", total=420, started=0.0, shards=2, done=120, expected=7,
                       failures=[f"load-error p{i}>tf2.15 dense_bn h5/load_model" for i in range(5)])
     assert p.line(now=65.0) == (
-        "consume tf2.15 (2 workers): 120/420 cells (28%), 12 failing so far (7 expected), 5 unexplained: "
-        "load-error p0>tf2.15 dense_bn h5/load_model; load-error p1>tf2.15 dense_bn h5/load_model; "
-        "load-error p2>tf2.15 dense_bn h5/load_model; and 2 more; about 2 min 42 s left")
+        "consume tf2.15 (2 workers): 120/420 cells (28%), 12 failing so far: 5 unexplained (load-error "
+        "p0>tf2.15 dense_bn h5/load_model; load-error p1>tf2.15 dense_bn h5/load_model; load-error p2>tf2.15 "
+        "dense_bn h5/load_model; and 2 more), 7 expected; about 2 min 42 s left")
+    assert p.short(now=65.0) == "120/420 cells (28%), about 2 min 42 s left, 12 failing so far: 5 unexplained, " \
+        "7 expected"
     p.failures = []
-    assert ", 7 failing so far (7 expected); about" in p.line(now=65.0)
-    assert p.short(now=65.0) == "120/420 cells (28%), about 2 min 42 s left, 7 failing (7 expected)"
+    assert ", 7 failing so far, all as expected; about" in p.line(now=65.0)
+    assert p.short(now=65.0) == "120/420 cells (28%), about 2 min 42 s left, 7 failing so far, all as expected"
     quiet = PhaseProgress("produce", "tf2.16", total=9, started=0.0, done=0)
-    assert quiet.line(now=5.0) == "produce tf2.16: 0/9 cells (0%), none failing so far; time left: estimating"
+    assert quiet.line(now=5.0) == "produce tf2.16: 0/9 saves (0%), none failing so far; 5 s elapsed"
     quiet.done, quiet.finished = 9, 3725.0
-    assert quiet.line(now=4000.0) == "produce tf2.16: 9/9 cells (100%), none failing so far; done in 1 h 02 min"
+    assert quiet.line(now=4000.0) == "produce tf2.16: 9/9 saves (100%), none failing so far; done in 1 h 02 min"
+
+
+def test_every_display_says_the_same_words():
+    from harness.report.progress import _live_table
+    from rich.console import Console
+    p = PhaseProgress("consume", "tf2.15", total=10, started=0.0, done=4, expected=2)
+    stream = io.StringIO()
+    Console(file=stream, width=200).print(_live_table([p], now=8.0))
+    for words in ("4/10 cells (40%)", "2 failing so far, all as expected", p.time_left(8.0)):
+        assert words in p.line(8.0) and words in p.short(8.0) and words in stream.getvalue()
+
+
+def test_reused_cells_are_no_done_work_and_controls_are_no_cells():
+    # 100 records: 60 reused (10 of them controls), 40 to run (4 of them controls); 12 run so far (1 control)
+    p = PhaseProgress("consume", "tf2.15", total=100, started=0.0, done=72, reused=60, reused_controls=10,
+                      controls=4, controls_done=1, cell_s=24.0)
+    assert p.counts() == (11, 36, 50)
+    assert p.line(60.0).startswith("consume tf2.15: 11/36 cells (30%), 50 reused, none failing so far; about ")
+    assert p.left_s(60.0) == 28 * 2.0  # 28 left at the 2 s of each of the 12 run: the reused ones pace nothing
+
+
+def test_time_left_shows_elapsed_and_pace_until_an_estimate_is_worth_showing_then_finishing():
+    p = PhaseProgress("consume", "tf2.15", total=40, started=0.0, done=0)
+    assert p.time_left(12.0) == "12 s elapsed"  # nothing run: no pace yet
+    p.done, p.cell_s = 2, 10.0  # two cells (the first imported TensorFlow): too few to go by
+    assert p.time_left(40.0) == "40 s elapsed, 0.05 cells/s"
+    p.done, p.cell_s = 3, 12.0  # three, but under a tenth of the 40
+    assert "elapsed" in p.time_left(45.0)
+    p.done, p.cell_s = 4, 16.0
+    assert p.time_left(50.0) == "about 2 min 24 s left"
+    p.done = 40  # every cell recorded, the workers not yet stopped
+    assert p.time_left(200.0) == "finishing"
+    p.finished = 210.0
+    assert p.time_left(300.0) == "done in 3 min 30 s"
+    # reused cells do not make an estimate worth showing
+    p = PhaseProgress("consume", "tf2.15", total=100, started=0.0, done=95, reused=94, cell_s=5.0)
+    assert p.time_left(20.0) == "20 s elapsed, 0.05 cells/s"
 
 
 def test_what_counts_as_failing_before_the_report_applies_expected_failures():
@@ -151,8 +190,8 @@ def test_a_phase_run_with_the_fake_worker_prints_plain_lines_as_it_goes(tmp_path
     assert len(lines) >= 3  # some while the hanging cell waits for its timeout, and the last
     assert all(re.match(r"progress \d\d:\d\d:\d\d consume envA: \d/4 cells", line) for line in lines)
     assert any(" 2/4 cells" in line for line in lines[:-1])  # seen while c-hang ran
-    assert lines[-1].endswith("4/4 cells (100%), 2 failing so far, 2 unexplained: crash envP>envA f h5/load_model; "
-                              "timeout envP>envA f h5/load_model; done in " + lines[-1].split("done in ")[1])
+    assert lines[-1].endswith("4/4 cells (100%), 2 failing so far: 2 unexplained (crash envP>envA f h5/load_model; "
+                              "timeout envP>envA f h5/load_model); done in " + lines[-1].split("done in ")[1])
     status = json.loads(files.status.read_text())
     assert status["finished"] >= status["started"] and status["total"] == 4
 
@@ -185,8 +224,8 @@ def test_the_parent_nox_process_prints_every_running_phase_and_each_end_once(tmp
         time.sleep(0.3)
     time.sleep(0.3)
     lines = stream.getvalue().splitlines()
-    assert any("produce envA: 1/2 cells" in line for line in lines)
-    assert any("produce envB: 0/1 cells" in line for line in lines)
+    assert any("produce envA: 1/2 saves" in line for line in lines)
+    assert any("produce envB: 0/1 saves" in line for line in lines)
     assert sum("produce envB" in line and "done in" in line for line in lines) == 1
     assert sum("produce envA" in line and "done in" in line for line in lines) == 1
     assert "done in" in [line for line in lines if "envA" in line][-1]

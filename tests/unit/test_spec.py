@@ -368,12 +368,20 @@ def test_the_noxfile_says_why_an_invalid_matrix_leaves_no_environment_sessions(t
     from harness import ROOT
     (tmp_path / "matrix.yaml").write_text("")
     monkeypatch.setenv("KCM_MATRIX", str(tmp_path / "matrix.yaml"))
+    monkeypatch.setattr("sys.argv", ["nox", "-s", "lint"])
     loader = importlib.util.spec_from_file_location("noxfile_under_test", ROOT / "noxfile.py")
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
     assert module.ENV_PARAMS == []
-    assert capsys.readouterr().err == f"noxfile: {tmp_path / 'matrix.yaml'}: the file is empty; it needs at least " \
-        "envs and profiles (see docs/matrix-yaml.md)\n"
+    why = f"{tmp_path / 'matrix.yaml'}: the file is empty; it needs at least envs and profiles " \
+        "(see docs/matrix-yaml.md)"
+    assert capsys.readouterr().err == f"noxfile: {why}\n"
+    # a session that needs the matrix stops as nox loads the noxfile, the reason its last line
+    monkeypatch.setattr("sys.argv", ["nox", "-s", "matrix"])
+    with pytest.raises(SystemExit) as stopped:
+        loader.loader.exec_module(importlib.util.module_from_spec(loader))
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == f"nox -s matrix: {why}\n"
 
 
 def test_an_entry_can_ask_for_a_different_python(tmp_path):
