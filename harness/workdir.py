@@ -49,8 +49,9 @@ PHASE_FILE = re.compile(r"^(produce|consume)-(.+?)(\.shard[1-9][0-9]*)?\.(jsonl|
 
 @dataclass(frozen=True)
 class WorkDir:
-    """Where a run (or a check) keeps its files: see the module docstring. Paths are joined, not
-    checked; :class:`PhaseFiles` checks the names it joins."""
+    """Where a run (or a check) keeps its files: see the module docstring. Fixed names are joined;
+    names that come from a record or an option (:meth:`artifact`, :class:`PhaseFiles`) go through
+    :func:`harness.guard.within`."""
 
     path: Path
 
@@ -63,8 +64,13 @@ class WorkDir:
         return self.path / ARTIFACTS
 
     def artifact(self, env: str, fixture: str, fmt: str) -> Path:
-        """The folder of one producer's artifact of ``fixture`` in format ``fmt``."""
-        return self.artifacts / env / fixture / fmt
+        """The folder of one producer's artifact of ``fixture`` in format ``fmt``.
+
+        Raises:
+            harness.guard.OutsideWorkdir: a name that is not a plain file name (``..``, ``/``), so the
+                folder would be outside ``artifacts/``.
+        """
+        return within(self.path, ARTIFACTS, env, fixture, fmt)
 
     @property
     def results(self) -> Path:
