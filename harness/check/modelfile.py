@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # h5py logs its type converters at DEBUG (from its import on), which nox's logging would print.
@@ -113,14 +113,10 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
     if path.is_dir():
         found = _saved_model(path)
     else:
-        head = _head(path)
-        if head.startswith(HDF5_MAGIC):
-            found = _hdf5(path)
-        elif head.startswith(ZIP_MAGIC):
-            found = _keras_zip(path)
-        else:
-            raise UserInputError(f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
-                           f"(first bytes {head[:8]!r}), nor a SavedModel folder")
+        kinds = containers(path)
+        found = _keras_zip(path) if kinds[0] == "zip" else _hdf5(path)
+        if len(kinds) > 1:
+            found = replace(found, notes=found.notes + (polyglot_note(path, kinds),))
     if found.weights_only:
         if architecture is None:
             raise UserInputError(f"{path}: holds weights only ({found.format} layout, no model config); give the "
@@ -130,6 +126,43 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         raise UserInputError(f"--architecture {architecture}: {path} is a full model ({found.format}) with its own "
                        "architecture; --architecture is only for weights-only files")
     return found
+
+
+def containers(path: Path) -> tuple[str, ...]:
+    """The containers a regular file is (``zip``, ``hdf5``), the one Keras loads first: a name ending
+    in ``.keras`` that ``zipfile.is_zipfile`` accepts is a zip to Keras 3 and Keras 2.13+ (their
+    ``saving_api.load_model``), whatever its first bytes; else HDF5 where ``h5py.is_hdf5`` finds a
+    superblock (Keras 2's legacy loader asks it), else a zip. A file can be both: an HDF5 file with a zip
+    appended (a polyglot) is read as HDF5 by h5py and as a zip by ``zipfile``.
+
+    A damaged file that is neither is what its first bytes say (its reader then names the damage).
+
+    Raises:
+        UserInputError: neither (its first bytes named), or it cannot be read.
+    """
+    try:
+        is_zip = zipfile.is_zipfile(path)
+        is_hdf5 = bool(h5py.is_hdf5(str(path)))
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"{path}: cannot be read ({exc})") from None
+    found = (("zip", "hdf5") if path.suffix == ".keras" else ("hdf5", "zip"))
+    found = tuple(kind for kind in found if {"zip": is_zip, "hdf5": is_hdf5}[kind])
+    if not found:  # damaged (a zip cut before its directory): the first bytes say what it meant to be
+        head = _head(path)
+        if head.startswith((HDF5_MAGIC, ZIP_MAGIC)):
+            return ("hdf5",) if head.startswith(HDF5_MAGIC) else ("zip",)
+        raise UserInputError(f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
+                             f"(first bytes {head[:8]!r}), nor a SavedModel folder")
+    return found
+
+
+def polyglot_note(path: Path, kinds: tuple[str, ...]) -> str:
+    """What a user needs to know of a file that is both a zip and HDF5 (:func:`containers`)."""
+    if kinds[0] == "zip":
+        return ("also an HDF5 file (a polyglot): Keras 3 and Keras 2.13+ load the .keras zip, Keras before "
+                "2.13 the HDF5; they hold different models")
+    return (f"also a zip archive (a polyglot): Keras loads the HDF5 under the name {path.name}, but renamed "
+            ".keras Keras 3 and Keras 2.13+ load the zip")
 
 
 def _resolve(path: Path, option: str) -> Path:

@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from harness.check.modelfile import HDF5_MAGIC, ZIP_MAGIC, UserInputError, _head, h5py
+from harness.check.modelfile import UserInputError, _regular, _resolve, containers, h5py, polyglot_note
 from harness.check.security.configs import config_findings
 from harness.check.security.model import Finding, ScannedFile
 from harness.check.security.savedmodel import savedmodel_findings
@@ -41,20 +41,26 @@ def scan_file(path: Path) -> ScannedFile:
     Raises:
         UserInputError: missing, unreadable, or neither HDF5, a zip, nor a SavedModel folder.
     """
-    given, path = path, path.resolve()
+    given, path = path, _resolve(path, "")
     if not path.exists():
         raise UserInputError(f"{given}: no such file or folder")
+    _regular(path, "model file", folder_ok=True)
     if path.is_dir():
         return ScannedFile(str(path), "directory", "savedmodel", savedmodel_findings(path))
-    head = _head(path)
-    if head.startswith(HDF5_MAGIC):
-        return _hdf5_file(path)
-    if head.startswith(ZIP_MAGIC):
-        return _zip_file(path)
-    raise UserInputError(
-        f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
-        f"(first bytes {head[:8]!r}), nor a SavedModel folder"
-    )
+    kinds = containers(path)
+    if len(kinds) == 1:
+        return _zip_file(path) if kinds[0] == "zip" else _hdf5_file(path)
+    views = {}
+    for kind in kinds:  # a polyglot: each container scanned; one that cannot be read is said so
+        try:
+            views[kind] = _zip_file(path) if kind == "zip" else _hdf5_file(path)
+        except UserInputError as exc:
+            views[kind] = ScannedFile(str(path), kind, "?", [Finding("not_scanned", "info", kind, str(exc))])
+    primary = views[kinds[0]]
+    found = [Finding("polyglot", "info", path.name, polyglot_note(path, kinds))]
+    found += [Finding(f.kind, f.effect, f"({kind}) {f.where}", f.detail) for kind, view in views.items()
+              for f in view.findings]
+    return ScannedFile(str(path), primary.container, primary.format, found, views)
 
 
 def _hdf5_file(path: Path) -> ScannedFile:
