@@ -4,6 +4,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from harness.execute.plan import CONTROL_FORMAT
+from harness.report.escape import xml_text
 from harness.report.model import ReportData
 from harness.report.results import FAILURES, LEVELS
 
@@ -60,5 +61,9 @@ def render(data: ReportData) -> bytes:
         suite.set("tests", str(len(cases)))
         for tag, attr in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
             suite.set(attr, str(sum(case.find(tag) is not None for case in cases)))
+    for element in root.iter():  # what came from a record, an error or matrix.yaml, made XML 1.0 can hold it
+        element.attrib.update({key: xml_text(value) for key, value in element.attrib.items()})
+        if element.text:
+            element.text = xml_text(element.text)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -92,3 +92,149 @@ def test_check_says_a_polyglot_is_both(tmp_path):
     assert found.container == "zip" and any("also an HDF5 file" in note for note in found.notes)
     found = read_model_file(_polyglot(tmp_path / "model.h5"))
     assert found.container == "hdf5" and any("also a zip archive" in note for note in found.notes)
+
+
+# --- one escaping rule per report format ------------------------------------------------------------------
+
+INJECTION = ("bad ` <img src=x onerror=alert(1)> `\n\n# Injected heading\n| a | b |\n![i](http://x/y.png) "
+             "\x1b[31mred\x1b[0m \x07\x00")
+
+
+def markdown_tokens(text: str):
+    """matrix.md as CommonMark with GitHub's tables, flattened to its tokens and their children."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    return tokens + [child for t in tokens for child in (t.children or [])]
+
+
+def assert_no_markup_from(text: str, injected: str = "Injected") -> None:
+    """No raw HTML, image or link anywhere, and the injected heading is no heading."""
+    tokens = markdown_tokens(text)
+    kinds = {t.type for t in tokens}
+    assert not kinds & {"html_inline", "html_block", "image", "link_open"}, kinds
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert not any(injected in h and not h.startswith(("failure", "load-error", "###")) and "`" not in h
+                   for h in headings), headings
+
+
+def _injected_run(tmp_path, **fields):
+    from tests.robustness.test_hostile_records import ENV, _report, _workdir
+
+    workdir = _workdir(tmp_path, **fields)
+    facts = {"keras": "3.0 | <b>bold</b>\n| x | y |", "tensorflow": "2.15`<script>alert(1)</script>`"}
+    (workdir / "results" / f"consume-{ENV}.facts.json").write_text(json.dumps(facts))
+    (workdir / "results" / f"produce-{ENV}.facts.json").write_text(json.dumps(facts))
+    problems, lines, results = _report(tmp_path, workdir)
+    return tmp_path / "reports", results
+
+
+def test_an_error_message_cannot_end_its_code_span_or_leave_raw_html_in_matrix_md(tmp_path):
+    reports, _ = _injected_run(tmp_path, verdict="load-error", error_type="ValueError", error_message=INJECTION,
+                               margin=None, max_abs=None, max_rel=None)
+    text = (reports / "matrix.md").read_text()
+    assert_no_markup_from(text)
+    assert "\x1b" not in text and "\x00" not in text
+
+
+def test_a_facts_value_stays_in_its_cell_of_the_environments_table(tmp_path):
+    reports, _ = _injected_run(tmp_path)
+    tokens = markdown_tokens((reports / "matrix.md").read_text())
+    assert_no_markup_from((reports / "matrix.md").read_text())
+    cells = ["".join(child.content for child in t.children) for t in tokens if t.type == "inline"]
+    assert any("<b>bold</b>" in c and "| x | y |" in c for c in cells)
+
+
+def test_junit_xml_parses_with_ansi_and_control_characters_in_an_error(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    reports, _ = _injected_run(tmp_path, verdict="load-error", error_type="ValueError", error_message=INJECTION,
+                               error_text="Traceback\n\x1b[1mValueError\x1b[0m: \x0b\x0c\ud800 bad",
+                               margin=None, max_abs=None, max_rel=None)
+    root = ET.fromstring((reports / "junit.xml").read_bytes())
+    failure = next(root.iter("failure"))
+    assert "red" in failure.get("message") and "\x1b" not in failure.get("message")
+
+
+def _strict(text: str):
+    def refuse(name):
+        raise ValueError(f"{name} in strict JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_results_json_is_strict_json_and_names_what_was_not_a_number(tmp_path):
+    reports, _ = _injected_run(tmp_path, verdict="mismatch", max_abs=float("nan"), max_rel=float("inf"),
+                               margin=float("-inf"))
+    results = _strict((reports / "results.json").read_text())
+    cell = next(c for c in results["cells"] if c["verdict"] == "mismatch")
+    assert (cell["max_abs"], cell["max_rel"], cell["margin"]) == ("NaN", "Infinity", "-Infinity")
+
+
+def test_a_strict_results_json_with_named_numbers_still_compares(tmp_path):
+    from harness.report.results_file import read_results
+
+    reports, _ = _injected_run(tmp_path, verdict="mismatch", max_abs=float("nan"))
+    data = read_results(reports / "results.json")
+    cell = next(c for c in data["cells"] if c["verdict"] == "mismatch")
+    assert cell["max_abs"] != cell["max_abs"]  # NaN again
+
+
+def test_check_report_md_holds_a_layer_name_keras_echoes_and_versions_from_the_file_as_text(tmp_path):
+    from harness.check import report
+    from tests.unit.test_check_report import K3, SOURCE, TFK, _plan, _reference, _write
+
+    planned = _plan(tmp_path)
+    planned = type(planned)(**{**planned.__dict__, "file": dict(planned.file, keras_version="2.15`<img src=x>`",
+                                                                  path=str(tmp_path / "a`<b>x</b>|.keras"))})
+    _reference(planned)
+    _write(planned, TFK, verdict="pass", max_abs=0.0, max_rel=0.0, reference="load_model")
+    _write(planned, K3, verdict="load-error", error_type="TypeError",
+           error_message="Unknown layer: '`<img src=x onerror=alert(1)>`'\n\n# Injected heading")
+    text = report.render_markdown(report.build(planned))
+    assert_no_markup_from(text)
+    assert SOURCE in text
+
+
+def test_trend_md_holds_a_profile_from_a_results_json_as_text(tmp_path):
+    from harness.report import trend
+
+    night = Path(__file__).resolve().parents[1] / "data" / "history" / "night1.json"
+    data = json.loads(night.read_text())
+    data["run"]["profile"] = "x | <img src=x onerror=alert(1)>\n# Injected heading"
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "results.json").write_text(json.dumps(data))
+    trend.main([str(tmp_path / "store"), "--out", str(tmp_path / "out" / "trend.html")], log=lambda _: None)
+    text = (tmp_path / "out" / "trend.md").read_text()
+    assert_no_markup_from(text)
+    assert "<img" not in (tmp_path / "out" / "trend.html").read_text()
+
+
+def test_scan_md_holds_a_file_name_and_a_config_as_text(tmp_path):
+    from harness.check.security.scan import main
+    from tests.unit.test_security_scan import os_keras
+
+    path = os_keras(tmp_path / "`<img src=x onerror=alert(1)>`|.keras")
+    _, text = main([str(path), "--to", "keras==3.8.0"])
+    assert_no_markup_from(text)
+
+
+def test_a_compare_results_json_adds_no_heading_or_script_to_matrix_md(tmp_path):
+    from tests.robustness.test_hostile_records import ENV, _workdir
+    from harness import run
+
+    workdir = _workdir(tmp_path)
+    previous = {"run": {"started": 0.5}, "environments": {}, "cells": [
+        {"id": "x`\n\n# Injected heading\n<script>alert(1)</script>", "producer": "<script>p</script>",
+         "consumer": ENV, "fixture": "f", "format": "h5", "loader": "load_model", "verdict": "pass"}]}
+    (tmp_path / "previous.json").write_text(json.dumps(previous))
+    ctx = run.Context.from_args(["--workdir", str(workdir), "--reports", str(tmp_path / "reports"), "--envs", ENV,
+                                 "--fixtures", "dense_bn", "--no-goldens", "--compare",
+                                 str(tmp_path / "previous.json`<img src=x>`")])
+    run.report(ctx, log=lambda _: None)
+    assert_no_markup_from((tmp_path / "reports" / "matrix.md").read_text())
+    (tmp_path / "previous.json`<img src=x>`").write_text(json.dumps(previous))
+    run.report(ctx, log=lambda _: None)
+    text = (tmp_path / "reports" / "matrix.md").read_text()
+    assert "disappeared" in text
+    assert_no_markup_from(text)
