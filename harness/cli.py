@@ -6,14 +6,13 @@ act on them are :mod:`harness.run`'s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 from harness import ROOT
 from harness.ci.jobs import GITHUB_MAX_JOBS
 from harness.config.spec import MatrixSpec
-from harness.guard import safe_name
+from harness.guard import loads, read_text, safe_name
 from harness.report.results import LEVELS
 from harness.workdir import DEFAULT_WORKDIR, WorkDir
 
@@ -136,7 +135,7 @@ def last_selection(args: list[str]) -> list[str]:
         return args
     options, _ = matrix_parser().parse_known_args(args)
     try:
-        last = json.loads(WorkDir(options.workdir).run.read_text())
+        last = loads(read_text(WorkDir(options.workdir).run, "run.json", 16 * 2**20))
         selection = ["--profile", last["profile"], "--envs", *last["envs"], "--fixtures", *last["fixtures"]]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return args

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import ROOT
-from harness.guard import loads, within, write_atomic
+from harness.guard import NotRegular, loads, read_bytes, read_text, within, write_atomic
 
 RUN = "run.json"
 ARTIFACTS = "artifacts"
@@ -210,10 +210,16 @@ def write_json(path: Path, data) -> None:
 
 
 def read_json(path: Path) -> dict:
-    """The JSON object in ``path``, or {} when it is missing, half-written or not an object."""
+    """The JSON object in ``path``, or {} when it is missing, half-written or not an object.
+
+    Raises:
+        harness.guard.NotRegular: a named pipe, device or socket in its place (:func:`harness.guard.read_bytes`).
+    """
     try:
-        data = json.loads(path.read_text(errors="replace"))
-    except (OSError, ValueError, RecursionError):  # missing, half-written, nested too deeply
+        data = loads(read_text(path, "JSON file"))
+    except NotRegular:  # a FIFO in its place: refused, never waited on
+        raise
+    except (OSError, ValueError):  # missing, half-written, not UTF-8, too large, nested too deeply
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -231,9 +237,13 @@ def read_records(path: Path) -> list[dict]:
 
     A torn last line, and any line that is not a JSON object (garbage, undecodable
     bytes, a bare number or list), is ignored rather than crashing the reader.
+
+    Raises:
+        harness.guard.NotRegular, harness.guard.TooLarge: a FIFO, device or socket in the file's place, or
+            a file past the reader's cap (:func:`harness.guard.read_bytes`): refused, never waited on.
     """
     try:
-        lines = Path(path).read_text(errors="replace").splitlines()
+        lines = read_bytes(path, "records file").decode("utf-8", "replace").splitlines()
     except FileNotFoundError:
         return []
     records = []

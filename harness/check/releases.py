@@ -34,6 +34,7 @@ from packaging.version import InvalidVersion, Version
 
 from harness.config import env_templates, lock, spec
 from harness.execute import interpreters
+from harness.guard import loads, read_text
 from harness.workdir import RELEASES_CACHE
 
 SHORT = re.compile(r"^tf(\d+)\.(\d+)$")
@@ -299,7 +300,7 @@ def targets(env_names, wanted: list[str], project: lock.Project | None = None,
 def read_cache(path: Path | None = None) -> dict[str, dict]:
     """The cached environments, by name ({} when there is no cache or it is unreadable)."""
     try:
-        data = json.loads((path or RELEASES_CACHE).read_text())
+        data = loads(read_text(path or RELEASES_CACHE, "releases cache", 16 * 2**20))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

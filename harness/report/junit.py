@@ -45,14 +45,15 @@ def render(data: ReportData) -> bytes:
             what = f"{level} {cell.at_level(level)}: {cell.level_reason(level)}"
             ET.SubElement(case, "failure", type=f"{level} {cell.at_level(level)}", message=what[:500]).text = what
         elif cell.verdict == "xpass":
-            what = (f"passed, but {entry.key_path} expects it to fail ({entry.reason}): "
-                    "the entry is stale; narrow or remove it")
+            claim = f"{entry.key_path} expects it to fail ({entry.reason})" if entry else "an entry expects it to fail"
+            what = f"passed, but {claim}: the entry is stale; narrow or remove it"
             ET.SubElement(case, "failure", type="xpass", message=what[:500]).text = what
         elif cell.verdict in ("crash", "timeout", "env-error"):
             ET.SubElement(case, "error", type=cell.verdict, message=cell.signature[:500]).text = cell.error_text or ""
         elif cell.verdict == "xfail":
-            link = f" ({entry.link})" if entry.link else ""
-            message = f"xfail by {entry.key_path}: {entry.reason}{link}; {cell.original_verdict}: {cell.signature}"
+            by = f"{entry.key_path}: {entry.reason}" + (f" ({entry.link})" if entry.link else "") if entry else \
+                "an expected_failures entry"
+            message = f"xfail by {by}; {cell.original_verdict}: {cell.signature}"
             ET.SubElement(case, "skipped", type="xfail", message=message[:500])
         elif cell.verdict in ("unsupported", "skipped"):
             ET.SubElement(case, "skipped", message=f"{cell.verdict}: {cell.reason or ''}"[:500])

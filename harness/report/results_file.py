@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.guard import loads, regular
+from harness.guard import loads, read_text
 
 # The fields every cell has, as strings.
 CELL_KEYS = ("id", "producer", "consumer", "fixture", "format", "loader", "verdict")
@@ -43,8 +43,7 @@ def read_results(path: Path) -> dict:
     if not path.exists():
         raise NoPrevious(f"{where}: no such file; nothing to compare with (the first night of a history?)")
     try:
-        regular(path, "--compare")  # a named pipe would block
-        data = loads(path.read_text())  # nesting too deep for Python is a ValueError too
+        data = loads(read_text(path, "--compare"))  # a FIFO is refused; nesting too deep is a ValueError too
     except OSError as exc:
         raise HistoryError(f"{where}: cannot read it ({exc.strerror})") from None
     except ValueError as exc:

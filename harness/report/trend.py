@@ -17,7 +17,7 @@ from tabulate import tabulate
 
 from harness.errors import HarnessError
 from harness.execute.plan import CONTROL_FORMAT
-from harness.guard import loads, regular, write_set
+from harness.guard import loads, read_text, write_set
 from harness.report.results_file import results_problem, run_started, when
 from harness.report.results import VERDICTS
 from harness.report.escape import md_cell
@@ -68,8 +68,7 @@ def read_night(path: Path) -> Night:
             a field of the wrong type: ``harness.report.results_file.results_problem``).
     """
     try:
-        regular(path, "trend input")
-        data = loads(Path(path).read_text())
+        data = loads(read_text(Path(path), "trend input"))
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON, nested too deeply; a FIFO
         raise TrendError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):

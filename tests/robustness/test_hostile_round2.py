@@ -149,7 +149,7 @@ def test_junit_xml_parses_with_ansi_and_control_characters_in_an_error(tmp_path)
     import xml.etree.ElementTree as ET
 
     reports, _ = _injected_run(tmp_path, verdict="load-error", error_type="ValueError", error_message=INJECTION,
-                               error_text="Traceback\n\x1b[1mValueError\x1b[0m: \x0b\x0c\ud800 bad",
+                               error_text="Traceback\n\x1b[1mValueError\x1b[0m: \x0b\x0c\ufffe bad",
                                margin=None, max_abs=None, max_rel=None)
     root = ET.fromstring((reports / "junit.xml").read_bytes())
     failure = next(root.iter("failure"))
@@ -238,3 +238,202 @@ def test_a_compare_results_json_adds_no_heading_or_script_to_matrix_md(tmp_path)
     text = (tmp_path / "reports" / "matrix.md").read_text()
     assert "disappeared" in text
     assert_no_markup_from(text)
+
+
+# --- one reader: a FIFO in a file's place is refused, never waited on ----------------------------------------
+
+def _returns_within(func, seconds: float = 10.0):
+    """``func()``'s result or exception, failing the test if it has not returned within ``seconds`` (a
+    hang on today's code leaves a daemon thread blocked on the FIFO, which ends with the test process)."""
+    import threading
+
+    box = {}
+
+    def call():
+        try:
+            box["value"] = func()
+        except BaseException as exc:  # noqa: B036 — handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{func} still blocked after {seconds} s"
+    return box
+
+
+def test_report_refuses_a_fifo_in_place_of_a_results_file(tmp_path):
+    import os
+
+    from tests.robustness.test_hostile_records import ENV, _report, _workdir
+
+    workdir = _workdir(tmp_path)
+    records = workdir / "results" / f"consume-{ENV}.jsonl"
+    records.unlink()
+    os.mkfifo(records)
+    box = _returns_within(lambda: _report(tmp_path, workdir))
+    assert "named pipe" in str(box.get("error")) and str(records) in str(box.get("error"))
+
+
+def test_report_refuses_a_fifo_in_place_of_run_json(tmp_path):
+    import os
+
+    from harness import cli
+    from tests.robustness.test_hostile_records import _report, _workdir
+
+    workdir = _workdir(tmp_path)
+    (workdir / "run.json").unlink()
+    os.mkfifo(workdir / "run.json")
+    box = _returns_within(lambda: cli.last_selection(["--workdir", str(workdir)]))
+    assert box.get("value") == ["--workdir", str(workdir)]
+    box = _returns_within(lambda: _report(tmp_path, workdir))
+    assert "value" in box or "named pipe" in str(box.get("error"))
+
+
+def test_merge_refuses_a_fifo_in_place_of_a_jobs_run_json(tmp_path):
+    import os
+
+    from harness.ci.merge import MergeError, read_job
+
+    (tmp_path / "job").mkdir()
+    os.mkfifo(tmp_path / "job" / "run.json")
+    box = _returns_within(lambda: read_job(tmp_path / "job"))
+    assert isinstance(box.get("error"), MergeError) and "named pipe" in str(box["error"])
+
+
+def test_scan_refuses_a_fifo(tmp_path):
+    import os
+
+    from harness.check.modelfile import UserInputError
+    from harness.check.security.scan import main
+
+    os.mkfifo(tmp_path / "m.keras")
+    box = _returns_within(lambda: main([str(tmp_path / "m.keras"), "--to", "keras==3.8.0"]))
+    assert isinstance(box.get("error"), UserInputError) and "named pipe" in str(box["error"])
+
+
+def test_lock_refuses_a_fifo_as_an_index_answer(tmp_path):
+    import os
+
+    from harness.config.lock import LockError, fetch
+
+    (tmp_path / "index" / "keras").mkdir(parents=True)
+    os.mkfifo(tmp_path / "index" / "keras" / "json")
+    box = _returns_within(lambda: fetch("keras", f"file://{tmp_path / 'index'}", timeout_s=2))
+    assert isinstance(box.get("error"), LockError) and "named pipe" in str(box["error"])
+
+
+def test_a_results_file_that_is_not_utf8_is_named_with_its_byte(tmp_path):
+    from harness.guard import NotText, read_text
+
+    (tmp_path / "run.json").write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(NotText, match=r"run.json: not UTF-8 text \(byte 7"):
+        read_text(tmp_path / "run.json", "run.json")
+
+
+# --- protobuf walker and archive expansion -------------------------------------------------------------------
+
+def test_a_sparse_saved_model_pb_is_refused_at_its_first_byte(tmp_path):
+    import time
+
+    from harness.check.modelfile import UserInputError, read_model_file
+    from harness.check.security.findings import scan_file
+
+    folder = tmp_path / "sm"
+    folder.mkdir()
+    with open(folder / "saved_model.pb", "wb") as handle:  # 64 MiB of zeros, sparse (the issue's was 1.5 GB)
+        handle.truncate(64 * 2**20)
+    for read in (read_model_file, scan_file):
+        started = time.monotonic()
+        with pytest.raises(UserInputError, match="field number 0 at byte 0"):
+            read(folder)
+        assert time.monotonic() - started < 5
+
+
+def test_a_protobuf_length_past_the_file_is_refused():
+    from harness.check.modelfile import UserInputError, protobuf_fields
+
+    with pytest.raises(UserInputError, match="runs past the end"):
+        list(protobuf_fields(b"\x12\xff\xff\xff\xff\x0f" + b"x" * 10, Path("saved_model.pb")))
+
+
+def test_scan_reads_at_most_64_mib_of_an_archive_member(tmp_path):
+    import zipfile
+
+    from harness.check.security.findings import scan_file
+
+    path = tmp_path / "bomb.keras"  # an archive of about 80 KB whose config.json expands to 80 MiB
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", "{}")
+        archive.writestr("config.json", b" " * (80 * 2**20))
+    found = scan_file(path).findings
+    assert any(f.kind == "not_scanned" and "64 MiB" in f.detail for f in found), found
+    assert any(f.kind == "zip_bomb" for f in found)
+
+
+# --- records that cannot contradict each other ---------------------------------------------------------------
+
+@pytest.mark.parametrize("fields, why", [
+    ({"margin": 57.0}, "a pass with margin 57: past 1"),
+    ({"levels": {"weights": {"verdict": "banana"}}}, "levels.weights.verdict 'banana' is none of pass"),
+    ({"levels": {"deepest": {"verdict": "pass"}}}, "levels.'deepest' is none of the deeper check levels"),
+    ({"error_message": "\ud800"}, "holds a lone surrogate ('\\ud800')"),
+    ({"verdict": "xfail"}, "verdict 'xfail' is none of"),
+    ({"verdict": "xpass"}, "verdict 'xpass' is none of"),
+])
+def test_a_record_that_contradicts_itself_is_named_left_out_and_fails_the_run(tmp_path, fields, why):
+    from tests.robustness.test_hostile_records import CELL, ENV, _report, _workdir
+
+    workdir = _workdir(tmp_path, **fields)
+    problems, _, results = _report(tmp_path, workdir)
+    path = workdir / "results" / f"consume-{ENV}.jsonl"
+    assert problems[0].startswith(f"{path}: record {CELL!r} left out: {why}"), problems[0]
+    assert next(c for c in results["cells"] if c["id"] == CELL)["verdict"] == "skipped"
+    ET = pytest.importorskip("xml.etree.ElementTree")
+    ET.fromstring((tmp_path / "reports" / "junit.xml").read_bytes())
+
+
+def test_a_cell_recorded_twice_with_different_content_is_a_conflict_that_fails_the_run(tmp_path):
+    from tests.robustness.test_hostile_records import CELL, ENV, _report, _workdir
+
+    workdir = _workdir(tmp_path, verdict="load-error", error_type="OSError", error_message="x", margin=None)
+    path = workdir / "results" / f"consume-{ENV}.jsonl"
+    failed = json.loads(path.read_text())
+    passed = dict(failed, verdict="pass", error_type=None, error_message=None, margin=0.0)
+    path.write_text(json.dumps(failed) + "\n" + json.dumps(passed) + "\n")
+    problems, _, results = _report(tmp_path, workdir)
+    assert any(f"record {CELL!r} left out: recorded 2 times with different content (load-error, pass)" in p
+               for p in problems), problems
+    assert next(c for c in results["cells"] if c["id"] == CELL)["verdict"] == "skipped"
+    assert "recorded 2 times" in (tmp_path / "reports" / "matrix.md").read_text()
+
+
+def test_the_same_record_twice_is_one_record(tmp_path):
+    from tests.robustness.test_hostile_records import CELL, ENV, _report, _workdir
+
+    workdir = _workdir(tmp_path)
+    path = workdir / "results" / f"consume-{ENV}.jsonl"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps(record) + "\n" + json.dumps(dict(record, seconds=2.5)) + "\n")
+    problems, _, results = _report(tmp_path, workdir)
+    assert not any("left out" in p for p in problems)
+    assert next(c for c in results["cells"] if c["id"] == CELL)["verdict"] == "pass"
+
+
+def test_two_merged_jobs_that_record_one_cell_differently_are_refused(tmp_path):
+    from harness import run
+    from harness.ci import merge
+    from tests.robustness.test_hostile_merge import _job
+    from tests.robustness.test_hostile_records import ENV, _workdir
+
+    source = _workdir(tmp_path / "src")
+    record = json.loads((source / "results" / f"consume-{ENV}.jsonl").read_text())
+    jobs = []
+    for number, verdict in ((1, "pass"), (2, "load-error")):
+        job = _job(tmp_path / f"j{number}", [ENV])
+        name = f"consume-{ENV}.jsonl" if number == 1 else f"consume-{ENV}.shard1.jsonl"
+        (job / "results" / name).write_text(json.dumps(dict(record, verdict=verdict)) + "\n")
+        jobs.append(str(job))
+    with pytest.raises(merge.MergeError, match="recorded 2 times with different content .pass, load-error."):
+        run.merge([*jobs, "--workdir", str(tmp_path / "work")], log=lambda line: None)
+    assert not (tmp_path / "work").exists()

@@ -22,7 +22,8 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from harness.check.modelfile import UserInputError, _regular, _resolve, containers, h5py, polyglot_note
+from harness.check.modelfile import (MAX_READ_BYTES, UserInputError, _regular, _resolve, containers, h5py,
+                                     polyglot_note)
 from harness.check.security.configs import config_findings
 from harness.check.security.model import Finding, ScannedFile
 from harness.check.security.savedmodel import savedmodel_findings
@@ -31,7 +32,7 @@ GIB, MIB = 1 << 30, 1 << 20
 OVERSIZED_FACTOR = 100  # declared bytes over this many times the file's bytes ...
 OVERSIZED_MIN = GIB  # ... and over this: "far beyond the file"
 ZIP_BOMB_MIN = 64 * MIB
-MAX_MEMBER_BYTES = 512 * MIB
+MAX_MEMBER_BYTES = MAX_READ_BYTES  # 64 MiB, as for check: what the host reads of one archive member
 MAX_HDF5_OBJECTS = 200_000
 
 
@@ -208,26 +209,35 @@ def _zip_file(path: Path) -> ScannedFile:
     return ScannedFile(str(path), "zip", fmt, found)
 
 
-def _zip_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:
+def _bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
+    """At most :data:`MAX_MEMBER_BYTES` of a member, or None past that: read in blocks and counted, since
+    the size its header declares can lie (a small archive can expand to gigabytes)."""
     if info.file_size > MAX_MEMBER_BYTES:
-        return [Finding("not_scanned", "resource", info.filename, f"{info.file_size} bytes: too large to scan")]
+        return None
+    with archive.open(info) as handle:
+        data = handle.read(MAX_MEMBER_BYTES + 1)
+    return None if len(data) > MAX_MEMBER_BYTES else data
+
+
+def _too_large(info: zipfile.ZipInfo) -> Finding:
+    return Finding("not_scanned", "resource", info.filename,
+                   f"expands past {MAX_MEMBER_BYTES // MIB} MiB (declares {info.file_size} bytes); not read further")
+
+
+def _zip_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:
+    data = _bounded(archive, info)
+    if data is None:
+        return [_too_large(info)]
     try:
-        return config_findings(json.loads(archive.read(info)), info.filename)
+        return config_findings(json.loads(data), info.filename)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         return [Finding("not_scanned", "info", info.filename, f"not JSON ({exc}); not scanned")]
 
 
 def _zip_weights(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:
-    if info.file_size > MAX_MEMBER_BYTES:
-        return [
-            Finding(
-                "not_scanned",
-                "resource",
-                info.filename,
-                f"{info.file_size} bytes: over {MAX_MEMBER_BYTES} bytes, not opened",
-            )
-        ]
-    data = archive.read(info)
+    data = _bounded(archive, info)
+    if data is None:
+        return [_too_large(info)]
     try:
         with h5py.File(io.BytesIO(data), "r") as handle:
             return hdf5_findings(handle, info.filename, len(data))
