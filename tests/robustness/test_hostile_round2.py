@@ -437,3 +437,44 @@ def test_two_merged_jobs_that_record_one_cell_differently_are_refused(tmp_path):
     with pytest.raises(merge.MergeError, match="recorded 2 times with different content .pass, load-error."):
         run.merge([*jobs, "--workdir", str(tmp_path / "work")], log=lambda line: None)
     assert not (tmp_path / "work").exists()
+
+
+# --- matrix.yaml, advisories.yaml, scan --to -------------------------------------------------------------------
+
+@pytest.mark.parametrize("requirement", ["keras==3.*,<3", "keras===banana", "keras==2.*,>=3", "keras==3.8.*,>3.9"])
+def test_an_expected_failure_range_that_can_never_match_is_a_matrix_yaml_error(tmp_path, requirement):
+    from tests.robustness.test_hostile_matrix import GOOD, _error
+
+    text = GOOD + ("expected_failures:\n  - {producer: '%s', consumer: 'keras>=3', error: x, reason: r, "
+                   "expires: 2099-01-01}\n" % requirement)
+    assert f"expected_failures[0].producer: {requirement!r} matches no version" in _error(tmp_path, text)
+
+
+@pytest.mark.parametrize("requirement", ["keras==3.*,>=3.8", "keras===3.8.0", "keras==3.8.*"])
+def test_wildcard_and_text_ranges_that_can_match_are_kept(tmp_path, requirement):
+    from harness.config import spec
+    from tests.robustness.test_hostile_matrix import GOOD
+
+    path = tmp_path / "matrix.yaml"
+    path.write_text(GOOD + ("expected_failures:\n  - {producer: '%s', consumer: 'keras>=3', error: x, reason: r, "
+                            "expires: 2099-01-01}\n" % requirement))
+    assert spec.load(path).expected_failures[0].producer == requirement
+
+
+def test_a_second_advisories_key_is_refused_not_an_empty_table(tmp_path):
+    from harness.check.modelfile import UserInputError
+    from harness.check.security.advisories import ADVISORIES, load_advisories
+
+    path = tmp_path / "advisories.yaml"
+    path.write_text(ADVISORIES.read_text() + "\nadvisories: []\n")
+    with pytest.raises(UserInputError, match=r"duplicate key 'advisories' \(first given on line \d+\)"):
+        load_advisories(path)
+
+
+def test_scan_to_with_one_package_pinned_twice_is_refused(tmp_path):
+    from harness.check.modelfile import UserInputError
+    from harness.check.security.scan import main
+    from tests.unit.test_security_scan import os_keras
+
+    with pytest.raises(UserInputError, match="pins keras twice"):
+        main([str(os_keras(tmp_path / "m.keras")), "--to", "keras==3.8.0 keras==2.15.0"])

@@ -28,6 +28,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from harness.check.modelfile import UserInputError
+from harness.guard import read_text
 from harness.check.security.model import ScannedFile
 
 ADVISORIES = Path(__file__).with_name("advisories.yaml")
@@ -103,13 +104,15 @@ def load_advisories(path: Path = ADVISORIES) -> list[Advisory]:
     """Read and validate the advisories table.
 
     Raises:
-        UserInputError: not YAML, not matching advisories.schema.json (the key path is named), or an
-            ``affected`` entry that is no PEP 440 specifier set.
+        UserInputError: not YAML (a key given twice included), not matching advisories.schema.json (the key
+            path is named), or an ``affected`` entry that is no PEP 440 specifier set.
     """
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserInputError(f"{path}: cannot be read as YAML ({exc})") from None
+    from harness.config.matrix_yaml import load_yaml
+    try:  # matrix.yaml's loader: a key given twice is an error, aliases are bounded
+        data = load_yaml(read_text(Path(path), "advisories table", 16 * 2**20))
+    except (OSError, ValueError, RecursionError, yaml.YAMLError) as exc:
+        raise UserInputError(f"{path}: cannot be read as YAML ({str(exc).splitlines()[0] if str(exc) else exc})") \
+            from None
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).iter_errors(data))
     if error is not None:

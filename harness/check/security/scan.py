@@ -64,6 +64,9 @@ def release_target(text: str) -> Target:
         name = "tensorflow" if name in TENSORFLOW_NAMES else name
         if name not in ("keras", "tf-keras", "tensorflow"):
             raise UserInputError(f"--to {text!r}: {req.name} is not keras, tf-keras or tensorflow")
+        if name in pins:
+            raise UserInputError(f"--to {text!r}: pins {name} twice; one target names each package once (give "
+                                 "several targets as several --to values: --to keras==3.8.0 keras==2.15.0)")
         pins[name] = Version(specs[0].version)
     tf = pins.get("tensorflow")
     if "tf-keras" in pins:
