@@ -478,3 +478,55 @@ def test_scan_to_with_one_package_pinned_twice_is_refused(tmp_path):
 
     with pytest.raises(UserInputError, match="pins keras twice"):
         main([str(os_keras(tmp_path / "m.keras")), "--to", "keras==3.8.0 keras==2.15.0"])
+
+
+# --- property tests: arbitrary text through every escaping rule and through the report writers ------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=80) | st.sampled_from(
+    ["`", "``", "<script>x</script>", "| a |", "\n\n# h", "![i](u)", "[l](u)", "&amp;", "\x1b[31m", "1. x", "---"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT)
+def test_escaped_text_renders_as_written_in_commonmark_and_xml(text):
+    import xml.etree.ElementTree as ET
+
+    from markdown_it import MarkdownIt
+
+    from harness.report.escape import md_cell, md_code, md_text, plain, xml_text
+
+    md = MarkdownIt("commonmark").enable("table")
+    line = f"- {md_text(text)} and {md_code(text)}"
+    tokens = md.parse(line)
+    children = [c for t in tokens for c in (t.children or [])]
+    assert [t.type for t in tokens] == ["bullet_list_open", "list_item_open", "paragraph_open", "inline",
+                                        "paragraph_close", "list_item_close", "bullet_list_close"], line
+    assert not {c.type for c in children} & {"html_inline", "image", "link_open", "em_open", "strong_open"}
+    code = [c.content for c in children if c.type == "code_inline"]
+    assert len(code) == 1
+    # A code span shows the text as written, one line (spaces at its ends aside).
+    assert code[0].strip() == plain(text).strip() or not plain(text).strip()
+    table = f"| a | b |\n|---|---|\n| {md_cell(text)} | x |"
+    rows = [t for t in md.parse(table) if t.type == "td_open"]
+    assert len(rows) == 2, table
+    ET.fromstring(f"<a b='{xml_text(text).replace('&', '&amp;').replace('<', '&lt;').replace(chr(39), '&apos;')}'/>")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=TEXT, facts=TEXT, number=st.floats(allow_nan=True, allow_infinity=True))
+def test_every_report_parses_whatever_a_record_and_its_facts_say(tmp_path_factory, message, facts, number):
+    import xml.etree.ElementTree as ET
+
+    from tests.robustness.test_hostile_records import ENV, _report, _workdir
+
+    tmp_path = tmp_path_factory.mktemp("prop")
+    workdir = _workdir(tmp_path, verdict="load-error", error_type="ValueError", error_message=message,
+                       error_text=message, reason=message, max_abs=number, margin=None)
+    (workdir / "results" / f"consume-{ENV}.facts.json").write_text(json.dumps({"keras": facts, "python": facts}))
+    _report(tmp_path, workdir)
+    reports = tmp_path / "reports"
+    assert_no_markup_from((reports / "matrix.md").read_text(), injected="\0never")
+    ET.fromstring((reports / "junit.xml").read_bytes())
+    _strict((reports / "results.json").read_text())
