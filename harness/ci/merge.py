@@ -160,6 +160,9 @@ def gather(dirs: list[Path], workdir: Path, matrix_sha256: str | None = None, lo
         return _copy(jobs, workdir, log)
     except OutsideWorkdir as exc:
         raise MergeError(f"refused: {exc}") from None
+    except OSError as exc:  # an unwritable or full work dir: one line naming the file
+        raise MergeError(f"--workdir {workdir}: cannot write {exc.filename or workdir} "
+                         f"({exc.strerror or exc}); give a work dir you can write") from None
 
 
 def _check_no_conflicts(chosen: dict[str, Path]) -> None:

@@ -530,3 +530,72 @@ def test_every_report_parses_whatever_a_record_and_its_facts_say(tmp_path_factor
     assert_no_markup_from((reports / "matrix.md").read_text(), injected="\0never")
     ET.fromstring((reports / "junit.xml").read_bytes())
     _strict((reports / "results.json").read_text())
+
+
+# --- tracebacks that were left ----------------------------------------------------------------------------------
+
+def test_a_damaged_releases_cache_costs_its_entries_named_not_every_command(tmp_path, capsys):
+    from harness.check import releases
+    from harness.config import spec as spec_mod
+    from harness.config.matrix_yaml import matrix_path
+
+    path = tmp_path / "releases.json"
+    path.write_text(json.dumps({"a": {"python": "3.11", "packages": "tensorflow"}, "../b": {"python": "3.11",
+                                "packages": []}, "c": {"python": "3.11", "packages": ["not a req !!"]},
+                                "ok": {"python": "3.11", "packages": ["keras==3.8.0"]}}))
+    found = releases.with_cached(spec_mod.load(matrix_path()), path)
+    assert "ok" in found.envs and not {"a", "../b", "c"} & set(found.envs)
+    assert capsys.readouterr().err.count(f"WARNING: {path}: entry") == 3
+
+
+def test_merge_into_an_unwritable_work_dir_is_one_line(tmp_path):
+    import os
+
+    from harness import run
+    from harness.ci import merge
+    from tests.robustness.test_hostile_merge import _job
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes anywhere")
+    job = _job(tmp_path / "j", ["tf2.15"])
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work").chmod(0o500)
+    try:
+        with pytest.raises(merge.MergeError, match="cannot write"):
+            run.merge([str(job), "--workdir", str(tmp_path / "work")], log=lambda line: None)
+    finally:
+        (tmp_path / "work").chmod(0o700)
+
+
+def test_merge_where_a_work_dir_file_is_a_folder_is_one_line(tmp_path):
+    from harness import run
+    from harness.ci import merge
+    from tests.robustness.test_hostile_merge import _job
+
+    job = _job(tmp_path / "j", ["tf2.15"])
+    (tmp_path / "work" / "run.json").mkdir(parents=True)  # write_json cannot rename over a folder
+    with pytest.raises(merge.MergeError, match="cannot write"):
+        run.merge([str(job), "--workdir", str(tmp_path / "work")], log=lambda line: None)
+
+
+def test_compare_with_a_symlink_loop_is_one_line(tmp_path):
+    from harness.report.results_file import HistoryError, read_results
+
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(HistoryError, match="--compare"):
+        read_results(tmp_path / "loop")
+
+
+def test_a_model_file_name_with_byte_0xff_is_reported_not_a_traceback(tmp_path):
+    import os
+
+    from harness.check.security.scan import main
+    from tests.unit.test_security_scan import os_keras
+
+    name = os.fsdecode(b"m\xff`<b>.keras")
+    path = os_keras(tmp_path / name)
+    status, text = main([str(path), "--to", "keras==3.8.0"])
+    text.encode("utf-8")
+    assert_no_markup_from(text)
+    status, text = main([str(path), "--to", "keras==3.8.0", "--format", "json"])
+    json.loads(text)
