@@ -52,10 +52,11 @@ def md_cell_code(text) -> str:
 
 
 def md_text(text) -> str:
-    """``text`` as Markdown prose, rendered as written: one line, Markdown's punctuation escaped (no raw
-    HTML, entity, link, image, emphasis or code span can start), and what would start a block where the
-    text starts a line (``#``, ``>``, ``- ``, ``+ ``, ``1. ``, ``---``) escaped: no heading, list, quote or rule."""
-    text = MD_PUNCTUATION.sub(r"\\\1", plain(text))
+    """``text`` as Markdown prose, rendered as written: one line without spaces at its ends (they would
+    indent a code block), Markdown's punctuation escaped (no raw HTML, entity, link, image, emphasis or
+    code span can start), and what would start a block where the text starts a line (``#``, ``>``, ``- ``,
+    ``+ ``, ``1. ``, ``---``) escaped: no heading, list, quote or rule."""
+    text = MD_PUNCTUATION.sub(r"\\\1", plain(text).strip())  # leading spaces would indent a code block
     text = MD_UNDERSCORE.sub(r"\\_", text)
     return MD_BLOCK_START.sub(_escape_block_start, text, count=1)
 
