@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import textwrap
 from pathlib import Path
@@ -16,7 +15,7 @@ from harness import ROOT
 from harness.ci.jobs import GITHUB_MAX_JOBS
 from harness.config.spec import MatrixSpec
 from harness.errors import HarnessError
-from harness.guard import safe_name
+from harness.guard import loads, read_text, safe_name
 from harness.report.results import LEVELS
 from harness.workdir import DEFAULT_WORKDIR, WorkDir
 
@@ -240,7 +239,7 @@ def last_selection(args: list[str]) -> list[str]:
         return args
     try:
         options, _ = report_parser().parse_known_args([a for a in args if a not in ("-h", "--help")])
-        last = json.loads(WorkDir(options.workdir).run.read_text())
+        last = loads(read_text(WorkDir(options.workdir).run, "run.json", 16 * 2**20))
         profile, envs, fixtures = last["profile"], last["envs"], last["fixtures"]
     except (OptionError, OSError, ValueError, KeyError, TypeError, RecursionError):
         return args  # the session itself says what is wrong with its options

@@ -1,4 +1,4 @@
-"""Guards for untrusted input: paths inside the work dir, regular files, bounded JSON, atomic writes.
+"""Guards for untrusted input: paths inside the work dir, regular files read with a cap, bounded JSON, atomic writes.
 
 Names that reach a path (environment names from a CI job's ``run.json``, a record's producer) come
 from outside; :func:`within` is the one place that joins them to a work dir, and it refuses any
@@ -78,6 +78,65 @@ def regular(path: Path, what: str, folder_ok: bool = False) -> os.stat_result:
             stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket" if
             stat.S_ISSOCK(info.st_mode) else "of an unknown kind")
     raise NotRegular(f"{what} {path}: is {kind}, not a regular file{' or folder' if folder_ok else ''}; refused")
+
+
+class TooLarge(HarnessError, ValueError):
+    """A file is larger than its reader accepts (a damaged or hostile file: reading it whole could exhaust memory)."""
+
+
+class NotText(HarnessError, ValueError):
+    """A file that must be UTF-8 text is not (the message names the file and the byte)."""
+
+
+MAX_FILE_BYTES = 512 * 2**20  # the default cap of read_bytes: past any run.json, record file or results.json
+
+
+def read_bytes(path: Path, what: str = "file", limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them: the one way the host reads a
+    file from a work dir, a job folder, a model path, an index or a YAML.
+
+    It opens without blocking (``O_NONBLOCK``: a named pipe with no writer opens at once) and then looks
+    at what it opened, so a FIFO, a device or a socket in a file's place is refused, never waited on, and a
+    file swapped after a check is still the one judged.
+
+    Raises:
+        NotRegular: a named pipe, a device, a socket (``what`` names the option or role).
+        IsADirectoryError: a folder.
+        TooLarge: more than ``limit`` bytes.
+        FileNotFoundError, OSError: nothing there, or it cannot be read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(info.st_mode):
+            regular(path, what)  # raises NotRegular, naming the kind
+            raise NotRegular(f"{what} {path}: not a regular file; refused")
+        if info.st_size > limit:
+            raise TooLarge(f"{what} {path}: {info.st_size} bytes, over the {limit} this reader accepts; refused "
+                           "(a damaged or hostile file?)")
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # grew while read
+        raise TooLarge(f"{what} {path}: over the {limit} bytes this reader accepts; refused")
+    return data
+
+
+def decode(data: bytes, path: Path, what: str = "file") -> str:
+    """``data`` decoded as UTF-8, strictly.
+
+    Raises:
+        NotText: naming ``what``, the file and the byte offset of the first bytes that are not UTF-8.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotText(f"{what} {path}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 4]!r})") from None
+
+
+def read_text(path: Path, what: str = "file", limit: int = MAX_FILE_BYTES) -> str:
+    """:func:`read_bytes`, decoded strictly (:func:`decode`)."""
+    return decode(read_bytes(path, what, limit), path, what)
 
 
 def loads(text: str | bytes):

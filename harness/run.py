@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import datetime
 import io
-import json
 import os
 import sys
 import time
@@ -29,6 +28,7 @@ from harness.execute.plan import Selection, consume_cells, produce_cells, select
 from harness.execute.processes import Launcher
 from harness.execute.supervisor import run_sharded, split
 from harness.report import history, progress, results as results_mod
+from harness.guard import loads, read_text
 from harness.workdir import PhaseFiles, WorkDir, read_json, write_json
 
 # A phase on one worker takes more only with this much time left (seconds): each new worker imports
@@ -330,7 +330,7 @@ def _warn_other_matrix(ctx: Context, log) -> None:
     """Say so when the work dir's run was planned from another matrix.yaml than the one reported with
     (its run.json records the SHA-256): the report applies this file's expected_failures and tolerances."""
     try:
-        planned = json.loads(ctx.work.run.read_text()).get("matrix_sha256")
+        planned = loads(read_text(ctx.work.run, "run.json", 16 * 2**20)).get("matrix_sha256")
     except (OSError, ValueError, AttributeError, RecursionError):
         return
     current = matrix_sha256(ctx.spec.path)

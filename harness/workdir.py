@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import ROOT
-from harness.guard import loads, within, write_atomic
+from harness.guard import NotRegular, loads, read_bytes, read_text, within, write_atomic
 
 RUN = "run.json"
 ARTIFACTS = "artifacts"
@@ -49,8 +49,9 @@ PHASE_FILE = re.compile(r"^(produce|consume)-(.+?)(\.shard[1-9][0-9]*)?\.(jsonl|
 
 @dataclass(frozen=True)
 class WorkDir:
-    """Where a run (or a check) keeps its files: see the module docstring. Paths are joined, not
-    checked; :class:`PhaseFiles` checks the names it joins."""
+    """Where a run (or a check) keeps its files: see the module docstring. Fixed names are joined;
+    names that come from a record or an option (:meth:`artifact`, :class:`PhaseFiles`) go through
+    :func:`harness.guard.within`."""
 
     path: Path
 
@@ -63,8 +64,13 @@ class WorkDir:
         return self.path / ARTIFACTS
 
     def artifact(self, env: str, fixture: str, fmt: str) -> Path:
-        """The folder of one producer's artifact of ``fixture`` in format ``fmt``."""
-        return self.artifacts / env / fixture / fmt
+        """The folder of one producer's artifact of ``fixture`` in format ``fmt``.
+
+        Raises:
+            harness.guard.OutsideWorkdir: a name that is not a plain file name (``..``, ``/``), so the
+                folder would be outside ``artifacts/``.
+        """
+        return within(self.path, ARTIFACTS, env, fixture, fmt)
 
     @property
     def results(self) -> Path:
@@ -204,10 +210,16 @@ def write_json(path: Path, data) -> None:
 
 
 def read_json(path: Path) -> dict:
-    """The JSON object in ``path``, or {} when it is missing, half-written or not an object."""
+    """The JSON object in ``path``, or {} when it is missing, half-written or not an object.
+
+    Raises:
+        harness.guard.NotRegular: a named pipe, device or socket in its place (:func:`harness.guard.read_bytes`).
+    """
     try:
-        data = json.loads(path.read_text(errors="replace"))
-    except (OSError, ValueError, RecursionError):  # missing, half-written, nested too deeply
+        data = loads(read_text(path, "JSON file"))
+    except NotRegular:  # a FIFO in its place: refused, never waited on
+        raise
+    except (OSError, ValueError):  # missing, half-written, not UTF-8, too large, nested too deeply
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -225,9 +237,13 @@ def read_records(path: Path) -> list[dict]:
 
     A torn last line, and any line that is not a JSON object (garbage, undecodable
     bytes, a bare number or list), is ignored rather than crashing the reader.
+
+    Raises:
+        harness.guard.NotRegular, harness.guard.TooLarge: a FIFO, device or socket in the file's place, or
+            a file past the reader's cap (:func:`harness.guard.read_bytes`): refused, never waited on.
     """
     try:
-        lines = Path(path).read_text(errors="replace").splitlines()
+        lines = read_bytes(path, "records file").decode("utf-8", "replace").splitlines()
     except FileNotFoundError:
         return []
     records = []

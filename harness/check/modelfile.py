@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # h5py logs its type converters at DEBUG (from its import on), which nox's logging would print.
@@ -36,7 +36,7 @@ import h5py  # noqa: E402
 
 from harness.check.inputs import config_inputs  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.guard import NotRegular, loads, regular  # noqa: E402
+from harness.guard import NotRegular, TooLarge, loads, read_bytes, regular  # noqa: E402
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -46,6 +46,7 @@ SAVED_MODEL_PATH = (2, 1, 5)
 # The most the host reads of one archive member or HDF5 attribute (bytes). Assumed: a model config
 # of 64 MiB is far past any real one (a 1,000-layer model's config is a few MB).
 MAX_READ_BYTES = 64 * 2**20
+MAX_PB_BYTES = 2**31  # protobuf's own limit on a serialized message
 
 
 class UserInputError(HarnessError, ValueError):
@@ -113,14 +114,10 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
     if path.is_dir():
         found = _saved_model(path)
     else:
-        head = _head(path)
-        if head.startswith(HDF5_MAGIC):
-            found = _hdf5(path)
-        elif head.startswith(ZIP_MAGIC):
-            found = _keras_zip(path)
-        else:
-            raise UserInputError(f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
-                           f"(first bytes {head[:8]!r}), nor a SavedModel folder")
+        kinds = containers(path)
+        found = _keras_zip(path) if kinds[0] == "zip" else _hdf5(path)
+        if len(kinds) > 1:
+            found = replace(found, notes=found.notes + (polyglot_note(path, kinds),))
     if found.weights_only:
         if architecture is None:
             raise UserInputError(f"{path}: holds weights only ({found.format} layout, no model config); give the "
@@ -130,6 +127,43 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         raise UserInputError(f"--architecture {architecture}: {path} is a full model ({found.format}) with its own "
                        "architecture; --architecture is only for weights-only files")
     return found
+
+
+def containers(path: Path) -> tuple[str, ...]:
+    """The containers a regular file is (``zip``, ``hdf5``), the one Keras loads first: a name ending
+    in ``.keras`` that ``zipfile.is_zipfile`` accepts is a zip to Keras 3 and Keras 2.13+ (their
+    ``saving_api.load_model``), whatever its first bytes; else HDF5 where ``h5py.is_hdf5`` finds a
+    superblock (Keras 2's legacy loader asks it), else a zip. A file can be both: an HDF5 file with a zip
+    appended (a polyglot) is read as HDF5 by h5py and as a zip by ``zipfile``.
+
+    A damaged file that is neither is what its first bytes say (its reader then names the damage).
+
+    Raises:
+        UserInputError: neither (its first bytes named), or it cannot be read.
+    """
+    try:
+        is_zip = zipfile.is_zipfile(path)
+        is_hdf5 = bool(h5py.is_hdf5(str(path)))
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"{path}: cannot be read ({exc})") from None
+    found = (("zip", "hdf5") if path.suffix == ".keras" else ("hdf5", "zip"))
+    found = tuple(kind for kind in found if {"zip": is_zip, "hdf5": is_hdf5}[kind])
+    if not found:  # damaged (a zip cut before its directory): the first bytes say what it meant to be
+        head = _head(path)
+        if head.startswith((HDF5_MAGIC, ZIP_MAGIC)):
+            return ("hdf5",) if head.startswith(HDF5_MAGIC) else ("zip",)
+        raise UserInputError(f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
+                             f"(first bytes {head[:8]!r}), nor a SavedModel folder")
+    return found
+
+
+def polyglot_note(path: Path, kinds: tuple[str, ...]) -> str:
+    """What a user needs to know of a file that is both a zip and HDF5 (:func:`containers`)."""
+    if kinds[0] == "zip":
+        return ("also an HDF5 file (a polyglot): Keras 3 and Keras 2.13+ load the .keras zip, Keras before "
+                "2.13 the HDF5; they hold different models")
+    return (f"also a zip archive (a polyglot): Keras loads the HDF5 under the name {path.name}, but renamed "
+            ".keras Keras 3 and Keras 2.13+ load the zip")
 
 
 def _resolve(path: Path, option: str) -> Path:
@@ -248,17 +282,32 @@ def _saved_model(path: Path) -> ModelFile:
     pb = path / "saved_model.pb"
     if not pb.is_file():
         raise UserInputError(f"{path}: a folder without saved_model.pb, so not a SavedModel")
-    tf_version = saved_model_tf_version(pb.read_bytes(), pb)
+    tf_version = saved_model_tf_version(read_pb(pb), pb)
     keras_version = None
     metadata = path / "keras_metadata.pb"
     if metadata.is_file():
-        match = KERAS_VERSION_IN_METADATA.search(metadata.read_bytes())
+        match = KERAS_VERSION_IN_METADATA.search(read_pb(metadata))
         keras_version = match.group(1).decode() if match else None
     evidence = ", ".join(e for e, v in (("tensorflow_version in saved_model.pb", tf_version),
                                         ("keras_version in keras_metadata.pb", keras_version)) if v)
     notes = () if metadata.is_file() else ("no keras_metadata.pb: a TF SavedModel (tf.saved_model.save or Keras 3 "
                                            "model.export), not a Keras SavedModel",)
     return ModelFile(path, "savedmodel", "directory", keras_version, tf_version, None, evidence, notes)
+
+
+def read_pb(path: Path) -> bytes:
+    """A SavedModel's protobuf file, read by the guarded reader (a regular file of at most
+    :data:`MAX_PB_BYTES`: protobuf itself refuses messages over 2 GiB).
+
+    Raises:
+        UserInputError: not a regular file, too large, or unreadable (the file named).
+    """
+    try:
+        return read_bytes(path, "SavedModel file", MAX_PB_BYTES)
+    except (NotRegular, TooLarge) as exc:
+        raise UserInputError(str(exc)) from None
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _varint(data: bytes, pos: int, where: Path) -> tuple[int, int]:
@@ -278,13 +327,19 @@ def protobuf_fields(data: bytes, where: Path):
     """Yield ``(field number, wire type, value)`` of one protobuf message: value is an int for
     varints and fixed fields, the bytes for length-delimited ones.
 
+    A length is bounded by what is left of ``data`` (so by the file's size), and field number 0, which
+    protobuf does not allow, is refused: a file of zeros ends at its first byte.
+
     Raises:
-        UserInputError: not protobuf wire format (truncated, or a group/unknown wire type).
+        UserInputError: not protobuf wire format (truncated, field 0, or a group/unknown wire type).
     """
     pos = 0
     while pos < len(data):
+        start = pos
         key, pos = _varint(data, pos, where)
         wire, number = key & 7, key >> 3
+        if number == 0:  # no .proto has field 0: zeros (a sparse file) or another format
+            raise UserInputError(f"{where}: not a valid SavedModel protobuf (field number 0 at byte {start})")
         if wire == 0:
             value, pos = _varint(data, pos, where)
             yield number, wire, value

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable
@@ -34,6 +35,7 @@ from packaging.version import InvalidVersion, Version
 
 from harness.config import env_templates, lock, spec
 from harness.execute import interpreters
+from harness.guard import loads, quote, read_text, safe_name
 from harness.workdir import RELEASES_CACHE
 
 SHORT = re.compile(r"^tf(\d+)\.(\d+)$")
@@ -299,7 +301,7 @@ def targets(env_names, wanted: list[str], project: lock.Project | None = None,
 def read_cache(path: Path | None = None) -> dict[str, dict]:
     """The cached environments, by name ({} when there is no cache or it is unreadable)."""
     try:
-        data = json.loads((path or RELEASES_CACHE).read_text())
+        data = loads(read_text(path or RELEASES_CACHE, "releases cache", 16 * 2**20))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -330,12 +332,37 @@ def cached_for(text: str, path: Path | None = None) -> dict | None:
                  if isinstance(env, dict) and env.get("request") == text and env.get("resolver") == RESOLVER), None)
 
 
+def _cached_problem(name, env) -> str | None:
+    """What makes an entry of the releases cache unusable, or None."""
+    if not safe_name(name):
+        return "not a plain environment name"
+    if not isinstance(env, dict):
+        return "not an object"
+    if env.get("runner") == "python":
+        return None if isinstance(env.get("interpreter"), str) else "interpreter is not a path"
+    packages = env.get("packages")
+    if not isinstance(env.get("python"), str) or not isinstance(packages, list):
+        return "python is not text or packages is not a list"
+    for package in packages:
+        try:
+            Requirement(package)
+        except (InvalidRequirement, TypeError):
+            return f"package {quote(package, 80)} is not a requirement"
+    if not isinstance(env.get("env", {}), dict):
+        return "env is not a mapping"
+    return None
+
+
 def with_cached(matrix: spec.MatrixSpec, path: Path | None = None) -> spec.MatrixSpec:
     """``matrix`` with the cached environments added (an environment of matrix.yaml wins); an
     interpreter's (``runner: python``) versions are read from it again."""
     extra = {}
     for name, env in read_cache(path).items():
-        if name in matrix.envs or not isinstance(env, dict):
+        if name in matrix.envs:
+            continue
+        problem = _cached_problem(name, env)
+        if problem:  # a damaged cache costs its entry, named, never every command
+            print(f"WARNING: {path or RELEASES_CACHE}: entry {quote(name, 80)} ignored: {problem}", file=sys.stderr)
             continue
         try:
             if env.get("runner") == "python":

@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from harness.check import security_section
 from harness.check.check_plan import CheckPlan
+from harness.report.escape import md_cell, md_code, md_text
 from harness.report.hints import blocked_by_safe_mode, hint_for, normalize
 from harness.report.results import Cell
 from harness.worker.protocol import WORKS_WITH
@@ -314,28 +315,31 @@ def _number(value: float | None) -> str:
 def render_markdown(result: CheckResult) -> str:
     """The report for people (GitHub Markdown)."""
     plan, found = result.plan, result.plan.file
-    written = ", ".join(f"{k} {found[v]}" for k, v in (("Keras", "keras_version"), ("TF", "tensorflow_version"),
-                                                        ("backend", "backend")) if found[v])
+    written = ", ".join(f"{k} {md_text(found[v])}" for k, v in (
+        ("Keras", "keras_version"), ("TF", "tensorflow_version"), ("backend", "backend")) if found[v])
     facts = [
-        ("file", f"`{found['path']}` (format `{found['format']}`, container {found['container']})"),
-        ("written by", f"{written or 'not recorded'}" + (f" ({found['evidence']})" if found["evidence"] else "")),
-        ("source", f"{plan.source}: {plan.source_why}"),
-        ("targets", f"{', '.join(plan.targets)} ({plan.targets_why})"),
-        ("inputs", _inputs_line(result)),
-        ("negative control", _control_line(result)),
-        ("call", f"`{plan.call_text}`" + (" (Keras's defaults: it compiles where the file holds a compile config, "
-                                           "with safe_mode on; --call says how your code loads)" if not plan.call
-                                           else " (--call)")),
-        ("custom objects", plan.custom_objects or "none"),
+        ("file", f"{md_code(found['path'])} (format {md_code(found['format'])}, container "
+                 f"{md_text(found['container'])})"),
+        ("written by", f"{written or 'not recorded'}" + (f" ({md_text(found['evidence'])})" if found["evidence"]
+                                                          else "")),
+        ("source", f"{md_text(plan.source)}: {md_text(plan.source_why)}"),
+        ("targets", f"{md_text(', '.join(plan.targets))} ({md_text(plan.targets_why)})"),
+        ("inputs", md_text(_inputs_line(result))),
+        ("negative control", md_text(_control_line(result))),
+        ("call", f"{md_code(plan.call_text)}" + (" (Keras's defaults: it compiles where the file holds a compile "
+                                                   "config, with safe_mode on; --call says how your code loads)"
+                                                   if not plan.call else " (--call)")),
+        ("custom objects", md_code(plan.custom_objects) if plan.custom_objects else "none"),
         ("safe_mode", "on (Keras 3 `load_model(..., safe_mode=True)`; Keras 2 has it only for .keras files: "
                       "see the safe_mode column)" if plan.safe_mode else "off (--unsafe)"),
-        ("expected outputs", f"`{plan.expected}` (the source must reproduce them; targets are compared with them)"
+        ("expected outputs", f"{md_code(plan.expected)} (the source must reproduce them; targets are compared "
+                             "with them)"
          if plan.expected else "none (targets are compared with the source's outputs)"),
         ("tolerance", _tolerance_line(plan) + " (drift: beyond tolerance but at most "
                       f"{DRIFT_SHARE_OF_SCALE:g} of the outputs' scale and {DRIFT_SHARE_OF_CONTROL:g} of the "
                       "control's difference" + ("; fails under --strict)" if plan.strict else ")")),
-    ] + [("note", note) for note in plan.notes]  # the file's own notes are among them (see check.plan)
-    out = [f"# Check of `{Path(found['path']).name}`", "", f"**{result.message}**", ""]
+    ] + [("note", md_text(note)) for note in plan.notes]  # the file's own notes are among them (see check.plan)
+    out = [f"# Check of {md_code(Path(found['path']).name)}", "", f"**{md_text(result.message)}**", ""]
     out += [f"- **{key}**: {value}" for key, value in facts] + [""]
     table = [[r.cell.consumer, r.role, r.cell.loader,
               r.verdict + (" (blocked by safe_mode)" if r.blocked_by_safe_mode else "")
@@ -344,6 +348,7 @@ def render_markdown(result: CheckResult) -> str:
               _number(r.cell.max_abs), _number(r.cell.max_rel), _number(r.share(r.scale)),
               _number(r.share((r.control or {}).get("max_abs"))) if r.role == "target" else "", r.safe_mode or "",
               "" if r.cell.seconds is None else f"{r.cell.seconds:.1f}"] for r in result.rows]
+    table = [[md_cell(value) for value in row] for row in table]
     out += [tabulate(table, headers=["environment", "role", "loader", "verdict", "max abs diff", "max rel diff",
                                      "of scale", "of control", "safe_mode", "seconds"], tablefmt="github"), ""]
     out += [LEGEND, ""]
@@ -358,7 +363,8 @@ def render_markdown(result: CheckResult) -> str:
             unsafe = " **Unsafe:** it lets code stored in the file run; only for files you trust." \
                 if row.cell.unsafe_change else ""
             out += [f"- {row.cell.consumer} ({row.role}): `{plan.call_text}` raises "
-                    f"`{normalize(row.cell.signature)}`; `{call_with(plan, row.cell.works_with)}` works.{unsafe}"]
+                    f"{md_code(normalize(row.cell.signature))}; `{call_with(plan, row.cell.works_with)}` "
+                    f"works.{unsafe}"]
         out += [""]
     groups: dict[tuple, list[Row]] = {}
     for row in result.rows:
@@ -369,8 +375,8 @@ def render_markdown(result: CheckResult) -> str:
         out += ["## Failures", ""]
     for (verdict, detail), rows in groups.items():
         first = rows[0]
-        out += [f"### {verdict} in {', '.join(f'{r.cell.consumer} ({r.cell.loader})' for r in rows)}", "",
-                f"`{detail}`" if first.cell.error_type else detail, ""]
+        out += [f"### {md_text(verdict)} in {md_text(', '.join(f'{r.cell.consumer} ({r.cell.loader})' for r in rows))}",
+                "", md_code(detail) if first.cell.error_type else md_text(detail), ""]
         if first.blocked_by_safe_mode:
             out += [("safe_mode refused code stored in the file; no incompatibility was found before it. With "
                      "--unsafe the load goes on (and may still fail further on)."), ""]
@@ -379,11 +385,12 @@ def render_markdown(result: CheckResult) -> str:
     unsupported = [r for r in result.rows if r.cell.verdict == "unsupported"]
     if unsupported:
         out += ["## Loaders that do not apply", ""]
-        out += [f"- {r.cell.consumer} / {r.cell.loader}: {r.cell.reason}" for r in unsupported] + [""]
+        out += [f"- {md_text(f'{r.cell.consumer} / {r.cell.loader}: {r.cell.reason}')}" for r in unsupported] + [""]
     out += security_section.markdown(result)
     out += ["## Environments", ""]
     keys = ("python", "tensorflow", "keras", "keras_flavor", "backend", "device")
-    out += [tabulate([[env] + [facts.get(k, "?") for k in keys] for env, facts in result.environments.items()],
+    out += [tabulate([[md_cell(v) for v in [env] + [facts.get(k, "?") for k in keys]]
+                      for env, facts in result.environments.items()],
                      headers=["env", *keys], tablefmt="github"), ""]
     return "\n".join(out)
 

@@ -22,6 +22,7 @@ from harness.check.security.advisories import BLOCKED, RUNS, Target, Verdict, lo
 from harness.check.security.findings import scan_file
 from harness.check.security.scan import advisory_lines, security_table
 from harness.config import spec as spec_mod
+from harness.report.escape import md_code, md_text
 
 
 def _version(text) -> Version | None:
@@ -72,10 +73,10 @@ def markdown(result) -> list[str]:
     if not security:
         return []
     if "error" in security:
-        return ["## Security", "", f"not scanned: {security['error']}", ""]
+        return ["## Security", "", f"not scanned: {md_text(security['error'])}", ""]
     verdicts: list[Verdict] = security["verdicts"]
     out = ["## Security", ""]
-    out += [f"- {f.kind} ({f.effect}) at `{f.where}`: {f.detail}" for f in security["findings"]] or \
+    out += [f"- {f.kind} ({f.effect}) at {md_code(f.where)}: {md_text(f.detail)}" for f in security["findings"]] or \
         ["Nothing in the file that a loader would run or follow."]
     out += ["", security_table(verdicts), ""]
     lines = advisory_lines(verdicts)

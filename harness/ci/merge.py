@@ -16,14 +16,13 @@ records it downloaded) is taken once.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.guard import OutsideWorkdir, quote, safe_name, within
-from harness.workdir import JOB_FOLDERS, PHASE_FILE, RESULTS, PhaseFiles, WorkDir, write_json
+from harness.guard import OutsideWorkdir, loads, quote, read_text, safe_name, within
+from harness.workdir import JOB_FOLDERS, PHASE_FILE, RESULTS, PhaseFiles, WorkDir, read_records, write_json
 
 PHASES = ("produce", "consume")
 # What must be the same in every job's run.json: the selection, and the matrix.yaml it came from.
@@ -57,7 +56,7 @@ def read_job(path: Path) -> Job:
         raise MergeError(f"{path}: no such folder (give the work dir of each job)")
     run_file = WorkDir(path).run
     try:
-        run = json.loads(run_file.read_text())
+        run = loads(read_text(run_file, "run.json", 16 * 2**20))
     except FileNotFoundError:
         raise MergeError(f"{path}: no run.json; every job runs `nox -s plan` first, which writes it "
                          "(is this a job's work dir?)") from None
@@ -161,6 +160,32 @@ def gather(dirs: list[Path], workdir: Path, matrix_sha256: str | None = None, lo
         return _copy(jobs, workdir, log)
     except OutsideWorkdir as exc:
         raise MergeError(f"refused: {exc}") from None
+    except OSError as exc:  # an unwritable or full work dir: one line naming the file
+        raise MergeError(f"--workdir {workdir}: cannot write {exc.filename or workdir} "
+                         f"({exc.strerror or exc}); give a work dir you can write") from None
+
+
+def _check_no_conflicts(chosen: dict[str, Path]) -> None:
+    """Refuse jobs whose record files (a phase's own and its shards', from different jobs) record one cell
+    with different content: the merged run could not say which is true.
+
+    Raises:
+        MergeError: naming the cell, its verdicts and the files.
+    """
+    from harness.report.results import conflicts
+
+    by_phase: dict[tuple[str, str], list[Path]] = {}
+    for name, path in chosen.items():
+        match = PHASE_FILE.match(name.split("/", 1)[1]) if name.startswith(f"{RESULTS}/") else None
+        if match and match.group(4) == "jsonl":
+            by_phase.setdefault((match.group(1), match.group(2)), []).append(path)
+    for paths in by_phase.values():
+        if len(paths) < 2:
+            continue
+        _, clashing = conflicts([r for path in paths for r in read_records(path)])
+        for key, problem in clashing.items():
+            raise MergeError(f"cell {quote(key, 120)} is {problem} in {', '.join(map(str, paths))}: two jobs ran "
+                             "it; merge the folders of one run, each cell from one job")
 
 
 def _copy(jobs: list[Job], workdir: Path, log) -> dict:
@@ -172,6 +197,7 @@ def _copy(jobs: list[Job], workdir: Path, log) -> dict:
             elif name.startswith(f"{RESULTS}/") and chosen[name].read_bytes() != path.read_bytes():
                 raise MergeError(f"{chosen[name]} and {path} differ: two jobs ran the same phase of one "
                                  "environment; merge the folders of one run, each phase from one job")
+    _check_no_conflicts(chosen)
     first = jobs[0].run
     for env in first["envs"]:
         for phase in PHASES:

@@ -39,7 +39,7 @@ from packaging.version import InvalidVersion, Version
 from harness.config import env_templates, matrix_yaml, spec
 from harness.errors import HarnessError
 from harness.execute import interpreters
-from harness.guard import loads, write_atomic
+from harness.guard import NotRegular, loads, regular, write_atomic
 
 INDEX_URL = "https://pypi.org/pypi"
 PYTHONS = ("3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
@@ -58,6 +58,24 @@ class LockError(HarnessError, RuntimeError):
     """The index could not be asked, or a template resolves to nothing; the message says which and why."""
 
 
+def _local_answer(url: str, what: str) -> None:
+    """Refuse a ``file://`` URL that names a named pipe, device or socket (``urlopen`` would wait on it
+    forever): an index answer is a regular file.
+
+    Raises:
+        LockError: naming ``what`` and the URL.
+    """
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme != "file":
+        return
+    try:
+        regular(Path(urllib.request.url2pathname(parsed.path)), "index answer")
+    except NotRegular as exc:
+        raise LockError(f"cannot resolve {what}: {exc}") from None
+    except OSError:
+        return  # missing: urlopen says so
+
+
 def fetch(name: str, index_url: str = INDEX_URL, timeout_s: float = 30.0, version: str | None = None) -> dict:
     """The index's JSON document of project ``name`` (``{index_url}/{name}/json``), or of one ``version``
     of it (``{index_url}/{name}/{version}/json``: its ``info`` is that release's, ``requires_dist`` included).
@@ -69,6 +87,7 @@ def fetch(name: str, index_url: str = INDEX_URL, timeout_s: float = 30.0, versio
     url = f"{index_url.rstrip('/')}/{canonicalize_name(name)}/{f'{version}/' if version else ''}json"
     request = urllib.request.Request(url, headers={"Accept": "application/json",
                                                    "User-Agent": "keras-compat-matrix (nox -s lock)"})
+    _local_answer(url, name)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:
             document = loads(answer.read())
@@ -98,6 +117,7 @@ def requires_dist(name: str, file: dict, index_url: str = INDEX_URL, timeout_s: 
     if not file.get("url") or not file.get("core-metadata", file.get("data-dist-info-metadata")):
         return None
     url = urllib.parse.urljoin(f"{index_url.rstrip('/')}/{canonicalize_name(name)}/json", file["url"]) + ".metadata"
+    _local_answer(url, f"the dependencies of {file.get('filename')}")
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as answer:
             text = answer.read().decode("utf-8", "replace")

@@ -67,6 +67,16 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float",
                               re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
+def load_yaml(text: str):
+    """``text`` parsed by matrix.yaml's loader (a key given twice is an error, aliases bounded, dates kept as
+    text), for every YAML file the host reads.
+
+    Raises:
+        yaml.YAMLError: not YAML, or a key given twice (its message names the key and both lines).
+    """
+    return yaml.load(text, Loader=_Loader)
+
+
 def read(path: Path) -> dict:
     """``matrix.yaml`` parsed and checked against the JSON Schema only (templates unexpanded).
     Raises SpecError (unreadable, not YAML, against the schema) naming the file."""

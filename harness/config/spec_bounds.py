@@ -11,7 +11,7 @@ import re
 
 import yaml
 from packaging.requirements import Requirement
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from harness.guard import quote
 
@@ -106,17 +106,32 @@ def check_timeouts(timeouts: dict, error: type[Exception]) -> None:
 def check_satisfiable(where: str, text: str, error: type[Exception]) -> None:
     """A requirement such as ``keras>=3,<2`` that no version can satisfy: its lower bound
     (``>=``, ``>``, ``==``, ``~=``) lies above its upper bound (``<``, ``<=``, ``==``, ``~=``'s next release).
-    Wildcards (``==3.*``) and ``!=`` are left alone (assumed: they never make a range empty alone)."""
+    A wildcard (``==3.*``) bounds the range to its releases (3 up to 4), so ``keras==3.*,<3`` is refused;
+    ``===`` compares the text, so ``keras===banana``, which no version is written as, is refused, and
+    ``===3.8.0`` counts as ``==3.8.0``. ``!=`` is left alone (assumed: it never makes a range empty alone)."""
     lower: tuple[Version, bool] | None = None  # (version, inclusive)
     upper: tuple[Version, bool] | None = None
     for spec in Requirement(text).specifier:
-        if spec.version.endswith(".*") or spec.operator in ("!=", "==="):
+        operator = "==" if spec.operator == "===" else spec.operator
+        if spec.operator == "===":
+            try:
+                Version(spec.version)
+            except InvalidVersion:
+                raise error(f"{where}: {quote(text)} matches no version (=== compares the text, and no release "
+                            f"is written {spec.version!r}); the entry could never apply") from None
+        if operator == "!=":
             continue
-        version = Version(spec.version)
-        bounds = {">=": [(version, True, "low")], ">": [(version, False, "low")],
+        if spec.version.endswith(".*"):  # ==3.* is 3 up to 4; !=3.* is left alone (above)
+            prefix = Version(spec.version[:-2])
+            ceiling = Version(".".join(map(str, prefix.release[:-1] + (prefix.release[-1] + 1,))))
+            bounds = [(prefix, True, "low"), (ceiling, False, "high")]
+        else:
+            version = Version(spec.version)
+            bounds = None
+        bounds = bounds or {">=": [(version, True, "low")], ">": [(version, False, "low")],
                   "<=": [(version, True, "high")], "<": [(version, False, "high")],
                   "==": [(version, True, "low"), (version, True, "high")],
-                  "~=": [(version, True, "low"), (_compatible_ceiling(version), False, "high")]}[spec.operator]
+                  "~=": [(version, True, "low"), (_compatible_ceiling(version), False, "high")]}[operator]
         for bound, inclusive, side in bounds:
             if side == "low" and (lower is None or (bound, not inclusive) > (lower[0], not lower[1])):
                 lower = (bound, inclusive)

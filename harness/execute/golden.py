@@ -20,7 +20,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from harness.config.spec import SpecError
-from harness.guard import loads
+from harness.guard import OutsideWorkdir, loads, within
 from harness.workdir import PhaseFiles, WorkDir, read_records
 
 PREFIX = "golden-"
@@ -57,7 +57,12 @@ class Golden:
         return out
 
     def artifact_dir(self, fixture: str, fmt: str) -> Path:
-        return self.path / fixture / fmt
+        """The folder of one frozen artifact (its names through :func:`harness.guard.within`).
+
+        Raises:
+            harness.guard.OutsideWorkdir: a name that would leave the golden's folder.
+        """
+        return within(self.path, fixture, fmt)
 
 
 def _sha256(path: Path) -> str:
@@ -106,7 +111,13 @@ def freeze(env: str, workdir: Path, golden_dir: Path, fixtures: list[str] | None
         raise SpecError(f"{env}: no saved artifacts{only} in {workdir}; run "
                         f"`nox -s \"produce(env='{env}')\" -- --workdir {workdir}` first")
     facts_path = produced.facts
-    sources = [WorkDir(workdir).artifact(env, r["fixture"], r["format"]) for r in saved]
+    try:  # a record's names become folders: each must be a plain name, inside artifacts/ and golden/
+        target, staging = within(golden_dir, env), within(golden_dir, f".{env}.freezing")
+        sources = [WorkDir(workdir).artifact(env, r.get("fixture"), r.get("format")) for r in saved]
+        for r in saved:
+            within(staging, r.get("fixture"), r.get("format"))
+    except OutsideWorkdir as exc:
+        raise SpecError(f"{env}: a produce record in {produced.results}: {exc}; nothing frozen") from None
     missing = [str(p) for p in [facts_path] + sources if not p.exists()]
     if missing:
         raise SpecError(f"{env}: the produce results in {workdir} name files that are gone ({missing[0]}); "
@@ -114,10 +125,9 @@ def freeze(env: str, workdir: Path, golden_dir: Path, fixtures: list[str] | None
     facts = json.loads(facts_path.read_text())
     # Build the new golden beside the old one and swap it in only when complete, so a failure
     # halfway never leaves an old version's irreplaceable golden destroyed.
-    target, staging = golden_dir / env, golden_dir / f".{env}.freezing"
     shutil.rmtree(staging, ignore_errors=True)
     for record, source in zip(saved, sources, strict=True):
-        shutil.copytree(source, staging / record["fixture"] / record["format"])
+        shutil.copytree(source, within(staging, record["fixture"], record["format"]))
     (staging / RECORDS).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
     files = {str(p.relative_to(staging)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
              for p in sorted(staging.rglob("*")) if p.is_file()}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.guard import write_set
 from harness.report import html, junit, markdown
+from harness.report.escape import strict_json
 from harness.report.model import ReportData, build
 from harness.report.results import counts
 
@@ -38,7 +39,7 @@ def write_all(data: ReportData, out_dir: Path) -> list[Path]:
     contents = {
         out_dir / "matrix.md": markdown.render(data),
         out_dir / "matrix.html": html.render(data),
-        out_dir / "results.json": json.dumps(results_json(data), indent=1, default=str),
+        out_dir / "results.json": json.dumps(strict_json(results_json(data)), indent=1, default=str, allow_nan=False),
         out_dir / "junit.xml": junit.render(data),
     }
     write_set(contents)

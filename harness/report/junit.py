@@ -4,6 +4,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from harness.execute.plan import CONTROL_FORMAT
+from harness.report.escape import xml_text
 from harness.report.model import ReportData
 from harness.report.results import FAILURES, LEVELS
 from harness.worker.protocol import WORKS_WITH
@@ -49,14 +50,15 @@ def render(data: ReportData) -> bytes:
             what = f"{level} {cell.at_level(level)}: {cell.level_reason(level)}"
             ET.SubElement(case, "failure", type=f"{level} {cell.at_level(level)}", message=what[:500]).text = what
         elif cell.verdict == "xpass":
-            what = (f"passed, but {entry.key_path} expects it to fail ({entry.reason}): "
-                    "the entry is stale; narrow or remove it")
+            claim = f"{entry.key_path} expects it to fail ({entry.reason})" if entry else "an entry expects it to fail"
+            what = f"passed, but {claim}: the entry is stale; narrow or remove it"
             ET.SubElement(case, "failure", type="xpass", message=what[:500]).text = what
         elif cell.verdict in ("crash", "timeout", "env-error"):
             ET.SubElement(case, "error", type=cell.verdict, message=cell.signature[:500]).text = cell.error_text or ""
         elif cell.verdict == "xfail":
-            link = f" ({entry.link})" if entry.link else ""
-            message = f"xfail by {entry.key_path}: {entry.reason}{link}; {cell.original_verdict}: {cell.signature}"
+            by = f"{entry.key_path}: {entry.reason}" + (f" ({entry.link})" if entry.link else "") if entry else \
+                "an expected_failures entry"
+            message = f"xfail by {by}; {cell.original_verdict}: {cell.signature}"
             ET.SubElement(case, "skipped", type="xfail", message=message[:500])
         elif cell.verdict in ("unsupported", "skipped"):
             ET.SubElement(case, "skipped", message=f"{cell.verdict}: {cell.reason or ''}"[:500])
@@ -65,5 +67,9 @@ def render(data: ReportData) -> bytes:
         suite.set("tests", str(len(cases)))
         for tag, attr in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
             suite.set(attr, str(sum(case.find(tag) is not None for case in cases)))
+    for element in root.iter():  # what came from a record, an error or matrix.yaml, made XML 1.0 can hold it
+        element.attrib.update({key: xml_text(value) for key, value in element.attrib.items()})
+        if element.text:
+            element.text = xml_text(element.text)
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

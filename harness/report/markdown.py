@@ -6,6 +6,7 @@ from collections import defaultdict
 from tabulate import tabulate
 
 from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER
+from harness.report.escape import md_cell, md_code, md_text
 from harness.report.expectations import expected, observed
 from harness.report.hints import normalize
 from harness.report.history import FACT_ORDER, Comparison
@@ -43,7 +44,7 @@ def render(data: ReportData) -> str:
     counts = data.counts()
     out = ["# Keras compatibility matrix", ""]
     goldens = f" (and {len(data.selection.goldens)} golden producers)" if data.selection.goldens else ""
-    out.append(f"Profile `{data.selection.profile}`: {len(data.selection.envs)} environments{goldens}, "
+    out.append(f"Profile {code(data.selection.profile)}: {len(data.selection.envs)} environments{goldens}, "
                f"{len(data.selection.fixtures)} fixtures, {len(data.matrix_cells)} cells"
                + (f", wall time {data.wall_s:.0f} s" if data.wall_s is not None else "") + ".")
     out.append("")
@@ -86,7 +87,7 @@ def render(data: ReportData) -> str:
     if not groups:
         out += ["None.", ""]
     for group in groups:
-        out += [f"### {group.verdict}: `{group.signature}` ({len(group.cells)} cells)", ""]
+        out += [f"### {group.verdict}: {code(group.signature)} ({len(group.cells)} cells)", ""]
         if group.hint:
             out += [f"What to do: {group.hint}", ""]
         out += [f"- {line}" for line in where(group.cells)] + [""]
@@ -97,10 +98,11 @@ def render(data: ReportData) -> str:
         groups = data.reason_groups(verdict)
         if groups:
             out += [f"## {verdict.capitalize()} ({sum(map(len, groups.values()))} cells)", ""]
-            out += [f"- {reason} ({len(cells)} cells)" for reason, cells in groups.items()] + [""]
+            out += [f"- {md_text(reason)} ({len(cells)} cells)" for reason, cells in groups.items()] + [""]
     out += ["## Environments", ""]
     rows = [[name, runner(env)] + [env["facts"].get(k, "?") for k in FACT_ORDER] + [" ".join(env["packages"])]
             for name, env in data.environments.items()]
+    rows = [[md_cell(value) for value in row] for row in rows]
     out += [tabulate(rows, headers=["env", "runner", *FACT_ORDER, "requirements"], tablefmt="github"), ""]
     out += ["## Workers", "", "One worker process per environment and phase, or per shard of it (`--workers-per-env`), "
             "plus one per crash or timeout; cells whose inputs did not change since they last ran are reused, "
@@ -142,18 +144,20 @@ HISTORY_RULES = ("A new failure is a cell (at any check level) that passed and n
 
 
 def code(text: str) -> str:
-    """``text`` as a Markdown code span, fenced with two backticks where it holds one (error messages do)."""
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
+    """``text`` as a Markdown code span that nothing in it can end (``harness.report.escape.md_code``)."""
+    return md_code(text)
 
 
 def history_summary(history: Comparison, quote: str = "`") -> str:
     """The first line of the history section: what was compared (the path between ``quote``s), and how
     many changes of each kind."""
+    escape = md_text if quote == "`" else str  # matrix.md's text; matrix.html escapes its own
     if history.note:
-        return ("Could not compare: " if history.broken else "No previous results: ") + history.note + "."
+        return ("Could not compare: " if history.broken else "No previous results: ") + escape(history.note) + "."
     counts = history.counts()
     kinds = ", ".join(f"{counts[kind]} {title[0].lower() + title[1:]}" for kind, title in HISTORY_KINDS[:3])
-    return (f"Compared with {quote}{history.previous}{quote} (run started {when(history.previous_started)}; this run "
+    previous = md_code(history.previous) if quote == "`" else f"{quote}{history.previous}{quote}"
+    return (f"Compared with {previous} (run started {when(history.previous_started)}; this run "
             f"{when(history.current_started)}): {kinds}, {counts['changed-difference']} changed differences; "
             f"{counts['appeared']} cells appeared, {counts['disappeared']} disappeared.")
 
@@ -176,11 +180,12 @@ def _history(history: Comparison | None) -> list[str]:
         return out
     out += [HISTORY_RULES, ""]
     if history.environments:
-        out += ["Environments that changed:", ""] + [f"- {e.describe()}" for e in history.environments] + [""]
+        out += ["Environments that changed:", ""] + [f"- {md_text(e.describe())}" for e in history.environments] + [""]
     out += _change_groups(history, HISTORY_KINDS[:3])
     if history.of("changed-difference"):
         out += [f"### Changed differences ({len(history.of('changed-difference'))})", "",
-                tabulate(difference_rows(history), headers=DIFFERENCE_HEADERS, tablefmt="github"), ""]
+                tabulate([list(map(md_cell, row)) for row in difference_rows(history)], headers=DIFFERENCE_HEADERS,
+                         tablefmt="github"), ""]
     return out + _change_groups(history, HISTORY_KINDS[3:], MAX_WHERE)
 
 
@@ -193,8 +198,8 @@ def _change_groups(history: Comparison, kinds, limit: int | None = None) -> list
         for g in groups:
             level = "" if g.level == "outputs" else f"`{g.level}` "
             detail = f": {code(g.detail)}" if g.detail else ""
-            out.append(f"- {level}{g.before} → {g.after}{detail} ({len(g.changes)} cells)")
-            out += [f"  - {line}" for line in g.where[:limit]]
+            out.append(f"- {level}{md_text(g.before)} → {md_text(g.after)}{detail} ({len(g.changes)} cells)")
+            out += [f"  - {md_text(line)}" for line in g.where[:limit]]
             if limit and len(g.where) > limit:
                 out.append(f"  - and {len(g.where) - limit} more (results.json's history lists them all)")
         out += [""] if groups else []
@@ -267,7 +272,7 @@ def _depth(data: ReportData) -> list[str]:
     if failed:
         out += ["### Check-depth failures by reason", ""]
         for (level, verdict, reason), cells in failed:
-            out += [f"- `{level}` {verdict}: {reason} ({len(cells)} cells)"]
+            out += [f"- `{level}` {verdict}: {md_text(reason)} ({len(cells)} cells)"]
             out += [f"  - {line}" for line in where(cells)[:MAX_WHERE]]
         out += [""]
     return out
@@ -288,9 +293,9 @@ def _expected_failures(data: ReportData) -> list[str]:
         out += [f"{head}: {outcome.status}, {len(outcome.xfail)} xfail", "",
                 f"Expects {code(expected(e))}"
                 + ("" if e.level == "outputs" else f" at the `{e.level}` level") + ".", ""]
-        out += [e.reason + (f" ({e.link})" if e.link else "") + f" Expires {e.expires.isoformat()}.", ""]
+        out += [md_text(e.reason + (f" ({e.link})" if e.link else "")) + f" Expires {e.expires.isoformat()}.", ""]
         shown = signatures(outcome.xfail)
-        out += [f"- {verdict}: `{sig}` ({n} cells)" for verdict, sig, n in shown[:SHOWN_SIGNATURES]]
+        out += [f"- {verdict}: {code(sig)} ({n} cells)" for verdict, sig, n in shown[:SHOWN_SIGNATURES]]
         if len(shown) > SHOWN_SIGNATURES:
             out.append(f"- and {len(shown) - SHOWN_SIGNATURES} more signatures (matrix.html lists them all)")
         if outcome.xpass:
@@ -328,7 +333,7 @@ def health(data: ReportData) -> str:
     """The run's health, apart from the upgrade answer: whether every failure is one an expected_failures
     entry explains (the exit status follows it), or what fails the run."""
     problems = data.problems()
-    return ("**Run health: fails** (exit status 1): " + "; ".join(problems) + "." if problems else
+    return ("**Run health: fails** (exit status 1): " + "; ".join(map(md_text, problems)) + "." if problems else
             "**Run health: passes** (exit status 0): every failure above is one a live expected_failures entry "
             "explains, and every negative control mismatched.")
 

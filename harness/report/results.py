@@ -8,6 +8,7 @@ per planned cell, so every cell has exactly one verdict, including cells that ne
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -28,14 +29,18 @@ VERDICTS = tuple(dict.fromkeys(protocol.CELL_VERDICTS + protocol.SUPERVISOR_VERD
 FAILURES = frozenset({protocol.WORKS_WITH, "mismatch", "load-error", "crash", "timeout", "env-error", "save-error"})
 SAVE_LOADER = "save"  # the loader of a produce cell (resolve_saves): saving has none
 SAVE_VERDICTS = tuple(dict.fromkeys(protocol.SAVE_VERDICTS + protocol.SUPERVISOR_VERDICTS + protocol.REPORT_VERDICTS))
-RECORD_VERDICTS = tuple(dict.fromkeys(VERDICTS + SAVE_VERDICTS))  # what a record may say
+# What a record may say: xfail and xpass are what the report makes of a verdict an expected_failures entry
+# explains or claims (harness.report.expectations); no worker records them.
+RECORD_VERDICTS = tuple(v for v in dict.fromkeys(VERDICTS + SAVE_VERDICTS) if v not in ("xfail", "xpass"))
 TEXT_FIELDS, NUMBER_FIELDS = protocol.TEXT_FIELDS, protocol.NUMBER_FIELDS
 
 
 def record_problem(record: dict) -> str | None:
     """What makes a matrix record (produce or consume) unusable, or None: a verdict the harness does
     not know, a field of the wrong type (``margin: "0.5"``, ``levels: "deep"``), or a pass whose
-    ``max_abs``, ``max_rel`` or ``margin`` is not finite (NaN compares false, so it would pass unseen)."""
+    ``max_abs``, ``max_rel`` or ``margin`` is not finite (NaN compares false, so it would pass unseen) or
+    whose margin is over 1 (outside its tolerance); a deeper level that is not one of :data:`LEVELS` or
+    whose verdict is not one of :data:`LEVEL_VERDICTS`; text with a lone surrogate."""
     verdict = record.get("verdict", "env-error" if record.get("scope") == "env" else None)
     if not isinstance(verdict, str) or verdict not in RECORD_VERDICTS:
         return f"verdict {quote(verdict)} is none of {', '.join(RECORD_VERDICTS)}"
@@ -52,10 +57,24 @@ def record_problem(record: dict) -> str | None:
     problem = _workarounds_problem(record, verdict)
     if problem:
         return problem
+    if verdict == "pass" and isinstance(record.get("margin"), (int, float)) and record["margin"] > 1:
+        return (f"a pass with margin {record['margin']:g}: past 1 its difference is outside its tolerance, "
+                "so it is no pass")
     levels = record.get("levels")
     if levels is not None and not (isinstance(levels, dict) and all(
             isinstance(found, dict) and isinstance(found.get("verdict"), str) for found in levels.values())):
         return f"levels {quote(levels)} is not a mapping of check levels to their verdicts"
+    for level, found in (levels or {}).items():
+        if level not in LEVELS[1:]:
+            return f"levels.{quote(level, 40)} is none of the deeper check levels {', '.join(LEVELS[1:])}"
+        if found["verdict"] not in LEVEL_VERDICTS:
+            return f"levels.{level}.verdict {quote(found['verdict'])} is none of {', '.join(LEVEL_VERDICTS)}"
+        if found.get("reason") is not None and not isinstance(found["reason"], str):
+            return f"levels.{level}.reason {quote(found['reason'])} is not text"
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:  # "\ud800" in the JSON: no text can hold it
+        return f"holds a lone surrogate ({exc.object[exc.start]!a}), which is not text"
     return None
 
 
@@ -78,19 +97,56 @@ def _workarounds_problem(record: dict, verdict: str) -> str | None:
     return None
 
 
+LEVEL_VERDICTS = protocol.LEVEL_VERDICTS
+# Fields that differ between two runs of one cell without changing what it found: the seconds it took and
+# where they went, and which worker process, how large, and how fast its import (harness/worker/main.py).
+RUN_FIELDS = ("seconds", "reused", "started", "finished", "timings", "worker_pid", "worker_peak_rss_bytes",
+              "worker_import_s")
+
+
+def conflicts(records: list[dict]) -> tuple[list[dict], dict[str, str]]:
+    """The records with each cell id once, and the ids recorded more than once with different content
+    (:data:`RUN_FIELDS` aside) with the verdicts they gave: a contradiction the report names, which fails
+    the run (the same record twice, as a retried append writes it, is one)."""
+    first: dict[str, dict] = {}
+    clashing: dict[str, list[str]] = {}
+    kept = []
+    for record in records:
+        key = record.get("id")
+        if not isinstance(key, str):
+            kept.append(record)
+            continue
+        if key not in first:
+            first[key] = record
+            kept.append(record)
+            continue
+        same = {k: v for k, v in record.items() if k not in RUN_FIELDS} == \
+            {k: v for k, v in first[key].items() if k not in RUN_FIELDS}
+        if not same:
+            clashing.setdefault(key, [str(first[key].get("verdict"))]).append(str(record.get("verdict")))
+    kept = [r for r in kept if r.get("id") not in clashing]
+    return kept, {key: f"recorded {len(verdicts)} times with different content ({', '.join(verdicts)})"
+                  for key, verdicts in clashing.items()}
+
+
 def read_checked(files: PhaseFiles) -> tuple[list[dict], dict[str, str]]:
     """The usable records of a matrix phase (its own JSON-lines file and every shard's), and one line
     per record left out (:func:`record_problem`), by the record's id (or its file and line number
     where it has no usable id)."""
-    usable, left_out = [], {}
+    usable, left_out, where = [], {}, {}
     for path in files.record_files():
         for number, record in enumerate(read_records(path), 1):
             problem = record_problem(record)
             if problem is None:
                 usable.append(record)
+                where.setdefault(record.get("id"), []).append(path)
             else:
                 key = record["id"] if isinstance(record.get("id"), str) else f"{path.name} line {number}"
                 left_out[key] = f"{path}: record {quote(key, 120)} left out: {problem}"
+    usable, clashing = conflicts(usable)
+    for key, problem in clashing.items():
+        paths = ", ".join(str(p) for p in dict.fromkeys(where[key]))
+        left_out[key] = f"{paths}: record {quote(key, 120)} left out: {problem}"
     return usable, left_out
 
 

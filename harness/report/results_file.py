@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.guard import loads, regular
+from harness.guard import loads, read_text
 
 # The fields every cell has, as strings.
 CELL_KEYS = ("id", "producer", "consumer", "fixture", "format", "loader", "verdict")
@@ -43,18 +43,35 @@ def read_results(path: Path) -> dict:
     if not path.exists():
         raise NoPrevious(f"{where}: no such file; nothing to compare with (the first night of a history?)")
     try:
-        regular(path, "--compare")  # a named pipe would block
-        data = loads(path.read_text())  # nesting too deep for Python is a ValueError too
+        data = loads(read_text(path, "--compare"))  # a FIFO is refused; nesting too deep is a ValueError too
     except OSError as exc:
         raise HistoryError(f"{where}: cannot read it ({exc.strerror})") from None
     except ValueError as exc:
         raise HistoryError(f"{where}: not JSON ({exc}); give the results.json of an earlier run") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise HistoryError(f"{where}: not a results.json of keras-compat-matrix (no 'cells' list)")
+    _numbers_back(data)
     problem = results_problem(data)
     if problem:
         raise HistoryError(f"{where}: {problem}; not a results.json of this harness (or of an incompatible version)")
     return data
+
+
+NAMED_NUMBERS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _numbers_back(data: dict) -> None:
+    """The numbers results.json names (``harness.report.escape.strict_json`` writes NaN as ``"NaN"``) made
+    floats again, in the fields a comparison reads as numbers."""
+    for cell in data["cells"]:
+        for mapping in [cell] + list((cell.get("levels") or {}).values() if isinstance(cell, dict) and
+                                     isinstance(cell.get("levels"), dict) else []):
+            if not isinstance(mapping, dict):
+                continue
+            for key in ("margin", "max_abs", "max_rel", "atol", "rtol", "seconds"):
+                value = mapping.get(key)
+                if isinstance(value, str) and value in NAMED_NUMBERS:
+                    mapping[key] = NAMED_NUMBERS[value]
 
 
 def _wrong_type(mapping: dict, types: dict, where: str) -> str | None:

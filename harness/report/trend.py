@@ -17,9 +17,10 @@ from tabulate import tabulate
 
 from harness.errors import HarnessError
 from harness.execute.plan import CONTROL_FORMAT
-from harness.guard import loads, regular, write_set
+from harness.guard import loads, read_text, write_set
 from harness.report.results_file import results_problem, run_started, when
 from harness.report.results import VERDICTS
+from harness.report.escape import md_cell
 
 # One colour per verdict, as matrix.html's tones: green passes, amber known failures, reds failures, greys n/a.
 COLOURS = {"pass": "#4caf50", "xpass": "#ff7043", "xfail": "#ffb300", "mismatch": "#e53935",
@@ -67,8 +68,7 @@ def read_night(path: Path) -> Night:
             a field of the wrong type: ``harness.report.results_file.results_problem``).
     """
     try:
-        regular(path, "trend input")
-        data = loads(Path(path).read_text())
+        data = loads(read_text(Path(path), "trend input"))
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON, nested too deeply; a FIFO
         raise TrendError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
@@ -153,7 +153,8 @@ def render_markdown(nights: list[Night]) -> str:
     return "\n".join([f"# Verdicts per night ({len(nights)} nights)", "",
                       "Verdict counts of each run's matrix cells (negative controls left out); new failures are "
                       "those its history section found against the night before (`—`: not compared).", "",
-                      tabulate(table, headers=headers, tablefmt="github"), ""])
+                      tabulate([list(map(md_cell, row)) for row in table], headers=headers, tablefmt="github"),
+                      ""])
 
 
 def render_html(nights: list[Night]) -> str:

@@ -40,6 +40,8 @@ CELL_VERDICTS = (PASS, WORKS_WITH, MISMATCH, LOAD_ERROR, "unsupported")
 SAVE_VERDICTS = ("saved", "save-error", "unsupported")
 # A check cell's own: the source's recorded reference, and inputs that do not fit the model.
 CHECK_VERDICTS = ("reference", "bad-input", "skipped")
+# A deeper check level's verdict (levels.py).
+LEVEL_VERDICTS = (PASS, MISMATCH, LOAD_ERROR, "unsupported")
 # A check's negative control (the source's object with perturbed variables): it must mismatch.
 CONTROL_VERDICTS = (MISMATCH, PASS, "not-run")
 # What the supervisor writes for a cell or an environment its worker could not finish.

@@ -96,7 +96,7 @@ def test_the_history_section_shows_the_real_regression():
     assert "- tf-latest: tensorflow 2.15.1 → 2.16.2, keras 2.15.0 → 3.3.3" in text
     assert "- `compile` pass → load-error: `` TypeError: Could not locate function 'mse'. Make sure custom " \
            "classes are decorated with `@keras.saving.register_keras_serializable()`." in text
-    assert "  - tf2.13 → tf-latest: h5/load_model [compile] (dense_bn)" in text
+    assert "  - tf2.13 → tf-latest: h5/load_model \\[compile\\] (dense_bn)" in text  # escaped: names come from a file
     assert ("- pass → xfail (load-error): `TypeError: Error when deserializing class 'InputLayer' using config=…` "
             "(1 cells)\n  - tf-latest → tf2.13: h5/load_model (dense_bn)") in text
     assert "Keras 3 cannot save a Keras SavedModel" in text  # reasons keep their version numbers

@@ -28,6 +28,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from harness.check.modelfile import UserInputError
+from harness.guard import read_text
 from harness.check.security.model import ScannedFile
 
 ADVISORIES = Path(__file__).with_name("advisories.yaml")
@@ -103,13 +104,15 @@ def load_advisories(path: Path = ADVISORIES) -> list[Advisory]:
     """Read and validate the advisories table.
 
     Raises:
-        UserInputError: not YAML, not matching advisories.schema.json (the key path is named), or an
-            ``affected`` entry that is no PEP 440 specifier set.
+        UserInputError: not YAML (a key given twice included), not matching advisories.schema.json (the key
+            path is named), or an ``affected`` entry that is no PEP 440 specifier set.
     """
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserInputError(f"{path}: cannot be read as YAML ({exc})") from None
+    from harness.config.matrix_yaml import load_yaml
+    try:  # matrix.yaml's loader: a key given twice is an error, aliases are bounded
+        data = load_yaml(read_text(Path(path), "advisories table", 16 * 2**20))
+    except (OSError, ValueError, RecursionError, yaml.YAMLError) as exc:
+        raise UserInputError(f"{path}: cannot be read as YAML ({str(exc).splitlines()[0] if str(exc) else exc})") \
+            from None
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).iter_errors(data))
     if error is not None:
@@ -166,9 +169,41 @@ class Verdict:
                 "advisories": [a.to_json() for a in self.advisories]}
 
 
+def loaded_views(scanned: ScannedFile, target: Target) -> list[ScannedFile]:
+    """The containers of ``scanned`` that ``target`` may load (each its own scan): the file itself, or of a
+    polyglot (``ScannedFile.views``) what the target's ``load_model`` picks: a ``.keras`` name that is a
+    zip is the zip to Keras 3 and Keras 2.13+ and tf_keras, the HDF5 to Keras 2 before 2.12, either to
+    2.12 (not measured: both are judged); else HDF5 (Keras 2 asks ``h5py.is_hdf5``, Keras 3 loads
+    ``.h5``/``.hdf5`` as HDF5); for Keras 3 under another name, both."""
+    views = scanned.views
+    if not views:
+        return [scanned]
+    name, keras = str(scanned.path), target.keras
+    if name.endswith(".keras") and "zip" in views:
+        if target.flavor == "keras2" and keras is not None and keras < Version("2.12"):
+            return [views.get("hdf5", views["zip"])]
+        if target.flavor == "keras2" and (keras is None or keras < Version("2.13")):
+            return list(views.values())
+        return [views["zip"]]
+    if "hdf5" in views and (target.flavor != "keras3" or name.endswith((".h5", ".hdf5"))):
+        return [views["hdf5"]]
+    return list(views.values())
+
+
 def verdict(scanned: ScannedFile, target: Target, advisories: list[Advisory]) -> Verdict:
     """Would loading ``scanned`` in ``target`` run code from it or follow its paths, and which
-    advisories apply (see the module docstring for the rules)."""
+    advisories apply (see the module docstring for the rules). A polyglot is judged by the container(s)
+    the target loads (:func:`loaded_views`), the worst of them where it may load either."""
+    views = loaded_views(scanned, target)
+    if views == [scanned]:
+        return _verdict(scanned, target, advisories)
+    judged = [_verdict(view, target, advisories) for view in views]
+    worst = min(judged, key=lambda v: ORDER.index(v.verdict))
+    loads = " or ".join(v.container for v in views)
+    return Verdict(target, worst.verdict, (f"loads the {loads} of this polyglot",) + worst.reasons, worst.advisories)
+
+
+def _verdict(scanned: ScannedFile, target: Target, advisories: list[Advisory]) -> Verdict:
     applying = tuple(a for a in advisories if a.applies(target, scanned))
     statuses, reasons = set(), []
     for kind in dict.fromkeys(f.kind for f in scanned.findings):

@@ -22,7 +22,8 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from harness.check.modelfile import HDF5_MAGIC, ZIP_MAGIC, UserInputError, _head, h5py
+from harness.check.modelfile import (MAX_READ_BYTES, UserInputError, _regular, _resolve, containers, h5py,
+                                     polyglot_note)
 from harness.check.security.configs import config_findings
 from harness.check.security.model import Finding, ScannedFile
 from harness.check.security.savedmodel import savedmodel_findings
@@ -31,7 +32,7 @@ GIB, MIB = 1 << 30, 1 << 20
 OVERSIZED_FACTOR = 100  # declared bytes over this many times the file's bytes ...
 OVERSIZED_MIN = GIB  # ... and over this: "far beyond the file"
 ZIP_BOMB_MIN = 64 * MIB
-MAX_MEMBER_BYTES = 512 * MIB
+MAX_MEMBER_BYTES = MAX_READ_BYTES  # 64 MiB, as for check: what the host reads of one archive member
 MAX_HDF5_OBJECTS = 200_000
 
 
@@ -41,20 +42,26 @@ def scan_file(path: Path) -> ScannedFile:
     Raises:
         UserInputError: missing, unreadable, or neither HDF5, a zip, nor a SavedModel folder.
     """
-    given, path = path, path.resolve()
+    given, path = path, _resolve(path, "")
     if not path.exists():
         raise UserInputError(f"{given}: no such file or folder")
+    _regular(path, "model file", folder_ok=True)
     if path.is_dir():
         return ScannedFile(str(path), "directory", "savedmodel", savedmodel_findings(path))
-    head = _head(path)
-    if head.startswith(HDF5_MAGIC):
-        return _hdf5_file(path)
-    if head.startswith(ZIP_MAGIC):
-        return _zip_file(path)
-    raise UserInputError(
-        f"{path}: not a Keras model: neither HDF5 nor a .keras zip archive "
-        f"(first bytes {head[:8]!r}), nor a SavedModel folder"
-    )
+    kinds = containers(path)
+    if len(kinds) == 1:
+        return _zip_file(path) if kinds[0] == "zip" else _hdf5_file(path)
+    views = {}
+    for kind in kinds:  # a polyglot: each container scanned; one that cannot be read is said so
+        try:
+            views[kind] = _zip_file(path) if kind == "zip" else _hdf5_file(path)
+        except UserInputError as exc:
+            views[kind] = ScannedFile(str(path), kind, "?", [Finding("not_scanned", "info", kind, str(exc))])
+    primary = views[kinds[0]]
+    found = [Finding("polyglot", "info", path.name, polyglot_note(path, kinds))]
+    found += [Finding(f.kind, f.effect, f"({kind}) {f.where}", f.detail) for kind, view in views.items()
+              for f in view.findings]
+    return ScannedFile(str(path), primary.container, primary.format, found, views)
 
 
 def _hdf5_file(path: Path) -> ScannedFile:
@@ -202,26 +209,35 @@ def _zip_file(path: Path) -> ScannedFile:
     return ScannedFile(str(path), "zip", fmt, found)
 
 
-def _zip_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:
+def _bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
+    """At most :data:`MAX_MEMBER_BYTES` of a member, or None past that: read in blocks and counted, since
+    the size its header declares can lie (a small archive can expand to gigabytes)."""
     if info.file_size > MAX_MEMBER_BYTES:
-        return [Finding("not_scanned", "resource", info.filename, f"{info.file_size} bytes: too large to scan")]
+        return None
+    with archive.open(info) as handle:
+        data = handle.read(MAX_MEMBER_BYTES + 1)
+    return None if len(data) > MAX_MEMBER_BYTES else data
+
+
+def _too_large(info: zipfile.ZipInfo) -> Finding:
+    return Finding("not_scanned", "resource", info.filename,
+                   f"expands past {MAX_MEMBER_BYTES // MIB} MiB (declares {info.file_size} bytes); not read further")
+
+
+def _zip_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:
+    data = _bounded(archive, info)
+    if data is None:
+        return [_too_large(info)]
     try:
-        return config_findings(json.loads(archive.read(info)), info.filename)
+        return config_findings(json.loads(data), info.filename)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         return [Finding("not_scanned", "info", info.filename, f"not JSON ({exc}); not scanned")]
 
 
 def _zip_weights(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:
-    if info.file_size > MAX_MEMBER_BYTES:
-        return [
-            Finding(
-                "not_scanned",
-                "resource",
-                info.filename,
-                f"{info.file_size} bytes: over {MAX_MEMBER_BYTES} bytes, not opened",
-            )
-        ]
-    data = archive.read(info)
+    data = _bounded(archive, info)
+    if data is None:
+        return [_too_large(info)]
     try:
         with h5py.File(io.BytesIO(data), "r") as handle:
             return hdf5_findings(handle, info.filename, len(data))

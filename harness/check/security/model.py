@@ -9,7 +9,7 @@ EFFECTS = ("code", "path", "resource", "info")
 KINDS = ("lambda", "function_reference", "custom_class", "custom_object", "lambda_keras_function", "safe_mode_toggle",
          "tfsm_layer", "torch_module_wrapper", "lookup_vocabulary_path", "hdf5_external_link", "hdf5_external_dataset",
          "hdf5_virtual_dataset", "oversized_dataset", "zip_path_traversal", "zip_bomb", "savedmodel_file_op",
-         "savedmodel_print", "config_too_large", "not_scanned")
+         "savedmodel_print", "config_too_large", "not_scanned", "polyglot")
 
 
 @dataclass(frozen=True)
@@ -35,18 +35,26 @@ class Finding:
 
 @dataclass
 class ScannedFile:
-    """A file's findings. ``container``: ``hdf5``, ``zip`` or ``directory``; ``format``: the
-    matrix's format name (``h5``, ``keras``, ``savedmodel``, ``weights_h5``, ``weights.h5``)."""
+    """A file's findings. ``container``: ``hdf5``, ``zip`` or ``directory`` (for a file that is both a zip
+    and HDF5, the one Keras 3 loads: ``harness.check.modelfile.containers``); ``format``: the matrix's
+    format name (``h5``, ``keras``, ``savedmodel``, ``weights_h5``, ``weights.h5``). ``views``: for such a
+    polyglot, each container's own scan by container (its findings are all of theirs, each ``where``
+    prefixed with its container); which one a target loads is
+    ``harness.check.security.advisories.loaded_views``."""
 
     path: str
     container: str
     format: str
     findings: list[Finding] = field(default_factory=list)
+    views: dict[str, ScannedFile] = field(default_factory=dict, repr=False)
 
     @property
     def kinds(self) -> set[str]:
         return {f.kind for f in self.findings}
 
     def to_json(self) -> dict:
-        return {"path": self.path, "container": self.container, "format": self.format,
-                "findings": [f.to_json() for f in self.findings]}
+        out = {"path": self.path, "container": self.container, "format": self.format,
+               "findings": [f.to_json() for f in self.findings]}
+        if self.views:
+            out["containers"] = list(self.views)
+        return out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.check.modelfile import UserInputError, protobuf_fields
+from harness.check.modelfile import UserInputError, protobuf_fields, read_pb
 from harness.check.security.configs import config_findings
 from harness.check.security.model import Finding
 
@@ -69,7 +69,7 @@ def savedmodel_findings(folder: Path) -> list[Finding]:
     if not pb.is_file():
         raise UserInputError(f"{folder}: a folder without saved_model.pb, so not a SavedModel")
     found = []
-    for function, node, op in graph_ops(pb.read_bytes(), pb):
+    for function, node, op in graph_ops(read_pb(pb), pb):
         where = f"saved_model.pb:{function}/{node}"
         if op in FILE_OPS and not (op.startswith("Save") and _normal_save(function, node)):
             found.append(Finding("savedmodel_file_op", "path", where, f"op {op} {FILE_OPS[op]} when it runs"))
@@ -77,7 +77,7 @@ def savedmodel_findings(folder: Path) -> list[Finding]:
             found.append(Finding("savedmodel_print", "info", where, f"op {op} {PRINT_OPS[op]} when it runs"))
     metadata = folder / "keras_metadata.pb"
     if metadata.is_file():
-        for node in _sub(metadata.read_bytes(), 1, metadata):
+        for node in _sub(read_pb(metadata), 1, metadata):
             for text in _sub(node, 5, metadata):
                 try:
                     found += config_findings(json.loads(text), "keras_metadata.pb")

@@ -22,6 +22,7 @@ from harness.check.modelfile import UserInputError
 from harness.check.security.advisories import ADVISORIES, RUNS, Target, Verdict, load_advisories, verdict
 from harness.check.security.findings import scan_file
 from harness.check.security.model import ScannedFile
+from harness.report.escape import md_cell_code, md_code, md_text
 
 TENSORFLOW_NAMES = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos")
 
@@ -63,6 +64,9 @@ def release_target(text: str) -> Target:
         name = "tensorflow" if name in TENSORFLOW_NAMES else name
         if name not in ("keras", "tf-keras", "tensorflow"):
             raise UserInputError(f"--to {text!r}: {req.name} is not keras, tf-keras or tensorflow")
+        if name in pins:
+            raise UserInputError(f"--to {text!r}: pins {name} twice; one target names each package once (give "
+                                 "several targets as several --to values: --to keras==3.8.0 keras==2.15.0)")
         pins[name] = Version(specs[0].version)
     tf = pins.get("tensorflow")
     if "tf-keras" in pins:
@@ -158,9 +162,9 @@ def render_json(results: list[tuple[ScannedFile, list[Verdict]]]) -> str:
 
 def security_table(verdicts: list[Verdict]) -> str:
     """The Security table: one row per target (verdict, advisories that apply, why)."""
-    rows = [[v.target.name, f"{v.target.flavor} {v.target.keras or '?'}", v.verdict,
+    rows = [[md_text(v.target.name), f"{v.target.flavor} {v.target.keras or '?'}", v.verdict,
              ", ".join(a.id + (" (unverified)" if a.unverified else "") for a in v.advisories) or "none",
-             "; ".join(v.reasons)] for v in verdicts]
+             md_text("; ".join(v.reasons))] for v in verdicts]
     return tabulate(rows, headers=["target", "Keras", "security", "advisories", "why"], tablefmt="github")
 
 
@@ -175,10 +179,10 @@ def advisory_lines(verdicts: list[Verdict]) -> list[str]:
 def render_markdown(results: list[tuple[ScannedFile, list[Verdict]]]) -> str:
     out = []
     for scanned, verdicts in results:
-        out += [f"# Scan of `{Path(scanned.path).name}` ({scanned.format}, {scanned.container})", "",
+        out += [f"# Scan of {md_code(Path(scanned.path).name)} ({scanned.format}, {scanned.container})", "",
                 "## Findings", ""]
         if scanned.findings:
-            out += [tabulate([[f.kind, f.effect, f.where, f.detail] for f in scanned.findings],
+            out += [tabulate([[f.kind, f.effect, md_cell_code(f.where), md_text(f.detail)] for f in scanned.findings],
                              headers=["finding", "effect", "where", "detail"], tablefmt="github"), ""]
         else:
             out += ["Nothing that a loader would run or follow.", ""]
