@@ -204,9 +204,14 @@ class CheckPlan:
     dry_run: bool = False
 
     @property
+    def effective_call(self) -> dict[str, bool]:
+        """The keyword arguments the check passes: ``call``, and ``safe_mode=False`` under ``--unsafe``."""
+        return dict(self.call, **({} if self.safe_mode else {"safe_mode": False}))
+
+    @property
     def call_text(self) -> str:
         """The user's call, as the report prints it: ``load_model(path)``, ``load_model(path, compile=False)``."""
-        given = "".join(f", {name}={value}" for name, value in self.call.items())
+        given = "".join(f", {name}={value}" for name, value in self.effective_call.items())
         return f"load_model(path{given})"
 
     @property

@@ -257,7 +257,7 @@ def build(plan: CheckPlan) -> CheckResult:
 def call_with(plan: CheckPlan, change: str) -> str:
     """The user's call with a change applied: ``load_model(path)`` + ``compile=False`` ->
     ``load_model(path, compile=False)``."""
-    call = dict(plan.call)
+    call = plan.effective_call
     for part in change.split(", "):
         name, _, value = part.partition("=")
         call[name] = value == "True"

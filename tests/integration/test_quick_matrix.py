@@ -53,16 +53,25 @@ def test_every_failure_is_expected_and_no_pass_is_hidden(run):
     assert run["results"]["problems"] == []
 
 
-def test_tf215_h5_loads_in_keras3_and_matches(run):
+def test_tf215_compiled_h5_loads_in_keras3_only_with_compile_false(run):
+    # load_model(path) compiles, and Keras 3.15 cannot compile the stored "mse"; compile=False was seen to work.
     got = cell(run, K2, K3, "dense_bn", "h5", "load_model")
-    assert got["verdict"] == "pass" and got["max_abs"] <= got["atol"]
+    assert (got["verdict"], got["original_verdict"], got["works_with"]) == ("xfail", "works-with", "compile=False")
+    assert "keras.metrics.mse" in got["error_message"] and got["max_abs"] <= got["atol"]
+    assert [(t["change"], t["verdict"]) for t in got["workarounds"]] == [("compile=False", "pass")]
 
 
 def test_same_environment_round_trips_pass(run):
     for env in ENVS:
         for fixture in ("dense_bn", "small_cnn"):
             for fmt, loader in (("h5", "load_model"), ("keras", "load_model"), ("weights.h5", "load_weights")):
-                assert cell(run, env, env, fixture, fmt, loader)["verdict"] == "pass", (env, fixture, fmt)
+                got = cell(run, env, env, fixture, fmt, loader)
+                if env == K3 and fmt == "h5":  # Keras 3.15 cannot compile its own .h5's mse either
+                    assert (verdict(got), got["works_with"]) == ("works-with", "compile=False"), got
+                else:
+                    assert got["verdict"] == "pass", (env, fixture, fmt)
+    # A compiled .keras written and read by Keras 3.15 passes as written, its optimizer restored.
+    assert cell(run, K3, K3, "dense_bn", "keras", "load_model")["levels"]["compile"]["verdict"] == "pass"
 
 
 def test_keras3_cannot_write_or_load_a_keras_savedmodel(run):
@@ -91,9 +100,9 @@ def verdict(got):
 
 
 def test_golden_tf24_artifacts_load_without_installing_tf24(run):
-    # An HDF5 model saved by Keras 2.4 on Python 3.8 still loads and matches in Keras 3.15.
+    # An HDF5 model saved by Keras 2.4 on Python 3.8 still loads and matches in Keras 3.15, with compile=False.
     got = cell(run, "golden-tf2.4", K3, "dense_bn", "h5", "load_model")
-    assert got["verdict"] == "pass" and got["max_abs"] <= got["atol"]
+    assert (verdict(got), got["works_with"]) == ("works-with", "compile=False") and got["max_abs"] <= got["atol"]
     # Keras 2.4 wrote HDF5 under the .keras name; Keras 3 expects a zip there.
     got = cell(run, "golden-tf2.4", K3, "dense_bn", "keras", "load_model")
     assert verdict(got) == "load-error" and "File not found" in got["error_message"]
@@ -110,7 +119,7 @@ def test_check_levels_beyond_outputs(run):
     levels = cell(run, K2, K2, "small_cnn", "savedmodel", "load_model")["levels"]
     assert levels["weights"]["verdict"] == "pass" and levels["compile"]["verdict"] == "mismatch"
     assert "iteration 0, expected Adam at 3" in levels["compile"]["reason"]
-    # Keras 3.15 reads a TF 2.15 HDF5 model, but not its compiled loss and metrics.
+    # Keras 3.15 reads a TF 2.15 HDF5 model (with compile=False), but not its compiled loss and metrics.
     levels = cell(run, K2, K3, "small_cnn", "h5", "load_model")["levels"]
     assert levels["compile"]["verdict"] == "load-error" and "keras.metrics.mse" in levels["compile"]["reason"]
     # dense_bn has Dropout: its training step draws fresh random numbers, so it cannot be compared.
