@@ -245,7 +245,7 @@ def check(session: nox.Session) -> None:
         session.error(SPEC_ERROR)
     checked = check_mod.start(session.posargs, SPEC)
     session.log(f"source {checked.source} ({checked.source_why}); targets {', '.join(checked.targets)}")
-    print(check_mod.installs(checked))
+    print(check_mod.installs(checked), file=sys.stderr)  # stdout is the report's (--format json)
     if checked.dry_run:
         return
     plan_path = checked.work.plan

@@ -16,6 +16,7 @@ from harness.check import security_section
 from harness.check.check_plan import CheckPlan
 from harness.report.escape import md_cell, md_code, md_text
 from harness.report.hints import blocked_by_safe_mode, hint_for, normalize
+from harness.report.model import silent_changes
 from harness.report.results import Cell
 from harness.worker.protocol import WORKS_WITH
 from harness.workdir import read_json, read_records
@@ -92,7 +93,9 @@ class Row:
     def hint(self) -> str | None:
         if self.cell.works_with:  # what to do is the change that was seen to work (Works with a change)
             return None
-        return hint_for(self.cell.signature) if self.cell.failed and not self.drift else None
+        hint = hint_for(self.cell.signature) if self.cell.failed and not self.drift else None
+        wrong = silent_changes([self.cell]) if self.cell.failed else None
+        return " ".join(filter(None, (wrong, hint))) or None
 
     @property
     def blocked_by_safe_mode(self) -> bool:

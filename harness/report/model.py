@@ -28,6 +28,19 @@ class FailureGroup:
     cells: list[Cell] = field(default_factory=list)
 
 
+def silent_changes(cells: list[Cell]) -> str | None:
+    """A warning for cells whose call failed and a change to it loaded but mismatched (a silent wrong load
+    a user would get by trying it), naming the changes and the largest difference; None where none did."""
+    seen = [(t["change"], t.get("max_abs")) for c in cells for t in (c.workarounds or [])
+            if t.get("verdict") == "mismatch"]
+    if not seen:
+        return None
+    worst = max((d for _, d in seen if d is not None), default=None)
+    names = ", ".join(sorted({change for change, _ in seen}))
+    return (f"Do not load it with {names}: that loads but predicts other outputs"
+            + (f" (max |Δ| {worst:.3g})" if worst is not None else "") + ", seen in a real load.")
+
+
 @dataclass
 class ReportData:
     """The resolved matrix of one run, ready to render.
@@ -190,6 +203,9 @@ class ReportData:
                 groups[key] = FailureGroup(key[1], verdict, hint_for(signature))
             groups[key].cells.append(cell)
         for group in groups.values():
+            wrong = silent_changes(group.cells)
+            if wrong:  # a change loads the file but predicts other outputs: the hint must not suggest it
+                group.hint = f"{wrong} " + (group.hint or "")
             changes = sorted({c.works_with for c in group.cells if c.works_with})
             if group.verdict == WORKS_WITH and changes:
                 unsafe = " (unsafe: it lets code stored in the file run)" if any(c.unsafe_change for c in group.cells) \

@@ -57,12 +57,15 @@ def test_a_change_that_stopped_working_fails_the_run(tmp_path):
     workdir = _workdir(tmp_path)
     record = _edit(workdir, CELL, verdict="load-error", works_with=None, unsafe_change=None, max_abs=None,
                    max_rel=None, margin=None, levels=None)
-    record["workarounds"][0].update(verdict="load-error", error_type="ValueError", error_message="planted")
+    record["workarounds"][0].update(verdict="mismatch", max_abs=3.2)  # compile=False now loads silently wrong
     _edit(workdir, CELL, workarounds=record["workarounds"])
     data = _data(workdir)
     cell = _cell(data, CELL)
     assert cell.verdict == "load-error" and "expects works-with" in cell.expectation_note
     assert any("1 failing cells that no live expected_failures entry explains" in p for p in data.problems())
+    (group,) = [g for g in data.failure_groups() if CELL in {c.id for c in g.cells}]
+    assert group.hint.startswith("Do not load it with compile=False: that loads but predicts other outputs "
+                                 "(max |Δ| 3.2), seen in a real load.")
 
 
 def test_a_works_with_whose_change_did_not_work_is_refused(tmp_path):
