@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from harness.check.security.bytecode import decode_code, python_of
 from harness.check.security.model import Finding
+from harness.check.security.pickles import pickle_imports, torch_payload
 
 KERAS_MODULES = ("keras", "tf_keras", "keras_core")
 SAFE_MODE_TOGGLES = ("enable_unsafe_deserialization", "set_global_attribute")
@@ -74,6 +75,9 @@ def _object(node: dict, where: str) -> list[Finding]:
     elif cls == "TorchModuleWrapper":
         found.append(Finding("torch_module_wrapper", "code", where + _layer_name(node),
                              "TorchModuleWrapper: its module is restored with torch.load (pickle)"))
+        payload = torch_payload(config.get("module"))
+        if payload:
+            found.append(pickle_finding(payload, where + _layer_name(node) + " module"))
     elif cls in LOOKUP_LAYERS and isinstance(config.get("vocabulary"), str):
         found.append(Finding("lookup_vocabulary_path", "path", where + _layer_name(node),
                              f"{cls} reads its vocabulary from the path {config['vocabulary']!r}"))
@@ -94,6 +98,29 @@ def _object(node: dict, where: str) -> list[Finding]:
     elif isinstance(cls, str) and ">" in cls and cls not in KERAS_REGISTERED:
         found.append(Finding("custom_object", "info", where, f"registered custom object {cls} "
                              "(loads only with custom_objects or the package that registers it)"))
+    return found
+
+
+def pickle_finding(data: bytes, where: str) -> Finding:
+    """What a pickle would import and call, read from its opcodes (never unpickled)."""
+    imports, problem = pickle_imports(data)
+    detail = f"pickle imports {', '.join(imports) or 'nothing'}" + (f" ({problem})" if problem else "")
+    return Finding("pickle_import", "info", where, detail + "; read from its opcodes, not unpickled")
+
+
+def traversing_names(config) -> list[tuple[str, str]]:
+    """(config path, name) of each object whose ``config.name`` holds a ``..`` path part."""
+    found, stack = [], [(config, "")]
+    while stack and len(found) < 100:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            inner = node.get("config")
+            name = inner.get("name") if isinstance(inner, dict) else None
+            if isinstance(name, str) and ".." in name.replace("\\", "/").split("/"):
+                found.append((path or "/", name))
+            stack += [(value, f"{path}/{key}") for key, value in node.items()]
+        elif isinstance(node, list):
+            stack += [(value, f"{path}[{i}]") for i, value in enumerate(node)]
     return found
 
 
