@@ -39,7 +39,8 @@ def test_the_records_cover_every_canary_and_loader_at_every_boundary_release(sca
 KNOWN = {
     ("custom_class", "refused", "needs custom_objects"):
         "the canary's weights sit under layers/dense, not layers/canary_layer, so the retry with custom_objects "
-        "fails on its weights; the refusal itself is 'Could not locate class' (no import, no marker)",
+        "fails on its weights. No marker (the module was not imported); the recorded error is the Sequential "
+        "wrapper, so 'needs custom_objects' rests on the v3.9.0 code (_retrieve_class_or_fn), not yet on a load",
     ("h5_external_link", "refused", "follows paths"):
         "Keras 3.8 to 3.14.0 refuse the canary with 'expected 2 variables, received 0': the link inside the "
         "extracted model.weights.h5 does not resolve as built",
