@@ -23,7 +23,8 @@ def k3(version):
     return Target(f"keras=={version}", "keras3", Version(version))
 
 
-EFFECTS = {"lambda": "code", "function_reference": "code", "custom_class": "code", "tfsm_layer": "code",
+EFFECTS = {"lambda": "code", "function_reference": "code", "function_by_table": "code", "custom_class": "code",
+           "tfsm_layer": "code",
            "hdf5_external_dataset": "path", "hdf5_external_link": "path", "hdf5_virtual_dataset": "path",
            "oversized_dataset": "resource", "torch_module_wrapper": "code", "npz_object_array": "code",
            "layer_name_traversal": "path", "lambda_keras_function": "code"}
@@ -164,6 +165,14 @@ def _copy(tmp_path, edit):
     path = tmp_path / "advisories.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def test_a_function_keras_looks_up_by_name_runs_nowhere_in_keras_3_and_counts_as_imported_in_keras_2():
+    found = scanned("zip", "function_by_table")
+    for version in ("3.0.0", "3.8.0", "3.15.1"):
+        result = verdict(found, k3(version), TABLE)
+        assert (result.verdict, result.advisories) == (BLOCKED, ()), version
+    assert verdict(found, Target("tf==2.15", "keras2", Version("2.15.0")), TABLE).verdict == RUNS
 
 
 def test_a_planted_range_changes_the_verdict(tmp_path):

@@ -106,6 +106,25 @@ def test_a_function_from_os_in_an_activation(tmp_path):
     assert finding.kind == "function_reference" and "os.system" in finding.detail
 
 
+@pytest.mark.parametrize("key", ["activation", "recurrent_activation", "kernel_initializer", "bias_regularizer",
+                                 "kernel_constraint"])
+def test_a_function_as_keras_serializes_it_at_a_key_keras_looks_up_by_name(tmp_path, key):
+    # registered_name None or the function's own name: Keras 3 resolves it in its table, no import
+    for registered in (None, "system"):
+        path = keras_zip(tmp_path / "m.keras", dense(**{key: {"module": "os", "class_name": "function",
+                                                              "config": "system", "registered_name": registered}}))
+        (finding,) = scan_file(path).findings
+        assert finding.kind == "function_by_table" and "os.system" in finding.detail
+
+
+def test_a_function_named_in_a_lambda_or_under_another_registered_name_is_imported(tmp_path):
+    function = {"module": "os", "class_name": "function", "config": "system", "registered_name": "system"}
+    lam = {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "lam", "function": function}}
+    assert kinds(keras_zip(tmp_path / "lam.keras", lam)) == ["function_reference"]
+    other = dense(activation={**function, "registered_name": "my_activation"})  # may be a custom_objects key
+    assert kinds(keras_zip(tmp_path / "other.keras", other)) == ["function_reference"]
+
+
 def test_a_legacy_lambda_naming_a_function_outside_keras(tmp_path):
     path = legacy_h5(
         tmp_path / "m.h5",

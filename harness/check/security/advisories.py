@@ -17,6 +17,10 @@ table is read in the release code (the tags of keras-team/keras and keras-team/t
   keras_hub, keras_cv and keras_nlp, safe_mode or not (keras v3.9.0 serialization_lib.py
   ``_retrieve_class_or_fn``), so a class from the user's own module loads only when registered or
   passed in ``custom_objects``: ``needs custom_objects``, not a refusal.
+- A function named as an activation, initializer, regularizer or constraint (``function_by_table``) is
+  looked up by name in Keras's own table in every Keras 3, its module never imported (keras v3.8.0
+  serialization_lib.py lines 526-573; shown by a load at 3.8.0: "Could not interpret activation function
+  identifier", no marker). Keras 2 and tf_keras are not read for it and count it as imported.
 - TFSMLayer and TorchModuleWrapper do not exist in Keras 2.
 
 Path findings are followed unless the target carries the fix of an advisory that covers them for
@@ -43,7 +47,8 @@ RUNS, FOLLOWS, BLOCKED, NOTHING = "runs code", "follows paths", "blocked by safe
 NEEDS = "needs custom_objects"
 ORDER = (RUNS, FOLLOWS, BLOCKED, NEEDS, NOTHING)
 LOADERS = ("load_model", "load_weights", "from_config", "KerasFileEditor", "get_file")
-MODULE_FINDINGS = ("function_reference", "custom_class", "lambda_keras_function", "safe_mode_toggle")
+MODULE_FINDINGS = ("function_reference", "function_by_table", "custom_class", "lambda_keras_function",
+                   "safe_mode_toggle")
 KERAS3_ONLY = ("tfsm_layer", "torch_module_wrapper")
 
 
@@ -181,6 +186,9 @@ def code_rule(kind: str, target: Target, container: str) -> tuple[str, str]:
             return BLOCKED, f"{label} has no such layer: the load fails before anything runs"
         if kind == "npz_object_array":
             return BLOCKED, f"{label} reads .npz weights with allow_pickle=False"
+        if kind == "function_by_table":
+            return RUNS, (f"{label}: a function looked up by name is not read in its code; counted as "
+                          "imported, as any module a config names")
         return RUNS, (f"{label} imports any module a config names (serialization_lib "
                       "_retrieve_class_or_fn: importlib.import_module(module))")
     if kind == "lambda" and container == "directory":
@@ -190,6 +198,9 @@ def code_rule(kind: str, target: Target, container: str) -> tuple[str, str]:
                        "custom_objects, or once its module registers it")
     if kind == "function_reference":
         return BLOCKED, f"Keras {keras} imports no module outside Keras, safe_mode or not"
+    if kind == "function_by_table":
+        return BLOCKED, (f"Keras {keras} looks the name up in its own table and imports nothing "
+                         "(serialization_lib: module_objects); the load fails")
     if kind == "npz_object_array":
         return BLOCKED, f"Keras {keras} reads .npz weights with allow_pickle=False"
     return BLOCKED, f"Keras {keras} safe_mode refuses it"

@@ -8,7 +8,8 @@ Walks every object of the config (``config.json`` of a ``.keras`` zip; ``model_c
   Python that wrote it (:mod:`.bytecode`);
 - classes and functions named with a ``module`` outside keras/tf_keras (custom objects, and function
   references such as ``{"module": "os", "class_name": "function", "config": "system"}`` in a loss,
-  activation or initializer), and registered names (``"Package>Name"``) that need custom_objects;
+  activation or initializer; ``function_by_table`` where Keras 3 looks the name up in its own table:
+  :data:`TABLE_KEYS`), and registered names (``"Package>Name"``) that need custom_objects;
 - Keras's own functions named as a Lambda's function, and the ones that turn safe_mode off
   (``enable_unsafe_deserialization``, ``set_global_attribute``: CVE-2025-9906);
 - ``TFSMLayer`` (loads the SavedModel at the path its config names), ``TorchModuleWrapper``
@@ -28,6 +29,16 @@ LOOKUP_LAYERS = ("StringLookup", "IntegerLookup", "TextVectorization", "IndexLoo
 KERAS_REGISTERED = frozenset(f"Custom>{name}" for name in (
     "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop", "SGD"))
 MAX_NODES = 1_000_000  # a config with more objects is reported, not walked further
+# Keys whose value Keras 3 resolves with ``<module>.get`` -> ``deserialize_keras_object(config,
+# module_objects=ALL_OBJECTS_DICT)``: a function named there is looked up by its registered_name in Keras's
+# own table and its module is never imported (keras v3.8.0 keras/src/saving/serialization_lib.py lines
+# 526-573: ``config = config["registered_name"]``, ``if config not in module_objects: return config``;
+# activations/__init__.py line 108, initializers line 77, regularizers and constraints line 36; the same
+# code at v3.9.0 to v3.15.1). The one way to the import below it (line 787) is a registered_name that is
+# in custom_objects: a function whose registered_name is absent or its own name then resolves to the
+# user's object, any other registered_name is left a ``function_reference``.
+TABLE_KEYS = ("activation", "recurrent_activation")
+TABLE_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 
 
 def _inside_keras(module: str) -> bool:
@@ -83,7 +94,10 @@ def _object(node: dict, where: str) -> list[Finding]:
                              f"{cls} reads its vocabulary from the path {config['vocabulary']!r}"))
     if isinstance(module, str) and isinstance(cls, str):
         name = node.get("config") if cls == "function" else cls
-        if not _inside_keras(module):
+        if not _inside_keras(module) and cls == "function" and _by_table(node, where):
+            found.append(Finding("function_by_table", "code", where, f"function {module}.{name} named where Keras "
+                                 "looks functions up by name (Keras 3 does not import its module)"))
+        elif not _inside_keras(module):
             kind = "function_reference" if cls == "function" else "custom_class"
             what = "function" if cls == "function" else "class"
             found.append(Finding(kind, "code", where, f"{what} {module}.{name} from a module outside Keras "
@@ -99,6 +113,15 @@ def _object(node: dict, where: str) -> list[Finding]:
         found.append(Finding("custom_object", "info", where, f"registered custom object {cls} "
                              "(loads only with custom_objects or the package that registers it)"))
     return found
+
+
+def _by_table(node: dict, where: str) -> bool:
+    """A function named at a key of :data:`TABLE_KEYS` (or ending in :data:`TABLE_SUFFIXES`) whose
+    registered_name cannot select another object from custom_objects."""
+    key = where.rsplit("/", 1)[-1]
+    registered = node.get("registered_name")
+    return ((key in TABLE_KEYS or key.endswith(TABLE_SUFFIXES))
+            and (registered is None or registered == node.get("config")))
 
 
 def pickle_finding(data: bytes, where: str) -> Finding:
