@@ -92,6 +92,12 @@ def table(records: list[dict]) -> str:
                     headers=["canary", "loader", *releases], tablefmt="github")
 
 
+def _cause(record: dict) -> str | None:
+    """The innermost line of the load's traceback (Keras wraps a layer's error in the model's)."""
+    lines = [line for line in record.get("traceback_tail") or [] if line.strip()]
+    return lines[-1][:300] if lines else None
+
+
 def main(args: list[str], log=print) -> int:
     parser = argparse.ArgumentParser(prog="nox -s scan_proof --", description=__doc__.splitlines()[0])
     parser.add_argument("--releases", nargs="+", default=list(RELEASES), metavar="KERAS")
@@ -116,7 +122,7 @@ def main(args: list[str], log=print) -> int:
         records = [r for batch in pool.map(run_canary, by_canary.values()) for r in batch]
     records = compare(records, scans, advisories)
     kept = [{k: r.get(k) for k in ("canary", "loader", "release", "keras", "backend", "outcome", "error")}
-            | {"findings": sorted(scans[r["canary"]].kinds)} for r in records]
+            | {"cause": _cause(r), "findings": sorted(scans[r["canary"]].kinds)} for r in records]
     (options.workdir / "records.json").write_text(json.dumps(kept, indent=1))
     if options.record:
         options.record.mkdir(parents=True, exist_ok=True)
