@@ -199,8 +199,8 @@ def code_rule(kind: str, target: Target, container: str) -> tuple[str, str]:
     if kind == "function_reference":
         return BLOCKED, f"Keras {keras} imports no module outside Keras, safe_mode or not"
     if kind == "function_by_table":
-        return BLOCKED, (f"Keras {keras} looks the name up in its own table and imports nothing "
-                         "(serialization_lib: module_objects); the load fails")
+        return BLOCKED, (f"Keras {keras} looks the name up in its own table, serialization_lib's "
+                         "module_objects, and imports nothing; the load fails")
     if kind == "npz_object_array":
         return BLOCKED, f"Keras {keras} reads .npz weights with allow_pickle=False"
     return BLOCKED, f"Keras {keras} safe_mode refuses it"
