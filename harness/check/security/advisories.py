@@ -18,9 +18,11 @@ table is read in the release code (the tags of keras-team/keras and keras-team/t
   ``_retrieve_class_or_fn``), so a class from the user's own module loads only when registered or
   passed in ``custom_objects``: ``needs custom_objects``, not a refusal.
 - A function named as an activation, initializer, regularizer or constraint (``function_by_table``) is
-  looked up by name in Keras's own table in every Keras 3, its module never imported (keras v3.8.0
+  looked up by name in Keras's own table in Keras 3.0 to 3.9, its module never imported (keras v3.8.0
   serialization_lib.py lines 526-573; shown by a load at 3.8.0: "Could not interpret activation function
-  identifier", no marker). Keras 2 and tf_keras are not read for it and count it as imported.
+  identifier", no marker); from 3.10.0 an activation goes through ``_retrieve_class_or_fn``, which
+  imports no module outside Keras since 3.9.0. Keras 2 and tf_keras are not read for it and count it as
+  imported.
 - TFSMLayer and TorchModuleWrapper do not exist in Keras 2.
 
 Path findings are followed unless the target carries the fix of an advisory that covers them for
@@ -198,9 +200,11 @@ def code_rule(kind: str, target: Target, container: str) -> tuple[str, str]:
                        "custom_objects, or once its module registers it")
     if kind == "function_reference":
         return BLOCKED, f"Keras {keras} imports no module outside Keras, safe_mode or not"
-    if kind == "function_by_table":
+    if kind == "function_by_table" and keras < Version("3.9"):
         return BLOCKED, (f"Keras {keras} looks the name up in its own table, serialization_lib's "
                          "module_objects, and imports nothing; the load fails")
+    if kind == "function_by_table":
+        return BLOCKED, f"Keras {keras} imports no module outside Keras, safe_mode or not"
     if kind == "npz_object_array":
         return BLOCKED, f"Keras {keras} reads .npz weights with allow_pickle=False"
     return BLOCKED, f"Keras {keras} safe_mode refuses it"

@@ -29,14 +29,16 @@ LOOKUP_LAYERS = ("StringLookup", "IntegerLookup", "TextVectorization", "IndexLoo
 KERAS_REGISTERED = frozenset(f"Custom>{name}" for name in (
     "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop", "SGD"))
 MAX_NODES = 1_000_000  # a config with more objects is reported, not walked further
-# Keys whose value Keras 3 resolves with ``<module>.get`` -> ``deserialize_keras_object(config,
+# Keys whose value Keras 3.0 to 3.9 resolve with ``<module>.get`` -> ``deserialize_keras_object(config,
 # module_objects=ALL_OBJECTS_DICT)``: a function named there is looked up by its registered_name in Keras's
 # own table and its module is never imported (keras v3.8.0 keras/src/saving/serialization_lib.py lines
 # 526-573: ``config = config["registered_name"]``, ``if config not in module_objects: return config``;
 # activations/__init__.py line 108, initializers line 77, regularizers and constraints line 36; the same
-# code at v3.9.0 to v3.15.1). The one way to the import below it (line 787) is a registered_name that is
-# in custom_objects: a function whose registered_name is absent or its own name then resolves to the
-# user's object, any other registered_name is left a ``function_reference``.
+# in v3.0.0 keras/saving/serialization_lib.py lines 547-564). From v3.10.0 activations.get passes no
+# module_objects and reaches _retrieve_class_or_fn, which since v3.9.0 imports no module outside Keras,
+# so nothing outside Keras is imported there either. The one way to the import below it (v3.8.0 line 787)
+# is a registered_name that is in custom_objects: a function whose registered_name is absent or its own
+# name then resolves to the user's object; any other registered_name is left a ``function_reference``.
 TABLE_KEYS = ("activation", "recurrent_activation")
 TABLE_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 
