@@ -327,3 +327,12 @@ def tests(session: nox.Session) -> None:
     """Run the lint session, then the tests (unit, then integration with real TensorFlow)."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=False)
+@one_line
+def scan_proof(session: nox.Session) -> None:
+    """Load a canary per finding at boundary Keras releases and fail where scan's verdict disagrees."""
+    from harness.check.security import proof  # h5py and the corpus load only here
+    if proof.main(session.posargs, log=session.log):
+        session.error("a real load disagrees with scan's verdict (the table above)")

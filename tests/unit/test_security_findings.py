@@ -106,6 +106,25 @@ def test_a_function_from_os_in_an_activation(tmp_path):
     assert finding.kind == "function_reference" and "os.system" in finding.detail
 
 
+@pytest.mark.parametrize("key", ["activation", "recurrent_activation", "kernel_initializer", "bias_regularizer",
+                                 "kernel_constraint"])
+def test_a_function_as_keras_serializes_it_at_a_key_keras_looks_up_by_name(tmp_path, key):
+    # registered_name None or the function's own name: Keras 3 resolves it in its table, no import
+    for registered in (None, "system"):
+        path = keras_zip(tmp_path / "m.keras", dense(**{key: {"module": "os", "class_name": "function",
+                                                              "config": "system", "registered_name": registered}}))
+        (finding,) = scan_file(path).findings
+        assert finding.kind == "function_by_table" and "os.system" in finding.detail
+
+
+def test_a_function_named_in_a_lambda_or_under_another_registered_name_is_imported(tmp_path):
+    function = {"module": "os", "class_name": "function", "config": "system", "registered_name": "system"}
+    lam = {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "lam", "function": function}}
+    assert kinds(keras_zip(tmp_path / "lam.keras", lam)) == ["function_reference"]
+    other = dense(activation={**function, "registered_name": "my_activation"})  # may be a custom_objects key
+    assert kinds(keras_zip(tmp_path / "other.keras", other)) == ["function_reference"]
+
+
 def test_a_legacy_lambda_naming_a_function_outside_keras(tmp_path):
     path = legacy_h5(
         tmp_path / "m.h5",
@@ -313,3 +332,35 @@ def test_a_real_tf_2_4_savedmodel_saves_only_in_its_save_function():
     ops = graph_ops((folder / "saved_model.pb").read_bytes(), folder)
     assert {f for f, _, op in ops if op == "SaveV2"} == {f for f, _, _ in ops if "_traced_save" in f}
     assert any(op == "RestoreV2" for _, _, op in ops) and kinds(folder) == []
+
+
+class _Opens:
+    """Pickled by the test to make the bytes a loader would run; the scan never unpickles them."""
+
+    def __reduce__(self):
+        return (open, ("never-written", "w"))
+
+
+def test_an_object_array_in_the_npz_weights_and_what_its_pickle_imports(tmp_path):
+    import io
+    import pickle
+
+    data = io.BytesIO()
+    np.savez(data, **{"layers/dense": np.array([_Opens()], dtype=object), "fine": np.zeros(2)})
+    path = keras_zip(tmp_path / "m.keras", dense(), members=[("model.weights.npz", data.getvalue())])
+    found = scan_file(path).findings
+    assert [f.kind for f in found] == ["npz_object_array", "pickle_import"]
+    assert found[0].where == "model.weights.npz:layers/dense.npy" and "io.open" in found[1].detail
+    assert not (tmp_path / "never-written").exists() and not Path("never-written").exists()
+    module = {"class_name": "__bytes__", "config": {"value": pickle.dumps(_Opens(), protocol=0).decode()}}
+    path = keras_zip(tmp_path / "t.keras", {"module": "keras.layers", "class_name": "TorchModuleWrapper",
+                                            "config": {"name": "w", "module": module}})
+    found = {f.kind: f for f in scan_file(path).findings}
+    assert "pickle imports io.open" in found["pickle_import"].detail
+
+
+def test_dot_dot_in_a_layer_name_counts_only_in_a_keras_with_assets(tmp_path):
+    layer = dense() | {"config": {"name": "../../escape", "units": 1}}
+    assert "layer_name_traversal" not in kinds(keras_zip(tmp_path / "a.keras", layer))
+    found = kinds(keras_zip(tmp_path / "b.keras", layer, members=[("assets/x/vocabulary.txt", "a\n")]))
+    assert found == ["layer_name_traversal"]

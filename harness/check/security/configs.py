@@ -8,7 +8,8 @@ Walks every object of the config (``config.json`` of a ``.keras`` zip; ``model_c
   Python that wrote it (:mod:`.bytecode`);
 - classes and functions named with a ``module`` outside keras/tf_keras (custom objects, and function
   references such as ``{"module": "os", "class_name": "function", "config": "system"}`` in a loss,
-  activation or initializer), and registered names (``"Package>Name"``) that need custom_objects;
+  activation or initializer; ``function_by_table`` where Keras 3 looks the name up in its own table:
+  :data:`TABLE_KEYS`), and registered names (``"Package>Name"``) that need custom_objects;
 - Keras's own functions named as a Lambda's function, and the ones that turn safe_mode off
   (``enable_unsafe_deserialization``, ``set_global_attribute``: CVE-2025-9906);
 - ``TFSMLayer`` (loads the SavedModel at the path its config names), ``TorchModuleWrapper``
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from harness.check.security.bytecode import decode_code, python_of
 from harness.check.security.model import Finding
+from harness.check.security.pickles import pickle_imports, torch_payload
 
 KERAS_MODULES = ("keras", "tf_keras", "keras_core")
 SAFE_MODE_TOGGLES = ("enable_unsafe_deserialization", "set_global_attribute")
@@ -27,6 +29,18 @@ LOOKUP_LAYERS = ("StringLookup", "IntegerLookup", "TextVectorization", "IndexLoo
 KERAS_REGISTERED = frozenset(f"Custom>{name}" for name in (
     "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop", "SGD"))
 MAX_NODES = 1_000_000  # a config with more objects is reported, not walked further
+# Keys whose value Keras 3.0 to 3.9 resolve with ``<module>.get`` -> ``deserialize_keras_object(config,
+# module_objects=ALL_OBJECTS_DICT)``: a function named there is looked up by its registered_name in Keras's
+# own table and its module is never imported (keras v3.8.0 keras/src/saving/serialization_lib.py lines
+# 526-573: ``config = config["registered_name"]``, ``if config not in module_objects: return config``;
+# activations/__init__.py line 108, initializers line 77, regularizers and constraints line 36; the same
+# in v3.0.0 keras/saving/serialization_lib.py lines 547-564). From v3.10.0 activations.get passes no
+# module_objects and reaches _retrieve_class_or_fn, which since v3.9.0 imports no module outside Keras,
+# so nothing outside Keras is imported there either. The one way to the import below it (v3.8.0 line 787)
+# is a registered_name that is in custom_objects: a function whose registered_name is absent or its own
+# name then resolves to the user's object; any other registered_name is left a ``function_reference``.
+TABLE_KEYS = ("activation", "recurrent_activation")
+TABLE_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 
 
 def _inside_keras(module: str) -> bool:
@@ -74,12 +88,18 @@ def _object(node: dict, where: str) -> list[Finding]:
     elif cls == "TorchModuleWrapper":
         found.append(Finding("torch_module_wrapper", "code", where + _layer_name(node),
                              "TorchModuleWrapper: its module is restored with torch.load (pickle)"))
+        payload = torch_payload(config.get("module"))
+        if payload:
+            found.append(pickle_finding(payload, where + _layer_name(node) + " module"))
     elif cls in LOOKUP_LAYERS and isinstance(config.get("vocabulary"), str):
         found.append(Finding("lookup_vocabulary_path", "path", where + _layer_name(node),
                              f"{cls} reads its vocabulary from the path {config['vocabulary']!r}"))
     if isinstance(module, str) and isinstance(cls, str):
         name = node.get("config") if cls == "function" else cls
-        if not _inside_keras(module):
+        if not _inside_keras(module) and cls == "function" and _by_table(node, where):
+            found.append(Finding("function_by_table", "code", where, f"function {module}.{name} named where Keras "
+                                 "looks functions up by name (Keras 3 does not import its module)"))
+        elif not _inside_keras(module):
             kind = "function_reference" if cls == "function" else "custom_class"
             what = "function" if cls == "function" else "class"
             found.append(Finding(kind, "code", where, f"{what} {module}.{name} from a module outside Keras "
@@ -94,6 +114,38 @@ def _object(node: dict, where: str) -> list[Finding]:
     elif isinstance(cls, str) and ">" in cls and cls not in KERAS_REGISTERED:
         found.append(Finding("custom_object", "info", where, f"registered custom object {cls} "
                              "(loads only with custom_objects or the package that registers it)"))
+    return found
+
+
+def _by_table(node: dict, where: str) -> bool:
+    """A function named at a key of :data:`TABLE_KEYS` (or ending in :data:`TABLE_SUFFIXES`) whose
+    registered_name cannot select another object from custom_objects."""
+    key = where.rsplit("/", 1)[-1]
+    registered = node.get("registered_name")
+    return ((key in TABLE_KEYS or key.endswith(TABLE_SUFFIXES))
+            and (registered is None or registered == node.get("config")))
+
+
+def pickle_finding(data: bytes, where: str) -> Finding:
+    """What a pickle would import and call, read from its opcodes (never unpickled)."""
+    imports, problem = pickle_imports(data)
+    detail = f"pickle imports {', '.join(imports) or 'nothing'}" + (f" ({problem})" if problem else "")
+    return Finding("pickle_import", "info", where, detail + "; read from its opcodes, not unpickled")
+
+
+def traversing_names(config) -> list[tuple[str, str]]:
+    """(config path, name) of each object whose ``config.name`` holds a ``..`` path part."""
+    found, stack = [], [(config, "")]
+    while stack and len(found) < 100:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            inner = node.get("config")
+            name = inner.get("name") if isinstance(inner, dict) else None
+            if isinstance(name, str) and ".." in name.replace("\\", "/").split("/"):
+                found.append((path or "/", name))
+            stack += [(value, f"{path}/{key}") for key, value in node.items()]
+        elif isinstance(node, list):
+            stack += [(value, f"{path}[{i}]") for i, value in enumerate(node)]
     return found
 
 

@@ -24,7 +24,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from harness.check.modelfile import (MAX_READ_BYTES, UserInputError, _regular, _resolve, containers, h5py,
                                      polyglot_note)
-from harness.check.security.configs import config_findings
+from harness.check.security.configs import config_findings, pickle_finding, traversing_names
+from harness.check.security.pickles import npz_object_arrays
 from harness.check.security.model import Finding, ScannedFile
 from harness.check.security.savedmodel import savedmodel_findings
 
@@ -198,11 +199,14 @@ def _zip_file(path: Path) -> ScannedFile:
                         )
                     )
             names = {info.filename: info for info in infos}
+            assets = any(name.startswith("assets/") for name in names)
             if "config.json" in names:
-                found += _zip_config(archive, names["config.json"])
+                found += _zip_config(archive, names["config.json"], assets)
             weights = names.get("model.weights.h5")
             if weights is not None:
                 found += _zip_weights(archive, weights)
+            if "model.weights.npz" in names:
+                found += _zip_npz(archive, names["model.weights.npz"])
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
         raise UserInputError(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
     fmt = "keras" if "config.json" in names else "zip"
@@ -224,14 +228,40 @@ def _too_large(info: zipfile.ZipInfo) -> Finding:
                    f"expands past {MAX_MEMBER_BYTES // MIB} MiB (declares {info.file_size} bytes); not read further")
 
 
-def _zip_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:
+def _zip_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo, assets: bool) -> list[Finding]:
+    """The config's findings; with assets in the archive, also each name holding ``..`` (the asset
+    store joins paths under its temporary folder: CVE-2026-12479)."""
     data = _bounded(archive, info)
     if data is None:
         return [_too_large(info)]
     try:
-        return config_findings(json.loads(data), info.filename)
+        config = json.loads(data)
+        found = config_findings(config, info.filename)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         return [Finding("not_scanned", "info", info.filename, f"not JSON ({exc}); not scanned")]
+    if assets:
+        found += [Finding("layer_name_traversal", "path", f"{info.filename}:{path}",
+                          f"name {name!r} holds '..' in a .keras with assets: the asset store's path leaves its "
+                          "temporary folder") for path, name in traversing_names(config)]
+    return found
+
+
+def _zip_npz(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:
+    """Object arrays of a ``model.weights.npz`` member, and what their pickles import."""
+    data = _bounded(archive, info)
+    if data is None:
+        return [_too_large(info)]
+    try:
+        arrays = npz_object_arrays(data)
+    except (ValueError, OSError, EOFError, zlib.error) as exc:
+        return [Finding("not_scanned", "info", info.filename, f"not a readable .npz ({exc})")]
+    found = []
+    for member, dtype, data in arrays:
+        where = f"{info.filename}:{member}"
+        found.append(Finding("npz_object_array", "code", where, f"{dtype} array: its data is a pickle, which "
+                             "np.load(allow_pickle=True) runs"))
+        found.append(pickle_finding(data, where))
+    return found
 
 
 def _zip_weights(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> list[Finding]:

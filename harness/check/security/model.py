@@ -6,10 +6,12 @@ from dataclasses import asdict, dataclass, field
 # What a finding lets a loader do: run code from the file, read or write paths it names, exhaust
 # memory or disk, or nothing by itself (information a user needs, e.g. custom objects to supply).
 EFFECTS = ("code", "path", "resource", "info")
-KINDS = ("lambda", "function_reference", "custom_class", "custom_object", "lambda_keras_function", "safe_mode_toggle",
-         "tfsm_layer", "torch_module_wrapper", "lookup_vocabulary_path", "hdf5_external_link", "hdf5_external_dataset",
-         "hdf5_virtual_dataset", "oversized_dataset", "zip_path_traversal", "zip_bomb", "savedmodel_file_op",
-         "savedmodel_print", "config_too_large", "not_scanned", "polyglot")
+KINDS = ("lambda", "function_reference", "function_by_table", "custom_class", "custom_object",
+         "lambda_keras_function", "safe_mode_toggle", "tfsm_layer", "torch_module_wrapper", "lookup_vocabulary_path",
+         "hdf5_external_link", "hdf5_external_dataset", "hdf5_virtual_dataset", "oversized_dataset",
+         "zip_path_traversal", "zip_bomb", "savedmodel_file_op", "savedmodel_print", "config_too_large",
+         "not_scanned", "npz_object_array", "pickle_import", "layer_name_traversal",
+         "polyglot")
 
 
 @dataclass(frozen=True)

@@ -163,16 +163,14 @@ def render_json(results: list[tuple[ScannedFile, list[Verdict]]]) -> str:
 def security_table(verdicts: list[Verdict]) -> str:
     """The Security table: one row per target (verdict, advisories that apply, why)."""
     rows = [[md_text(v.target.name), f"{v.target.flavor} {v.target.keras or '?'}", v.verdict,
-             ", ".join(a.id + (" (unverified)" if a.unverified else "") for a in v.advisories) or "none",
-             md_text("; ".join(v.reasons))] for v in verdicts]
+             ", ".join(a.id for a in v.advisories) or "none", md_text("; ".join(v.reasons))] for v in verdicts]
     return tabulate(rows, headers=["target", "Keras", "security", "advisories", "why"], tablefmt="github")
 
 
 def advisory_lines(verdicts: list[Verdict]) -> list[str]:
     """One line per advisory applying to any of the targets: id, summary, fixed version, link."""
     seen = {a.id: a for v in verdicts for a in v.advisories}
-    return [f"- **{a.id}** ({a.package} {a.ranges}; fixed {a.fixed}): {a.summary}. "
-            f"{a.link}" + (" (unverified: see harness/check/security/advisories.yaml)" if a.unverified else "")
+    return [f"- **{a.id}** ({a.package} {a.ranges}; fixed {a.fixed_text}): {a.summary}. {a.link}"
             for a in seen.values()]
 
 

@@ -1,0 +1,58 @@
+"""The security proof's records replayed: every real load of a canary (tests/data/security-proof/records.json,
+made by ``nox -s scan_proof -- --record tests/data/security-proof`` in uv venvs with keras==X and jax[cpu])
+against scan's verdict from advisories.yaml as it is now. An edit of the table that contradicts a real
+load fails here; a planted wrong fixed version shows it does.
+"""
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.check.security import proof
+from harness.check.security.advisories import ADVISORIES, load_advisories
+from harness.check.security.canaries import build
+from harness.check.security.findings import scan_file
+
+RECORDS = json.loads((Path(__file__).parent.parent / "data" / "security-proof" / "records.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    corpus = tmp_path_factory.mktemp("corpus")
+    return {c.name: scan_file(corpus / c.name / c.file) for c in build(corpus)}
+
+
+def disagreements(scans, advisories):
+    records = proof.compare([dict(r) for r in RECORDS], scans, advisories)
+    return [(r["canary"], r["loader"], r["release"], r["outcome"], r["scan"]) for r in records if not r["agrees"]]
+
+
+def test_the_records_cover_every_canary_and_loader_at_every_boundary_release(scans):
+    assert {r["canary"] for r in RECORDS} == set(scans)
+    assert {r["release"] for r in RECORDS} >= {"3.8.0", "3.9.0", "3.11.2", "3.11.3", "3.13.1", "3.13.2", "3.15.1"}
+    assert all(sorted(scans[r["canary"]].kinds) == r["findings"] for r in RECORDS)
+
+
+def test_every_real_load_agrees_with_scan(scans):
+    assert disagreements(scans, load_advisories()) == []
+
+
+def _planted(tmp_path, row_id, affected, fixed):
+    data = yaml.safe_load(ADVISORIES.read_text())
+    row = next(r for r in data["advisories"] if r["id"] == row_id)
+    row["affected"], row["fixed"] = affected, fixed
+    path = tmp_path / "advisories.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_advisories(path)
+
+
+def test_a_planted_wrong_fixed_version_contradicts_a_real_load(scans, tmp_path):
+    # the real fix is 3.9.0: the npz canary's pickle ran at 3.8.0
+    table = _planted(tmp_path, "KCM-2025-NPZ-PICKLE", [">=2.12.0,<2.16", ">=3.0.0,<3.8.0"], ["3.8.0"])
+    assert ("npz_object_array", "load_model", "3.8.0", "marker", "blocked by safe_mode") in \
+        disagreements(scans, table)
+    # the real fix is 3.12.2: the ExternalLink in a .keras was followed at 3.12.1
+    table = _planted(tmp_path, "KCM-2026-H5-LINK", [">=3.0.0,<3.12.1", ">=3.13.0,<3.14.1"], ["3.12.1", "3.14.1"])
+    assert ("h5_external_link", "load_model", "3.12.1", "sentinel", "blocked by safe_mode") in \
+        disagreements(scans, table)
