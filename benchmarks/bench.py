@@ -51,7 +51,7 @@ from harness.workdir import PhaseFiles, WorkDir, read_records  # noqa: E402
 
 RESTART_VERDICTS = ("crash", "timeout")
 # The steps a worker times per cell (harness/worker/timing.py), in the order of a cell.
-STEPS = ("build", "save", "verify", "load", "control", "predict", "compare", "levels")
+STEPS = ("build", "save", "verify", "load", "control", "predict", "compare", "changes", "levels")
 
 
 def worker_timings(results: Path) -> tuple[list[list], float, int]:

@@ -228,13 +228,15 @@ def consume_cell(task, runtime, cell, watch):
     control = cell["loader"] == catalog.CONTROL_LOADER
     from_code = control or cell["loader"] in catalog.FROM_CODE_LOADERS
 
-    def judge(loaded):
-        """Predict and compare: (the outputs' verdict fields, None), or (None, a load-error at predict)."""
-        with watch.step("predict"), (runtime.eagerly(loaded) if from_code else contextlib.nullcontext()):
+    def judge(loaded, timed=True):
+        """Predict and compare: (the outputs' verdict fields, None), or (None, a load-error at predict);
+        timed as the ``predict`` and ``compare`` steps, unless a change's (timed whole as ``changes``)."""
+        step = watch.step if timed else (lambda name: contextlib.nullcontext())
+        with step("predict"), (runtime.eagerly(loaded) if from_code else contextlib.nullcontext()):
             actual, failure = formats.predict(runtime, loaded, x, manifest.get("output_names"))
         if failure:
             return None, failure
-        with watch.step("compare"):
+        with step("compare"):
             result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
         return {"verdict": "pass" if result["within"] else "mismatch", "max_abs": result["max_abs"],
                 "max_rel": result["max_rel"], "margin": result["margin"], "reason": result["reason"]}, None
@@ -262,7 +264,8 @@ def consume_cell(task, runtime, cell, watch):
         if failure["verdict"] != "load-error":
             return failure
         with watch.step("changes"):
-            change, loaded, outcome, tries = changes.first_working(runtime, cell["loader"], {}, load, judge)
+            change, loaded, outcome, tries = changes.first_working(runtime, cell["loader"], {}, load,
+                                                                   lambda loaded: judge(loaded, timed=False))
         if not tries:
             return failure
         record = changes.with_changes(failure, change, outcome, tries)

@@ -6,7 +6,8 @@ millisecond, from ``time.perf_counter``); a step that did not run is absent. Ste
 - produce: ``build`` (build and train the fixture; once per fixture and worker), ``save``;
 - consume: ``verify`` (SHA-256 of the artifact's files), ``load``, ``control`` (rebuilding the
   fixture with fresh weights: the negative control, or the model ``load_weights`` fills),
-  ``predict``, ``compare``, ``levels`` (the deeper check levels).
+  ``predict``, ``compare``, ``changes`` (where the call as written failed: loading, predicting and
+  comparing with each change tried, ``changes.py``), ``levels`` (the deeper check levels).
 
 Every record also gets ``worker_import_s``: the seconds this worker process took to import
 TensorFlow/Keras, once per process (the same value in each of its records).

@@ -1,14 +1,15 @@
-"""The breakages the default profile showed on 2026-12-01 once every entry said which error it expects
-(tests/data/run-default-2026-12-01: its records of the fixtures those entries name, in the h5, keras and
-json formats): each new entry explains exactly the cells it was written for, and without it they fail
-the run, the silent ones as mismatches."""
+"""The breakages the default profile showed on 2026-12-01 once every entry said which error it expects,
+replayed on the records of its run of 2026-12-07 (tests/data/run-default-2026-12-07: the fixtures those
+entries name, in the h5, keras and json formats), whose loaders are the calls users write: each entry
+explains exactly the cells it was written for, and without it they fail the run, the silent ones as
+mismatches."""
 
 import dataclasses
 
 import pytest
 from test_expectation_keys import SHIPPED, _copy, _data
 
-NAME = "run-default-2026-12-01"
+NAME = "run-default-2026-12-07"
 
 
 def _entry(**match):

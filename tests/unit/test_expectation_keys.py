@@ -19,7 +19,7 @@ from harness.execute.plan import Selection, discover_fixtures
 from harness.report.expectations import explains
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-RUN_DATE = datetime.date(2026, 11, 29)  # the day both runs were recorded
+RUN_DATE = datetime.date(2026, 12, 7)  # the day the runs were recorded
 SHIPPED = spec.load(DEFAULT_MATRIX)
 # tf2.15 -> Keras 3.15 of a masked Embedding h5 (entry 25), Keras 3.15 -> tf2.15 h5 (entry 0),
 # tf2.15 -> Keras 3.15 checkpoint (entry 14): three load-errors of the quick run of every fixture.
@@ -73,7 +73,7 @@ def _entry(index=0, **fields):
     return spec.ExpectedFailure(**dict(base, **fields))
 
 
-@pytest.mark.parametrize("name", ["run-default", "run-quick-all", "run-default-2026-12-01"])
+@pytest.mark.parametrize("name", ["run-default", "run-quick-all", "run-default-2026-12-07"])
 def test_the_recorded_runs_pass_under_the_tightened_entries(tmp_path, name):
     data = _data(_copy(tmp_path, name))
     assert data.problems() == [] and data.unexpected_failures == []
@@ -86,9 +86,10 @@ def test_every_shipped_entry_names_what_it_expects():
     for e in SHIPPED.expected_failures:
         assert e.error or (e.verdict == "mismatch" and e.max_abs), e.key_path
         re.compile(e.error or "")
+    # load_model(path) of Keras 3.3 fails to compile the .h5's mse; its compile=False is the silent 42.4 drift.
     (normalization,) = [e for e in SHIPPED.expected_failures
                         if e.fixtures == ("normalization_adapted",) and e.formats == ("h5",)]
-    assert normalization.verdict == "mismatch" and normalization.max_abs[0] < 42.5 < normalization.max_abs[1]
+    assert normalization.verdict == "load-error" and "42.4" in normalization.reason
     stale = [e for e in SHIPPED.expected_failures if e.fixtures == ("normalization_adapted",) and e.formats != ("h5",)]
     assert stale and all(e.verdict == "mismatch" and e.max_abs[0] < 3.5 < e.max_abs[1] for e in stale)
     (nested,) = [e for e in SHIPPED.expected_failures if "timeout" in e.reason and e.fixtures == ("nested_model",)]

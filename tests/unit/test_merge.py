@@ -51,7 +51,7 @@ def test_merged_jobs_report_exactly_what_the_single_run_does(tmp_path):
     assert _report_json(tmp_path / "merged", tmp_path / "reports") == single
     assert (tmp_path / "single" / "matrix.md").read_text().split("\n", 3)[3] == \
         (tmp_path / "reports" / "matrix.md").read_text().split("\n", 3)[3]  # all but the wall-time line
-    assert lines == [f"merged 12 job folders into {tmp_path / 'merged'}: 39 files"]
+    assert lines == [f"merged 12 job folders into {tmp_path / 'merged'}: 36 files"]
     merged = json.loads((tmp_path / "merged" / "run.json").read_text())
     assert merged["envs"] == ENVS and len(merged["merged_from"]) == 12
 
