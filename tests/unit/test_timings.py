@@ -52,7 +52,7 @@ def test_bench_sums_steps_per_phase_format_loader_and_imports_once_per_process(t
     headers = ["phase", "format", "loader", "cells", "seconds", *bench.STEPS, "other"]
     table = {tuple(row[:3]): dict(zip(headers[3:], row[3:], strict=True)) for row in rows}
     assert table[("consume", "h5", "load_model")] == dict(
-        cells=2, seconds=3.0, build=0, save=0, verify=0, load=1.5, control=0, predict=0.8, compare=0,
+        cells=2, seconds=3.0, build=0, save=0, verify=0, load=1.5, control=0, predict=0.8, compare=0, changes=0,
         levels=0.2, other=0.5)  # 0.75 and 0.25 rounded to one decimal
     assert table[("consume", "control", "rebuild")]["control"] == 0.5
     assert table[("produce", "h5", "-")]["build"] == 2.5
