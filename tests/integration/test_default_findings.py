@@ -18,12 +18,15 @@ def normalization(tmp_path_factory):
 
 
 def test_keras33_loads_an_adapted_normalization_from_hdf5_without_its_statistics(normalization):
-    """The .h5 loads in Keras 3.3, and predicts wrong by 42.5."""
+    """load_model(path) of the .h5 fails in Keras 3.3 (it cannot compile mse), and compile=False loads it and
+    predicts wrong by 42.4 (seen 2026-12-07): a change that is no way out."""
     run = normalization
     for producer in ("tf2.15", "tf2.16-keras3.3"):
         got = cell(run, producer, "tf2.16-keras3.3", "normalization_adapted", "h5", "load_model")
-        assert got["verdict"] == "xfail" and got["original_verdict"] == "mismatch"
-        assert got["max_abs"] > 10 * got["atol"]  # 42.5 in the default run: the adapted mean and variance are gone
+        assert got["verdict"] == "xfail" and got["original_verdict"] == "load-error"
+        assert "Could not locate function 'mse'" in got["error_message"]
+        (tried,) = [t for t in got["workarounds"] if t["change"] == "compile=False"]
+        assert tried["verdict"] == "mismatch" and tried["max_abs"] > 10  # the adapted mean and variance are gone
     # The same file in Keras 2.15, and the .keras file in Keras 3.3, keep them.
     assert cell(run, "tf2.16-keras3.3", "tf2.16-keras3.3", "normalization_adapted", "keras", "load_model")[
         "verdict"] == "pass"

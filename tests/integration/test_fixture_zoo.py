@@ -27,8 +27,11 @@ def verdict(got):
 
 
 def refused_by_safe_mode(got):
+    """load_model(path) refused the file for its Lambda, and safe_mode=False (an unsafe change, alone or with
+    compile=False) was seen to load it: the verdict is works-with, the error the call's (seen 2026-12-07)."""
     message = got.get("error_message") or ""
-    return verdict(got) == "load-error" and "Requested the deserialization of a" in message and "Lambda" in message
+    return verdict(got) == "works-with" and "safe_mode=False" in got["works_with"] and \
+        "Requested the deserialization of a" in message and "Lambda" in message
 
 
 @pytest.mark.parametrize("env", [K2, TFK, K3])
