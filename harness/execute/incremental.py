@@ -30,11 +30,14 @@ from pathlib import Path
 from harness.config.spec import MatrixSpec
 from harness.execute.supervisor import WORKER
 from harness.guard import loads
+from harness.worker import protocol
 from harness.workdir import PhaseFiles, append_record, write_json
 
 # Verdicts a rerun with the same key would give again. save-error and load-error are
 # deterministic in a given environment; crash and timeout may be flaky, env-error is the machine's.
-REUSABLE = frozenset({"saved", "save-error", "unsupported", "pass", "mismatch", "load-error"})
+# Every verdict a worker writes for a cell (harness/worker/protocol.py), works-with included: a crash,
+# timeout or env-error (the supervisor's) is never reused.
+REUSABLE = frozenset(protocol.CELL_VERDICTS + protocol.SAVE_VERDICTS)
 
 
 def _digest(*parts) -> str:

@@ -215,3 +215,12 @@ def test_a_run_with_fresh_forgets_only_the_selected_environments(tmp_path):
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["consume-tf2.13.json", "consume-tf2.15.json"]
     run.start(run.Context.from_args(["--envs", "tf2.15", "--fresh", "--workdir", str(tmp_path)]))
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["consume-tf2.13.json"]
+
+
+def test_every_verdict_a_worker_writes_is_reused_and_none_of_the_supervisors():
+    """A works-with is a property of the versions like a pass (the quick run's rerun ran its 10 works-with
+    cells again before it was reusable); a crash, timeout or env-error runs again."""
+    from harness.execute import incremental
+    from harness.worker import protocol
+    assert set(protocol.CELL_VERDICTS + protocol.SAVE_VERDICTS) == incremental.REUSABLE
+    assert not set(protocol.SUPERVISOR_VERDICTS) & incremental.REUSABLE
