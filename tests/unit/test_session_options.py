@@ -5,6 +5,7 @@ narrow a run and a report and are checked like ``--fixtures``."""
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -156,3 +157,36 @@ def test_a_report_narrowed_by_formats_from_and_to(tmp_path):
     full = cli.last_selection(["--workdir", str(tmp_path / "run")])
     assert run.Context.from_args(full, parser=cli.report_parser).selection.consumers == tuple(
         json.loads((RUN / "run.json").read_text())["envs"])
+
+
+def _section(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_a_report_narrowed_by_to_has_a_column_and_a_route_per_consumer_only(tmp_path):
+    """With ``--to tf2.13`` the six producers still save, but only tf2.13 loads: the upgrade grid, the Routes
+    table and every format table have tf2.13 as their one consumer (no ``—`` column for an environment that
+    only produced)."""
+    shutil.copytree(RUN, tmp_path / "run")
+    args = cli.last_selection(["--workdir", str(tmp_path / "run"), "--to", "tf2.13", "--reports",
+                               str(tmp_path / "reports")])
+    ctx = run.Context.from_args(args, parser=cli.report_parser)
+    producers = ("tf2.10", "tf2.13", "tf2.15", "tf2.16-tfkeras", "tf2.16-keras3.3", "tf2.21-keras3.15")
+    assert ctx.selection.envs == producers and ctx.selection.consumers == ("tf2.13",)
+    run.report(ctx, log=lambda _: None)
+    md = (tmp_path / "reports" / "matrix.md").read_text()
+    grid = _section(md, "## Can I upgrade?", "`✓ h5`").strip().splitlines()
+    assert [cell.strip() for cell in grid[2].strip("|").split("|")] == ["producer ↓ / consumer →", "tf2.13"]
+    assert [row.split("|")[1].strip() for row in grid[4:]] == list(producers)
+    routes = [row for row in _section(md, "## Routes", "## Saving").splitlines() if " → tf" in row]
+    assert [row.split("|")[1].strip() for row in routes] == [f"{p} → tf2.13" for p in producers]
+    assert all(row.split("|")[3].strip() not in ("", "—") for row in routes)  # each pair's best route
+    headers = [line for line in md.splitlines() if line.startswith("| producer ↓ / consumer →")]
+    columns = build(ctx.spec, ctx.selection, ctx.workdir).columns
+    assert len(headers) == 1 + len(columns) + 1  # the upgrade grid, each format/loader, the negative control
+    assert all([h.strip() for h in line.strip("|").split("|")] == ["producer ↓ / consumer →", "tf2.13"]
+               for line in headers)
+    html = (tmp_path / "reports" / "matrix.html").read_text()
+    assert set(re.findall(r"<tr><th>producer ↓ / consumer →</th>(.*?)</tr>", html)) == {"<th>tf2.13</th>"}
+    pairs = re.findall(r"<tr><th>([^<]+ → [^<]+)</th>", _section(html, "<h2>Routes</h2>", "<h2>Saving</h2>"))
+    assert pairs == ["producer → consumer"] + [f"{p} → tf2.13" for p in producers]
