@@ -96,7 +96,40 @@ def test_the_sessions_a_nox_command_names(argv, sessions):
 
 def test_sessions_without_the_matrix_options_are_not_checked():
     assert preflight.check(["nox", "-s", "lint", "--", "--whatever"], SHIPPED, None, environ={}) is None
-    assert preflight.check(["nox", "-s", "check", "--", "--help"], SHIPPED, None, environ={}) is None
+    assert preflight.check(["nox", "-s", "check_report", "--", "work/check/plan.json"], SHIPPED, None,
+                           environ={}) is None
+    assert preflight.check(["nox", "-s", "check", "--", "m.h5", "--to", "tf2.18"], SHIPPED, None, environ={}) is None
+
+
+@pytest.mark.parametrize("session, posargs, line", [
+    ("check", ["m.h5", "--bogus"], "nox -s check: unrecognized arguments: --bogus (nox -s check -- --help lists "
+                                   "the options)"),
+    ("check", [], "nox -s check: the following arguments are required: path (nox -s check -- --help"),
+    ("check", ["m.h5", "--format", "xml"], "nox -s check: argument --format: invalid choice: 'xml'"),
+    ("check", ["m.h5", "--atol", "-1"], "nox -s check: argument --atol: must be a finite number >= 0, got -1"),
+    ("scan", ["m.h5", "--formt", "json"], "nox -s scan: unrecognized arguments: --formt json (nox -s scan -- "
+                                          "--help lists the options)"),
+    ("scan", ["m.h5", "--profile", "quik"], "nox -s scan: --profile quik: no such profile in "),
+    ("scan", ["m.h5", "--profile", "quick", "--to", "tf2.15"],
+     "nox -s scan: argument --to: not allowed with argument --profile"),
+])
+def test_check_and_scan_stop_on_a_bad_option_before_any_session_with_one_line(session, posargs, line):
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as stopped:
+        preflight.check(["nox", "-s", session, "--", *posargs], SHIPPED, None, environ={}, err=err)
+    assert stopped.value.code == 2
+    assert err.getvalue().startswith(line) and err.getvalue().count("\n") == 1
+
+
+@pytest.mark.parametrize("session, words", [
+    ("check", ["usage: nox -s check -- ", "--to", "--custom-objects", "--call", "Exit status: 0"]),
+    ("scan", ["usage: nox -s scan -- ", "--profile", "--to", "Exit status: 0"]),
+])
+def test_check_and_scan_print_their_own_help_before_any_session(session, words):
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as stopped:
+        preflight.check(["nox", "-s", session, "--", "--help"], SHIPPED, None, environ={}, out=out)
+    assert stopped.value.code == 0 and all(word in out.getvalue() for word in words)
 
 
 def _nox(*args: str) -> subprocess.CompletedProcess:
@@ -110,6 +143,18 @@ def test_a_typo_is_the_last_line_on_the_screen_and_nothing_runs():
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert lines[-1].startswith("nox -s matrix: --profile quik: no such profile") and len(lines) == 1
+
+
+@pytest.mark.parametrize("args, line", [
+    (["-s", "check", "--", "m.h5", "--bogus"], "nox -s check: unrecognized arguments: --bogus (nox -s check -- "
+                                                 "--help lists the options)"),
+    (["-s", "scan", "--", "m.h5", "--formt", "json"], "nox -s scan: unrecognized arguments: --formt json (nox -s "
+                                                       "scan -- --help lists the options)"),
+])
+def test_a_bad_check_or_scan_option_is_the_one_line_on_the_screen(args, line):
+    done = _nox(*args)
+    assert done.returncode == 2
+    assert (done.stdout + done.stderr).strip().splitlines() == [line]  # no "Running session", no usage block
 
 
 def test_nox_list_fits_a_screen_and_says_how_to_list_the_phases():
