@@ -8,7 +8,8 @@ from harness.report.expectations import expected
 from harness.report.history import FACT_ORDER
 from harness.report.markdown import (DEPTH_TEXT, DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, HISTORY_KINDS, HISTORY_RULES,
                                      WORKER_HEADERS, depth_tables, device_pair_rows, difference_rows, health,
-                                     history_summary, runner, summarize, summarize_controls, unused_line, worker_rows)
+                                     history_summary, none_unexplained, plural, runner, summarize, summarize_controls,
+                                     unused_line, worker_rows)
 from harness.report.marks import LABELS, control_tone, saving_rows, tone
 from harness.report.results import LEVELS
 from harness.report.upgrade import AS_WRITTEN, FAILS, WITH_CHANGE, answers, glance, headline
@@ -83,7 +84,8 @@ def render(data: ReportData) -> str:
         detail=_detail, expected=expected, health=health(data).replace("**", ""), depth=depth_tables(data),
         depth_text=DEPTH_TEXT, levels=LEVELS,
         reason_groups={v: data.reason_groups(v) for v in ("unsupported", "skipped")},
-        unused=[o for o in data.expectations if o.status == "unused"], unused_line=unused_line)
+        unused=[o for o in data.expectations if o.status == "unused"], unused_line=unused_line, plural=plural,
+        none_unexplained=none_unexplained(data))
 
 
 def _history(data: ReportData) -> dict | None:

@@ -235,3 +235,20 @@ def test_a_report_narrowed_by_to_has_a_column_and_a_route_per_consumer_only(tmp_
     assert set(re.findall(r"<tr><th>producer ↓ / consumer →</th>(.*?)</tr>", html)) == {"<th>tf2.13</th>"}
     pairs = re.findall(r"<tr><th>([^<]+ → [^<]+)</th>", _section(html, "<h2>Routes</h2>", "<h2>Saving</h2>"))
     assert pairs == ["producer → consumer"] + [f"{p} → tf2.13" for p in producers]
+
+
+def test_a_one_fixture_report_reads_as_english_and_says_where_the_known_failures_are(tmp_path):
+    """The README's first run is one fixture: its header says "1 fixture", and *Failures by error signature*,
+    which lists only the failures no entry explains, points to the known ones instead of saying "None"."""
+    shutil.copytree(RUN, tmp_path / "run")
+    args = cli.last_selection(["--workdir", str(tmp_path / "run"), "--fixtures", "dense_bn", "--reports",
+                               str(tmp_path / "reports")])
+    ctx = run.Context.from_args(args, parser=cli.report_parser)
+    run.report(ctx, log=lambda _: None)
+    md = (tmp_path / "reports" / "matrix.md").read_text()
+    known = sum(c.verdict == "xfail" for c in build(ctx.spec, ctx.selection, ctx.workdir).matrix_cells)
+    assert known and ": 6 environments, 1 fixture, " in md.splitlines()[2]
+    line = f"None that no expected_failures entry explains (the {known} known failures: see Expected failures)."
+    assert _section(md, "## Failures by error signature", "##").strip() == line
+    html = (tmp_path / "reports" / "matrix.html").read_text()
+    assert " 1 fixture, " in html and f"<p>{line}</p>" in html
