@@ -18,8 +18,9 @@ from harness import cli, run
 from harness.errors import HarnessError
 from harness.execute.plan import Selection
 
-# The sessions whose options select a part of matrix.yaml, checked here (golden, merge, trend and lock parse
-# their own options as they run; their --help works there). nox's tags of these sessions.
+# The sessions whose options select a part of matrix.yaml, checked here (golden, merge, trend, lock and
+# scan_proof parse their own options as they run, a bad one in one line; their --help works there). nox's tags
+# of these sessions.
 CHECKED = tuple(cli.PARSERS)
 # check and scan: their options are checked here too, and scan's --profile; the files they read, and the
 # environments and releases they name, are checked as they run (a release may need the package index).

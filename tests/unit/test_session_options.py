@@ -252,3 +252,16 @@ def test_a_one_fixture_report_reads_as_english_and_says_where_the_known_failures
     assert _section(md, "## Failures by error signature", "##").strip() == line
     html = (tmp_path / "reports" / "matrix.html").read_text()
     assert " 1 fixture, " in html and f"<p>{line}</p>" in html
+
+
+@pytest.mark.parametrize("session, args, line", [
+    ("trend", [], "nox -s trend: the following arguments are required: DIR_OR_FILE (nox -s trend -- --help lists "
+                  "the options)"),
+    ("lock", ["--bogus"], "nox -s lock: unrecognized arguments: --bogus (nox -s lock -- --help lists the options)"),
+    ("scan_proof", ["--jobs", "two"], "nox -s scan_proof: argument --jobs: invalid int value: 'two' (nox -s "
+                                      "scan_proof -- --help lists the options)"),
+])
+def test_the_sessions_that_parse_as_they_run_end_a_bad_option_on_its_one_line(session, args, line):
+    done = _nox("-s", session, "--", *args)
+    assert done.returncode == 2
+    assert (done.stdout + done.stderr).strip().splitlines()[-1] == line  # no usage block under nox's own line
