@@ -33,6 +33,18 @@ def summarize_controls(cells: list[Cell]) -> str:
     return f"{'✓' if mismatched == len(ran) else '✗'} {mismatched}/{len(ran)}"
 
 
+def plural(n: int, word: str) -> str:
+    """``1 fixture``, ``3 fixtures``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def none_unexplained(data: ReportData) -> str:
+    """*Failures by error signature* without a failure no entry explains: where the known ones are."""
+    known = sum(c.verdict == "xfail" for c in data.matrix_cells)
+    where = f" (the {known} known failures: see Expected failures)" if known else ""
+    return f"None that no expected_failures entry explains{where}."
+
+
 def _table(data: ReportData, fmt: str, loader: str, summary=summarize) -> str:
     envs = data.selection.consumers
     rows = [[p] + [summary(data.cells_at(fmt, loader, p, c)) for c in envs] for p in data.selection.producers]
@@ -45,7 +57,7 @@ def render(data: ReportData) -> str:
     out = ["# Keras compatibility matrix", ""]
     goldens = f" (and {len(data.selection.goldens)} golden producers)" if data.selection.goldens else ""
     out.append(f"Profile {code(data.selection.profile)}: {len(data.selection.envs)} environments{goldens}, "
-               f"{len(data.selection.fixtures)} fixtures, {len(data.matrix_cells)} cells"
+               f"{plural(len(data.selection.fixtures), 'fixture')}, {len(data.matrix_cells)} cells"
                + (f", wall time {data.wall_s:.0f} s" if data.wall_s is not None else "") + ".")
     out.append("")
     found = answers(data)
@@ -85,7 +97,7 @@ def render(data: ReportData) -> str:
     groups = data.failure_groups()
     out += ["## Failures by error signature", ""]
     if not groups:
-        out += ["None.", ""]
+        out += [none_unexplained(data), ""]
     for group in groups:
         out += [f"### {group.verdict}: {code(group.signature)} ({len(group.cells)} cells)", ""]
         if group.hint:
