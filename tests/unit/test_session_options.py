@@ -71,6 +71,9 @@ def test_the_sessions_that_parse_as_they_run_have_their_own_help_too(parser, arg
     (["--from", "tf9"], "nox -s matrix: --from: no producer named tf9 (defined: keras3.15-jax, "),
     (["--to", "tf9"], "nox -s matrix: --to: no consumer named tf9 (defined: keras3.15-jax, "),
     (["--bogus"], "nox -s matrix: unrecognized arguments: --bogus (nox -s matrix -- --help lists the options)"),
+    # an abbreviation is no option: `--fixture` left `--profile quick` out once and started the default profile
+    (["--fixture", "dense_bn"], "nox -s matrix: unrecognized arguments: --fixture dense_bn (nox -s matrix -- "),
+    (["--prof", "quick"], "nox -s matrix: unrecognized arguments: --prof quick (nox -s matrix -- --help lists"),
     (["--profile"], "nox -s matrix: argument --profile: expected one argument (nox -s matrix -- --help lists"),
 ])
 def test_a_bad_selection_stops_before_any_session_with_one_line(posargs, line):
