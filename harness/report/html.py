@@ -13,6 +13,7 @@ from harness.report.marks import LABELS, saving_rows, tone
 from harness.report.results import LEVELS
 from harness.report.upgrade import AS_WRITTEN, FAILS, WITH_CHANGE, answers, glance, headline
 from harness.report.model import ReportData, change_groups, signatures, unexpected_notes, where
+from harness.worker.catalog import SAVED_WITH
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -90,7 +91,8 @@ def render(data: ReportData) -> str:
         detail=_detail, expected=expected, health=health(data).replace("**", ""), depth=depth_tables(data),
         depth_text=DEPTH_TEXT, levels=LEVELS,
         reason_groups={v: data.reason_groups(v) for v in ("unsupported", "skipped")},
-        unused=[o for o in data.expectations if o.status == "unused"], unused_line=unused_line)
+        unused=[o for o in data.expectations if o.status == "unused"], unused_line=unused_line,
+        saved_with=[(fmt, SAVED_WITH[fmt]) for fmt in data.selection.formats])
 
 
 def _history(data: ReportData) -> dict | None:
