@@ -14,6 +14,7 @@ from harness.report.marks import LABELS, control_tone, saving_rows, tone
 from harness.report.results import LEVELS
 from harness.report.upgrade import AS_WRITTEN, FAILS, WITH_CHANGE, answers, glance, headline
 from harness.report.model import ReportData, change_groups, signatures, unexpected_notes, where
+from harness.worker.catalog import SAVED_WITH
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -85,7 +86,7 @@ def render(data: ReportData) -> str:
         depth_text=DEPTH_TEXT, levels=LEVELS,
         reason_groups={v: data.reason_groups(v) for v in ("unsupported", "skipped")},
         unused=[o for o in data.expectations if o.status == "unused"], unused_line=unused_line, plural=plural,
-        none_unexplained=none_unexplained(data))
+        none_unexplained=none_unexplained(data), saved_with=[(fmt, SAVED_WITH[fmt]) for fmt in data.selection.formats])
 
 
 def _history(data: ReportData) -> dict | None:

@@ -15,6 +15,7 @@ from harness.report.marks import saving_rows, summarize
 from harness.report.model import SIGNATURE_CHARS, ReportData, change_groups, signatures, unexpected_notes, where
 from harness.report.results import LEVELS, Cell, counts
 from harness.report.upgrade import Answer, answers, grid, headline, route_rows
+from harness.worker.catalog import SAVED_WITH
 
 MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
@@ -78,6 +79,7 @@ def render(data: ReportData) -> str:
                "or the consumer cannot read that format. Details per cell are in matrix.html and results.json; "
                "every word of this report: docs/glossary.md.")
     out.append("")
+    out += [format_legend(data), ""]
     vacuous = data.vacuous_controls
     if vacuous:
         out += ["## ‼ NEGATIVE CONTROL PASSED: COMPARISONS ARE VACUOUS", "",
@@ -405,3 +407,10 @@ def _closest_passes(data: ReportData) -> list[str]:
              f"{c.max_abs:.3g}", f"{c.atol:g}", f"{c.rtol:g}"] for c in closest]
     return out + [tabulate(rows, headers=["margin", "producer", "consumer", "fixture", "format/loader",
                                           "max abs diff", "atol", "rtol"], tablefmt="github"), ""]
+
+
+def format_legend(data: ReportData) -> str:
+    """``Formats, by the call that saved them: `h5` `model.save("model.h5")`; ...`` for the run's formats
+    (``harness.worker.catalog.SAVED_WITH``), so that ``h5_weights`` and ``keras_weights`` read apart."""
+    return "Formats, by the call that saved them: " + "; ".join(
+        f"{md_code(fmt)} {md_code(SAVED_WITH[fmt])}" for fmt in data.selection.formats) + "."

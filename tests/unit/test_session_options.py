@@ -67,7 +67,7 @@ def test_the_sessions_that_parse_as_they_run_have_their_own_help_too(parser, arg
     (["--fixtures", "dense_bm"], "nox -s matrix: --fixtures: no fixture dense_bm in "),
     (["--envs", "tf2.99"], "nox -s matrix: --envs: no environment named tf2.99 (defined: keras3.15-jax, "),
     (["--formats", "h6"], "nox -s matrix: --formats: no format named h6 (defined: h5, keras, savedmodel, "
-                          "tf_saved_model, export, weights_h5, weights.h5, checkpoint, json)"),
+                          "tf_saved_model, export, h5_weights, keras_weights, checkpoint, json)"),
     (["--from", "tf9"], "nox -s matrix: --from: no producer named tf9 (defined: keras3.15-jax, "),
     (["--to", "tf9"], "nox -s matrix: --to: no consumer named tf9 (defined: keras3.15-jax, "),
     (["--bogus"], "nox -s matrix: unrecognized arguments: --bogus (nox -s matrix -- --help lists the options)"),
