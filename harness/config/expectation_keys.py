@@ -15,6 +15,8 @@ wrong entry is one line naming its key path instead of a run that converts the w
   ``Type: message`` (``harness.report.results.Cell.signature``). Required for ``load-error`` and
   ``save-error`` entries (which error they explain is the point of the entry); a mismatch
   has no error to match, so a mismatch entry gives ``max_abs`` instead.
+  A mismatch at ``level: compile`` (the optimizer, its step count, the loss: no number to band) gives
+  ``error`` instead, searched in the level's reason, e.g. ``optimizer Adam at iteration 0, expected Adam at 3``.
 - ``max_abs``: for ``verdict: mismatch`` only, the band of the largest absolute output
   difference it explains (the outputs' unit): a number ``N`` means ``[0, N]``, a list
   ``[LOW, HIGH]`` the closed interval. A drift outside it is news, not the known failure.
@@ -68,12 +70,17 @@ def problem(where: str, entry: dict) -> str | None:
             re.compile(error)
         except re.error as exc:
             return f"{where}.error: {error!r} is not a regular expression ({exc})"
-    if verdict == "mismatch" and error is not None:
+    level = entry.get("level", "outputs")
+    if verdict == "mismatch" and level == "compile":
+        if error is None or "max_abs" in entry:
+            return (f"{where}: a compile-level mismatch has no drift to band; give error, a regular expression "
+                    "searched in the level's reason (like \"at iteration 0\")")
+    elif verdict == "mismatch" and error is not None:
         return f"{where}.error: a mismatch has no error to match; give max_abs (the band of its drift) instead"
     if verdict in NEEDS_ERROR and error is None:
         return (f"{where}: error is missing: a {verdict} entry names the error its cells raise (a regular "
                 "expression searched in 'Type: message', like \"batch_shape\")")
-    if entry.get("level", "outputs") != "outputs" and verdict not in ("mismatch", "load-error"):
+    if level != "outputs" and verdict not in ("mismatch", "load-error"):
         return f"{where}.level: a deeper level fails as a mismatch or a load-error, not {verdict}"
     if "max_abs" in entry:
         if verdict != "mismatch":
