@@ -15,7 +15,8 @@ CONFIGS = json.loads((DATA / "holds" / "configs.json").read_text())
 # A subclassed model's registered name is not in every serialization: Keras 2's to_json() writes the bare
 # class_name "Tower", its .keras config.json adds registered_name "kcm>Tower"; Keras 3's .h5 model_config drops
 # the registered_name its to_json() writes (seen in the runs of 2026-12-07).
-SERIALIZATION_DIFFERS = {"tf2.15/subclassed/keras": "registered_class", "tf2.21-keras3.15/subclassed/h5": "registered_class"}
+SERIALIZATION_DIFFERS = {"tf2.15/subclassed/keras": "registered_class",
+                         "tf2.21-keras3.15/subclassed/h5": "registered_class"}
 
 
 @pytest.mark.parametrize("artifact", sorted(CONFIGS))
