@@ -28,6 +28,7 @@ Traits (:data:`TRAITS`), each something a shipped entry's failure hinges on:
   ``{"class_name": "function", "module": "builtins", ...}`` in Keras 2.13+, a ``"kcm>name"`` string, or
   ``{"registered_name": "kcm>name"}`` in Keras 3), where Keras looks it up by name.
 """
+import json
 
 MODEL_CLASSES = ("Functional", "Sequential", "Model")
 LAYER_KEYS = ("layer", "forward_layer", "backward_layer", "cell")
@@ -149,7 +150,6 @@ def holds_of(config):
 def holds_of_model(model):
     """:func:`holds_of` the config ``model.to_json()`` writes; None where the model writes none (a subclassed
     model without ``get_config`` raises NotImplementedError in Keras 2)."""
-    import json
     try:
         return holds_of(json.loads(model.to_json()))
     except (NotImplementedError, TypeError, ValueError):
