@@ -12,6 +12,7 @@ import json
 import pytest
 from test_expectation_keys import DATA, SHIPPED, _copy, _data
 
+from harness import report
 from harness.config import spec
 from harness.config.matrix_yaml import load_yaml
 from harness.report.results import counts, record_problem
@@ -107,6 +108,8 @@ def test_a_record_without_holds_is_never_matched_as_holding_nothing(tmp_path):
         in cell.expectation_note
     outcome = next(o for o in data.expectations if o.entry.index == RNN.index)
     assert cell in outcome.unknown and RNN_CELL in outcome.to_json()["unknown"]
+    assert "It is keyed by what a model holds, and these failing cells' records do not say" in \
+        report.markdown.render(data)
     # A subclassed model's save that Keras 2 refuses (a produce entry keyed by trait) stays a failure too.
     saves = {c.id: c for c in data.saves}
     assert saves["tf2.15/subclassed/h5"].verdict == "save-error"

@@ -11,7 +11,7 @@ The recorded runs under tests/data were produced before the producer recorded wh
 3. ``apply RUN_DIR...``: adds ``holds`` from holds.json to every produce record of those recorded runs (by
    producer and fixture); a record whose producer or fixture the table lacks is left without (unknown).
 
-Usage (from the repository root): ``python3 tests/data/holds/backfill.py table /tmp/holds-22a``,
+Usage (from the repository root): ``python3 tests/data/holds/backfill.py table /tmp/holds-22a /tmp/holds-22a-jax``,
 ``... golden``, ``... apply tests/data/run-quick-all tests/data/run-default tests/data/run-default-2026-12-07``.
 """
 import json
