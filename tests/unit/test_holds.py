@@ -47,3 +47,12 @@ def test_what_is_no_model_config_is_refused_and_a_huge_one_is_walked_no_further(
             holds_of(bad)
     many = {"class_name": "Sequential", "config": {"layers": [{"class_name": f"L{i}"} for i in range(2 * MAX_LAYERS)]}}
     assert len(holds_of(many)["layers"]) < MAX_LAYERS + 1
+
+
+def test_a_hostile_config_is_read_as_data_without_failing():
+    odd = {"class_name": "Functional", "config": {"layers": [1, "x", None, {"class_name": ["list"]},
+                                                             {"class_name": "GRU", "config": "not a dict"},
+                                                             {"class_name": "Dense", "config": {"dtype": 7,
+                                                                                                "activation": [1]}}],
+                                                  "layer": "not a layer"}}
+    assert holds_of(odd) == {"layers": ["Dense", "Functional", "GRU"], "traits": []}
