@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.check import security_section
+from harness.check import predictions, security_section
 from harness.check.check_plan import CheckPlan
 from harness.report.escape import md_cell, md_code, md_text
 from harness.report.hints import blocked_by_safe_mode, hint_for, normalize
@@ -389,6 +389,7 @@ def render_markdown(result: CheckResult) -> str:
     if unsupported:
         out += ["## Loaders that do not apply", ""]
         out += [f"- {md_text(f'{r.cell.consumer} / {r.cell.loader}: {r.cell.reason}')}" for r in unsupported] + [""]
+    out += predictions.markdown(result)
     out += security_section.markdown(result)
     out += ["## Environments", ""]
     keys = ("python", "tensorflow", "keras", "keras_flavor", "backend", "device")
@@ -409,5 +410,5 @@ def render_json(result: CheckResult) -> str:
         "tolerance": {"atol": plan.atol, "rtol": plan.rtol, "environments": plan.tolerances},
         "expected": plan.expected, "strict": plan.strict, "notes": plan.notes,
         "rows": [row.to_json() for row in result.rows], "environments": result.environments,
-        "security": security_section.to_json(result),
+        "security": security_section.to_json(result), "known_failures": predictions.to_json(result),
     }, indent=1, default=str)

@@ -23,7 +23,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from harness.check import inputs as inputs_mod, report, security_section
+from harness.check import inputs as inputs_mod, predictions, report, security_section
 from harness.check.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
                                       parse_call, recorded_release)
 from harness.check.modelfile import UserInputError, read_model_file
@@ -272,6 +272,7 @@ def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
     for env in spec.envs:
         checked.files(env).reset()
     checked.write()
+    predictions.write(checked, spec)  # before any environment loads the file (nox -s check prints them)
     return checked
 
 

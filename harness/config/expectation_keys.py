@@ -22,11 +22,18 @@ wrong entry is one line naming its key path instead of a run that converts the w
   ``[LOW, HIGH]`` the closed interval. A drift outside it is news, not the known failure.
 - ``level``: the check level whose failures the entry explains (``outputs``, the default,
   ``weights``, ``compile`` or ``training``, the schema's enum; consume entries only).
+- ``layers`` / ``traits``: what the producer's model holds, read from its config
+  (``harness/worker/holds.py``): layer class names (``[GRU, LSTM]``) and traits (``[time_major]``, one of
+  ``holds.TRAITS``). The entry covers a model that holds any listed layer or shows any listed trait (either
+  is the cause it names); it names no ``fixture`` or ``tags`` beside them (the cause is what the model holds,
+  not which fixture holds it).
 """
 from __future__ import annotations
 
 import math
 import re
+
+from harness.worker.holds import TRAITS
 
 PHASES = ("consume", "produce")
 VERDICTS = {"consume": ("load-error", "works-with", "mismatch", "crash", "timeout"),
@@ -64,6 +71,13 @@ def problem(where: str, entry: dict) -> str | None:
             return f"{where}.{extra[0]}: an entry with phase: produce explains saving, which has no {extra[0]}"
     elif "consumer" not in entry:
         return f"{where}: consumer is missing (a requirement like \"keras<3\" the loading environment satisfies)"
+    unknown = [trait for trait in entry.get("traits") or () if trait not in TRAITS]
+    if unknown:
+        return f"{where}.traits: {unknown[0]!r} is not a trait (one of {', '.join(TRAITS)})"
+    if ("layers" in entry or "traits" in entry) and ("fixture" in entry or "tags" in entry):
+        named = "fixture" if "fixture" in entry else "tags"
+        return (f"{where}.{named}: an entry keyed by what a model holds (layers/traits) names no {named}: "
+                "its cause is the layer or trait, whichever fixture or user's model holds it")
     error = entry.get("error")
     if error is not None:
         try:

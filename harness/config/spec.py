@@ -73,7 +73,8 @@ class ExpectedFailure:
     for messages (``expected_failures[3]``). ``phase``, ``verdict``, ``error`` (a regular expression),
     ``max_abs`` (a closed band ``(low, high)``, outputs' unit) and ``level`` say which failures it
     explains (``harness.config.expectation_keys``; applied by ``harness.report.expectations``); ``consumer`` is None
-    for a ``produce`` entry.
+    for a ``produce`` entry. ``layers``/``traits`` narrow it to models whose config holds any of those layer
+    classes or shows any of those traits (``harness/worker/holds.py``; None: any model).
     """
 
     index: int
@@ -92,6 +93,25 @@ class ExpectedFailure:
     error: str | None = None
     max_abs: tuple[float, float] | None = None
     level: str = "outputs"
+    layers: tuple[str, ...] | None = None
+    traits: tuple[str, ...] | None = None
+
+    @property
+    def keyed_by_holds(self) -> bool:
+        """Whether the entry names ``layers``/``traits``: it covers a model by what its config holds."""
+        return bool(self.layers or self.traits)
+
+    def covers_holds(self, holds: dict | None) -> bool | None:
+        """Whether a model that holds ``holds`` (``{"layers": [...], "traits": [...]}``,
+        ``harness/worker/holds.py``) falls under ``layers``/``traits``: any listed layer held or any listed
+        trait shown. True for an entry keyed by neither; None (unknown, never a match) where ``holds`` is
+        None: a record saved before producers recorded what a model holds."""
+        if not self.keyed_by_holds:
+            return True
+        if holds is None:
+            return None
+        return bool(set(self.layers or ()) & set(holds.get("layers") or ())
+                    or set(self.traits or ()) & set(holds.get("traits") or ()))
 
     @property
     def key_path(self) -> str:
@@ -105,6 +125,8 @@ class ExpectedFailure:
         any one of them, so ``/``; tags must all hold, so they are shown as written)."""
         named = [("fixture", "/".join(self.fixtures))] if self.fixtures else []
         named += [("tags", f"[{', '.join(self.tags)}]")] if self.tags else []
+        named += [(key, "/".join(values)) for key, values in (("layers", self.layers), ("traits", self.traits))
+                  if values]
         named += [(key, "/".join(values)) for key, values in
                   (("format", self.formats), ("loader", self.loaders)) if values]
         return named + ([("python", self.python)] if self.python else [])
@@ -114,10 +136,14 @@ class ExpectedFailure:
         return today <= self.expires
 
     def matches(self, producer: dict[str, Version], consumer: dict[str, Version],
-                fixture: str, fmt: str, loader: str, tags: tuple[str, ...] | frozenset[str]) -> bool:
+                fixture: str, fmt: str, loader: str, tags: tuple[str, ...] | frozenset[str],
+                holds: dict | None = None, *, ignore_holds: bool = False) -> bool:
         """Whether a cell falls under this entry; ``producer``/``consumer`` are the envs' versions
-        (``consumer`` is ignored by a ``produce`` entry), ``tags`` the cell's fixture's ``TAGS``."""
-        return (satisfies(producer, self.producer) and (self.consumer is None or satisfies(consumer, self.consumer))
+        (``consumer`` is ignored by a ``produce`` entry), ``tags`` the cell's fixture's ``TAGS``, ``holds``
+        what the producer's model holds (:meth:`covers_holds`: unknown never matches an entry keyed by it;
+        ``ignore_holds`` leaves it out, to find the entries that would cover the cell if it were known)."""
+        return ((ignore_holds or self.covers_holds(holds) is True)
+                and satisfies(producer, self.producer) and (self.consumer is None or satisfies(consumer, self.consumer))
                 and accepts(self.fixtures, fixture) and (not self.tags or set(self.tags) <= set(tags))
                 and accepts(self.formats, fmt)
                 and accepts(self.loaders, loader) and self._python_matches(producer, consumer))
@@ -365,4 +391,6 @@ def _expected_failure(index: int, raw: dict) -> ExpectedFailure:
         tags=tuple(raw["tags"]) if raw.get("tags") else None, python=raw.get("python"),
         phase=raw.get("phase", "consume"), verdict=expectation_keys.verdict_of(raw),
         error=raw.get("error"), max_abs=expectation_keys.band(raw.get("max_abs")), level=raw.get("level", "outputs"),
+        layers=tuple(raw["layers"]) if raw.get("layers") else None,
+        traits=tuple(raw["traits"]) if raw.get("traits") else None,
     )

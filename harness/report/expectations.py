@@ -49,7 +49,9 @@ class Outcome:
     ``xfail``/``xpass``: the cells it converted (none when expired).
     ``unexplained``: for an expired entry, the failing cells it matches, which
     now count as failures. ``unmatched``: failing cells it covers but does not expect
-    (another verdict or error, a drift outside its band), which count as failures.
+    (another verdict or error, a drift outside its band), which count as failures. ``unknown``: for an
+    entry keyed by ``layers``/``traits``, the failing cells it would cover but whose records do not say what
+    the producer's model holds (saved before producers recorded it): never converted, they count as failures.
     """
 
     entry: ExpectedFailure
@@ -58,6 +60,7 @@ class Outcome:
     xpass: list[Cell] = field(default_factory=list)
     unexplained: list[Cell] = field(default_factory=list)
     unmatched: list[Cell] = field(default_factory=list)
+    unknown: list[Cell] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -78,7 +81,9 @@ class Outcome:
                 "link": e.link, "expires": e.expires.isoformat(), "status": self.status, "phase": e.phase,
                 "verdict": e.verdict, "error": e.error, "max_abs": list(e.max_abs) if e.max_abs else None,
                 "level": e.level, "xfail": [c.id for c in self.xfail], "xpass": [c.id for c in self.xpass],
-                "unexplained": [c.id for c in self.unexplained], "unmatched": [c.id for c in self.unmatched]}
+                "unexplained": [c.id for c in self.unexplained], "unmatched": [c.id for c in self.unmatched],
+                "layers": list(e.layers) if e.layers else None, "traits": list(e.traits) if e.traits else None,
+                "unknown": [c.id for c in self.unknown]}
 
 
 def expected(entry: ExpectedFailure) -> str:
@@ -134,7 +139,7 @@ def _claim_levels(cell: Cell, entries: list[Outcome], versions: dict, tags: tupl
         raw = cell.level_verdict(level)
         live = [o for o in entries if o.entry.level == level and not o.expired
                 and o.entry.matches(versions[cell.producer], versions[cell.consumer], cell.fixture, cell.format,
-                                    cell.loader, tags)]
+                                    cell.loader, tags, cell.holds)]
         if raw == "pass":
             claimant = live[0] if live else None
         elif raw in ("mismatch", "load-error"):
@@ -151,6 +156,21 @@ def _claim_levels(cell: Cell, entries: list[Outcome], versions: dict, tags: tupl
             continue
         cell.levels_expected = dict(cell.levels_expected or {}, **{level: claimant.entry.index})
         (claimant.xpass if raw == "pass" else claimant.xfail).append(cell)
+
+
+def _blind(cell: Cell, covering: list[Outcome]) -> None:
+    """A failing ``cell`` whose record does not say what its producer's model holds: the live entries keyed by
+    ``layers``/``traits`` that would otherwise cover it (``covering``, matched with ``ignore_holds``) cannot
+    judge it. It is never converted by them; it gets a note and counts in their ``unknown``."""
+    blind = [o for o in covering if not o.expired and o.entry.keyed_by_holds]
+    if cell.holds is not None or not blind or cell.verdict in ("pass", "saved"):
+        return
+    for outcome in blind:
+        outcome.unknown.append(cell)
+    note = "; ".join(f"{o.entry.key_path} is keyed by what a model holds, and the records of {cell.producer}'s "
+                     f"{cell.fixture} do not say (saved before producers recorded it: produce it again)"
+                     for o in blind)
+    cell.expectation_note = "; ".join(filter(None, (cell.expectation_note, note)))
 
 
 def _claim(cell: Cell, matching: list[Outcome]) -> None:
@@ -195,16 +215,24 @@ def apply(cells: list[Cell], spec: MatrixSpec, today: datetime.date, goldens: di
     for cell in cells:
         if cell.format == CONTROL_FORMAT or cell.verdict not in EXPLAINABLE | {"pass"}:
             continue
-        _claim(cell, [o for o in consuming if o.entry.matches(versions[cell.producer], versions[cell.consumer],
-                                                               cell.fixture, cell.format, cell.loader,
-                                                               tags.get(cell.fixture, ()))])
+
+        def covering(ignore_holds: bool, cell: Cell = cell) -> list[Outcome]:
+            return [o for o in consuming if o.entry.matches(
+                versions[cell.producer], versions[cell.consumer], cell.fixture, cell.format, cell.loader,
+                tags.get(cell.fixture, ()), cell.holds, ignore_holds=ignore_holds)]
+        _claim(cell, covering(False))
+        if cell.verdict != "xfail":
+            _blind(cell, covering(True))
     deeper = [o for o in outcomes if o.entry.phase == "consume" and o.entry.level != "outputs"]
     for cell in cells:
         if deeper and cell.format != CONTROL_FORMAT and (cell.original_verdict or cell.verdict) == "pass":
             _claim_levels(cell, deeper, versions, tags.get(cell.fixture, ()))
     for cell in saves:
         if cell.verdict in SAVE_EXPLAINABLE | {"saved"}:
-            _claim(cell, [o for o in producing if o.entry.matches(versions[cell.producer], {}, cell.fixture,
-                                                                   cell.format, cell.loader,
-                                                                   tags.get(cell.fixture, ()))])
+            matching = [o for o in producing if o.entry.matches(versions[cell.producer], {}, cell.fixture, cell.format,
+                                                                 cell.loader, tags.get(cell.fixture, ()), cell.holds,
+                                                                 ignore_holds=True)]
+            _claim(cell, [o for o in matching if o.entry.covers_holds(cell.holds) is True])
+            if cell.verdict != "xfail":
+                _blind(cell, matching)
     return outcomes

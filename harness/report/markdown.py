@@ -317,6 +317,10 @@ def _expected_failures(data: ReportData) -> list[str]:
             out += [f"- {line}" for line in where(outcome.xpass)]
         if outcome.unmatched:
             out += [""] + _notes(outcome.unmatched, "It covers failing cells it does not expect; they fail the run")
+        if outcome.unknown:
+            out += [""] + _notes(outcome.unknown, "It is keyed by what a model holds, and these failing cells' records "
+                                 "do not say (saved before producers recorded it: produce them again); they fail "
+                                 "the run")
         if outcome.expired:
             out += [f"**Expired: its {len(outcome.unexplained)} failing cells count as failures again; "
                     "renew it (with a new expires) or fix the cause.**"]

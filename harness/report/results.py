@@ -57,7 +57,7 @@ def record_problem(record: dict) -> str | None:
         if verdict == "pass" and key in ("max_abs", "max_rel", "margin") and value is not None \
                 and not math.isfinite(value):
             return f"a pass with {key} {value}: a comparison with NaN or infinity passes nothing"
-    problem = _workarounds_problem(record, verdict)
+    problem = _workarounds_problem(record, verdict) or protocol.holds_problem(record.get(protocol.HOLDS_FIELD))
     if problem:
         return problem
     if verdict == "pass" and isinstance(record.get("margin"), (int, float)) and record["margin"] > 1:
@@ -182,6 +182,8 @@ class Cell:
     (harness/worker/changes.py).
     ``reused``: its record was reused from an earlier run (True), or written by this one (False); None
     where it has no record of its own (a cell that could not be loaded, an environment's error).
+    ``holds``: what the producer's model holds, ``{"layers": [...], "traits": [...]}`` (harness/worker/holds.py),
+    from the record or the producer's produce records of the fixture; None where none recorded it.
     """
 
     id: str
@@ -215,6 +217,7 @@ class Cell:
     unsafe_change: bool | None = None
     workarounds: list | None = None
     reused: bool | None = None
+    holds: dict | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -322,6 +325,7 @@ def resolve_saves(selection: Selection, workdir: Path) -> list[Cell]:
                 else:
                     verdict = record.get("verdict") if record.get("verdict") in SAVE_VERDICTS else "save-error"
                     cells.append(Cell.from_record(record, **base, verdict=verdict,
+                                                  holds=holds_of_fixture(records, fixture),
                                                   producer_device=record.get("device"),
                                                   container=record.get("container"),
                                                   reused=record.get("reused") is True))
@@ -352,6 +356,7 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                 if frozen is not None and fixture not in frozen:
                     continue
                 fixture_saves = [saves.get((fixture, f)) for f in selection.formats]
+                held = holds_of_fixture(produced[producer], fixture)
                 planned = [(f, loader) for f in selection.formats for loader in LOADERS[f]]
                 planned.append((CONTROL_FORMAT, CONTROL_LOADER))
                 for fmt, loader in planned:
@@ -373,11 +378,18 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                         cells.append(Cell.from_record(loaded[key], **base, producer_device=save.get("device"),
                                                       consumer_device=loaded[key].get("device"),
                                                       container=save.get("container"), note=save.get("note"),
-                                                      reused=loaded[key].get("reused") is True))
+                                                      reused=loaded[key].get("reused") is True,
+                                                      holds=loaded[key].get("holds") or held))
                     else:
                         save = saves.get((fixture, fmt)) if fmt != CONTROL_FORMAT else _control_source(fixture_saves)
-                        cells.append(Cell(**base, **_not_run(producer, fmt, save)))
+                        cells.append(Cell(**base, **_not_run(producer, fmt, save), holds=held))
     return cells
+
+
+def holds_of_fixture(records: list[dict], fixture: str) -> dict | None:
+    """What one producer's model of ``fixture`` holds, from its produce ``records`` (each saved format's
+    record carries the same, read from the model's config); None where none of them recorded it."""
+    return next((r["holds"] for r in records if r.get("fixture") == fixture and r.get("holds")), None)
 
 
 def _control_source(saves: list[dict | None]) -> dict | None:

@@ -26,6 +26,7 @@ import check
 import compare
 import compat
 import formats
+import holds
 import levels
 import protocol
 import recipes
@@ -133,17 +134,22 @@ def produce_cell(task, runtime, cell, cache, watch):
                 x = recipes.inputs(recipe, task["seed"] + 3, REFERENCE_BATCH)
                 cache[cell["fixture"]] = (model, x, model.predict(runtime.feed(x), verbose=0), step, next_weights,
                                           note)
+                cache[cell["fixture"], "holds"] = holds.holds_of_model(model)
     except Exception as exc:  # the fixture itself failed to build or train here
         out = {"verdict": "save-error", "stage": "build"}
         out.update(error_fields(exc))
         return out
     with watch.step("save"):
-        return save_artifact(task, runtime, cell, cache[cell["fixture"]])
+        out = save_artifact(task, runtime, cell, cache[cell["fixture"]], cache[cell["fixture"], "holds"])
+    # What the model's config holds (holds.py), whether or not this format saved: layers: entries match by it.
+    out["holds"] = cache[cell["fixture"], "holds"]
+    return out
 
 
-def save_artifact(task, runtime, cell, trained):
+def save_artifact(task, runtime, cell, trained, held):
     """Save a trained fixture (``trained``: model, inputs, outputs, step, next weights, note) in the
-    cell's format, with its reference outputs, state and manifest; returns the record's fields."""
+    cell's format, with its reference outputs, state and manifest (``held``: what its config holds,
+    ``holds.holds_of_model``); returns the record's fields."""
     fmt = cell["format"]
     model, x, outputs, step, next_weights, note = trained
     directory = os.path.join(task["artifacts_dir"], task["env"], cell["fixture"], fmt)
@@ -163,7 +169,7 @@ def save_artifact(task, runtime, cell, trained):
         "output_names": compare.output_names(outputs, model), "input_names": [spec[0] for spec in specs],
         "producer": task["env"], "fixture": cell["fixture"], "format": fmt,
         "path": os.path.relpath(path, directory), "container": compat.container_of(path),
-        "files": file_table(directory), "facts": runtime.facts(),
+        "files": file_table(directory), "facts": runtime.facts(), "holds": held,
     }
     with open(os.path.join(directory, "manifest.json"), "w") as handle:
         json.dump(manifest, handle, indent=1, sort_keys=True)
@@ -187,9 +193,20 @@ def consume(task, runtime, results):
                   "device": runtime.device(), "key": cell.get("key")}
         watch = Stopwatch()
         record.update(consume_cell(task, runtime, cell, watch))
+        record["holds"] = manifest_holds(cell["directory"])
         record["seconds"] = round(time.time() - started, 3)
         record["timings"] = watch.as_record()
         results.write(record)
+
+
+def manifest_holds(directory):
+    """What the producer recorded its model holds (``holds.py``), from the artifact's manifest; None where the
+    manifest records none (an artifact saved before it did) or cannot be read (the cell's record says why)."""
+    try:
+        with open(os.path.join(directory, "manifest.json")) as handle:
+            return json.load(handle).get("holds")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def consume_cell(task, runtime, cell, watch):

@@ -55,3 +55,17 @@ TEXT_FIELDS = ("id", "producer", "consumer", "fixture", "format", "loader", "art
 NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds")
 # One entry of a record's ``workarounds`` list: the change tried and what the load with it did.
 WORKAROUND_FIELDS = ("change", "verdict", "max_abs", "error_type", "error_message")
+# What a saved model holds (holds.py): ``{"layers": [class names], "traits": [names of holds.TRAITS]}``, in a
+# produce record and, copied from the artifact's manifest, in a consume record; absent or None where unknown.
+HOLDS_FIELD = "holds"
+HOLDS_KEYS = ("layers", "traits")
+
+
+def holds_problem(value):
+    """What is wrong with a record's ``holds`` (None is fine: unknown), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != set(HOLDS_KEYS) or not all(
+            isinstance(value[key], list) and all(isinstance(name, str) for name in value[key]) for key in HOLDS_KEYS):
+        return "holds is not {\"layers\": [names], \"traits\": [names]}"
+    return None

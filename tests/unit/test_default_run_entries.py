@@ -19,9 +19,9 @@ def _entry(**match):
     return found
 
 
-SILENT_21314 = _entry(fixtures=("subclassed",), formats=("json",), verdict="mismatch", producer="keras>=2.14,<3")
-SILENT_21314_BACK = _entry(fixtures=("subclassed",), formats=("json",), verdict="mismatch", producer="keras==2.13.*")
-SILENT_KERAS33 = _entry(fixtures=("subclassed",), formats=("json",), verdict="mismatch", consumer="keras>=3,<3.15")
+SILENT_21314 = _entry(traits=("subclassed",), formats=("json",), verdict="mismatch", producer="keras>=2.14,<3")
+SILENT_21314_BACK = _entry(traits=("subclassed",), formats=("json",), verdict="mismatch", producer="keras==2.13.*")
+SILENT_KERAS33 = _entry(traits=("subclassed",), formats=("json",), verdict="mismatch", consumer="keras>=3,<3.15")
 FINDINGS = {  # entry -> the cells it explains in the recording, as the run showed them
     SILENT_21314.index: {"tf2.15>tf2.13/subclassed/json/model_from_json",
                          "tf2.16-tfkeras>tf2.13/subclassed/json/model_from_json"},
@@ -29,11 +29,11 @@ FINDINGS = {  # entry -> the cells it explains in the recording, as the run show
                               for consumer in ("tf2.15", "tf2.16-tfkeras")},
     SILENT_KERAS33.index: {f"{producer}>tf2.16-keras3.3/subclassed/json/model_from_json"
                            for producer in ("tf2.13", "tf2.15", "tf2.16-tfkeras")},
-    _entry(fixtures=("subclassed",), formats=("json",), consumer="keras<2.12").index: {
+    _entry(traits=("subclassed",), formats=("json",), consumer="keras<2.12").index: {
         f"{producer}>tf2.10/subclassed/json/model_from_json"
         for producer in ("tf2.10", "tf2.13", "tf2.15", "tf2.16-tfkeras", "tf2.16-keras3.3", "tf2.21-keras3.15",
                          "keras3.15-jax", "keras3.15-torch")},
-    _entry(fixtures=("custom_activation",), consumer="keras<2.13").index: {
+    _entry(traits=("registered_function",), consumer="keras<2.13").index: {
         f"{producer}>tf2.10/custom_activation/{fmt}"
         for producer in ("tf2.13", "tf2.15", "tf2.16-tfkeras") for fmt in ("h5/load_model", "json/model_from_json")},
 }

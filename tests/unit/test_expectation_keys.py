@@ -25,7 +25,7 @@ SHIPPED = spec.load(DEFAULT_MATRIX)
 # tf2.15 -> Keras 3.15 checkpoint (entry 14): three load-errors of the quick run of every fixture.
 PLANTED = {  # cell: the index of the entry that explains its real failure (Keras 3's own .h5 of a mask)
     "tf2.21-keras3.15>tf2.21-keras3.15/masked_embedding/h5/load_model": next(
-        e.index for e in SHIPPED.expected_failures if e.fixtures == ("masked_embedding",) and e.formats == ("h5",)),
+        e.index for e in SHIPPED.expected_failures if e.layers == ("NotEqual",) and e.formats == ("h5",)),
     "tf2.21-keras3.15>tf2.15/dense_bn/h5/load_model": 0,
     "tf2.15>tf2.21-keras3.15/dense_bn/checkpoint/Checkpoint.read": 14,
 }
@@ -88,11 +88,11 @@ def test_every_shipped_entry_names_what_it_expects():
         re.compile(e.error or "")
     # load_model(path) of Keras 3.3 fails to compile the .h5's mse; its compile=False is the silent 42.4 drift.
     (normalization,) = [e for e in SHIPPED.expected_failures
-                        if e.fixtures == ("normalization_adapted",) and e.formats == ("h5",)]
+                        if e.layers == ("Normalization",) and e.formats == ("h5",)]
     assert normalization.verdict == "load-error" and "42.4" in normalization.reason
-    stale = [e for e in SHIPPED.expected_failures if e.fixtures == ("normalization_adapted",) and e.formats != ("h5",)]
+    stale = [e for e in SHIPPED.expected_failures if e.layers == ("Normalization",) and e.formats != ("h5",)]
     assert stale and all(e.verdict == "mismatch" and e.max_abs[0] < 3.5 < e.max_abs[1] for e in stale)
-    (nested,) = [e for e in SHIPPED.expected_failures if "timeout" in e.reason and e.fixtures == ("nested_model",)]
+    (nested,) = [e for e in SHIPPED.expected_failures if "timeout" in e.reason and e.traits == ("nested_model",)]
     assert nested.verdict == "timeout"
 
 

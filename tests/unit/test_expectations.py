@@ -71,9 +71,11 @@ def test_the_shipped_entries_explain_every_failure_of_the_real_run_and_hide_no_p
     # run) explains some failure; the others are about fixtures or environments the snapshot lacks.
     recorded = json.loads((workdir / "run.json").read_text())
     envs = [SHIPPED.envs[name].versions() for name in recorded["envs"]]
+    held = [c.holds for c in data.cells if c.holds]
 
     def could_match(e):
-        return (not e.fixtures or set(e.fixtures) & set(recorded["fixtures"])) \
+        return e.phase == "consume" and (not e.keyed_by_holds or any(e.covers_holds(h) for h in held)) \
+            and (not e.fixtures or set(e.fixtures) & set(recorded["fixtures"])) \
             and (not e.formats or set(e.formats) & set(recorded["formats"])) \
             and any(spec.satisfies(v, e.producer) for v in envs) and any(spec.satisfies(v, e.consumer) for v in envs)
 

@@ -259,12 +259,16 @@ def test_failures_expected_failures_explains_are_counted_not_named_as_the_report
     assert len(tally.failures) == sum(reported[r["id"]] in ("mismatch", "load-error", "crash", "timeout")
                                       for r in records if r["loader"] != "rebuild")  # a control must mismatch
     assert not explained({"phase": "produce", "producer": "tf2.15", "verdict": "save-error"})  # no cell's record
-    # a failed save as the worker records it (tf2.15, 2026-12-01): its phase: produce entry explains it
+    # a failed save as the worker records it (tf2.15, 2026-12-01; what its model holds from the real produce run
+    # of 2026-12-07, tests/data/holds): its phase: produce entry (traits: [subclassed]) explains it
+    held = json.loads((RUN.parent / "holds" / "holds.json").read_text())["tf2.15"]
     save = {"phase": "produce", "producer": "tf2.15", "fixture": "subclassed", "format": "h5",
             "id": "tf2.15/subclassed/h5", "verdict": "save-error", "error_type": "NotImplementedError",
             "error_message": "Saving the model to HDF5 format requires the model to be a Functional model or a "
-                             "Sequential model. It does not work for subclassed models"}
-    assert explained(save) and not explained(dict(save, fixture="dense_bn", id="tf2.15/dense_bn/h5"))
+                             "Sequential model. It does not work for subclassed models", "holds": held["subclassed"]}
+    assert explained(save)
+    assert not explained(dict(save, fixture="dense_bn", id="tf2.15/dense_bn/h5", holds=held["dense_bn"]))
+    assert not explained(dict(save, holds=None))  # a record that does not say what its model holds
     assert not explained(dict(save, error_message="Unable to synchronously create file"))  # not what it expects
     none = _context(tmp_path / "run", entries=[])  # no entries
     unexplained = RecordTally(progress.explainer(none.selection, RUN_DATE))

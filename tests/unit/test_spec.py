@@ -161,8 +161,16 @@ def test_an_entry_with_tags_matches_the_fixtures_that_carry_every_one(tmp_path):
     (("format: [h5, keras]", "tags: [core, core]"), "expected_failures[0].tags: expected a non-empty list"),
     (("format: [h5, keras]", "tags: [2]"), "expected_failures[0].tags[0]: expected a fixture tag"),
     (("format: [h5, keras]", "formats: [h5]"), "expected_failures[0]: unknown key 'formats' (allowed: consumer, "
-                                               "error, expires, fixture, format, level, link, loader, max_abs, phase, "
-                                               "producer, python, reason, tags, verdict)"),
+                                               "error, expires, fixture, format, layers, level, link, loader, max_abs, "
+                                               "phase, producer, python, reason, tags, traits, verdict)"),
+    (("format: [h5, keras]", "layers: GRU"), "expected_failures[0].layers: expected a non-empty list of distinct "
+                                             "layer class names, like [GRU, LSTM]"),
+    (("format: [h5, keras]", "layers: [keras.layers.GRU]"), "expected_failures[0].layers[0]: expected a Keras layer "
+                                                            "class name, like GRU"),
+    (("format: [h5, keras]", "traits: [time_majr]"), "expected_failures[0].traits: 'time_majr' is not a trait "
+                                                     "(one of subclassed, nested_model,"),
+    (("format: [h5, keras]", "layers: [GRU]\n    fixture: dense_bn"),
+     "expected_failures[0].fixture: an entry keyed by what a model holds (layers/traits) names no fixture"),
 ])
 def test_expected_failure_errors_name_the_key_path(tmp_path, change, message):
     assert message in _error(tmp_path, EXPECT.replace(*change))
