@@ -94,16 +94,17 @@ class ModelFile:
                 "backend": self.backend, "evidence": self.evidence, "notes": list(self.notes)}
 
 
-def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
+def read_model_file(path: Path, architecture: Path | None = None, built: bool = False) -> ModelFile:
     """Identify ``path`` (file or SavedModel folder) and the versions that wrote it.
 
     Args:
         path: the user's model file or SavedModel folder.
         architecture: for a weights-only file, the JSON of ``model.to_json()``.
+        built: the user's code builds the model (``--build``), so a weights-only file needs no architecture.
 
     Raises:
         UserInputError: missing, unreadable, truncated, not a Keras model, a weights-only file
-            without ``architecture``, or ``architecture`` given for a full model.
+            without ``architecture`` or ``built``, or either given for a full model.
     """
     given, path = path, _resolve(path, "")
     if not path.exists():
@@ -119,10 +120,16 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         if len(kinds) > 1:
             found = replace(found, notes=found.notes + (polyglot_note(path, kinds),))
     if found.weights_only:
+        if built:
+            return found
         if architecture is None:
             raise UserInputError(f"{path}: holds weights only ({found.format} layout, no model config); give the "
-                           "architecture with --architecture model.json (the text of model.to_json())")
+                           "architecture with --architecture model.json (the text of model.to_json()), or the "
+                           "code that builds it with --build module:function")
         return _with_architecture(found, _resolve(architecture, "--architecture "))
+    if built:
+        raise UserInputError(f"--build: {path} is a full model ({found.format}) with its own architecture; "
+                             "--build is only for weights-only files")
     if architecture is not None:
         raise UserInputError(f"--architecture {architecture}: {path} is a full model ({found.format}) with its own "
                        "architecture; --architecture is only for weights-only files")

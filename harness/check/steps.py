@@ -27,6 +27,7 @@ from harness.check import inputs as inputs_mod, report, security_section
 from harness.check.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
                                       parse_call, recorded_release)
 from harness.check.modelfile import UserInputError, read_model_file
+from harness.check.user_build import parse_build
 from harness.config import spec as spec_mod
 from harness.execute import launch
 from harness.execute.supervisor import run_phase
@@ -52,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
                              "the minor versions recorded in the file, else one made for exactly those versions)")
     parser.add_argument("--architecture", type=Path, metavar="JSON",
                         help="for a weights-only file: the model's architecture, the text of model.to_json()")
+    parser.add_argument("--build", metavar="MODULE:FUNCTION",
+                        help="for a weights-only file: your function that builds the model, as module:function "
+                             "or path/to/file.py:function; called with no arguments in every environment, then "
+                             "model.load_weights(path) (a build that fails there is its own verdict, build-error)")
     parser.add_argument("--inputs", type=Path, metavar="NPZ",
                         help="sample inputs, an .npz keyed by input name (default: seeded inputs from the "
                              "model's input signature)")
@@ -170,6 +175,10 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
     """
     from harness.check import releases
     options = _parser().parse_args(args)
+    if options.build and options.architecture:
+        raise UserInputError(f"--build {options.build} and --architecture {options.architecture}: give one, the code "
+                             "that builds the model or its JSON")
+    build = parse_build(options.build) if options.build else None  # before any environment is made
     release_notes = []
     if options.to:
         try:
@@ -179,7 +188,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         spec = releases.with_cached(spec, cache)
     if options.workdir.exists() and not options.workdir.is_dir():
         raise UserInputError(f"--workdir {options.workdir}: is a file, not a folder; name a folder")
-    found = read_model_file(options.path, options.architecture)
+    found = read_model_file(options.path, options.architecture, built=build is not None)
     notes = list(found.notes) + release_notes
     spec, source, why = _source(options.source, spec, found, project, cache, notes)
     if options.to:
@@ -208,7 +217,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
         notes=notes, fail_on=options.fail_on, expected=expected, strict=options.strict,
         tolerances=env_tolerances(spec, found, source, [source] + targets, options.atol, options.rtol),
-        call=parse_call(options.call) if options.call else {}, dry_run=options.dry_run)
+        call=parse_call(options.call) if options.call else {}, dry_run=options.dry_run, build=build)
 
 
 def _source(named: str | None, spec: spec_mod.MatrixSpec, found, project, cache: Path | None,
