@@ -34,7 +34,7 @@ from pathlib import Path
 logging.getLogger("h5py").setLevel(logging.WARNING)
 import h5py  # noqa: E402
 
-from harness.check.inputs import config_inputs  # noqa: E402
+from harness.check.inputs import config_inputs, index_note  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.guard import NotRegular, TooLarge, loads, read_bytes, regular  # noqa: E402
 
@@ -217,9 +217,9 @@ def _text(value) -> str | None:
 def _hdf5(path: Path) -> ModelFile:
     try:
         with h5py.File(path, "r") as handle:
-            # model_config and layer_names (large) are only looked for; the two short strings are read.
-            attrs = {key: None for key in ("model_config", "layer_names") if key in handle.attrs}
-            for key in ("keras_version", "backend"):
+            # layer_names (large) is only looked for; model_config and the two short strings are read.
+            attrs = {key: None for key in ("layer_names",) if key in handle.attrs}
+            for key in ("keras_version", "backend", "model_config"):
                 if key in handle.attrs:
                     size = handle.attrs.get_id(key).get_storage_size()
                     if size > MAX_READ_BYTES:
@@ -247,8 +247,12 @@ def _hdf5(path: Path) -> ModelFile:
                        f"(no model_config or layer_names attribute, no layers/vars groups)")
     recorded = [k for k in ("keras_version", "backend") if k in attrs]
     evidence = f"HDF5 root attribute{'s' if len(recorded) > 1 else ''} {', '.join(recorded)}" if recorded else ""
+    try:
+        config = loads(_text(attrs["model_config"])) if "model_config" in attrs else None
+    except ValueError:  # not JSON: Keras will say so in every environment
+        config = None
     return ModelFile(path, fmt, "hdf5", _text(attrs.get("keras_version")), None, _text(attrs.get("backend")),
-                     evidence, tuple(notes))
+                     evidence, tuple(notes) + index_note(config))
 
 
 def _keras_zip(path: Path) -> ModelFile:
@@ -282,7 +286,8 @@ def _keras_zip(path: Path) -> ModelFile:
     notes = () if path.suffix == ".keras" else (f"a .keras zip archive named {path.suffix or 'without suffix'}",)
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     return ModelFile(path, "keras", "zip", _text(version), None, None,
-                     "metadata.json in the archive" if version else "", notes, config_inputs(config))
+                     "metadata.json in the archive" if version else "", notes + index_note(config),
+                     config_inputs(config))
 
 
 def _saved_model(path: Path) -> ModelFile:
@@ -398,7 +403,8 @@ def _with_architecture(found: ModelFile, architecture: Path) -> ModelFile:
         raise UserInputError(f"--architecture {architecture}: not a Keras architecture (expected the JSON of "
                        "model.to_json(), with class_name and config)")
     if found.keras_version:
-        return found
+        return replace(found, notes=found.notes + index_note(config))
     version = _text(config.get("keras_version"))
     return ModelFile(found.path, found.format, found.container, version, None, _text(config.get("backend")),
-                     f"keras_version in {architecture.name}" if version else "", found.notes)
+                     f"keras_version in {architecture.name}" if version else "", found.notes + index_note(config))
+

@@ -7,6 +7,8 @@ layers hold, so that they fit the model (indices within an Embedding's table) an
 """
 import numpy as np
 
+import feeds
+
 BATCH = 4  # rows, where the batch dimension is None
 LENGTH = 5  # size of any other None dimension (a sequence length, say)
 WORDS = np.array(["red", "green", "blue", "the", "a", "model", "unknown", ""])
@@ -76,8 +78,12 @@ def input_domain(loaded):
         elif kind in ("StringLookup", "TextVectorization") and hasattr(layer, "get_vocabulary"):
             sentences = sentences or kind == "TextVectorization"
             vocabulary += [_text(w) for w in layer.get_vocabulary() if _text(w) not in SPECIAL_TOKENS]
-    why = {}
-    index = {}
+    why, index = {}, {}
+    try:  # the inputs that feed a table, from the loaded model's own config (feeds.py)
+        config = loaded.get_config() if callable(getattr(loaded, "get_config", None)) else None
+        index = dict((position, (high, layer)) for position, _, high, layer in feeds.index_inputs(config))
+    except Exception:  # noqa: BLE001 - a subclassed model's get_config may raise: draw as before
+        index = {}
     if dims:
         why["int"] = "integers over the Embedding's input_dim {}".format(min(dims))
     if vocabulary:
