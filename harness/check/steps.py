@@ -162,11 +162,14 @@ def _env_names(spec: spec_mod.MatrixSpec, option: str, names: list[str]) -> None
                        f"(defined: {', '.join(spec.envs)})")
 
 
-def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path | None = None) -> CheckPlan:
+def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path | None = None,
+         cwd: Path | None = None) -> CheckPlan:
     """Parse ``nox -s check -- ARGS`` and decide what to run.
 
     ``project`` answers the package index for releases named with ``--to`` (default: the index of
-    $KCM_INDEX_URL); ``cache`` is where resolved releases are kept (default: work/releases.json).
+    $KCM_INDEX_URL); ``cache`` is where resolved releases are kept (default: work/releases.json); ``cwd`` is
+    the folder the user ran the check from (nox's ``invoked_from``), where ``--build``'s module or file is found
+    (default: the current folder).
 
     Raises:
         SystemExit: unparsable options (argparse prints usage; status 2).
@@ -178,7 +181,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
     if options.build and options.architecture:
         raise UserInputError(f"--build {options.build} and --architecture {options.architecture}: give one, the code "
                              "that builds the model or its JSON")
-    build = parse_build(options.build) if options.build else None  # before any environment is made
+    build = parse_build(options.build, cwd) if options.build else None  # before any environment is made
     release_notes = []
     if options.to:
         try:
@@ -264,10 +267,11 @@ def installs(checked: CheckPlan) -> str:
     return installs_mod.installs(checked, releases.with_cached(spec_mod.load(checked.matrix)))
 
 
-def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
-    """Plan the check, forget the previous check's results in the same workdir, write the plan."""
+def start(args: list[str], spec: spec_mod.MatrixSpec, cwd: Path | None = None) -> CheckPlan:
+    """Plan the check (``cwd``: see :func:`plan`), forget the previous check's results in the same workdir,
+    write the plan."""
     from harness.check import releases
-    checked = plan(args, spec)
+    checked = plan(args, spec, cwd=cwd)
     spec = releases.with_cached(spec)
     try:  # only a folder of its own: a user's --workdir . keeps its reference/ and plan.json
         claim_folder(Path(checked.workdir), MARKER, "--workdir")
