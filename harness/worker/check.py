@@ -106,7 +106,8 @@ def check_cell(task, runtime, cell, custom, build=None):
         x, expected = load_reference(os.path.join(task["reference_dir"], source_loader))
 
         def judge(loaded):
-            actual, failure = formats.predict(runtime, loaded, _feed(x), _output_names(loaded))
+            actual, failure = formats.predict(runtime, loaded, target_feed(task, runtime, loaded, x),
+                                              _output_names(loaded))
             if failure:
                 return None, failure
             result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
@@ -143,6 +144,20 @@ def user_call(task):
 def _feed(x):
     """The check's inputs as ``predict`` takes them: the array itself for a single input, else the dict."""
     return next(iter(x.values())) if len(x) == 1 else x
+
+
+def target_feed(task, runtime, loaded, x):
+    """The source's inputs ``x`` as a target's model takes them: by name where it names its inputs as the
+    source's model did; where only the names differ, a list in the source's input order (the order of
+    ``inputs.npz``). A model built by code names its unnamed ``Input``s after its Keras: ``input_1``,
+    ``input_2`` in Keras 2, ``input_layer``, ``input_layer_1`` in Keras 3, and the user's code feeds
+    them by position."""
+    names = [name for name, _, _ in formats.input_specs(runtime, loaded) or []]
+    if not isinstance(x, dict) or len(x) < 2 or not names or set(names) == set(x) or len(names) != len(x):
+        return _feed(x)
+    with np.load(os.path.join(task["reference_dir"], "inputs.npz"), allow_pickle=False) as data:
+        order = list(data.files)
+    return [x[name] for name in order] if set(order) == set(x) else _feed(x)
 
 
 def _output_names(loaded):
@@ -324,7 +339,7 @@ def match_inputs(x, specs, path):
             raise BadInput("--inputs {}: array {} is {} {}, but the model's input {} takes {} {}".format(
                 path, key, tuple(np.shape(array)), np.asarray(array).dtype, name,
                 tuple(shape) if shape is not None else "any shape", dtype))
-    return dict((name, value) for name, (_, value) in given.items())
+    return dict((name, given[name][1]) for name, _, _ in specs)  # in the model's input order
 
 
 def reference_for(directory, loader):

@@ -216,3 +216,24 @@ def test_a_source_that_cannot_predict_on_the_users_inputs_still_fails(tmp_path):
     result = report.build(planned)
     assert result.verdict == "fail" and "could not load the file and predict" in result.message
     assert unjudged.inputs_text(None) == "none recorded"
+
+
+def test_a_model_rebuilt_in_keras3_takes_the_sources_inputs_by_position(tmp_path):
+    """Real run, 2026-12-07: deepcut's get_convo_nn2 names its Inputs input_1, input_2 in TF 2.4 and
+    input_layer, input_layer_1 in Keras 3.3 and 3.15, whose predict refused the source's dict ("Missing
+    data for input \"input_layer\""); the check feeds such a model a list, in the source's input order."""
+    import numpy as np
+    import check as worker  # harness/worker/check.py
+
+    class Keras3Names:  # what compat.KerasRuntime.input_specs reads off the rebuilt model
+        @staticmethod
+        def input_specs(model):
+            return [("input_layer", [None, 21], "float32"), ("input_layer_1", [None, 21], "float32")]
+
+    first, second = np.zeros((4, 21), "float32"), np.ones((4, 21), "float32")
+    np.savez(tmp_path / "inputs.npz", input_2=second, input_1=first)  # the source's order, as its model took them
+    x = {"input_1": first, "input_2": second}  # as load_reference gives them: by sorted name
+    fed = worker.target_feed({"reference_dir": str(tmp_path)}, Keras3Names(), object(), x)
+    assert isinstance(fed, list) and fed[0] is second and fed[1] is first
+    same = {"input_layer": first, "input_layer_1": second}
+    assert worker.target_feed({"reference_dir": str(tmp_path)}, Keras3Names(), object(), same) is same
