@@ -121,7 +121,8 @@ class Row:
 class CheckResult:
     """Everything the report shows, and the exit status (0 pass or drift, 1 a target fails, works only
     with a change to the user's call, or the check is inconclusive, 2 bad input); ``verdict`` is the
-    headline's word (``pass``, ``drift``, ``works-with``, ``inconclusive``, ``fail``, ``bad-input``)."""
+    headline's word (``pass``, ``drift``, ``works-with``, ``inconclusive``, ``fail``, ``bad-input``,
+    ``build-error``: the user's ``--build`` code raised in the source)."""
 
     plan: CheckPlan
     rows: list[Row]
