@@ -343,6 +343,8 @@ def render_markdown(result: CheckResult) -> str:
                                                    "config, with safe_mode on; --call says how your code loads)"
                                                    if not plan.call else " (--call)")),
         ("custom objects", md_code(plan.custom_objects) if plan.custom_objects else "none"),
+    ] + ([("build", f"{md_code(plan.build['text'])}: called with no arguments in every environment, then "
+                    "`model.load_weights(path)` (--build)")] if plan.build else []) + [
         ("safe_mode", "on (Keras 3 `load_model(..., safe_mode=True)`; Keras 2 has it only for .keras files: "
                       "see the safe_mode column)" if plan.safe_mode else "off (--unsafe)"),
         ("expected outputs", f"{md_code(plan.expected)} (the source must reproduce them; targets are compared "
@@ -415,7 +417,7 @@ def render_json(result: CheckResult) -> str:
         "status": result.status, "verdict": result.verdict, "message": result.message, "file": plan.file,
         "architecture": plan.architecture, "source": {"env": plan.source, "why": plan.source_why},
         "targets": {"envs": plan.targets, "why": plan.targets_why}, "verdicts": result.verdicts,
-        "inputs": plan.inputs, "custom_objects": plan.custom_objects, "safe_mode": plan.safe_mode,
+        "inputs": plan.inputs, "custom_objects": plan.custom_objects, "build": plan.build, "safe_mode": plan.safe_mode,
         "tolerance": {"atol": plan.atol, "rtol": plan.rtol, "environments": plan.tolerances},
         "expected": plan.expected, "strict": plan.strict, "notes": plan.notes,
         "rows": [row.to_json() for row in result.rows], "environments": result.environments,
