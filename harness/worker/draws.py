@@ -82,8 +82,8 @@ def input_domain(loaded):
     try:  # the inputs that feed a table, from the loaded model's own config (feeds.py)
         config = loaded.get_config() if callable(getattr(loaded, "get_config", None)) else None
         index = dict((position, (high, layer)) for position, _, high, layer in feeds.index_inputs(config))
-    except Exception:  # noqa: BLE001 - a subclassed model's get_config may raise: draw as before
-        index = {}
+    except Exception:  # noqa: BLE001 - a layer without get_config (a custom one) makes the model's raise
+        index = tables_by_tensors(loaded)
     if dims:
         why["int"] = "integers over the Embedding's input_dim {}".format(min(dims))
     if vocabulary:
@@ -92,6 +92,39 @@ def input_domain(loaded):
     words = np.array(sorted(set(vocabulary)) + [OOV_WORD]) if vocabulary else WORDS
     return {"int_high": min(dims) if dims else INT_HIGH, "words": words, "sentences": sentences,
             "why": why, "index": index}
+
+
+def tables_by_tensors(model):
+    """``{position: (high, layer name)}`` as :func:`feeds.index_inputs` gives them, read off the loaded
+    model's tensors where its config cannot be had (a custom layer without ``get_config``: TF 2.1 raises
+    NotImplementedError for the whole model): from each table layer's ``input`` back through the layers
+    of :data:`feeds.PASS_THROUGH` (each one's ``output`` is the next one's ``input``) to one of
+    ``model.inputs``. Public attributes of Keras 2 and 3 alike; a layer called more than once has no
+    single ``input`` and is left out. Empty where nothing is found."""
+    inputs = [id(t) for t in getattr(model, "inputs", None) or []]
+    made_by, tables = {}, []
+    for layer in _layers(model):
+        try:
+            made_by[id(layer.output)] = layer
+            tensor = layer.input
+        except Exception:  # noqa: BLE001 - not called, or called more than once
+            continue
+        high = getattr(layer, feeds.TABLES.get(type(layer).__name__, ""), None)
+        if isinstance(high, int) and high > 0:
+            tables.append((layer, high, tensor))
+    index = {}
+    for layer, high, tensor in tables:
+        for _ in range(len(made_by) + 1):
+            if id(tensor) in inputs:
+                position = inputs.index(id(tensor))
+                if position not in index or high < index[position][0]:
+                    index[position] = (high, layer.name)
+                break
+            before = made_by.get(id(tensor))
+            if before is None or type(before).__name__ not in feeds.PASS_THROUGH:
+                break
+            tensor = before.input
+    return index
 
 
 def seeded_inputs(specs, seed, domain=None):

@@ -86,12 +86,12 @@ def _sources(node, found):
     """Names of the layers a node (Keras 2 or Keras 3 layout) takes tensors from, added to ``found``."""
     if isinstance(node, dict):
         history = node.get("config", {}).get("keras_history") if isinstance(node.get("config"), dict) else None
-        if isinstance(history, list) and history and isinstance(history[0], str):
+        if isinstance(history, (list, tuple)) and history and isinstance(history[0], str):
             found.append(history[0])
             return found
         for value in node.values():
             _sources(value, found)
-    elif isinstance(node, list):
+    elif isinstance(node, (list, tuple)):  # get_config() keeps tuples where to_json() writes lists
         if len(node) >= 3 and isinstance(node[0], str) and isinstance(node[1], int) and isinstance(node[2], int):
             found.append(node[0])
             node = node[3:]
@@ -102,9 +102,9 @@ def _sources(node, found):
 
 def _input_names(inner):
     entries = inner.get("input_layers")
-    if isinstance(entries, list) and entries and isinstance(entries[0], str):
+    if isinstance(entries, (list, tuple)) and entries and isinstance(entries[0], str):
         entries = [entries]  # Keras 3 writes a single input as one entry
-    return [e[0] for e in entries or [] if isinstance(e, list) and e and isinstance(e[0], str)]
+    return [e[0] for e in entries or [] if isinstance(e, (list, tuple)) and e and isinstance(e[0], str)]
 
 
 def _functional(inner):

@@ -85,3 +85,17 @@ def test_drawn_indices_fit_the_table_whatever_the_dtype():
                                   "input_2 float32 (4, 21), integers in [0, 11]"]
     before = draws.seeded_inputs(specs, seed=1234)  # the draw the check made before it read the tables
     assert before["input_1"].min() < 0 and draws.drawn(before)[0].startswith("input_1 float32 (4, 21), values in [")
+
+
+def _tuples(value):
+    if isinstance(value, dict):
+        return dict((key, _tuples(item)) for key, item in value.items())
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value
+
+
+@pytest.mark.parametrize("keras", ["keras2.15", "keras3.15"])
+def test_get_config_keeps_tuples_where_to_json_writes_lists(keras):
+    """Seen in Keras 3.15 (2026-12-07): a built model's get_config() holds keras_history and input_layers
+    as tuples; read as lists only, deepcut's inputs were found in its to_json() and not in its get_config()."""
+    config = _tuples(_config(f"{keras}-deepcut")["config"])
+    assert [h for _, _, h, _ in index_inputs(config)] == [178, 12]
