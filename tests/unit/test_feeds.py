@@ -98,4 +98,5 @@ def test_get_config_keeps_tuples_where_to_json_writes_lists(keras):
     """Seen in Keras 3.15 (2026-12-07): a built model's get_config() holds keras_history and input_layers
     as tuples; read as lists only, deepcut's inputs were found in its to_json() and not in its get_config()."""
     config = _tuples(_config(f"{keras}-deepcut")["config"])
+    config = dict(config, layers=list(config["layers"]))  # the list of layers stays a list
     assert [h for _, _, h, _ in index_inputs(config)] == [178, 12]
