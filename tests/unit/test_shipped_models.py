@@ -44,3 +44,16 @@ def test_the_host_reads_the_shipped_files_without_loading_them(path, fmt, keras)
     found = read_model_file(SHIPPED / path, built=fmt == "weights_h5")
     assert (found.format, found.keras_version) == (fmt, keras)
     assert not [note for note in found.notes if "feeds" in note]  # no input of theirs feeds a table
+
+
+def test_deepcut_was_inconclusive_on_drawn_floats_and_passes_on_drawn_indices(tmp_path):
+    """deepcut 0.7.0.0's Keras 2.0.2 weights, two float Inputs feeding Embeddings of 178 and 12 rows: before the
+    check drew indices for them, the source could not predict; after, every target with TensorFlow matches."""
+    before, _ = _replayed("deepcut-before", tmp_path)
+    assert before.verdict == "inconclusive" and "indices[0,1] = -1 is not in [0, 178)" in before.message
+    assert "input_1 float32 [4, 21] in [-3.56, 2.39]" in before.message
+    after, _ = _replayed("deepcut-after", tmp_path)
+    assert {env: v for env, v in after.verdicts.items() if v != "pass"} == {
+        "tf2.2.3": "reference", "keras3.15-jax": "build-error", "keras3.15-torch": "build-error"}
+    drawn = next(r for r in after.rows if r.role == "reference").inputs
+    assert drawn == {"input_1": [[4, 21], "float32", [2.0, 177.0]], "input_2": [[4, 21], "float32", [0.0, 11.0]]}
