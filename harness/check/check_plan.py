@@ -16,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 from harness.check.modelfile import UserInputError, ModelFile
 from harness.config import spec as spec_mod
 from harness.execute.plan import LOADERS
+from harness.worker.catalog import format_name
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 PHASE = "check"
@@ -234,7 +235,9 @@ class CheckPlan:
 
     @property
     def loaders(self) -> tuple[str, ...]:
-        return LOADERS[self.file["format"]]
+        """The loaders of the file's format (a plan written before the weights formats were renamed names
+        them by their old names: :func:`~harness.worker.catalog.format_name`)."""
+        return LOADERS[format_name(self.file["format"])]
 
     @property
     def work(self) -> WorkDir:

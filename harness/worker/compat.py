@@ -169,7 +169,7 @@ class KerasRuntime(object):
         if fmt == "savedmodel" and self.flavor == "keras3":
             return ("Keras 3 cannot save a Keras SavedModel (model.save needs .keras or .h5); "
                     "model.export writes a TF SavedModel instead (Keras 3.0 release notes)")
-        if fmt == "weights_h5" and self.flavor == "keras3":
+        if fmt == "h5_weights" and self.flavor == "keras3":
             return ("Keras 3 save_weights writes only the .weights.h5 layout; "
                     "it cannot write legacy HDF5 weights (Keras 3.0 release notes)")
         if fmt == "export" and not hasattr(self.keras.Model, "export"):

