@@ -235,6 +235,7 @@ def check(session: nox.Session) -> None:
     """Check one model file: load it in its source environment and in newer ones, and compare outputs.
 
     nox -s check -- PATH [--to ENV_OR_RELEASE ...] [--from ENV_OR_RELEASE] [--architecture JSON] [--inputs NPZ]
+                         [--build module:function | --build path/to/file.py:function]
                          [--custom-objects PY] [--call 'load_model(path, compile=False)'] [--dry-run]
                          [--format md|json] [--unsafe] [--fail-on unsafe] [--workdir DIR]
     Exit status 0: every target passes; 1: a target fails, or works only with a change to the call; 2: bad input.
@@ -242,7 +243,7 @@ def check(session: nox.Session) -> None:
     from harness.check import steps as check_mod
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
-    checked = check_mod.start(session.posargs, SPEC)
+    checked = check_mod.start(session.posargs, SPEC, Path(session.invoked_from))
     session.log(f"source {checked.source} ({checked.source_why}); targets {', '.join(checked.targets)}")
     print(check_mod.installs(checked), file=sys.stderr)  # stdout is the report's (--format json)
     print(check_mod.predictions.before_text(check_mod.predictions.read(checked)), file=sys.stderr)

@@ -16,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 from harness.check.modelfile import UserInputError, ModelFile
 from harness.config import spec as spec_mod
 from harness.execute.plan import LOADERS
+from harness.worker.catalog import format_name
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 PHASE = "check"
@@ -177,7 +178,9 @@ class CheckPlan:
     ``--expected``; ``strict`` fails float-level drift; ``fail_on`` is ``--fail-on``; ``matrix``
     is the matrix.yaml the environments come from; ``call`` holds the keyword arguments of the user's
     load_model call (``--call``; empty: Keras's defaults, ``compile=True`` and ``safe_mode=True``);
-    ``dry_run`` (``--dry-run``) stops the check after saying what it would install.
+    ``dry_run`` (``--dry-run``) stops the check after saying what it would install; ``build`` is
+    ``--build``, the user's function that builds the architecture for ``load_weights``
+    (:func:`harness.check.user_build.parse_build`), or None.
     """
 
     file: dict
@@ -202,6 +205,7 @@ class CheckPlan:
     tolerances: dict[str, list[float]] = field(default_factory=dict)
     call: dict[str, bool] = field(default_factory=dict)
     dry_run: bool = False
+    build: dict | None = None
 
     @property
     def effective_call(self) -> dict[str, bool]:
@@ -222,14 +226,18 @@ class CheckPlan:
     @property
     def reads(self) -> list[Path]:
         """The files the worker reads besides the repository: the model file (a SavedModel folder's
-        content too), the architecture, inputs, expected outputs and custom objects."""
+        content too), the architecture, inputs, expected outputs, custom objects and ``--build``'s file."""
         found = Path(self.file["path"])
         paths = [found / "saved_model.pb" if self.file["container"] == "directory" else found]
-        return paths + [Path(p) for p in (self.architecture, self.inputs, self.expected, self.custom_objects) if p]
+        build = (self.build or {}).get("path")
+        return paths + [Path(p) for p in (self.architecture, self.inputs, self.expected, self.custom_objects, build)
+                        if p]
 
     @property
     def loaders(self) -> tuple[str, ...]:
-        return LOADERS[self.file["format"]]
+        """The loaders of the file's format (a plan written before the weights formats were renamed names
+        them by their old names: :func:`~harness.worker.catalog.format_name`)."""
+        return LOADERS[format_name(self.file["format"])]
 
     @property
     def work(self) -> WorkDir:
@@ -252,7 +260,7 @@ class CheckPlan:
         return {"phase": PHASE, "env": env, "seed": self.seed, "path": self.file["path"],
                 "container": self.file["container"], "architecture": self.architecture, "inputs": self.inputs,
                 "custom_objects": self.custom_objects, "safe_mode": self.safe_mode, "expected": self.expected,
-                "call": self.call, "reference_dir": str(self.work.reference)}
+                "call": self.call, "reference_dir": str(self.work.reference), "build": self.build}
 
     def write(self) -> Path:
         path = self.work.plan

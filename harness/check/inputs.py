@@ -6,11 +6,15 @@ numpy/lib/format.py: magic ``\\x93NUMPY``, version, header length, then a Python
 ``InputLayer`` layers give ``batch_shape`` (Keras 3) or ``batch_input_shape`` (Keras 2) and ``dtype``.
 Where the config says nothing usable (a subclassed model, an HDF5 or SavedModel file), nothing is
 checked here: the worker checks the arrays against the loaded model (``harness/worker/check.py``).
+A config also says which inputs feed a table lookup (an Embedding): :func:`index_note` names them, and
+the worker draws them as indices (``harness/worker/feeds.py``, shared by both).
 """
 from __future__ import annotations
 
 import ast
 import zipfile
+
+from harness.worker.feeds import index_inputs
 
 NPY_MAGIC = b"\x93NUMPY"
 HEADER_BYTES = 65536  # the most of a member's header read (numpy writes 128 bytes for any usual array)
@@ -38,6 +42,19 @@ def config_inputs(config) -> list[InputSpec] | None:
             return None
         found.append((inner["name"], tuple(shape), dtype))
     return found or None
+
+
+def index_note(config) -> tuple[str, ...]:
+    """The note saying which inputs of a model config feed a table lookup (an Embedding), so the check
+    draws them as indices (:func:`harness.worker.feeds.index_inputs`; the worker reads the same from the
+    loaded model); empty where none do."""
+    found = index_inputs(config)
+    if not found:
+        return ()
+    parts = [f"{name or f'input {position}'} feeds {layer} (a table of {high} rows)"
+             for position, name, high, layer in found]
+    return (f"{'; '.join(parts)}: the check draws {'it' if len(found) == 1 else 'them'} as integers within "
+            "the table, whatever the input's dtype",)
 
 
 def npy_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple, str]:

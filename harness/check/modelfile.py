@@ -34,7 +34,7 @@ from pathlib import Path
 logging.getLogger("h5py").setLevel(logging.WARNING)
 import h5py  # noqa: E402
 
-from harness.check.inputs import config_inputs  # noqa: E402
+from harness.check.inputs import config_inputs, index_note  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.guard import NotRegular, TooLarge, loads, read_bytes, regular  # noqa: E402
 
@@ -95,16 +95,17 @@ class ModelFile:
                 "backend": self.backend, "evidence": self.evidence, "notes": list(self.notes)}
 
 
-def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
+def read_model_file(path: Path, architecture: Path | None = None, built: bool = False) -> ModelFile:
     """Identify ``path`` (file or SavedModel folder) and the versions that wrote it.
 
     Args:
         path: the user's model file or SavedModel folder.
         architecture: for a weights-only file, the JSON of ``model.to_json()``.
+        built: the user's code builds the model (``--build``), so a weights-only file needs no architecture.
 
     Raises:
         UserInputError: missing, unreadable, truncated, not a Keras model, a weights-only file
-            without ``architecture``, or ``architecture`` given for a full model.
+            without ``architecture`` or ``built``, or either given for a full model.
     """
     given, path = path, _resolve(path, "")
     if not path.exists():
@@ -120,10 +121,16 @@ def read_model_file(path: Path, architecture: Path | None = None) -> ModelFile:
         if len(kinds) > 1:
             found = replace(found, notes=found.notes + (polyglot_note(path, kinds),))
     if found.weights_only:
+        if built:
+            return found
         if architecture is None:
             raise UserInputError(f"{path}: holds weights only ({found.format} layout, no model config); give the "
-                           "architecture with --architecture model.json (the text of model.to_json())")
+                           "architecture with --architecture model.json (the text of model.to_json()), or the "
+                           "code that builds it with --build module:function")
         return _with_architecture(found, _resolve(architecture, "--architecture "))
+    if built:
+        raise UserInputError(f"--build: {path} is a full model ({found.format}) with its own architecture; "
+                             "--build is only for weights-only files")
     if architecture is not None:
         raise UserInputError(f"--architecture {architecture}: {path} is a full model ({found.format}) with its own "
                        "architecture; --architecture is only for weights-only files")
@@ -211,9 +218,9 @@ def _text(value) -> str | None:
 def _hdf5(path: Path) -> ModelFile:
     try:
         with h5py.File(path, "r") as handle:
-            # model_config and layer_names (large) are only looked for; the two short strings are read.
-            attrs = {key: None for key in ("model_config", "layer_names") if key in handle.attrs}
-            for key in ("keras_version", "backend"):
+            # layer_names (large) is only looked for; model_config and the two short strings are read.
+            attrs = {key: None for key in ("layer_names",) if key in handle.attrs}
+            for key in ("keras_version", "backend", "model_config"):
                 if key in handle.attrs:
                     size = handle.attrs.get_id(key).get_storage_size()
                     if size > MAX_READ_BYTES:
@@ -241,8 +248,12 @@ def _hdf5(path: Path) -> ModelFile:
                        f"(no model_config or layer_names attribute, no layers/vars groups)")
     recorded = [k for k in ("keras_version", "backend") if k in attrs]
     evidence = f"HDF5 root attribute{'s' if len(recorded) > 1 else ''} {', '.join(recorded)}" if recorded else ""
+    try:
+        config = loads(_text(attrs["model_config"])) if "model_config" in attrs else None
+    except ValueError:  # not JSON: Keras will say so in every environment
+        config = None
     return ModelFile(path, fmt, "hdf5", _text(attrs.get("keras_version")), None, _text(attrs.get("backend")),
-                     evidence, tuple(notes))
+                     evidence, tuple(notes) + index_note(config))
 
 
 def _keras_zip(path: Path) -> ModelFile:
@@ -276,7 +287,8 @@ def _keras_zip(path: Path) -> ModelFile:
     notes = () if path.suffix == ".keras" else (f"a .keras zip archive named {path.suffix or 'without suffix'}",)
     version = metadata.get("keras_version") if isinstance(metadata, dict) else None
     return ModelFile(path, "keras", "zip", _text(version), None, None,
-                     "metadata.json in the archive" if version else "", notes, config_inputs(config))
+                     "metadata.json in the archive" if version else "", notes + index_note(config),
+                     config_inputs(config))
 
 
 def _saved_model(path: Path) -> ModelFile:
@@ -392,7 +404,8 @@ def _with_architecture(found: ModelFile, architecture: Path) -> ModelFile:
         raise UserInputError(f"--architecture {architecture}: not a Keras architecture (expected the JSON of "
                        "model.to_json(), with class_name and config)")
     if found.keras_version:
-        return found
+        return replace(found, notes=found.notes + index_note(config))
     version = _text(config.get("keras_version"))
     return ModelFile(found.path, found.format, found.container, version, None, _text(config.get("backend")),
-                     f"keras_version in {architecture.name}" if version else "", found.notes)
+                     f"keras_version in {architecture.name}" if version else "", found.notes + index_note(config))
+

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.check import predictions, security_section
+from harness.check import predictions, security_section, unjudged
 from harness.check.check_plan import CheckPlan
 from harness.report.escape import md_cell, md_code, md_text
 from harness.report.hints import blocked_by_safe_mode, hint_for, normalize
 from harness.report.model import silent_changes
 from harness.report.results import Cell
-from harness.worker.protocol import WORKS_WITH
+from harness.worker.protocol import BUILD_ERROR, DRAWN_INPUTS_FAILED, WORKS_WITH
 from harness.workdir import read_json, read_records
 
 PASS, FAIL, BAD_INPUT = 0, 1, 2
@@ -106,7 +106,7 @@ class Row:
         """Failed (drift only with --strict), or could not run (a target with nothing to compare is not a pass)."""
         if self.drift:
             return self.strict
-        return self.cell.failed or self.cell.verdict in ("skipped", "bad-input")
+        return self.cell.failed or self.cell.verdict in ("skipped", "bad-input", BUILD_ERROR, DRAWN_INPUTS_FAILED)
 
     def to_json(self) -> dict:
         return dict(self.cell.to_json(), verdict=self.verdict, cell_verdict=self.cell.verdict, role=self.role,
@@ -121,7 +121,8 @@ class Row:
 class CheckResult:
     """Everything the report shows, and the exit status (0 pass or drift, 1 a target fails, works only
     with a change to the user's call, or the check is inconclusive, 2 bad input); ``verdict`` is the
-    headline's word (``pass``, ``drift``, ``works-with``, ``inconclusive``, ``fail``, ``bad-input``)."""
+    headline's word (``pass``, ``drift``, ``works-with``, ``inconclusive``, ``fail``, ``bad-input``,
+    ``build-error``: the user's ``--build`` code raised in the source)."""
 
     plan: CheckPlan
     rows: list[Row]
@@ -166,13 +167,16 @@ def _link(rows: list[Row], plan: CheckPlan) -> None:
 
 def _env_verdict(rows: list[Row]) -> str:
     """A target's verdict over its loaders: ``works-with`` (every loader that failed as the user calls it
-    loaded and matched with a change, seen in a real load), ``fail`` (a loader failed, or none loaded and
-    compared), ``inconclusive`` (a pass no negative control backs), ``drift`` (failing the check under
-    --strict), or ``pass``."""
+    loaded and matched with a change, seen in a real load), ``build-error`` (every loader that failed did
+    so because the user's ``--build`` code raised there: the weights were not tried), ``fail`` (a loader
+    failed, or none loaded and compared), ``inconclusive`` (a pass no negative control backs), ``drift``
+    (failing the check under --strict), or ``pass``."""
     verdicts = {r.verdict for r in rows}
     bad = [r for r in rows if r.bad and not r.drift]
     if bad and all(r.verdict == WORKS_WITH for r in bad):
         return WORKS_WITH
+    if bad and all(r.verdict == BUILD_ERROR for r in bad):
+        return BUILD_ERROR
     if bad or not verdicts & {"pass", "drift", "unproven"}:
         return "fail"
     return "inconclusive" if "unproven" in verdicts else "drift" if "drift" in verdicts else "pass"
@@ -212,10 +216,14 @@ def build(plan: CheckPlan) -> CheckResult:
             f"FAIL: nothing could be compared: safe_mode blocked the source environment {plan.source} from loading "
             f"the file ({', '.join(r.cell.loader for r in blocked)}: it stores Python code, such as a Lambda layer). "
             "To check it, rerun with --unsafe, only if you trust the file"))
+    source_failed = unjudged.source_failed(plan, source_rows) if not references and not wrong_source else None
+    if source_failed:
+        return result(FAIL, *source_failed)
     if not references and not wrong_source:
         return result(FAIL, "fail", f"FAIL: the source environment {plan.source} could not load the file and "
                       "predict, so nothing could be compared")
-    failing = [env for env in plan.targets if verdicts[env] == "fail"]
+    unbuilt = [env for env in plan.targets if verdicts[env] == BUILD_ERROR]
+    failing = [env for env in plan.targets if verdicts[env] in ("fail", BUILD_ERROR)]
     if wrong_source:
         worst = max(wrong_source, key=lambda r: r.cell.max_abs or 0)
         return result(FAIL, "fail", (
@@ -226,7 +234,9 @@ def build(plan: CheckPlan) -> CheckResult:
     if failing:
         return result(FAIL, "fail", f"FAIL: {len(failing)} of {len(plan.targets)} targets fail ({', '.join(failing)})"
                       + (f"; {_changed_line(rows, plan)}" if any(verdicts[e] == WORKS_WITH for e in plan.targets)
-                         else ""))
+                         else "") + (f"; in {', '.join(unbuilt)} --build {plan.build['text']} raised (build-error: "
+                                     "your code does not run in that Keras, so its weights were not loaded there)"
+                                     if unbuilt else ""))
     if any(verdicts[env] == WORKS_WITH for env in plan.targets):
         return result(FAIL, WORKS_WITH, f"WORKS WITH A CHANGE: {_changed_line(rows, plan)}")
     unproven = [r for r in rows if r.verdict == "unproven"]
@@ -282,7 +292,7 @@ def _inputs_line(result: CheckResult) -> str:
     reference = next((r for r in result.rows if r.cell.verdict == "reference"), None)
     if reference is None:
         return result.plan.inputs or "none made (the source did not load the file)"
-    shapes = ", ".join(f"{name} {dtype} {shape}" for name, (shape, dtype) in (reference.inputs or {}).items())
+    shapes = ", ".join(f"{name} {dtype} {shape}" for name, (shape, dtype, *_) in (reference.inputs or {}).items())
     return f"{reference.cell.reason}: {shapes}"
 
 
@@ -333,6 +343,8 @@ def render_markdown(result: CheckResult) -> str:
                                                    "config, with safe_mode on; --call says how your code loads)"
                                                    if not plan.call else " (--call)")),
         ("custom objects", md_code(plan.custom_objects) if plan.custom_objects else "none"),
+    ] + ([("build", f"{md_code(plan.build['text'])}: called with no arguments in every environment, then "
+                    "`model.load_weights(path)` (--build)")] if plan.build else []) + [
         ("safe_mode", "on (Keras 3 `load_model(..., safe_mode=True)`; Keras 2 has it only for .keras files: "
                       "see the safe_mode column)" if plan.safe_mode else "off (--unsafe)"),
         ("expected outputs", f"{md_code(plan.expected)} (the source must reproduce them; targets are compared "
@@ -406,7 +418,7 @@ def render_json(result: CheckResult) -> str:
         "status": result.status, "verdict": result.verdict, "message": result.message, "file": plan.file,
         "architecture": plan.architecture, "source": {"env": plan.source, "why": plan.source_why},
         "targets": {"envs": plan.targets, "why": plan.targets_why}, "verdicts": result.verdicts,
-        "inputs": plan.inputs, "custom_objects": plan.custom_objects, "safe_mode": plan.safe_mode,
+        "inputs": plan.inputs, "custom_objects": plan.custom_objects, "build": plan.build, "safe_mode": plan.safe_mode,
         "tolerance": {"atol": plan.atol, "rtol": plan.rtol, "environments": plan.tolerances},
         "expected": plan.expected, "strict": plan.strict, "notes": plan.notes,
         "rows": [row.to_json() for row in result.rows], "environments": result.environments,

@@ -27,6 +27,7 @@ from harness.check import inputs as inputs_mod, predictions, report, security_se
 from harness.check.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
                                       parse_call, recorded_release)
 from harness.check.modelfile import UserInputError, read_model_file
+from harness.check.user_build import parse_build
 from harness.cli import SessionParser
 from harness.config import spec as spec_mod
 from harness.execute import launch
@@ -56,6 +57,10 @@ def options_parser() -> SessionParser:
                              "the minor versions recorded in the file, else one made for exactly those versions)")
     parser.add_argument("--architecture", type=Path, metavar="JSON",
                         help="for a weights-only file: the model's architecture, the text of model.to_json()")
+    parser.add_argument("--build", metavar="MODULE:FUNCTION",
+                        help="for a weights-only file: your function that builds the model, as module:function "
+                             "or path/to/file.py:function; called with no arguments in every environment, then "
+                             "model.load_weights(path) (a build that fails there is its own verdict, build-error)")
     parser.add_argument("--inputs", type=Path, metavar="NPZ",
                         help="sample inputs, an .npz keyed by input name (default: seeded inputs from the "
                              "model's input signature)")
@@ -161,11 +166,14 @@ def _env_names(spec: spec_mod.MatrixSpec, option: str, names: list[str]) -> None
                        f"(defined: {', '.join(spec.envs)})")
 
 
-def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path | None = None) -> CheckPlan:
+def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path | None = None,
+         cwd: Path | None = None) -> CheckPlan:
     """Parse ``nox -s check -- ARGS`` and decide what to run.
 
     ``project`` answers the package index for releases named with ``--to`` (default: the index of
-    $KCM_INDEX_URL); ``cache`` is where resolved releases are kept (default: work/releases.json).
+    $KCM_INDEX_URL); ``cache`` is where resolved releases are kept (default: work/releases.json); ``cwd`` is
+    the folder the user ran the check from (nox's ``invoked_from``), where ``--build``'s module or file is found
+    (default: the current folder).
 
     Raises:
         OptionError: unparsable options (one line; status 2).
@@ -174,6 +182,10 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
     """
     from harness.check import releases
     options = options_parser().parse_args(args)
+    if options.build and options.architecture:
+        raise UserInputError(f"--build {options.build} and --architecture {options.architecture}: give one, the code "
+                             "that builds the model or its JSON")
+    build = parse_build(options.build, cwd) if options.build else None  # before any environment is made
     release_notes = []
     if options.to:
         try:
@@ -183,7 +195,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         spec = releases.with_cached(spec, cache)
     if options.workdir.exists() and not options.workdir.is_dir():
         raise UserInputError(f"--workdir {options.workdir}: is a file, not a folder; name a folder")
-    found = read_model_file(options.path, options.architecture)
+    found = read_model_file(options.path, options.architecture, built=build is not None)
     notes = list(found.notes) + release_notes
     spec, source, why = _source(options.source, spec, found, project, cache, notes)
     if options.to:
@@ -212,7 +224,7 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
         notes=notes, fail_on=options.fail_on, expected=expected, strict=options.strict,
         tolerances=env_tolerances(spec, found, source, [source] + targets, options.atol, options.rtol),
-        call=parse_call(options.call) if options.call else {}, dry_run=options.dry_run)
+        call=parse_call(options.call) if options.call else {}, dry_run=options.dry_run, build=build)
 
 
 def _source(named: str | None, spec: spec_mod.MatrixSpec, found, project, cache: Path | None,
@@ -259,10 +271,11 @@ def installs(checked: CheckPlan) -> str:
     return installs_mod.installs(checked, releases.with_cached(spec_mod.load(checked.matrix)))
 
 
-def start(args: list[str], spec: spec_mod.MatrixSpec) -> CheckPlan:
-    """Plan the check, forget the previous check's results in the same workdir, write the plan."""
+def start(args: list[str], spec: spec_mod.MatrixSpec, cwd: Path | None = None) -> CheckPlan:
+    """Plan the check (``cwd``: see :func:`plan`), forget the previous check's results in the same workdir,
+    write the plan."""
     from harness.check import releases
-    checked = plan(args, spec)
+    checked = plan(args, spec, cwd=cwd)
     spec = releases.with_cached(spec)
     try:  # only a folder of its own: a user's --workdir . keeps its reference/ and plan.json
         claim_folder(Path(checked.workdir), MARKER, "--workdir")

@@ -19,7 +19,6 @@ negative control, ``perturbed_control``). In a target (role
 source's outputs of the same loader, else of a loader of the same family (Keras
 model or serving signature, which give outputs of the same structure), else of any.
 """
-import inspect
 import os
 import time
 
@@ -29,31 +28,29 @@ import changes
 import compare
 import formats
 import recipes
+import user_code
 from catalog import FAMILY
+from draws import (BATCH, INT_HIGH, LENGTH, OOV_WORD, WORDS, BadInput, described, drawn,  # noqa: F401
+                   input_domain, seeded_inputs)
 from outcomes import error_fields, guarded
 from reference import load_reference, save_reference
 
-BATCH = 4  # rows, where the batch dimension is None
-LENGTH = 5  # size of any other None dimension (a sequence length, say)
-WORDS = np.array(["red", "green", "blue", "the", "a", "model", "unknown", ""])
-INT_HIGH = 10  # integer inputs are drawn from [0, INT_HIGH): valid ids for any embedding of 10 rows or more
-OOV_WORD = "kcm-out-of-vocabulary"  # a word no vocabulary holds: it must map to the OOV id everywhere
-SPECIAL_TOKENS = ("", "[UNK]")  # the mask and OOV tokens Keras puts first in get_vocabulary()
 NOISE_FLOOR = 0.1  # the least noise (standard deviation) added to a variable of zeros or tiny values
-
-
-class BadInput(Exception):
-    """The user's inputs do not fit the model (verdict ``bad-input``: the check exits with status 2)."""
 
 
 def run(task, runtime, results):
     """Run the task's cells (one per loader), writing one record each to ``results``."""
     if not task["safe_mode"]:
         runtime.allow_unsafe_deserialization()
-    custom, custom_failure = guarded(lambda: user_custom_objects(task["custom_objects"], runtime))
+    custom, custom_failure = guarded(lambda: user_code.custom_objects(task["custom_objects"], runtime))
     if custom_failure:
         custom_failure.update(stage="custom_objects", reason="--custom-objects {} failed here".format(
             os.path.basename(task["custom_objects"])))
+    build, build_failure = None, None
+    if task["build"] and not custom_failure:
+        build, build_failure = guarded(lambda: user_code.build_function(task["build"]))
+        if build_failure:
+            build_failure = built_wrong(task, build_failure, "importing it")
     for cell in task["cells"]:
         results.start(cell)
         started = time.time()
@@ -62,27 +59,20 @@ def run(task, runtime, results):
                   "loader": cell["loader"], "atol": cell["atol"], "rtol": cell["rtol"], "device": runtime.device(),
                   "safe_mode": runtime.safe_mode_guard(cell["format"], cell["loader"], task["container"],
                                                        task["safe_mode"])}
-        record.update(custom_failure or check_cell(task, runtime, cell, custom))
+        record.update(custom_failure or build_failure or check_cell(task, runtime, cell, custom, build))
         record["seconds"] = round(time.time() - started, 3)
         results.write(record)
 
 
-def user_custom_objects(path, runtime):
-    """The ``--custom-objects`` file's objects: its ``custom_objects(keras)`` dict if it defines
-    one (portable across Keras 2 and 3), else its public module-level classes and functions."""
-    if not path:
-        return None
-    module = recipes.load_recipe(path)
-    made = recipes.custom_objects(module, runtime)
-    if made is not None:
-        return made
-    return dict((name, obj) for name, obj in vars(module).items()
-                if not name.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj))
-                and obj.__module__ == module.__name__)
+def built_wrong(task, failure, doing):
+    """A ``load-error`` of the user's ``--build`` code turned into its own verdict, ``build-error``."""
+    return dict(failure, verdict="build-error", stage="build", reason="--build {}: {} raised here: the code does not "
+                "run in this Keras, so the weights were not loaded".format(task["build"]["text"], doing))
 
 
-def check_cell(task, runtime, cell, custom):
-    """One loader in this environment: the verdict fields of its record."""
+def check_cell(task, runtime, cell, custom, build=None):
+    """One loader in this environment: the verdict fields of its record. ``build`` is the user's
+    ``--build`` function (``user_code.build_function``), which rebuilds the model for ``load_weights``."""
     reason = runtime.cannot_read(cell["format"], cell["loader"], task["container"])
     if reason:
         return {"verdict": "unsupported", "reason": reason}
@@ -91,7 +81,14 @@ def check_cell(task, runtime, cell, custom):
         return {"verdict": "skipped", "reason": "no reference outputs: the source environment {} did not load "
                 "the file and predict (see its rows)".format(cell["producer"])}
 
+    if build is not None:
+        built, failure = guarded(lambda: user_code.build_model(build, task["build"]["text"]))
+        if failure:
+            return built_wrong(task, failure, "calling it")
+
     def rebuild():
+        if build is not None:
+            return built
         with open(task["architecture"]) as handle:
             return runtime.model_from_json(handle.read(), custom)
 
@@ -109,7 +106,8 @@ def check_cell(task, runtime, cell, custom):
         x, expected = load_reference(os.path.join(task["reference_dir"], source_loader))
 
         def judge(loaded):
-            actual, failure = formats.predict(runtime, loaded, _feed(x), _output_names(loaded))
+            actual, failure = formats.predict(runtime, loaded, target_feed(task, runtime, loaded, x),
+                                              _output_names(loaded))
             if failure:
                 return None, failure
             result = compare.compare_outputs(expected, actual, cell["atol"], cell["rtol"])
@@ -148,6 +146,20 @@ def _feed(x):
     return next(iter(x.values())) if len(x) == 1 else x
 
 
+def target_feed(task, runtime, loaded, x):
+    """The source's inputs ``x`` as a target's model takes them: by name where it names its inputs as the
+    source's model did; where only the names differ, a list in the source's input order (the order of
+    ``inputs.npz``). A model built by code names its unnamed ``Input``s after its Keras: ``input_1``,
+    ``input_2`` in Keras 2, ``input_layer``, ``input_layer_1`` in Keras 3, and the user's code feeds
+    them by position."""
+    names = [name for name, _, _ in formats.input_specs(runtime, loaded) or []]
+    if not isinstance(x, dict) or len(x) < 2 or not names or set(names) == set(x) or len(names) != len(x):
+        return _feed(x)
+    with np.load(os.path.join(task["reference_dir"], "inputs.npz"), allow_pickle=False) as data:
+        order = list(data.files)
+    return [x[name] for name in order] if set(order) == set(x) else _feed(x)
+
+
 def _output_names(loaded):
     """A Keras model's output names (they order a dict of outputs), or None."""
     return list(getattr(loaded, "output_names", None) or []) or None
@@ -166,10 +178,13 @@ def record_reference(task, runtime, cell, loaded):
     except BadInput as exc:
         return {"verdict": "bad-input", "reason": str(exc)}
     outputs, failure = formats.predict(runtime, loaded, _feed(x), _output_names(loaded))
+    if failure and not task["inputs"]:  # the inputs were drawn here: no verdict on the file
+        return dict(failure, verdict="drawn-inputs-failed", inputs=described(x), reason=(
+            "it loaded, but predicting on the inputs drawn for it failed ({}); give --inputs with inputs your "
+            "model takes".format("; ".join(drawn(x)))))
     if failure:
         return failure
-    record = {"verdict": "reference", "reason": origin,
-              "inputs": dict((k, [list(v.shape), str(v.dtype)]) for k, v in sorted(x.items())),
+    record = {"verdict": "reference", "reason": origin, "inputs": described(x),
               "outputs": [list(y.shape) for y in outputs]}
     if truth is not None:
         result = compare.compare_outputs(truth, outputs, cell["atol"], cell["rtol"])
@@ -274,6 +289,9 @@ def reference_inputs(task, specs, loaded=None):
         kinds = set("string" if dtype == "string" else "int" if dtype.startswith(("int", "uint")) else ""
                     for _, _, dtype in specs)
         why = [domain["why"][kind] for kind in ("int", "string") if kind in kinds and domain["why"].get(kind)]
+        why += ["{} {}: integers in [0, {}), as it feeds {}".format(
+            specs[position][0], specs[position][2], high, layer) for position, (high, layer) in
+            sorted(domain.get("index", {}).items()) if position < len(specs)]
         origin = "seeded inputs from the input signature (seed {}, None dimensions: batch {}, others {}{})".format(
             task["seed"], BATCH, LENGTH, "".join("; " + part for part in why))
     else:
@@ -321,89 +339,7 @@ def match_inputs(x, specs, path):
             raise BadInput("--inputs {}: array {} is {} {}, but the model's input {} takes {} {}".format(
                 path, key, tuple(np.shape(array)), np.asarray(array).dtype, name,
                 tuple(shape) if shape is not None else "any shape", dtype))
-    return dict((name, value) for name, (_, value) in given.items())
-
-
-def _layers(model):
-    """Every layer of a Keras model, nested models' layers included (none for other objects)."""
-    for layer in getattr(model, "layers", None) or []:
-        yield layer
-        for inner in _layers(layer):
-            yield inner
-
-
-def _text(word):
-    return word.decode("utf-8", "replace") if isinstance(word, bytes) else str(word)
-
-
-def input_domain(loaded):
-    """What seeded inputs are drawn from, read from the loaded model's layers, so that they
-    exercise its tables: integers over the whole ``input_dim`` of its Embeddings (the smallest,
-    where there are several), and words from its StringLookup/TextVectorization vocabularies
-    plus :data:`OOV_WORD` (sentences of such words where a TextVectorization splits them).
-    A lost vocabulary or a shifted table then changes the outputs instead of mapping every
-    input to the out-of-vocabulary id. Objects without layers (SavedModel signatures) get
-    the defaults: integers in [0, INT_HIGH) and :data:`WORDS`.
-
-    Returns:
-        {"int_high": int, "words": array of str, "sentences": bool,
-        "why": {"int" and/or "string": a sentence saying where such inputs come from}}.
-    """
-    dims, vocabulary, sentences = [], [], False
-    for layer in _layers(loaded):
-        kind = type(layer).__name__
-        if kind == "Embedding" and getattr(layer, "input_dim", None):
-            dims.append(int(layer.input_dim))
-        elif kind in ("StringLookup", "TextVectorization") and hasattr(layer, "get_vocabulary"):
-            sentences = sentences or kind == "TextVectorization"
-            vocabulary += [_text(w) for w in layer.get_vocabulary() if _text(w) not in SPECIAL_TOKENS]
-    why = {}
-    if dims:
-        why["int"] = "integers over the Embedding's input_dim {}".format(min(dims))
-    if vocabulary:
-        why["string"] = "{} of its vocabulary ({} words) and one out-of-vocabulary word".format(
-            "sentences" if sentences else "words", len(set(vocabulary)))
-    words = np.array(sorted(set(vocabulary)) + [OOV_WORD]) if vocabulary else WORDS
-    return {"int_high": min(dims) if dims else INT_HIGH, "words": words, "sentences": sentences,
-            "why": why}
-
-
-def seeded_inputs(specs, seed, domain=None):
-    """Random inputs for ``[(name, shape, dtype)]``: standard normal floats, integers in
-    [0, domain's int_high), booleans, and the domain's words (or sentences of up to LENGTH of
-    them) for strings (see :func:`input_domain`; default: INT_HIGH and WORDS); None dimensions
-    become BATCH (the first) or LENGTH. The same seed, specs and domain give the same arrays on every numpy.
-
-    Raises:
-        BadInput: a dtype numpy cannot make (bfloat16, say).
-    """
-    domain = domain or {"int_high": INT_HIGH, "words": WORDS, "sentences": False}
-    rng = np.random.RandomState(seed)
-    out = {}
-    for name, shape, dtype in specs:
-        dims = tuple((BATCH if i == 0 else LENGTH) if d is None else d for i, d in enumerate(shape))
-        try:
-            if dtype == "string":
-                out[name] = _words(rng, domain, dims)
-            elif dtype == "bool":
-                out[name] = rng.randint(0, 2, size=dims).astype(bool)
-            elif dtype.startswith(("int", "uint")):
-                out[name] = rng.randint(0, domain["int_high"], size=dims).astype(dtype)
-            else:
-                out[name] = rng.standard_normal(dims).astype(dtype)
-        except TypeError:
-            raise BadInput("cannot make inputs of dtype {} for input {}; give --inputs sample.npz".format(
-                dtype, name)) from None
-    return out
-
-
-def _words(rng, domain, dims):
-    words = domain["words"]
-    if not domain["sentences"]:
-        return words[rng.randint(0, len(words), size=dims)]
-    count = int(np.prod(dims)) if dims else 1
-    sentences = [" ".join(words[rng.randint(0, len(words), size=rng.randint(1, LENGTH + 1))]) for _ in range(count)]
-    return np.array(sentences).reshape(dims)
+    return dict((name, given[name][1]) for name, _, _ in specs)  # in the model's input order
 
 
 def reference_for(directory, loader):

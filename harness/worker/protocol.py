@@ -11,11 +11,12 @@ sides import this module: the worker by path (standard library only, Python 3.7 
 TASK_KEYS = ("phase", "env", "seed", "cells", "results_path", "progress_path", "facts_path", "stop_path")
 # Keys of a phase's own. ``device``: "gpu" makes a worker whose TensorFlow sees none exit EXIT_NO_GPU.
 # ``call``: the keyword arguments of the user's own load_model call (check's --call), or None.
+# ``build``: check's --build, ``{"text", "path", "module", "root", "function"}`` (harness.check.user_build), or None.
 PHASE_TASK_KEYS = {
     "produce": ("device", "fixtures", "artifacts_dir"),
     "consume": ("device", "fixtures", "artifacts_dir"),
     "check": ("path", "container", "architecture", "inputs", "expected", "custom_objects", "safe_mode", "call",
-              "reference_dir"),
+              "reference_dir", "build"),
 }
 
 
@@ -38,8 +39,13 @@ PASS, WORKS_WITH, MISMATCH, LOAD_ERROR = "pass", "works-with", "mismatch", "load
 CELL_VERDICTS = (PASS, WORKS_WITH, MISMATCH, LOAD_ERROR, "unsupported")
 # A produce cell's.
 SAVE_VERDICTS = ("saved", "save-error", "unsupported")
-# A check cell's own: the source's recorded reference, and inputs that do not fit the model.
-CHECK_VERDICTS = ("reference", "bad-input", "skipped")
+# A check cell's own: the source's recorded reference, and inputs that do not fit the model;
+# ``build-error``: the user's ``--build`` code raised in this environment (importing or calling it), so
+# the weights were not loaded (apart from a ``load-error`` of the weights themselves);
+# ``drawn-inputs-failed``: the source loaded the file but could not predict on the inputs the check drew
+# for it (no verdict on the file: the check is inconclusive; its record's ``inputs`` names them).
+BUILD_ERROR, DRAWN_INPUTS_FAILED = "build-error", "drawn-inputs-failed"
+CHECK_VERDICTS = ("reference", "bad-input", "skipped", BUILD_ERROR, DRAWN_INPUTS_FAILED)
 # A deeper check level's verdict (levels.py).
 LEVEL_VERDICTS = (PASS, MISMATCH, LOAD_ERROR, "unsupported")
 # A check's negative control (the source's object with perturbed variables): it must mismatch.

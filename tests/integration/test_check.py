@@ -150,3 +150,13 @@ def test_a_truncated_file_is_exit_2_with_one_message(saved, tmp_path):
     assert status == 2 and report is None
     assert f"nox -s check: {truncated}: not a readable zip archive" in stderr
     assert "check_in" not in stderr  # nothing ran in an environment
+
+
+def test_weights_shipped_in_a_package_load_into_the_model_its_code_builds(tmp_path):
+    """chars2vec 0.1.7's eng_50 weights (Keras 2.2.0, tests/data/shipped), built by the package's own code
+    with --build in TF 2.15 and in Keras 3.15 (first seen in a real run on 2026-12-07)."""
+    shipped = ROOT / "tests" / "data" / "shipped" / "chars2vec-0.1.7"
+    status, report, _ = run_check(tmp_path, shipped / "weights.h5", "--build", f"{shipped / 'c2v_build.py'}:build",
+                                  "--from", SOURCE, "--to", K3)
+    assert status == 0 and report["verdicts"] == {SOURCE: "reference", K3: "pass"}
+    assert rows(report, K3)["load_weights"]["control"]["verdict"] == "mismatch"
