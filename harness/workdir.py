@@ -233,25 +233,39 @@ def append_record(path: Path, record: dict) -> None:
 
 
 def read_records(path: Path) -> list[dict]:
-    """All complete records of a JSON-lines file.
+    """All complete records of a JSON-lines file (:func:`read_record_lines`, without the line numbers
+    and the lines that are not UTF-8)."""
+    return [record for _, record in read_record_lines(path)[0]]
 
-    A torn last line, and any line that is not a JSON object (garbage, undecodable
-    bytes, a bare number or list), is ignored rather than crashing the reader.
+
+def read_record_lines(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
+    """The complete records of a JSON-lines file, each with its line number (from 1), and one message per
+    line that is not UTF-8 text, naming the file, the line and the byte offset (in the file) of its first
+    undecodable byte: such a line is left out, never read with replacement characters.
+
+    Lines are split at ``\n`` bytes only (a raw U+2028 inside a JSON string is not a line break). A torn
+    last line, and any line that is not a JSON object (garbage, a bare number or list, nesting too deep),
+    is ignored rather than crashing the reader.
 
     Raises:
         harness.guard.NotRegular, harness.guard.TooLarge: a FIFO, device or socket in the file's place, or
             a file past the reader's cap (:func:`harness.guard.read_bytes`): refused, never waited on.
     """
     try:
-        lines = read_bytes(path, "records file").decode("utf-8", "replace").splitlines()
+        data = read_bytes(path, "records file")
     except FileNotFoundError:
-        return []
-    records = []
-    for line in lines:
+        return [], []
+    records, undecodable, offset = [], [], 0
+    for number, line in enumerate(data.split(b"\n"), 1):
+        start, offset = offset, offset + len(line) + 1
         try:
-            record = loads(line)
+            record = loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            undecodable.append(f"{path}: line {number} (byte {start + exc.start} of the file: "
+                               f"{line[exc.start:exc.start + 4]!r}) is not UTF-8 text; left out")
+            continue
         except ValueError:  # not JSON, or nested too deeply
             continue
         if isinstance(record, dict):
-            records.append(record)
-    return records
+            records.append((number, record))
+    return records, undecodable
