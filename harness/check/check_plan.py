@@ -7,7 +7,6 @@ Read by the check's steps (:mod:`harness.check.steps`) and its report (:mod:`har
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from packaging.version import InvalidVersion, Version
 from harness.check.modelfile import UserInputError, ModelFile
 from harness.config import spec as spec_mod
 from harness.execute.plan import LOADERS
+from harness.guard import loads, read_text
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 PHASE = "check"
@@ -263,7 +263,7 @@ class CheckPlan:
     def read(cls, path: Path) -> CheckPlan:
         """Raises: UserInputError: no plan there (``nox -s check -- PATH`` writes it)."""
         try:
-            return cls(**json.loads(Path(path).read_text()))
+            return cls(**loads(read_text(Path(path), "check plan", 16 * 2**20)))
         except FileNotFoundError:
             raise UserInputError(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
         except (OSError, ValueError, TypeError, RecursionError) as exc:

@@ -36,7 +36,7 @@ import h5py  # noqa: E402
 
 from harness.check.inputs import config_inputs  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.guard import NotRegular, TooLarge, loads, read_bytes, regular  # noqa: E402
+from harness.guard import NotRegular, TooLarge, loads, open_regular, read_bytes, read_text, regular  # noqa: E402
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -195,8 +195,10 @@ def _member(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:
 
 def _head(path: Path) -> bytes:
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, "model file") as handle:
             return handle.read(8)
+    except NotRegular as exc:
+        raise UserInputError(str(exc)) from None
     except OSError as exc:
         raise UserInputError(f"{path}: cannot be read ({exc.strerror})") from None
 
@@ -379,8 +381,7 @@ def saved_model_tf_version(data: bytes, where: Path) -> str | None:
 
 def _with_architecture(found: ModelFile, architecture: Path) -> ModelFile:
     try:
-        regular(architecture, "--architecture")
-        config = loads(architecture.read_text())
+        config = loads(read_text(architecture, "--architecture", MAX_READ_BYTES))
     except FileNotFoundError:
         raise UserInputError(f"--architecture {architecture}: no such file") from None
     except NotRegular as exc:

@@ -30,7 +30,7 @@ from harness.check.modelfile import UserInputError, read_model_file
 from harness.config import spec as spec_mod
 from harness.execute import launch
 from harness.execute.supervisor import run_phase
-from harness.guard import NotRegular, claim_folder, regular, write_atomic
+from harness.guard import NotRegular, NotText, TooLarge, claim_folder, read_text, regular, write_atomic
 from harness.workdir import DEFAULT_CHECK_WORKDIR
 
 MARKER = ".keras-compat-matrix-check"  # in a work dir nox -s check made: it may empty it
@@ -132,14 +132,16 @@ def _npz(path: Path, option: str = "--inputs", specs: list | None = None) -> str
     return str(path)
 
 
+MAX_SOURCE_BYTES = 16 * 2**20  # a --custom-objects file past this is no hand-written module
+
+
 def _python_file(path: Path) -> str:
     """Check that ``--custom-objects`` is a Python file that parses (it is parsed, never run, here)."""
     try:
-        regular(path, "--custom-objects")
-        ast.parse(path.read_text(), filename=str(path))
+        ast.parse(read_text(path, "--custom-objects", MAX_SOURCE_BYTES), filename=str(path))
     except FileNotFoundError:
         raise UserInputError(f"--custom-objects {path}: no such file") from None
-    except NotRegular as exc:
+    except (NotRegular, NotText, TooLarge) as exc:  # the message names the option, the file and why
         raise UserInputError(str(exc)) from None
     except (RecursionError, MemoryError, ValueError) as exc:  # nested too deeply; a NUL byte
         raise UserInputError(f"--custom-objects {path}: cannot be parsed ({type(exc).__name__})") from None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.guard import OutsideWorkdir, loads, quote, read_text, safe_name, within
+from harness.guard import OutsideWorkdir, loads, quote, read_bytes, read_text, safe_name, within
 from harness.workdir import JOB_FOLDERS, PHASE_FILE, RESULTS, PhaseFiles, WorkDir, read_records, write_json
 
 PHASES = ("produce", "consume")
@@ -188,13 +188,26 @@ def _check_no_conflicts(chosen: dict[str, Path]) -> None:
                              "it; merge the folders of one run, each cell from one job")
 
 
+def _bytes(path: Path) -> bytes:
+    """A job's result file, through the guarded reader (a file swapped for a FIFO since it was listed is
+    refused, never waited on).
+
+    Raises:
+        MergeError: it cannot be read, naming it.
+    """
+    try:
+        return read_bytes(path, "result file")
+    except (OSError, ValueError) as exc:
+        raise MergeError(f"{path}: cannot be read ({exc})") from None
+
+
 def _copy(jobs: list[Job], workdir: Path, log) -> dict:
     chosen: dict[str, Path] = {}
     for job in jobs:
         for name, path in job_files(job).items():
             if name not in chosen:
                 chosen[name] = path
-            elif name.startswith(f"{RESULTS}/") and chosen[name].read_bytes() != path.read_bytes():
+            elif name.startswith(f"{RESULTS}/") and _bytes(chosen[name]) != _bytes(path):
                 raise MergeError(f"{chosen[name]} and {path} differ: two jobs ran the same phase of one "
                                  "environment; merge the folders of one run, each phase from one job")
     _check_no_conflicts(chosen)

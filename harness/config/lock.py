@@ -39,7 +39,7 @@ from packaging.version import InvalidVersion, Version
 from harness.config import env_templates, matrix_yaml, spec
 from harness.errors import HarnessError
 from harness.execute import interpreters
-from harness.guard import NotRegular, loads, regular, write_atomic
+from harness.guard import NotRegular, loads, read_text, regular, write_atomic
 
 INDEX_URL = "https://pypi.org/pypi"
 PYTHONS = ("3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
@@ -348,7 +348,7 @@ def main(args: list[str], matrix: Path, project: Project | None = None, log=prin
 
 def _log_changes(document: dict, path: Path, log) -> None:
     try:
-        old = {e["name"] for t in json.loads(path.read_text())["templates"].values() for e in t["envs"]}
+        old = {e["name"] for t in loads(read_text(path, "lock file"))["templates"].values() for e in t["envs"]}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no lock yet, or a damaged one
         old = set()
     old = {name for name in old if isinstance(name, str)}
