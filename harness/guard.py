@@ -82,6 +82,20 @@ def regular(path: Path, what: str, folder_ok: bool = False) -> os.stat_result:
     raise NotRegular(f"{what} {path}: is {kind}, not a regular file{' or folder' if folder_ok else ''}; refused")
 
 
+class Unreadable(HarnessError, OSError):
+    """A path that cannot be read as a file: a folder in a file's place, a loop of symbolic links, no
+    permission. An OSError with the errno (so every ``except OSError`` still sees it) whose message is one
+    line naming the role and the path."""
+
+    def __init__(self, error: OSError, what: str, path: Path):
+        super().__init__(error.errno, error.strerror, str(path))
+        why = "a folder, not a file" if error.errno == errno.EISDIR else f"cannot be read ({error.strerror})"
+        self.line = f"{what} {path}: {why}; refused"
+
+    def __str__(self) -> str:
+        return self.line
+
+
 class TooLarge(HarnessError, ValueError):
     """A file is larger than its reader accepts (a damaged or hostile file: reading it whole could exhaust memory)."""
 
@@ -107,17 +121,23 @@ def open_regular(path: Path, what: str = "file") -> Iterator[BinaryIO]:
 
     Raises:
         NotRegular: a named pipe, a device, a socket (``what`` names the option or role).
-        IsADirectoryError: a folder.
-        FileNotFoundError, OSError: nothing there, or it cannot be read.
+        Unreadable: a folder, a loop of symbolic links, no permission (an OSError).
+        FileNotFoundError: nothing there (a dangling symbolic link included).
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Unreadable(exc, what, path) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # judged before os.fdopen, which refuses a folder's descriptor itself
+        os.close(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        if not stat.S_ISREG(info.st_mode):
-            regular(path, what)  # raises NotRegular, naming the kind
-            raise NotRegular(f"{what} {path}: not a regular file; refused")
+            raise Unreadable(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)), what, path)
+        regular(path, what)  # raises NotRegular, naming the kind
+        raise NotRegular(f"{what} {path}: not a regular file; refused")
+    with os.fdopen(fd, "rb") as handle:
         yield handle
 
 
@@ -128,7 +148,7 @@ def read_bytes(path: Path, what: str = "file", limit: int = MAX_FILE_BYTES, offs
 
     Raises:
         NotRegular: a named pipe, a device, a socket (``what`` names the option or role).
-        IsADirectoryError: a folder.
+        Unreadable: a folder, a loop of symbolic links, no permission (an OSError).
         TooLarge: more than ``limit`` bytes.
         FileNotFoundError, OSError: nothing there, or it cannot be read.
     """

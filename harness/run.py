@@ -331,7 +331,11 @@ def _warn_other_matrix(ctx: Context, log) -> None:
     (its run.json records the SHA-256): the report applies this file's expected_failures and tolerances."""
     try:
         planned = loads(read_text(ctx.work.run, "run.json", 16 * 2**20)).get("matrix_sha256")
-    except (OSError, ValueError, AttributeError, RecursionError):
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, AttributeError, RecursionError) as exc:  # the selection given is reported
+        why = str(exc) if isinstance(exc, HarnessError) else f"{ctx.work.run}: not the run.json of nox -s plan"
+        log(f"WARNING: {why}; which run this was, and from which matrix.yaml, is not known")
         return
     current = matrix_sha256(ctx.spec.path)
     if isinstance(planned, str) and planned != current:

@@ -15,6 +15,7 @@ from packaging.version import InvalidVersion, Version
 from harness.check.modelfile import UserInputError, ModelFile
 from harness.config import spec as spec_mod
 from harness.execute.plan import LOADERS
+from harness.errors import HarnessError
 from harness.guard import loads, read_text
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
@@ -266,6 +267,8 @@ class CheckPlan:
             return cls(**loads(read_text(Path(path), "check plan", 16 * 2**20)))
         except FileNotFoundError:
             raise UserInputError(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
+        except HarnessError as exc:  # a FIFO, a folder, not UTF-8, too large: the reader's line says which
+            raise UserInputError(f"{exc}; start with `nox -s check -- PATH`") from None
         except (OSError, ValueError, TypeError, RecursionError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not the plan.json of nox -s check"
             raise UserInputError(f"{path}: not a check plan ({why}); start with `nox -s check -- PATH`") from None

@@ -25,6 +25,7 @@ and only regular files and folders (a named pipe would block, ``/dev/zero`` neve
 from __future__ import annotations
 
 import logging
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -280,10 +281,23 @@ def _keras_zip(path: Path) -> ModelFile:
                      "metadata.json in the archive" if version else "", notes, config_inputs(config))
 
 
-def _saved_model(path: Path) -> ModelFile:
-    pb = path / "saved_model.pb"
+def saved_model_pb(folder: Path) -> Path:
+    """The ``saved_model.pb`` of a SavedModel folder, for check and scan alike.
+
+    Raises:
+        UserInputError: none there, or something in its place that is no regular file (a FIFO, a folder,
+            a dangling link: named).
+    """
+    pb = folder / "saved_model.pb"
+    if not pb.is_file() and os.path.lexists(pb):
+        _regular(pb, "saved_model.pb")
     if not pb.is_file():
-        raise UserInputError(f"{path}: a folder without saved_model.pb, so not a SavedModel")
+        raise UserInputError(f"{folder}: a folder without saved_model.pb, so not a SavedModel")
+    return pb
+
+
+def _saved_model(path: Path) -> ModelFile:
+    pb = saved_model_pb(path)
     tf_version = saved_model_tf_version(read_pb(pb), pb)
     keras_version = None
     metadata = path / "keras_metadata.pb"

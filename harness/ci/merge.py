@@ -16,12 +16,14 @@ records it downloaded) is taken once.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.guard import OutsideWorkdir, loads, quote, read_bytes, read_text, safe_name, within
+from harness.guard import (MAX_FILE_BYTES, NotRegular, OutsideWorkdir, loads, quote, read_bytes, read_text, regular,
+                           safe_name, within)
 from harness.workdir import JOB_FOLDERS, PHASE_FILE, RESULTS, PhaseFiles, WorkDir, read_records, write_json
 
 PHASES = ("produce", "consume")
@@ -122,8 +124,18 @@ def job_files(job: Job) -> dict[str, Path]:
     for folder in JOB_FOLDERS:
         for path in sorted((job.path / folder).glob("*")):
             match = PHASE_FILE.match(path.name)
-            if not match or path.is_symlink() or not path.is_file():
+            if not match:
                 continue  # a half-written .tmp, or something that is no phase's file
+            if path.is_symlink():
+                raise MergeError(f"{path}: a symbolic link (to {quote(os.readlink(path), 120)}); refused: a job's "
+                                 "files are its own (copy them in, do not link them)")
+            try:
+                size = regular(path, "a job's file").st_size
+            except (NotRegular, OSError) as exc:
+                raise MergeError(str(exc) if isinstance(exc, NotRegular) else
+                                 f"{path}: not a file a job writes ({exc.strerror}); refused") from None
+            if size > MAX_FILE_BYTES:
+                raise MergeError(f"{path}: {size} bytes, over the {MAX_FILE_BYTES} a report reads; refused")
             if match.group(2) not in envs:
                 raise MergeError(f"{path}: environment {match.group(2)!r} is not in the run's selection "
                                  f"({', '.join(job.run['envs'])}); is it left over from another run?")

@@ -183,6 +183,12 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
         SpecError: unknown profile, environment, fixture, format, producer or consumer (the message names
             the option, the bad value and the valid ones).
     """
+    given = {"--profile": [profile], "--envs": envs, "--fixtures": fixtures, "--formats": formats,
+             "--from": producers, "--to": consumers}
+    for option, values in given.items():
+        bad = next((v for v in values or [] if not isinstance(v, str) or not v.isprintable()), None)
+        if bad is not None:  # a newline or a control character would split or colour the one line below
+            raise SpecError(f"{option} {quote(bad)}: not a name (it holds a control character); refused")
     if profile not in spec.profiles:
         raise SpecError(f"--profile {profile}: no such profile (defined: {', '.join(sorted(spec.profiles))})")
     chosen = spec.profiles[profile]

@@ -132,11 +132,12 @@ def conflicts(records: list[dict]) -> tuple[list[dict], dict[str, str]]:
 def read_checked(files: PhaseFiles) -> tuple[list[dict], dict[str, str]]:
     """The usable records of a matrix phase (its own JSON-lines file and every shard's), and one line
     per record left out (:func:`record_problem`), by the record's id (or its file and line number
-    where it has no usable id), and one per line that is not UTF-8 (its file, line and byte offset)."""
+    where it has no usable id), and one per line that is not UTF-8 (its file, line and byte offset) or
+    gives a key twice."""
     usable, left_out, where = [], {}, {}
     for path in files.record_files():
         numbered, undecodable = read_record_lines(path)
-        for line in undecodable:  # a line that is not UTF-8 is named, never silently skipped
+        for line in undecodable:  # not UTF-8, or a key given twice: named, never silently skipped
             left_out[line] = line
         for number, record in numbered:
             problem = record_problem(record)
