@@ -63,6 +63,18 @@ def within(root: Path, *parts: str) -> Path:
     return path
 
 
+def resolved(path: Path, what: str) -> Path:
+    """``path`` made absolute with its symbolic links followed, for an option's path (``what`` names it).
+
+    Raises:
+        Unreadable: a loop of symbolic links (one line naming ``what`` and the path, not pathlib's RuntimeError).
+    """
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        raise Unreadable(OSError(errno.ELOOP, "a loop of symbolic links"), what, path) from None
+
+
 def regular(path: Path, what: str, folder_ok: bool = False) -> os.stat_result:
     """The ``stat`` of ``path``, which must be a regular file (or, with ``folder_ok``, a folder).
 

@@ -16,6 +16,7 @@ records it downloaded) is taken once.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.guard import (MAX_FILE_BYTES, NotRegular, OutsideWorkdir, loads, quote, read_bytes, read_text, regular,
-                           safe_name, within)
+                           resolved, safe_name, within)
 from harness.workdir import JOB_FOLDERS, PHASE_FILE, RESULTS, PhaseFiles, WorkDir, read_records, write_json
 
 PHASES = ("produce", "consume")
@@ -160,10 +161,10 @@ def gather(dirs: list[Path], workdir: Path, matrix_sha256: str | None = None, lo
     """
     if not dirs:
         raise MergeError("no job folders given: nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R]")
-    workdir = Path(workdir).resolve()
+    workdir = resolved(workdir, "--workdir")
     jobs = [read_job(d) for d in dirs]
     for job in jobs:
-        if job.path.resolve() == workdir:
+        if resolved(job.path, "a job folder") == workdir:
             raise MergeError(f"--workdir {workdir} is one of the job folders; merge into another folder")
     check_same_plan(jobs, matrix_sha256)
     if spec_envs is not None:
@@ -231,7 +232,8 @@ def _copy(jobs: list[Job], workdir: Path, log) -> dict:
         target = within(workdir, *name.split("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
-    starts = [job.run["started"] for job in jobs if isinstance(job.run.get("started"), (int, float))]
+    starts = [job.run["started"] for job in jobs if isinstance(job.run.get("started"), (int, float))
+              and math.isfinite(job.run["started"])]  # 1e400 reads as infinity: no start time, not a bare word
     run = dict(first, started=min(starts) if starts else None, merged_from=[str(job.path) for job in jobs])
     write_json(WorkDir(workdir).run, run)
     missing = [f"{phase}(env='{env}')" for env in first["envs"] for phase in PHASES

@@ -395,8 +395,9 @@ def _options(session: str, *args: str):
             if session == "jobs":
                 return 0, json.dumps(run.job_matrix(list(args)))
             parser = cli.report_parser if session == "report" else None
-            ctx = run.Context.from_args([*args, "--workdir", str(tmp / "work"), "--reports", str(tmp / "reports")],
-                                        parser=parser)
+            (tmp / "loop").symlink_to(tmp / "loop")  # for the options that name it
+            ctx = run.Context.from_args(["--workdir", str(tmp / "work"), "--reports", str(tmp / "reports"),
+                                         *[arg.replace("LOOP", str(tmp / "loop")) for arg in args]], parser=parser)
             return 0, f"{ctx.selection.envs} threads={getattr(ctx, 'worker_threads', None)}"
         return call
     return plant
@@ -425,7 +426,9 @@ def _check(*args: str, model=None):
 
         def call():
             spec = releases.with_cached(spec_mod.load(matrix_path()))
-            checked = steps.start([str(path), *to, *args, "--dry-run", "--workdir", str(tmp / "check")], spec)
+            (tmp / "loop").symlink_to(tmp / "loop")  # for the options that name it
+            args_ = [arg.replace("LOOP", str(tmp / "loop")) for arg in args]
+            checked = steps.start([str(path), *to, "--dry-run", "--workdir", str(tmp / "check"), *args_], spec)
             return 0, f"targets {checked.targets}"
         return call
     return plant
@@ -539,6 +542,14 @@ TARGETED = [
      r"dense"),
     ("`--worker-threads -5`", "matrix", _options("matrix", "--worker-threads", "-5"), 1, r"worker-threads"),
     ("`--workers-per-env 0`", "matrix", _options("matrix", "--workers-per-env", "0"), 1, r"workers-per-env"),
+    ("`--compare` a loop of symbolic links", "report", _options("report", "--compare", "LOOP"), 1,
+     r"--compare .*loop: cannot be read \(a loop of symbolic links\)"),
+    ("`--workdir` a loop of symbolic links", "matrix", _options("matrix", "--workdir", "LOOP"), 1,
+     r"--workdir .*loop: cannot be read \(a loop of symbolic links\)"),
+    ("`--reports` a loop of symbolic links", "report", _options("report", "--reports", "LOOP"), 1,
+     r"--reports .*loop: cannot be read \(a loop of symbolic links\)"),
+    ("`--workdir` a loop of symbolic links", "check", _check("--workdir", "LOOP"), 2,
+     r"--workdir .*loop"),
     ("`--level banana`", "report", _options("report", "--level", "banana"), 2, r"--level.*banana"),
     ("`--profile` with a newline", "report", _options("report", "--profile", "x\ny"), 1, r"profile"),
     ("`--to 'keras=='`", "scan", _scan("--to", "keras=="), 2, r"keras=="),
@@ -652,24 +663,128 @@ def all_cases() -> list[tuple[str, str, object, object, str]]:
     return file_cases() + TARGETED
 
 
-def table(cases=None) -> str:
-    """The Markdown table of the cases and what each does on the code this runs against."""
+def row(index: int) -> str:
+    """The table's row of case ``index``: what the case does on the code this runs against (✗: not what the
+    test expects)."""
     import re
     import tempfile
 
-    rows = ["| case | entry point | outcome (exit status: the one line) |", "|---|---|---|"]
-    for name, entry, plant, status, pattern in cases or all_cases():
-        with tempfile.TemporaryDirectory() as folder:
-            try:
-                got, line = _outcome(plant(Path(folder)))
-            except Exception as exc:  # noqa: BLE001 — a case the old code cannot even set up
-                got, line = "traceback", f"{type(exc).__name__}: {exc}"
-            line = " ".join(str(line).replace(folder, "…").split())[:150]
+    name, entry, plant, status, pattern = all_cases()[index]
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            got, line = _outcome(plant(Path(folder)))
+        except Exception as exc:  # noqa: BLE001 — a case the code cannot even set up
+            got, line = "traceback", f"{type(exc).__name__}: {exc}"
         mark = "" if got == status and re.search(pattern, str(line)) else " ✗"
-        cell = (f"{got}: {line}" if line else str(got)).replace("|", "\\|").replace("`", "'")
-        rows.append(f"| {name.replace('|', '/')} | {entry} | {cell}{mark} |")
-    return "\n".join(rows)
+        line = " ".join(str(line).replace(folder, "…").split())[:150]
+    return _row(name, entry, (f"{got}: {line}" if line else str(got)) + mark)
+
+
+def _row(name: str, entry: str, outcome: str) -> str:
+    printable = ["".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+                 for text in (name, entry, outcome)]
+    cells = [text.replace("|", "\\|").replace("`", "'") for text in printable]
+    cells[0] = printable[0].replace("|", "\\|")
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(memory_bytes: int = 4 * 2**30, seconds: int = 60) -> None:
+    """Print the Markdown table, each case run in its own process (at most ``memory_bytes`` of address space,
+    ``seconds`` of wall time: old code that hangs or exhausts memory costs its row, not the table)."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    print("| case | entry point | outcome (exit status: the one line) |\n|---|---|---|", flush=True)
+    for index, (name, entry, *_) in enumerate(all_cases()):
+        try:
+            done = subprocess.run([sys.executable, "-m", "tests.robustness.fresh_pass", str(index)], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=seconds, preexec_fn=limit)
+            tail = (done.stderr.strip().splitlines() or ["?"])[-1][:150]
+            print(done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else
+                  _row(name, entry, f"killed: {tail} ✗"), flush=True)
+        except subprocess.TimeoutExpired:
+            print(_row(name, entry, f"hang: still running after {seconds} s ✗"), flush=True)
+
+
+
+# --- cases added after the first table was printed (kept last: a row's index stays the same) --------------------
+
+def _lock(*args: str):
+    def plant(tmp: Path):
+        from harness.config import lock
+        from harness.config.matrix_yaml import matrix_path
+
+        return lambda: (0, str(bool(lock.main([*args, "--dry-run"], matrix_path(), log=lambda line: None))))
+    return plant
+
+
+def _trend(*args: str):
+    def plant(tmp: Path):
+        from harness.report import trend
+
+        (tmp / "file.txt").write_text("x")
+        night = ROOT / "tests" / "data" / "history" / "night1.json"
+        named = [arg.replace("TMP", str(tmp)).replace("NIGHT", str(night)) for arg in args]
+        return lambda: (0, str(trend.main(named, log=lambda line: None)))
+    return plant
+
+
+def _merge_twice(tmp: Path):
+    job = _job(tmp)
+    return _merge(tmp, job, job)
+
+
+def _merge_run(**fields):
+    def plant(tmp: Path):
+        job = _job(tmp)
+        planned = json.loads((job / "run.json").read_text())
+        text = json.dumps(dict(planned, **{k: v for k, v in fields.items() if not isinstance(v, Raw)}))
+        raw = "".join(f', "{k}": {v}' for k, v in fields.items() if isinstance(v, Raw))
+        (job / "run.json").write_text(text[:-1] + raw + "}")
+        call = _merge(tmp, job)
+
+        def check():
+            status, line = call()
+            written = (tmp / "work" / "run.json").read_text()
+            return (status, line) if "Infinity" not in written and "NaN" not in written else \
+                (status, f"run.json holds a bare Infinity or NaN: {written[:80]}")
+        return check
+    return plant
+
+
+def _merge_into_job(tmp: Path):
+    from harness import run
+
+    job = _job(tmp)
+    return lambda: (0, str(run.merge([str(job), "--workdir", str(job)], log=lambda line: None)))
+
+
+TARGETED += [
+    ("`--index-url javascript:alert(1)`", "lock", _lock("--index-url", "javascript:alert(1)"), 1,
+     r"--index-url .*'javascript:alert\(1\)': not a URL"),
+    ("`--index-url http://[::1` (an unclosed IPv6 address)", "lock", _lock("--index-url", "http://[::1"), 1,
+     r"--index-url .*not a URL"),
+    ("`--index-url file:///nonexistent`", "lock", _lock("--index-url", "file:///nonexistent-kcm-index"), 1,
+     r"cannot resolve .*nonexistent-kcm-index"),
+    ("`--out` inside a file (`file.txt/trend.html`)", "trend", _trend("NIGHT", "--out", "TMP/file.txt/trend.html"), 1,
+     r"--out .*file\.txt/trend\.html: cannot write"),
+    ("an input that does not exist", "trend", _trend("TMP/nope.json", "--out", "TMP/out/"), 1,
+     r"nope\.json: no such file"),
+    ("the same job folder given twice", "merge", _merge_twice, 0, r"^$"),
+    ("`--workdir` one of the job folders", "merge", _merge_into_job, 1, r"--workdir .* is one of the job folders"),
+    ("a job's run.json with `started: 1e400`", "merge", _merge_run(started=Raw("1e400")), 0, r"^$"),
+    ("a job's run.json with `started: \"yesterday\"`", "merge", _merge_run(started="yesterday"), 0, r"^$"),
+]
 
 
 if __name__ == "__main__":
-    print(table())
+    import sys
+
+    if len(sys.argv) > 1:
+        print(row(int(sys.argv[1])))
+        sys.exit(0)  # a thread blocked on a FIFO (old code) must not keep the process alive
+    table()
