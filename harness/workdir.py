@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import ROOT
+from harness.errors import HarnessError
 from harness.guard import (NotRegular, NotText, TooLarge, Unreadable, loads, quote, read_bytes, read_text, within,
                            write_atomic)
 
@@ -279,8 +280,8 @@ def read_record_lines(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
     return records, undecodable
 
 
-class TwiceGiven(ValueError):
-    """A JSON object that gives one key twice (``args[0]``: the key)."""
+class TwiceGiven(HarnessError, ValueError):
+    """A JSON object that gives one key twice (``args[0]``: the key); :func:`read_record_lines` names it."""
 
 
 def _once(pairs: list[tuple[str, object]]) -> dict:
