@@ -8,12 +8,14 @@ rename, so a full disk or a crash leaves the old file, never half a new one.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from harness.errors import HarnessError
 
@@ -61,6 +63,18 @@ def within(root: Path, *parts: str) -> Path:
     return path
 
 
+def resolved(path: Path, what: str) -> Path:
+    """``path`` made absolute with its symbolic links followed, for an option's path (``what`` names it).
+
+    Raises:
+        Unreadable: a loop of symbolic links (one line naming ``what`` and the path, not pathlib's RuntimeError).
+    """
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        raise Unreadable(OSError(errno.ELOOP, "a loop of symbolic links"), what, path) from None
+
+
 def regular(path: Path, what: str, folder_ok: bool = False) -> os.stat_result:
     """The ``stat`` of ``path``, which must be a regular file (or, with ``folder_ok``, a folder).
 
@@ -80,42 +94,82 @@ def regular(path: Path, what: str, folder_ok: bool = False) -> os.stat_result:
     raise NotRegular(f"{what} {path}: is {kind}, not a regular file{' or folder' if folder_ok else ''}; refused")
 
 
+class Unreadable(HarnessError, OSError):
+    """A path that cannot be read as a file: a folder in a file's place, a loop of symbolic links, no
+    permission. An OSError with the errno (so every ``except OSError`` still sees it) whose message is one
+    line naming the role and the path."""
+
+    def __init__(self, error: OSError, what: str, path: Path):
+        super().__init__(error.errno, error.strerror, str(path))
+        why = "a folder, not a file" if error.errno == errno.EISDIR else f"cannot be read ({error.strerror})"
+        self.line = f"{what} {path}: {why}; refused"
+
+    def __str__(self) -> str:
+        return self.line
+
+
 class TooLarge(HarnessError, ValueError):
     """A file is larger than its reader accepts (a damaged or hostile file: reading it whole could exhaust memory)."""
 
 
 class NotText(HarnessError, ValueError):
-    """A file that must be UTF-8 text is not (the message names the file and the byte)."""
+    """A file that must be UTF-8 text is not (the message names the file and the byte); ``detail`` is
+    where, for a caller's own message (``byte 7: b'\\xff'``)."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
 
 
 MAX_FILE_BYTES = 512 * 2**20  # the default cap of read_bytes: past any run.json, record file or results.json
 
 
-def read_bytes(path: Path, what: str = "file", limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them: the one way the host reads a
-    file from a work dir, a job folder, a model path, an index or a YAML.
-
-    It opens without blocking (``O_NONBLOCK``: a named pipe with no writer opens at once) and then looks
-    at what it opened, so a FIFO, a device or a socket in a file's place is refused, never waited on, and a
+@contextlib.contextmanager
+def open_regular(path: Path, what: str = "file") -> Iterator[BinaryIO]:
+    """A binary handle on the regular file ``path``, for a reader that streams it (a digest, a log's tail):
+    opened without blocking (``O_NONBLOCK``: a named pipe with no writer opens at once), then judged by
+    what was opened, so a FIFO, a device or a socket in a file's place is refused, never waited on, and a
     file swapped after a check is still the one judged.
 
     Raises:
         NotRegular: a named pipe, a device, a socket (``what`` names the option or role).
-        IsADirectoryError: a folder.
+        Unreadable: a folder, a loop of symbolic links, no permission (an OSError).
+        FileNotFoundError: nothing there (a dangling symbolic link included).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Unreadable(exc, what, path) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # judged before os.fdopen, which refuses a folder's descriptor itself
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise Unreadable(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)), what, path)
+        regular(path, what)  # raises NotRegular, naming the kind
+        raise NotRegular(f"{what} {path}: not a regular file; refused")
+    with os.fdopen(fd, "rb") as handle:
+        yield handle
+
+
+def read_bytes(path: Path, what: str = "file", limit: int = MAX_FILE_BYTES, offset: int = 0) -> bytes:
+    """The bytes of the regular file ``path`` from byte ``offset`` on, at most ``limit`` of them: the one way
+    the host reads a file from a work dir, a job folder, a model path, an index or a YAML
+    (:func:`open_regular`).
+
+    Raises:
+        NotRegular: a named pipe, a device, a socket (``what`` names the option or role).
+        Unreadable: a folder, a loop of symbolic links, no permission (an OSError).
         TooLarge: more than ``limit`` bytes.
         FileNotFoundError, OSError: nothing there, or it cannot be read.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        if not stat.S_ISREG(info.st_mode):
-            regular(path, what)  # raises NotRegular, naming the kind
-            raise NotRegular(f"{what} {path}: not a regular file; refused")
-        if info.st_size > limit:
-            raise TooLarge(f"{what} {path}: {info.st_size} bytes, over the {limit} this reader accepts; refused "
+    with open_regular(path, what) as handle:
+        size = os.fstat(handle.fileno()).st_size - offset
+        if size > limit:
+            raise TooLarge(f"{what} {path}: {size} bytes, over the {limit} this reader accepts; refused "
                            "(a damaged or hostile file?)")
+        handle.seek(offset)
         data = handle.read(limit + 1)
     if len(data) > limit:  # grew while read
         raise TooLarge(f"{what} {path}: over the {limit} bytes this reader accepts; refused")
@@ -131,7 +185,8 @@ def decode(data: bytes, path: Path, what: str = "file") -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise NotText(f"{what} {path}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 4]!r})") from None
+        detail = f"byte {exc.start}: {data[exc.start:exc.start + 4]!r}"
+        raise NotText(f"{what} {path}: not UTF-8 text ({detail})", detail) from None
 
 
 def read_text(path: Path, what: str = "file", limit: int = MAX_FILE_BYTES) -> str:

@@ -28,7 +28,7 @@ from harness.execute.plan import Selection, consume_cells, produce_cells, select
 from harness.execute.processes import Launcher
 from harness.execute.supervisor import run_sharded, split
 from harness.report import display, history, progress, results as results_mod
-from harness.guard import loads, read_text
+from harness.guard import loads, read_text, resolved
 from harness.workdir import PhaseFiles, WorkDir, read_json, write_json
 
 # A phase on one worker takes more only with this much time left (seconds): each new worker imports
@@ -108,9 +108,11 @@ class Context:
         workers = options.workers_per_env or max(1, cores // at_once)
         threads = options.worker_threads or max(1, cores // (at_once * workers))
         widen_to = 0 if options.workers_per_env else cores
-        return cls(spec, selection, options.workdir.resolve(), options.reports.resolve(), options.level,
+        return cls(spec, selection, resolved(options.workdir, "--workdir"), resolved(options.reports, "--reports"),
+                   options.level,
                    fresh=options.fresh, worker_threads=threads, workers_per_env=workers, widen_to=widen_to,
-                   compare=options.compare.resolve() if options.compare else None, fail_on=options.fail_on,
+                   compare=resolved(options.compare, "--compare") if options.compare else None,
+                   fail_on=options.fail_on,
                    display="off" if options.quiet else display)
 
     def task(self, phase: str, env: str) -> dict:
@@ -331,7 +333,11 @@ def _warn_other_matrix(ctx: Context, log) -> None:
     (its run.json records the SHA-256): the report applies this file's expected_failures and tolerances."""
     try:
         planned = loads(read_text(ctx.work.run, "run.json", 16 * 2**20)).get("matrix_sha256")
-    except (OSError, ValueError, AttributeError, RecursionError):
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, AttributeError, RecursionError) as exc:  # the selection given is reported
+        why = str(exc) if isinstance(exc, HarnessError) else f"{ctx.work.run}: not the run.json of nox -s plan"
+        log(f"WARNING: {why}; which run this was, and from which matrix.yaml, is not known")
         return
     current = matrix_sha256(ctx.spec.path)
     if isinstance(planned, str) and planned != current:
@@ -351,8 +357,8 @@ def freeze_golden(args: list[str], log=print) -> None:
     if options.env not in spec.envs:
         raise spec_mod.SpecError(f"golden: no environment named {options.env!r} "
                                  f"(defined: {', '.join(sorted(spec.envs))})")
-    frozen = golden.freeze(options.env, options.workdir.resolve(), spec.path.parent / spec.fixtures_dir / "golden",
-                           options.fixtures)
+    frozen = golden.freeze(options.env, resolved(options.workdir, "--workdir"),
+                           spec.path.parent / spec.fixtures_dir / "golden", options.fixtures)
     size = sum(p.stat().st_size for p in frozen.path.rglob("*") if p.is_file())
     log(f"froze {len(frozen.records)} artifacts of {options.env} into {frozen.path} ({size / 1e6:.1f} MB)")
 

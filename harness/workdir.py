@@ -27,7 +27,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness import ROOT
-from harness.guard import NotRegular, loads, read_bytes, read_text, within, write_atomic
+from harness.errors import HarnessError
+from harness.guard import (NotRegular, NotText, TooLarge, Unreadable, loads, quote, read_bytes, read_text, within,
+                           write_atomic)
 from harness.worker.catalog import current_names
 
 RUN = "run.json"
@@ -215,11 +217,13 @@ def read_json(path: Path) -> dict:
     """The JSON object in ``path``, or {} when it is missing, half-written or not an object.
 
     Raises:
-        harness.guard.NotRegular: a named pipe, device or socket in its place (:func:`harness.guard.read_bytes`).
+        harness.guard.NotRegular, Unreadable, NotText, TooLarge: a named pipe, device, socket, folder or loop
+            of links in its place, bytes that are not UTF-8, or a size past the reader's cap
+            (:func:`harness.guard.read_bytes`): damage no torn write leaves, named, never waited on.
     """
     try:
         data = loads(read_text(path, "JSON file"))
-    except NotRegular:  # a FIFO in its place: refused, never waited on
+    except (NotRegular, Unreadable, NotText, TooLarge):
         raise
     except (OSError, ValueError):  # missing, half-written, not UTF-8, too large, nested too deeply
         return {}
@@ -235,27 +239,58 @@ def append_record(path: Path, record: dict) -> None:
 
 
 def read_records(path: Path) -> list[dict]:
-    """All complete records of a JSON-lines file, each with the name its format has now (a record written
-    before a format was renamed, ``weights_h5``, reads as ``h5_weights``, its ``id`` too:
-    ``harness.worker.catalog.current_names``).
+    """All complete records of a JSON-lines file (:func:`read_record_lines`, without the line numbers
+    and the lines that are not UTF-8), each with the name its format has now (a record written before a
+    format was renamed, ``weights_h5``, reads as ``h5_weights``, its ``id`` too:
+    ``harness.worker.catalog.current_names``)."""
+    return [record for _, record in read_record_lines(path)[0]]
 
-    A torn last line, and any line that is not a JSON object (garbage, undecodable
-    bytes, a bare number or list), is ignored rather than crashing the reader.
+
+def read_record_lines(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
+    """The complete records of a JSON-lines file, each with its line number (from 1), and one message per
+    line that is not UTF-8 text, naming the file, the line and the byte offset (in the file) of its first
+    undecodable byte (such a line is left out, never read with replacement characters), or that gives one
+    key twice (JSON keeps the last value unseen: the record is left out, named).
+
+    Lines are split at ``\n`` bytes only (a raw U+2028 inside a JSON string is not a line break). A torn
+    last line, and any line that is not a JSON object (garbage, a bare number or list, nesting too deep),
+    is ignored rather than crashing the reader.
 
     Raises:
         harness.guard.NotRegular, harness.guard.TooLarge: a FIFO, device or socket in the file's place, or
             a file past the reader's cap (:func:`harness.guard.read_bytes`): refused, never waited on.
     """
     try:
-        lines = read_bytes(path, "records file").decode("utf-8", "replace").splitlines()
+        data = read_bytes(path, "records file")
     except FileNotFoundError:
-        return []
-    records = []
-    for line in lines:
+        return [], []
+    records, undecodable, offset = [], [], 0
+    for number, line in enumerate(data.split(b"\n"), 1):
+        start, offset = offset, offset + len(line) + 1
         try:
-            record = loads(line)
-        except ValueError:  # not JSON, or nested too deeply
+            record = json.loads(line.decode("utf-8"), object_pairs_hook=_once)
+        except UnicodeDecodeError as exc:
+            undecodable.append(f"{path}: line {number} (byte {start + exc.start} of the file: "
+                               f"{line[exc.start:exc.start + 4]!r}) is not UTF-8 text; left out")
+            continue
+        except TwiceGiven as exc:  # JSON parsers keep the last value silently; a record cannot say two things
+            undecodable.append(f"{path}: line {number}: key {quote(exc.args[0], 80)} given twice in one record; "
+                               "left out")
+            continue
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply
             continue
         if isinstance(record, dict):
-            records.append(current_names(record))
-    return records
+            records.append((number, current_names(record)))
+    return records, undecodable
+
+
+class TwiceGiven(HarnessError, ValueError):
+    """A JSON object that gives one key twice (``args[0]``: the key); :func:`read_record_lines` names it."""
+
+
+def _once(pairs: list[tuple[str, object]]) -> dict:
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        seen = set()
+        raise TwiceGiven(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return record

@@ -7,7 +7,6 @@ Read by the check's steps (:mod:`harness.check.steps`) and its report (:mod:`har
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from packaging.version import InvalidVersion, Version
 from harness.check.modelfile import UserInputError, ModelFile
 from harness.config import spec as spec_mod
 from harness.execute.plan import LOADERS
+from harness.errors import HarnessError
+from harness.guard import loads, read_text
 from harness.worker.catalog import format_name
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
@@ -271,9 +272,11 @@ class CheckPlan:
     def read(cls, path: Path) -> CheckPlan:
         """Raises: UserInputError: no plan there (``nox -s check -- PATH`` writes it)."""
         try:
-            return cls(**json.loads(Path(path).read_text()))
+            return cls(**loads(read_text(Path(path), "check plan", 16 * 2**20)))
         except FileNotFoundError:
             raise UserInputError(f"{path}: no check plan; start with `nox -s check -- PATH`") from None
+        except HarnessError as exc:  # a FIFO, a folder, not UTF-8, too large: the reader's line says which
+            raise UserInputError(f"{exc}; start with `nox -s check -- PATH`") from None
         except (OSError, ValueError, TypeError, RecursionError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not the plan.json of nox -s check"
             raise UserInputError(f"{path}: not a check plan ({why}); start with `nox -s check -- PATH`") from None

@@ -9,7 +9,6 @@ PyTorch's own index, which the harness does not use).
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from harness.config import lock
 from harness.config.spec import EnvSpec, MatrixSpec
 from harness.config.validation import pinned_version
 from harness.execute.environments import MARKER
+from harness.guard import loads, read_text
 
 LARGE_BYTES = 100 * 2**20  # a download worth naming on its own line (100 MiB)
 CUDA_PREFIXES = ("nvidia-", "jax-cuda", "triton")
@@ -38,9 +38,9 @@ def _ready(env: EnvSpec, spec: MatrixSpec, venvs: Path) -> bool:
     fingerprint = env.fingerprint(spec.extra_pins)
     for marker in venvs.glob(f"*/{MARKER}"):
         try:
-            if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+            if loads(read_text(marker, "venv marker")).get("fingerprint") == fingerprint:
                 return True
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             continue
     return False
 

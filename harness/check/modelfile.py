@@ -25,6 +25,7 @@ and only regular files and folders (a named pipe would block, ``/dev/zero`` neve
 from __future__ import annotations
 
 import logging
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,7 @@ import h5py  # noqa: E402
 
 from harness.check.inputs import config_inputs, index_note  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.guard import NotRegular, TooLarge, loads, read_bytes, regular  # noqa: E402
+from harness.guard import NotRegular, TooLarge, loads, open_regular, read_bytes, read_text, regular  # noqa: E402
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -203,8 +204,10 @@ def _member(archive: zipfile.ZipFile, name: str, path: Path) -> bytes:
 
 def _head(path: Path) -> bytes:
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path, "model file") as handle:
             return handle.read(8)
+    except NotRegular as exc:
+        raise UserInputError(str(exc)) from None
     except OSError as exc:
         raise UserInputError(f"{path}: cannot be read ({exc.strerror})") from None
 
@@ -291,10 +294,23 @@ def _keras_zip(path: Path) -> ModelFile:
                      config_inputs(config))
 
 
-def _saved_model(path: Path) -> ModelFile:
-    pb = path / "saved_model.pb"
+def saved_model_pb(folder: Path) -> Path:
+    """The ``saved_model.pb`` of a SavedModel folder, for check and scan alike.
+
+    Raises:
+        UserInputError: none there, or something in its place that is no regular file (a FIFO, a folder,
+            a dangling link: named).
+    """
+    pb = folder / "saved_model.pb"
+    if not pb.is_file() and os.path.lexists(pb):
+        _regular(pb, "saved_model.pb")
     if not pb.is_file():
-        raise UserInputError(f"{path}: a folder without saved_model.pb, so not a SavedModel")
+        raise UserInputError(f"{folder}: a folder without saved_model.pb, so not a SavedModel")
+    return pb
+
+
+def _saved_model(path: Path) -> ModelFile:
+    pb = saved_model_pb(path)
     tf_version = saved_model_tf_version(read_pb(pb), pb)
     keras_version = None
     metadata = path / "keras_metadata.pb"
@@ -392,8 +408,7 @@ def saved_model_tf_version(data: bytes, where: Path) -> str | None:
 
 def _with_architecture(found: ModelFile, architecture: Path) -> ModelFile:
     try:
-        regular(architecture, "--architecture")
-        config = loads(architecture.read_text())
+        config = loads(read_text(architecture, "--architecture", MAX_READ_BYTES))
     except FileNotFoundError:
         raise UserInputError(f"--architecture {architecture}: no such file") from None
     except NotRegular as exc:

@@ -298,12 +298,20 @@ def targets(env_names, wanted: list[str], project: lock.Project | None = None,
     return names, notes
 
 
-def read_cache(path: Path | None = None) -> dict[str, dict]:
-    """The cached environments, by name ({} when there is no cache or it is unreadable)."""
+def read_cache(path: Path | None = None, warn: bool = False) -> dict[str, dict]:
+    """The cached environments, by name ({} when there is no cache or it is unreadable; with ``warn``, an
+    unreadable one is named on stderr: a FIFO, a folder, not UTF-8, not JSON, too large, not an object)."""
+    path = path or RELEASES_CACHE
     try:
-        data = loads(read_text(path or RELEASES_CACHE, "releases cache", 16 * 2**20))
-    except (OSError, ValueError):
+        data = loads(read_text(path, "releases cache", 16 * 2**20))
+    except FileNotFoundError:
         return {}
+    except (OSError, ValueError) as exc:
+        if warn:
+            print(f"WARNING: {path}: ignored, the releases cache cannot be read ({exc})", file=sys.stderr)
+        return {}
+    if not isinstance(data, dict) and warn:
+        print(f"WARNING: {path}: ignored, the releases cache is not a JSON object", file=sys.stderr)
     return data if isinstance(data, dict) else {}
 
 
@@ -357,7 +365,7 @@ def with_cached(matrix: spec.MatrixSpec, path: Path | None = None) -> spec.Matri
     """``matrix`` with the cached environments added (an environment of matrix.yaml wins); an
     interpreter's (``runner: python``) versions are read from it again."""
     extra = {}
-    for name, env in read_cache(path).items():
+    for name, env in read_cache(path, warn=True).items():
         if name in matrix.envs:
             continue
         problem = _cached_problem(name, env)

@@ -32,7 +32,8 @@ from harness.cli import SessionParser
 from harness.config import spec as spec_mod
 from harness.execute import launch
 from harness.execute.supervisor import run_phase
-from harness.guard import NotRegular, claim_folder, regular, write_atomic
+from harness.guard import (NotRegular, NotText, TooLarge, Unreadable, claim_folder, read_text, regular, resolved,
+                           write_atomic)
 from harness.workdir import DEFAULT_CHECK_WORKDIR
 
 MARKER = ".keras-compat-matrix-check"  # in a work dir nox -s check made: it may empty it
@@ -141,14 +142,24 @@ def _npz(path: Path, option: str = "--inputs", specs: list | None = None) -> str
     return str(path)
 
 
+def _resolved(path: Path, option: str) -> Path:
+    """:func:`harness.guard.resolved`, a loop of symbolic links bad input (status 2) like any other."""
+    try:
+        return resolved(path, option)
+    except Unreadable as exc:
+        raise UserInputError(str(exc)) from None
+
+
+MAX_SOURCE_BYTES = 16 * 2**20  # a --custom-objects file past this is no hand-written module
+
+
 def _python_file(path: Path) -> str:
     """Check that ``--custom-objects`` is a Python file that parses (it is parsed, never run, here)."""
     try:
-        regular(path, "--custom-objects")
-        ast.parse(path.read_text(), filename=str(path))
+        ast.parse(read_text(path, "--custom-objects", MAX_SOURCE_BYTES), filename=str(path))
     except FileNotFoundError:
         raise UserInputError(f"--custom-objects {path}: no such file") from None
-    except NotRegular as exc:
+    except (NotRegular, NotText, TooLarge) as exc:  # the message names the option, the file and why
         raise UserInputError(str(exc)) from None
     except (RecursionError, MemoryError, ValueError) as exc:  # nested too deeply; a NUL byte
         raise UserInputError(f"--custom-objects {path}: cannot be parsed ({type(exc).__name__})") from None
@@ -156,7 +167,7 @@ def _python_file(path: Path) -> str:
         raise UserInputError(f"--custom-objects {path}: cannot be read ({exc})") from None
     except SyntaxError as exc:
         raise UserInputError(f"--custom-objects {path}:{exc.lineno}: not valid Python ({exc.msg})") from None
-    return str(path.resolve())
+    return str(_resolved(path, "--custom-objects"))
 
 
 def _env_names(spec: spec_mod.MatrixSpec, option: str, names: list[str]) -> None:
@@ -210,17 +221,18 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
         why = "--to names only the source" if options.to else f"none of the default profile is newer than {source}"
         raise UserInputError(f"no target environment: {why}; name targets with --to ENV "
                              f"(defined: {', '.join(spec.envs)})")
-    inputs = options.inputs.resolve() if options.inputs else None
+    inputs = _resolved(options.inputs, "--inputs") if options.inputs else None
     if options.expected and not inputs:
         raise UserInputError(f"--expected {options.expected}: needs --inputs, the inputs those outputs were "
                              "computed from")
-    expected = _npz(options.expected.resolve(), "--expected") if options.expected else None
+    expected = _npz(_resolved(options.expected, "--expected"), "--expected") if options.expected else None
     return CheckPlan(
-        file=found.to_json(), architecture=str(options.architecture.resolve()) if options.architecture else None,
+        file=found.to_json(),
+        architecture=str(_resolved(options.architecture, "--architecture")) if options.architecture else None,
         source=source, source_why=why, targets=targets, targets_why=targets_why,
         inputs=_npz(inputs, specs=found.inputs) if inputs else None,
         custom_objects=_python_file(options.custom_objects) if options.custom_objects else None,
-        safe_mode=not options.unsafe, output=options.format, workdir=str(options.workdir.resolve()),
+        safe_mode=not options.unsafe, output=options.format, workdir=str(_resolved(options.workdir, "--workdir")),
         matrix=str(spec.path), atol=spec.tolerance.default.atol, rtol=spec.tolerance.default.rtol, seed=spec.seed,
         notes=notes, fail_on=options.fail_on, expected=expected, strict=options.strict,
         tolerances=env_tolerances(spec, found, source, [source] + targets, options.atol, options.rtol),

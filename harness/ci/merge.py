@@ -16,12 +16,15 @@ records it downloaded) is taken once.
 """
 from __future__ import annotations
 
+import math
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.guard import OutsideWorkdir, loads, quote, read_text, safe_name, within
+from harness.guard import (MAX_FILE_BYTES, NotRegular, OutsideWorkdir, loads, quote, read_bytes, read_text, regular,
+                           resolved, safe_name, within)
 from harness.workdir import JOB_FOLDERS, PHASE_FILE, RESULTS, PhaseFiles, WorkDir, read_records, write_json
 
 PHASES = ("produce", "consume")
@@ -122,8 +125,18 @@ def job_files(job: Job) -> dict[str, Path]:
     for folder in JOB_FOLDERS:
         for path in sorted((job.path / folder).glob("*")):
             match = PHASE_FILE.match(path.name)
-            if not match or path.is_symlink() or not path.is_file():
+            if not match:
                 continue  # a half-written .tmp, or something that is no phase's file
+            if path.is_symlink():
+                raise MergeError(f"{path}: a symbolic link (to {quote(os.readlink(path), 120)}); refused: a job's "
+                                 "files are its own (copy them in, do not link them)")
+            try:
+                size = regular(path, "a job's file").st_size
+            except (NotRegular, OSError) as exc:
+                raise MergeError(str(exc) if isinstance(exc, NotRegular) else
+                                 f"{path}: not a file a job writes ({exc.strerror}); refused") from None
+            if size > MAX_FILE_BYTES:
+                raise MergeError(f"{path}: {size} bytes, over the {MAX_FILE_BYTES} a report reads; refused")
             if match.group(2) not in envs:
                 raise MergeError(f"{path}: environment {match.group(2)!r} is not in the run's selection "
                                  f"({', '.join(job.run['envs'])}); is it left over from another run?")
@@ -148,10 +161,10 @@ def gather(dirs: list[Path], workdir: Path, matrix_sha256: str | None = None, lo
     """
     if not dirs:
         raise MergeError("no job folders given: nox -s merge -- DIR [DIR ...] [--workdir W] [--reports R]")
-    workdir = Path(workdir).resolve()
+    workdir = resolved(workdir, "--workdir")
     jobs = [read_job(d) for d in dirs]
     for job in jobs:
-        if job.path.resolve() == workdir:
+        if resolved(job.path, "a job folder") == workdir:
             raise MergeError(f"--workdir {workdir} is one of the job folders; merge into another folder")
     check_same_plan(jobs, matrix_sha256)
     if spec_envs is not None:
@@ -188,13 +201,26 @@ def _check_no_conflicts(chosen: dict[str, Path]) -> None:
                              "it; merge the folders of one run, each cell from one job")
 
 
+def _bytes(path: Path) -> bytes:
+    """A job's result file, through the guarded reader (a file swapped for a FIFO since it was listed is
+    refused, never waited on).
+
+    Raises:
+        MergeError: it cannot be read, naming it.
+    """
+    try:
+        return read_bytes(path, "result file")
+    except (OSError, ValueError) as exc:
+        raise MergeError(f"{path}: cannot be read ({exc})") from None
+
+
 def _copy(jobs: list[Job], workdir: Path, log) -> dict:
     chosen: dict[str, Path] = {}
     for job in jobs:
         for name, path in job_files(job).items():
             if name not in chosen:
                 chosen[name] = path
-            elif name.startswith(f"{RESULTS}/") and chosen[name].read_bytes() != path.read_bytes():
+            elif name.startswith(f"{RESULTS}/") and _bytes(chosen[name]) != _bytes(path):
                 raise MergeError(f"{chosen[name]} and {path} differ: two jobs ran the same phase of one "
                                  "environment; merge the folders of one run, each phase from one job")
     _check_no_conflicts(chosen)
@@ -206,7 +232,8 @@ def _copy(jobs: list[Job], workdir: Path, log) -> dict:
         target = within(workdir, *name.split("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
-    starts = [job.run["started"] for job in jobs if isinstance(job.run.get("started"), (int, float))]
+    starts = [job.run["started"] for job in jobs if isinstance(job.run.get("started"), (int, float))
+              and math.isfinite(job.run["started"])]  # 1e400 reads as infinity: no start time, not a bare word
     run = dict(first, started=min(starts) if starts else None, merged_from=[str(job.path) for job in jobs])
     write_json(WorkDir(workdir).run, run)
     missing = [f"{phase}(env='{env}')" for env in first["envs"] for phase in PHASES

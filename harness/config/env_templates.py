@@ -25,14 +25,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from harness.config.validation import DECISIVE, SCHEMA_PATH, SpecError, check_env, parse_requirement, pinned_version
-from harness.guard import loads
+from harness.guard import loads, read_text
 
 # The keys that decide what a template resolves to; the others (description, env, backend) are
 # filled in when the lock is expanded, so changing them needs no new lock.
 RESOLUTION_KEYS = ("name", "packages", "every", "newest", "python", "include_prereleases", "include_yanked")
 ENV_KEYS = ("description", "env", "backend")
 LOCK_FORMAT = 1
-_SCHEMA = json.loads(SCHEMA_PATH.read_text())
+_SCHEMA = json.loads(read_text(SCHEMA_PATH, "schema"))
 ENV_NAME = re.compile(_SCHEMA["properties"]["envs"]["propertyNames"]["pattern"])
 PYTHON = re.compile(_SCHEMA["$defs"]["env"]["properties"]["python"]["pattern"])
 
@@ -176,7 +176,7 @@ def read_lock(matrix: Path) -> dict:
     """
     path = lock_path(matrix)
     try:
-        lock = loads(path.read_text())
+        lock = loads(read_text(path, "lock file"))
     except FileNotFoundError:
         raise SpecError(f"templates: no lock file {path.name} next to {matrix.name}; run `nox -s lock` to "
                              "resolve the templates' version ranges into it") from None

@@ -38,7 +38,7 @@ from packaging.version import InvalidVersion, Version
 from harness.config import env_templates, matrix_yaml, spec
 from harness.errors import HarnessError
 from harness.execute import interpreters
-from harness.guard import NotRegular, loads, regular, write_atomic
+from harness.guard import NotRegular, loads, read_text, regular, write_atomic
 from harness.cli import SessionParser
 
 INDEX_URL = "https://pypi.org/pypi"
@@ -76,6 +76,21 @@ def _local_answer(url: str, what: str) -> None:
         return  # missing: urlopen says so
 
 
+MAX_ANSWER_BYTES = 64 * 2**20  # an index's answer past this is refused (PyPI's largest, tensorflow's, is a few MB)
+
+
+def _capped(answer) -> bytes:
+    """At most :data:`MAX_ANSWER_BYTES` of an index's answer.
+
+    Raises:
+        ValueError: a longer answer (a damaged or hostile index).
+    """
+    data = answer.read(MAX_ANSWER_BYTES + 1)
+    if len(data) > MAX_ANSWER_BYTES:
+        raise ValueError(f"the answer runs past {MAX_ANSWER_BYTES // 2**20} MiB; refused")
+    return data
+
+
 def fetch(name: str, index_url: str = INDEX_URL, timeout_s: float = 30.0, version: str | None = None) -> dict:
     """The index's JSON document of project ``name`` (``{index_url}/{name}/json``), or of one ``version``
     of it (``{index_url}/{name}/{version}/json``: its ``info`` is that release's, ``requires_dist`` included).
@@ -90,7 +105,7 @@ def fetch(name: str, index_url: str = INDEX_URL, timeout_s: float = 30.0, versio
     _local_answer(url, name)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as answer:
-            document = loads(answer.read())
+            document = loads(_capped(answer))
     except urllib.error.HTTPError as exc:
         why = "no such project on the index" if exc.code == 404 else f"HTTP {exc.code} {exc.reason}"
         raise LockError(f"cannot resolve {name}: {url}: {why}") from None
@@ -120,8 +135,8 @@ def requires_dist(name: str, file: dict, index_url: str = INDEX_URL, timeout_s: 
     _local_answer(url, f"the dependencies of {file.get('filename')}")
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as answer:
-            text = answer.read().decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError) as exc:
+            text = _capped(answer).decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         raise LockError(f"cannot read the dependencies of {file.get('filename')}: {url} did not answer "
                         f"({getattr(exc, 'reason', None) or exc})") from None
     return [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
@@ -348,7 +363,7 @@ def main(args: list[str], matrix: Path, project: Project | None = None, log=prin
 
 def _log_changes(document: dict, path: Path, log) -> None:
     try:
-        old = {e["name"] for t in json.loads(path.read_text())["templates"].values() for e in t["envs"]}
+        old = {e["name"] for t in loads(read_text(path, "lock file"))["templates"].values() for e in t["envs"]}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no lock yet, or a damaged one
         old = set()
     old = {name for name in old if isinstance(name, str)}

@@ -17,9 +17,10 @@ import yaml
 from harness import ROOT
 from harness.config import spec_bounds
 from harness.config.validation import SCHEMA_PATH, SpecError
-from harness.guard import NotRegular, quote, regular
+from harness.guard import NotRegular, NotText, TooLarge, quote, read_bytes, read_text
 
 DEFAULT_MATRIX = ROOT / "matrix.yaml"
+MAX_MATRIX_BYTES = 16 * 2**20  # a matrix.yaml past this is no hand-written file (ours is about 30 KB)
 
 
 def matrix_path() -> Path:
@@ -29,7 +30,7 @@ def matrix_path() -> Path:
 
 def matrix_sha256(path: Path) -> str:
     """SHA-256 of a matrix.yaml's bytes: which file a run (or each of its CI jobs) was planned from."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return hashlib.sha256(read_bytes(Path(path), "matrix file", MAX_MATRIX_BYTES)).hexdigest()
 
 
 class _Loader(spec_bounds.BoundedComposer, yaml.SafeLoader):
@@ -81,12 +82,14 @@ def read(path: Path) -> dict:
     """``matrix.yaml`` parsed and checked against the JSON Schema only (templates unexpanded).
     Raises SpecError (unreadable, not YAML, against the schema) naming the file."""
     try:
-        regular(path, "matrix file")  # a named pipe would block every nox command, /dev/zero never ends
-        raw = yaml.load(path.read_text(), Loader=_Loader)
+        # a named pipe would block every nox command, /dev/zero never ends
+        raw = yaml.load(read_text(path, "matrix file", MAX_MATRIX_BYTES), Loader=_Loader)
     except FileNotFoundError:
         raise SpecError(f"{path}: file not found") from None
-    except NotRegular as exc:
+    except (NotRegular, TooLarge) as exc:
         raise SpecError(str(exc)) from None
+    except NotText as exc:
+        raise SpecError(f"{path}: not UTF-8 text ({exc.detail})") from None
     except RecursionError:
         raise SpecError(f"{path}: not valid YAML: nested too deeply to read") from None
     except UnicodeDecodeError as exc:
@@ -97,7 +100,7 @@ def read(path: Path) -> dict:
         raise SpecError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     if raw is None:
         raise SpecError(f"{path}: the file is empty; it needs at least envs and profiles (see docs/matrix-yaml.md)")
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = json.loads(read_text(SCHEMA_PATH, "schema"))
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(raw))
     if error is not None:
         raise SpecError(f"{path}: {_schema_message(error)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness.config.spec import EnvSpec, MatrixSpec
 from harness.errors import HarnessError
-from harness.guard import write_atomic
+from harness.guard import loads, read_text, write_atomic
 
 MARKER = "kcm-env.json"
 INSTALL_TIMEOUT_S = 1800
@@ -48,9 +48,9 @@ def ensure_installed(venv: Path, env: EnvSpec, spec: MatrixSpec) -> bool:
     fingerprint = env.fingerprint(spec.extra_pins)
     marker = venv / MARKER
     try:
-        if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+        if loads(read_text(marker, "venv marker")).get("fingerprint") == fingerprint:
             return False
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, ValueError, AttributeError):  # none yet, damaged, or not an object
         pass
     uv = shutil.which("uv")
     if uv is None:
@@ -76,6 +76,6 @@ def ensure_installed(venv: Path, env: EnvSpec, spec: MatrixSpec) -> bool:
 def installed(venv: Path) -> list[str]:
     """The ``uv pip freeze`` lines recorded when the venv was last installed."""
     try:
-        return json.loads((venv / MARKER).read_text()).get("freeze", [])
-    except (FileNotFoundError, json.JSONDecodeError):
+        return loads(read_text(venv / MARKER, "venv marker")).get("freeze", [])
+    except (FileNotFoundError, ValueError, AttributeError):
         return []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from harness.config.spec import SpecError
-from harness.guard import OutsideWorkdir, loads, within
+from harness.guard import OutsideWorkdir, loads, open_regular, quote, read_text, regular, within
 from harness.worker.catalog import FORMAT_ALIASES
 from harness.workdir import PhaseFiles, WorkDir, read_records
 
@@ -72,10 +73,19 @@ class Golden:
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_regular(path, "artifact file") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _plain_tree(folder: Path) -> None:
+    """Raises ValueError where ``folder`` holds anything but folders and regular files: a symbolic link
+    would copy what it points at (a file outside the work dir) into fixtures/golden, a FIFO would block."""
+    for path in [folder, *sorted(folder.rglob("*"))]:
+        if path.is_symlink():
+            raise ValueError(f"artifact {path} is a symbolic link ({quote(os.readlink(path))}); refused")
+        regular(path, "artifact", folder_ok=True)
 
 
 def discover(directory: Path) -> dict[str, Golden]:
@@ -89,7 +99,7 @@ def discover(directory: Path) -> dict[str, Golden]:
     folders = sorted(p for p in directory.glob("*") if p.is_dir() and not p.name.startswith("."))
     for folder in folders if directory.is_dir() else []:
         try:
-            manifest = loads((folder / MANIFEST).read_text())
+            manifest = loads(read_text(folder / MANIFEST, "golden manifest", 16 * 2**20))
         except (FileNotFoundError, ValueError) as exc:
             raise SpecError(f"{folder}: not a golden artifact folder ({MANIFEST}: {exc})") from None
         name = PREFIX + folder.name
@@ -127,7 +137,12 @@ def freeze(env: str, workdir: Path, golden_dir: Path, fixtures: list[str] | None
     if missing:
         raise SpecError(f"{env}: the produce results in {workdir} name files that are gone ({missing[0]}); "
                         f"nothing frozen, {golden_dir / env} left as it was; rerun the produce session")
-    facts = json.loads(facts_path.read_text())
+    try:
+        facts = loads(read_text(facts_path, "facts file", 16 * 2**20))
+        for source in sources:
+            _plain_tree(source)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{env}: {exc}; nothing frozen, {golden_dir / env} left as it was") from None
     # Build the new golden beside the old one and swap it in only when complete, so a failure
     # halfway never leaves an old version's irreplaceable golden destroyed.
     shutil.rmtree(staging, ignore_errors=True)

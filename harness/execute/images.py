@@ -42,6 +42,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from harness.config.spec import TENSORFLOW_NAMES, EnvSpec, MatrixSpec
 from harness.errors import HarnessError
 from harness.execute.environments import EnvError
+from harness.guard import read_bytes, read_text
 
 OFFICIAL_REPOSITORY = "tensorflow/tensorflow"
 BASE_IMAGE = "kcm-base:bookworm"
@@ -220,7 +221,7 @@ def build(client: docker.DockerClient, env_name: str, source: str, requirements:
     if present(client, tag):
         return tag
     try:
-        ca = CA_BUNDLE.read_bytes()
+        ca = read_bytes(CA_BUNDLE, "CA bundle")
     except OSError as exc:
         raise EnvError(f"cannot build {tag} for {env_name}: no CA bundle for pip ({exc})") from None
     context = io.BytesIO()
@@ -304,8 +305,8 @@ def _remove(folder: Path) -> None:
     Raises:
         EnvError: something is still mounted under ``folder`` (named, to unmount by hand).
     """
-    with open("/proc/mounts") as handle:
-        mounted = [line.split()[1] for line in handle if line.split()[1].startswith(f"{folder}/")]
+    mounts = read_text(Path("/proc/mounts"), "mount table").splitlines()
+    mounted = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{folder}/")]
     if mounted:
         raise EnvError(f"debootstrap left {', '.join(mounted)} mounted; unmount them and remove {folder}")
     shutil.rmtree(folder, ignore_errors=True)

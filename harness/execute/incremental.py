@@ -24,12 +24,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 from harness.config.spec import MatrixSpec
 from harness.execute.supervisor import WORKER
-from harness.guard import loads
+from harness.guard import loads, read_bytes, read_text, write_atomic
 from harness.worker import protocol
 from harness.worker.catalog import current_names
 from harness.workdir import PhaseFiles, append_record, write_json
@@ -48,7 +47,7 @@ def _digest(*parts) -> str:
 def _files_digest(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(path.name.encode() + b"\0" + read_bytes(path, "source file") + b"\0")
     return digest.hexdigest()
 
 
@@ -74,7 +73,7 @@ def artifact_digest(directory: Path) -> str | None:
     truncated since), so that its producer saves it again and its consumers load it again."""
     directory = Path(directory)
     try:
-        text = (directory / "manifest.json").read_bytes()
+        text = read_bytes(directory / "manifest.json", "artifact manifest", 16 * 2**20)
         files = loads(text)["files"]
         intact = (directory / "reference.npz").is_file() and all(
             (directory / rel).stat().st_size == entry["bytes"] for rel, entry in files.items())
@@ -124,7 +123,7 @@ def _load_cache(files: PhaseFiles) -> dict[str, dict]:
     a format was renamed: ``harness.worker.catalog.current_names``); what is not such a record (a damaged
     cache) is left out."""
     try:
-        data = loads(files.cache.read_text())
+        data = loads(read_text(files.cache, "incremental cache"))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):
@@ -148,7 +147,7 @@ def archive(files: PhaseFiles) -> int:
         write_json(files.cache, cache)
     if files.facts.is_file():
         files.cached_facts.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(files.facts, files.cached_facts)
+        write_atomic(files.cached_facts, read_bytes(files.facts, "facts file"))
     return len(fresh)
 
 
@@ -181,5 +180,5 @@ def reuse(files: PhaseFiles, cells: list[dict]) -> list[dict]:
         else:
             left.append(cell)
     if len(left) < len(cells) and files.cached_facts.is_file() and not files.facts.exists():
-        shutil.copyfile(files.cached_facts, files.facts)
+        write_atomic(files.facts, read_bytes(files.cached_facts, "cached facts file"))
     return left

@@ -15,7 +15,7 @@ from packaging.version import InvalidVersion, Version
 
 from harness.config.spec import MatrixSpec, SpecError
 from harness.config.tolerance import Tolerance
-from harness.guard import quote, within
+from harness.guard import NotRegular, NotText, TooLarge, quote, read_text, within
 # Which loaders read which format (each loader is its own column in the report); the negative
 # control's pseudo format and loader.
 from harness.worker.catalog import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, format_name
@@ -42,11 +42,13 @@ def read_fixture(path: Path) -> Fixture:
         SpecError: the file does not parse, or a constant is not a literal.
     """
     try:
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = ast.parse(read_text(path, "fixture"), filename=str(path))
     except SyntaxError as exc:
         raise SpecError(f"{path}:{exc.lineno}: fixture does not parse: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: fixture is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except NotText as exc:
+        raise SpecError(f"{path}: fixture is not UTF-8 text ({exc.detail})") from None
+    except (NotRegular, TooLarge) as exc:
+        raise SpecError(str(exc)) from None
     meta = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -185,6 +187,12 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
         SpecError: unknown profile, environment, fixture, format, producer or consumer (the message names
             the option, the bad value and the valid ones).
     """
+    given = {"--profile": [profile], "--envs": envs, "--fixtures": fixtures, "--formats": formats,
+             "--from": producers, "--to": consumers}
+    for option, values in given.items():
+        bad = next((v for v in values or [] if not isinstance(v, str) or not v.isprintable()), None)
+        if bad is not None:  # a newline or a control character would split or colour the one line below
+            raise SpecError(f"{option} {quote(bad)}: not a name (it holds a control character); refused")
     if profile not in spec.profiles:
         raise SpecError(f"--profile {profile}: no such profile (defined: {', '.join(sorted(spec.profiles))})")
     chosen = spec.profiles[profile]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.execute.processes import Launcher, LaunchError, describe_exit
-from harness.guard import loads
+from harness.guard import loads, read_bytes, read_text
 from harness.workdir import PhaseFiles, append_record, read_json, read_records, write_json
 
 WORKER = Path(__file__).resolve().parents[1] / "worker" / "main.py"
@@ -52,9 +52,7 @@ def env_error_record(files: PhaseFiles, reason: str, detail: str = "", verdict: 
 
 def _log_tail(path: Path, offset: int) -> str:
     try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            text = handle.read().decode("utf-8", "replace")
+        text = read_bytes(path, "worker log", offset=offset).decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
     lines = [line for line in text.splitlines() if line.strip()]
@@ -63,7 +61,7 @@ def _log_tail(path: Path, offset: int) -> str:
 
 def _read_progress(path: Path) -> dict | None:
     try:
-        return loads(path.read_text())
+        return loads(read_text(path, "progress file"))
     except (FileNotFoundError, ValueError):
         return None
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.guard import loads, read_bytes, read_text
 from harness.execute.plan import CONTROL_LOADER, Selection
 from harness.report.expectations import apply as apply_expectations
 from harness.report.results import SAVE_LOADER, Cell
@@ -102,10 +103,8 @@ class RecordTally:
     def update(self, paths: list[Path]) -> None:
         for path in paths:
             try:
-                with open(path, "rb") as handle:
-                    handle.seek(self.offsets.get(path, 0))
-                    data = handle.read()
-            except FileNotFoundError:
+                data = read_bytes(path, "records file", offset=self.offsets.get(path, 0))
+            except (OSError, ValueError):  # not there yet; a FIFO or worse in its place: the report names it
                 continue
             end = data.rfind(b"\n") + 1
             self.offsets[path] = self.offsets.get(path, 0) + end
@@ -326,7 +325,7 @@ def busy_workers(workdir: Path, since: float) -> int:
     busy = 0
     for files in running_phases(workdir, since):
         try:
-            status = json.loads(files.status.read_text())
+            status = loads(read_text(files.status, "status file"))
             busy += 0 if status.get("finished") is not None else max(1, int(status.get("shards") or 1))
         except (OSError, ValueError, TypeError):
             continue
@@ -342,7 +341,7 @@ class PhaseWatch:
     def read(self) -> PhaseProgress | None:
         """The phase now, or None without a readable status file."""
         try:
-            status = json.loads(self.files.status.read_text())
+            status = loads(read_text(self.files.status, "status file"))
             progress = PhaseProgress(status["phase"], status["env"], int(status["total"]), float(status["started"]),
                                      int(status.get("shards") or 1), status.get("finished"))
             kinds, last = status.get("kinds") or {}, status.get("last") or {}
@@ -365,7 +364,7 @@ def running_phases(workdir: Path, since: float) -> list[PhaseFiles]:
     out = []
     for path in sorted(WorkDir(workdir).tasks.glob("*.status.json")):
         try:
-            status = json.loads(path.read_text())
+            status = loads(read_text(path, "status file"))
             files = PhaseFiles(workdir, status["phase"], status["env"])
             if float(status["started"]) >= since and files.status == path:
                 out.append(files)

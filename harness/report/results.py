@@ -17,7 +17,7 @@ from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Select
 from harness.worker.catalog import CHANGE_NAMES, current_names, format_problem
 from harness.guard import quote
 from harness.worker import protocol
-from harness.workdir import PhaseFiles, read_records
+from harness.workdir import PhaseFiles, read_record_lines
 
 NOT_RUN = "(phase not run or interrupted)"  # ends the reason of a cell whose phase left no record
 LEVELS = ("outputs", "weights", "compile", "training")
@@ -135,10 +135,14 @@ def conflicts(records: list[dict]) -> tuple[list[dict], dict[str, str]]:
 def read_checked(files: PhaseFiles) -> tuple[list[dict], dict[str, str]]:
     """The usable records of a matrix phase (its own JSON-lines file and every shard's), and one line
     per record left out (:func:`record_problem`), by the record's id (or its file and line number
-    where it has no usable id)."""
+    where it has no usable id), and one per line that is not UTF-8 (its file, line and byte offset) or
+    gives a key twice."""
     usable, left_out, where = [], {}, {}
     for path in files.record_files():
-        for number, record in enumerate(read_records(path), 1):
+        numbered, undecodable = read_record_lines(path)
+        for line in undecodable:  # not UTF-8, or a key given twice: named, never silently skipped
+            left_out[line] = line
+        for number, record in numbered:
             problem = record_problem(record)
             if problem is None:
                 usable.append(record)

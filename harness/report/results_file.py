@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -31,6 +32,17 @@ class NoPrevious(HistoryError):
     """The previous results file does not exist (the first night of a history)."""
 
 
+def _dangling(path: Path) -> bool:
+    """Whether the symbolic link ``path`` points at nothing (a loop of links is not dangling: it is named)."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def read_results(path: Path) -> dict:
     """The ``results.json`` of an earlier run, checked enough to compare with.
 
@@ -41,7 +53,7 @@ def read_results(path: Path) -> dict:
     """
     path = Path(path)
     where = f"--compare {path}"
-    if not path.exists():
+    if not path.exists() and not path.is_symlink() or path.is_symlink() and _dangling(path):
         raise NoPrevious(f"{where}: no such file; nothing to compare with (the first night of a history?)")
     try:
         data = loads(read_text(path, "--compare"))  # a FIFO is refused; nesting too deep is a ValueError too

@@ -127,3 +127,27 @@ def test_a_work_dir_planned_from_another_matrix_yaml_is_said_so(tmp_path):
     )
     (workdir / "run.json").write_text(json.dumps(dict(planned, matrix_sha256=matrix_sha256(matrix_path()))))
     assert not any("another matrix.yaml" in line for line in _report(tmp_path, workdir)[1])
+
+
+def test_a_record_line_that_is_not_utf8_is_named_with_its_file_line_and_byte(tmp_path):
+    # Read with replacement, the line was skipped as garbage: its cell read "no result", its bytes unnamed.
+    workdir = _workdir(tmp_path)
+    path = workdir / "results" / f"consume-{ENV}.jsonl"
+    good = path.read_bytes()
+    bad = good.replace(b'"verdict": "pass"', b'"verdict": "pa\xffss"')
+    path.write_bytes(b'{"phase": "consume"}\n' + bad)
+    problems, _, results = _report(tmp_path, workdir)
+    offset = len(b'{"phase": "consume"}\n') + bad.index(b"\xff")
+    line = f"{path}: line 2 (byte {offset} of the file: " + repr(b"\xffss\"") + ") is not UTF-8 text; left out"
+    assert line in problems, problems
+    assert next(c for c in results["cells"] if c["id"] == CELL)["verdict"] != "pass"
+
+
+def test_a_raw_line_separator_inside_a_record_does_not_split_it(tmp_path):
+    # str.splitlines() broke a record at a raw U+2028 (legal inside a JSON string) and lost it.
+    workdir = _workdir(tmp_path, error_message=None)
+    path = workdir / "results" / f"consume-{ENV}.jsonl"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(record, note="a\u2028b\x85c"), ensure_ascii=False) + "\n", encoding="utf-8")
+    problems, _, results = _report(tmp_path, workdir)
+    assert next(c for c in results["cells"] if c["id"] == CELL)["verdict"] == "pass", problems

@@ -186,6 +186,7 @@ def test_check_report_md_holds_a_layer_name_keras_echoes_and_versions_from_the_f
 
     planned = _plan(tmp_path)
     planned = type(planned)(**{**planned.__dict__, "file": dict(planned.file, keras_version="2.15`<img src=x>`",
+                                                                  tensorflow_version="2.15\n\n# Injected heading<b>",
                                                                   path=str(tmp_path / "a`<b>x</b>|.keras"))})
     _reference(planned)
     _write(planned, TFK, verdict="pass", max_abs=0.0, max_rel=0.0, reference="load_model")
@@ -579,11 +580,16 @@ def test_merge_where_a_work_dir_file_is_a_folder_is_one_line(tmp_path):
 
 
 def test_compare_with_a_symlink_loop_is_one_line(tmp_path):
+    from harness import run
+    from harness.errors import HarnessError
     from harness.report.results_file import HistoryError, read_results
 
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     with pytest.raises(HistoryError, match="--compare"):
         read_results(tmp_path / "loop")
+    # The session resolves --compare first: pathlib's RuntimeError ("Symlink loop from ...") was a traceback.
+    with pytest.raises(HarnessError, match=r"^--compare .*loop: cannot be read \(a loop of symbolic links\)"):
+        run.Context.from_args(["--compare", str(tmp_path / "loop"), "--workdir", str(tmp_path / "w")])
 
 
 def test_a_model_file_name_with_byte_0xff_is_reported_not_a_traceback(tmp_path):

@@ -147,7 +147,7 @@ def load_advisories(path: Path = ADVISORIES) -> list[Advisory]:
         raise UserInputError(f"{path}: cannot be read as YAML ({str(exc).splitlines()[0] if str(exc) else exc})") \
             from None
     error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).iter_errors(data))
+        jsonschema.Draft202012Validator(json.loads(read_text(SCHEMA, "schema"))).iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise UserInputError(f"{path}: {where}: {error.message}")

@@ -207,8 +207,9 @@ def _zip_file(path: Path) -> ScannedFile:
                 found += _zip_weights(archive, weights)
             if "model.weights.npz" in names:
                 found += _zip_npz(archive, names["model.weights.npz"])
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
-        raise UserInputError(f"{path}: not a readable zip archive ({exc}); truncated or corrupt?") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError,
+            RuntimeError) as exc:  # RuntimeError: a member marked encrypted (Keras never encrypts its archive)
+        raise UserInputError(f"{path}: not a readable zip archive ({exc}); truncated, corrupt or encrypted?") from None
     fmt = "keras" if "config.json" in names else "zip"
     return ScannedFile(str(path), "zip", fmt, found)
 

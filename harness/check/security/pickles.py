@@ -16,10 +16,12 @@ import binascii
 import io
 import pickletools
 import zipfile
+import zlib
 
 import numpy as np
 
 MAX_OPS = 200_000
+MAX_PAYLOAD_BYTES = 64 * 2**20  # what is read of a torch payload's data.pkl (a pickle past it is cut there)
 STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING",
               "STRING"}
 
@@ -71,9 +73,12 @@ def torch_payload(value) -> bytes | None:
         try:
             with zipfile.ZipFile(io.BytesIO(raw)) as archive:
                 name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
-                return archive.read(name) if name else None
-        except (zipfile.BadZipFile, OSError, EOFError):
-            return None
+                if name is None:
+                    return None
+                with archive.open(name) as handle:  # a zip bomb expands no further than this
+                    return handle.read(MAX_PAYLOAD_BYTES)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError):
+            return None  # damaged, compressed with a method zipfile lacks, or encrypted
     return raw
 
 

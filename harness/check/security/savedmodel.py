@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.check.modelfile import UserInputError, protobuf_fields, read_pb
+from harness.check.modelfile import protobuf_fields, read_pb, saved_model_pb
 from harness.check.security.configs import config_findings
 from harness.check.security.model import Finding
 
@@ -65,9 +65,7 @@ def savedmodel_findings(folder: Path) -> list[Finding]:
     Raises:
         UserInputError: no saved_model.pb, or it is not protobuf.
     """
-    pb = folder / "saved_model.pb"
-    if not pb.is_file():
-        raise UserInputError(f"{folder}: a folder without saved_model.pb, so not a SavedModel")
+    pb = saved_model_pb(folder)
     found = []
     for function, node, op in graph_ops(read_pb(pb), pb):
         where = f"saved_model.pb:{function}/{node}"

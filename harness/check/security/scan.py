@@ -57,9 +57,10 @@ def release_target(text: str) -> Target:
     for part in text.split():
         try:
             req = Requirement(part)
-        except InvalidRequirement as exc:
+        except InvalidRequirement as exc:  # packaging draws a caret on further lines: its first line only
+            why = (str(exc).splitlines() or ["unparsable"])[0]
             raise UserInputError(f"--to {text!r}: {part!r} is neither an environment of matrix.yaml nor a "
-                           f"requirement such as keras==3.8.0 ({exc})") from None
+                                 f"requirement such as keras==3.8.0 ({why})") from None
         specs = list(req.specifier)
         if len(specs) != 1 or specs[0].operator != "==" or "*" in specs[0].version:
             raise UserInputError(f"--to {text!r}: pin {req.name} to one release with == (e.g. {req.name}==3.8.0)")
