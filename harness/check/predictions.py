@@ -29,7 +29,7 @@ import h5py  # noqa: E402
 from harness.check.check_plan import CheckPlan, env_versions  # noqa: E402
 from harness.check.modelfile import MAX_READ_BYTES, _member  # noqa: E402
 from harness.config import spec as spec_mod  # noqa: E402
-from harness.guard import loads  # noqa: E402
+from harness.guard import loads, read_text  # noqa: E402
 from harness.report.escape import md_code, md_text  # noqa: E402
 from harness.report.expectations import expected, explains  # noqa: E402
 from harness.worker.holds import holds_of  # noqa: E402
@@ -43,7 +43,7 @@ def stored_config(path: Path, fmt: str, architecture: Path | None) -> tuple[dict
 
     Args:
         path: the model file (already identified by ``harness.check.modelfile.read_model_file``).
-        fmt: its format there (``h5``, ``keras``, ``savedmodel``, ``weights_h5``, ``weights.h5``).
+        fmt: its format there (``h5``, ``keras``, ``savedmodel``, ``h5_weights``, ``keras_weights``).
         architecture: ``--architecture`` (``model.to_json()``), for a weights-only file.
     Returns:
         (the config, or None; where it was read, or why there is none). Never raises for a bad file: the
@@ -51,7 +51,7 @@ def stored_config(path: Path, fmt: str, architecture: Path | None) -> tuple[dict
     """
     try:
         if architecture is not None:
-            return loads(Path(architecture).read_text()), f"{Path(architecture).name} (--architecture)"
+            return loads(read_text(Path(architecture), "--architecture")), f"{Path(architecture).name} (--architecture)"
         if fmt == "keras" and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 return loads(_member(archive, "config.json", path)), "config.json in the archive"

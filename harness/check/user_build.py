@@ -14,7 +14,7 @@ import ast
 from pathlib import Path
 
 from harness.check.modelfile import UserInputError
-from harness.guard import NotRegular, regular
+from harness.guard import NotRegular, TooLarge, read_text
 
 USAGE = ("give it as module:function or path/to/file.py:function, a function that returns the model "
          "(called with no arguments), e.g. --build my_models:build_model")
@@ -56,11 +56,10 @@ def parse_build(text: str, cwd: Path | None = None) -> dict:
 
 def _check_source(text: str, path: Path, function: str) -> None:
     try:
-        regular(path, "--build")
-        tree = ast.parse(path.read_text(), filename=str(path))
+        tree = ast.parse(read_text(path, "--build"), filename=str(path))
     except FileNotFoundError:
         raise UserInputError(f"--build {text!r}: {path}: no such file") from None
-    except NotRegular as exc:
+    except (NotRegular, TooLarge) as exc:
         raise UserInputError(str(exc)) from None
     except SyntaxError as exc:
         raise UserInputError(f"--build {text!r}: {path}:{exc.lineno}: not valid Python ({exc.msg})") from None
