@@ -4,6 +4,7 @@ against scan's verdict from advisories.yaml as it is now. An edit of the table t
 load fails here; a planted wrong fixed version shows it does.
 """
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,11 @@ def test_a_planted_wrong_fixed_version_contradicts_a_real_load(scans, tmp_path):
     table = _planted(tmp_path, "KCM-2026-H5-LINK", [">=3.0.0,<3.12.1", ">=3.13.0,<3.14.1"], ["3.12.1", "3.14.1"])
     assert ("h5_external_link", "load_model", "3.12.1", "sentinel", "blocked by safe_mode") in \
         disagreements(scans, table)
+
+
+def test_a_crashed_load_keeps_its_whole_error_bounded(tmp_path):
+    # the host has no Keras: the worker dies on its import, and the record keeps the traceback, not its last line
+    (canary,) = [c for c in build(tmp_path) if c.name == "lambda_keras"]
+    record = proof.load(Path(sys.executable), tmp_path, canary, "load_model")
+    assert record["outcome"] == "crash" and len(record["error"]) <= proof.MAX_ERROR
+    assert record["error"].startswith("Traceback") and "No module named 'keras'" in record["error"].splitlines()[-1]
