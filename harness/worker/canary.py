@@ -12,6 +12,7 @@ storage points to), ``needs custom_objects`` (refused for want of a registered c
 ``refused`` (an error, nothing ran or was followed), ``loaded`` (no error, no
 marker, no sentinel).
 """
+import importlib
 import json
 import os
 import sys
@@ -47,7 +48,7 @@ def _custom(keras):
 
 def main(task):
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    import keras
+    keras = importlib.import_module(task.get("keras_module", "keras"))  # keras, or tf_keras
     result = {"canary": task["canary"], "loader": task["loader"], "keras": keras.__version__,
               "backend": keras.backend.backend()}
     marker = os.path.abspath(task["marker"])

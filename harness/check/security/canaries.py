@@ -81,12 +81,12 @@ def _keras_zip(path: Path, layers: list, members: dict[str, bytes] | None = None
 
 
 def _lookup(name: str, vocabulary: str | None) -> dict:
-    """A StringLookup's config as Keras 3 writes it (keras v3.11.3 string_lookup.py get_config)."""
+    """A StringLookup's config as Keras 3 writes it (keras v3.11.3 string_lookup.py get_config: no vocabulary_dtype)."""
     return {"module": "keras.layers", "class_name": "StringLookup", "registered_name": None, "config": {
         "name": name, "trainable": True, "dtype": "int64", "max_tokens": None, "num_oov_indices": 1,
         "mask_token": None, "oov_token": "[UNK]", "vocabulary": vocabulary, "idf_weights": None,
         "invert": False, "output_mode": "int", "sparse": False, "pad_to_max_tokens": False,
-        "vocabulary_dtype": "string", "encoding": "utf-8"}}
+        "vocabulary_size": None, "encoding": "utf-8"}}
 
 
 def _weights_h5(fill, layer_path: str = "dense") -> bytes:
