@@ -96,9 +96,9 @@ class Advisory:
 
     def applies(self, target: Target, scanned: ScannedFile, loader: str = "load_model") -> bool:
         """The target's version is affected, the file reaches it with ``loader``, and it has a feature the
-        advisory needs."""
+        advisory needs (an information finding is no feature: it makes no loader run or follow anything)."""
         return (self.affects(target.package, target.keras) and self.reaches(scanned, loader)
-                and bool(scanned.kinds & set(self.features)))
+                and bool({f.kind for f in scanned.findings if f.effect != "info"} & set(self.features)))
 
     def fixed_in(self, target: Target) -> str | None:
         """The fixed release of the target's line that the target carries (the newest fixed version at or

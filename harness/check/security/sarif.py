@@ -48,7 +48,7 @@ RULES = {
     "not_scanned": "A part of the file that could not be scanned",
     "npz_object_array": "An object array in model.weights.npz: a pickle that np.load(allow_pickle=True) runs",
     "pickle_import": "What a pickle imports and calls, read from its opcodes",
-    "layer_name_traversal": "A layer name holding '..' in a .keras with assets: a path out of the temporary folder",
+    "layer_name_traversal": "A layer name holding '..' in a .keras with assets (load_model never makes it a path)",
     "polyglot": "A file that is both a zip and HDF5: which one is loaded depends on the Keras",
 }
 
