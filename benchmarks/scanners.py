@@ -20,7 +20,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from packaging.version import Version
 from tabulate import tabulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,10 +106,10 @@ def table(records: list[dict], tools: dict[str, dict[str, list[str]]], files: di
     for record in records:
         by_cell.setdefault((record["canary"], record["loader"]), []).append(record)
     for (canary, loader), cell in by_cell.items():
-        cell.sort(key=lambda r: Version(r["release"]))
+        cell.sort(key=lambda r: proof.release_key(r["release"]))
         releases = [r["release"] for r in cell]
         unsafe = [r["outcome"] in UNSAFE for r in cell]
-        row = [canary, loader, spans(releases, ["unsafe" if u else "refused" for u in unsafe]),
+        row = [canary, loader, spans(releases, ["unsafe" if r["outcome"] in UNSAFE else r["outcome"] for r in cell]),
                spans(releases, [r["scan"] for r in cell]), f"{sum(r['agrees'] for r in cell)}/{len(cell)}"]
         for issues in tools.values():
             mine = issues.get(files[canary], [])
