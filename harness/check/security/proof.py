@@ -1,12 +1,14 @@
 """``nox -s scan_proof``: load every canary for real at boundary releases and hold scan's verdicts to it.
 
-The corpus (:mod:`.canaries`) is built in ``work/scan-proof/corpus``; each release gets a uv venv with
-``keras==X`` and ``jax[cpu]`` (the lightest backend: no canary here needs TensorFlow or torch) under
-the Python that marshalled the Lambdas; each (canary, loader) is loaded in its own process by
-``harness/worker/canary.py`` with safe_mode as a user has it. An outcome maps to the verdict it proves
-(:data:`PROVES`); scan's verdict for the same file, target and loader stands beside it, and any
-disagreement fails the session. The records go to ``work/scan-proof/records.json`` (``--record DIR``
-copies them to the repository's tests/data/security-proof/, which a unit test replays).
+The corpus (:mod:`.canaries`) is built in ``work/scan-proof/corpus``; each release gets a uv venv
+(:func:`requirements`: a Keras 3 release ``keras==X`` with ``jax[cpu]``, the lightest backend, and
+:data:`TENSORFLOW` for the canaries whose lookup layers need it; ``2.15.0`` Keras 2 with its TensorFlow;
+``tf_keras-2.21.0`` tf-keras with its TensorFlow) under the Python that marshalled the Lambdas; each
+(canary, loader) is loaded in its own process by ``harness/worker/canary.py`` with safe_mode as a user
+has it. An outcome maps to the verdict it proves (:data:`PROVES`); scan's verdict for the same file,
+target and loader stands beside it, and any disagreement fails the session. The records go to
+``work/scan-proof/records.json`` (``--record DIR`` merges them into the repository's
+tests/data/security-proof/records.json, which a unit test replays; ``--canaries`` loads only some).
 """
 from __future__ import annotations
 
