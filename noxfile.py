@@ -295,12 +295,17 @@ def check_report(session: nox.Session) -> None:
 def scan(session: nox.Session) -> None:
     """What model files would make a loader run or follow, and per target Keras the verdict and advisories.
 
-    nox -s scan -- PATH... [--profile P | --to ENV_OR_RELEASE ...] [--format md|json]
-    Host only (no environment). Exit status 0: nothing would run code; 1: a target would; 2: bad input.
+    nox -s scan -- PATH... [--profile P | --to ENV_OR_RELEASE ...] [--format md|json|sarif]
+    Host only (no environment). Exit status 0: nothing would run code; 1: a target would; 2: bad input;
+    3: nothing scanned (no model file under the PATHs).
     """
     from harness.check.security import scan as scan_mod
     status, text = scan_mod.main(session.posargs)
     print(text)
+    if status == scan_mod.NOTHING_SCANNED:
+        print("nox -s scan: nothing scanned: no .keras, .h5, .hdf5 file or SavedModel folder under the PATHs",
+              file=sys.stderr)
+        raise SystemExit(status)
     if status:
         session.error("a target would run code from the file (see the Security table)")
 

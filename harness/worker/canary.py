@@ -8,13 +8,18 @@ working directory is the canary's own folder, so whatever a payload writes stays
 
 Outcomes: ``marker`` (the payload ran), ``sentinel`` (weights came from the file a link or external
 storage points to), ``needs custom_objects`` (refused for want of a registered class, then loaded with
-``custom_objects``), ``refused`` (an error, nothing ran or was followed), ``loaded`` (no error, no
+``custom_objects``; or a lookup layer's vocabulary holds the sentinel token a followed path brings),
+``refused`` (an error, nothing ran or was followed), ``loaded`` (no error, no
 marker, no sentinel).
 """
+import importlib
 import json
 import os
 import sys
 import traceback
+
+MAX_ERROR = 4096  # characters of an error message kept: Keras's "A total of N objects could not be loaded"
+# names the reason only in the lines after the first
 
 
 def _model(keras):
@@ -27,6 +32,14 @@ def _sentinel(model, value):
     return bool(weights) and all(np.allclose(w, value) for w in weights)
 
 
+def _token(model, token):
+    """Whether a lookup layer of the loaded object (or the object itself) has ``token`` in its vocabulary."""
+    for layer in [model] + list(getattr(model, "layers", [])):
+        if hasattr(layer, "get_vocabulary") and token in [str(t) for t in layer.get_vocabulary()]:
+            return True
+    return False
+
+
 def _custom(keras):
     class CanaryLayer(keras.layers.Dense):
         pass
@@ -35,7 +48,7 @@ def _custom(keras):
 
 def main(task):
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    import keras
+    keras = importlib.import_module(task.get("keras_module", "keras"))  # keras, or tf_keras
     result = {"canary": task["canary"], "loader": task["loader"], "keras": keras.__version__,
               "backend": keras.backend.backend()}
     marker = os.path.abspath(task["marker"])
@@ -48,12 +61,14 @@ def main(task):
         else:
             model = keras.models.load_model(task["file"], compile=False)
     except Exception as exc:  # noqa: BLE001 - every error is an outcome
-        error = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0][:300] if str(exc) else "")
-        result["traceback_tail"] = traceback.format_exc().splitlines()[-3:]
+        error = "%s: %s" % (type(exc).__name__, str(exc)[:MAX_ERROR])
+        result["traceback_tail"] = traceback.format_exc()[-MAX_ERROR:].splitlines()[-3:]
     result["error"] = error
     if os.path.exists(marker):
         result["outcome"] = "marker"
     elif model is not None and task.get("sentinel") is not None and _sentinel(model, task["sentinel"]):
+        result["outcome"] = "sentinel"
+    elif model is not None and task.get("sentinel_token") and _token(model, task["sentinel_token"]):
         result["outcome"] = "sentinel"
     elif error and task.get("retry_custom_objects"):
         try:
@@ -61,7 +76,7 @@ def main(task):
             result["outcome"] = "needs custom_objects"
         except Exception as exc:  # noqa: BLE001
             result["outcome"] = "refused"
-            result["retry_error"] = "%s: %s" % (type(exc).__name__, str(exc)[:200])
+            result["retry_error"] = "%s: %s" % (type(exc).__name__, str(exc)[:MAX_ERROR])
     else:
         result["outcome"] = "refused" if error else "loaded"
     return result

@@ -27,7 +27,7 @@ EFFECTS = {"lambda": "code", "function_reference": "code", "function_by_table": 
            "tfsm_layer": "code",
            "hdf5_external_dataset": "path", "hdf5_external_link": "path", "hdf5_virtual_dataset": "path",
            "oversized_dataset": "resource", "torch_module_wrapper": "code", "npz_object_array": "code",
-           "layer_name_traversal": "path", "lambda_keras_function": "code"}
+           "layer_name_traversal": "info", "lambda_keras_function": "code"}
 
 
 def scanned(container, *kinds, fmt=None):

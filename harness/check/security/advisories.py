@@ -96,9 +96,9 @@ class Advisory:
 
     def applies(self, target: Target, scanned: ScannedFile, loader: str = "load_model") -> bool:
         """The target's version is affected, the file reaches it with ``loader``, and it has a feature the
-        advisory needs."""
+        advisory needs (an information finding is no feature: it makes no loader run or follow anything)."""
         return (self.affects(target.package, target.keras) and self.reaches(scanned, loader)
-                and bool(scanned.kinds & set(self.features)))
+                and bool({f.kind for f in scanned.findings if f.effect != "info"} & set(self.features)))
 
     def fixed_in(self, target: Target) -> str | None:
         """The fixed release of the target's line that the target carries (the newest fixed version at or
@@ -216,12 +216,14 @@ def code_rule(kind: str, target: Target, container: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class Verdict:
     """The security verdict of one file in one target: ``verdict`` one of :data:`ORDER`,
-    ``reasons`` one line per finding kind, ``advisories`` those that apply."""
+    ``reasons`` one line per finding kind, ``advisories`` those that apply, ``statuses`` the verdict of
+    each code or path finding kind on its own (``(kind, status)`` pairs; resource and info kinds have none)."""
 
     target: Target
     verdict: str
     reasons: tuple[str, ...]
     advisories: tuple[Advisory, ...]
+    statuses: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict:
         return {"target": self.target.name, "flavor": self.target.flavor,
@@ -265,33 +267,34 @@ def verdict(scanned: ScannedFile, target: Target, advisories: list[Advisory], lo
     judged = [_verdict(view, target, advisories, loader) for view in views]
     worst = min(judged, key=lambda v: ORDER.index(v.verdict))
     loads = " or ".join(v.container for v in views)
-    return Verdict(target, worst.verdict, (f"loads the {loads} of this polyglot",) + worst.reasons, worst.advisories)
+    return Verdict(target, worst.verdict, (f"loads the {loads} of this polyglot",) + worst.reasons, worst.advisories,
+                   worst.statuses)
 
 
 def _verdict(scanned: ScannedFile, target: Target, advisories: list[Advisory], loader: str | None = None) -> Verdict:
     loader = loader or default_loader(scanned)
     applying = tuple(a for a in advisories if a.applies(target, scanned, loader))
-    statuses, reasons = set(), []
+    statuses, reasons = {}, []
     for kind in dict.fromkeys(f.kind for f in scanned.findings):
         effect = next(f.effect for f in scanned.findings if f.kind == kind)
         by = [a for a in applying if kind in a.features]
         if effect == "code" and any(a.effect == "path" for a in by):
-            statuses.add(FOLLOWS)
+            statuses[kind] = FOLLOWS
             reasons.append(f"{kind}: writes or reads paths (known advisory {', '.join(a.id for a in by)})")
         elif effect == "code":
             status, why = (RUNS, f"known advisory {', '.join(a.id for a in by)}") if by else \
                 code_rule(kind, target, scanned.container)
-            statuses.add(status)
+            statuses[kind] = status
             reasons.append(f"{kind}: {WORDS[status]} ({why})")
         elif effect == "path":
             fixed = [(a, a.fixed_in(target)) for a in advisories if kind in a.features and a.reaches(scanned, loader)]
             fixed = [(a, v) for a, v in fixed if v is not None]
             if target.flavor == "keras3" and fixed and not by:
                 reasons.append(f"{kind}: refused ({'; '.join(f'{a.id} fixed in Keras {v}' for a, v in fixed)})")
-                statuses.add(BLOCKED)
+                statuses[kind] = BLOCKED
             else:
                 reasons.append(f"{kind}: followed by {loader}"
                                + (f" (known advisory {', '.join(a.id for a in by)})" if by else ""))
-                statuses.add(FOLLOWS)
-    found = next((v for v in ORDER if v in statuses), NOTHING)
-    return Verdict(target, found, tuple(reasons), applying)
+                statuses[kind] = FOLLOWS
+    found = next((v for v in ORDER if v in statuses.values()), NOTHING)
+    return Verdict(target, found, tuple(reasons), applying, tuple(statuses.items()))

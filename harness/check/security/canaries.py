@@ -29,6 +29,7 @@ import numpy as np
 from harness.check.modelfile import h5py
 
 SENTINEL = 7.25
+SENTINEL_TOKEN = "kcm_sentinel_token"
 MODULE = "kcm_canary_mod"
 INPUT = {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
          "config": {"batch_shape": [None, 2], "dtype": "float32", "name": "in"}}
@@ -43,7 +44,9 @@ BIG_UNITS = 45 * 2**20
 @dataclass(frozen=True)
 class Canary:
     """One canary: its file (relative to its folder), the loaders it is loaded with, the findings it
-    stands for, and the sentinel value a followed path loads (None for payloads)."""
+    stands for, and the sentinel value a followed path loads (None for payloads), or the token a followed
+    vocabulary path brings into a lookup layer's vocabulary; ``tensorflow``: the load needs TensorFlow
+    installed (Keras 3's lookup layers build their tables with it, whatever the backend)."""
 
     name: str
     file: str
@@ -51,6 +54,8 @@ class Canary:
     finding: str
     sentinel: float | None = None
     retry_custom_objects: bool = False
+    sentinel_token: str | None = None
+    tensorflow: bool = False
 
 
 def _marker_code(name: str) -> str:
@@ -59,9 +64,10 @@ def _marker_code(name: str) -> str:
 
 
 def _keras_zip(path: Path, layers: list, members: dict[str, bytes] | None = None, weights: bool = True,
-               layer_path: str = "dense") -> None:
-    config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
-              "config": {"name": "seq", "layers": [INPUT, *layers]}}
+               layer_path: str = "dense", top: dict | None = None) -> None:
+    """A ``.keras`` archive of a Sequential of :data:`INPUT` and ``layers`` (or of the object ``top``)."""
+    config = top or {"module": "keras", "class_name": "Sequential", "registered_name": None,
+                     "config": {"name": "seq", "layers": [INPUT, *layers]}}
     members = dict(members or {})
     if weights and "model.weights.h5" not in members and "model.weights.npz" not in members:
         members["model.weights.h5"] = _keras_weights(lambda vars_: (
@@ -72,6 +78,15 @@ def _keras_zip(path: Path, layers: list, members: dict[str, bytes] | None = None
         archive.writestr("config.json", json.dumps(config))
         for name, data in members.items():
             archive.writestr(name, data)
+
+
+def _lookup(name: str, vocabulary: str | None) -> dict:
+    """A StringLookup's config as Keras 3 writes it (keras v3.11.3 string_lookup.py get_config: no vocabulary_dtype)."""
+    return {"module": "keras.layers", "class_name": "StringLookup", "registered_name": None, "config": {
+        "name": name, "trainable": True, "dtype": "int64", "max_tokens": None, "num_oov_indices": 1,
+        "mask_token": None, "oov_token": "[UNK]", "vocabulary": vocabulary, "idf_weights": None,
+        "invert": False, "output_mode": "int", "sparse": False, "pad_to_max_tokens": False,
+        "vocabulary_size": None, "encoding": "utf-8"}}
 
 
 def _keras_weights(fill, layer_path: str = "dense") -> bytes:
@@ -202,6 +217,24 @@ def build(folder: Path) -> list[Canary]:
         else:
             members = {"model.weights.h5": _keras_weights(fill)}
         _keras_zip(home / "m.keras", [{**DENSE, "config": {"name": "d", "units": units}}], members)
+
+    home = canary("vocabulary_path", "m.keras", ["load_model"], "lookup_vocabulary_path",
+                  sentinel_token=SENTINEL_TOKEN, tensorflow=True)
+    (home / "vocabulary.txt").write_text(f"{SENTINEL_TOKEN}\n")
+    _keras_zip(home / "m.keras", [], {"model.weights.h5": _keras_weights(lambda vars_: None, "string_lookup")},
+               top=_lookup("lookup", str(home / "vocabulary.txt")))
+
+    # A StringLookup named '..' in a .keras with assets. Were the name a path part of the asset store,
+    # ``layers/..`` would be the assets folder itself, whose vocabulary.txt holds the sentinel token; the
+    # class's own folder ``layers/string_lookup`` holds an ordinary one.
+    home = canary("layer_name_dotdot", "m.keras", ["load_model"], "layer_name_traversal",
+                  sentinel_token=SENTINEL_TOKEN, tensorflow=True)
+    config = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+              "config": {"name": "seq", "layers": [_lookup("..", None)]}}
+    _keras_zip(home / "m.keras", [], {
+        "model.weights.h5": _keras_weights(lambda vars_: None, "string_lookup"),
+        "assets/vocabulary.txt": f"{SENTINEL_TOKEN}\n".encode(),
+        "assets/layers/string_lookup/vocabulary.txt": b"ordinary_token\n"}, top=config)
 
     home = canary("legacy_h5_link", "m.h5", ["load_model", "load_weights"], "hdf5_external_link", sentinel=SENTINEL)
     target = home / "target.h5"

@@ -230,8 +230,10 @@ def _too_large(info: zipfile.ZipInfo) -> Finding:
 
 
 def _zip_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo, assets: bool) -> list[Finding]:
-    """The config's findings; with assets in the archive, also each name holding ``..`` (the asset
-    store joins paths under its temporary folder: CVE-2026-12479)."""
+    """The config's findings; with assets in the archive, also each name holding ``..``, as information:
+    the asset store joins paths under its temporary folder unchecked before CVE-2026-12479's fix, but Keras
+    3's load_model makes them of class and attribute names, never of a layer's name (see that row's
+    sources; a real load of the proof's ``layer_name_dotdot`` canary shows it)."""
     data = _bounded(archive, info)
     if data is None:
         return [_too_large(info)]
@@ -241,9 +243,9 @@ def _zip_config(archive: zipfile.ZipFile, info: zipfile.ZipInfo, assets: bool) -
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         return [Finding("not_scanned", "info", info.filename, f"not JSON ({exc}); not scanned")]
     if assets:
-        found += [Finding("layer_name_traversal", "path", f"{info.filename}:{path}",
-                          f"name {name!r} holds '..' in a .keras with assets: the asset store's path leaves its "
-                          "temporary folder") for path, name in traversing_names(config)]
+        found += [Finding("layer_name_traversal", "info", f"{info.filename}:{path}",
+                          f"name {name!r} holds '..' in a .keras with assets; Keras 3's load_model never makes an "
+                          "asset path of a layer's name") for path, name in traversing_names(config)]
     return found
 
 

@@ -5,12 +5,15 @@ advisories that apply (:mod:`.advisories`). A target is an environment of matrix
 written as requirements: ``keras==3.8.0``, ``tf-keras==2.16.0``, ``"tensorflow==2.15.1"`` (its own
 Keras 2), ``"tensorflow==2.18.1 keras==3.8.0"`` (these need no index), or ``tf2.18`` (resolved with the
 package index by :mod:`harness.check.releases`, then cached). Default: the environments of the default profile.
-Exit status: 0 nothing runs code, 1 a target would run code from a file, 2 bad input.
+A PATH that is a folder but no SavedModel is searched for model files (:func:`model_paths`).
+Exit status (:data:`EXIT_STATUS`): 0 nothing runs code, 1 a target would run code from a file, 2 bad input,
+3 nothing scanned (no model file under the PATHs).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -26,6 +29,11 @@ from harness.cli import SessionParser
 from harness.report.escape import md_cell_code, md_code, md_text
 
 TENSORFLOW_NAMES = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+MAX_FILES = 10_000  # model files one scan reads from folders
+NOTHING_SCANNED = 3
+EXIT_STATUS = ("Exit status: 0 nothing would run code, 1 a target would run code from a file, 2 bad input, "
+               f"{NOTHING_SCANNED} nothing scanned (no .keras, .h5, .hdf5 file or SavedModel under the PATHs)")
 
 
 def options_parser() -> SessionParser:
@@ -33,15 +41,16 @@ def options_parser() -> SessionParser:
     status 2), shown before any session runs (:mod:`harness.preflight`)."""
     parser = SessionParser(
         prog="nox -s scan --", description="List what model files would make a loader run or follow, and per "
-        "target Keras the verdict and the known advisories. Exit status: 0 nothing would run code, 1 a target "
-        "would run code from a file, 2 bad input.")
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=".h5, .keras or SavedModel folder")
+        f"target Keras the verdict and the known advisories. {EXIT_STATUS}.")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                        help=".h5, .keras or SavedModel folder; another folder is searched for them")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--profile", help="the environments of this matrix.yaml profile (default: default)")
     group.add_argument("--to", nargs="+", metavar="TARGET",
                        help="environments of matrix.yaml or releases: keras==3.8.0, tf-keras==2.16.0, "
                             "'tensorflow==2.18.1 keras==3.8.0', tf2.18 (asks the package index once)")
-    parser.add_argument("--format", choices=("md", "json"), default="md", help="report format on stdout")
+    parser.add_argument("--format", choices=("md", "json", "sarif"), default="md",
+                        help="report format on stdout (sarif: SARIF 2.1.0, for GitHub code scanning)")
     parser.add_argument("--advisories", type=Path, default=ADVISORIES, help=argparse.SUPPRESS)
     return parser
 
@@ -149,8 +158,37 @@ def targets(options: argparse.Namespace) -> list[Target]:
     return [pinned.get(t) or found[t] for t in names] if options.to else list(found.values())
 
 
+def model_paths(paths: list[Path]) -> list[Path]:
+    """The model files and SavedModel folders to scan: each PATH that is a file or a SavedModel folder
+    (``saved_model.pb`` in it) as given, in a folder that is neither every ``.keras``/``.h5``/``.hdf5`` file
+    and SavedModel folder below it (symbolic links not followed, a SavedModel's own subfolders not searched),
+    in the order of the PATHs, each folder's sorted by name.
+
+    Raises:
+        UserInputError: a PATH that does not exist, or more than :data:`MAX_FILES` model files.
+    """
+    found = []
+    for path in paths:
+        if not path.is_dir() or (path / "saved_model.pb").is_file():
+            found.append(path)  # scan_file names a missing or unreadable one
+            continue
+        for folder, dirs, files in os.walk(path, onerror=_walk_error):
+            here = Path(folder)
+            models = [here / d for d in dirs if (here / d / "saved_model.pb").is_file()]
+            dirs[:] = sorted(d for d in dirs if here / d not in models)
+            found += sorted(models) + sorted(here / f for f in files if f.endswith(MODEL_SUFFIXES))
+            if len(found) > MAX_FILES:
+                raise UserInputError(f"{path}: more than {MAX_FILES} model files; scan fewer folders at a time")
+    return list(dict.fromkeys(found))
+
+
+def _walk_error(exc: OSError) -> None:
+    raise UserInputError(f"{exc.filename}: cannot be read ({exc.strerror or exc})")
+
+
 def main(args: list[str]) -> tuple[int, str]:
-    """Scan the files of ``nox -s scan -- ARGS``: (exit status 0 or 1, the report in the chosen format).
+    """Scan the files of ``nox -s scan -- ARGS``: (exit status 0, 1 or :data:`NOTHING_SCANNED`, the report
+    in the chosen format).
 
     Raises:
         UserInputError: a missing or unreadable file, an unknown target, a bad advisories table (status 2).
@@ -160,17 +198,23 @@ def main(args: list[str]) -> tuple[int, str]:
     advisories = load_advisories(options.advisories)
     chosen = targets(options)
     results = []
-    for path in options.paths:
+    for path in model_paths(options.paths):
         scanned = scan_file(path)
         results.append((scanned, [verdict(scanned, t, advisories) for t in chosen]))
+    note = "" if results else (f"nothing scanned: no .keras, .h5, .hdf5 file or SavedModel folder under "
+                               f"{', '.join(str(p) for p in options.paths)}")
     status = 1 if any(v.verdict == RUNS for _, verdicts in results for v in verdicts) else 0
-    text = render_json(results) if options.format == "json" else render_markdown(results)
+    status = NOTHING_SCANNED if not results else status
+    if options.format == "sarif":
+        from harness.check.security.sarif import render_sarif
+        return status, json.dumps(render_sarif(results, status, note), indent=1)
+    text = render_json(results, note) if options.format == "json" else (render_markdown(results) or note)
     return status, text
 
 
-def render_json(results: list[tuple[ScannedFile, list[Verdict]]]) -> str:
-    return json.dumps({"files": [dict(s.to_json(), targets=[v.to_json() for v in verdicts])
-                                 for s, verdicts in results]}, indent=1)
+def render_json(results: list[tuple[ScannedFile, list[Verdict]]], note: str = "") -> str:
+    report = {"files": [dict(s.to_json(), targets=[v.to_json() for v in verdicts]) for s, verdicts in results]}
+    return json.dumps(report | ({"note": note} if note else {}), indent=1)
 
 
 def security_table(verdicts: list[Verdict]) -> str:
