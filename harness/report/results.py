@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
+from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER, Selection, cell_id
 from harness.worker.catalog import CHANGE_NAMES
 from harness.guard import quote
 from harness.worker import protocol
@@ -54,7 +54,7 @@ def record_problem(record: dict) -> str | None:
         if verdict == "pass" and key in ("max_abs", "max_rel", "margin") and value is not None \
                 and not math.isfinite(value):
             return f"a pass with {key} {value}: a comparison with NaN or infinity passes nothing"
-    problem = _workarounds_problem(record, verdict)
+    problem = _workarounds_problem(record, verdict) or _assignment_problem(record, verdict)
     if problem:
         return problem
     if verdict == "pass" and isinstance(record.get("margin"), (int, float)) and record["margin"] > 1:
@@ -94,6 +94,20 @@ def _workarounds_problem(record: dict, verdict: str) -> str | None:
     if not tries or tries[-1].get("change") != works_with or tries[-1].get("verdict") not in ("pass", "reference"):
         last = f"{tries[-1].get('change')} gave {tries[-1].get('verdict')}" if tries else "no change was tried"
         return f"a works-with {quote(works_with)} whose change was not seen to work ({last})"
+    return None
+
+
+def _assignment_problem(record: dict, verdict: str) -> str | None:
+    """What makes a record's count of assigned variables contradict its verdict, or None: a count that
+    is not two whole numbers, assigned at most held, or a pass whose load left variables unassigned."""
+    assigned, total = record.get("variables_assigned"), record.get("variables_total")
+    if assigned is None and total is None:
+        return None
+    if not all(isinstance(n, int) and n >= 0 for n in (assigned, total)) or assigned > total:
+        return f"variables_assigned {quote(assigned)} of variables_total {quote(total)} is no count of a load"
+    if verdict == "pass" and assigned < total:
+        return (f"a pass whose load assigned {assigned} of {total} variables: the rest kept the values they "
+                "were built with, so it is no pass")
     return None
 
 
@@ -179,6 +193,10 @@ class Cell:
     (harness/worker/changes.py).
     ``reused``: its record was reused from an earlier run (True), or written by this one (False); None
     where it has no record of its own (a cell that could not be loaded, an environment's error).
+    ``variables_assigned`` of ``variables_total``: how many of the model's float variables a load that read
+    weights into a model made first assigned (harness/worker/formats.py ``assignment``; a ``load-error``
+    ``IncompleteLoad`` where fewer and the outputs matched); None where nothing was counted (other loaders,
+    records from before the count).
     """
 
     id: str
@@ -212,6 +230,8 @@ class Cell:
     unsafe_change: bool | None = None
     workarounds: list | None = None
     reused: bool | None = None
+    variables_assigned: int | None = None
+    variables_total: int | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -322,6 +342,18 @@ def resolve_saves(selection: Selection, workdir: Path) -> list[Cell]:
     return cells
 
 
+def planned_loaders(run: dict, selection: Selection, workdir: Path) -> tuple[str, ...] | None:
+    """The loaders a run planned: its run.json's ``loaders``; for a run.json from before runs recorded
+    them (2026-12-07), those its consume records name, so a loader added to the catalog since reads as
+    not in that run, not as cells that did not run; None (every loader) where no record names one."""
+    recorded = run.get("loaders")
+    if isinstance(recorded, list) and all(isinstance(name, str) for name in recorded):
+        return tuple(recorded)
+    named = {r.get("loader") for env in selection.consumers
+             for r in read_checked(PhaseFiles(workdir, "consume", env))[0]} - {None, CONTROL_LOADER}
+    return tuple(sorted(named)) if named else None
+
+
 def _by(records: list[dict], *keys: str) -> dict:
     return {tuple(r.get(k) for k in keys): r for r in records}
 
@@ -346,7 +378,7 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                 if frozen is not None and fixture not in frozen:
                     continue
                 fixture_saves = [saves.get((fixture, f)) for f in selection.formats]
-                planned = [(f, loader) for f in selection.formats for loader in LOADERS[f]]
+                planned = selection.columns
                 planned.append((CONTROL_FORMAT, CONTROL_LOADER))
                 for fmt, loader in planned:
                     key = cell_id(producer, consumer, fixture, fmt, loader)

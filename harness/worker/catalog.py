@@ -33,6 +33,10 @@ LOADER_TABLE = (
     # where it takes one (Keras 2.13+, tf_keras, Keras 3): the Keras 2 and 3 signatures' defaults.
     Loader("load_model", KERAS_MODEL, False, "keras.models.load_model(path)", (COMPILE_FALSE, SAFE_MODE_FALSE, BOTH)),
     Loader("load_weights", KERAS_MODEL, False, "model.load_weights(path)", ()),
+    # The loads people use to move weights between architectures, here into the same one: every variable
+    # must still be assigned (keras-team/keras#21676, #19694). Which Keras takes which: compat.cannot_read.
+    Loader("load_weights_by_name", KERAS_MODEL, False, "model.load_weights(path, by_name=True)", ()),
+    Loader("load_weights_skip_mismatch", KERAS_MODEL, False, "model.load_weights(path, skip_mismatch=True)", ()),
     Loader("model_from_json", KERAS_MODEL, False, "keras.models.model_from_json(text); model.load_weights(path)",
            ()),
     Loader("Checkpoint.read", KERAS_MODEL, True, "tf.train.Checkpoint(model=model).read(path)", ()),
@@ -40,19 +44,26 @@ LOADER_TABLE = (
     # keras.layers.TFSMLayer wraps tf.saved_model.load
     Loader("TFSMLayer", SIGNATURE, True, "keras.layers.TFSMLayer(path, call_endpoint='serving_default')", ()),
 )
+# The calls that read a weights file into the model built from code, and the keyword arguments each adds.
+LOAD_WEIGHTS_KWARGS = {"load_weights": {}, "load_weights_by_name": {"by_name": True},
+                       "load_weights_skip_mismatch": {"skip_mismatch": True}}
+WEIGHTS_FILE_LOADERS = ("load_weights", "load_weights_by_name", "load_weights_skip_mismatch")
 FORMAT_TABLE = (
     Format("h5", "model.h5", ("load_model",), True),
     Format("keras", "model.keras", ("load_model",), True),
     Format("savedmodel", "savedmodel", ("load_model", "TFSMLayer", "tf.saved_model.load"), True),
     Format("tf_saved_model", "tf_saved_model", ("tf.saved_model.load", "TFSMLayer", "load_model"), False),
     Format("export", "export", ("tf.saved_model.load", "TFSMLayer"), False),
-    Format("weights_h5", "weights.h5", ("load_weights",), False),
-    Format("weights.h5", "model.weights.h5", ("load_weights",), False),
+    Format("weights_h5", "weights.h5", WEIGHTS_FILE_LOADERS, False),
+    Format("weights.h5", "model.weights.h5", WEIGHTS_FILE_LOADERS, False),
     Format("checkpoint", "checkpoint/ckpt", ("Checkpoint.read",), False),
     Format("json", "model.json", ("model_from_json",), False),
 )
 # The loaders that build the model from the fixture's code and read only its weights into it.
-FROM_CODE_LOADERS = ("load_weights", "Checkpoint.read")
+FROM_CODE_LOADERS = WEIGHTS_FILE_LOADERS + ("Checkpoint.read",)
+# The loaders that make a model first and then read weights into it: the worker counts the variables each
+# load assigned, and one that left any as they were built fails (formats.assignment).
+WEIGHTS_LOADERS = FROM_CODE_LOADERS + ("model_from_json",)
 # The negative control's pseudo format and loader: the same architecture with fresh weights.
 CONTROL_FORMAT, CONTROL_LOADER = "negative-control", "rebuild"
 

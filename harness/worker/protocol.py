@@ -52,6 +52,11 @@ REPORT_VERDICTS = ("skipped", "xfail", "xpass")
 # ------------------------------------------------------------ a record's fields
 TEXT_FIELDS = ("id", "producer", "consumer", "fixture", "format", "loader", "artifact", "reason", "error_type",
                "error_message", "error_text", "device", "container", "note", "works_with")
-NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds")
+NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds", "variables_assigned", "variables_total")
+# A load that makes a model and reads weights into it (catalog.WEIGHTS_LOADERS) records how many of the
+# model's float variables the read assigned (``variables_assigned``) of those it holds (``variables_total``,
+# formats.assignment): one that assigned fewer fails, a ``load-error`` at stage ``assign``
+# (``IncompleteLoad``) where its outputs matched, else a ``mismatch`` saying so. Records before 2026-12-07
+# have neither field (nothing was counted).
 # One entry of a record's ``workarounds`` list: the change tried and what the load with it did.
 WORKAROUND_FIELDS = ("change", "verdict", "max_abs", "error_type", "error_message")
