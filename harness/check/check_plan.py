@@ -16,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 from harness.check.modelfile import UserInputError, ModelFile
 from harness.config import spec as spec_mod
 from harness.execute.plan import LOADERS
+from harness.worker.catalog import LOAD_WEIGHTS_KWARGS
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 PHASE = "check"
@@ -229,7 +230,9 @@ class CheckPlan:
 
     @property
     def loaders(self) -> tuple[str, ...]:
-        return LOADERS[self.file["format"]]
+        """The loaders the check tries: the format's, less ``load_weights`` with by_name or skip_mismatch
+        (the matrix's loads between architectures; a check loads the user's file into its own)."""
+        return tuple(name for name in LOADERS[self.file["format"]] if not LOAD_WEIGHTS_KWARGS.get(name))
 
     @property
     def work(self) -> WorkDir:
