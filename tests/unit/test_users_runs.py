@@ -1,0 +1,131 @@
+"""The fixtures and loaders of users' reports, replayed on the records of their real runs
+(tests/data/run-users-*): verdict counts, the silent loads the count of assigned variables exposes, and
+a weights load planted to assign 0 variables, which fails the run."""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from test_expectation_keys import SHIPPED, _context, _copy, _data
+
+from harness.report.results import damaged
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))
+import formats  # noqa: E402  (harness/worker/formats.py: the worker's verdict of a count)
+
+QUICK = "run-users-quick"
+WEIGHTS_LOADERS = ("load_weights", "load_weights_by_name", "load_weights_skip_mismatch", "model_from_json",
+                   "Checkpoint.read")
+# Keras 3.15's .weights.h5 of the nested subclassed tree, read with skip_mismatch=True by Keras 2.15 and
+# tf_keras 2.16: nothing raised, 0 of 26 variables assigned.
+SKIPPED_ALL = {f"tf2.21-keras3.15>{consumer}/nested_subclassed/weights.h5/load_weights_skip_mismatch"
+               for consumer in ("tf2.15", "tf2.16-tfkeras")}
+# Keras 3.15's checkpoint of a layer keeping its sublayers in a list and a dict, read by Keras 3.15.
+CHECKPOINT_6_OF_14 = "tf2.21-keras3.15>tf2.21-keras3.15/layer_containers/checkpoint/Checkpoint.read"
+
+
+def _entry(**match):
+    (found,) = [e for e in SHIPPED.expected_failures if all(getattr(e, k) == v for k, v in match.items())]
+    return found
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    return _data(_copy(tmp_path_factory.mktemp("users"), QUICK))
+
+
+def test_the_quick_run_passes_under_the_shipped_entries_with_its_counts(quick):
+    assert quick.problems() == [] and quick.unexpected_failures == []
+    counts = {}
+    for cell in quick.matrix_cells:
+        counts[cell.verdict] = counts.get(cell.verdict, 0) + 1
+    assert counts == {"pass": 442, "unsupported": 230, "skipped": 6, "xfail": 132}
+
+
+def test_every_weights_load_that_ran_says_how_many_variables_it_assigned(quick):
+    loads = [c for c in quick.matrix_cells if c.loader in WEIGHTS_LOADERS
+             and (c.original_verdict or c.verdict) in ("pass", "mismatch")]
+    assert len(loads) > 150
+    assert all(c.variables_total and 0 <= c.variables_assigned <= c.variables_total for c in loads)
+    short = {c.id: (c.variables_assigned, c.variables_total) for c in loads
+             if c.variables_assigned < c.variables_total}
+    assert short == {**{cell: (0, 26) for cell in SKIPPED_ALL}, CHECKPOINT_6_OF_14: (6, 14)}
+
+
+def test_skip_mismatch_assigns_none_of_a_keras3_nested_tree_and_raises_nothing(quick):
+    cells = {c.id: c for c in quick.matrix_cells}
+    for cell in SKIPPED_ALL:
+        got = cells[cell]
+        assert (got.original_verdict, got.verdict) == ("mismatch", "xfail")
+        assert 2.0 < got.max_abs < 2.2 and got.error_type is None  # 2.09: the weights it was built with
+        assert got.reason.startswith("the load assigned 0 of 26 variables")
+        # the plain call and by_name=True fail loudly on the same file
+        for loader in ("load_weights", "load_weights_by_name"):
+            loud = cells[cell.replace("load_weights_skip_mismatch", loader)]
+            assert loud.original_verdict == "load-error" and "received 0 variables" in loud.error_message
+    entry = _entry(fixtures=("nested_subclassed",), loaders=("load_weights_skip_mismatch",))
+    assert {c.id for c in quick.matrix_cells if c.expected_failure == entry.index} == SKIPPED_ALL
+
+
+def test_keras3_checkpoint_read_of_listed_sublayers_assigns_6_of_14(quick):
+    got = next(c for c in quick.matrix_cells if c.id == CHECKPOINT_6_OF_14)
+    assert got.original_verdict == "mismatch" and 1.0 < got.max_abs < 1.1
+    assert (got.variables_assigned, got.variables_total) == (6, 14)
+    # the same weights through .weights.h5 arrive whole
+    whole = next(c for c in quick.matrix_cells if c.id == CHECKPOINT_6_OF_14.replace(
+        "checkpoint/Checkpoint.read", "weights.h5/load_weights"))
+    assert whole.verdict == "pass" and (whole.variables_assigned, whole.variables_total) == (14, 14)
+
+
+def _edit(workdir, cell_id, edit):
+    """Replace the recorded consume record of ``cell_id`` by ``edit(record)``."""
+    for path in (workdir / "results").glob("consume-*.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        found = [i for i, r in enumerate(records) if r.get("id") == cell_id]
+        if found:
+            records[found[0]] = edit(records[found[0]])
+            path.write_text("".join(json.dumps(r) + "\n" for r in records))
+            return
+    raise AssertionError(f"no record of {cell_id}")
+
+
+PLANTED = "tf2.15>tf2.16-tfkeras/sequential/weights_h5/load_weights"
+
+
+def test_a_planted_load_that_assigned_0_variables_fails_the_run_though_its_outputs_matched(tmp_path):
+    workdir = _copy(tmp_path, QUICK)
+    kept = {}
+
+    def plant(record):  # what the worker writes when the read left every variable as built
+        kept.update(record)
+        assert record["verdict"] == "pass" and record["variables_total"] == 8
+        return formats.with_assignment(record, 0, record["variables_total"])
+
+    _edit(workdir, PLANTED, plant)
+    data = _data(workdir)
+    (failed,) = data.unexpected_failures
+    assert failed.id == PLANTED and failed.verdict == "load-error" and failed.error_type == "IncompleteLoad"
+    assert failed.error_message.startswith("the load assigned 0 of 8 variables")
+    assert failed.max_abs == kept["max_abs"]  # the outputs matched
+    assert data.problems()[0].startswith("1 failing cells")
+
+
+def test_a_record_that_says_pass_with_0_variables_assigned_is_refused(tmp_path):
+    workdir = _copy(tmp_path, QUICK)
+    _edit(workdir, PLANTED, lambda record: dict(record, variables_assigned=0))
+    data = _data(workdir)
+    got = next(c for c in data.matrix_cells if c.id == PLANTED)
+    assert got.verdict == "skipped" and "a pass whose load assigned 0 of 8 variables" in got.reason
+    (line,) = damaged(_context(workdir).selection, workdir)  # the report session fails the run on it
+    assert PLANTED in line and "left out: a pass whose load assigned 0 of 8 variables" in line
+
+
+def test_without_its_entry_the_silent_skip_mismatch_load_fails_the_run_as_a_mismatch(tmp_path):
+    entry = _entry(fixtures=("nested_subclassed",), loaders=("load_weights_skip_mismatch",))
+    kept = [dataclasses.replace(e, index=i) for i, e in enumerate(
+        e for e in SHIPPED.expected_failures if e.index != entry.index)]
+    data = _data(_copy(tmp_path, QUICK), kept)
+    assert {c.id for c in data.unexpected_failures} == SKIPPED_ALL
+    assert {c.verdict for c in data.unexpected_failures} == {"mismatch"}
