@@ -54,7 +54,7 @@ def record_problem(record: dict) -> str | None:
         if verdict == "pass" and key in ("max_abs", "max_rel", "margin") and value is not None \
                 and not math.isfinite(value):
             return f"a pass with {key} {value}: a comparison with NaN or infinity passes nothing"
-    problem = _workarounds_problem(record, verdict) or _assignment_problem(record, verdict)
+    problem = _workarounds_problem(record, verdict) or protocol.assignment_problem(record, verdict)
     if problem:
         return problem
     if verdict == "pass" and isinstance(record.get("margin"), (int, float)) and record["margin"] > 1:
@@ -94,20 +94,6 @@ def _workarounds_problem(record: dict, verdict: str) -> str | None:
     if not tries or tries[-1].get("change") != works_with or tries[-1].get("verdict") not in ("pass", "reference"):
         last = f"{tries[-1].get('change')} gave {tries[-1].get('verdict')}" if tries else "no change was tried"
         return f"a works-with {quote(works_with)} whose change was not seen to work ({last})"
-    return None
-
-
-def _assignment_problem(record: dict, verdict: str) -> str | None:
-    """What makes a record's count of assigned variables contradict its verdict, or None: a count that
-    is not two whole numbers, assigned at most held, or a pass whose load left variables unassigned."""
-    assigned, total = record.get("variables_assigned"), record.get("variables_total")
-    if assigned is None and total is None:
-        return None
-    if not all(isinstance(n, int) and n >= 0 for n in (assigned, total)) or assigned > total:
-        return f"variables_assigned {quote(assigned)} of variables_total {quote(total)} is no count of a load"
-    if verdict == "pass" and assigned < total:
-        return (f"a pass whose load assigned {assigned} of {total} variables: the rest kept the values they "
-                "were built with, so it is no pass")
     return None
 
 

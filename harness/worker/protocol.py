@@ -60,3 +60,18 @@ NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds", "var
 # have neither field (nothing was counted).
 # One entry of a record's ``workarounds`` list: the change tried and what the load with it did.
 WORKAROUND_FIELDS = ("change", "verdict", "max_abs", "error_type", "error_message")
+
+
+def assignment_problem(record, verdict):
+    """What makes a record's count of assigned variables contradict its verdict, or None: a count that is
+    not two whole numbers with assigned at most held, or a pass whose load left variables unassigned."""
+    assigned, total = record.get("variables_assigned"), record.get("variables_total")
+    if assigned is None and total is None:
+        return None
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (assigned, total)) \
+            or assigned > total:
+        return "variables_assigned {!r} of variables_total {!r} is no count of a load".format(assigned, total)
+    if verdict == PASS and assigned < total:
+        return ("a pass whose load assigned {} of {} variables: the rest kept the values they were built "
+                "with, so it is no pass".format(assigned, total))
+    return None
