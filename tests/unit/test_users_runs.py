@@ -129,3 +129,21 @@ def test_without_its_entry_the_silent_skip_mismatch_load_fails_the_run_as_a_mism
     data = _data(_copy(tmp_path, QUICK), kept)
     assert {c.id for c in data.unexpected_failures} == SKIPPED_ALL
     assert {c.verdict for c in data.unexpected_failures} == {"mismatch"}
+
+
+def test_efficientnet_weights_arrive_whole_and_keras2_h5_fails_in_keras3_on_depthwise_conv(tmp_path):
+    """keras.applications.EfficientNetB0 (Rescaling, Normalization, depthwise convolutions, squeeze-excite)
+    moved between Keras 2.15 and 3.15: every weights load assigns its 313 float variables and matches;
+    Keras 3.15 cannot read Keras 2.15's .h5 (DepthwiseConv2D's groups), with or without a change."""
+    data = _data(_copy(tmp_path, "run-users-apps"))
+    assert data.problems() == [] and data.unexpected_failures == []
+    counts = {}
+    for cell in data.matrix_cells:
+        counts[cell.verdict] = counts.get(cell.verdict, 0) + 1
+    assert counts == {"pass": 13, "unsupported": 2, "xfail": 5}
+    loads = [c for c in data.matrix_cells if c.loader in WEIGHTS_LOADERS and c.verdict == "pass"]
+    assert len(loads) == 10 and {(c.variables_assigned, c.variables_total) for c in loads} == {(313, 313)}
+    h5 = next(c for c in data.matrix_cells if c.id == "tf2.15>tf2.21-keras3.15/applications_efficientnet/h5/load_model")
+    assert h5.original_verdict == "load-error" and "'DepthwiseConv2D'" in h5.error_message
+    assert [t["verdict"] for t in h5.workarounds] == ["load-error"] * 3
+    assert h5.expected_failure == _entry(tags=("applications",)).index
