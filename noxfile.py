@@ -27,7 +27,7 @@ from harness.config.matrix_yaml import matrix_path  # noqa: E402
 from harness.config.spec import SpecError, load  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.execute import interpreters  # noqa: E402
-from harness.report import progress, trend as trend_mod  # noqa: E402
+from harness.report import display as display_mod, progress, trend as trend_mod  # noqa: E402
 from harness.workdir import DEFAULT_CHECK_WORKDIR, WorkDir  # noqa: E402
 
 nox.options.default_venv_backend = "uv"
@@ -72,11 +72,10 @@ def phase_session(**kwargs):
 # each worker gets the machine's cores divided by it (run.thread_variables).
 os.environ.setdefault("KCM_PARALLEL", str(cli.parallel_sessions(sys.argv, os.environ)))
 # Whether the nox command itself writes to a terminal: its -j children see only a pipe
-# (harness/report/progress.py chooses each session's display from it).
+# (harness/report/display.py chooses each session's display from it).
 os.environ.setdefault("KCM_NOX_TTY", "1" if sys.stdout.isatty() else "0")
 if WATCHED := run.watched_run(sys.argv):  # nox -j without a terminal: this process prints the progress
-    progress.watch_in_background(WATCHED.workdir,
-                                 explained=progress.explainer(WATCHED.selection))
+    display_mod.watch_in_background(WATCHED.workdir, explained=progress.explainer(WATCHED.selection))
 
 
 def one_line(func):
@@ -104,8 +103,8 @@ def _context(session: nox.Session, args: list[str] | None = None, parser=None) -
     """The run's context from the session's options (``parser``: the session's own, default the matrix's)."""
     if SPEC_ERROR:
         session.error(SPEC_ERROR)
-    display = progress.choose_display(False, sys.stdout.isatty(), session.parallel,
-                                      os.environ["KCM_NOX_TTY"] == "1")
+    display = display_mod.choose_display(False, sys.stdout.isatty(), session.parallel,
+                                         os.environ["KCM_NOX_TTY"] == "1")
     return run.Context.from_args(session.posargs if args is None else args,
                                  parallel=int(os.environ["KCM_PARALLEL"]), display=display, parser=parser)
 

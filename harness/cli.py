@@ -28,7 +28,14 @@ class OptionError(HarnessError):
 
 class SessionParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (:class:`OptionError`), never argparse's usage block
-    and exit: the noxfile shows it as the last line on the screen."""
+    and exit: the noxfile shows it as the last line on the screen.
+
+    Abbreviations are refused (``allow_abbrev=False``): ``--fixture dense_bn`` is an error, not
+    ``--fixtures``, so a run the user did not mean (the default profile, about an hour) never starts."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         raise OptionError(f"{message} ({self.prog} --help lists the options)")

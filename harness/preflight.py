@@ -6,7 +6,8 @@ each ``consume`` after the ``produce`` sessions, those after ``plan``). A mistyp
 by the first of them would leave a page of "Prerequisite session plan was not successful" under the
 message. So the noxfile asks :func:`check` first: ``--help`` prints that session's own help (with the
 profiles, environments, fixtures and formats of matrix.yaml) and exits 0; a bad option or selection
-prints one line, ``nox -s SESSION: what was wrong``, and exits 2, before any session runs.
+prints one line, ``nox -s SESSION: what was wrong``, and exits 2, before any session runs. ``check`` and
+``scan`` have their options checked alike.
 """
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ from harness import cli, run
 from harness.errors import HarnessError
 from harness.execute.plan import Selection
 
-# The sessions whose options select a part of matrix.yaml, checked here (golden, merge, trend, lock, check
-# and scan parse their own options as they run; their --help works there). nox's tags of these sessions.
+# The sessions whose options select a part of matrix.yaml, checked here (golden, merge, trend, lock and
+# scan_proof parse their own options as they run, a bad one in one line; their --help works there). nox's tags
+# of these sessions.
 CHECKED = tuple(cli.PARSERS)
+# check and scan: their options are checked here too, and scan's --profile; the files they read, and the
+# environments and releases they name, are checked as they run (a release may need the package index).
+OWN_OPTIONS = ("check", "scan")
 TAGGED = {"produce": "produce", "consume": "consume", "phase": "consume"}
 # nox options after which nothing runs (or which nox answers itself); -l's listing and its phases.
 NOTHING_RUNS = ("-l", "--list", "--list-sessions", "--usage", "--json", "-h", "--help", "--version")
@@ -72,19 +77,24 @@ def check(argv: list[str], spec, spec_error: str | None, environ=os.environ, out
     """Check the command line nox was given, as the noxfile loads (see the module docstring).
 
     Returns the selection of the first session named that takes the matrix's options (``report``: the
-    last run's, as it will report), or None where none does or nothing runs.
+    last run's, as it will report), or None where none does, nothing runs, or it is ``check`` or ``scan``
+    (whose options are checked alone).
 
     Raises:
         SystemExit: 0 after printing a session's ``--help`` to ``out``; 2 after printing one line to ``err``
-            (an unknown option, a bad selection, or an invalid matrix.yaml).
+            (an unknown option, a bad selection, or an invalid matrix.yaml; for check and scan, an unknown
+            option or a missing value or path, or scan's unknown --profile).
     """
     out, err = out or sys.stdout, err or sys.stderr
-    sessions = [name for name in requested_sessions(argv, environ) or () if name in CHECKED]
+    sessions = [name for name in requested_sessions(argv, environ) or () if name in CHECKED + OWN_OPTIONS]
     if not sessions:
         return None
     session = "matrix" if "matrix" in sessions else sessions[0]
-    parser = cli.PARSERS[session]
     posargs = argv[argv.index("--") + 1:] if "--" in argv else []
+    if session in OWN_OPTIONS:
+        _check_options(session, posargs, spec, out, err)
+        return None
+    parser = cli.PARSERS[session]
     if "-h" in posargs or "--help" in posargs:
         out.write(parser(spec).format_help())
         raise SystemExit(0)
@@ -95,6 +105,23 @@ def check(argv: list[str], spec, spec_error: str | None, environ=os.environ, out
     except HarnessError as exc:
         _stop(err, session, str(exc))
     return ctx.selection
+
+
+def _check_options(session: str, posargs: list[str], spec, out, err) -> None:
+    """``check``'s or ``scan``'s options: ``--help`` prints the session's help (exit 0), a bad option or
+    scan's unknown ``--profile`` one line (exit 2)."""
+    from harness.check import steps
+    from harness.check.security import scan
+    parser = {"check": steps.options_parser, "scan": scan.options_parser}[session]()
+    if "-h" in posargs or "--help" in posargs:
+        out.write(parser.format_help())
+        raise SystemExit(0)
+    try:
+        options = parser.parse_args(posargs)
+        if session == "scan" and not options.to and spec is not None:
+            scan.profile_envs(spec, options.profile)
+    except HarnessError as exc:
+        _stop(err, session, str(exc))
 
 
 def _stop(err, session: str, message: str) -> None:

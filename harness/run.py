@@ -27,7 +27,7 @@ from harness.execute import golden, incremental, launch
 from harness.execute.plan import Selection, consume_cells, produce_cells, select
 from harness.execute.processes import Launcher
 from harness.execute.supervisor import run_sharded, split
-from harness.report import history, progress, results as results_mod
+from harness.report import display, history, progress, results as results_mod
 from harness.guard import loads, read_text
 from harness.workdir import PhaseFiles, WorkDir, read_json, write_json
 
@@ -36,7 +36,7 @@ from harness.workdir import PhaseFiles, WorkDir, read_json, write_json
 WIDEN_MIN_LEFT_S = 90.0
 
 def watched_run(argv: list[str]) -> Context | None:
-    """The run whose phases the ``nox`` command's own process shows (``harness.report.progress``), or
+    """The run whose phases the ``nox`` command's own process shows (``harness.report.display``), or
     None where it shows none: without ``-j`` (each session shows its own), in a session's child
     process of ``nox -j``, where ``nox`` writes to a terminal (its board shows each session's line),
     with ``--quiet``, and for arguments that are not a run's (the session reports them)."""
@@ -78,7 +78,7 @@ class Context:
         workers (at least 1) unless ``--workers-per-env`` says otherwise, and takes more as cores come
         free (up to one per core: :func:`widening`) unless it says so; each worker gets the cores
         over all the workers running at once as threads (at least 1) unless ``--worker-threads`` does.
-        ``display`` is how a phase shows its progress (``harness.report.progress.choose_display``);
+        ``display`` is how a phase shows its progress (``harness.report.display.choose_display``);
         ``--quiet`` turns it off.
 
         Raises:
@@ -202,7 +202,7 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
     if launcher:
         shards = len(split(left, ctx.workers_per_env, seconds))
         explained = progress.explainer(ctx.selection)
-        with progress.Display(files, ctx.display, explained=explained), \
+        with display.Display(files, ctx.display, explained=explained), \
                 progress.phase_running(files, len(cells), len(cells) - len(left), shards, left, seconds) as widened:
             _run(ctx, files, launcher, left, widening(ctx, files, widened) if shards == 1 else None, seconds)
         incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends

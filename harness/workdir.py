@@ -14,8 +14,9 @@ A check's work dir (``nox -s check``, default ``work/check/``) has ``results/``,
 ``tasks/`` of its ``check`` phase too, and ``plan.json``, ``reference/`` and ``report.md``/``.json``.
 The default work dir also keeps ``releases.json``, the environments ``check --to RELEASE`` resolved.
 
-It imports only ``harness`` (its ``ROOT``) and ``harness.guard``, so every step (supervisor, results,
-incremental, merge, report, check) finds its files here.
+It imports only ``harness`` (its ``ROOT``), ``harness.guard`` and the catalog of formats, so every step
+(supervisor, results, incremental, merge, report, check) finds its files here, and reads every record with
+the names its format has now (:func:`read_records`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from harness import ROOT
 from harness.guard import NotRegular, loads, read_bytes, read_text, within, write_atomic
+from harness.worker.catalog import current_names
 
 RUN = "run.json"
 ARTIFACTS = "artifacts"
@@ -233,7 +235,9 @@ def append_record(path: Path, record: dict) -> None:
 
 
 def read_records(path: Path) -> list[dict]:
-    """All complete records of a JSON-lines file.
+    """All complete records of a JSON-lines file, each with the name its format has now (a record written
+    before a format was renamed, ``weights_h5``, reads as ``h5_weights``, its ``id`` too:
+    ``harness.worker.catalog.current_names``).
 
     A torn last line, and any line that is not a JSON object (garbage, undecodable
     bytes, a bare number or list), is ignored rather than crashing the reader.
@@ -253,5 +257,5 @@ def read_records(path: Path) -> list[dict]:
         except ValueError:  # not JSON, or nested too deeply
             continue
         if isinstance(record, dict):
-            records.append(record)
+            records.append(current_names(record))
     return records

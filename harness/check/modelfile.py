@@ -64,7 +64,8 @@ class ModelFile:
     Attributes:
         path: absolute path of the file or SavedModel folder.
         format: the matrix's format name: ``h5``, ``keras``, ``savedmodel``,
-            ``weights_h5`` (legacy ``save_weights`` HDF5) or ``weights.h5`` (Keras 3 layout).
+            ``h5_weights`` (legacy HDF5 ``save_weights``) or ``keras_weights`` (the ``.weights.h5`` layout
+            of Keras 2.13+ and Keras 3).
         container: what it really is: ``hdf5``, ``zip`` or ``directory``.
         keras_version: the Keras version that wrote it, as recorded (None if not recorded).
         tensorflow_version: the TF version that wrote it (SavedModels only), or None.
@@ -86,7 +87,7 @@ class ModelFile:
 
     @property
     def weights_only(self) -> bool:
-        return self.format in ("weights_h5", "weights.h5")
+        return self.format in ("h5_weights", "keras_weights")
 
     def to_json(self) -> dict:
         return {"path": str(self.path), "format": self.format, "container": self.container,
@@ -232,9 +233,9 @@ def _hdf5(path: Path) -> ModelFile:
             notes.append("named .keras but is HDF5 (Keras 2 before 2.13 writes HDF5 for a .keras path unless 2.12 "
                          "is asked for save_format='keras_v3')")
     elif "layer_names" in attrs:
-        fmt = "weights_h5"
+        fmt = "h5_weights"
     elif {"layers", "vars"} & groups:
-        fmt = "weights.h5"
+        fmt = "keras_weights"
     else:
         raise UserInputError(f"{path}: an HDF5 file but not a Keras model or weights file "
                        f"(no model_config or layer_names attribute, no layers/vars groups)")

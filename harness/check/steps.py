@@ -27,6 +27,7 @@ from harness.check import inputs as inputs_mod, report, security_section
 from harness.check.check_plan import (CheckPlan, closest_env, default_targets, env_tolerances, env_versions, is_close,
                                       parse_call, recorded_release)
 from harness.check.modelfile import UserInputError, read_model_file
+from harness.cli import SessionParser
 from harness.config import spec as spec_mod
 from harness.execute import launch
 from harness.execute.supervisor import run_phase
@@ -36,8 +37,11 @@ from harness.workdir import DEFAULT_CHECK_WORKDIR
 MARKER = ".keras-compat-matrix-check"  # in a work dir nox -s check made: it may empty it
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def options_parser() -> SessionParser:
+    """The options of ``nox -s check --``; a bad one raises :class:`~harness.cli.OptionError` (one line, exit
+    status 2), which the noxfile's check of the command line (:mod:`harness.preflight`) shows before any
+    session runs."""
+    parser = SessionParser(
         prog="nox -s check --", description="Check that a model file loads, and predicts the same, in other "
         "TensorFlow/Keras environments. Exit status: 0 every target passes, 1 some fail, 2 bad input.")
     parser.add_argument("path", type=Path, help="a .h5, .keras, .weights.h5 (with --architecture) or SavedModel folder")
@@ -164,12 +168,12 @@ def plan(args: list[str], spec: spec_mod.MatrixSpec, project=None, cache: Path |
     $KCM_INDEX_URL); ``cache`` is where resolved releases are kept (default: work/releases.json).
 
     Raises:
-        SystemExit: unparsable options (argparse prints usage; status 2).
+        OptionError: unparsable options (one line; status 2).
         UserInputError: a missing or unreadable file, a file that is not a model, unknown
             environments or releases, or no target left to check.
     """
     from harness.check import releases
-    options = _parser().parse_args(args)
+    options = options_parser().parse_args(args)
     release_notes = []
     if options.to:
         try:

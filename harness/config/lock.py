@@ -18,7 +18,6 @@ list, not what this machine has, so the lock is the same wherever it is written.
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
@@ -40,6 +39,7 @@ from harness.config import env_templates, matrix_yaml, spec
 from harness.errors import HarnessError
 from harness.execute import interpreters
 from harness.guard import NotRegular, loads, regular, write_atomic
+from harness.cli import SessionParser
 
 INDEX_URL = "https://pypi.org/pypi"
 PYTHONS = ("3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
@@ -306,7 +306,7 @@ def main(args: list[str], matrix: Path, project: Project | None = None, log=prin
         spec.SpecError: matrix.yaml is invalid, or a locked environment would be.
         LockError: the index could not be asked, or a template resolves to nothing.
     """
-    parser = argparse.ArgumentParser(prog="nox -s lock --", description="Resolve matrix.yaml's templates.")
+    parser = SessionParser(prog="nox -s lock --", description="Resolve matrix.yaml's templates.")
     parser.add_argument("--dry-run", action="store_true", help="print the resolution, write nothing")
     parser.add_argument("--index-url", default=os.environ.get("KCM_INDEX_URL", INDEX_URL),
                         help=f"JSON API of the package index (default: $KCM_INDEX_URL, else {INDEX_URL})")

@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 from harness.config import env_templates, expectation_keys, matrix_yaml
 from harness.config.tolerance import ToleranceRules, accepts, names
 from harness.config.validation import DECISIVE, TENSORFLOW_NAMES, SpecError, check_semantics, pinned_version
-from harness.worker.catalog import FORMATS
+from harness.worker.catalog import FORMATS, format_name
 
 
 def satisfies(versions: dict[str, Version], requirement: str) -> bool:
@@ -294,7 +294,32 @@ def load(path: str | os.PathLike, lock: dict | None = None) -> MatrixSpec:
         check_semantics(raw)
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from None
-    return _build(path, raw)
+    return _build(path, current_format_names(raw))
+
+
+def current_format_names(raw: dict) -> dict:
+    """A schema-checked matrix.yaml (a dict) with every format it names under the name the format has now
+    (``harness.worker.catalog.format_name``: ``weights_h5`` reads as ``h5_weights``, ``weights.h5`` as
+    ``keras_weights``): in ``formats``, each profile's ``formats``, and the ``format`` of each
+    ``tolerance.overrides`` and ``expected_failures`` entry (a name or a list of them). ``raw`` is left
+    as it is; a format named twice under its two names stays twice (the plan keeps one)."""
+    def renamed(value):
+        return [format_name(v) for v in value] if isinstance(value, list) else format_name(value)
+
+    out = dict(raw)
+    if "formats" in raw:
+        out["formats"] = renamed(raw["formats"])
+    out["profiles"] = {name: dict(p, formats=renamed(p["formats"])) if p.get("formats") else p
+                       for name, p in raw["profiles"].items()}
+    for key, entries in (("expected_failures", raw.get("expected_failures")),
+                         ("overrides", (raw.get("tolerance") or {}).get("overrides"))):
+        if entries:
+            entries = [dict(e, format=renamed(e["format"])) if "format" in e else e for e in entries]
+            if key == "overrides":
+                out["tolerance"] = dict(raw["tolerance"], overrides=entries)
+            else:
+                out[key] = entries
+    return out
 
 
 def _build(path: Path, raw: dict) -> MatrixSpec:

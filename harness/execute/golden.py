@@ -21,6 +21,7 @@ from packaging.version import Version
 
 from harness.config.spec import SpecError
 from harness.guard import OutsideWorkdir, loads, within
+from harness.worker.catalog import FORMAT_ALIASES
 from harness.workdir import PhaseFiles, WorkDir, read_records
 
 PREFIX = "golden-"
@@ -57,12 +58,16 @@ class Golden:
         return out
 
     def artifact_dir(self, fixture: str, fmt: str) -> Path:
-        """The folder of one frozen artifact (its names through :func:`harness.guard.within`).
+        """The folder of one frozen artifact (its names through :func:`harness.guard.within`): under the
+        format's name, or, frozen before the format was renamed, under its old name (goldens keep their
+        folders and GOLDEN.json as frozen; ``harness.worker.catalog.FORMAT_ALIASES``).
 
         Raises:
             harness.guard.OutsideWorkdir: a name that would leave the golden's folder.
         """
-        return within(self.path, fixture, fmt)
+        folder = within(self.path, fixture, fmt)
+        frozen = [within(self.path, fixture, old) for old, new in FORMAT_ALIASES.items() if new == fmt]
+        return next((old for old in frozen if old.is_dir() and not folder.exists()), folder)
 
 
 def _sha256(path: Path) -> str:

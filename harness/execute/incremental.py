@@ -31,6 +31,7 @@ from harness.config.spec import MatrixSpec
 from harness.execute.supervisor import WORKER
 from harness.guard import loads
 from harness.worker import protocol
+from harness.worker.catalog import current_names
 from harness.workdir import PhaseFiles, append_record, write_json
 
 # Verdicts a rerun with the same key would give again. save-error and load-error are
@@ -119,14 +120,16 @@ class Keys:
 
 
 def _load_cache(files: PhaseFiles) -> dict[str, dict]:
-    """The phase's archived records by key; what is not such a record (a damaged cache) is left out."""
+    """The phase's archived records by key, with the names their formats have now (an archive of before
+    a format was renamed: ``harness.worker.catalog.current_names``); what is not such a record (a damaged
+    cache) is left out."""
     try:
         data = loads(files.cache.read_text())
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):
         return {}
-    return {key: record for key, record in data.items()
+    return {key: current_names(record) for key, record in data.items()
             if isinstance(record, dict) and record.get("key") == key and record.get("verdict") in REUSABLE}
 
 

@@ -18,7 +18,7 @@ from harness.config.tolerance import Tolerance
 from harness.guard import quote, within
 # Which loaders read which format (each loader is its own column in the report); the negative
 # control's pseudo format and loader.
-from harness.worker.catalog import CONTROL_FORMAT, CONTROL_LOADER, LOADERS
+from harness.worker.catalog import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, format_name
 
 METADATA_KEYS = ("TAGS", "TOLERANCE", "MIN_KERAS", "MAX_KERAS", "BACKENDS")
 BACKEND_NAMES = ("tensorflow", "jax", "torch")
@@ -98,7 +98,8 @@ class Selection:
     """What one run covers: the environments, fixtures and formats, in report order,
     and the spec they were selected from. ``envs`` are every environment that runs a phase;
     ``producing`` and ``consuming`` (``--from``, ``--to``) narrow which of them save and which load
-    (None: all of them)."""
+    (None: all of them). ``formats`` given under an old name (a run.json of before the renaming:
+    ``harness.worker.catalog.format_name``) are kept under the name they have now."""
 
     profile: str
     envs: tuple[str, ...]
@@ -120,6 +121,9 @@ class Selection:
     def columns(self) -> list[tuple[str, str]]:
         """The (format, loader) pairs of this run, in report order (the negative control not included)."""
         return [(fmt, loader) for fmt in self.formats for loader in self.loaders_of(fmt)]
+
+    def __post_init__(self):
+        object.__setattr__(self, "formats", tuple(dict.fromkeys(format_name(f) for f in self.formats)))
 
     @property
     def producer_envs(self) -> tuple[str, ...]:
@@ -208,7 +212,8 @@ def select(spec: MatrixSpec, fixtures_dir: Path, profile: str = "default",
         _known("--from", "producer", producers, sorted(spec.envs) + sorted(goldens))
         goldens = {label: golden for label, golden in goldens.items() if label in producers}
     offered = chosen.formats or spec.formats
-    if formats:
+    if formats:  # an old name (weights_h5) is the format it names now
+        formats = [format_name(f) for f in formats]
         _known("--formats", "format", formats, spec.formats)
     available = discover_fixtures(fixtures_dir)
     if not available:  # a mistyped fixtures_dir would plan no cell at all, and such a run passes

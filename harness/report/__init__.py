@@ -53,15 +53,18 @@ def summary_line(data: ReportData) -> str:
     negative controls left out of both."""
     workers = sum(p["workers_started"] for env in data.environments.values() for p in env.get("phases", {}).values())
     wall = f"wall time {data.wall_s:.0f} s, " if data.wall_s is not None else ""
-    return (f"{wall}{_tally(data.matrix_cells, 'cells', 'not loaded')}; {_tally(data.saves, 'saves', 'not saved')} "
-            f"({workers} worker processes)")
+    saves = _tally(data.saves, "saves", "not saved", frozen=set(data.selection.goldens))
+    return f"{wall}{_tally(data.matrix_cells, 'cells', 'not loaded')}; {saves} ({workers} worker processes)"
 
 
-def _tally(cells: list, unit: str, without: str) -> str:
+def _tally(cells: list, unit: str, without: str, frozen: set[str] = frozenset()) -> str:
     """``210 cells: pass 120, ...; 120 run, 84 reused, 6 not loaded`` (a record written by this run, one
-    reused from an earlier run, none of its own)."""
+    reused from an earlier run, none of its own); of saves, ``18 golden``: those of the golden producers
+    (``frozen``), frozen in the repository, neither run nor reused."""
     verdicts = ", ".join(f"{v} {n}" for v, n in counts(cells).items())
-    ran, reused = sum(c.reused is False for c in cells), sum(c.reused is True for c in cells)
-    how = [f"{ran} run", f"{reused} reused"] + ([f"{len(cells) - ran - reused} {without}"]
-                                                if len(cells) > ran + reused else [])
+    golden = sum(c.producer in frozen for c in cells)
+    ran = sum(c.reused is False and c.producer not in frozen for c in cells)
+    reused = sum(c.reused is True and c.producer not in frozen for c in cells)
+    how = [f"{ran} run", f"{reused} reused"] + ([f"{golden} golden"] if golden else []) + \
+        ([f"{len(cells) - ran - reused - golden} {without}"] if len(cells) > ran + reused + golden else [])
     return f"{len(cells)} {unit}: {verdicts or 'none'}; {', '.join(how)}"

@@ -37,7 +37,7 @@ HINTS: tuple[tuple[str, str], ...] = (
     (r"Error when deserializing class '(DepthwiseConv2D|MultiHeadAttention)' using config=",
      "Keras 2 wrote layer arguments that Keras 3 removed (DepthwiseConv2D 'groups', MultiHeadAttention "
      "'query_shape'/'key_shape'/'value_shape'); Keras 3 cannot read this .h5 config. Rebuild the model in Keras 3 "
-     "from code and load the weights (weights_h5)."),
+     "from code and load the weights (h5_weights: save_weights(\"weights.h5\"), then load_weights)."),
     (r"'str' object has no attribute 'quantization_mode'",
      "Keras 3's HDF5 loader cannot rebuild a Keras 2 layer's mixed-precision dtype policy from its .h5 config. "
      "Rebuild the model in Keras 3 with the same dtype policy and load the weights."),
@@ -82,8 +82,8 @@ HINTS: tuple[tuple[str, str], ...] = (
      "in 2.12 only with save_format='keras_v3' and became the default in 2.13); Keras 3 expects a zip. Rename "
      "the file to .h5 and load that."),
     (r"Layer count mismatch when loading weights|object 'vars' doesn't exist|objects could not be loaded",
-     "The .weights.h5 layout of Keras 3 (and Keras 2.13+) differs from the legacy HDF5 weights layout. Save the "
-     "weights with the consumer's layout, or load the full model (.h5) instead."),
+     "The .weights.h5 layout of Keras 3 and Keras 2.13+ (keras_weights) differs from the legacy HDF5 weights "
+     "layout (h5_weights). Save the weights with the consumer's layout, or load the full model (.h5) instead."),
     (r"expected \d+ variables, but received 0 variables",
      "The variable layout inside the .keras/.weights.h5 archive changed between these Keras releases; re-save "
      "with the consumer's Keras, or use .h5."),

@@ -8,21 +8,16 @@ from harness.report.expectations import expected
 from harness.report.history import FACT_ORDER
 from harness.report.markdown import (DEPTH_TEXT, DEVICE_PAIR_HEADERS, DIFFERENCE_HEADERS, HISTORY_KINDS, HISTORY_RULES,
                                      WORKER_HEADERS, depth_tables, device_pair_rows, difference_rows, health,
-                                     history_summary, runner, summarize, summarize_controls, unused_line, worker_rows)
-from harness.report.marks import LABELS, saving_rows, tone
+                                     history_summary, none_unexplained, plural, runner, summarize, summarize_controls,
+                                     unused_line, worker_rows)
+from harness.report.marks import LABELS, control_tone, saving_rows, tone
 from harness.report.results import LEVELS
 from harness.report.upgrade import AS_WRITTEN, FAILS, WITH_CHANGE, answers, glance, headline
 from harness.report.model import ReportData, change_groups, signatures, unexpected_notes, where
+from harness.worker.catalog import SAVED_WITH
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-
-
-def _control_tone(text: str) -> str:
-    """A negative-control cell's colour: every control mismatched (``✓``), or not (``✗``, ``‼``)."""
-    if text.startswith("✓"):
-        return "all"
-    return "none-new" if text.startswith(("✗", "‼", "env-error")) else "na"
 
 
 def _detail(cell) -> str:
@@ -75,7 +70,7 @@ def render(data: ReportData) -> str:
             for c in consumers:
                 cells = data.cells_at(fmt, loader, p, c)
                 text = summary(cells)
-                shade = tone(cells) if summary is summarize else _control_tone(text)
+                shade = tone(cells) if summary is summarize else control_tone(text)
                 row.append({"text": text, "tone": shade, "label": LABELS.get(shade, ""),
                             "details": [_detail(x) for x in cells]})
             rows.append((p, row))
@@ -90,7 +85,8 @@ def render(data: ReportData) -> str:
         detail=_detail, expected=expected, health=health(data).replace("**", ""), depth=depth_tables(data),
         depth_text=DEPTH_TEXT, levels=LEVELS,
         reason_groups={v: data.reason_groups(v) for v in ("unsupported", "skipped")},
-        unused=[o for o in data.expectations if o.status == "unused"], unused_line=unused_line)
+        unused=[o for o in data.expectations if o.status == "unused"], unused_line=unused_line, plural=plural,
+        none_unexplained=none_unexplained(data), saved_with=[(fmt, SAVED_WITH[fmt]) for fmt in data.selection.formats])
 
 
 def _history(data: ReportData) -> dict | None:

@@ -15,6 +15,7 @@ from harness.report.marks import saving_rows, summarize
 from harness.report.model import SIGNATURE_CHARS, ReportData, change_groups, signatures, unexpected_notes, where
 from harness.report.results import LEVELS, Cell, counts
 from harness.report.upgrade import Answer, answers, grid, headline, route_rows
+from harness.worker.catalog import SAVED_WITH
 
 MAX_WHERE = 6  # cells named per check-depth failure reason in matrix.md
 SHOWN_SIGNATURES = 4  # per expected failure in matrix.md; matrix.html shows all
@@ -33,6 +34,18 @@ def summarize_controls(cells: list[Cell]) -> str:
     return f"{'✓' if mismatched == len(ran) else '✗'} {mismatched}/{len(ran)}"
 
 
+def plural(n: int, word: str) -> str:
+    """``1 fixture``, ``3 fixtures``."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def none_unexplained(data: ReportData) -> str:
+    """*Failures by error signature* without a failure no entry explains: where the known ones are."""
+    known = sum(c.verdict == "xfail" for c in data.matrix_cells)
+    where = f" (the {known} known failures: see Expected failures)" if known else ""
+    return f"None that no expected_failures entry explains{where}."
+
+
 def _table(data: ReportData, fmt: str, loader: str, summary=summarize) -> str:
     envs = data.selection.consumers
     rows = [[p] + [summary(data.cells_at(fmt, loader, p, c)) for c in envs] for p in data.selection.producers]
@@ -45,7 +58,7 @@ def render(data: ReportData) -> str:
     out = ["# Keras compatibility matrix", ""]
     goldens = f" (and {len(data.selection.goldens)} golden producers)" if data.selection.goldens else ""
     out.append(f"Profile {code(data.selection.profile)}: {len(data.selection.envs)} environments{goldens}, "
-               f"{len(data.selection.fixtures)} fixtures, {len(data.matrix_cells)} cells"
+               f"{plural(len(data.selection.fixtures), 'fixture')}, {len(data.matrix_cells)} cells"
                + (f", wall time {data.wall_s:.0f} s" if data.wall_s is not None else "") + ".")
     out.append("")
     found = answers(data)
@@ -66,6 +79,7 @@ def render(data: ReportData) -> str:
                "or the consumer cannot read that format. Details per cell are in matrix.html and results.json; "
                "every word of this report: docs/glossary.md.")
     out.append("")
+    out += [format_legend(data), ""]
     vacuous = data.vacuous_controls
     if vacuous:
         out += ["## ‼ NEGATIVE CONTROL PASSED: COMPARISONS ARE VACUOUS", "",
@@ -85,7 +99,7 @@ def render(data: ReportData) -> str:
     groups = data.failure_groups()
     out += ["## Failures by error signature", ""]
     if not groups:
-        out += ["None.", ""]
+        out += [none_unexplained(data), ""]
     for group in groups:
         out += [f"### {group.verdict}: {code(group.signature)} ({len(group.cells)} cells)", ""]
         if group.hint:
@@ -393,3 +407,10 @@ def _closest_passes(data: ReportData) -> list[str]:
              f"{c.max_abs:.3g}", f"{c.atol:g}", f"{c.rtol:g}"] for c in closest]
     return out + [tabulate(rows, headers=["margin", "producer", "consumer", "fixture", "format/loader",
                                           "max abs diff", "atol", "rtol"], tablefmt="github"), ""]
+
+
+def format_legend(data: ReportData) -> str:
+    """``Formats, by the call that saved them: `h5` `model.save("model.h5")`; ...`` for the run's formats
+    (``harness.worker.catalog.SAVED_WITH``), so that ``h5_weights`` and ``keras_weights`` read apart."""
+    return "Formats, by the call that saved them: " + "; ".join(
+        f"{md_code(fmt)} {md_code(SAVED_WITH[fmt])}" for fmt in data.selection.formats) + "."

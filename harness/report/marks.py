@@ -15,7 +15,8 @@ known (an ``expected_failures`` entry explains them: xfail) or new (no entry doe
 - ``n/a`` nothing could run there (the producer cannot write, or the consumer cannot read, the format),
   ``skipped``, ``env-error``.
 
-:func:`tone` gives matrix.html's colour class and a text label for the same cell.
+:func:`tone` gives matrix.html's colour class and a text label for the same cell; :func:`control_tone` those
+of a negative-control cell, where a mismatch is what must happen.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ LABELS = {
     "none-new": "does not work; NEW",
     "na": "",
     "env": "environment error",
+    # the negative-control table: there a mismatch is what must happen
+    "control-held": "differed from the reference, as it must",
+    "control-matched": "FAILS: fresh weights matched; passes unproven",
+    "control-broken": "FAILS: a control errored or did not run",
 }
 
 
@@ -88,6 +93,18 @@ def tone(cells: list[Cell]) -> str:
         return "change-new" if any(c.failed for c in ran) else "change-known"
     worked = passed + sum(carries(c) == "with a change" for c in ran)
     return ("some-" if worked else "none-") + ("new" if any(c.failed for c in ran) else "known")
+
+
+def control_tone(text: str) -> str:
+    """matrix.html's class for a negative-control cell, from its summary (``summarize_controls`` in
+    ``harness.report.markdown``): ``control-held`` when every control that ran mismatched (``✓ 3/3``),
+    ``control-matched`` when one passed (``‼ 1 passed``), ``control-broken`` when one errored or did not run
+    (``✗ 2/3``), ``env`` for ``env-error``, else ``na``."""
+    if text.startswith("✓"):
+        return "control-held"
+    if text.startswith("‼"):
+        return "control-matched"
+    return "control-broken" if text.startswith("✗") else "env" if text == "env-error" else "na"
 
 
 def routes(data) -> list[list[str]]:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER, Selection, cell_id
-from harness.worker.catalog import CHANGE_NAMES
+from harness.worker.catalog import CHANGE_NAMES, current_names, format_problem
 from harness.guard import quote
 from harness.worker import protocol
 from harness.workdir import PhaseFiles, read_records
@@ -40,10 +40,13 @@ def record_problem(record: dict) -> str | None:
     not know, a field of the wrong type (``margin: "0.5"``, ``levels: "deep"``), or a pass whose
     ``max_abs``, ``max_rel`` or ``margin`` is not finite (NaN compares false, so it would pass unseen) or
     whose margin is over 1 (outside its tolerance); a deeper level that is not one of :data:`LEVELS` or
-    whose verdict is not one of :data:`LEVEL_VERDICTS`; text with a lone surrogate."""
+    whose verdict is not one of :data:`LEVEL_VERDICTS`; text with a lone surrogate; a format the harness
+    does not know (an old name, ``weights_h5``, is known: :func:`harness.worker.catalog.current_names`)."""
     verdict = record.get("verdict", "env-error" if record.get("scope") == "env" else None)
     if not isinstance(verdict, str) or verdict not in RECORD_VERDICTS:
         return f"verdict {quote(verdict)} is none of {', '.join(RECORD_VERDICTS)}"
+    if record.get("scope") != "env" and format_problem(record.get("format")):
+        return format_problem(record.get("format"))
     for key in TEXT_FIELDS:
         if record.get(key) is not None and not isinstance(record[key], str):
             return f"{key} {quote(record[key])} is not text"
@@ -221,8 +224,11 @@ class Cell:
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
+        """The cell of a record (a matrix phase's JSON line, a results.json cell) and ``extra`` fields, with
+        the name its format has now (:func:`harness.worker.catalog.current_names`: ``weights_h5`` is
+        ``h5_weights``, in its ``id`` too); the record's keys that are no field are left out."""
         names = {f.name for f in fields(cls)}
-        data = {k: v for k, v in record.items() if k in names}
+        data = {k: v for k, v in current_names(record).items() if k in names}
         data.update(extra)
         return cls(**data)
 

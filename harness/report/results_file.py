@@ -9,6 +9,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.guard import loads, read_text
+from harness.worker.catalog import format_problem
 
 # The fields every cell has, as strings.
 CELL_KEYS = ("id", "producer", "consumer", "fixture", "format", "loader", "verdict")
@@ -86,7 +87,8 @@ def _wrong_type(mapping: dict, types: dict, where: str) -> str | None:
 
 def results_problem(data: dict) -> str | None:
     """What in a results.json object (with a ``cells`` list) a comparison or the trend page cannot read,
-    with its key path (``cells[3] lacks verdict``, ``cells[3].margin: expected a number, got '0.1'``);
+    with its key path (``cells[3] lacks verdict``, ``cells[3].margin: expected a number, got '0.1'``,
+    ``cells[3]: format 'x' is none of h5, ...``);
     None when every field it reads is there with its type."""
     problem = _wrong_type(data, TOP_FIELDS, "")
     for name, env in (data.get("environments") or {}).items() if not problem else ():
@@ -101,6 +103,8 @@ def results_problem(data: dict) -> str | None:
         missing = [k for k in CELL_KEYS if not isinstance(cell, dict) or not isinstance(cell.get(k), str)]
         if missing:
             return f"cells[{index}] lacks {', '.join(missing)}"
+        if format_problem(cell["format"]):  # an old name (weights_h5) is known: it reads as its format now
+            return f"cells[{index}]: {format_problem(cell['format'])}"
         problem = _wrong_type(cell, CELL_FIELDS, f"cells[{index}].")
         for level, found in (cell.get("levels") or {}).items() if not problem else ():
             problem = problem or _wrong_type({level: found}, {level: dict}, f"cells[{index}].levels.") \

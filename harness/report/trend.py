@@ -7,7 +7,6 @@ writes ``trend.html`` (a table and an inline SVG bar chart: no script, works off
 """
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from harness.guard import loads, read_text, write_set
 from harness.report.results_file import results_problem, run_started, when
 from harness.report.results import VERDICTS
 from harness.report.escape import md_cell
+from harness.cli import SessionParser
 
 # One colour per verdict, as matrix.html's tones: green passes, amber known failures, reds failures, greys n/a.
 COLOURS = {"pass": "#4caf50", "xpass": "#ff7043", "xfail": "#ffb300", "mismatch": "#e53935",
@@ -169,9 +169,9 @@ def main(args: list[str], log=print) -> list[Path]:
     """``nox -s trend -- DIR_OR_FILE... [--out PATH.html]``: write the trend page and its Markdown.
 
     Returns the paths written. Raises TrendError (nothing to draw, or --out cannot be written);
-    SystemExit for bad arguments (argparse prints why).
+    OptionError for bad arguments (one line, exit status 2).
     """
-    parser = argparse.ArgumentParser(prog="nox -s trend --", description="Verdict counts per night.")
+    parser = SessionParser(prog="nox -s trend --", description="Verdict counts per night.")
     parser.add_argument("paths", nargs="+", type=Path, metavar="DIR_OR_FILE",
                         help="results.json files, or folders searched for *.json")
     parser.add_argument("--out", default=str(Path("reports") / "trend.html"),

@@ -169,7 +169,7 @@ class KerasRuntime(object):
         if fmt == "savedmodel" and self.flavor == "keras3":
             return ("Keras 3 cannot save a Keras SavedModel (model.save needs .keras or .h5); "
                     "model.export writes a TF SavedModel instead (Keras 3.0 release notes)")
-        if fmt == "weights_h5" and self.flavor == "keras3":
+        if fmt == "h5_weights" and self.flavor == "keras3":
             return ("Keras 3 save_weights writes only the .weights.h5 layout; "
                     "it cannot write legacy HDF5 weights (Keras 3.0 release notes)")
         if fmt == "export" and not hasattr(self.keras.Model, "export"):
@@ -215,7 +215,7 @@ class KerasRuntime(object):
           '.h5' or '.hdf5' files"). They take ``skip_mismatch`` for both; for legacy ``.h5`` 3.0 to
           3.10 ignore it and 3.11 passes it on (keras/src/saving/saving_api.py).
         """
-        legacy_layout = fmt == "weights_h5" or (self.flavor != "keras3" and self.v < (2, 13, 0))
+        legacy_layout = fmt == "h5_weights" or (self.flavor != "keras3" and self.v < (2, 13, 0))
         if loader == "load_weights_by_name" and self.flavor == "keras3" and not legacy_layout:
             return ("Keras 3 load_weights takes by_name only for legacy .h5 weights; for a .weights.h5 file it "
                     "raises ValueError (keras/src/saving/saving_api.py, 3.0 to 3.15)")

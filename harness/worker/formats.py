@@ -9,8 +9,8 @@ Formats (file or folder written inside the artifact directory) and how they are 
     savedmodel      savedmodel/        model.save(dir, save_format="tf")   (Keras SavedModel)
     tf_saved_model  tf_saved_model/    tf.saved_model.save(model, dir)
     export          export/            model.export(dir)                   (Keras 2.13+, Keras 3)
-    weights_h5      weights.h5         model.save_weights("weights.h5")    (legacy HDF5 layout)
-    weights.h5      model.weights.h5   model.save_weights("model.weights.h5")
+    h5_weights      weights.h5         model.save_weights("weights.h5")    (legacy HDF5 layout; once weights_h5)
+    keras_weights   model.weights.h5   model.save_weights("model.weights.h5")  (Keras 2.13+, 3; once weights.h5)
     checkpoint      checkpoint/ckpt    tf.train.Checkpoint(model=model).write(prefix)
     json            model.json         model.to_json(), plus model.weights.h5 beside it
 
@@ -46,7 +46,7 @@ def save(runtime, model, fmt, directory):
         runtime.tf.saved_model.save(model, path)
     elif fmt == "export":
         model.export(path)
-    elif fmt in ("weights_h5", "weights.h5"):
+    elif fmt in ("h5_weights", "keras_weights"):
         model.save_weights(path)
     elif fmt == "checkpoint":
         runtime.tf.train.Checkpoint(model=model).write(path)

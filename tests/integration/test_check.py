@@ -51,8 +51,8 @@ def test_real_files_record_the_versions_that_wrote_them(saved):
     assert read_model_file(saved / "plain_bn" / "keras" / "model.keras").keras_version == "2.15.0"
     found = read_model_file(saved / "plain_bn" / "savedmodel" / "savedmodel")
     assert (found.tensorflow_version, found.keras_version) == ("2.15.1", "2.15.0")
-    weights = read_model_file(saved / "plain_bn" / "weights_h5" / "weights.h5", DATA / "plain_bn.tf2.15.json")
-    assert (weights.format, weights.keras_version) == ("weights_h5", "2.15.0")
+    weights = read_model_file(saved / "plain_bn" / "h5_weights" / "weights.h5", DATA / "plain_bn.tf2.15.json")
+    assert (weights.format, weights.keras_version) == ("h5_weights", "2.15.0")
 
 
 def test_a_compiled_h5_from_tf215_works_in_keras315_only_with_compile_false(saved, tmp_path):
@@ -136,7 +136,7 @@ def test_a_lambda_h5_is_refused_by_keras3_safe_mode_and_loads_with_unsafe(saved,
 
 
 def test_weights_with_an_architecture_load_in_tf_keras_not_keras3(saved, tmp_path):
-    status, report, _ = run_check(tmp_path, saved / "plain_bn" / "weights_h5" / "weights.h5",
+    status, report, _ = run_check(tmp_path, saved / "plain_bn" / "h5_weights" / "weights.h5",
                                   "--architecture", DATA / "plain_bn.tf2.15.json", "--to", TFK, K3)
     assert status == 1 and report["verdicts"] == {SOURCE: "reference", TFK: "pass", K3: "fail"}
     assert "Could not locate class 'Functional'" in rows(report, K3)["load_weights"]["error_message"]

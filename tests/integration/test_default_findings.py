@@ -41,12 +41,12 @@ def test_a_checkpoint_read_keeps_a_rebuilt_normalization_s_statistics(normalizat
     run = normalization
     for producer, consumer, fmt, loader in (("tf2.15", "tf2.15", "checkpoint", "Checkpoint.read"),
                                             ("tf2.16-keras3.3", "tf2.16-keras3.3", "checkpoint", "Checkpoint.read"),
-                                            ("tf2.15", "tf2.16-keras3.3", "weights_h5", "load_weights")):
+                                            ("tf2.15", "tf2.16-keras3.3", "h5_weights", "load_weights")):
         got = cell(run, producer, consumer, "normalization_adapted", fmt, loader)
         assert got["verdict"] == "xfail" and got["original_verdict"] == "mismatch", got
         assert 1 <= got["max_abs"] <= 10, got
     # The same state through .weights.h5 in Keras 2.15, and the whole .keras model in Keras 3.3, is kept.
-    assert cell(run, "tf2.15", "tf2.15", "normalization_adapted", "weights_h5", "load_weights")["verdict"] == "pass"
+    assert cell(run, "tf2.15", "tf2.15", "normalization_adapted", "h5_weights", "load_weights")["verdict"] == "pass"
     assert cell(run, "tf2.16-keras3.3", "tf2.16-keras3.3", "normalization_adapted", "keras", "load_model")[
         "verdict"] == "pass"
     assert run["results"]["problems"] == []

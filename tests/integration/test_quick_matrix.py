@@ -64,7 +64,7 @@ def test_tf215_compiled_h5_loads_in_keras3_only_with_compile_false(run):
 def test_same_environment_round_trips_pass(run):
     for env in ENVS:
         for fixture in ("dense_bn", "small_cnn"):
-            for fmt, loader in (("h5", "load_model"), ("keras", "load_model"), ("weights.h5", "load_weights")):
+            for fmt, loader in (("h5", "load_model"), ("keras", "load_model"), ("keras_weights", "load_weights")):
                 got = cell(run, env, env, fixture, fmt, loader)
                 if env == K3 and fmt == "h5":  # Keras 3.15 cannot compile its own .h5's mse either
                     assert (verdict(got), got["works_with"]) == ("works-with", "compile=False"), got

@@ -342,4 +342,4 @@ def _read(path: Path) -> None:
     except UserInputError as exc:
         one_line(str(exc))
     else:
-        assert found.format in ("h5", "keras", "weights_h5", "weights.h5") and isinstance(found.evidence, str)
+        assert found.format in ("h5", "keras", "h5_weights", "keras_weights") and isinstance(found.evidence, str)

@@ -13,18 +13,23 @@ SCHEMA = json.loads(SCHEMA_PATH.read_text())
 
 def schema_disagreements(schema: dict) -> list[str]:
     """Where ``schema``'s ``formatNames``/``loaderNames`` (a name, or a list of names) differ from the
-    catalog: the names in each enum, and those the ``x-expected`` text lists (in any order)."""
+    catalog: the names in each enum (a format's old names too: matrix.yaml may still use them), and those
+    the ``x-expected`` text lists (in any order; the names now only)."""
     out = []
     loaders = {loader.name for loader in catalog.LOADER_TABLE}
-    for name, values in (("formatNames", set(catalog.FORMATS)), ("loaderNames", loaders)):
+    for name, values, old in (("formatNames", set(catalog.FORMATS), set(catalog.FORMAT_ALIASES)),
+                              ("loaderNames", loaders, set())):
         single, listed = schema["$defs"][name]["oneOf"]
         expected = schema["$defs"][name]["x-expected"]
         listed_in_text = expected.removeprefix("one of ").removesuffix(", or a list of them").split(", ")
-        for where, names in ((f"{name}.oneOf[0].enum", single["enum"]),
-                             (f"{name}.oneOf[1].items.enum", listed["items"]["enum"]),
-                             (f"{name}.x-expected", listed_in_text)):
-            if len(names) != len(set(names)) or set(names) != values:
-                out.append(f"{where}: {sorted(names)} are not the catalog's {sorted(values)}")
+        for where, names, wanted in ((f"{name}.oneOf[0].enum", single["enum"], values | old),
+                                     (f"{name}.oneOf[1].items.enum", listed["items"]["enum"], values | old),
+                                     (f"{name}.x-expected", listed_in_text, values)):
+            if len(names) != len(set(names)) or set(names) != wanted:
+                out.append(f"{where}: {sorted(names)} are not the catalog's {sorted(wanted)}")
+    formats = schema["$defs"]["formats"]["items"]["enum"]  # matrix.yaml's and a profile's formats
+    if set(formats) != set(catalog.FORMATS) | set(catalog.FORMAT_ALIASES):
+        out.append(f"formats.items.enum: {sorted(formats)} are not the catalog's")
     return out
 
 

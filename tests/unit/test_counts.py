@@ -51,3 +51,17 @@ def test_a_cell_without_a_record_of_its_own_is_neither_run_nor_reused(tmp_path):
     unsaved = [c for c in data.matrix_cells if "cannot write" in (c.reason or "")]
     assert unsaved and {c.reused for c in unsaved} == {None}
     assert "not loaded" in report.summary_line(data)
+
+
+def test_the_golden_producers_saves_are_counted_as_golden_not_run(tmp_path):
+    """The saves of a golden producer were frozen in the repository: a rerun that reuses every save of its
+    environments must not say some saves were run (the quick run of 2026-12-07, tests/data/run-quick-all)."""
+    from harness import cli, run
+    shutil.copytree(RUN.parent / "run-quick-all", tmp_path / "run")
+    for path in (tmp_path / "run" / "results").glob("produce-*.jsonl"):
+        _reuse(path, 1)  # a rerun: every save of the environments reused
+    ctx = run.Context.from_args(cli.last_selection(["--workdir", str(tmp_path / "run")]), parser=cli.report_parser)
+    data = report.build(ctx.spec, ctx.selection, ctx.workdir)
+    golden = [c for c in data.saves if c.producer in ctx.selection.goldens]
+    assert ctx.selection.goldens and golden
+    assert f"; 0 run, {len(data.saves) - len(golden)} reused, {len(golden)} golden (" in report.summary_line(data)

@@ -161,7 +161,7 @@ def test_the_first_live_entry_claims_a_cell(workdir):
     data = _data(workdir, [expired, first, second])
     outcomes = {o.entry.index: o for o in data.expectations}
     assert len(outcomes[1].xfail) == 24 and {c.format for c in outcomes[2].xfail} == {
-        "keras", "weights.h5", "json", "checkpoint", "tf_saved_model"}
+        "keras", "keras_weights", "json", "checkpoint", "tf_saved_model"}
     assert outcomes[0].status == "expired" and outcomes[0].unexplained == []  # live entries explained them
 
 

@@ -87,15 +87,15 @@ def test_a_saved_model_without_the_version_field_gives_none(tmp_path):
 def test_weights_only_files_need_the_architecture(tmp_path):
     legacy = _h5(tmp_path / "w.h5", keras_version="2.15.0", backend="tensorflow", layer_names=["dense"])
     with pytest.raises(UserInputError,
-                       match=r"w.h5: holds weights only \(weights_h5 layout.*--architecture model.json"):
+                       match=r"w.h5: holds weights only \(h5_weights layout.*--architecture model.json"):
         read_model_file(legacy)
     architecture = tmp_path / "model.json"
     architecture.write_text(json.dumps({"class_name": "Functional", "config": {}, "keras_version": "3.15.1"}))
     found = read_model_file(legacy, architecture)
-    assert (found.format, found.keras_version) == ("weights_h5", "2.15.0")  # the weights file's own record wins
+    assert (found.format, found.keras_version) == ("h5_weights", "2.15.0")  # the weights file's own record wins
     keras3 = read_model_file(_h5(tmp_path / "m.weights.h5", groups=("layers", "vars")), architecture)
     assert (keras3.format, keras3.keras_version, keras3.evidence) == \
-        ("weights.h5", "3.15.1", "keras_version in model.json")
+        ("keras_weights", "3.15.1", "keras_version in model.json")
 
 
 def test_architecture_must_be_keras_json_and_only_for_weights(tmp_path):

@@ -49,11 +49,11 @@ def test_consume_cells_cover_every_loader_of_every_saved_artifact_and_one_contro
     fixture = next(iter(selection.fixtures))
     produced = [{"producer": "tf2.15", "fixture": fixture, "format": "h5", "verdict": "saved"},
                 {"producer": "tf2.15", "fixture": fixture, "format": "savedmodel", "verdict": "unsupported"},
-                {"producer": "tf2.15", "fixture": fixture, "format": "weights_h5", "verdict": "saved"}]
+                {"producer": "tf2.15", "fixture": fixture, "format": "h5_weights", "verdict": "saved"}]
     cells = consume_cells(selection, "tf2.21-keras3.15", produced, Path("/work/artifacts"))
     assert [(c["format"], c["loader"]) for c in cells] == \
-        [("h5", "load_model"), (CONTROL_FORMAT, "rebuild"), ("weights_h5", "load_weights"),
-         ("weights_h5", "load_weights_by_name"), ("weights_h5", "load_weights_skip_mismatch")]
+        [("h5", "load_model"), (CONTROL_FORMAT, "rebuild"), ("h5_weights", "load_weights"),
+         ("h5_weights", "load_weights_by_name"), ("h5_weights", "load_weights_skip_mismatch")]
     assert cells[1]["artifact"] == "h5"
     assert len(produce_cells(selection, "tf2.15")) == len(selection.fixtures) * len(selection.formats)
 

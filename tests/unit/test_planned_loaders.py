@@ -15,10 +15,10 @@ def test_a_run_recorded_before_the_weights_transfer_loaders_has_no_cells_of_them
     workdir = _copy(tmp_path, "run-default")
     assert "loaders" not in json.loads((workdir / "run.json").read_text())
     data = _data(workdir)
-    assert set(NEW) <= set(LOADERS["weights_h5"])  # the catalog has them; this run did not
+    assert set(NEW) <= set(LOADERS["h5_weights"])  # the catalog has them; this run did not
     assert not [c for c in data.cells if c.loader in NEW]
     assert not [col for col in data.columns if col[1] in NEW]
-    assert ("weights_h5", "load_weights") in data.columns
+    assert ("h5_weights", "load_weights") in data.columns
     assert data.problems() == [] and data.unexpected_failures == []
 
 

@@ -11,7 +11,8 @@ from harness import run
 from harness.execute.processes import Interpreter
 from harness.execute.supervisor import run_phase
 from harness.report import progress
-from harness.report.progress import PhaseProgress, RecordTally, choose_display, failure_name
+from harness.report.display import Display, choose_display, watch_in_background
+from harness.report.progress import PhaseProgress, RecordTally, failure_name
 from harness.workdir import PhaseFiles, read_records
 
 FAKE = Path(__file__).with_name("fake_worker.py")
@@ -107,7 +108,7 @@ def test_a_line_counts_cells_names_three_failures_and_says_time_left():
 
 
 def test_every_display_says_the_same_words():
-    from harness.report.progress import _live_table
+    from harness.report.display import _live_table
     from rich.console import Console
     p = PhaseProgress("consume", "tf2.15", total=10, started=0.0, done=4, expected=2)
     stream = io.StringIO()
@@ -184,7 +185,7 @@ def test_a_phase_run_with_the_fake_worker_prints_plain_lines_as_it_goes(tmp_path
     files.reset()
     stream = io.StringIO()
     cells = _cells(["a", "b-segv", "c-hang", "d"])
-    with progress.Display(files, "lines", stream, every_s=0.2), progress.phase_running(files, len(cells), 0, 1):
+    with Display(files, "lines", stream, every_s=0.2), progress.phase_running(files, len(cells), 0, 1):
         run_phase(files, Interpreter(sys.executable), {}, {}, cells, 1.5, 30.0, worker=FAKE)
     lines = stream.getvalue().splitlines()
     assert len(lines) >= 3  # some while the hanging cell waits for its timeout, and the last
@@ -201,7 +202,7 @@ def test_board_lines_end_in_a_carriage_return_and_quiet_prints_nothing(tmp_path)
     files.reset()
     for display, expected in (("board", "\r"), ("off", None)):
         stream = io.StringIO()
-        with progress.Display(files, display, stream, every_s=0.05), progress.phase_running(files, 2, 0, 1):
+        with Display(files, display, stream, every_s=0.05), progress.phase_running(files, 2, 0, 1):
             run_phase(files, Interpreter(sys.executable), {}, {}, _cells(["a", "b-hang"]), 0.5, 30.0, worker=FAKE)
         if expected is None:
             assert stream.getvalue() == ""
@@ -212,7 +213,7 @@ def test_board_lines_end_in_a_carriage_return_and_quiet_prints_nothing(tmp_path)
 
 def test_the_parent_nox_process_prints_every_running_phase_and_each_end_once(tmp_path):
     stream = io.StringIO()
-    progress.watch_in_background(tmp_path, stream, every_s=0.05)
+    watch_in_background(tmp_path, stream, every_s=0.05)
     time.sleep(0.1)
     a, b = PhaseFiles(tmp_path, "produce", "envA"), PhaseFiles(tmp_path, "produce", "envB")
     for files in (a, b):
@@ -275,7 +276,7 @@ def test_the_live_display_draws_a_bar_counts_and_failures(tmp_path):
     files = PhaseFiles(tmp_path, "consume", "envA")
     files.reset()
     stream = io.StringIO()
-    with progress.Display(files, "live", stream, every_s=0.05), progress.phase_running(files, 3, 0, 1):
+    with Display(files, "live", stream, every_s=0.05), progress.phase_running(files, 3, 0, 1):
         run_phase(files, Interpreter(sys.executable), {}, {}, _cells(["a", "b-segv", "c"]), 30.0, 30.0, worker=FAKE)
     shown = stream.getvalue()
     assert "consume envA" in shown and "3/3" in shown and "1 unexplained" in shown and "done in" in shown

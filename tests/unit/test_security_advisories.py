@@ -121,7 +121,7 @@ def test_paths_are_followed_until_the_fix_of_the_targets_line_and_resources_only
     ("3.12.3", "h5", "load_weights", BLOCKED),
     ("3.14.1", "h5", "load_weights", FOLLOWS),
     ("3.15.0", "h5", "load_weights", BLOCKED),
-    ("3.13.2", "weights.h5", None, FOLLOWS),
+    ("3.13.2", "keras_weights", None, FOLLOWS),
 ])
 def test_an_external_link_by_container_format_and_loader(version, fmt, loader, expected):
     found = scanned("zip" if fmt == "keras" else "hdf5", "hdf5_external_link", fmt=fmt)

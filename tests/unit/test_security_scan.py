@@ -145,3 +145,31 @@ def test_a_load_refused_by_safe_mode_is_measured_and_unsafe_runs_code(tmp_path):
     security_report.attach(result)
     (found,) = result.security["verdicts"]
     assert found.verdict == "runs code" and found.reasons[-1] == "--unsafe: safe_mode was off"
+
+
+def test_a_registered_class_from_the_users_module_needs_custom_objects_not_blocked(tmp_path):
+    """The security proof's custom_class canary (a .keras naming kcm_canary_mod.CanaryLayer, registered as
+    kcm_canary>CanaryLayer): real loads (tests/data/security-proof/records.json) ran the module's code in
+    Keras 3.8.0 and, from 3.9.0 to 3.15.1, refused it for lack of registration and loaded it with
+    custom_objects. scan says so: "needs custom_objects", exit 0; "runs code" (exit 1) where it would run."""
+    from harness import ROOT
+    from harness.check.security import canaries
+    canaries.build(tmp_path)
+    path = str(tmp_path / "custom_class" / "m.keras")
+    measured = {r["release"]: r["outcome"] for r in json.loads(
+        (ROOT / "tests" / "data" / "security-proof" / "records.json").read_text()) if r["canary"] == "custom_class"}
+    assert measured["3.8.0"] == "marker" and measured["3.9.0"] == measured["3.15.1"] == "needs custom_objects"
+    status, text = main([path, "--to", "keras==3.9.0", "keras==3.15.1", "tf2.21-keras3.15"])
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith(("| keras==", "| tf2."))]
+    assert status == 0 and [row[:3] for row in rows] == [
+        ["keras==3.9.0", "keras3 3.9.0", "needs custom_objects"],
+        ["keras==3.15.1", "keras3 3.15.1", "needs custom_objects"],
+        ["tf2.21-keras3.15", "keras3 3.15.1", "needs custom_objects"]]
+    assert rows[1][4] == ("custom_class: needs custom_objects (Keras 3.15.1 imports no module outside Keras: a "
+                          "registered class loads with custom_objects, or once its module registers it)")
+    assert "blocked" not in text
+    status, text = main([path, "--to", "keras==3.8.0", "keras==3.15.1", "--format", "json"])
+    (scanned,) = json.loads(text)["files"]
+    assert status == 1 and [(t["target"], t["verdict"]) for t in scanned["targets"]] == [
+        ("keras==3.8.0", "runs code"), ("keras==3.15.1", "needs custom_objects")]

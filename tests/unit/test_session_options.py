@@ -5,6 +5,7 @@ narrow a run and a report and are checked like ``--fixtures``."""
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,10 +67,13 @@ def test_the_sessions_that_parse_as_they_run_have_their_own_help_too(parser, arg
     (["--fixtures", "dense_bm"], "nox -s matrix: --fixtures: no fixture dense_bm in "),
     (["--envs", "tf2.99"], "nox -s matrix: --envs: no environment named tf2.99 (defined: keras3.15-jax, "),
     (["--formats", "h6"], "nox -s matrix: --formats: no format named h6 (defined: h5, keras, savedmodel, "
-                          "tf_saved_model, export, weights_h5, weights.h5, checkpoint, json)"),
+                          "tf_saved_model, export, h5_weights, keras_weights, checkpoint, json)"),
     (["--from", "tf9"], "nox -s matrix: --from: no producer named tf9 (defined: keras3.15-jax, "),
     (["--to", "tf9"], "nox -s matrix: --to: no consumer named tf9 (defined: keras3.15-jax, "),
     (["--bogus"], "nox -s matrix: unrecognized arguments: --bogus (nox -s matrix -- --help lists the options)"),
+    # an abbreviation is no option: `--fixture` left `--profile quick` out once and started the default profile
+    (["--fixture", "dense_bn"], "nox -s matrix: unrecognized arguments: --fixture dense_bn (nox -s matrix -- "),
+    (["--prof", "quick"], "nox -s matrix: unrecognized arguments: --prof quick (nox -s matrix -- --help lists"),
     (["--profile"], "nox -s matrix: argument --profile: expected one argument (nox -s matrix -- --help lists"),
 ])
 def test_a_bad_selection_stops_before_any_session_with_one_line(posargs, line):
@@ -95,7 +99,40 @@ def test_the_sessions_a_nox_command_names(argv, sessions):
 
 def test_sessions_without_the_matrix_options_are_not_checked():
     assert preflight.check(["nox", "-s", "lint", "--", "--whatever"], SHIPPED, None, environ={}) is None
-    assert preflight.check(["nox", "-s", "check", "--", "--help"], SHIPPED, None, environ={}) is None
+    assert preflight.check(["nox", "-s", "check_report", "--", "work/check/plan.json"], SHIPPED, None,
+                           environ={}) is None
+    assert preflight.check(["nox", "-s", "check", "--", "m.h5", "--to", "tf2.18"], SHIPPED, None, environ={}) is None
+
+
+@pytest.mark.parametrize("session, posargs, line", [
+    ("check", ["m.h5", "--bogus"], "nox -s check: unrecognized arguments: --bogus (nox -s check -- --help lists "
+                                   "the options)"),
+    ("check", [], "nox -s check: the following arguments are required: path (nox -s check -- --help"),
+    ("check", ["m.h5", "--format", "xml"], "nox -s check: argument --format: invalid choice: 'xml'"),
+    ("check", ["m.h5", "--atol", "-1"], "nox -s check: argument --atol: must be a finite number >= 0, got -1"),
+    ("scan", ["m.h5", "--formt", "json"], "nox -s scan: unrecognized arguments: --formt json (nox -s scan -- "
+                                          "--help lists the options)"),
+    ("scan", ["m.h5", "--profile", "quik"], "nox -s scan: --profile quik: no such profile in "),
+    ("scan", ["m.h5", "--profile", "quick", "--to", "tf2.15"],
+     "nox -s scan: argument --to: not allowed with argument --profile"),
+])
+def test_check_and_scan_stop_on_a_bad_option_before_any_session_with_one_line(session, posargs, line):
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as stopped:
+        preflight.check(["nox", "-s", session, "--", *posargs], SHIPPED, None, environ={}, err=err)
+    assert stopped.value.code == 2
+    assert err.getvalue().startswith(line) and err.getvalue().count("\n") == 1
+
+
+@pytest.mark.parametrize("session, words", [
+    ("check", ["usage: nox -s check -- ", "--to", "--custom-objects", "--call", "Exit status: 0"]),
+    ("scan", ["usage: nox -s scan -- ", "--profile", "--to", "Exit status: 0"]),
+])
+def test_check_and_scan_print_their_own_help_before_any_session(session, words):
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as stopped:
+        preflight.check(["nox", "-s", session, "--", "--help"], SHIPPED, None, environ={}, out=out)
+    assert stopped.value.code == 0 and all(word in out.getvalue() for word in words)
 
 
 def _nox(*args: str) -> subprocess.CompletedProcess:
@@ -109,6 +146,18 @@ def test_a_typo_is_the_last_line_on_the_screen_and_nothing_runs():
     assert done.returncode == 2
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert lines[-1].startswith("nox -s matrix: --profile quik: no such profile") and len(lines) == 1
+
+
+@pytest.mark.parametrize("args, line", [
+    (["-s", "check", "--", "m.h5", "--bogus"], "nox -s check: unrecognized arguments: --bogus (nox -s check -- "
+                                                 "--help lists the options)"),
+    (["-s", "scan", "--", "m.h5", "--formt", "json"], "nox -s scan: unrecognized arguments: --formt json (nox -s "
+                                                       "scan -- --help lists the options)"),
+])
+def test_a_bad_check_or_scan_option_is_the_one_line_on_the_screen(args, line):
+    done = _nox(*args)
+    assert done.returncode == 2
+    assert (done.stdout + done.stderr).strip().splitlines() == [line]  # no "Running session", no usage block
 
 
 def test_nox_list_fits_a_screen_and_says_how_to_list_the_phases():
@@ -156,3 +205,66 @@ def test_a_report_narrowed_by_formats_from_and_to(tmp_path):
     full = cli.last_selection(["--workdir", str(tmp_path / "run")])
     assert run.Context.from_args(full, parser=cli.report_parser).selection.consumers == tuple(
         json.loads((RUN / "run.json").read_text())["envs"])
+
+
+def _section(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_a_report_narrowed_by_to_has_a_column_and_a_route_per_consumer_only(tmp_path):
+    """With ``--to tf2.13`` the six producers still save, but only tf2.13 loads: the upgrade grid, the Routes
+    table and every format table have tf2.13 as their one consumer (no ``—`` column for an environment that
+    only produced)."""
+    shutil.copytree(RUN, tmp_path / "run")
+    args = cli.last_selection(["--workdir", str(tmp_path / "run"), "--to", "tf2.13", "--reports",
+                               str(tmp_path / "reports")])
+    ctx = run.Context.from_args(args, parser=cli.report_parser)
+    producers = ("tf2.10", "tf2.13", "tf2.15", "tf2.16-tfkeras", "tf2.16-keras3.3", "tf2.21-keras3.15")
+    assert ctx.selection.envs == producers and ctx.selection.consumers == ("tf2.13",)
+    run.report(ctx, log=lambda _: None)
+    md = (tmp_path / "reports" / "matrix.md").read_text()
+    grid = _section(md, "## Can I upgrade?", "`✓ h5`").strip().splitlines()
+    assert [cell.strip() for cell in grid[2].strip("|").split("|")] == ["producer ↓ / consumer →", "tf2.13"]
+    assert [row.split("|")[1].strip() for row in grid[4:]] == list(producers)
+    routes = [row for row in _section(md, "## Routes", "## Saving").splitlines() if " → tf" in row]
+    assert [row.split("|")[1].strip() for row in routes] == [f"{p} → tf2.13" for p in producers]
+    assert all(row.split("|")[3].strip() not in ("", "—") for row in routes)  # each pair's best route
+    headers = [line for line in md.splitlines() if line.startswith("| producer ↓ / consumer →")]
+    columns = build(ctx.spec, ctx.selection, ctx.workdir).columns
+    assert len(headers) == 1 + len(columns) + 1  # the upgrade grid, each format/loader, the negative control
+    assert all([h.strip() for h in line.strip("|").split("|")] == ["producer ↓ / consumer →", "tf2.13"]
+               for line in headers)
+    html = (tmp_path / "reports" / "matrix.html").read_text()
+    assert set(re.findall(r"<tr><th>producer ↓ / consumer →</th>(.*?)</tr>", html)) == {"<th>tf2.13</th>"}
+    pairs = re.findall(r"<tr><th>([^<]+ → [^<]+)</th>", _section(html, "<h2>Routes</h2>", "<h2>Saving</h2>"))
+    assert pairs == ["producer → consumer"] + [f"{p} → tf2.13" for p in producers]
+
+
+def test_a_one_fixture_report_reads_as_english_and_says_where_the_known_failures_are(tmp_path):
+    """The README's first run is one fixture: its header says "1 fixture", and *Failures by error signature*,
+    which lists only the failures no entry explains, points to the known ones instead of saying "None"."""
+    shutil.copytree(RUN, tmp_path / "run")
+    args = cli.last_selection(["--workdir", str(tmp_path / "run"), "--fixtures", "dense_bn", "--reports",
+                               str(tmp_path / "reports")])
+    ctx = run.Context.from_args(args, parser=cli.report_parser)
+    run.report(ctx, log=lambda _: None)
+    md = (tmp_path / "reports" / "matrix.md").read_text()
+    known = sum(c.verdict == "xfail" for c in build(ctx.spec, ctx.selection, ctx.workdir).matrix_cells)
+    assert known and ": 6 environments, 1 fixture, " in md.splitlines()[2]
+    line = f"None that no expected_failures entry explains (the {known} known failures: see Expected failures)."
+    assert _section(md, "## Failures by error signature", "##").strip() == line
+    html = (tmp_path / "reports" / "matrix.html").read_text()
+    assert " 1 fixture, " in html and f"<p>{line}</p>" in html
+
+
+@pytest.mark.parametrize("session, args, line", [
+    ("trend", [], "nox -s trend: the following arguments are required: DIR_OR_FILE (nox -s trend -- --help lists "
+                  "the options)"),
+    ("lock", ["--bogus"], "nox -s lock: unrecognized arguments: --bogus (nox -s lock -- --help lists the options)"),
+    ("scan_proof", ["--jobs", "two"], "nox -s scan_proof: argument --jobs: invalid int value: 'two' (nox -s "
+                                      "scan_proof -- --help lists the options)"),
+])
+def test_the_sessions_that_parse_as_they_run_end_a_bad_option_on_its_one_line(session, args, line):
+    done = _nox("-s", session, "--", *args)
+    assert done.returncode == 2
+    assert (done.stdout + done.stderr).strip().splitlines()[-1] == line  # no usage block under nox's own line

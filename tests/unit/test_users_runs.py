@@ -11,6 +11,7 @@ import pytest
 from test_expectation_keys import SHIPPED, _context, _copy, _data
 
 from harness.report.results import damaged
+from harness.worker.catalog import current_names
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))
 import formats  # noqa: E402  (harness/worker/formats.py: the worker's verdict of a count)
@@ -20,7 +21,7 @@ WEIGHTS_LOADERS = ("load_weights", "load_weights_by_name", "load_weights_skip_mi
                    "Checkpoint.read")
 # Keras 3.15's .weights.h5 of the nested subclassed tree, read with skip_mismatch=True by Keras 2.15 and
 # tf_keras 2.16: nothing raised, 0 of 26 variables assigned.
-SKIPPED_ALL = {f"tf2.21-keras3.15>{consumer}/nested_subclassed/weights.h5/load_weights_skip_mismatch"
+SKIPPED_ALL = {f"tf2.21-keras3.15>{consumer}/nested_subclassed/keras_weights/load_weights_skip_mismatch"
                for consumer in ("tf2.15", "tf2.16-tfkeras")}
 # Keras 3.15's checkpoint of a layer keeping its sublayers in a list and a dict, read by Keras 3.15.
 CHECKPOINT_6_OF_14 = "tf2.21-keras3.15>tf2.21-keras3.15/layer_containers/checkpoint/Checkpoint.read"
@@ -75,15 +76,15 @@ def test_keras3_checkpoint_read_of_listed_sublayers_assigns_6_of_14(quick):
     assert (got.variables_assigned, got.variables_total) == (6, 14)
     # the same weights through .weights.h5 arrive whole
     whole = next(c for c in quick.matrix_cells if c.id == CHECKPOINT_6_OF_14.replace(
-        "checkpoint/Checkpoint.read", "weights.h5/load_weights"))
+        "checkpoint/Checkpoint.read", "keras_weights/load_weights"))
     assert whole.verdict == "pass" and (whole.variables_assigned, whole.variables_total) == (14, 14)
 
 
 def _edit(workdir, cell_id, edit):
-    """Replace the recorded consume record of ``cell_id`` by ``edit(record)``."""
+    """Replace the recorded consume record of ``cell_id`` (its format's name now) by ``edit(record)``."""
     for path in (workdir / "results").glob("consume-*.jsonl"):
         records = [json.loads(line) for line in path.read_text().splitlines()]
-        found = [i for i, r in enumerate(records) if r.get("id") == cell_id]
+        found = [i for i, r in enumerate(records) if current_names(r).get("id") == cell_id]
         if found:
             records[found[0]] = edit(records[found[0]])
             path.write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -91,7 +92,7 @@ def _edit(workdir, cell_id, edit):
     raise AssertionError(f"no record of {cell_id}")
 
 
-PLANTED = "tf2.15>tf2.16-tfkeras/sequential/weights_h5/load_weights"
+PLANTED = "tf2.15>tf2.16-tfkeras/sequential/h5_weights/load_weights"
 
 
 def test_a_planted_load_that_assigned_0_variables_fails_the_run_though_its_outputs_matched(tmp_path):

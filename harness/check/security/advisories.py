@@ -172,7 +172,7 @@ def load_advisories(path: Path = ADVISORIES) -> list[Advisory]:
 
 def default_loader(scanned: ScannedFile) -> str:
     """The loader a user calls on this file: ``load_weights`` for a weights file, else ``load_model``."""
-    return "load_weights" if scanned.format in ("weights_h5", "weights.h5") else "load_model"
+    return "load_weights" if scanned.format in ("h5_weights", "keras_weights") else "load_model"
 
 
 def code_rule(kind: str, target: Target, container: str) -> tuple[str, str]:

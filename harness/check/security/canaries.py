@@ -64,7 +64,7 @@ def _keras_zip(path: Path, layers: list, members: dict[str, bytes] | None = None
               "config": {"name": "seq", "layers": [INPUT, *layers]}}
     members = dict(members or {})
     if weights and "model.weights.h5" not in members and "model.weights.npz" not in members:
-        members["model.weights.h5"] = _weights_h5(lambda vars_: (
+        members["model.weights.h5"] = _keras_weights(lambda vars_: (
             vars_.create_dataset("0", data=np.zeros((2, 1), "float32")),
             vars_.create_dataset("1", data=np.zeros((1,), "float32"))), layer_path)
     with zipfile.ZipFile(path, "w") as archive:
@@ -74,7 +74,7 @@ def _keras_zip(path: Path, layers: list, members: dict[str, bytes] | None = None
             archive.writestr(name, data)
 
 
-def _weights_h5(fill, layer_path: str = "dense") -> bytes:
+def _keras_weights(fill, layer_path: str = "dense") -> bytes:
     """A Keras 3 weights file (``layers/<layer_path>/vars``, top ``vars``) whose layer vars ``fill`` makes.
     Keras 3 names the path by the layer's class in snake case (Dense: ``dense``, CanaryLayer:
     ``canary_layer``), not by the layer's name."""
@@ -200,7 +200,7 @@ def build(folder: Path) -> list[Canary]:
         if link == "link":
             members = {"model.weights.h5": _link_weights(str(target))}
         else:
-            members = {"model.weights.h5": _weights_h5(fill)}
+            members = {"model.weights.h5": _keras_weights(fill)}
         _keras_zip(home / "m.keras", [{**DENSE, "config": {"name": "d", "units": units}}], members)
 
     home = canary("legacy_h5_link", "m.h5", ["load_model", "load_weights"], "hdf5_external_link", sentinel=SENTINEL)

@@ -72,7 +72,7 @@ def _hdf5_file(path: Path) -> ScannedFile:
             keys = set(handle.attrs.keys())
     except OSError as exc:
         raise UserInputError(f"{path}: not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
-    fmt = "h5" if "model_config" in keys else "weights_h5" if "layer_names" in keys else "weights.h5"
+    fmt = "h5" if "model_config" in keys else "h5_weights" if "layer_names" in keys else "keras_weights"
     return ScannedFile(str(path), "hdf5", fmt, found)
 
 

@@ -39,7 +39,7 @@ class Finding:
 class ScannedFile:
     """A file's findings. ``container``: ``hdf5``, ``zip`` or ``directory`` (for a file that is both a zip
     and HDF5, the one Keras 3 loads: ``harness.check.modelfile.containers``); ``format``: the matrix's
-    format name (``h5``, ``keras``, ``savedmodel``, ``weights_h5``, ``weights.h5``). ``views``: for such a
+    format name (``h5``, ``keras``, ``savedmodel``, ``h5_weights``, ``keras_weights``). ``views``: for such a
     polyglot, each container's own scan by container (its findings are all of theirs, each ``where``
     prefixed with its container); which one a target loads is
     ``harness.check.security.advisories.loaded_views``."""

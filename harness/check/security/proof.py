@@ -10,7 +10,6 @@ copies them to the repository's tests/data/security-proof/, which a unit test re
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from tabulate import tabulate
 from harness.check.security.advisories import BLOCKED, FOLLOWS, NEEDS, RUNS, Target, load_advisories, verdict
 from harness.check.security.canaries import build
 from harness.check.security.findings import scan_file
+from harness.cli import SessionParser
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = ROOT / "harness" / "worker" / "canary.py"
@@ -99,7 +99,7 @@ def _cause(record: dict) -> str | None:
 
 
 def main(args: list[str], log=print) -> int:
-    parser = argparse.ArgumentParser(prog="nox -s scan_proof --", description=__doc__.splitlines()[0])
+    parser = SessionParser(prog="nox -s scan_proof --", description=__doc__.splitlines()[0])
     parser.add_argument("--releases", nargs="+", default=list(RELEASES), metavar="KERAS")
     parser.add_argument("--workdir", type=Path, default=ROOT / "work" / "scan-proof")
     parser.add_argument("--record", type=Path, help="also write the records here (tests/data/security-proof)")

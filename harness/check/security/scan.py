@@ -22,13 +22,16 @@ from harness.check.modelfile import UserInputError
 from harness.check.security.advisories import ADVISORIES, RUNS, Target, Verdict, load_advisories, verdict
 from harness.check.security.findings import scan_file
 from harness.check.security.model import ScannedFile
+from harness.cli import SessionParser
 from harness.report.escape import md_cell_code, md_code, md_text
 
 TENSORFLOW_NAMES = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def options_parser() -> SessionParser:
+    """The options of ``nox -s scan --``; a bad one raises :class:`~harness.cli.OptionError` (one line, exit
+    status 2), shown before any session runs (:mod:`harness.preflight`)."""
+    parser = SessionParser(
         prog="nox -s scan --", description="List what model files would make a loader run or follow, and per "
         "target Keras the verdict and the known advisories. Exit status: 0 nothing would run code, 1 a target "
         "would run code from a file, 2 bad input.")
@@ -96,6 +99,19 @@ def short_target(text: str) -> Target:
     return Target(f"{text} ({name})", target.flavor, target.keras, target.tensorflow)
 
 
+def profile_envs(spec, profile: str | None) -> list[str]:
+    """The environments of ``--profile`` (None: the default profile) in ``spec`` (a ``MatrixSpec``).
+
+    Raises:
+        UserInputError: no such profile (naming those defined).
+    """
+    profile = profile or "default"
+    if profile not in spec.profiles:
+        raise UserInputError(f"--profile {profile}: no such profile in {spec.path} "
+                             f"(defined: {', '.join(spec.profiles)})")
+    return list(spec.profiles[profile].envs)
+
+
 def targets(options: argparse.Namespace) -> list[Target]:
     """The targets the options name (matrix.yaml is read only for environment names and profiles)."""
     from harness.check import releases
@@ -112,11 +128,7 @@ def targets(options: argparse.Namespace) -> list[Target]:
         except spec_mod.SpecError as exc:
             raise UserInputError(str(exc)) from None
         if not options.to:
-            profile = options.profile or "default"
-            if profile not in spec.profiles:
-                raise UserInputError(f"--profile {profile}: no such profile in {spec.path} "
-                               f"(defined: {', '.join(spec.profiles)})")
-            others = list(spec.profiles[profile].envs)
+            others = profile_envs(spec, options.profile)
         unknown = [e for e in others if e not in spec.envs and not releases.SHORT.match(e)
                    and not e.startswith(releases.PYTHON)]
         if unknown:
@@ -141,9 +153,9 @@ def main(args: list[str]) -> tuple[int, str]:
 
     Raises:
         UserInputError: a missing or unreadable file, an unknown target, a bad advisories table (status 2).
-        SystemExit: unparsable options (argparse prints usage; status 2).
+        OptionError: unparsable options (one line; status 2).
     """
-    options = _parser().parse_args(args)
+    options = options_parser().parse_args(args)
     advisories = load_advisories(options.advisories)
     chosen = targets(options)
     results = []
