@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_expectation_keys import SHIPPED, _context, _copy, _data
+from test_expectation_keys import RUN_DATE, SHIPPED, _context, _copy, _data
+
+from harness import report
 
 from harness.report.results import damaged
 from harness.worker.catalog import current_names
@@ -148,3 +150,51 @@ def test_efficientnet_weights_arrive_whole_and_keras2_h5_fails_in_keras3_on_dept
     assert h5.original_verdict == "load-error" and "'DepthwiseConv2D'" in h5.error_message
     assert [t["verdict"] for t in h5.workarounds] == ["load-error"] * 3
     assert h5.expected_failure == _entry(tags=("applications",)).index
+
+
+DEFAULT = "run-users-default"
+
+
+@pytest.fixture(scope="module")
+def default(tmp_path_factory):
+    """The recorded run, with the consumers its run.json names (``to``: the subset that loaded)."""
+    workdir = _copy(tmp_path_factory.mktemp("users-default"), DEFAULT)
+    ctx = _context(workdir)
+    consumers = tuple(json.loads((workdir / "run.json").read_text())["to"])
+    selection = dataclasses.replace(ctx.selection, consuming=consumers)
+    return report.build(ctx.spec, selection, workdir, RUN_DATE)
+
+
+def test_the_default_run_passes_under_the_shipped_entries_with_its_counts(default):
+    assert default.problems() == [] and default.unexpected_failures == []
+    counts = {}
+    for cell in default.matrix_cells:
+        counts[cell.verdict] = counts.get(cell.verdict, 0) + 1
+    assert counts == {"pass": 771, "unsupported": 1385, "skipped": 20, "xfail": 704}
+
+
+def test_the_default_run_s_silent_weights_loads_are_the_ones_the_count_exposes(default):
+    short = [c for c in default.matrix_cells if c.variables_total is not None
+             and c.variables_assigned < c.variables_total]
+    assert len(short) == 87 and {c.original_verdict for c in short} == {"mismatch"}
+    assert all(0.1 < c.max_abs < 4 for c in short)  # 0.17 to 3.57: each predicts with weights it was built with
+    by_call = {}
+    for c in short:
+        key = (c.consumer, c.format, c.loader)
+        by_call[key] = by_call.get(key, 0) + 1
+    # Keras 2.10's by_name=True of every newer .weights.h5, Keras 2.13's skip_mismatch=True of every other's
+    assert by_call[("tf2.10", "keras_weights", "load_weights_by_name")] == 35
+    assert all(c.variables_assigned == 0 for c in short if c.consumer == "tf2.10")
+    assert by_call[("tf2.13", "keras_weights", "load_weights_skip_mismatch")] == 31
+    # Keras 3 with skip_mismatch=True of a Keras 2.13 file: the first layer of each type, not the repeated one
+    partial = {c.id: (c.variables_assigned, c.variables_total) for c in short if c.variables_assigned}
+    for consumer in ("tf2.16-keras3.3", "keras3.15-jax"):
+        assert partial[f"tf2.13>{consumer}/sequential/keras_weights/load_weights_skip_mismatch"] == (6, 8)
+        assert partial[f"tf2.13>{consumer}/sequential_as_functional/keras_weights/load_weights_skip_mismatch"] == (2, 4)
+
+
+def test_keras33_keras_file_of_a_sequential_of_a_functional_model_predicts_another_shape_in_keras315(default):
+    got = next(c for c in default.matrix_cells
+               if c.id == "tf2.16-keras3.3>keras3.15-jax/sequential_of_functional/keras/load_model")
+    assert got.original_verdict == "mismatch" and got.max_abs is None
+    assert got.reason == "output 0 has shape (1, 8, 2), reference has (8, 2)"
