@@ -17,7 +17,7 @@ from harness.config import spec as spec_mod
 from harness.execute.plan import LOADERS
 from harness.errors import HarnessError
 from harness.guard import loads, read_text
-from harness.worker.catalog import format_name
+from harness.worker.catalog import LOAD_WEIGHTS_KWARGS, format_name
 from harness.workdir import PhaseFiles, WorkDir, write_json
 
 PHASE = "check"
@@ -236,9 +236,11 @@ class CheckPlan:
 
     @property
     def loaders(self) -> tuple[str, ...]:
-        """The loaders of the file's format (a plan written before the weights formats were renamed names
-        them by their old names: :func:`~harness.worker.catalog.format_name`)."""
-        return LOADERS[format_name(self.file["format"])]
+        """The loaders the check tries: the format's, less ``load_weights`` with by_name or skip_mismatch
+        (the matrix's loads between architectures; a check loads the user's file into its own). A plan
+        written before the weights formats were renamed names them by their old names
+        (:func:`~harness.worker.catalog.format_name`)."""
+        return tuple(name for name in LOADERS[format_name(self.file["format"])] if not LOAD_WEIGHTS_KWARGS.get(name))
 
     @property
     def work(self) -> WorkDir:

@@ -85,12 +85,12 @@ def problem(where: str, entry: dict) -> str | None:
         except re.error as exc:
             return f"{where}.error: {error!r} is not a regular expression ({exc})"
     level = entry.get("level", "outputs")
-    if verdict == "mismatch" and level == "compile":
-        if error is None or "max_abs" in entry:
-            return (f"{where}: a compile-level mismatch has no drift to band; give error, a regular expression "
-                    "searched in the level's reason (like \"at iteration 0\")")
-    elif verdict == "mismatch" and error is not None:
-        return f"{where}.error: a mismatch has no error to match; give max_abs (the band of its drift) instead"
+    if verdict == "mismatch" and error is not None and "max_abs" in entry:
+        return (f"{where}.error: a mismatch entry gives max_abs (the band of its drift) or error (searched in the "
+                "reason of outputs that could not be compared, such as another shape), not both")
+    if verdict == "mismatch" and level == "compile" and error is None:
+        return (f"{where}: a compile-level mismatch has no drift to band; give error, a regular expression "
+                "searched in the level's reason (like \"at iteration 0\")")
     if verdict in NEEDS_ERROR and error is None:
         return (f"{where}: error is missing: a {verdict} entry names the error its cells raise (a regular "
                 "expression searched in 'Type: message', like \"batch_shape\")")

@@ -111,6 +111,18 @@ class Selection:
     goldens: dict = field(default_factory=dict)  # label -> harness.execute.golden.Golden
     producing: tuple[str, ...] | None = None
     consuming: tuple[str, ...] | None = None
+    # The loaders the run planned (run.json's ``loaders``): None, every loader of the catalog. A run recorded
+    # before a loader joined the catalog has no cells of it (``harness.report.model.build``).
+    loaders: tuple[str, ...] | None = None
+
+    def loaders_of(self, fmt: str) -> tuple[str, ...]:
+        """The loaders this run reads ``fmt`` with, in the catalog's order."""
+        return tuple(name for name in LOADERS[fmt] if self.loaders is None or name in self.loaders)
+
+    @property
+    def columns(self) -> list[tuple[str, str]]:
+        """The (format, loader) pairs of this run, in report order (the negative control not included)."""
+        return [(fmt, loader) for fmt in self.formats for loader in self.loaders_of(fmt)]
 
     def __post_init__(self):
         object.__setattr__(self, "formats", tuple(dict.fromkeys(format_name(f) for f in self.formats)))
@@ -164,7 +176,8 @@ class Selection:
     def to_json(self) -> dict:
         """The selection as run.json records it (``from``/``to`` only where ``--from``/``--to`` narrowed it)."""
         out = {"profile": self.profile, "envs": list(self.envs), "fixtures": sorted(self.fixtures),
-               "formats": list(self.formats), "goldens": list(self.goldens)}
+               "formats": list(self.formats), "goldens": list(self.goldens),
+               "loaders": sorted({loader for _, loader in self.columns})}
         if self.producing is not None:
             out["from"] = list(self.producing) + list(self.goldens)
         if self.consuming is not None:
@@ -321,7 +334,7 @@ def consume_cells(selection: Selection, consumer: str, produced: list[dict], art
             within(artifacts, rec["producer"], rec["fixture"], rec["format"])
         base = {"producer": rec["producer"], "fixture": rec["fixture"], "format": rec["format"],
                 "artifact": rec["format"], "directory": str(directory), "atol": tol.atol, "rtol": tol.rtol}
-        for loader in LOADERS[rec["format"]]:
+        for loader in selection.loaders_of(rec["format"]):
             cells.append(dict(base, loader=loader,
                               id=cell_id(rec["producer"], consumer, rec["fixture"], rec["format"], loader)))
         key = (rec["producer"], rec["fixture"])

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.config.spec import MatrixSpec
-from harness.execute.plan import CONTROL_FORMAT, LOADERS, Selection
+from harness.execute.plan import CONTROL_FORMAT, Selection
 from harness.report.expectations import Outcome, apply as apply_expectations, observed
 from harness.report.hints import hint_for, normalize, shorten
 from harness.report.history import Change, Comparison
-from harness.report.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
+from harness.report.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, planned_loaders, resolve, resolve_saves
 from harness.report.upgrade import carries
 from harness.worker.protocol import WORKS_WITH
 from harness.workdir import PhaseFiles, WorkDir, read_json, read_records
@@ -70,7 +70,7 @@ class ReportData:
     @property
     def columns(self) -> list[tuple[str, str]]:
         """(format, loader) pairs in report order, the negative control last."""
-        return [(f, loader) for f in self.selection.formats for loader in LOADERS[f]]
+        return self.selection.columns
 
     def cells_at(self, fmt: str, loader: str, producer: str, consumer: str) -> list[Cell]:
         """The cells of one table cell, with their verdicts checked through ``self.level`` (``Cell.through``:
@@ -397,6 +397,7 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
         level: the check level the format tables show.
     """
     run = read_json(WorkDir(workdir).run)
+    selection = replace(selection, loaders=planned_loaders(run, selection, workdir))
     environments = {}
     for env in selection.envs:
         facts = read_json(PhaseFiles(workdir, "consume", env).facts) or \

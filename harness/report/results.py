@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, Selection, cell_id
+from harness.execute.plan import CONTROL_FORMAT, CONTROL_LOADER, Selection, cell_id
 from harness.worker.catalog import CHANGE_NAMES, current_names, format_problem
 from harness.guard import quote
 from harness.worker import protocol
@@ -57,7 +57,8 @@ def record_problem(record: dict) -> str | None:
         if verdict == "pass" and key in ("max_abs", "max_rel", "margin") and value is not None \
                 and not math.isfinite(value):
             return f"a pass with {key} {value}: a comparison with NaN or infinity passes nothing"
-    problem = _workarounds_problem(record, verdict) or protocol.holds_problem(record.get(protocol.HOLDS_FIELD))
+    problem = (_workarounds_problem(record, verdict) or protocol.holds_problem(record.get(protocol.HOLDS_FIELD))
+               or protocol.assignment_problem(record, verdict))
     if problem:
         return problem
     if verdict == "pass" and isinstance(record.get("margin"), (int, float)) and record["margin"] > 1:
@@ -188,6 +189,10 @@ class Cell:
     where it has no record of its own (a cell that could not be loaded, an environment's error).
     ``holds``: what the producer's model holds, ``{"layers": [...], "traits": [...]}`` (harness/worker/holds.py),
     from the record or the producer's produce records of the fixture; None where none recorded it.
+    ``variables_assigned`` of ``variables_total``: how many of the model's float variables a load that read
+    weights into a model made first assigned (harness/worker/formats.py ``assignment``; a ``load-error``
+    ``IncompleteLoad`` where fewer and the outputs matched); None where nothing was counted (other loaders,
+    records from before the count).
     """
 
     id: str
@@ -222,6 +227,8 @@ class Cell:
     workarounds: list | None = None
     reused: bool | None = None
     holds: dict | None = None
+    variables_assigned: int | None = None
+    variables_total: int | None = None
 
     @classmethod
     def from_record(cls, record: dict, **extra) -> Cell:
@@ -336,6 +343,18 @@ def resolve_saves(selection: Selection, workdir: Path) -> list[Cell]:
     return cells
 
 
+def planned_loaders(run: dict, selection: Selection, workdir: Path) -> tuple[str, ...] | None:
+    """The loaders a run planned: its run.json's ``loaders``; for a run.json from before runs recorded
+    them (2026-12-07), those its consume records name, so a loader added to the catalog since reads as
+    not in that run, not as cells that did not run; None (every loader) where no record names one."""
+    recorded = run.get("loaders")
+    if isinstance(recorded, list) and all(isinstance(name, str) for name in recorded):
+        return tuple(recorded)
+    named = {r.get("loader") for env in selection.consumers
+             for r in read_checked(PhaseFiles(workdir, "consume", env))[0]} - {None, CONTROL_LOADER}
+    return tuple(sorted(named)) if named else None
+
+
 def _by(records: list[dict], *keys: str) -> dict:
     return {tuple(r.get(k) for k in keys): r for r in records}
 
@@ -361,7 +380,7 @@ def resolve(selection: Selection, workdir: Path) -> list[Cell]:
                     continue
                 fixture_saves = [saves.get((fixture, f)) for f in selection.formats]
                 held = holds_of_fixture(produced[producer], fixture)
-                planned = [(f, loader) for f in selection.formats for loader in LOADERS[f]]
+                planned = selection.columns
                 planned.append((CONTROL_FORMAT, CONTROL_LOADER))
                 for fmt, loader in planned:
                     key = cell_id(producer, consumer, fixture, fmt, loader)

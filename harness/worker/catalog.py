@@ -39,6 +39,10 @@ LOADER_TABLE = (
     # where it takes one (Keras 2.13+, tf_keras, Keras 3): the Keras 2 and 3 signatures' defaults.
     Loader("load_model", KERAS_MODEL, False, "keras.models.load_model(path)", (COMPILE_FALSE, SAFE_MODE_FALSE, BOTH)),
     Loader("load_weights", KERAS_MODEL, False, "model.load_weights(path)", ()),
+    # The loads people use to move weights between architectures, here into the same one: every variable
+    # must still be assigned (keras-team/keras#21676, #19694). Which Keras takes which: compat.cannot_read.
+    Loader("load_weights_by_name", KERAS_MODEL, False, "model.load_weights(path, by_name=True)", ()),
+    Loader("load_weights_skip_mismatch", KERAS_MODEL, False, "model.load_weights(path, skip_mismatch=True)", ()),
     Loader("model_from_json", KERAS_MODEL, False, "keras.models.model_from_json(text); model.load_weights(path)",
            ()),
     Loader("Checkpoint.read", KERAS_MODEL, True, "tf.train.Checkpoint(model=model).read(path)", ()),
@@ -46,6 +50,10 @@ LOADER_TABLE = (
     # keras.layers.TFSMLayer wraps tf.saved_model.load
     Loader("TFSMLayer", SIGNATURE, True, "keras.layers.TFSMLayer(path, call_endpoint='serving_default')", ()),
 )
+# The calls that read a weights file into the model built from code, and the keyword arguments each adds.
+LOAD_WEIGHTS_KWARGS = {"load_weights": {}, "load_weights_by_name": {"by_name": True},
+                       "load_weights_skip_mismatch": {"skip_mismatch": True}}
+WEIGHTS_FILE_LOADERS = ("load_weights", "load_weights_by_name", "load_weights_skip_mismatch")
 FORMAT_TABLE = (
     Format("h5", "model.h5", ("load_model",), True, 'model.save("model.h5")', ()),
     Format("keras", "model.keras", ("load_model",), True, 'model.save("model.keras")', ()),
@@ -59,9 +67,9 @@ FORMAT_TABLE = (
     # (legacy_h5_format.save_weights_to_hdf5_group), and "`.weights.h5` files", the keras format's
     # weights (saving_lib.save_weights_only, the model.weights.h5 inside a .keras; Keras 2.13+).
     # Named weights_h5 and weights.h5 until 2026-12-07: a run's records, goldens and matrix.yaml of then.
-    Format("h5_weights", "weights.h5", ("load_weights",), False, 'model.save_weights("weights.h5")',
+    Format("h5_weights", "weights.h5", WEIGHTS_FILE_LOADERS, False, 'model.save_weights("weights.h5")',
            ("weights_h5",)),
-    Format("keras_weights", "model.weights.h5", ("load_weights",), False, 'model.save_weights("model.weights.h5")',
+    Format("keras_weights", "model.weights.h5", WEIGHTS_FILE_LOADERS, False, 'model.save_weights("model.weights.h5")',
            ("weights.h5",)),
     Format("checkpoint", "checkpoint/ckpt", ("Checkpoint.read",), False,
            "tf.train.Checkpoint(model=model).write(prefix)", ()),
@@ -69,7 +77,10 @@ FORMAT_TABLE = (
            'model.to_json(), and model.save_weights("model.weights.h5")', ()),
 )
 # The loaders that build the model from the fixture's code and read only its weights into it.
-FROM_CODE_LOADERS = ("load_weights", "Checkpoint.read")
+FROM_CODE_LOADERS = WEIGHTS_FILE_LOADERS + ("Checkpoint.read",)
+# The loaders that make a model first and then read weights into it: the worker counts the variables each
+# load assigned, and one that left any as they were built fails (formats.assignment).
+WEIGHTS_LOADERS = FROM_CODE_LOADERS + ("model_from_json",)
 # The negative control's pseudo format and loader: the same architecture with fresh weights.
 CONTROL_FORMAT, CONTROL_LOADER = "negative-control", "rebuild"
 

@@ -197,6 +197,32 @@ class KerasRuntime(object):
             return "Checkpoint.read needs TensorFlow variables; the {} backend has none".format(self.backend)
         if loader in NEEDS_TF and self.tf is None:
             return "{} needs TensorFlow, which this environment does not have".format(loader)
+        return self._cannot_load_weights(fmt, loader)
+
+    def _cannot_load_weights(self, fmt, loader):
+        """Why this Keras refuses the keyword arguments of ``load_weights(path, by_name=True)`` or
+        ``load_weights(path, skip_mismatch=True)`` for ``fmt``, or None where it takes them.
+
+        Read in each release's code (keras-team/keras, keras-team/tf-keras tags):
+        - Keras 2.10 to 2.15 and tf_keras 2.16 read legacy HDF5 weights (and, before 2.13, a
+          ``.weights.h5`` path too) with ``by_name``; ``skip_mismatch=True`` without ``by_name=True``
+          raises ValueError "skip_mismatch can only be set to True when by_name is True"
+          (keras/engine/training.py 2.10, keras/saving/legacy/save.py 2.13 to 2.15, tf_keras 2.16).
+          From 2.13 a ``.weights.h5`` path goes to the saving library with skip_mismatch, and
+          ``by_name`` is dropped unread (keras/saving/saving_api.py): the call loads by topology.
+        - Keras 3.0 to 3.15 take ``by_name`` for legacy ``.h5`` only; for ``.weights.h5`` they raise
+          ValueError ("Invalid keyword arguments", from 3.11 "`by_name` only supports loading legacy
+          '.h5' or '.hdf5' files"). They take ``skip_mismatch`` for both; for legacy ``.h5`` 3.0 to
+          3.10 ignore it and 3.11 passes it on (keras/src/saving/saving_api.py).
+        """
+        legacy_layout = fmt == "h5_weights" or (self.flavor != "keras3" and self.v < (2, 13, 0))
+        if loader == "load_weights_by_name" and self.flavor == "keras3" and not legacy_layout:
+            return ("Keras 3 load_weights takes by_name only for legacy .h5 weights; for a .weights.h5 file it "
+                    "raises ValueError (keras/src/saving/saving_api.py, 3.0 to 3.15)")
+        if loader == "load_weights_skip_mismatch" and self.flavor != "keras3" and legacy_layout:
+            return ("{} {} load_weights of HDF5 weights takes skip_mismatch=True only with by_name=True "
+                    "(ValueError \"skip_mismatch can only be set to True when by_name is True\")".format(
+                        "tf_keras" if self.flavor == "tf_keras" else "Keras", self.version))
         return None
 
     def tf_variables(self):

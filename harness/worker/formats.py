@@ -17,6 +17,8 @@ Formats (file or folder written inside the artifact directory) and how they are 
 Loaders (the API a user calls to read a format back):
     load_model             keras.models.load_model(path, custom_objects=...)   (compile and safe_mode: Keras's defaults)
     load_weights           the fixture rebuilt from code, then model.load_weights(path)
+    load_weights_by_name   the same, model.load_weights(path, by_name=True)
+    load_weights_skip_mismatch   the same, model.load_weights(path, skip_mismatch=True)
     model_from_json        keras.models.model_from_json(json), then load_weights(model.weights.h5)
     Checkpoint.read        the fixture rebuilt from code, then tf.train.Checkpoint(model=m).read(prefix)
     TFSMLayer              keras.layers.TFSMLayer(path, call_endpoint="serving_default")   (Keras 3)
@@ -27,7 +29,7 @@ import os
 import numpy as np
 
 import compare
-from catalog import FILES
+from catalog import FILES, LOAD_WEIGHTS_KWARGS
 from outcomes import error_fields
 
 JSON_WEIGHTS = "model.weights.h5"
@@ -57,7 +59,7 @@ def save(runtime, model, fmt, directory):
     return path
 
 
-def load(runtime, fmt, loader, path, rebuild, custom_objects=None, call=None, input_order=None):
+def load(runtime, fmt, loader, path, rebuild, custom_objects=None, call=None, input_order=None, before=None):
     """Load ``path`` (saved as ``fmt``) with ``loader``'s call as users write it; returns an object
     with ``predict``.
 
@@ -68,20 +70,22 @@ def load(runtime, fmt, loader, path, rebuild, custom_objects=None, call=None, in
     the user's own call in a check); the rest keep Keras's defaults (``compat.KerasRuntime.load_model``).
     ``input_order`` is the model's input names in ``model.inputs`` order, which a
     SavedModel's signature may not keep (Keras 3 names them ``inputs``, ``inputs_1``, ...).
+    ``before``: a dict, filled for the loaders that make a model and then read weights into it
+    (``catalog.WEIGHTS_LOADERS``) with the model's values just before that read (:func:`snapshot`).
     """
     if loader == "load_model":
         return runtime.load_model(path, custom_objects, **(call or {}))
-    if loader == "load_weights":
-        model = rebuild()
-        model.load_weights(path)
+    if loader in LOAD_WEIGHTS_KWARGS:
+        model = _remember(rebuild(), before)
+        model.load_weights(path, **LOAD_WEIGHTS_KWARGS[loader])
         return model
     if loader == "model_from_json":
         with open(path) as handle:
-            model = runtime.model_from_json(handle.read(), custom_objects)
+            model = _remember(runtime.model_from_json(handle.read(), custom_objects), before)
         model.load_weights(os.path.join(os.path.dirname(path), JSON_WEIGHTS))
         return model
     if loader == "Checkpoint.read":
-        model = rebuild()
+        model = _remember(rebuild(), before)
         runtime.tf.train.Checkpoint(model=model).read(path).assert_existing_objects_matched()
         return model
     if loader == "tf.saved_model.load":
@@ -235,3 +239,54 @@ def input_specs(runtime, loaded):
     if isinstance(loaded, (SignatureModel, LayerModel)):
         return loaded.input_specs
     return runtime.input_specs(loaded)
+
+
+def _remember(model, before):
+    if before is not None:
+        before.update(snapshot(model))
+    return model
+
+
+def snapshot(loaded):
+    """{id(variable): a copy of its values} of the float variables of :func:`variables_of`: those the
+    producer's training and ``recipes.set_state`` all move from where a build puts them. Integer and
+    boolean variables (a Normalization's count, seed states) are left out: a build and the producer
+    may give them the same values, so a load that skipped them could not be told apart."""
+    found = {}
+    for variable in variables_of(loaded):
+        values = np.array(variable.numpy())
+        if values.dtype.kind == "f":
+            found[id(variable)] = values
+    return found
+
+
+def assignment(before, loaded):
+    """(variables assigned, variables held) by a load that read weights into a model made first.
+
+    ``before`` is the model's :func:`snapshot` taken just before the read, and ``loaded`` the model
+    after it has predicted (so a model built on its first call holds its variables by then). A float
+    variable counts as assigned when the read changed its values; one created after the read, or left
+    with the values it was built with, was not assigned (keras-team/keras#21676, #19694)."""
+    after = snapshot(loaded)
+    assigned = sum(1 for key, values in after.items()
+                   if key in before and not np.array_equal(before[key], values, equal_nan=True))
+    return assigned, len(after)
+
+
+def with_assignment(record, assigned, total):
+    """A weights load's verdict fields with its count (``variables_assigned``, ``variables_total``):
+    a pass whose load left variables as they were built becomes a ``load-error`` at stage ``assign``
+    (``IncompleteLoad``: its outputs matched by chance, or through variables the outputs do not use);
+    a mismatch stays one and says in its reason how many the load assigned."""
+    out = dict(record, variables_assigned=assigned, variables_total=total)
+    if assigned >= total:
+        return out
+    said = "the load assigned {} of {} variables; the other {} keep the values the model was built with".format(
+        assigned, total, total - assigned)
+    if record.get("verdict") == "pass":
+        out.update({"verdict": "load-error", "stage": "assign", "error_type": "IncompleteLoad",
+                    "error_message": "{} (its outputs matched: max |diff| {:.3g})".format(
+                        said, record.get("max_abs") or 0.0)})
+    elif record.get("verdict") == "mismatch":
+        out["reason"] = "; ".join(text for text in (record.get("reason"), said) if text)
+    return out

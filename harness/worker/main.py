@@ -267,15 +267,22 @@ def consume_cell(task, runtime, cell, watch):
     if reason:
         return {"verdict": "unsupported", "reason": reason}
 
+    # A load that reads weights into a model made first: the values of its variables before the read.
+    before = {} if cell["loader"] in catalog.WEIGHTS_LOADERS else None
+
     def load(call):
         return formats.load(runtime, cell["format"], cell["loader"], path, rebuild, custom, call=call,
-                            input_order=manifest.get("input_names"))
+                            input_order=manifest.get("input_names"), before=before)
 
     with watch.step("load"):  # the call as users write it, with its default arguments
         loaded, failure = guarded(lambda: load({}))
     record = None
     if failure is None:
         record, failure = judge(loaded)
+    if failure is None and before is not None:  # every variable must have been assigned, whatever the outputs
+        record = formats.with_assignment(record, *formats.assignment(before, loaded))
+        if record["verdict"] == protocol.LOAD_ERROR:
+            return record
     compile_failure = None
     if failure:
         if failure["verdict"] != "load-error":

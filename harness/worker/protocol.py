@@ -58,7 +58,12 @@ REPORT_VERDICTS = ("skipped", "xfail", "xpass")
 # ------------------------------------------------------------ a record's fields
 TEXT_FIELDS = ("id", "producer", "consumer", "fixture", "format", "loader", "artifact", "reason", "error_type",
                "error_message", "error_text", "device", "container", "note", "works_with")
-NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds")
+NUMBER_FIELDS = ("max_abs", "max_rel", "margin", "atol", "rtol", "seconds", "variables_assigned", "variables_total")
+# A load that makes a model and reads weights into it (catalog.WEIGHTS_LOADERS) records how many of the
+# model's float variables the read assigned (``variables_assigned``) of those it holds (``variables_total``,
+# formats.assignment): one that assigned fewer fails, a ``load-error`` at stage ``assign``
+# (``IncompleteLoad``) where its outputs matched, else a ``mismatch`` saying so. Records before 2026-12-07
+# have neither field (nothing was counted).
 # One entry of a record's ``workarounds`` list: the change tried and what the load with it did.
 WORKAROUND_FIELDS = ("change", "verdict", "max_abs", "error_type", "error_message")
 # What a saved model holds (holds.py): ``{"layers": [class names], "traits": [names of holds.TRAITS]}``, in a
@@ -74,4 +79,19 @@ def holds_problem(value):
     if not isinstance(value, dict) or set(value) != set(HOLDS_KEYS) or not all(
             isinstance(value[key], list) and all(isinstance(name, str) for name in value[key]) for key in HOLDS_KEYS):
         return "holds is not {\"layers\": [names], \"traits\": [names]}"
+    return None
+
+
+def assignment_problem(record, verdict):
+    """What makes a record's count of assigned variables contradict its verdict, or None: a count that is
+    not two whole numbers with assigned at most held, or a pass whose load left variables unassigned."""
+    assigned, total = record.get("variables_assigned"), record.get("variables_total")
+    if assigned is None and total is None:
+        return None
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (assigned, total)) \
+            or assigned > total:
+        return "variables_assigned {!r} of variables_total {!r} is no count of a load".format(assigned, total)
+    if verdict == PASS and assigned < total:
+        return ("a pass whose load assigned {} of {} variables: the rest kept the values they were built "
+                "with, so it is no pass".format(assigned, total))
     return None

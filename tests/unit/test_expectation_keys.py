@@ -239,8 +239,8 @@ expected_failures:
             "expected_failures[0]: error is missing: a load-error entry names the error",
         ),
         (
-            ("error: batch_shape", "verdict: mismatch\n    error: x"),
-            "expected_failures[0].error: a mismatch has no error",
+            ("error: batch_shape", "verdict: mismatch\n    error: x\n    max_abs: 3"),
+            "expected_failures[0].error: a mismatch entry gives max_abs (the band of its drift) or error",
         ),
         (
             ("error: batch_shape", "error: x\n    max_abs: 3"),

@@ -73,10 +73,14 @@ def test_the_shipped_entries_explain_every_failure_of_the_real_run_and_hide_no_p
     envs = [SHIPPED.envs[name].versions() for name in recorded["envs"]]
     held = [c.holds for c in data.cells if c.holds]
 
+    tags = [data.selection.fixture_tags[name] for name in recorded["fixtures"]]
+
     def could_match(e):
         return e.phase == "consume" and (not e.keyed_by_holds or any(e.covers_holds(h) for h in held)) \
             and (not e.fixtures or set(e.fixtures) & set(recorded["fixtures"])) \
             and (not e.formats or set(e.formats) & set(recorded["formats"])) \
+            and (not e.tags or any(set(e.tags) <= set(held) for held in tags)) \
+            and (not e.loaders or set(e.loaders) & set(data.selection.loaders or e.loaders)) \
             and any(spec.satisfies(v, e.producer) for v in envs) and any(spec.satisfies(v, e.consumer) for v in envs)
 
     assert {o.status for o in data.expectations if could_match(o.entry)} == {"live"}

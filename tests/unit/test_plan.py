@@ -52,7 +52,8 @@ def test_consume_cells_cover_every_loader_of_every_saved_artifact_and_one_contro
                 {"producer": "tf2.15", "fixture": fixture, "format": "h5_weights", "verdict": "saved"}]
     cells = consume_cells(selection, "tf2.21-keras3.15", produced, Path("/work/artifacts"))
     assert [(c["format"], c["loader"]) for c in cells] == \
-        [("h5", "load_model"), (CONTROL_FORMAT, "rebuild"), ("h5_weights", "load_weights")]
+        [("h5", "load_model"), (CONTROL_FORMAT, "rebuild"), ("h5_weights", "load_weights"),
+         ("h5_weights", "load_weights_by_name"), ("h5_weights", "load_weights_skip_mismatch")]
     assert cells[1]["artifact"] == "h5"
     assert len(produce_cells(selection, "tf2.15")) == len(selection.fixtures) * len(selection.formats)
 
@@ -84,7 +85,7 @@ def test_a_tag_no_fixture_carries_is_refused_naming_the_entry(tmp_path):
     import dataclasses
     loaded = spec.load(DEFAULT_MATRIX)
     tagged = [e for e in loaded.expected_failures if e.tags]
-    assert tagged and all(e.tags == ("functional",) for e in tagged)
+    assert tagged and {e.tags for e in tagged} == {("functional",), ("sequential",), ("applications",)}
     select(loaded, ROOT / "fixtures", "quick")  # the shipped tags are carried
     entries = list(loaded.expected_failures)
     entries[3] = dataclasses.replace(entries[3], tags=("functional", "fucntional"))
@@ -103,15 +104,19 @@ def test_a_tag_no_fixture_carries_is_refused_naming_the_entry(tmp_path):
         select(dataclasses.replace(loaded, expected_failures=tuple(entries)), ROOT / "fixtures", "quick")
 
 
-def test_every_fixture_but_the_subclassed_model_says_it_is_functional():
-    """The tag ``functional`` stands for a keras.Model built from keras.Input (or a Sequential): the
-    subclassed model alone gets further where Keras cannot import another version's Functional class."""
+def test_a_fixture_says_it_is_functional_or_sequential_by_the_model_it_returns():
+    """The tag ``functional`` stands for a keras.Model built from keras.Input (keras.applications builds
+    one), ``sequential`` for a top-level Sequential (its config names Sequential, and it breaks otherwise);
+    a subclassed model is neither: it gets further where Keras cannot import another version's Functional
+    class."""
     fixtures = discover_fixtures(ROOT / "fixtures")
-    assert {name for name, f in fixtures.items() if "functional" not in f.tags} == {"subclassed"}
+    assert {name for name, f in fixtures.items() if not {"functional", "sequential"} & set(f.tags)} == {
+        "subclassed", "nested_subclassed"}
     for name, fixture in fixtures.items():
         text = fixture.path.read_text()
-        built = "keras.Input(" in text and "keras.Model(" in text
-        assert built == ("functional" in fixture.tags), name
+        functional = "return keras.Model(" in text or "return keras.applications." in text
+        assert functional == ("functional" in fixture.tags), name
+        assert ("return keras.Sequential(" in text) == ("sequential" in fixture.tags), name
 
 
 @pytest.mark.parametrize("line, message", [

@@ -1,0 +1,200 @@
+"""The fixtures and loaders of users' reports, replayed on the records of their real runs
+(tests/data/run-users-*): verdict counts, the silent loads the count of assigned variables exposes, and
+a weights load planted to assign 0 variables, which fails the run."""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from test_expectation_keys import RUN_DATE, SHIPPED, _context, _copy, _data
+
+from harness import report
+
+from harness.report.results import damaged
+from harness.worker.catalog import current_names
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness" / "worker"))
+import formats  # noqa: E402  (harness/worker/formats.py: the worker's verdict of a count)
+
+QUICK = "run-users-quick"
+WEIGHTS_LOADERS = ("load_weights", "load_weights_by_name", "load_weights_skip_mismatch", "model_from_json",
+                   "Checkpoint.read")
+# Keras 3.15's .weights.h5 of the nested subclassed tree, read with skip_mismatch=True by Keras 2.15 and
+# tf_keras 2.16: nothing raised, 0 of 26 variables assigned.
+SKIPPED_ALL = {f"tf2.21-keras3.15>{consumer}/nested_subclassed/keras_weights/load_weights_skip_mismatch"
+               for consumer in ("tf2.15", "tf2.16-tfkeras")}
+# Keras 3.15's checkpoint of a layer keeping its sublayers in a list and a dict, read by Keras 3.15.
+CHECKPOINT_6_OF_14 = "tf2.21-keras3.15>tf2.21-keras3.15/layer_containers/checkpoint/Checkpoint.read"
+
+
+def _entry(**match):
+    (found,) = [e for e in SHIPPED.expected_failures if all(getattr(e, k) == v for k, v in match.items())]
+    return found
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    return _data(_copy(tmp_path_factory.mktemp("users"), QUICK))
+
+
+def test_the_quick_run_passes_under_the_shipped_entries_with_its_counts(quick):
+    assert quick.problems() == [] and quick.unexpected_failures == []
+    counts = {}
+    for cell in quick.matrix_cells:
+        counts[cell.verdict] = counts.get(cell.verdict, 0) + 1
+    assert counts == {"pass": 442, "unsupported": 230, "skipped": 6, "xfail": 132}
+
+
+def test_every_weights_load_that_ran_says_how_many_variables_it_assigned(quick):
+    loads = [c for c in quick.matrix_cells if c.loader in WEIGHTS_LOADERS
+             and (c.original_verdict or c.verdict) in ("pass", "mismatch")]
+    assert len(loads) > 150
+    assert all(c.variables_total and 0 <= c.variables_assigned <= c.variables_total for c in loads)
+    short = {c.id: (c.variables_assigned, c.variables_total) for c in loads
+             if c.variables_assigned < c.variables_total}
+    assert short == {**{cell: (0, 26) for cell in SKIPPED_ALL}, CHECKPOINT_6_OF_14: (6, 14)}
+
+
+def test_skip_mismatch_assigns_none_of_a_keras3_nested_tree_and_raises_nothing(quick):
+    cells = {c.id: c for c in quick.matrix_cells}
+    for cell in SKIPPED_ALL:
+        got = cells[cell]
+        assert (got.original_verdict, got.verdict) == ("mismatch", "xfail")
+        assert 2.0 < got.max_abs < 2.2 and got.error_type is None  # 2.09: the weights it was built with
+        assert got.reason.startswith("the load assigned 0 of 26 variables")
+        # the plain call and by_name=True fail loudly on the same file
+        for loader in ("load_weights", "load_weights_by_name"):
+            loud = cells[cell.replace("load_weights_skip_mismatch", loader)]
+            assert loud.original_verdict == "load-error" and "received 0 variables" in loud.error_message
+    entry = _entry(fixtures=("nested_subclassed",), loaders=("load_weights_skip_mismatch",))
+    assert {c.id for c in quick.matrix_cells if c.expected_failure == entry.index} == SKIPPED_ALL
+
+
+def test_keras3_checkpoint_read_of_listed_sublayers_assigns_6_of_14(quick):
+    got = next(c for c in quick.matrix_cells if c.id == CHECKPOINT_6_OF_14)
+    assert got.original_verdict == "mismatch" and 1.0 < got.max_abs < 1.1
+    assert (got.variables_assigned, got.variables_total) == (6, 14)
+    # the same weights through .weights.h5 arrive whole
+    whole = next(c for c in quick.matrix_cells if c.id == CHECKPOINT_6_OF_14.replace(
+        "checkpoint/Checkpoint.read", "keras_weights/load_weights"))
+    assert whole.verdict == "pass" and (whole.variables_assigned, whole.variables_total) == (14, 14)
+
+
+def _edit(workdir, cell_id, edit):
+    """Replace the recorded consume record of ``cell_id`` (its format's name now) by ``edit(record)``."""
+    for path in (workdir / "results").glob("consume-*.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        found = [i for i, r in enumerate(records) if current_names(r).get("id") == cell_id]
+        if found:
+            records[found[0]] = edit(records[found[0]])
+            path.write_text("".join(json.dumps(r) + "\n" for r in records))
+            return
+    raise AssertionError(f"no record of {cell_id}")
+
+
+PLANTED = "tf2.15>tf2.16-tfkeras/sequential/h5_weights/load_weights"
+
+
+def test_a_planted_load_that_assigned_0_variables_fails_the_run_though_its_outputs_matched(tmp_path):
+    workdir = _copy(tmp_path, QUICK)
+    kept = {}
+
+    def plant(record):  # what the worker writes when the read left every variable as built
+        kept.update(record)
+        assert record["verdict"] == "pass" and record["variables_total"] == 8
+        return formats.with_assignment(record, 0, record["variables_total"])
+
+    _edit(workdir, PLANTED, plant)
+    data = _data(workdir)
+    (failed,) = data.unexpected_failures
+    assert failed.id == PLANTED and failed.verdict == "load-error" and failed.error_type == "IncompleteLoad"
+    assert failed.error_message.startswith("the load assigned 0 of 8 variables")
+    assert failed.max_abs == kept["max_abs"]  # the outputs matched
+    assert data.problems()[0].startswith("1 failing cells")
+
+
+def test_a_record_that_says_pass_with_0_variables_assigned_is_refused(tmp_path):
+    workdir = _copy(tmp_path, QUICK)
+    _edit(workdir, PLANTED, lambda record: dict(record, variables_assigned=0))
+    data = _data(workdir)
+    got = next(c for c in data.matrix_cells if c.id == PLANTED)
+    assert got.verdict == "skipped" and "a pass whose load assigned 0 of 8 variables" in got.reason
+    (line,) = damaged(_context(workdir).selection, workdir)  # the report session fails the run on it
+    assert PLANTED in line and "left out: a pass whose load assigned 0 of 8 variables" in line
+
+
+def test_without_its_entry_the_silent_skip_mismatch_load_fails_the_run_as_a_mismatch(tmp_path):
+    entry = _entry(fixtures=("nested_subclassed",), loaders=("load_weights_skip_mismatch",))
+    kept = [dataclasses.replace(e, index=i) for i, e in enumerate(
+        e for e in SHIPPED.expected_failures if e.index != entry.index)]
+    data = _data(_copy(tmp_path, QUICK), kept)
+    assert {c.id for c in data.unexpected_failures} == SKIPPED_ALL
+    assert {c.verdict for c in data.unexpected_failures} == {"mismatch"}
+
+
+def test_efficientnet_weights_arrive_whole_and_keras2_h5_fails_in_keras3_on_depthwise_conv(tmp_path):
+    """keras.applications.EfficientNetB0 (Rescaling, Normalization, depthwise convolutions, squeeze-excite)
+    moved between Keras 2.15 and 3.15: every weights load assigns its 313 float variables and matches;
+    Keras 3.15 cannot read Keras 2.15's .h5 (DepthwiseConv2D's groups), with or without a change."""
+    data = _data(_copy(tmp_path, "run-users-apps"))
+    assert data.problems() == [] and data.unexpected_failures == []
+    counts = {}
+    for cell in data.matrix_cells:
+        counts[cell.verdict] = counts.get(cell.verdict, 0) + 1
+    assert counts == {"pass": 13, "unsupported": 2, "xfail": 5}
+    loads = [c for c in data.matrix_cells if c.loader in WEIGHTS_LOADERS and c.verdict == "pass"]
+    assert len(loads) == 10 and {(c.variables_assigned, c.variables_total) for c in loads} == {(313, 313)}
+    h5 = next(c for c in data.matrix_cells if c.id == "tf2.15>tf2.21-keras3.15/applications_efficientnet/h5/load_model")
+    assert h5.original_verdict == "load-error" and "'DepthwiseConv2D'" in h5.error_message
+    assert [t["verdict"] for t in h5.workarounds] == ["load-error"] * 3
+    assert h5.expected_failure == _entry(tags=("applications",)).index
+
+
+DEFAULT = "run-users-default"
+
+
+@pytest.fixture(scope="module")
+def default(tmp_path_factory):
+    """The recorded run, with the consumers its run.json names (``to``: the subset that loaded)."""
+    workdir = _copy(tmp_path_factory.mktemp("users-default"), DEFAULT)
+    ctx = _context(workdir)
+    consumers = tuple(json.loads((workdir / "run.json").read_text())["to"])
+    selection = dataclasses.replace(ctx.selection, consuming=consumers)
+    return report.build(ctx.spec, selection, workdir, RUN_DATE)
+
+
+def test_the_default_run_passes_under_the_shipped_entries_with_its_counts(default):
+    assert default.problems() == [] and default.unexpected_failures == []
+    counts = {}
+    for cell in default.matrix_cells:
+        counts[cell.verdict] = counts.get(cell.verdict, 0) + 1
+    assert counts == {"pass": 771, "unsupported": 1385, "skipped": 20, "xfail": 704}
+
+
+def test_the_default_run_s_silent_weights_loads_are_the_ones_the_count_exposes(default):
+    short = [c for c in default.matrix_cells if c.variables_total is not None
+             and c.variables_assigned < c.variables_total]
+    assert len(short) == 87 and {c.original_verdict for c in short} == {"mismatch"}
+    assert all(0.1 < c.max_abs < 4 for c in short)  # 0.17 to 3.57: each predicts with weights it was built with
+    by_call = {}
+    for c in short:
+        key = (c.consumer, c.format, c.loader)
+        by_call[key] = by_call.get(key, 0) + 1
+    # Keras 2.10's by_name=True of every newer .weights.h5, Keras 2.13's skip_mismatch=True of every other's
+    assert by_call[("tf2.10", "keras_weights", "load_weights_by_name")] == 35
+    assert all(c.variables_assigned == 0 for c in short if c.consumer == "tf2.10")
+    assert by_call[("tf2.13", "keras_weights", "load_weights_skip_mismatch")] == 31
+    # Keras 3 with skip_mismatch=True of a Keras 2.13 file: the first layer of each type, not the repeated one
+    partial = {c.id: (c.variables_assigned, c.variables_total) for c in short if c.variables_assigned}
+    for consumer in ("tf2.16-keras3.3", "keras3.15-jax"):
+        assert partial[f"tf2.13>{consumer}/sequential/keras_weights/load_weights_skip_mismatch"] == (6, 8)
+        assert partial[f"tf2.13>{consumer}/sequential_as_functional/keras_weights/load_weights_skip_mismatch"] == (2, 4)
+
+
+def test_keras33_keras_file_of_a_sequential_of_a_functional_model_predicts_another_shape_in_keras315(default):
+    got = next(c for c in default.matrix_cells
+               if c.id == "tf2.16-keras3.3>keras3.15-jax/sequential_of_functional/keras/load_model")
+    assert got.original_verdict == "mismatch" and got.max_abs is None
+    assert got.reason == "output 0 has shape (1, 8, 2), reference has (8, 2)"
