@@ -26,6 +26,7 @@ from harness.check.security.advisories import BLOCKED, FOLLOWS, NEEDS, RUNS, Tar
 from harness.check.security.canaries import build
 from harness.check.security.findings import scan_file
 from harness.cli import SessionParser
+from harness.guard import loads, read_text
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKER = ROOT / "harness" / "worker" / "canary.py"
@@ -171,7 +172,7 @@ def main(args: list[str], log=print) -> int:
         options.record.mkdir(parents=True, exist_ok=True)
         path = options.record / "records.json"
         new = {(r["canary"], r["loader"], r["release"]) for r in kept}
-        old = [r for r in (json.loads(path.read_text()) if path.exists() else [])
+        old = [r for r in (loads(read_text(path, "--record")) if path.exists() else [])
                if (r["canary"], r["loader"], r["release"]) not in new]
         path.write_text(json.dumps(old + kept, indent=1) + "\n")
     log(table(records))
