@@ -317,6 +317,8 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     if data.history and not data.history.note:
         log(f"since {data.history.previous}: " + ", ".join(f"{n} {kind}" for kind, n in data.history.counts().items()))
     problems = results_mod.damaged(ctx.selection, ctx.workdir) + data.problems()
+    for note in data.apart_notes():
+        log(note)
     if ctx.fail_on == "never":
         for problem in problems:
             log(f"not failing (--fail-on never): {problem}")

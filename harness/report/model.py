@@ -12,6 +12,7 @@ from harness.execute.plan import CONTROL_FORMAT, LOADERS, Selection
 from harness.report.expectations import Outcome, apply as apply_expectations, observed
 from harness.report.hints import hint_for, normalize, shorten
 from harness.report.history import Change, Comparison
+from harness.report.prerelease import involves, notes, prerelease_envs
 from harness.report.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, resolve, resolve_saves
 from harness.report.upgrade import carries
 from harness.worker.protocol import WORKS_WITH
@@ -66,6 +67,7 @@ class ReportData:
     history: Comparison | None = None
     fail_on: str = "problems"
     saves: list[Cell] = field(default_factory=list)
+    apart: frozenset[str] = frozenset()  # pre-release environments (harness.report.prerelease): never a problem
 
     @property
     def columns(self) -> list[tuple[str, str]]:
@@ -126,20 +128,20 @@ class ReportData:
     def unexpected_failures(self) -> list[Cell]:
         """Cells failing at ``self.level`` or a level above it (``Cell.through``) that no live
         ``expected_failures`` entry explains."""
-        return [c for c in self.matrix_cells if c.through(self.level) in FAILURES]
+        return [c for c in self.matrix_cells if c.through(self.level) in FAILURES and not involves(c, self.apart)]
 
     @property
     def xpasses(self) -> list[Cell]:
         """Passing cells (at ``self.level`` and above) and saves that an ``expected_failures`` entry claims:
         the entry is stale or too broad."""
-        return [c for c in self.matrix_cells if c.through(self.level) == "xpass"] + \
-            [c for c in self.saves if c.verdict == "xpass"]
+        return [c for c in self.matrix_cells if c.through(self.level) == "xpass" and not involves(c, self.apart)] + \
+            [c for c in self.saves if c.verdict == "xpass" and not involves(c, self.apart)]
 
     @property
     def failed_saves(self) -> list[Cell]:
         """Saves that failed (``save-error``, ``crash``, ``timeout``) and no live ``phase: produce`` entry
         explains (an ``env-error`` producer already fails the run through its cells)."""
-        return [c for c in self.saves if c.failed and c.verdict != "env-error"]
+        return [c for c in self.saves if c.failed and c.verdict != "env-error" and not involves(c, self.apart)]
 
     def closest_passes(self, limit: int = 10) -> list[Cell]:
         """The passes (``pass``, ``xpass``) with the highest margin, nearest the tolerance's edge first.
@@ -186,7 +188,15 @@ class ReportData:
     @property
     def missing(self) -> list[Cell]:
         """Cells skipped because a phase left no record for them (not run, or interrupted)."""
-        return [c for c in self.matrix_cells if c.verdict == "skipped" and NOT_RUN in (c.reason or "")]
+        return [c for c in self.matrix_cells if c.verdict == "skipped" and NOT_RUN in (c.reason or "")
+                and not involves(c, self.apart)]
+
+    def apart_notes(self) -> list[str]:
+        """What the pre-release environments (``apart``) showed that would fail the run elsewhere, one line
+        per kind (``harness.report.prerelease.notes``); logged, never failing."""
+        seen = replace(self, apart=frozenset())
+        return notes({"failing cells no entry explains": seen.unexpected_failures, "saves failed": seen.failed_saves,
+                      "passing cells an entry claims": seen.xpasses}, self.apart)
 
     def failure_groups(self) -> list[FailureGroup]:
         """The unexpected failures grouped by verdict and normalized signature (a deeper level's failure by
@@ -415,4 +425,5 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
     cells, saves = resolve(selection, workdir), resolve_saves(selection, workdir)
     outcomes = apply_expectations(cells, spec, today or datetime.date.today(), selection.goldens, saves,
                                   tags=selection.fixture_tags)
-    return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves)
+    return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves,
+                      apart=prerelease_envs(spec, selection.envs))
