@@ -112,11 +112,12 @@ class ReportData:
     def broken_controls(self) -> list[Cell]:
         """Negative controls that errored, crashed or timed out, or were skipped where a comparison of their
         fixture loaded: that fixture's comparisons there are unproven (nothing showed that fresh weights
-        mismatch)."""
+        mismatch). A budgeted run's controls not run yet are not among them: its next run runs them."""
         loaded = {(c.producer, c.consumer, c.fixture) for c in self.matrix_cells
                   if (c.original_verdict or c.verdict) in ("pass", "mismatch")}
         return [c for c in self.controls if c.verdict in ("load-error", "crash", "timeout")
-                or (c.verdict == "skipped" and (c.producer, c.consumer, c.fixture) in loaded)]
+                or (c.verdict == "skipped" and (c.producer, c.consumer, c.fixture) in loaded
+                    and not (self.budgeted and NOT_RUN in (c.reason or "")))]
 
     @property
     def matrix_cells(self) -> list[Cell]:

@@ -109,3 +109,17 @@ def test_cells_a_budgeted_run_left_are_not_filled_yet_not_a_failure(tmp_path):
     filled = len(data.matrix_cells) - len(data.missing)
     assert freshness.summary(filled, len(data.matrix_cells), freshness.parts(data.selection, workdir))[:2] == [
         f"filled: {filled} of {len(data.matrix_cells)} cells (88%)", "not run yet: consume tf2.15"]
+
+
+def test_a_control_a_budgeted_run_stopped_before_waits_for_the_next_run(tmp_path):
+    from test_expectation_keys import _copy, _data
+    workdir = _copy(tmp_path, "run-default-2026-12-07")
+    path = workdir / "results" / "consume-tf2.15.jsonl"
+    # Stopped between cells: the comparisons ran, their negative controls not yet (as a run stopped on
+    # 2026-12-07 left keras3.12-jax's subclassed control of tf2.21-keras3.15's artifacts).
+    path.write_text("".join(line + "\n" for line in path.read_text().splitlines()
+                            if json.loads(line)["format"] != "negative-control"))
+    data = _data(workdir)
+    assert data.broken_controls and "negative controls errored or did not run" in data.problems()[0]
+    data.budgeted = True
+    assert data.broken_controls == [] and data.problems() == []
