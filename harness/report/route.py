@@ -37,18 +37,18 @@ def never_run(producer: str, consumer: str, workdir: Path) -> list[str]:
 
 def lines(data, producer: str, consumer: str) -> list[str]:
     """The pair's answer as printed lines, from ``data`` (a ``ReportData`` of the pair)."""
-    from harness.report.site import _broken, _failures, _routes
+    from harness.report.site import broken as broken_fixtures, failures as failing, routes as pair_routes
     from harness.report.upgrade import answer
     a = answer(data, producer, consumer)
     out = [f"{producer} → {consumer}: {a.answer}; best route {a.best.describe() if a.best else 'none'} "
            f"({a.fixtures} fixtures apply)", "routes:"]
-    for r in _routes(data, a):
+    for r in pair_routes(data, a):
         changes = f" (with {r['changes']})" if r["changes"] else ""
         out.append(f"  {r['name']}: {r['written']} as written, {r['changed']} with a change{changes}, of {r['total']}"
                    + ("  <- best" if r["best"] else ""))
-    broken = _broken(data, a)
+    broken = broken_fixtures(data, a)
     out.append(f"fixtures that break on the best route: {', '.join(broken) if broken else 'none'}")
-    failures = _failures(data, producer, consumer)
+    failures = failing(data, producer, consumer)
     if failures:
         out.append("what fails:")
     for f in failures:

@@ -43,7 +43,7 @@ def fixture_page(fixture: str) -> str:
     return f"fixtures/{fixture}.html"
 
 
-def _failures(data: ReportData, producer: str, consumer: str) -> list[dict]:
+def failures(data: ReportData, producer: str, consumer: str) -> list[dict]:
     """The pair's cells that did not carry their fixture (failures, xfails and works-with), each with its
     column, verdict, error and hint."""
     out = []
@@ -59,7 +59,7 @@ def _failures(data: ReportData, producer: str, consumer: str) -> list[dict]:
     return out
 
 
-def _broken(data: ReportData, a) -> list[str]:
+def broken(data: ReportData, a) -> list[str]:
     """The fixtures the pair's best route does not carry (every applicable one where nothing carries)."""
     if a.best is None:
         return sorted({c.fixture for column in data.columns for c in data.cells_at(*column, a.producer, a.consumer)
@@ -113,8 +113,8 @@ def render(data: ReportData, workdir: Path, history: list[Path] | None = None,
     for a in found:
         pages[pair_page(a.producer, a.consumer)] = _ENV.get_template("site_pair.html.j2").render(
             common, root="../", a=a, tone=TONES[a.answer], best=a.best.describe() if a.best else "none",
-            routes=_routes(data, a), broken=[(f, "../" + fixture_page(f)) for f in _broken(data, a)],
-            failures=_failures(data, a.producer, a.consumer))
+            routes=routes(data, a), broken=[(f, "../" + fixture_page(f)) for f in broken(data, a)],
+            failures=failures(data, a.producer, a.consumer))
     for fixture in sorted(data.selection.fixtures):
         pages[fixture_page(fixture)] = _ENV.get_template("site_fixture.html.j2").render(
             common, root="../", fixture=fixture, consumers=data.selection.consumers,
@@ -128,7 +128,7 @@ def render(data: ReportData, workdir: Path, history: list[Path] | None = None,
     return pages
 
 
-def _routes(data: ReportData, a) -> list[dict]:
+def routes(data: ReportData, a) -> list[dict]:
     """Every column of the pair as a route row (the answer's computation, :func:`harness.report.upgrade.answer`,
     keeps only the best and the equally whole ones)."""
     out = []
