@@ -198,6 +198,28 @@ def trend(session: nox.Session) -> None:
 
 @nox.session(python=False)
 @one_line
+def site(session: nox.Session) -> None:
+    """Write a static site of the work dir's results: the producer × consumer grid, a page per pair and per fixture.
+
+    nox -s site -- [--workdir W] [--out site/] [--history DIR_OR_FILE ...] (harness/report/site.py)
+    """
+    from harness.report import site as site_mod
+    site_mod.main(session.posargs, log=session.log)
+
+
+@nox.session(python=False)
+@one_line
+def route(session: nox.Session) -> None:
+    """One producer → consumer pair's answer from the work dir's last results: routes, what fails, or how to run it.
+
+    nox -s route -- --from PRODUCER --to CONSUMER [--workdir W] (harness/report/route.py)
+    """
+    from harness.report import route as route_mod
+    route_mod.main(session.posargs, log=print)
+
+
+@nox.session(python=False)
+@one_line
 def jobs(session: nox.Session) -> None:
     """Print the CI job matrix of the selection as one line of JSON (harness/ci/jobs.py).
 

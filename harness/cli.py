@@ -90,6 +90,9 @@ def matrix_parser(spec: MatrixSpec | None = None, session: str = "matrix") -> Se
                           "cells (default: the machine's cores over the environments running at once: nox's "
                           "-j, at most the selected environments; at least 1; and more as cores come free). "
                           "Given, the count is fixed")
+    run.add_argument("--budget", type=float, metavar="SECONDS",
+                     help="stop starting work when this many seconds of the run are nearly spent (a minute "
+                          "left); every record made is kept, and the next run carries on where it stopped")
     run.add_argument("--quiet", action="store_true",
                      help="no progress display (cells done, failures so far, time left) while phases run")
     return parser

@@ -23,11 +23,11 @@ from harness.ci import jobs, merge as merge_mod
 from harness.config import spec as spec_mod
 from harness.config.matrix_yaml import matrix_path, matrix_sha256
 from harness.errors import HarnessError
-from harness.execute import golden, incremental, launch
+from harness.execute import budget, golden, incremental, launch
 from harness.execute.plan import Selection, consume_cells, produce_cells, select
 from harness.execute.processes import Launcher
 from harness.execute.supervisor import run_sharded, split
-from harness.report import display, history, progress, results as results_mod
+from harness.report import display, freshness, history, progress, results as results_mod
 from harness.guard import loads, read_text, resolved
 from harness.workdir import PhaseFiles, WorkDir, read_json, write_json
 
@@ -67,6 +67,7 @@ class Context:
     compare: Path | None = None
     fail_on: str = "problems"
     display: str = "off"
+    budget_s: float | None = None  # --budget: seconds from the run's start (harness.execute.budget)
 
     @classmethod
     def from_args(cls, args: list[str], parallel: int = 1, display: str = "off", parser=None) -> Context:
@@ -104,6 +105,9 @@ class Context:
         for option, value in (("--workers-per-env", options.workers_per_env),):
             if value is not None and value < 1:
                 raise spec_mod.SpecError(f"{option} {value}: give 1 or more")
+        if options.budget is not None and not options.budget > budget.MARGIN_S:  # NaN too
+            raise spec_mod.SpecError(f"--budget {options.budget:g}: give more than {budget.MARGIN_S:g} seconds "
+                                     "(no work starts in the last minute of a budget)")
         cores, at_once = os.cpu_count() or 1, max(1, min(parallel, len(selection.envs)))
         workers = options.workers_per_env or max(1, cores // at_once)
         threads = options.worker_threads or max(1, cores // (at_once * workers))
@@ -113,7 +117,7 @@ class Context:
                    fresh=options.fresh, worker_threads=threads, workers_per_env=workers, widen_to=widen_to,
                    compare=resolved(options.compare, "--compare") if options.compare else None,
                    fail_on=options.fail_on,
-                   display="off" if options.quiet else display)
+                   display="off" if options.quiet else display, budget_s=options.budget)
 
     def task(self, phase: str, env: str) -> dict:
         return {"phase": phase, "env": env, "seed": self.spec.seed, "device": self.spec.envs[env].device,
@@ -141,7 +145,7 @@ def start(ctx: Context) -> None:
                 if ctx.selection.runs(phase, env):  # a phase --from/--to leave out keeps its records
                     _reset(ctx, ctx.work.phase(phase, env))
         write_json(ctx.work.run, dict(ctx.selection.to_json(), started=time.time(), matrix=str(ctx.spec.path),
-                                      matrix_sha256=matrix_sha256(ctx.spec.path)))
+                                      matrix_sha256=matrix_sha256(ctx.spec.path), budget_s=ctx.budget_s))
     except OSError as exc:
         raise spec_mod.SpecError(f"--workdir {ctx.workdir}: cannot write {exc.filename or ctx.workdir} "
                                  f"({exc.strerror or exc})") from None
@@ -200,13 +204,19 @@ def _run_left(ctx: Context, files: PhaseFiles, venv: Path | None, cells: list[di
             "since they last ran, records reused (--fresh runs them again)")
     if not left:
         return
+    deadline = budget.deadline(ctx.workdir, ctx.budget_s)
+    if budget.spent(deadline):
+        log(f"{files.env}: --budget {ctx.budget_s:g} s nearly spent: {len(left)} {files.phase} cells not started; "
+            "the next run carries on with them")
+        return
     launcher = _prepare(ctx, files, venv, log)
     if launcher:
         shards = len(split(left, ctx.workers_per_env, seconds))
         explained = progress.explainer(ctx.selection)
         with display.Display(files, ctx.display, explained=explained), \
                 progress.phase_running(files, len(cells), len(cells) - len(left), shards, left, seconds) as widened:
-            _run(ctx, files, launcher, left, widening(ctx, files, widened) if shards == 1 else None, seconds)
+            _run(ctx, files, launcher, left, widening(ctx, files, widened) if shards == 1 else None, seconds,
+                 deadline)
         incremental.archive(files)  # kept at once, so a CI job can cache work/cache/ as it ends
 
 
@@ -233,10 +243,10 @@ def consume(ctx: Context, env: str, venv: Path | None, log=print) -> None:
 
 
 def _run(ctx: Context, files: PhaseFiles, launcher: Launcher, cells: list[dict], widen=None,
-         seconds: dict[str, float] | None = None) -> None:
+         seconds: dict[str, float] | None = None, deadline: float | None = None) -> None:
     variables = dict(thread_variables(ctx.worker_threads), **ctx.spec.envs[files.env].worker_variables())
     run_sharded(files, launcher, variables, ctx.task(files.phase, files.env), cells, ctx.workers_per_env,
-                ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s, widen=widen, seconds=seconds)
+                ctx.spec.cell_timeout_s, ctx.spec.startup_timeout_s, widen=widen, seconds=seconds, deadline=deadline)
 
 
 def widening(ctx: Context, files: PhaseFiles, widened, cores: int | None = None):
@@ -302,6 +312,7 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     _warn_other_matrix(ctx, log)
     data = report_mod.build(ctx.spec, ctx.selection, ctx.workdir, today, ctx.level)
     data.fail_on = ctx.fail_on
+    data.budgeted = read_json(ctx.work.run).get("budget_s") is not None
     if ctx.compare:
         data.history = history.against(ctx.compare, report_mod.results_json(data))
         if data.history.previous != str(ctx.compare):
@@ -319,6 +330,10 @@ def report(ctx: Context, log=print, today: datetime.date | None = None) -> list[
     if data.history and not data.history.note:
         log(f"since {data.history.previous}: " + ", ".join(f"{n} {kind}" for kind, n in data.history.counts().items()))
     problems = results_mod.damaged(ctx.selection, ctx.workdir) + data.problems()
+    filled = len(data.matrix_cells) - len(data.missing)
+    for note in data.apart_notes() + freshness.summary(filled, len(data.matrix_cells),
+                                                       freshness.parts(ctx.selection, ctx.workdir)):
+        log(note)
     if ctx.fail_on == "never":
         for problem in problems:
             log(f"not failing (--fail-on never): {problem}")

@@ -110,7 +110,9 @@ def _distance(have: Version | None, want: Version | None) -> tuple:
 def closest_env(spec: spec_mod.MatrixSpec, found: ModelFile) -> tuple[str, str]:
     """The environment of ``matrix.yaml`` closest to the versions recorded in ``found``, and why.
 
-    Ranked by Keras version, then backend, then TF version, then order in matrix.yaml.
+    Ranked by backend where the file records one (a file saved on TensorFlow is not sourced from the
+    atlas's Keras 3 on JAX of its minor), then Keras version, then backend, then TF version, then order in
+    matrix.yaml.
 
     Raises:
         UserInputError: the file records no Keras or TF version (the user must name ``--from``).
@@ -121,7 +123,8 @@ def closest_env(spec: spec_mod.MatrixSpec, found: ModelFile) -> tuple[str, str]:
                        f"unknown; name it with --from ENV (defined: {', '.join(spec.envs)})")
     backend = found.backend or "tensorflow"
     ranked = sorted(
-        ((_distance(v.keras, keras), v.backend != backend, _distance(v.tensorflow, tf), index), v)
+        ((found.backend is not None and v.backend != backend, _distance(v.keras, keras), v.backend != backend,
+          _distance(v.tensorflow, tf), index), v)
         for index, v in enumerate(env_versions(e) for e in spec.envs.values()))
     best = ranked[0][1]
     recorded = ", ".join(part for part in (keras and f"Keras {keras}", tf and f"TF {tf}",

@@ -29,7 +29,8 @@ from harness.guard import loads, read_text
 
 # The keys that decide what a template resolves to; the others (description, env, backend) are
 # filled in when the lock is expanded, so changing them needs no new lock.
-RESOLUTION_KEYS = ("name", "packages", "every", "newest", "python", "include_prereleases", "include_yanked")
+RESOLUTION_KEYS = ("name", "packages", "every", "newest", "python", "include_prereleases", "include_yanked",
+                   "others", "only_prereleases")
 ENV_KEYS = ("description", "env", "backend")
 LOCK_FORMAT = 1
 _SCHEMA = json.loads(read_text(SCHEMA_PATH, "schema"))
@@ -44,7 +45,10 @@ class Template:
     ``name`` is the environments' name pattern (``{minor}``: the axis release's major.minor,
     ``{release}``: its full version); ``packages`` PEP 508 requirements, pinned or ranged;
     ``pythons`` the candidate interpreters (minor versions, None: ``harness.config.lock.PYTHONS``);
-    ``newest`` how many of the newest resolved releases to keep (None: all); ``extra`` the
+    ``newest`` how many of the newest resolved releases to keep (None: all); ``others`` how the
+    other ranged decisive packages are chosen (``newest``, ``same_minor``, ``contemporary``; see
+    :mod:`harness.config.lock`); ``only_prereleases`` keep only pre-releases newer than every final
+    release (the environments may then be none); ``extra`` the
     environment keys copied into each locked environment (``description``, ``env``, ``backend``).
     """
 
@@ -57,6 +61,8 @@ class Template:
     pythons: tuple[str, ...] | None = None
     include_prereleases: bool = False
     include_yanked: bool = False
+    others: str = "newest"
+    only_prereleases: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -113,7 +119,8 @@ def parse(raw: dict) -> dict[str, Template]:
             hash=hashlib.sha256(digest.encode()).hexdigest(), every=tpl.get("every", "minor"),
             newest=tpl.get("newest"), pythons=(python,) if isinstance(python, str) else python and tuple(python),
             include_prereleases=tpl.get("include_prereleases", False),
-            include_yanked=tpl.get("include_yanked", False), extra={k: tpl[k] for k in ENV_KEYS if k in tpl})
+            include_yanked=tpl.get("include_yanked", False), others=tpl.get("others", "newest"),
+            only_prereleases=tpl.get("only_prereleases", False), extra={k: tpl[k] for k in ENV_KEYS if k in tpl})
         if not template.ranged():
             raise SpecError(f"{where}.packages: no decisive package ({', '.join(sorted(DECISIVE))}) has "
                                  "a range, so there is nothing to resolve; give one a range (tensorflow-cpu>=2.12), "
@@ -163,6 +170,23 @@ def _locked_problem(template: Template, locked) -> str | None:
     return None
 
 
+def same_pins(env: dict, packages: list[str]) -> bool:
+    """Whether an ``envs`` entry of matrix.yaml pins exactly the decisive packages (names and versions,
+    extras aside) of a locked environment's ``packages``."""
+    def pins(texts) -> set[tuple[str, str | None]]:
+        out = set()
+        for text in texts:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                return set()
+            if canonicalize_name(req.name) in DECISIVE:
+                out.add((canonicalize_name(req.name), pinned_version(req)))
+        return out
+    return isinstance(env, dict) and isinstance(env.get("packages"), list) \
+        and pins(env["packages"]) == pins(packages) != set()
+
+
 def lock_path(matrix: Path) -> Path:
     """The lock file of ``matrix`` (``matrix.yaml`` → ``matrix.lock.json``, in the same folder)."""
     return matrix.with_name(f"{matrix.stem}.lock.json")
@@ -192,7 +216,10 @@ def read_lock(matrix: Path) -> dict:
 def expand(raw: dict, matrix: Path, lock: dict | None = None) -> dict:
     """``raw`` (from ``harness.config.matrix_yaml.read``) with every template's locked environments added to ``envs``
     (after matrix.yaml's own, in template order, oldest release first) and every template name in a
-    profile's ``envs`` replaced by them. ``lock`` defaults to :func:`read_lock` of ``matrix``.
+    profile's ``envs`` replaced by them (each environment once). A locked environment named like one of
+    matrix.yaml's ``envs`` is that environment (its Python, pins and description stand: a hand-written
+    environment wins; ``nox -s lock`` logs where its pins differ, :func:`same_pins`). ``lock`` defaults to
+    :func:`read_lock` of ``matrix``.
 
     Raises:
         SpecError: a template invalid (:func:`parse`), missing from the lock or changed since
@@ -207,7 +234,8 @@ def expand(raw: dict, matrix: Path, lock: dict | None = None) -> dict:
         entry = lock["templates"].get(key)
         if entry is None:
             raise SpecError(f"{template.where}: not in {name} (resolved {when}); run `nox -s lock`")
-        if not isinstance(entry, dict) or not isinstance(entry.get("envs"), list) or not entry["envs"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("envs"), list) \
+                or not (entry["envs"] or template.only_prereleases):
             raise SpecError(f"{template.where}: {name} holds no list of its environments; the file was "
                                  "edited or is damaged: run `nox -s lock` to write it again")
         if entry.get("hash") != template.hash:
@@ -220,9 +248,12 @@ def expand(raw: dict, matrix: Path, lock: dict | None = None) -> dict:
                 raise SpecError(f"{template.where}: {name}'s envs[{i}] {problem}; the file was edited or is "
                                      "damaged: run `nox -s lock` to write it again")
             env_name = locked["name"]
+            if env_name in raw["envs"]:
+                expanded[key].append(env_name)  # matrix.yaml's own environment stands for it (nox -s lock says so)
+                continue
             if env_name in envs:
-                other = f"locked by templates.{owner[env_name]}" if env_name in owner else "defined in envs"
-                raise SpecError(f"{template.where}: its environment {env_name!r} is also {other}; change "
+                raise SpecError(f"{template.where}: its environment {env_name!r} is also locked by "
+                                     f"templates.{owner[env_name]}; change "
                                      "the template's name pattern")
             if not ENV_NAME.match(env_name):
                 raise SpecError(f"{template.where}.name: gives {env_name!r}, which is not a name of letters, "
@@ -231,6 +262,7 @@ def expand(raw: dict, matrix: Path, lock: dict | None = None) -> dict:
             check_env(f"{template.where} (locked as {env_name})", env)
             envs[env_name], owner[env_name] = env, key
             expanded[key].append(env_name)
-    profiles = {pname: dict(profile, envs=[e for item in profile["envs"] for e in expanded.get(item, [item])])
+    profiles = {pname: dict(profile, envs=list(dict.fromkeys(
+                    e for item in profile["envs"] for e in expanded.get(item, [item]))))
                 for pname, profile in raw["profiles"].items()}
     return dict(raw, envs=envs, profiles=profiles)

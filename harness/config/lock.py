@@ -3,8 +3,8 @@
 Facts come from the index's JSON API, ``{index}/{project}/json`` (PyPI's, documented at
 https://docs.pypi.org/api/json/): every release of a project with its files, and of each file the
 ``filename`` (a wheel's name carries its Python, ABI and platform tags), ``packagetype``,
-``requires_python`` (the release's Requires-Python) and ``yanked``. Those four fields are all
-this module reads (:data:`FILE_FIELDS`).
+``requires_python`` (the release's Requires-Python), ``yanked`` and ``upload_time_iso_8601`` (read
+only by ``others: contemporary``). Those five fields are all this module reads (:data:`FILE_FIELDS`).
 
 A release counts when it has a file that counts: a file counts unless it is yanked
 (``include_yanked: true`` counts those too), and a pre-release or development release counts
@@ -15,6 +15,14 @@ Requires-Python admits X.Y; source distributions are not considered (they would 
 source). The Python of a locked environment is the newest candidate (``python:`` of the template,
 else :data:`PYTHONS`) on which the axis release and every other decisive package install: a fixed
 list, not what this machine has, so the lock is the same wherever it is written.
+
+The other decisive packages with a range take, by the template's ``others``: ``newest`` (the default)
+their newest release that installs with the axis release; ``same_minor`` their newest of the axis
+release's major.minor (tf-keras 2.17.0 with tensorflow-cpu 2.17.1); ``contemporary`` their newest
+uploaded no later than the axis release's minor first came out (Keras 3.0.5 with JAX 0.4.20 of
+2023-11-02, the newest when Keras 3.0.0 came out on 2023-11-28: the JAX that minor was made with).
+A template with ``only_prereleases: true`` keeps an axis release only where it is a pre-release newer
+than every final release, and may resolve to no environment.
 """
 from __future__ import annotations
 
@@ -47,7 +55,7 @@ GLIBC_MINOR = 35  # manylinux_2_35: Ubuntu 22.04, the oldest glibc the matrix ru
 PLATFORMS = tuple([f"manylinux_2_{m}_x86_64" for m in range(GLIBC_MINOR, 4, -1)]
                   + ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"])
 PLATFORM = f"linux x86_64 (manylinux up to glibc 2.{GLIBC_MINOR})"
-FILE_FIELDS = ("filename", "packagetype", "requires_python", "yanked")
+FILE_FIELDS = ("filename", "packagetype", "requires_python", "yanked", "upload_time_iso_8601")
 COMMENT = ("Written by `nox -s lock` from the templates of matrix.yaml (harness/config/lock.py); runs use it. "
            "Do not edit: change a template and run `nox -s lock`.")
 
@@ -163,6 +171,12 @@ class Release:
                 return file
         return None
 
+    @property
+    def uploaded(self) -> str:
+        """Its first file's upload time (ISO 8601, UTC, as the index gives it; "" where none says)."""
+        times = [f["upload_time_iso_8601"] for f in self.files if isinstance(f.get("upload_time_iso_8601"), str)]
+        return min(times, default="")
+
 
 def _admits(requires_python: str | None, python: str) -> bool:
     """Whether Requires-Python admits the minor version ``python``, standing for its newest patch
@@ -219,9 +233,11 @@ def _candidates(template: env_templates.Template, project: Project) -> dict[int,
             found = [r for r in releases(project(req.name), True, True) if r.version == Version(pinned)]
             what = "no such release"
         else:
-            found = [r for r in releases(project(req.name), template.include_prereleases, template.include_yanked)
+            found = [r for r in releases(project(req.name), template.include_prereleases or template.only_prereleases,
+                                         template.include_yanked)
                      if req.specifier.contains(r.version, prereleases=True)]
-            what = "no release in that range" + ("" if template.include_prereleases else " (pre-releases left out)") \
+            what = "no release in that range" + ("" if template.include_prereleases or template.only_prereleases
+                                                 else " (pre-releases left out)") \
                 + ("" if template.include_yanked else " (yanked files left out)")
         if not found:
             raise LockError(f"{template.where}.packages[{i}]: {text!r}: {what} on the index")
@@ -229,15 +245,29 @@ def _candidates(template: env_templates.Template, project: Project) -> dict[int,
     return out
 
 
+def _others(others: str, release: Release, found: list[Release], since: str) -> list[Release]:
+    """The releases (newest first) another decisive package may take beside the axis ``release``, by the
+    template's ``others`` rule (see the module's docstring); ``since`` is when the axis release's minor
+    first came out (ISO 8601), the time ``contemporary`` compares with, so every patch of a minor gets
+    the same partner releases."""
+    if others == "same_minor":
+        found = [r for r in found if r.version.release[:2] == release.version.release[:2]]
+    elif others == "contemporary":
+        found = [r for r in found if r.uploaded and since and r.uploaded <= since]
+    return found[::-1]
+
+
 def _choose(axis: int, release: Release, candidates: dict[int, list[Release]],
-            pythons: tuple[str, ...]) -> tuple[list[str], dict[int, tuple[Release, dict]]] | str:
+            pythons: tuple[str, ...], others: str = "newest",
+            since: str = "") -> tuple[list[str], dict[int, tuple[Release, dict]]] | str:
     """Each Python (of ``pythons``) on which the axis ``release`` and a release of every other decisive
-    package install, and for the newest of them the releases and wheels chosen; else why none does."""
+    package (by the ``others`` rule) install, and for the newest of them the releases and wheels chosen;
+    else why none does."""
     allowed, chosen = [], None
     for python in sorted(pythons, key=Version, reverse=True):
         picks = {}
         for i, found in candidates.items():
-            options = [release] if i == axis else reversed(found)
+            options = [release] if i == axis else _others(others, release, found, since)
             pick = next(((r, w) for r in options for w in [r.wheel_for(python)] if w is not None), None)
             if pick is None:
                 break
@@ -252,7 +282,7 @@ def _choose(axis: int, release: Release, candidates: dict[int, list[Release]],
             return (f"{release.project} {release.version} has no wheel for CPython {', '.join(pythons)} on "
                     f"{PLATFORM} (Requires-Python {' | '.join(declared)})")
         return (f"on CPython {', '.join(own)}, where {release.project} {release.version} installs, the template's "
-                "other packages have no release that installs")
+                f"other packages have no release that installs ({others})")
     return sorted(allowed, key=Version), chosen
 
 
@@ -265,6 +295,8 @@ def resolve(template: env_templates.Template, project: Project, pythons: tuple[s
     with ==, the rest as written), "python", "pythons" (every candidate all of them install on),
     "requires_python" (each decisive package's, from the wheel chosen, None where it declares none)}``.
     ``skipped`` lists ``{"release", "why"}`` for newer releases passed over because nothing installs.
+    With ``only_prereleases`` only axis pre-releases newer than its newest final release count, and
+    ``envs`` may be empty.
     ``project(name)`` returns the index's JSON document (:func:`fetch`).
 
     Raises:
@@ -274,7 +306,11 @@ def resolve(template: env_templates.Template, project: Project, pythons: tuple[s
     reqs = [Requirement(text) for text in template.packages]
     axis = template.ranged()[0]
     groups: dict[tuple, list[Release]] = {}
-    for release in candidates[axis]:
+    axis_releases = candidates[axis]
+    if template.only_prereleases:
+        final = max((r.version for r in axis_releases if not r.version.is_prerelease), default=None)
+        axis_releases = [r for r in axis_releases if r.version.is_prerelease and (final is None or r.version > final)]
+    for release in axis_releases:
         key = release.version.release[:2] if template.every == "minor" else (release.version,)
         groups.setdefault(key, []).append(release)
     envs, skipped = [], []
@@ -282,7 +318,9 @@ def resolve(template: env_templates.Template, project: Project, pythons: tuple[s
         if template.newest is not None and len(envs) == template.newest:
             break
         for release in reversed(groups[key]):
-            choice = _choose(axis, release, candidates, template.pythons or pythons)
+            since = min((r.uploaded for r in candidates[axis] if r.version.release[:2] == release.version.release[:2]
+                         and r.uploaded), default="")
+            choice = _choose(axis, release, candidates, template.pythons or pythons, template.others, since)
             if isinstance(choice, str):
                 skipped.append({"release": str(release.version), "why": choice})
                 continue
@@ -295,7 +333,7 @@ def resolve(template: env_templates.Template, project: Project, pythons: tuple[s
                 "requires_python": {reqs[i].name: wheel.get("requires_python") for i, (_, wheel) in picks.items()},
             })
             break
-    if not envs:
+    if not envs and not template.only_prereleases:
         reasons = "; ".join(f"{s['release']}: {s['why']}" for s in skipped[:3])
         raise LockError(f"{template.where}: no release of {reqs[axis]} installs ({reasons})")
     return {"hash": template.hash, "envs": envs[::-1], "skipped": skipped}
@@ -350,6 +388,12 @@ def main(args: list[str], matrix: Path, project: Project | None = None, log=prin
     spec.load(matrix, lock=document)
     path = env_templates.lock_path(matrix)
     _log_changes(document, path, log)
+    for entry in document["templates"].values():
+        for env in entry["envs"]:
+            own = raw["envs"].get(env["name"])
+            if own is not None and not env_templates.same_pins(own, env["packages"]):
+                log(f"{env['name']}: envs.{env['name']} of matrix.yaml stands, pinning {' '.join(own['packages'])} "
+                    f"where the template resolves {' '.join(env['packages'])}")
     if options.dry_run:
         log(f"dry run: {path} not written")
     else:

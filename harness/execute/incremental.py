@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from harness.config.spec import MatrixSpec
@@ -136,9 +137,12 @@ def archive(files: PhaseFiles) -> int:
     """Keep the reusable keyed records of the phase's results file (and its facts) in the cache, in
     place of the records of the same cells under older keys (so the cache holds one record per cell).
 
-    Call it before ``files.reset()``. Returns how many records were added or replaced.
+    Call it before ``files.reset()``. Returns how many records were added or replaced. A record gets
+    ``recorded_at`` (epoch seconds) the first time it is archived (this run's, for one a worker just
+    wrote; a reused record keeps its own), so a report can say how old each part of a run is.
     """
-    fresh = {r["key"]: r for r in files.records()
+    now = round(time.time(), 3)
+    fresh = {r["key"]: dict(r, recorded_at=r.get("recorded_at", now)) for r in files.records()
              if isinstance(r.get("key"), str) and r.get("verdict") in REUSABLE}
     if fresh:
         ids = {r.get("id") for r in fresh.values()}

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.execute.budget import spent
 from harness.execute.processes import Launcher, LaunchError, describe_exit
 from harness.guard import loads, read_bytes, read_text
 from harness.workdir import PhaseFiles, append_record, read_json, read_records, write_json
@@ -68,7 +69,7 @@ def _read_progress(path: Path) -> dict | None:
 
 def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
               cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER,
-              widen: Callable[[], int] | None = None) -> list[dict]:
+              widen: Callable[[], int] | None = None, deadline: float | None = None) -> list[dict]:
     """Run ``cells`` in worker processes until every cell has exactly one record, or until ``widen``
     asks for more workers. Returns the cells left then (none when every cell has its record).
 
@@ -84,6 +85,9 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
         widen: polled every ``WIDEN_POLL_S`` seconds while a worker runs: how many workers the cells
             left should be split over now (below 2: not now). Once it says 2 or more, the worker is
             asked to stop before its next cell (``files.stop``), and the cells it left are returned.
+        deadline: when (epoch seconds) the run's ``--budget`` is nearly spent (``harness.execute.budget``):
+            from then on the worker is asked to stop before its next cell, no worker starts, and the
+            cells left are returned without records.
 
     Raises:
         KeyboardInterrupt, SystemExit (on SIGTERM): after killing the worker; records
@@ -93,7 +97,7 @@ def run_phase(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], 
     started, counter = time.monotonic(), _CountingLauncher(launcher)
     try:
         return _run_cells(files, counter, variables, task, cells, cell_timeout_s, startup_timeout_s, worker,
-                          widen=widen)
+                          widen=widen, deadline=deadline)
     finally:
         signal.signal(signal.SIGTERM, previous)
         write_json(files.stats, {"workers_started": counter.started, "cells": len(cells),
@@ -153,7 +157,8 @@ def split(cells: list[dict], shards: int, seconds: dict[str, float] | None = Non
 
 def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
                 shards: int, cell_timeout_s: float, startup_timeout_s: float, worker: Path = WORKER,
-                widen: Callable[[], int] | None = None, seconds: dict[str, float] | None = None) -> int:
+                widen: Callable[[], int] | None = None, seconds: dict[str, float] | None = None,
+                deadline: float | None = None) -> int:
     """Run ``cells``, in :func:`run_order`, split over ``shards`` workers at once (:func:`split`), each supervised as
     :func:`run_phase` supervises one: its own records (``files.sharded(n)``), log and restarts, so a
     crash or timeout costs one cell of one shard. With one shard (or one group of cells) it is
@@ -183,12 +188,12 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
             return asked[-1]
 
         left = run_phase(files, launcher, variables, task, cells, cell_timeout_s, startup_timeout_s, worker,
-                         widen=asking if widen else None)
-        if not left:
+                         widen=asking if widen else None, deadline=deadline)
+        if not left or spent(deadline):
             return 1
         first = read_json(files.stats)
         used = run_sharded(files, launcher, variables, task, left, asked[-1], cell_timeout_s, startup_timeout_s,
-                           worker, seconds=seconds)
+                           worker, seconds=seconds, deadline=deadline)
         rest = read_json(files.stats)
         write_json(files.stats, dict(rest, cells=len(cells), widened_after=len(cells) - len(left),
                                      workers_started=first.get("workers_started", 0) + rest.get("workers_started", 0),
@@ -205,7 +210,8 @@ def run_sharded(files: PhaseFiles, launcher: Launcher, variables: dict[str, str]
     def supervise(number: int, part: list[dict], counter: _CountingLauncher, done: threading.Event) -> None:
         shard, started = files.sharded(number), time.monotonic()
         try:
-            _run_cells(shard, counter, variables, task, part, cell_timeout_s, startup_timeout_s, worker, stop)
+            _run_cells(shard, counter, variables, task, part, cell_timeout_s, startup_timeout_s, worker, stop,
+                       deadline=deadline)
         except _Stopped:
             pass
         except BaseException as exc:  # noqa: BLE001  (re-raised in the calling thread)
@@ -264,12 +270,16 @@ def _terminated(signum, frame):
 
 def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str], task: dict, cells: list[dict],
                cell_timeout_s: float, startup_timeout_s: float, worker: Path,
-               stop: threading.Event | None = None, widen: Callable[[], int] | None = None) -> list[dict]:
-    """Run ``cells`` until each has its record; returns the cells left where ``widen`` stopped the worker."""
+               stop: threading.Event | None = None, widen: Callable[[], int] | None = None,
+               deadline: float | None = None) -> list[dict]:
+    """Run ``cells`` until each has its record; returns the cells left where ``widen`` or ``deadline``
+    stopped the worker (or where the deadline passed before a worker started)."""
     done = {r.get("id") for r in read_records(files.results)}
     remaining = [c for c in cells if c["id"] not in done]
     variables = dict(variables, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     while remaining:
+        if spent(deadline):
+            return remaining
         files.progress.unlink(missing_ok=True)
         files.stop.unlink(missing_ok=True)
         write_json(files.task, dict(task, cells=remaining, results_path=str(files.results),
@@ -277,7 +287,7 @@ def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str],
                                     stop_path=str(files.stop)))
         log_offset = files.log.stat().st_size if files.log.exists() else 0
         outcome = _watch(files, launcher, [str(worker), str(files.task)], variables, cell_timeout_s,
-                         startup_timeout_s, stop, widen)
+                         startup_timeout_s, stop, widen, deadline)
         done_now = {r.get("id") for r in read_records(files.results)}
         by_id = {c["id"]: c for c in remaining}
         left = [c for c in remaining if c["id"] not in done_now]
@@ -304,9 +314,10 @@ def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str],
 
 def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: dict[str, str],
            cell_timeout_s: float, startup_timeout_s: float, stop: threading.Event | None = None,
-           widen: Callable[[], int] | None = None) -> dict:
+           widen: Callable[[], int] | None = None, deadline: float | None = None) -> dict:
     """Start one worker and wait for it; kill it on a timeout; ask it to stop between cells (``files.stop``)
-    once ``widen`` (polled every ``WIDEN_POLL_S`` after its first cell started) says 2 or more. Returns
+    once ``widen`` (polled every ``WIDEN_POLL_S`` after its first cell started) says 2 or more, or once
+    ``deadline`` (epoch seconds) has passed. Returns
     what happened (``widened``: it was asked to stop; ``code``: its exit status where it exited).
 
     Raises:
@@ -329,6 +340,9 @@ def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: di
                     return {"verdict": "crash", "cell": progress and progress["cell"], "code": code,
                             "seconds": progress and round(time.time() - progress["started"], 3),
                             "reason": f"worker {describe_exit(code)}", "widened": widened}
+                if not widened and spent(deadline):
+                    files.stop.touch()
+                    widened = True
                 if widen and not widened and progress and time.monotonic() - asked_at >= WIDEN_POLL_S:
                     asked_at = time.monotonic()
                     if widen() >= 2:

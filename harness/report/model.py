@@ -12,6 +12,7 @@ from harness.execute.plan import CONTROL_FORMAT, Selection
 from harness.report.expectations import Outcome, apply as apply_expectations, observed
 from harness.report.hints import hint_for, normalize, shorten
 from harness.report.history import Change, Comparison
+from harness.report.prerelease import involves, notes, prerelease_envs
 from harness.report.results import FAILURES, LEVELS, NOT_RUN, Cell, counts, planned_loaders, resolve, resolve_saves
 from harness.report.upgrade import carries
 from harness.worker.protocol import WORKS_WITH
@@ -66,6 +67,8 @@ class ReportData:
     history: Comparison | None = None
     fail_on: str = "problems"
     saves: list[Cell] = field(default_factory=list)
+    apart: frozenset[str] = frozenset()  # pre-release environments (harness.report.prerelease): never a problem
+    budgeted: bool = False  # run with --budget: cells not run yet are filled by the next run, not a problem
 
     @property
     def columns(self) -> list[tuple[str, str]]:
@@ -109,11 +112,12 @@ class ReportData:
     def broken_controls(self) -> list[Cell]:
         """Negative controls that errored, crashed or timed out, or were skipped where a comparison of their
         fixture loaded: that fixture's comparisons there are unproven (nothing showed that fresh weights
-        mismatch)."""
+        mismatch). A budgeted run's controls not run yet are not among them: its next run runs them."""
         loaded = {(c.producer, c.consumer, c.fixture) for c in self.matrix_cells
                   if (c.original_verdict or c.verdict) in ("pass", "mismatch")}
         return [c for c in self.controls if c.verdict in ("load-error", "crash", "timeout")
-                or (c.verdict == "skipped" and (c.producer, c.consumer, c.fixture) in loaded)]
+                or (c.verdict == "skipped" and (c.producer, c.consumer, c.fixture) in loaded
+                    and not (self.budgeted and NOT_RUN in (c.reason or "")))]
 
     @property
     def matrix_cells(self) -> list[Cell]:
@@ -126,20 +130,20 @@ class ReportData:
     def unexpected_failures(self) -> list[Cell]:
         """Cells failing at ``self.level`` or a level above it (``Cell.through``) that no live
         ``expected_failures`` entry explains."""
-        return [c for c in self.matrix_cells if c.through(self.level) in FAILURES]
+        return [c for c in self.matrix_cells if c.through(self.level) in FAILURES and not involves(c, self.apart)]
 
     @property
     def xpasses(self) -> list[Cell]:
         """Passing cells (at ``self.level`` and above) and saves that an ``expected_failures`` entry claims:
         the entry is stale or too broad."""
-        return [c for c in self.matrix_cells if c.through(self.level) == "xpass"] + \
-            [c for c in self.saves if c.verdict == "xpass"]
+        return [c for c in self.matrix_cells if c.through(self.level) == "xpass" and not involves(c, self.apart)] + \
+            [c for c in self.saves if c.verdict == "xpass" and not involves(c, self.apart)]
 
     @property
     def failed_saves(self) -> list[Cell]:
         """Saves that failed (``save-error``, ``crash``, ``timeout``) and no live ``phase: produce`` entry
         explains (an ``env-error`` producer already fails the run through its cells)."""
-        return [c for c in self.saves if c.failed and c.verdict != "env-error"]
+        return [c for c in self.saves if c.failed and c.verdict != "env-error" and not involves(c, self.apart)]
 
     def closest_passes(self, limit: int = 10) -> list[Cell]:
         """The passes (``pass``, ``xpass``) with the highest margin, nearest the tolerance's edge first.
@@ -176,7 +180,7 @@ class ReportData:
             stale = sorted({f"expected_failures[{c.expected_failure}]" for c in self.xpasses})
             out.append(f"{len(self.xpasses)} passing cells claimed by {', '.join(stale)}: "
                        "narrow or remove the stale entries")
-        if self.missing:
+        if self.missing and not self.budgeted:
             out.append(f"{len(self.missing)} cells have no result (a phase did not run or was interrupted; "
                        "see 'Skipped' in matrix.md): rerun them, or select only what ran")
         if self.fail_on == "regression" and self.history is not None:
@@ -186,7 +190,15 @@ class ReportData:
     @property
     def missing(self) -> list[Cell]:
         """Cells skipped because a phase left no record for them (not run, or interrupted)."""
-        return [c for c in self.matrix_cells if c.verdict == "skipped" and NOT_RUN in (c.reason or "")]
+        return [c for c in self.matrix_cells if c.verdict == "skipped" and NOT_RUN in (c.reason or "")
+                and not involves(c, self.apart)]
+
+    def apart_notes(self) -> list[str]:
+        """What the pre-release environments (``apart``) showed that would fail the run elsewhere, one line
+        per kind (``harness.report.prerelease.notes``); logged, never failing."""
+        seen = replace(self, apart=frozenset())
+        return notes({"failing cells no entry explains": seen.unexpected_failures, "saves failed": seen.failed_saves,
+                      "passing cells an entry claims": seen.xpasses}, self.apart)
 
     def failure_groups(self) -> list[FailureGroup]:
         """The unexpected failures grouped by verdict and normalized signature (a deeper level's failure by
@@ -416,4 +428,5 @@ def build(spec: MatrixSpec, selection: Selection, workdir: Path,
     cells, saves = resolve(selection, workdir), resolve_saves(selection, workdir)
     outcomes = apply_expectations(cells, spec, today or datetime.date.today(), selection.goldens, saves,
                                   tags=selection.fixture_tags)
-    return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves)
+    return ReportData(selection, cells, environments, run, wall, outcomes, level, saves=saves,
+                      apart=prerelease_envs(spec, selection.envs))

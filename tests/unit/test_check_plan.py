@@ -26,14 +26,15 @@ def test_each_environment_knows_its_keras_from_its_pins():
 
 @pytest.mark.parametrize("keras, tf, expected", [
     ("2.15.0", None, "tf2.15"),
-    ("2.14.0", None, "tf2.15"),          # between 2.13 and 2.15: the newer reader
+    ("2.14.0", None, "tf2.14"),          # the atlas's templates lock every TF minor (matrix.lock.json)
     ("2.16.0", None, "tf2.16-tfkeras"),  # tf_keras writes its own version
     ("3.3.3", None, "tf2.16-keras3.3"),
-    ("3.6.0", None, "tf2.16-keras3.3"),
+    ("3.6.0", None, "keras3.6-jax"),     # and every Keras 3 minor, on JAX
     ("3.15.1", None, "tf2.21-keras3.15"),
     ("2.15.0", "2.15.1", "tf2.15"),
     (None, "2.21.0", "tf2.21-keras3.15"),  # a TF SavedModel (Keras 3 model.export) records only TF
-    ("2.9.0", None, "tf2.10"),
+    ("2.9.0", None, "tf2.9"),
+    ("2.3.0", None, "tf2.4"),            # older than any: the closest
 ])
 def test_the_closest_environment_by_keras_then_tf(keras, tf, expected):
     name, why = check_plan.closest_env(SPEC, _found(keras, tf))
@@ -44,7 +45,7 @@ def test_the_reason_says_what_the_file_records_and_how_close_the_match_is():
     _, why = check_plan.closest_env(SPEC, _found("2.15.0", backend="tensorflow"))
     assert why == ("the file records Keras 2.15.0, backend tensorflow (test); tf2.15 runs Keras 2.15 inside "
                    "TF 2.15.1, the same minor version")
-    assert check_plan.closest_env(SPEC, _found("2.14.0"))[1].endswith("the closest in matrix.yaml")
+    assert check_plan.closest_env(SPEC, _found("2.3.0"))[1].endswith("the closest in matrix.yaml")
 
 
 def test_a_file_without_versions_needs_from():

@@ -102,7 +102,9 @@ def test_a_rerun_with_nothing_changed_runs_nothing_and_keeps_every_record(tmp_pa
     assert left == []
     again = read_records(files.results)
     assert [r["id"] for r in again] == ["a", "b", "c"] and all(r["reused"] for r in again)
-    assert [dict(r, reused=None) for r in again] == [dict(r, reused=None) for r in first]
+    # As they were, with the time they first ran (stamped as they were archived).
+    assert [dict(r, reused=None, recorded_at=None) for r in again] == [dict(r, reused=None, recorded_at=None)
+                                                                       for r in first]
     assert json.loads(files.facts.read_text()) == {"tensorflow": "2.15.1"}  # facts of the run that ran
     assert not files.stats.exists()  # no worker ran
 

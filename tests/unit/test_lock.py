@@ -2,7 +2,9 @@
 
 The index answers are PyPI's own (tests/data/pypi/*.json, captured 2026-11-29 from
 https://pypi.org/pypi/NAME/json by tests/data/pypi/capture.py, trimmed to the fields lock.py reads):
-tensorflow-cpu 2.12.0rc0 to 2.22.0rc0, keras 3.0.0 to 3.15.1, every tf-keras (2.20.0 is yanked).
+tensorflow-cpu 2.12.0rc0 to 2.22.0rc0, keras 3.0.0 to 3.15.1, every tf-keras (2.20.0 is yanked); and,
+captured 2026-12-07 with their upload times, keras again, jax and jaxlib 0.4.20 to 0.12.1 (jaxlib's linux
+x86_64 wheels only).
 """
 import datetime
 import http.server
@@ -225,18 +227,63 @@ def test_locked_environments_are_checked_as_environments(tmp_path):
                                              r"tensorflow-cpu==2.16.2 installs the newest Keras 3"):
         _lock(path)
     assert not (tmp_path / "matrix.lock.json").exists()
+    # Named like an environment of envs: that one stands, and the lock says where its pins differ.
     path = _write(tmp_path, MATRIX.replace('"tf{minor}-k2"', '"tf{minor}"'))
-    with pytest.raises(spec.SpecError, match=r"its environment 'tf2.15' is also defined in envs"):
-        _lock(path)
+    document, lines = _lock(path)
+    loaded = spec.load(path, lock=document)
+    assert loaded.profiles["default"].envs == ("tf2.15", "tf2.12", "tf2.13", "tf2.14")
+    assert loaded.envs["tf2.15"].python == "3.11" and not any("stands" in line for line in lines)
+    path = _write(tmp_path, MATRIX.replace('"tf{minor}-k2"', '"tf{minor}"').replace("==2.15.1", "==2.15.0"))
+    document, lines = _lock(path)
+    assert spec.load(path, lock=document).envs["tf2.15"].packages == ("tensorflow-cpu==2.15.0",)
+    assert "tf2.15: envs.tf2.15 of matrix.yaml stands, pinning tensorflow-cpu==2.15.0 where the template " \
+        "resolves tensorflow-cpu==2.15.1" in lines
 
 
 def test_lock_of_the_shipped_matrix_matches_its_templates():
     from harness.config.matrix_yaml import DEFAULT_MATRIX
     loaded = spec.load(DEFAULT_MATRIX)
     locked = json.loads(env_templates.lock_path(DEFAULT_MATRIX).read_text())
-    names = [env["name"] for entry in locked["templates"].values() for env in entry["envs"]]
-    assert names and set(names) <= set(loaded.profiles["nightly"].envs)
-    assert not set(names) & (set(loaded.profiles["default"].envs) | set(loaded.profiles["quick"].envs))
+    newest = [env["name"] for env in locked["templates"]["tf-keras3-newest"]["envs"]]
+    assert newest and set(newest) <= set(loaded.profiles["nightly"].envs)
+    assert not set(newest) & (set(loaded.profiles["default"].envs) | set(loaded.profiles["quick"].envs))
+    atlas = loaded.profiles["atlas"].envs
+    assert len(atlas) >= 35 and len(set(atlas)) == len(atlas)
+    names = [env["name"] for key, entry in locked["templates"].items() if key != "tf-keras3-newest"
+             for env in entry["envs"]]
+    assert set(names) <= set(atlas)
+    # Where a template locks an environment matrix.yaml defines with the same pins, that one stands.
+    assert loaded.envs["tf2.16-tfkeras"].python == "3.11" and loaded.envs["keras3.15-jax"].python == "3.12"
+
+
+def test_same_minor_pairs_each_tf_keras_with_tensorflow_of_its_minor():
+    entry = _resolve(name="tf{minor}-tfkeras", packages=["tf-keras>=2.16", "tensorflow-cpu>=2.16"],
+                     others="same_minor")
+    pairs = {env["name"]: env["packages"] for env in entry["envs"]}
+    assert pairs["tf2.17-tfkeras"] == ["tf-keras==2.17.0", "tensorflow-cpu==2.17.1"]
+    assert pairs["tf2.21-tfkeras"] == ["tf-keras==2.21.0", "tensorflow-cpu==2.21.0"]
+    # With the default rule every tf-keras would take the newest TF.
+    newest = _resolve(name="tf{minor}-tfkeras", packages=["tf-keras>=2.16", "tensorflow-cpu>=2.16"])
+    assert {env["packages"][1] for env in newest["envs"]} == {"tensorflow-cpu==2.21.0"}
+
+
+def test_contemporary_takes_the_jax_that_was_newest_when_the_keras_minor_came_out():
+    entry = _resolve(name="keras{minor}-jax", packages=["keras>=3", "jax[cpu]>=0.4", "jaxlib>=0.4"],
+                     others="contemporary")
+    envs = {env["name"]: env for env in entry["envs"]}
+    assert len(envs) == 16
+    # Keras 3.0.0 came out 2023-11-28, JAX 0.4.20 on 2023-11-02 and 0.4.21 on 2023-12-04; 3.0.5 takes
+    # 0.4.20 too (every patch of a minor the same JAX), on the newest Python jaxlib 0.4.20 has a wheel for.
+    assert envs["keras3.0-jax"]["packages"] == ["keras==3.0.5", "jax[cpu]==0.4.20", "jaxlib==0.4.20"]
+    assert envs["keras3.0-jax"]["python"] == "3.12"
+    assert envs["keras3.15-jax"]["packages"] == ["keras==3.15.1", "jax[cpu]==0.10.2", "jaxlib==0.10.2"]
+
+
+def test_only_prereleases_keeps_a_release_candidate_newer_than_every_final_release():
+    entry = _resolve(name="tf{release}-keras3", packages=["tensorflow-cpu>=2.16", "keras>=3"], only_prereleases=True)
+    assert [env["name"] for env in entry["envs"]] == ["tf2.22.0rc0-keras3"]
+    # No Keras 3 pre-release is newer than 3.15.1: no environment, and no error.
+    assert _resolve(name="keras{release}", packages=["keras>=3"], only_prereleases=True)["envs"] == []
 
 
 class _Index(http.server.BaseHTTPRequestHandler):

@@ -37,7 +37,7 @@ def test_the_matrix_help_lists_the_profiles_fixtures_and_formats_of_matrix_yaml(
     assert text.startswith("usage: nox -s matrix -- ")
     for name in [*SHIPPED.profiles, *SHIPPED.envs, *SHIPPED.formats, "dense_bn", "subclassed"]:
         assert name in text
-    assert "quick      3 environments: one Keras 2 in TF" in text
+    assert "quick          3 environments: one Keras 2 in TF" in text
     assert "--workers-per-env" in text and "--formats" in text and "--from" in text and "--to" in text
 
 
@@ -62,14 +62,14 @@ def test_the_sessions_that_parse_as_they_run_have_their_own_help_too(parser, arg
 
 
 @pytest.mark.parametrize("posargs, line", [
-    (["--profile", "quik"], "nox -s matrix: --profile quik: no such profile (defined: backends, default, docker, "
-                            "legacy, nightly, quick, roundtrip)"),
+    (["--profile", "quik"], "nox -s matrix: --profile quik: no such profile (defined: atlas, backends, default, "
+                            "docker, keras3-minors, legacy, nightly, quick, roundtrip)"),
     (["--fixtures", "dense_bm"], "nox -s matrix: --fixtures: no fixture dense_bm in "),
-    (["--envs", "tf2.99"], "nox -s matrix: --envs: no environment named tf2.99 (defined: keras3.15-jax, "),
+    (["--envs", "tf2.99"], "nox -s matrix: --envs: no environment named tf2.99 (defined: keras3.0-jax, keras3.1-jax, "),
     (["--formats", "h6"], "nox -s matrix: --formats: no format named h6 (defined: h5, keras, savedmodel, "
                           "tf_saved_model, export, h5_weights, keras_weights, checkpoint, json)"),
-    (["--from", "tf9"], "nox -s matrix: --from: no producer named tf9 (defined: keras3.15-jax, "),
-    (["--to", "tf9"], "nox -s matrix: --to: no consumer named tf9 (defined: keras3.15-jax, "),
+    (["--from", "tf9"], "nox -s matrix: --from: no producer named tf9 (defined: keras3.0-jax, keras3.1-jax, "),
+    (["--to", "tf9"], "nox -s matrix: --to: no consumer named tf9 (defined: keras3.0-jax, keras3.1-jax, "),
     (["--bogus"], "nox -s matrix: unrecognized arguments: --bogus (nox -s matrix -- --help lists the options)"),
     # an abbreviation is no option: `--fixture` left `--profile quick` out once and started the default profile
     (["--fixture", "dense_bn"], "nox -s matrix: unrecognized arguments: --fixture dense_bn (nox -s matrix -- "),

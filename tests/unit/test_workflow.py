@@ -104,4 +104,16 @@ def test_actions_are_pinned_to_a_major_version():
     used = {s["uses"] for name in ("nightly.yml", "nightly-phase.yml")
             for job in _load(name)["jobs"].values() for s in job.get("steps", []) if "uses" in s}
     assert used == {"actions/checkout@v4", "actions/setup-python@v5", "actions/upload-artifact@v4",
-                    "actions/download-artifact@v4", "actions/cache@v4"}
+                    "actions/download-artifact@v4", "actions/cache@v4", "actions/upload-pages-artifact@v3",
+                    "actions/deploy-pages@v4"}
+
+
+def test_the_report_job_publishes_the_site_to_github_pages():
+    jobs = _load("nightly.yml")["jobs"]
+    steps = {s.get("name"): s for s in jobs["report"]["steps"]}
+    assert "nox -s site -- --workdir work --out site" in steps["Site"]["run"]
+    assert steps["Upload the site for Pages"]["with"]["path"] == "site"
+    pages = jobs["pages"]
+    assert pages["needs"] == "report" and pages["permissions"] == {"pages": "write", "id-token": "write"}
+    assert pages["environment"]["name"] == "github-pages"
+    assert [s["uses"] for s in pages["steps"]] == ["actions/deploy-pages@v4"]

@@ -18,7 +18,8 @@ from packaging.version import InvalidVersion, Version
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from harness.config import lock  # noqa: E402
 
-SINCE = {"tensorflow-cpu": "2.12.0rc0", "keras": "3.0.0", "tf-keras": "0"}
+SINCE = {"tensorflow-cpu": "2.12.0rc0", "keras": "3.0.0", "tf-keras": "0", "jax": "0.4.20", "jaxlib": "0.4.20"}
+LINUX_ONLY = {"jaxlib"}  # many wheels a release: keep the linux x86_64 ones, the only ones lock.py may choose
 
 
 def trimmed(name: str, since: str) -> dict:
@@ -30,9 +31,11 @@ def trimmed(name: str, since: str) -> dict:
                 continue
         except InvalidVersion:
             continue
-        releases[text] = [{k: f.get(k) for k in lock.FILE_FIELDS} for f in files]
+        releases[text] = [{k: f.get(k) for k in lock.FILE_FIELDS} for f in files
+                          if name not in LINUX_ONLY or ("manylinux" in f["filename"] and "x86_64" in f["filename"])]
     return {"comment": f"{lock.INDEX_URL}/{name}/json captured {datetime.date.today()} by capture.py, releases "
-                       f">= {since} and the fields harness/config/lock.py reads only",
+                       f">= {since} and the fields harness/config/lock.py reads only"
+                       + (", linux x86_64 wheels only" if name in LINUX_ONLY else ""),
             "info": {"name": document["info"]["name"]}, "releases": releases}
 
 
