@@ -48,10 +48,28 @@ def _edit_holds(workdir, producer, fixture, holds):
         path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
+# The entries that still name fixtures, and why no layer class or trait says their cause (yet).
+FIXTURE_KEYED = {
+    # a layer class that occurs twice in a model (Keras 2.13 .weights.h5 paths); holds has no such trait
+    ("bidirectional", "keras_weights", None), ("sequential", "keras_weights", ("load_weights",)),
+    ("sequential", "keras_weights", ("load_weights_skip_mismatch",)),
+    # the model's input dtype (Keras 3.3 traces signatures with float inputs), not a layer
+    ("string_lookup", "tf_saved_model", None), ("masked_embedding", "tf_saved_model", ("TFSMLayer",)),
+    # a Sequential wrapping a functional model: Sequential + nested_model, which other fixtures hold apart
+    ("sequential_of_functional", "h5", ("load_model",)), ("sequential_of_functional", "keras", None),
+    # sublayers kept in a list and a dict (no trait), and its BatchNormalization in Keras 3.13+ files
+    ("layer_containers", "keras", None), ("layer_containers", "checkpoint", None), ("layer_containers", "h5", None),
+    # the fixture's own class name, Tower, unknown to Keras 3.0 to 3.2 (the registered-class lookup of later ones)
+    ("subclassed", "h5", None),
+}
+
+
 def test_the_shipped_entries_name_fixtures_only_where_the_fixture_is_the_cause():
     before = [e for e in _before() if e.fixtures]
     after = [e for e in SHIPPED.expected_failures if e.fixtures]
-    assert (len(_before()), len(before), len(after)) == (57, 36, 3)
+    assert (len(_before()), len(before)) == (57, 36)
+    # 3 of the rewritten 57; the runs of the new fixtures and of the Keras 3 minors added the rest
+    assert {(e.fixtures[0], e.formats[0], e.loaders) for e in after} == FIXTURE_KEYED and len(after) == 12
     assert all(not e.keyed_by_holds for e in after)
 
 

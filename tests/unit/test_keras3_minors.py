@@ -25,7 +25,7 @@ def _entry(**match):
 OLD_H5 = _entry(producer="keras>=3,<3.11", consumer="keras>=3,<3.3")
 CONFIG_311 = _entry(producer="keras>=3.11,<3.13", consumer="keras>=3,<3.4")
 TOWER = _entry(fixtures=("subclassed",), consumer="keras>=3,<3.3")
-DRIFT = _entry(fixtures=("normalization_adapted",), consumer="keras>=3.3,<3.6")
+DRIFT = _entry(layers=("Normalization",), consumer="keras>=3.3,<3.6")
 INITIALIZERS_315 = _entry(producer="keras>=3.15", consumer="keras>=3.13,<3.15")
 RENORM_314 = _entry(producer="keras==3.14.*", consumer="keras==3.13.*")
 

@@ -177,7 +177,7 @@ def test_another_compile_mismatch_of_a_savedmodel_is_not_the_lost_step_count(wor
 def test_a_compile_level_mismatch_entry_names_the_reason_it_expects(tmp_path):
     path = tmp_path / "matrix.yaml"
     for keys, message in (("", "a compile-level mismatch has no drift to band; give error"),
-                          (", error: x, max_abs: 1", r"\.error: a mismatch entry gives max_abs .* not both")):
+                          (", error: x, max_abs: 1", r"error: a mismatch entry gives max_abs .* not both")):
         path.write_text(f"""
 envs:
   tf2.15: {{python: "3.11", packages: ["tensorflow-cpu==2.15.1"]}}
@@ -187,5 +187,5 @@ expected_failures:
   - {{producer: "keras<3", consumer: "keras<3", level: compile, verdict: mismatch{keys}, reason: r,
       expires: 2027-11-29}}
 """)
-        with pytest.raises(spec.SpecError, match=r"expected_failures\[0\]: " + message):
+        with pytest.raises(spec.SpecError, match=r"expected_failures\[0\]\.?:? ?" + message):
             spec.load(path)
