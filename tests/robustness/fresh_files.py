@@ -342,6 +342,8 @@ OVERRIDES = {
     ("check --inputs", "600 MiB of zeros (sparse)"): (2, r"not an \.npz file"),
     ("check --inputs", "an empty file"): (2, r"not an \.npz file"),
     ("check --custom-objects", "an empty file"): (0, r"custom\.py$"),  # an empty module is valid Python
+    # a folder is where scan looks for model files (nox -s scan -- DIR): an empty one is nothing scanned, exit 3
+    ("scan (the model file)", "a folder"): (3, r"nothing scanned: no \.keras, \.h5, \.hdf5 file or SavedModel"),
     ("scan (the model file)", "bytes that are not UTF-8"): (2, r"not a Keras model"),
     ("scan (the model file)", "600 MiB of zeros (sparse)"): (2, r"not a Keras model"),
     ("scan (the model file)", "an empty file"): (2, r"not a Keras model"),

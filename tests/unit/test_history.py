@@ -345,8 +345,8 @@ def test_rendering_a_run_again_with_the_results_json_it_wrote_keeps_its_comparis
     again = dataclasses.replace(ctx, compare=written, level="training")
     log = []
     problems = run.report(again, log=log.append, today=RUN_DATE)
-    assert problems[-1] == first  # and, at --level training, the compile and training failures fail it too:
-    assert problems[0].startswith("39 failing cells that no live expected_failures entry explains")
+    # at --level training too only the new failure: a Keras 2 SavedModel's lost step count is a known one there
+    assert problems == [first]
     assert f"--compare {written}: this run's own results.json; keeping the comparison it holds " \
            f"(with {ctx.compare})" in log
     assert json.loads(written.read_text())["history"]["previous"] == str(ctx.compare)

@@ -160,7 +160,8 @@ def targets(options: argparse.Namespace) -> list[Target]:
 
 def model_paths(paths: list[Path]) -> list[Path]:
     """The model files and SavedModel folders to scan: each PATH that is a file or a SavedModel folder
-    (``saved_model.pb`` in it) as given, in a folder that is neither every ``.keras``/``.h5``/``.hdf5`` file
+    (anything named ``saved_model.pb`` in it: a named pipe or a folder there is named by ``scan_file``) as
+    given, in a folder that is neither every ``.keras``/``.h5``/``.hdf5`` file
     and SavedModel folder below it (symbolic links not followed, a SavedModel's own subfolders not searched),
     in the order of the PATHs, each folder's sorted by name.
 
@@ -169,12 +170,12 @@ def model_paths(paths: list[Path]) -> list[Path]:
     """
     found = []
     for path in paths:
-        if not path.is_dir() or (path / "saved_model.pb").is_file():
+        if not path.is_dir() or os.path.lexists(path / "saved_model.pb"):
             found.append(path)  # scan_file names a missing or unreadable one
             continue
         for folder, dirs, files in os.walk(path, onerror=_walk_error):
             here = Path(folder)
-            models = [here / d for d in dirs if (here / d / "saved_model.pb").is_file()]
+            models = [here / d for d in dirs if os.path.lexists(here / d / "saved_model.pb")]
             dirs[:] = sorted(d for d in dirs if here / d not in models)
             found += sorted(models) + sorted(here / f for f in files if f.endswith(MODEL_SUFFIXES))
             if len(found) > MAX_FILES:
