@@ -45,6 +45,13 @@ def test_every_fixture_round_trips_in_its_own_environment(run, env):
     failed = [f for f in FIXTURES
               if "pass" not in {verdict(cell(run, env, env, f, fmt)) for fmt in ("h5", "keras")}
               and not all(refused_by_safe_mode(cell(run, env, env, f, fmt)) for fmt in ("h5", "keras"))]
+    if env == K3:  # Keras 3.15 cannot load its own .keras of sublayers kept in a list and a dict (seen 2026-12-07)
+        assert failed == ["layer_containers"], f"{env}: no full-model format round-trips for {failed}"
+        own = cell(run, env, env, "layer_containers", "keras")
+        assert verdict(own) == "load-error" and "objects could not be loaded" in own["error_message"]
+        h5 = cell(run, env, env, "layer_containers", "h5")  # the compiled loss mse; compile=False loads and matches
+        assert verdict(h5) == "works-with" and h5["works_with"] == "compile=False"
+        return
     assert not failed, f"{env}: no full-model format round-trips for {failed}"
 
 
