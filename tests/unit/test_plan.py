@@ -85,7 +85,7 @@ def test_a_tag_no_fixture_carries_is_refused_naming_the_entry(tmp_path):
     import dataclasses
     loaded = spec.load(DEFAULT_MATRIX)
     tagged = [e for e in loaded.expected_failures if e.tags]
-    assert tagged and {e.tags for e in tagged} == {("functional",), ("sequential",), ("applications",)}
+    assert tagged and {e.tags for e in tagged} == {("functional",), ("sequential",)}
     select(loaded, ROOT / "fixtures", "quick")  # the shipped tags are carried
     entries = list(loaded.expected_failures)
     entries[3] = dataclasses.replace(entries[3], tags=("functional", "fucntional"))
