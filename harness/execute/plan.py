@@ -3,7 +3,7 @@
 A *cell* is (producer, consumer, fixture, format, loader). The orchestrator
 never imports a fixture (that would need TensorFlow): it reads each fixture
 file's module-level constants (``TAGS``, ``TOLERANCE``, ``MIN_KERAS``,
-``MAX_KERAS``, ``BACKENDS``) with :mod:`ast`.
+``MAX_KERAS``, ``BACKENDS``, ``CELL_TIMEOUT_S``) with :mod:`ast`.
 """
 from __future__ import annotations
 
@@ -20,19 +20,24 @@ from harness.guard import NotRegular, NotText, TooLarge, quote, read_text, withi
 # control's pseudo format and loader.
 from harness.worker.catalog import CONTROL_FORMAT, CONTROL_LOADER, LOADERS, format_name
 
-METADATA_KEYS = ("TAGS", "TOLERANCE", "MIN_KERAS", "MAX_KERAS", "BACKENDS")
+METADATA_KEYS = ("TAGS", "TOLERANCE", "MIN_KERAS", "MAX_KERAS", "BACKENDS", "CELL_TIMEOUT_S")
+# The most seconds a fixture's CELL_TIMEOUT_S may give one cell: a hung load still costs only its cell.
+MAX_CELL_TIMEOUT_S = 3600
 BACKEND_NAMES = ("tensorflow", "jax", "torch")
 
 
 @dataclass(frozen=True)
 class Fixture:
-    """A fixture file's name, path and declared metadata (read without importing it)."""
+    """A fixture file's name, path and declared metadata (read without importing it). ``cell_timeout_s``:
+    the seconds one cell of this fixture may run (its ``CELL_TIMEOUT_S``), where it needs more than
+    matrix.yaml's ``timeouts: cell_s`` (None: that one)."""
 
     name: str
     path: Path
     description: str = ""
     tags: tuple[str, ...] = ()
     tolerance: dict = field(default_factory=dict)
+    cell_timeout_s: float | None = None
 
 
 def read_fixture(path: Path) -> Fixture:
@@ -66,7 +71,8 @@ def read_fixture(path: Path) -> Fixture:
     if missing:
         raise SpecError(f"{path}: fixture must define {' and '.join(sorted(missing))}()")
     return Fixture(name=path.stem, path=path.resolve(), description=(ast.get_docstring(tree) or "").strip(),
-                   tags=tuple(meta.get("TAGS", ())), tolerance=dict(meta.get("TOLERANCE", {})))
+                   tags=tuple(meta.get("TAGS", ())), tolerance=dict(meta.get("TOLERANCE", {})),
+                   cell_timeout_s=meta.get("CELL_TIMEOUT_S"))
 
 
 def _metadata_problem(key: str, value) -> str | None:
@@ -77,6 +83,9 @@ def _metadata_problem(key: str, value) -> str | None:
     if key == "BACKENDS":
         ok = isinstance(value, (list, tuple)) and value and all(b in BACKEND_NAMES for b in value)
         return None if ok else f"must be a list of Keras backends ({', '.join(BACKEND_NAMES)}), not {value!r}"
+    if key == "CELL_TIMEOUT_S":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= MAX_CELL_TIMEOUT_S
+        return None if ok else f"must be seconds, a number above 0 and at most {MAX_CELL_TIMEOUT_S}, not {value!r}"
     if key == "TOLERANCE":
         if not isinstance(value, dict) or not value or set(value) - {"atol", "rtol"}:
             return f"must be a dict with atol and/or rtol, like {{\"atol\": 1e-5}}, not {value!r}"
@@ -303,16 +312,23 @@ def cell_id(producer: str, consumer: str | None, fixture: str, fmt: str, loader:
 SAVED_LAST = ("h5",)
 
 
+def _timeout(selection: Selection, fixture: str) -> dict:
+    """``{"timeout_s": seconds}`` where the fixture declares its own cell timeout (the supervisor reads it), else {}."""
+    seconds = selection.fixtures[fixture].cell_timeout_s
+    return {"timeout_s": float(seconds)} if seconds else {}
+
+
 def produce_cells(selection: Selection, env: str) -> list[dict]:
-    """One cell per (fixture, format) for the producer ``env``, ``SAVED_LAST`` formats last."""
+    """One cell per (fixture, format) for the producer ``env``, ``SAVED_LAST`` formats last; a cell of a
+    fixture with its own ``CELL_TIMEOUT_S`` carries it as ``timeout_s``."""
     formats = sorted(selection.formats, key=lambda fmt: fmt in SAVED_LAST)
-    return [{"id": cell_id(env, None, f, fmt, None), "fixture": f, "format": fmt}
+    return [{"id": cell_id(env, None, f, fmt, None), "fixture": f, "format": fmt, **_timeout(selection, f)}
             for f in selection.fixtures for fmt in formats]
 
 
 def consume_cells(selection: Selection, consumer: str, produced: list[dict], artifacts: Path) -> list[dict]:
     """The cells a consumer runs: every loader of every saved artifact, plus one
-    negative control per (producer, fixture) that saved anything.
+    negative control per (producer, fixture) that saved anything (``timeout_s`` as in :func:`produce_cells`).
 
     Args:
         produced: produce result records (``verdict == "saved"`` ones are used),
@@ -333,7 +349,8 @@ def consume_cells(selection: Selection, consumer: str, produced: list[dict], art
         directory = golden.artifact_dir(rec["fixture"], rec["format"]) if golden else \
             within(artifacts, rec["producer"], rec["fixture"], rec["format"])
         base = {"producer": rec["producer"], "fixture": rec["fixture"], "format": rec["format"],
-                "artifact": rec["format"], "directory": str(directory), "atol": tol.atol, "rtol": tol.rtol}
+                "artifact": rec["format"], "directory": str(directory), "atol": tol.atol, "rtol": tol.rtol,
+                **_timeout(selection, rec["fixture"])}
         for loader in selection.loaders_of(rec["format"]):
             cells.append(dict(base, loader=loader,
                               id=cell_id(rec["producer"], consumer, rec["fixture"], rec["format"], loader)))

@@ -286,8 +286,9 @@ def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str],
                                     progress_path=str(files.progress), facts_path=str(files.facts),
                                     stop_path=str(files.stop)))
         log_offset = files.log.stat().st_size if files.log.exists() else 0
+        limits = {c["id"]: c["timeout_s"] for c in remaining if c.get("timeout_s")}
         outcome = _watch(files, launcher, [str(worker), str(files.task)], variables, cell_timeout_s,
-                         startup_timeout_s, stop, widen, deadline)
+                         startup_timeout_s, stop, widen, deadline, limits)
         done_now = {r.get("id") for r in read_records(files.results)}
         by_id = {c["id"]: c for c in remaining}
         left = [c for c in remaining if c["id"] not in done_now]
@@ -314,8 +315,10 @@ def _run_cells(files: PhaseFiles, launcher: Launcher, variables: dict[str, str],
 
 def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: dict[str, str],
            cell_timeout_s: float, startup_timeout_s: float, stop: threading.Event | None = None,
-           widen: Callable[[], int] | None = None, deadline: float | None = None) -> dict:
-    """Start one worker and wait for it; kill it on a timeout; ask it to stop between cells (``files.stop``)
+           widen: Callable[[], int] | None = None, deadline: float | None = None,
+           limits: dict[str, float] | None = None) -> dict:
+    """Start one worker and wait for it; kill it on a timeout (``cell_timeout_s``, or a cell's own seconds in
+    ``limits`` by cell id: a fixture's ``CELL_TIMEOUT_S``); ask it to stop between cells (``files.stop``)
     once ``widen`` (polled every ``WIDEN_POLL_S`` after its first cell started) says 2 or more, or once
     ``deadline`` (epoch seconds) has passed. Returns
     what happened (``widened``: it was asked to stop; ``code``: its exit status where it exited).
@@ -352,11 +355,12 @@ def _watch(files: PhaseFiles, launcher: Launcher, args: list[str], variables: di
                     worker.kill()
                     return {"verdict": "env-error", "cell": None,
                             "reason": f"worker still starting after {startup_timeout_s:g} s, killed,"}
-                if progress is not None and time.time() - progress["started"] > cell_timeout_s:
+                limit = progress and (limits or {}).get(progress["cell"], cell_timeout_s)
+                if progress is not None and time.time() - progress["started"] > limit:
                     worker.kill()
                     return {"verdict": "timeout", "cell": progress["cell"],
                             "seconds": round(time.time() - progress["started"], 3),
-                            "reason": f"cell ran past its {cell_timeout_s:g} s timeout; worker killed"}
+                            "reason": f"cell ran past its {limit:g} s timeout; worker killed"}
         except BaseException:
             worker.kill()
             raise

@@ -1,7 +1,7 @@
 """A stand-in worker speaking the real worker's file protocol, without TensorFlow.
 
 A cell whose id contains "segv" kills the process with a real SIGSEGV, "abort"
-with SIGABRT, "exit3" exits with status 3, "hang" sleeps until killed; every
+with SIGABRT, "exit3" exits with status 3, "hang" sleeps until killed, "slow" takes 2 s; every
 other cell writes a ``pass`` record.
 """
 import json
@@ -33,6 +33,8 @@ with open(task["results_path"], "a") as results:
             os._exit(3)
         if "hang" in cell["id"]:
             time.sleep(3600)
+        if "slow" in cell["id"]:
+            time.sleep(2)
         results.write(json.dumps({"id": cell["id"], "verdict": "pass", "key": cell.get("key"),
                                   "worker_pid": os.getpid()}) + "\n")
         results.flush()

@@ -18,6 +18,22 @@ def test_fixture_metadata_is_read_with_ast(tmp_path):
         ("mine", "My model.", ("x",), {"atol": 0.01})
 
 
+def test_a_fixture_s_own_cell_timeout_goes_with_each_of_its_cells_and_no_other(tmp_path):
+    """applications_efficientnet declares CELL_TIMEOUT_S (tf_keras 2.16 ran past matrix.yaml's 180 s to build,
+    train and save it); the supervisor reads each cell's ``timeout_s`` (tests/unit/test_supervisor.py)."""
+    loaded = spec.load(DEFAULT_MATRIX)
+    selection = select(loaded, ROOT / "fixtures", "quick", fixtures=["applications_efficientnet", "dense_bn"],
+                       formats=["h5"])
+    assert selection.fixtures["applications_efficientnet"].cell_timeout_s == 900
+    assert selection.fixtures["dense_bn"].cell_timeout_s is None
+    cells = produce_cells(selection, "tf2.15")
+    assert {c["fixture"]: c.get("timeout_s") for c in cells} == {"applications_efficientnet": 900.0, "dense_bn": None}
+    saved = [dict(c, producer="tf2.15", verdict="saved") for c in cells]
+    consumed = consume_cells(selection, "tf2.21-keras3.15", saved, tmp_path)
+    assert {c["fixture"] for c in consumed if c.get("timeout_s") == 900.0} == {"applications_efficientnet"}
+    assert all("timeout_s" not in c for c in consumed if c["fixture"] == "dense_bn")
+
+
 def test_a_fixture_without_build_is_refused_with_its_path(tmp_path):
     path = tmp_path / "broken.py"
     path.write_text("def sample_inputs(rng, batch):\n    pass\n")
@@ -129,6 +145,10 @@ def test_a_fixture_says_it_is_functional_or_sequential_by_the_model_it_returns()
     ("MAX_KERAS = 'banana'", "bad.py:1: MAX_KERAS must be a version string like \"2.13\", not 'banana'"),
     ("BACKENDS = ['tf']", "bad.py:1: BACKENDS must be a list of Keras backends (tensorflow, jax, torch), not ['tf']"),
     ("BACKENDS = []", "bad.py:1: BACKENDS must be a list of Keras backends"),
+    ("CELL_TIMEOUT_S = 0", "bad.py:1: CELL_TIMEOUT_S must be seconds, a number above 0 and at most 3600, not 0"),
+    ("CELL_TIMEOUT_S = 1e9", "bad.py:1: CELL_TIMEOUT_S must be seconds, a number above 0 and at most 3600"),
+    ("CELL_TIMEOUT_S = '900'", "bad.py:1: CELL_TIMEOUT_S must be seconds, a number above 0 and at most 3600, not '900'"),
+    ("CELL_TIMEOUT_S = True", "bad.py:1: CELL_TIMEOUT_S must be seconds"),
 ])
 def test_fixture_metadata_of_the_wrong_shape_is_refused_with_file_and_line(tmp_path, line, message):
     path = tmp_path / "bad.py"

@@ -14,11 +14,12 @@ from harness.workdir import PhaseFiles, read_records
 FAKE = Path(__file__).with_name("fake_worker.py")
 
 
-def _run(tmp_path, ids, cell_timeout_s=30.0, **task):
+def _run(tmp_path, ids, cell_timeout_s=30.0, own=None, **task):
+    """Run the fake worker on cells ``ids``; ``own``: a cell's own ``timeout_s`` by id (a fixture's CELL_TIMEOUT_S)."""
     files = PhaseFiles(tmp_path, "consume", "envA")
     files.reset()
     cells = [{"id": i, "producer": "envP", "fixture": "f", "format": "h5", "loader": "load_model",
-              "atol": 1e-5, "rtol": 1e-4} for i in ids]
+              "atol": 1e-5, "rtol": 1e-4, **({"timeout_s": own[i]} if own and i in own else {})} for i in ids]
     run_phase(files, Interpreter(sys.executable), {}, dict(task), cells, cell_timeout_s, 30.0, worker=FAKE)
     return {r["id"]: r for r in read_records(files.results) if "id" in r}, read_records(files.results)
 
@@ -39,6 +40,15 @@ def test_a_hanging_cell_is_killed_and_becomes_timeout(tmp_path):
     assert by_id["b-hang"]["verdict"] == "timeout"
     assert "1 s timeout" in by_id["b-hang"]["reason"]
     assert by_id["a"]["verdict"] == by_id["c"]["verdict"] == "pass"
+
+
+def test_a_cell_with_its_own_timeout_runs_past_the_default_and_the_others_do_not(tmp_path):
+    by_id, _ = _run(tmp_path, ["a-slow", "b-slow", "c"], cell_timeout_s=1.0, own={"a-slow": 20.0})
+    assert by_id["a-slow"]["verdict"] == "pass"  # 2 s under its fixture's 20 s
+    assert by_id["b-slow"]["verdict"] == "timeout" and "its 1 s timeout" in by_id["b-slow"]["reason"]
+    assert by_id["c"]["verdict"] == "pass"
+    by_id, _ = _run(tmp_path, ["d-hang"], cell_timeout_s=30.0, own={"d-hang": 1.5})
+    assert by_id["d-hang"]["verdict"] == "timeout" and "its 1.5 s timeout" in by_id["d-hang"]["reason"]
 
 
 def test_a_worker_that_never_starts_is_one_env_error(tmp_path):
