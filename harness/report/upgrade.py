@@ -127,11 +127,15 @@ def headline(found: list[Answer]) -> str:
 
 
 def glance(a: Answer) -> str:
-    """A pair at a glance: its mark and the best route's format (``✓ savedmodel``, ``✓* h5``), or for a pair
-    that does not work the share of fixtures its best route carries (``✗ 18/20``)."""
+    """A pair at a glance: its mark and the best route, by its format where that is read with ``load_model``
+    (``✓ keras``, ``✓* h5``) and with its loader otherwise (``✓ savedmodel/TFSMLayer``: a ✓ beside a bare
+    ``savedmodel`` would say ``load_model`` works), or for a pair that does not work the share of fixtures its
+    best route carries (``✗ 18/20``)."""
     if a.answer == FAILS:
         return f"{a.mark} {a.best.carried if a.best else 0}/{a.fixtures}"
-    return a.mark + (f" {a.best.fmt}" if a.best else "")
+    if a.best is None:
+        return a.mark
+    return f"{a.mark} {a.best.fmt if preference((a.best.fmt, a.best.loader)) == 0 else a.best.name}"
 
 
 def grid(data, found: list[Answer]) -> list[list[str]]:

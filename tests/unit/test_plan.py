@@ -147,7 +147,8 @@ def test_a_fixture_says_it_is_functional_or_sequential_by_the_model_it_returns()
     ("BACKENDS = []", "bad.py:1: BACKENDS must be a list of Keras backends"),
     ("CELL_TIMEOUT_S = 0", "bad.py:1: CELL_TIMEOUT_S must be seconds, a number above 0 and at most 3600, not 0"),
     ("CELL_TIMEOUT_S = 1e9", "bad.py:1: CELL_TIMEOUT_S must be seconds, a number above 0 and at most 3600"),
-    ("CELL_TIMEOUT_S = '900'", "bad.py:1: CELL_TIMEOUT_S must be seconds, a number above 0 and at most 3600, not '900'"),
+    ("CELL_TIMEOUT_S = '900'", "bad.py:1: CELL_TIMEOUT_S must be seconds, a number above 0 and at most 3600, "
+                               "not '900'"),
     ("CELL_TIMEOUT_S = True", "bad.py:1: CELL_TIMEOUT_S must be seconds"),
 ])
 def test_fixture_metadata_of_the_wrong_shape_is_refused_with_file_and_line(tmp_path, line, message):
