@@ -14,7 +14,9 @@ wrong entry is one line naming its key path instead of a run that converts the w
 - ``error``: a regular expression (Python ``re``) searched in the cell's error signature,
   ``Type: message`` (``harness.report.results.Cell.signature``). Required for ``load-error`` and
   ``save-error`` entries (which error they explain is the point of the entry); a mismatch
-  has no error to match, so a mismatch entry gives ``max_abs`` instead.
+  has no error to match, so a mismatch entry gives ``max_abs`` instead; or ``error``, searched in the reason
+  of a mismatch whose size says nothing: outputs of another shape, or a weights load that assigned fewer
+  variables than the model holds (``mismatch: the load assigned 0 of 313 variables; ...``).
   A mismatch at ``level: compile`` (the optimizer, its step count, the loss: no number to band) gives
   ``error`` instead, searched in the level's reason, e.g. ``optimizer Adam at iteration 0, expected Adam at 3``.
 - ``max_abs``: for ``verdict: mismatch`` only, the band of the largest absolute output
