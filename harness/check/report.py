@@ -22,6 +22,7 @@ from harness.worker.protocol import BUILD_ERROR, DRAWN_INPUTS_FAILED, WORKS_WITH
 from harness.workdir import read_json, read_records
 
 PASS, FAIL, BAD_INPUT = 0, 1, 2
+NO_RESULT = "no result:"  # the reason of a planned cell that has no record
 # Float-level drift: a target that loads and differs from the reference by at most this share of
 # what the negative control's perturbed weights change, and of the outputs' scale (their largest
 # |value|). Chosen, not measured: a TF 2.4.1 SavedModel (basic-pitch 0.4.0) in TF 2.10 differs by
@@ -147,7 +148,7 @@ def _rows(plan: CheckPlan, env: str) -> list[Row]:
             rows.append(Row(Cell(verdict="env-error", reason=f"{env}: {env_error['reason']}",
                                  error_text=env_error.get("error_text"), **base), cell["role"]))
         elif record is None:
-            rows.append(Row(Cell(verdict="skipped", reason=f"no result: the session check_in(env='{env}') "
+            rows.append(Row(Cell(verdict="skipped", reason=f"{NO_RESULT} the session check_in(env='{env}') "
                                  "did not run, or was interrupted", **base), cell["role"]))
         else:
             rows.append(Row(Cell.from_record(record, **base, consumer_device=record.get("device")), cell["role"],
@@ -210,6 +211,13 @@ def build(plan: CheckPlan) -> CheckResult:
 
     if bad_inputs and not references:
         return result(BAD_INPUT, "bad-input", f"bad input: {bad_inputs[0].cell.reason}")
+    never_ran = [r for r in source_rows if r.cell.verdict == "skipped" and (r.cell.reason or "").startswith(NO_RESULT)]
+    if source_rows and len(never_ran) == len(source_rows):  # nothing ran: no verdict on the file, not a FAIL of it
+        why = ("the check was a --dry-run, which installs and runs nothing" if plan.dry_run
+               else f"the session check_in(env='{plan.source}') did not run, or was interrupted")
+        return result(FAIL, "inconclusive", f"NOT RUN: the source environment {plan.source} has no result ({why}), "
+                      "so nothing was compared; run nox -s check on the file again"
+                      + (" without --dry-run" if plan.dry_run else ""))
     blocked = [r for r in source_rows if r.blocked_by_safe_mode]
     if not references and not wrong_source and blocked:
         return result(FAIL, "fail", (

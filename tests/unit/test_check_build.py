@@ -4,6 +4,7 @@ gives, the worker's side that needs no TensorFlow, and the report of a build tha
 The messages are those of real runs on 2026-12-07 (deepcut 0.7.0.0's weights, Keras 2.0.2; its
 ``get_convo_nn2`` as the build code): see docs/check.md, "Real files shipped in packages".
 """
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -216,6 +217,23 @@ def test_a_source_that_cannot_predict_on_the_users_inputs_still_fails(tmp_path):
     result = report.build(planned)
     assert result.verdict == "fail" and "could not load the file and predict" in result.message
     assert unjudged.inputs_text(None) == "none recorded"
+
+
+@pytest.mark.parametrize("dry_run, why", [
+    (True, "the check was a --dry-run, which installs and runs nothing"),
+    (False, f"the session check_in(env='{SOURCE}') did not run, or was interrupted"),
+])
+def test_a_check_whose_source_never_ran_is_not_run_not_a_fail_of_the_file(tmp_path, dry_run, why):
+    """Seen 2026-12-07: ``nox -s check -- FILE --dry-run`` writes the plan, and ``nox -s check_report`` read
+    it and said "FAIL: the source environment tf2.4 could not load the file", about a file nothing had loaded."""
+    planned = dataclasses.replace(_plan(tmp_path), dry_run=dry_run)
+    result = report.build(planned)
+    assert (result.status, result.verdict) == (1, "inconclusive")  # never a pass: nothing was compared
+    again = "run nox -s check on the file again" + (" without --dry-run" if dry_run else "")
+    assert result.message == (f"NOT RUN: the source environment {SOURCE} has no result ({why}), so nothing was "
+                              f"compared; {again}")
+    _write(planned, SOURCE, verdict="load-error", error_type="OSError", error_message="Unable to open file")
+    assert report.build(planned).verdict == "fail"  # once the source ran and failed, it is the file's FAIL
 
 
 def test_a_model_rebuilt_in_keras3_takes_the_sources_inputs_by_position(tmp_path):
