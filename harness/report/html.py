@@ -18,6 +18,7 @@ from harness.worker.catalog import SAVED_WITH
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["cells"] = lambda n: plural(n, "cell")  # {{ x|length|cells }}: "1 cell", "3 cells"
 
 
 def _detail(cell) -> str:

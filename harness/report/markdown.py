@@ -101,7 +101,7 @@ def render(data: ReportData) -> str:
     if not groups:
         out += [none_unexplained(data), ""]
     for group in groups:
-        out += [f"### {group.verdict}: {code(group.signature)} ({len(group.cells)} cells)", ""]
+        out += [f"### {group.verdict}: {code(group.signature)} ({plural(len(group.cells), 'cell')})", ""]
         if group.hint:
             out += [f"What to do: {group.hint}", ""]
         out += [f"- {line}" for line in where(group.cells)] + [""]
@@ -111,8 +111,8 @@ def render(data: ReportData) -> str:
     for verdict in ("unsupported", "skipped"):
         groups = data.reason_groups(verdict)
         if groups:
-            out += [f"## {verdict.capitalize()} ({sum(map(len, groups.values()))} cells)", ""]
-            out += [f"- {md_text(reason)} ({len(cells)} cells)" for reason, cells in groups.items()] + [""]
+            out += [f"## {verdict.capitalize()} ({plural(sum(map(len, groups.values())), 'cell')})", ""]
+            out += [f"- {md_text(reason)} ({plural(len(cells), 'cell')})" for reason, cells in groups.items()] + [""]
     out += ["## Environments", ""]
     rows = [[name, runner(env)] + [env["facts"].get(k, "?") for k in FACT_ORDER] + [" ".join(env["packages"])]
             for name, env in data.environments.items()]
@@ -212,7 +212,7 @@ def _change_groups(history: Comparison, kinds, limit: int | None = None) -> list
         for g in groups:
             level = "" if g.level == "outputs" else f"`{g.level}` "
             detail = f": {code(g.detail)}" if g.detail else ""
-            out.append(f"- {level}{md_text(g.before)} → {md_text(g.after)}{detail} ({len(g.changes)} cells)")
+            out.append(f"- {level}{md_text(g.before)} → {md_text(g.after)}{detail} ({plural(len(g.changes), 'cell')})")
             out += [f"  - {md_text(line)}" for line in g.where[:limit]]
             if limit and len(g.where) > limit:
                 out.append(f"  - and {len(g.where) - limit} more (results.json's history lists them all)")
@@ -286,7 +286,7 @@ def _depth(data: ReportData) -> list[str]:
     if failed:
         out += ["### Check-depth failures by reason", ""]
         for (level, verdict, reason), cells in failed:
-            out += [f"- `{level}` {verdict}: {md_text(reason)} ({len(cells)} cells)"]
+            out += [f"- `{level}` {verdict}: {md_text(reason)} ({plural(len(cells), 'cell')})"]
             out += [f"  - {line}" for line in where(cells)[:MAX_WHERE]]
         out += [""]
     return out
@@ -309,11 +309,12 @@ def _expected_failures(data: ReportData) -> list[str]:
                 + ("" if e.level == "outputs" else f" at the `{e.level}` level") + ".", ""]
         out += [md_text(e.reason + (f" ({e.link})" if e.link else "")) + f" Expires {e.expires.isoformat()}.", ""]
         shown = signatures(outcome.xfail)
-        out += [f"- {verdict}: {code(sig)} ({n} cells)" for verdict, sig, n in shown[:SHOWN_SIGNATURES]]
+        out += [f"- {verdict}: {code(sig)} ({plural(n, 'cell')})" for verdict, sig, n in shown[:SHOWN_SIGNATURES]]
         if len(shown) > SHOWN_SIGNATURES:
             out.append(f"- and {len(shown) - SHOWN_SIGNATURES} more signatures (matrix.html lists them all)")
         if outcome.xpass:
-            out += ["", f"**Stale: it claims {len(outcome.xpass)} cells that passed; narrow or remove it:**", ""]
+            claimed = plural(len(outcome.xpass), "cell")
+            out += ["", f"**Stale: it claims {claimed} that passed; narrow or remove it:**", ""]
             out += [f"- {line}" for line in where(outcome.xpass)]
         if outcome.unmatched:
             out += [""] + _notes(outcome.unmatched, "It covers failing cells it does not expect; they fail the run")
@@ -344,7 +345,8 @@ def _notes(cells: list[Cell], title: str = "Covered by an entry that expects ano
     if not lines:
         return []
     more = [f"- and {len(lines) - MAX_WHERE} more (results.json: expectation_note)"] if len(lines) > MAX_WHERE else []
-    return [f"**{title} ({len(lines)} cells):**", ""] + [f"- {code(line)}" for line in lines[:MAX_WHERE]] + more + [""]
+    head = f"**{title} ({plural(len(lines), 'cell')}):**"
+    return [head, ""] + [f"- {code(line)}" for line in lines[:MAX_WHERE]] + more + [""]
 
 
 def health(data: ReportData) -> str:

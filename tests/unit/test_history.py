@@ -98,7 +98,7 @@ def test_the_history_section_shows_the_real_regression():
            "classes are decorated with `@keras.saving.register_keras_serializable()`." in text
     assert "  - tf2.13 → tf-latest: h5/load_model \\[compile\\] (dense_bn)" in text  # escaped: names come from a file
     assert ("- pass → xfail (load-error): `TypeError: Error when deserializing class 'InputLayer' using config=…` "
-            "(1 cells)\n  - tf-latest → tf2.13: h5/load_model (dense_bn)") in text
+            "(1 cell)\n  - tf-latest → tf2.13: h5/load_model (dense_bn)") in text
     assert "Keras 3 cannot save a Keras SavedModel" in text  # reasons keep their version numbers
 
 

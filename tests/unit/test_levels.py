@@ -78,7 +78,7 @@ def test_a_levels_error_shows_as_an_error_at_the_deeper_levels(workdir, tmp_path
     report.write_all(data, tmp_path / "reports")
     md = (tmp_path / "reports" / "matrix.md").read_text()
     assert (
-        "- `weights` load-error: the deeper checks raised: KeyError: 'w0 is not a file in the archive' (1 cells)" in md
+        "- `weights` load-error: the deeper checks raised: KeyError: 'w0 is not a file in the archive' (1 cell)" in md
     )
     assert "### weights load-error: `weights: the deeper checks raised: KeyError" in md
     assert _data(workdir).problems() == []  # at the outputs level the cell passes
