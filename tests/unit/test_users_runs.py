@@ -140,6 +140,22 @@ SILENT_20147 = {f"{producer}>tf2.16-keras3.3/applications_efficientnet/h5_weight
                 for loader in ("load_weights", "load_weights_skip_mismatch")}
 
 
+def test_a_silent_load_planted_to_have_assigned_every_variable_is_not_explained_by_the_count_entry(tmp_path):
+    """The skip_mismatch entries match the count in a mismatch's reason, not a band of max |diff|: the same
+    mismatch from a load that assigned all 26 variables (what the worker writes then: no count in the reason)
+    is drift of another kind, and fails the run."""
+    workdir = _copy(tmp_path, QUICK)
+    (planted, *_) = sorted(SKIPPED_ALL)
+
+    def assigned_all(record):
+        assert record["verdict"] == "mismatch" and record["reason"].startswith("the load assigned 0 of 26")
+        return dict(record, variables_assigned=26, reason=None)
+
+    _edit(workdir, planted, assigned_all)
+    (failed,) = _data(workdir).unexpected_failures
+    assert (failed.id, failed.verdict, failed.max_abs is not None) == (planted, "mismatch", True)
+
+
 def test_efficientnet_weights_arrive_whole_and_keras2_h5_fails_in_keras3_on_depthwise_conv(tmp_path):
     """keras.applications.EfficientNetB0 (Rescaling, Normalization, depthwise convolutions, squeeze-excite) in
     the default profile's eight environments, formats h5, keras, h5_weights and keras_weights: every weights
